@@ -1,0 +1,324 @@
+/*
+ * File-system helpers: atomic writes, directory fsync, small-file I/O.
+ */
+#include "common/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+char *fs_join(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir);
+	size_t nl = strlen(name);
+	char *out = malloc(dl + nl + 2);
+	if (!out)
+		return NULL;
+	memcpy(out, dir, dl);
+	size_t pos = dl;
+	if (dl > 0 && dir[dl - 1] != '/')
+		out[pos++] = '/';
+	memcpy(out + pos, name, nl + 1);
+	return out;
+}
+
+const char *fs_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+char *fs_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+bool fs_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+int64_t fs_file_size(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return -1;
+	return (int64_t)st.st_size;
+}
+
+enum result fs_fsync_dir(const char *dir, struct error *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return error_errno(err, errno, dir);
+	if (fsync(fd) != 0 && errno != EINVAL) {
+		int e = errno;
+		close(fd);
+		return error_errno(err, e, dir);
+	}
+	close(fd);
+	return CB_OK;
+}
+
+enum result fs_mkdirs(const char *dir, mode_t mode, struct error *err)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return error_errno(err, ENOTDIR, dir);
+		return CB_OK;
+	}
+	char *copy = strdup(dir);
+	if (!copy)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, mode) != 0 && errno != EEXIST) {
+			enum result r = error_errno(err, errno, copy);
+			free(copy);
+			return r;
+		}
+		*p = '/';
+	}
+	free(copy);
+	if (mkdir(dir, mode) != 0 && errno != EEXIST)
+		return error_errno(err, errno, dir);
+	return CB_OK;
+}
+
+int fs_rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return errno;
+	/* File systems without RENAME_NOREPLACE: link() refuses to replace. */
+	if (link(from, to) != 0)
+		return errno;
+	unlink(from);
+	return 0;
+}
+
+enum result atomic_file_open(struct atomic_file *af, const char *final_path,
+			     mode_t mode, struct error *err)
+{
+	char *dir = NULL;
+	char *tmpl = NULL;
+
+	af->fd = -1;
+	af->tmp_path = NULL;
+	af->final_path = strdup(final_path);
+	dir = fs_dirname(final_path);
+	if (!af->final_path || !dir)
+		goto nomem;
+	size_t len = strlen(dir) + strlen(FS_TMP_PREFIX) +
+		     strlen(fs_basename(final_path)) + 16;
+	tmpl = malloc(len);
+	if (!tmpl)
+		goto nomem;
+	snprintf(tmpl, len, "%s/%s%s.XXXXXX", dir, FS_TMP_PREFIX,
+		 fs_basename(final_path));
+	af->fd = mkostemp(tmpl, O_CLOEXEC);
+	if (af->fd < 0) {
+		/* Report the directory: that is what the user must fix. */
+		enum result r = error_errno(err, errno, dir);
+		free(tmpl);
+		free(dir);
+		free(af->final_path);
+		af->final_path = NULL;
+		return r;
+	}
+	if (fchmod(af->fd, mode) != 0) {
+		enum result r = error_errno(err, errno, tmpl);
+		close(af->fd);
+		unlink(tmpl);
+		af->fd = -1;
+		free(tmpl);
+		free(dir);
+		free(af->final_path);
+		af->final_path = NULL;
+		return r;
+	}
+	af->tmp_path = tmpl;
+	free(dir);
+	return CB_OK;
+nomem:
+	free(dir);
+	free(af->final_path);
+	af->final_path = NULL;
+	return error_set(err, CB_ERR_NOMEM, "out of memory");
+}
+
+enum result atomic_file_write(struct atomic_file *af, const void *buf, size_t len,
+			      struct error *err)
+{
+	int e = fs_write_all(af->fd, buf, len);
+	if (e)
+		return error_errno(err, e, af->final_path);
+	return CB_OK;
+}
+
+enum result atomic_file_commit(struct atomic_file *af, const struct commit_opts *opts,
+			       struct error *err)
+{
+	static const struct commit_opts defaults = {0};
+	enum result r;
+	char *dir = NULL;
+
+	if (!opts)
+		opts = &defaults;
+	if (!opts->no_sync && fsync(af->fd) != 0) {
+		r = error_errno(err, errno, af->final_path);
+		goto fail;
+	}
+	if (close(af->fd) != 0) {
+		af->fd = -1;
+		r = error_errno(err, errno, af->final_path);
+		goto fail;
+	}
+	af->fd = -1;
+	int e = opts->no_replace ? fs_rename_noreplace(af->tmp_path, af->final_path)
+				 : (rename(af->tmp_path, af->final_path) == 0 ? 0 : errno);
+	if (e) {
+		r = error_errno(err, e, af->final_path);
+		goto fail;
+	}
+	dir = fs_dirname(af->final_path);
+	r = dir ? (opts->no_sync ? CB_OK : fs_fsync_dir(dir, err))
+		: error_set(err, CB_ERR_NOMEM, "out of memory");
+	free(dir);
+	free(af->tmp_path);
+	free(af->final_path);
+	af->tmp_path = NULL;
+	af->final_path = NULL;
+	return r;
+fail:
+	atomic_file_abort(af);
+	return r;
+}
+
+void atomic_file_abort(struct atomic_file *af)
+{
+	if (af->fd >= 0)
+		close(af->fd);
+	af->fd = -1;
+	if (af->tmp_path)
+		unlink(af->tmp_path);
+	free(af->tmp_path);
+	free(af->final_path);
+	af->tmp_path = NULL;
+	af->final_path = NULL;
+}
+
+enum result fs_write_file_atomic(const char *path, const void *data, size_t len,
+				 mode_t mode, struct error *err)
+{
+	struct atomic_file af;
+	enum result r = atomic_file_open(&af, path, mode, err);
+	if (r)
+		return r;
+	r = atomic_file_write(&af, data, len, err);
+	if (r) {
+		atomic_file_abort(&af);
+		return r;
+	}
+	return atomic_file_commit(&af, NULL, err);
+}
+
+enum result fs_read_file(const char *path, size_t max, char **out, size_t *len,
+			 struct error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_errno(err, errno, path);
+	size_t cap = 4096, used = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	}
+	for (;;) {
+		if (used + 1 >= cap) {
+			if (cap > max) {
+				free(buf);
+				close(fd);
+				return error_set(err, CB_ERR_IO, "file too large: '%s'", path);
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return error_set(err, CB_ERR_NOMEM, "out of memory");
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + used, cap - used - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			close(fd);
+			return error_errno(err, e, path);
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	close(fd);
+	if (used > max) {
+		free(buf);
+		return error_set(err, CB_ERR_IO, "file too large: '%s'", path);
+	}
+	buf[used] = '\0';
+	*out = buf;
+	if (len)
+		*len = used;
+	return CB_OK;
+}

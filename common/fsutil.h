@@ -1,0 +1,87 @@
+/*
+ * File-system helpers, above all the one way cbsync writes a file:
+ *
+ *   open a temp name in the target directory (".cbsync-tmp-<name>.XXXXXX"),
+ *   write, fsync, close, rename over (or, for backups, never over) the final
+ *   name, fsync the directory.
+ *
+ * A crash at any moment leaves either the old state or the new one, plus at
+ * most a temp file that the next locked operation removes.  Nothing
+ * half-written ever carries a final name.
+ */
+#ifndef CBSYNC_FSUTIL_H
+#define CBSYNC_FSUTIL_H
+
+#include "common/result.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Every temp file cbsync creates starts with this; nothing else does. */
+#define FS_TMP_PREFIX ".cbsync-tmp-"
+
+struct atomic_file {
+	int fd;
+	char *tmp_path;
+	char *final_path;
+};
+
+struct commit_opts {
+	bool no_replace; /* fail with CB_ERR_IO/EEXIST if the final name exists */
+	bool no_sync;    /* skip fsync (for throwaway files only) */
+};
+
+/* Open a temp file beside final_path with the given mode.  On failure af is
+ * left closed (fd -1) and nothing exists on disk. */
+enum result atomic_file_open(struct atomic_file *af, const char *final_path,
+			     mode_t mode, struct error *err);
+
+enum result atomic_file_write(struct atomic_file *af, const void *buf, size_t len,
+			      struct error *err);
+
+/* Flush, fsync, close and rename into place, then fsync the directory.  On
+ * failure the temp file is removed. opts may be NULL. */
+enum result atomic_file_commit(struct atomic_file *af, const struct commit_opts *opts,
+			       struct error *err);
+
+/* Close and remove the temp file; safe to call on a closed or committed file. */
+void atomic_file_abort(struct atomic_file *af);
+
+/* Write a whole small file atomically (replacing any existing one). */
+enum result fs_write_file_atomic(const char *path, const void *data, size_t len,
+				 mode_t mode, struct error *err);
+
+/* Read a whole file of at most max bytes; *out is NUL-terminated, caller frees. */
+enum result fs_read_file(const char *path, size_t max, char **out, size_t *len,
+			 struct error *err);
+
+/* Create dir and any missing parents; new directories get mode. */
+enum result fs_mkdirs(const char *dir, mode_t mode, struct error *err);
+
+enum result fs_fsync_dir(const char *dir, struct error *err);
+
+/* Rename from to to, never replacing an existing to (EEXIST). */
+int fs_rename_noreplace(const char *from, const char *to);
+
+/* Write all of buf to fd, retrying short writes; returns 0 or an errno. */
+int fs_write_all(int fd, const void *buf, size_t len);
+
+/* pwrite all of buf at offset; returns 0 or an errno. */
+int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+
+/* Join dir and name into a newly allocated path ("a" + "b" -> "a/b"). */
+char *fs_join(const char *dir, const char *name);
+
+/* Newly allocated directory part of path ("." when there is none). */
+char *fs_dirname(const char *path);
+
+/* Pointer to the last component of path (inside path). */
+const char *fs_basename(const char *path);
+
+bool fs_exists(const char *path);
+
+/* Size of a regular file, or -1 if it does not exist or is not one. */
+int64_t fs_file_size(const char *path);
+
+#endif

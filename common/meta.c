@@ -1,0 +1,149 @@
+/*
+ * Backup metadata to and from JSON (jansson), strictly validated on read.
+ */
+#include "common/meta.h"
+#include "common/timeutil.h"
+
+#include <jansson.h>
+#include <string.h>
+
+double meta_ratio(int64_t original_size, int64_t compressed_size)
+{
+	if (original_size <= 0)
+		return 0.0;
+	return (1.0 - (double)compressed_size / (double)original_size) * 100.0;
+}
+
+char *meta_to_json(const struct backup_meta *m)
+{
+	char created[32];
+	time_format_iso(m->created, created, sizeof(created));
+	double ratio = meta_ratio(m->original_size, m->compressed_size);
+	/* Two decimals are plenty and keep the document stable. */
+	ratio = (double)(int64_t)(ratio * 100.0 + (ratio >= 0 ? 0.5 : -0.5)) / 100.0;
+
+	json_t *o = json_pack(
+		"{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:f, s:s, s:I, s:I, s:s, s:s}",
+		"format", META_FORMAT, "name", m->name, "database", m->database,
+		"type", backup_type_name(m->type), "created", created,
+		"original_size", (json_int_t)m->original_size, "compressed_size",
+		(json_int_t)m->compressed_size, "compression_ratio", ratio, "sha256",
+		m->sha256, "page_size", (json_int_t)m->page_size, "page_count",
+		(json_int_t)m->page_count, "tool", "cbsync", "version", m->version);
+	if (!o)
+		return NULL;
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *out = realloc(s, n + 2);
+	if (!out) {
+		free(s);
+		return NULL;
+	}
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	return out;
+}
+
+static enum result bad(struct error *err, const char *field, const char *what)
+{
+	return error_set(err, CB_ERR_CORRUPT, "metadata field \"%s\" %s", field, what);
+}
+
+static enum result get_int(json_t *o, const char *key, int64_t min, int64_t *out,
+			   struct error *err)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v)
+		return bad(err, key, "is missing");
+	if (!json_is_integer(v))
+		return bad(err, key, "is not an integer");
+	if (json_integer_value(v) < min)
+		return bad(err, key, "is out of range");
+	*out = json_integer_value(v);
+	return CB_OK;
+}
+
+static enum result get_str(json_t *o, const char *key, char *out, size_t size,
+			   struct error *err)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v)
+		return bad(err, key, "is missing");
+	if (!json_is_string(v))
+		return bad(err, key, "is not a string");
+	const char *s = json_string_value(v);
+	if (strlen(s) >= size)
+		return bad(err, key, "is too long");
+	memcpy(out, s, strlen(s) + 1);
+	return CB_OK;
+}
+
+enum result meta_from_json(const char *text, size_t len, struct backup_meta *out,
+			   struct error *err)
+{
+	json_error_t jerr;
+	struct backup_meta m;
+	struct backup_name parsed;
+	char type[32], created[32];
+	int64_t format;
+	enum result r;
+
+	memset(&m, 0, sizeof(m));
+	json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!o)
+		return error_set(err, CB_ERR_CORRUPT, "metadata is not valid JSON (line %d: %s)",
+				 jerr.line, jerr.text);
+	if (!json_is_object(o)) {
+		r = error_set(err, CB_ERR_CORRUPT, "metadata is not a JSON object");
+		goto out;
+	}
+	if ((r = get_int(o, "format", 1, &format, err)))
+		goto out;
+	if (format != META_FORMAT) {
+		r = error_set(err, CB_ERR_CORRUPT,
+			      "metadata format %lld is not supported by this version",
+			      (long long)format);
+		goto out;
+	}
+	if ((r = get_str(o, "name", m.name, sizeof(m.name), err)) ||
+	    (r = get_str(o, "database", m.database, sizeof(m.database), err)) ||
+	    (r = get_str(o, "type", type, sizeof(type), err)) ||
+	    (r = get_str(o, "created", created, sizeof(created), err)) ||
+	    (r = get_int(o, "original_size", 0, &m.original_size, err)) ||
+	    (r = get_int(o, "compressed_size", 0, &m.compressed_size, err)) ||
+	    (r = get_str(o, "sha256", m.sha256, sizeof(m.sha256), err)) ||
+	    (r = get_int(o, "page_size", 512, &m.page_size, err)) ||
+	    (r = get_int(o, "page_count", 0, &m.page_count, err)) ||
+	    (r = get_str(o, "version", m.version, sizeof(m.version), err)))
+		goto out;
+	if (!backup_type_parse(type, &m.type)) {
+		r = bad(err, "type", "is not a backup type");
+		goto out;
+	}
+	if (!time_parse_iso(created, &m.created)) {
+		r = bad(err, "created", "is not an ISO 8601 UTC time");
+		goto out;
+	}
+	if (!sha256_hex_valid(m.sha256)) {
+		r = bad(err, "sha256", "is not a SHA-256 digest");
+		goto out;
+	}
+	if (!backup_name_parse(m.name, &parsed)) {
+		r = bad(err, "name", "is not a backup name");
+		goto out;
+	}
+	if (parsed.type != m.type || parsed.created != m.created ||
+	    strcmp(parsed.db, m.database) != 0) {
+		r = error_set(err, CB_ERR_CORRUPT,
+			      "metadata does not match its name \"%s\"", m.name);
+		goto out;
+	}
+	*out = m;
+	r = CB_OK;
+out:
+	json_decref(o);
+	return r;
+}
