@@ -1,0 +1,162 @@
+/*
+ * Backup checks: gzip, SHA-256 against metadata, SQLite integrity.
+ */
+#include "agent/check.h"
+#include "common/fsutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct sink_ctx {
+	int fd;
+	const char *path;
+};
+
+static enum result write_sink(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct sink_ctx *s = ctx;
+	int e = fs_write_all(s->fd, buf, len);
+	if (e)
+		return error_errno(err, e, s->path);
+	return CB_OK;
+}
+
+static void on_progress(void *ctx, uint64_t done)
+{
+	progress_update(ctx, done);
+}
+
+/* A file: URI for path with every unsafe byte percent-encoded. */
+static char *file_uri(const char *path, const char *query)
+{
+	size_t len = strlen(path);
+	char *out = malloc(len * 3 + strlen(query) + 16);
+	if (!out)
+		return NULL;
+	char *o = out + sprintf(out, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/._-~", *p))
+			*o++ = (char)*p;
+		else
+			o += sprintf(o, "%%%02X", *p);
+	}
+	sprintf(o, "?%s", query);
+	return out;
+}
+
+int check_open_image(const char *path, sqlite3 **out)
+{
+	*out = NULL;
+	char *uri = file_uri(path, "immutable=1");
+	if (!uri)
+		return SQLITE_NOMEM;
+	int rc = sqlite3_open_v2(uri, out, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+	free(uri);
+	return rc;
+}
+
+enum result check_integrity(const char *path, int64_t *page_size,
+			    int64_t *page_count, struct error *err)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	enum result r;
+	int rc = check_open_image(path, &db);
+	if (rc != SQLITE_OK) {
+		r = error_set(err, CB_ERR_IO, "cannot open the decompressed copy: %s",
+			      sqlite3_errstr(rc));
+		goto done;
+	}
+	rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int primary = sqlite3_errcode(db) & 0xff;
+		if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT ||
+		    primary == SQLITE_OK)
+			r = error_set(err, CB_ERR_CORRUPT,
+				      "its content is not a SQLite database");
+		else
+			r = error_set(err, CB_ERR_CORRUPT, "SQLite cannot read it: %s",
+				      sqlite3_errmsg(db));
+		goto done;
+	}
+	const char *first = (const char *)sqlite3_column_text(st, 0);
+	if (!first || strcmp(first, "ok") != 0) {
+		r = error_set(err, CB_ERR_CORRUPT, "PRAGMA integrity_check failed: %s",
+			      first ? first : "(no result)");
+		goto done;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	int64_t vals[2] = {0, 0};
+	const char *q[2] = {"PRAGMA page_size", "PRAGMA page_count"};
+	for (int i = 0; i < 2; i++) {
+		if (sqlite3_prepare_v2(db, q[i], -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			vals[i] = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	*page_size = vals[0];
+	*page_count = vals[1];
+	r = CB_OK;
+done:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return r;
+}
+
+enum result check_decompressed(const struct gz_read_result *gz, const char *label,
+			       const struct backup_meta *meta, const char *db_path,
+			       struct check_result *res, struct error *err)
+{
+	enum result r;
+	memset(res, 0, sizeof(*res));
+	hex_encode(gz->sha256, SHA256_LEN, res->sha256);
+	res->data_size = gz->data_size;
+	res->compressed_size = gz->compressed_size;
+	if (meta) {
+		if (strcasecmp(meta->sha256, res->sha256) != 0)
+			return error_set(err, CB_ERR_CORRUPT,
+					 "backup '%s' is corrupt: SHA-256 %.12s… does not match "
+					 "its metadata (%.12s…)",
+					 label, res->sha256, meta->sha256);
+		if ((uint64_t)meta->original_size != gz->data_size)
+			return error_set(err, CB_ERR_CORRUPT,
+					 "backup '%s' is corrupt: %llu bytes decompressed, "
+					 "metadata says %lld",
+					 label, (unsigned long long)gz->data_size,
+					 (long long)meta->original_size);
+		res->sha_checked = true;
+	}
+	if (gz->data_size == 0)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "backup '%s' is corrupt: it decompresses to nothing", label);
+	r = check_integrity(db_path, &res->page_size, &res->page_count, err);
+	if (r)
+		error_prefix(err, "backup '%s' is corrupt", label);
+	return r;
+}
+
+enum result check_backup(int in_fd, const char *label, const struct backup_meta *meta,
+			 int out_fd, const char *out_path, struct progress *progress,
+			 struct check_result *res, struct error *err)
+{
+	struct sink_ctx sink = {.fd = out_fd, .path = out_path};
+	struct gz_read_result gz;
+	enum result r = gz_read_fd(in_fd, write_sink, &sink, progress ? on_progress : NULL,
+				   progress, &gz, err);
+	if (r) {
+		if (r == CB_ERR_CORRUPT)
+			error_prefix(err, "backup '%s' is corrupt", label);
+		return r;
+	}
+	if (fsync(out_fd) != 0)
+		return error_errno(err, errno, out_path);
+	return check_decompressed(&gz, label, meta, out_path, res, err);
+}

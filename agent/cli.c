@@ -1,0 +1,208 @@
+/*
+ * Command-line parsing and help texts.
+ */
+#include "agent/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define V(verb) (1u << (verb))
+#define V_ALL (~0u)
+
+enum opt_id { OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN };
+
+struct opt_spec {
+	const char *name;
+	bool has_arg;
+	enum opt_id id;
+	unsigned verbs;
+};
+
+static const struct opt_spec options[] = {
+	{"db", true, OPT_DB, V(VERB_BACKUP) | V(VERB_LIST) | V(VERB_STATS) | V(VERB_RESTORE) |
+				     V(VERB_PRUNE) | V(VERB_VERIFY)},
+	{"dir", true, OPT_DIR, V(VERB_BACKUP) | V(VERB_LIST) | V(VERB_STATS) | V(VERB_RESTORE) |
+				       V(VERB_PRUNE) | V(VERB_VERIFY)},
+	{"help", false, OPT_HELP, V_ALL},
+	{"type", true, OPT_TYPE, V(VERB_BACKUP)},
+	{"json", false, OPT_JSON, V(VERB_LIST) | V(VERB_STATS)},
+	{"path", true, OPT_PATH, V(VERB_RESTORE)},
+	{"to", true, OPT_TO, V(VERB_RESTORE)},
+	{"dry-run", false, OPT_DRY_RUN, V(VERB_PRUNE)},
+};
+
+struct verb_info {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	const char *details;
+};
+
+static const struct verb_info verbs[VERB_COUNT] = {
+	[VERB_BACKUP] = {"backup", "make a consistent, gzip'd snapshot of the database now",
+			 "cbsync backup [--type manual|daily|weekly|monthly] [--db PATH] [--dir PATH]",
+			 "  --type T     backup type (default manual); daily, weekly and monthly\n"
+			 "               backups apply the retention policy after they are made\n"},
+	[VERB_LIST] = {"list", "list every backup, newest first",
+		       "cbsync list [--json] [--dir PATH]",
+		       "  --json       one JSON array instead of a table\n"},
+	[VERB_STATS] = {"stats", "count and size per type, disk used, oldest and newest",
+			"cbsync stats [--json] [--db PATH] [--dir PATH]",
+			"  --json       one JSON object instead of text\n"},
+	[VERB_RESTORE] = {"restore", "check a backup, make a restore point, and restore it",
+			  "cbsync restore --path FILE [--to PATH] [--db PATH] [--dir PATH]",
+			  "  --path FILE  the .db.gz to restore (a bare name is looked up in the\n"
+			  "               backup directory)\n"
+			  "  --to PATH    restore into PATH (which must not exist) and leave the\n"
+			  "               live database alone\n"},
+	[VERB_PRUNE] = {"prune", "delete backups the retention policy no longer keeps",
+			"cbsync prune [--dry-run] [--dir PATH]",
+			"  --dry-run    show what would be kept and deleted, and why; delete nothing\n"},
+	[VERB_VERIFY] = {"verify", "check stored backups as restore would, without restoring",
+			 "cbsync verify [FILE...] [--dir PATH]",
+			 "  FILE...      backups to check (default: every backup in the directory)\n"},
+	[VERB_VERSION] = {"version", "print the version", "cbsync version", ""},
+	[VERB_HELP] = {"help", "show help for cbsync or for one verb", "cbsync help [VERB]", ""},
+};
+
+static const char common_help[] =
+	"Options for every verb that uses them:\n"
+	"  --db PATH    the database (default ai_db/cloudbrain.db; env CBSYNC_DB)\n"
+	"  --dir PATH   the backup directory (default ai_db/backups; env CBSYNC_BACKUP_DIR)\n"
+	"  -h, --help   help for the verb\n";
+
+enum verb cli_verb_lookup(const char *name)
+{
+	for (int v = 1; v < VERB_COUNT; v++) {
+		if (verbs[v].name && strcmp(verbs[v].name, name) == 0)
+			return (enum verb)v;
+	}
+	return VERB_NONE;
+}
+
+const char *cli_verb_name(enum verb verb)
+{
+	return verbs[verb].name ? verbs[verb].name : "cbsync";
+}
+
+void cli_print_help(enum verb verb)
+{
+	if (verb != VERB_NONE && verbs[verb].name) {
+		printf("usage: %s\n\n%s.\n", verbs[verb].usage, verbs[verb].summary);
+		if (verbs[verb].details[0])
+			printf("\n%s", verbs[verb].details);
+		if (verb != VERB_VERSION && verb != VERB_HELP)
+			printf("\n%s", common_help);
+		return;
+	}
+	printf("cbsync: backups, offsite copies and restores for SQLite databases\n\n"
+	       "usage: cbsync VERB [OPTIONS]\n\nVerbs:\n");
+	for (int v = 1; v < VERB_COUNT; v++)
+		printf("  %-9s %s\n", verbs[v].name, verbs[v].summary);
+	printf("\n%s\nRun 'cbsync help VERB' for a verb's options.\n", common_help);
+}
+
+static const struct opt_spec *find_option(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(options) / sizeof(*options); i++) {
+		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+			return &options[i];
+	}
+	return NULL;
+}
+
+static void apply(struct cli *cli, enum opt_id id, const char *value)
+{
+	switch (id) {
+	case OPT_DB: cli->db = value; break;
+	case OPT_DIR: cli->dir = value; break;
+	case OPT_HELP: cli->help = true; break;
+	case OPT_TYPE: cli->type = value; break;
+	case OPT_JSON: cli->json = true; break;
+	case OPT_PATH: cli->path = value; break;
+	case OPT_TO: cli->to = value; break;
+	case OPT_DRY_RUN: cli->dry_run = true; break;
+	}
+}
+
+enum result cli_parse(struct cli *cli, int argc, char **argv, struct error *err)
+{
+	/* Options seen before the verb is known are checked once it is. */
+	const struct opt_spec *seen[64];
+	const char *seen_text[64];
+	int nseen = 0;
+	bool options_done = false;
+
+	cli->args = calloc((size_t)argc + 1, sizeof(char *));
+	if (!cli->args)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+		if (!options_done && strcmp(a, "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		if (!options_done && (strcmp(a, "-h") == 0)) {
+			cli->help = true;
+			continue;
+		}
+		if (!options_done && a[0] == '-' && a[1] == '-') {
+			const char *name = a + 2;
+			const char *eq = strchr(name, '=');
+			size_t len = eq ? (size_t)(eq - name) : strlen(name);
+			const struct opt_spec *o = find_option(name, len);
+			if (!o)
+				return error_set(err, CB_ERR_USAGE,
+						 "unknown option '%.*s'; HINT: see 'cbsync help'",
+						 (int)(len + 2), a);
+			const char *value = NULL;
+			if (o->has_arg) {
+				if (eq)
+					value = eq + 1;
+				else if (i + 1 < argc)
+					value = argv[++i];
+				else
+					return error_set(err, CB_ERR_USAGE,
+							 "option '--%s' needs a value", o->name);
+				if (!*value)
+					return error_set(err, CB_ERR_USAGE,
+							 "option '--%s' needs a value", o->name);
+			} else if (eq) {
+				return error_set(err, CB_ERR_USAGE,
+						 "option '--%s' takes no value", o->name);
+			}
+			if (nseen < 64) {
+				seen[nseen] = o;
+				seen_text[nseen++] = o->name;
+			}
+			apply(cli, o->id, value);
+			continue;
+		}
+		if (!options_done && a[0] == '-' && a[1] != '\0')
+			return error_set(err, CB_ERR_USAGE,
+					 "unknown option '%s'; HINT: see 'cbsync help'", a);
+		if (cli->verb == VERB_NONE) {
+			cli->verb = cli_verb_lookup(a);
+			if (cli->verb == VERB_NONE)
+				return error_set(err, CB_ERR_USAGE,
+						 "unknown command '%s'; HINT: see 'cbsync help'", a);
+			continue;
+		}
+		cli->args[cli->nargs++] = a;
+	}
+	for (int i = 0; i < nseen; i++) {
+		if (cli->verb != VERB_NONE && !(seen[i]->verbs & V(cli->verb)))
+			return error_set(err, CB_ERR_USAGE,
+					 "option '--%s' does not apply to '%s'; HINT: see "
+					 "'cbsync help %s'",
+					 seen_text[i], cli_verb_name(cli->verb),
+					 cli_verb_name(cli->verb));
+	}
+	bool takes_args = cli->verb == VERB_VERIFY || cli->verb == VERB_HELP;
+	if (cli->nargs > 0 && !takes_args && !cli->help)
+		return error_set(err, CB_ERR_USAGE,
+				 "unexpected argument '%s' for '%s'; HINT: see 'cbsync help %s'",
+				 cli->args[0], cli_verb_name(cli->verb), cli_verb_name(cli->verb));
+	return CB_OK;
+}

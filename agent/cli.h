@@ -1,0 +1,53 @@
+/*
+ * Command-line parsing.  Options may come before or after the verb
+ * (`cbsync --db x backup` and `cbsync backup --db x` are the same); each
+ * option is valid for a set of verbs, and anything else is a usage error that
+ * names the option and the verb.
+ */
+#ifndef CBSYNC_CLI_H
+#define CBSYNC_CLI_H
+
+#include "common/result.h"
+#include "conf/conf.h"
+
+#include <stdbool.h>
+
+enum verb {
+	VERB_NONE,
+	VERB_BACKUP,
+	VERB_LIST,
+	VERB_STATS,
+	VERB_RESTORE,
+	VERB_PRUNE,
+	VERB_VERIFY,
+	VERB_VERSION,
+	VERB_HELP,
+	VERB_COUNT
+};
+
+struct cli {
+	enum verb verb;
+	bool help;            /* --help / -h given */
+	const char *db;       /* --db */
+	const char *dir;      /* --dir */
+	const char *type;     /* backup --type */
+	bool json;            /* list, stats --json */
+	const char *path;     /* restore --path */
+	const char *to;       /* restore --to */
+	bool dry_run;         /* prune --dry-run */
+	int nargs;            /* positional arguments after the verb */
+	char **args;
+	struct conf conf;     /* effective configuration */
+};
+
+/* Parse argv into cli (args points into argv).  Usage errors return
+ * CB_ERR_USAGE with a message. */
+enum result cli_parse(struct cli *cli, int argc, char **argv, struct error *err);
+
+/* Print general help, or a verb's help, to stdout. */
+void cli_print_help(enum verb verb);
+
+enum verb cli_verb_lookup(const char *name);
+const char *cli_verb_name(enum verb verb);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * The verbs.  Each takes the parsed command line (with its effective
+ * configuration) and returns a result; on failure err holds the one line
+ * main prints after "Error: ".
+ */
+#ifndef CBSYNC_COMMANDS_H
+#define CBSYNC_COMMANDS_H
+
+#include "agent/cli.h"
+#include "common/result.h"
+
+enum result cmd_backup(struct cli *cli, struct error *err);
+enum result cmd_list(struct cli *cli, struct error *err);
+enum result cmd_stats(struct cli *cli, struct error *err);
+enum result cmd_restore(struct cli *cli, struct error *err);
+enum result cmd_prune(struct cli *cli, struct error *err);
+enum result cmd_verify(struct cli *cli, struct error *err);
+enum result cmd_version(struct cli *cli, struct error *err);
+
+#endif

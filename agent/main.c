@@ -1,0 +1,97 @@
+/*
+ * cbsync: entry point.  Parse the command line, build the configuration,
+ * run the verb, and turn its result into one "Error:" line and an exit
+ * status (see README.md, "Exit codes").
+ */
+#include "agent/cli.h"
+#include "agent/commands.h"
+#include "common/cancel.h"
+#include "common/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum result (*verb_fn)(struct cli *cli, struct error *err);
+
+static const verb_fn verb_table[VERB_COUNT] = {
+	[VERB_BACKUP] = cmd_backup,
+	[VERB_LIST] = cmd_list,
+	[VERB_STATS] = cmd_stats,
+	[VERB_RESTORE] = cmd_restore,
+	[VERB_PRUNE] = cmd_prune,
+	[VERB_VERIFY] = cmd_verify,
+	[VERB_VERSION] = cmd_version,
+};
+
+static int fail(enum result r, const struct error *err)
+{
+	fflush(stdout);
+	fprintf(stderr, "Error: %s\n", err->msg);
+	return result_exit_code(r);
+}
+
+static enum result build_conf(struct cli *cli, struct error *err)
+{
+	enum result r = conf_defaults(&cli->conf, err);
+	if (r)
+		return r;
+	if ((r = conf_apply_env(&cli->conf, err)))
+		return r;
+	if (cli->db && (r = conf_set_string(&cli->conf.db_path, cli->db, err)))
+		return r;
+	if (cli->dir && (r = conf_set_string(&cli->conf.local_dir, cli->dir, err)))
+		return r;
+	return CB_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli;
+	struct error err = {0};
+	enum result r;
+	int status;
+
+	memset(&cli, 0, sizeof(cli));
+	r = cli_parse(&cli, argc, argv, &err);
+	if (r) {
+		status = fail(r, &err);
+		goto out;
+	}
+	if (cli.verb == VERB_HELP) {
+		enum verb v = cli.nargs ? cli_verb_lookup(cli.args[0]) : VERB_NONE;
+		if (cli.nargs && v == VERB_NONE) {
+			error_set(&err, CB_ERR_USAGE, "unknown command '%s'; HINT: see 'cbsync help'",
+				  cli.args[0]);
+			status = fail(CB_ERR_USAGE, &err);
+			goto out;
+		}
+		cli_print_help(v);
+		status = 0;
+		goto out;
+	}
+	if (cli.help) {
+		cli_print_help(cli.verb);
+		status = 0;
+		goto out;
+	}
+	if (cli.verb == VERB_NONE) {
+		cli_print_help(VERB_NONE);
+		status = 2;
+		goto out;
+	}
+	if ((r = build_conf(&cli, &err))) {
+		status = fail(r, &err);
+		goto out;
+	}
+	log_setup(cli.conf.log_level, cli.conf.log_format);
+	cancel_install_handlers();
+	r = verb_table[cli.verb](&cli, &err);
+	if (r == CB_OK && fflush(stdout) != 0)
+		r = error_set(&err, CB_ERR_IO, "cannot write output");
+	status = r ? fail(r, &err) : 0;
+out:
+	conf_free(&cli.conf);
+	free(cli.args);
+	return status;
+}

@@ -1,0 +1,56 @@
+/*
+ * Operations log: one appended line per operation, echoed on stderr.
+ */
+#include "agent/oplog.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static bool echo_to_stderr = true;
+
+void oplog_set_echo(bool echo)
+{
+	echo_to_stderr = echo;
+}
+
+void oplog_record(const char *dir, const char *op, const char *file,
+		  enum result outcome, double seconds, const char *detail)
+{
+	char stamp[32];
+	char body[1200];
+	char line[1300];
+
+	snprintf(body, sizeof(body), "%s %s %s %.2fs%s%s%s%s", op,
+		 file && *file ? file : "-", outcome ? "failed" : "ok", seconds,
+		 outcome ? " " : "", outcome ? result_name(outcome) : "",
+		 detail ? (outcome ? ": " : " ") : "", detail ? detail : "");
+	time_format_iso(time_now(), stamp, sizeof(stamp));
+	int n = snprintf(line, sizeof(line), "%s %s\n", stamp, body);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	/* A failure is already reported on stderr by its own "Error:" line. */
+	if (echo_to_stderr && outcome == CB_OK)
+		fs_write_all(STDERR_FILENO, line, (size_t)n);
+	else if (!echo_to_stderr)
+		log_write(outcome ? LOG_ERROR : LOG_INFO, "ops", "%s", body);
+
+	char *path = dir ? fs_join(dir, OPLOG_FILE_NAME) : NULL;
+	if (!path)
+		return;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (fd < 0)
+		return;
+	fs_write_all(fd, line, (size_t)n);
+	close(fd);
+}

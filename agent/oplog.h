@@ -1,0 +1,30 @@
+/*
+ * The operations log: every backup, restore, prune and verify appends one
+ * line to <backup dir>/operations.log and prints the same line on stderr:
+ *
+ *   2026-11-26T02:00:03Z backup cloudbrain_daily_20261126_020000.db.gz ok 2.41s
+ *   2026-11-26T09:12:40Z restore cloudbrain_manual_20261125_120000.db.gz failed 0.02s corrupt: gzip CRC-32 mismatch
+ *
+ * A failed operation's line goes to the file only: on stderr the command's
+ * own "Error:" line reports it.  Lines are appended with O_APPEND in one write, so concurrent writers never
+ * interleave them.  A log that cannot be written is not an error of the
+ * operation it records.
+ */
+#ifndef CBSYNC_OPLOG_H
+#define CBSYNC_OPLOG_H
+
+#include "common/result.h"
+
+#include <stdbool.h>
+
+#define OPLOG_FILE_NAME "operations.log"
+
+/* Record an operation.  detail (may be NULL) follows the outcome; for a
+ * failure pass the error text. */
+void oplog_record(const char *dir, const char *op, const char *file,
+		  enum result outcome, double seconds, const char *detail);
+
+/* Print nothing on stderr (the agent logs through its own logger). */
+void oplog_set_echo(bool echo);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * Restore: check into a temp file, restore point, install.
+ */
+#include "agent/restore.h"
+#include "agent/backup.h"
+#include "agent/snapshot.h"
+#include "common/cancel.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static mode_t new_file_mode(void)
+{
+	mode_t mask = umask(0);
+	umask(mask);
+	return 0666 & ~mask;
+}
+
+enum result restore_begin(struct restore_job *job, const struct restore_opts *opts,
+			  struct error *err)
+{
+	enum result r;
+	struct stat st;
+
+	memset(job, 0, sizeof(*job));
+	job->tmp.fd = -1;
+	job->opts = opts;
+	job->target = opts->to ? opts->to : opts->db_path;
+	if (stat(job->target, &st) == 0) {
+		if (opts->to)
+			return error_set(err, CB_ERR_USAGE,
+					 "refusing to overwrite '%s'; HINT: --to must name a "
+					 "file that does not exist yet",
+					 opts->to);
+		if (!S_ISREG(st.st_mode))
+			return error_set(err, CB_ERR_IO, "'%s' is not a regular file",
+					 job->target);
+		job->live_exists = true;
+	} else if (errno != ENOENT) {
+		return error_errno(err, errno, job->target);
+	}
+	char *dir = fs_dirname(job->target);
+	if (!dir)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	r = fs_mkdirs(dir, 0700, err);
+	free(dir);
+	if (r)
+		return r;
+	return atomic_file_open(&job->tmp, job->target, new_file_mode(), err);
+}
+
+void restore_end(struct restore_job *job)
+{
+	atomic_file_abort(&job->tmp);
+}
+
+/* Query one integer pragma. */
+static int64_t pragma_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static bool is_wal(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	bool wal = false;
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		wal = strcasecmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	sqlite3_finalize(st);
+	return wal;
+}
+
+/* Open the live database for the install, and refuse early what the backup
+ * API cannot do (a WAL database cannot change its page size). */
+static enum result open_live(const char *path, int64_t image_pgsz, double busy_timeout,
+			     sqlite3 **out, struct error *err)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK) {
+		enum result r = snapshot_sqlite_error(err, rc, path, "cannot open database");
+		sqlite3_close(db);
+		return r;
+	}
+	sqlite3_busy_timeout(db, (int)(busy_timeout * 1000));
+	int64_t live_pgsz = pragma_int(db, "PRAGMA page_size");
+	if (live_pgsz < 0) {
+		enum result r = snapshot_sqlite_error(err, sqlite3_errcode(db), path,
+						      "cannot read database");
+		sqlite3_close(db);
+		return r;
+	}
+	if (image_pgsz != live_pgsz && is_wal(db)) {
+		sqlite3_close(db);
+		return error_set(err, CB_ERR_DB,
+				 "cannot restore into '%s': it is in WAL mode with page size "
+				 "%lld and the backup has %lld; HINT: stop the server, move "
+				 "the database aside and restore again",
+				 path, (long long)live_pgsz, (long long)image_pgsz);
+	}
+	*out = db;
+	return CB_OK;
+}
+
+/* Copy the checked image into the live database as one transaction. */
+static enum result install_live(sqlite3 *dst, const char *path, const char *image,
+				double busy_timeout, struct error *err)
+{
+	sqlite3 *src = NULL;
+	enum result r;
+	int rc = check_open_image(image, &src);
+	if (rc != SQLITE_OK) {
+		r = error_set(err, CB_ERR_IO, "cannot open the checked copy: %s",
+			      sqlite3_errstr(rc));
+		sqlite3_close(src);
+		return r;
+	}
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	if (!b) {
+		r = snapshot_sqlite_error(err, sqlite3_errcode(dst), path, "cannot restore into");
+		sqlite3_close(src);
+		return r;
+	}
+	double deadline = time_mono() + busy_timeout;
+	double pause = 0.01;
+	for (;;) {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			break;
+		if (time_mono() > deadline || cancel_requested())
+			break;
+		time_sleep(pause);
+		pause = pause * 2 > 0.5 ? 0.5 : pause * 2;
+	}
+	int frc = sqlite3_backup_finish(b);
+	sqlite3_close(src);
+	if (rc == SQLITE_DONE && frc == SQLITE_OK)
+		return CB_OK;
+	return snapshot_sqlite_error(err, rc == SQLITE_DONE ? frc : rc, path,
+				     "cannot restore into");
+}
+
+/* With no database, stray -wal/-shm files beside its name would be applied
+ * to the restored file by SQLite; move them aside. */
+static enum result move_stale_sidecars(const char *db_path, struct error *err)
+{
+	static const char *const suffixes[] = {"-wal", "-shm", "-journal"};
+	char stamp[16];
+	time_format_stamp(time_now(), stamp, sizeof(stamp));
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
+		char *from = NULL, *to = NULL;
+		if (asprintf(&from, "%s%s", db_path, suffixes[i]) < 0)
+			return error_set(err, CB_ERR_NOMEM, "out of memory");
+		if (!fs_exists(from)) {
+			free(from);
+			continue;
+		}
+		if (asprintf(&to, "%s.stale-%s", from, stamp) < 0) {
+			free(from);
+			return error_set(err, CB_ERR_NOMEM, "out of memory");
+		}
+		int rc = rename(from, to);
+		int e = errno;
+		if (rc == 0)
+			log_warn("restore", "moved stray %s aside to %s", from, to);
+		free(to);
+		if (rc != 0) {
+			enum result r = error_errno(err, e, from);
+			free(from);
+			return r;
+		}
+		free(from);
+	}
+	return CB_OK;
+}
+
+enum result restore_install(struct restore_job *job, const struct check_result *check,
+			    struct restore_outcome *out, struct error *err)
+{
+	const struct restore_opts *o = job->opts;
+	enum result r;
+	sqlite3 *live = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!job->live_exists || o->to) {
+		if (!o->to && (r = move_stale_sidecars(job->target, err)))
+			return r;
+		r = atomic_file_commit(&job->tmp, &(struct commit_opts){.no_replace = true},
+				       err);
+		if (r == CB_ERR_IO && err && strstr(err->msg, "File exists"))
+			r = error_set(err, CB_ERR_IO,
+				      "'%s' appeared while restoring; nothing was replaced",
+				      job->target);
+		out->by_rename = r == CB_OK;
+		return r;
+	}
+
+	if ((r = open_live(job->target, check->page_size, o->busy_timeout, &live, err)))
+		return r;
+	struct backup_opts bo = {
+		.db_path = job->target,
+		.dir = o->dir,
+		.type = BT_RESTORE_POINT,
+		.level = o->level,
+		.busy_timeout = o->busy_timeout,
+		.progress = o->progress,
+	};
+	struct backup_outcome bout;
+	r = backup_make(&bo, &bout, err);
+	if (r) {
+		error_prefix(err, "cannot make a restore point, so nothing was restored");
+		sqlite3_close(live);
+		return r;
+	}
+	out->made_restore_point = true;
+	snprintf(out->restore_point, sizeof(out->restore_point), "%s", bout.path);
+	r = install_live(live, job->target, job->tmp.tmp_path, o->busy_timeout, err);
+	sqlite3_close(live);
+	return r;
+}
+
+enum result restore_from_file(const struct restore_opts *opts, const char *backup_path,
+			      const struct backup_meta *meta, struct check_result *check,
+			      struct restore_outcome *out, struct error *err)
+{
+	struct restore_job job;
+	struct progress bar;
+	double start = time_mono();
+	enum result r;
+
+	int in = open(backup_path, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		if (errno == ENOENT)
+			return error_set(err, CB_ERR_NOT_FOUND, "Backup not found: %s", backup_path);
+		return error_errno(err, errno, backup_path);
+	}
+	if ((r = restore_begin(&job, opts, err))) {
+		close(in);
+		return r;
+	}
+	progress_start(&bar, "restore", (uint64_t)fs_file_size(backup_path));
+	bar.enabled = bar.enabled && opts->progress;
+	r = check_backup(in, fs_basename(backup_path), meta, job.tmp.fd, job.tmp.tmp_path,
+			 &bar, check, err);
+	progress_end(&bar);
+	close(in);
+	if (!r)
+		r = restore_install(&job, check, out, err);
+	restore_end(&job);
+	out->seconds = time_mono() - start;
+	return r;
+}

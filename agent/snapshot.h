@@ -1,0 +1,60 @@
+/*
+ * Snapshots: a transaction-consistent image of a live SQLite database,
+ * streamed into a gzip file.
+ *
+ * SQLite's online backup API copies every page of the source under one read
+ * transaction (so the image is one committed state, while writers keep
+ * writing in WAL mode) into a destination database.  Here the destination is
+ * a tiny VFS that forwards the pages, which arrive in ascending order, straight
+ * into the gzip writer: no temporary copy of the database touches the disk,
+ * and memory stays bounded by the two page caches.  Page 1, which SQLite
+ * writes last, goes into the head the gzip writer reserved for it.
+ *
+ * Should SQLite ever write out of order (the VFS checks every offset), the
+ * snapshot is redone into a temporary file beside the backup, which is then
+ * compressed; the result is the same.
+ *
+ * The source is opened read-only and never checkpointed, so taking a
+ * snapshot changes neither the database nor its -wal file.
+ */
+#ifndef CBSYNC_SNAPSHOT_H
+#define CBSYNC_SNAPSHOT_H
+
+#include "common/hash.h"
+#include "common/result.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Bytes of the database copied so far, and the database's size in bytes. */
+typedef void (*snapshot_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+struct snapshot_opts {
+	int level;                /* gzip level 1..9 */
+	double busy_timeout;      /* seconds to keep retrying a locked database */
+	const char *tmp_dir;      /* for the fallback copy */
+	bool force_fallback;      /* take the temp-file route (for tests) */
+	snapshot_progress_fn progress;
+	void *progress_ctx;
+};
+
+struct snapshot_result {
+	uint64_t page_size;
+	uint64_t page_count;
+	uint64_t data_size;       /* page_size * page_count */
+	uint64_t compressed_size;
+	uint8_t sha256[SHA256_LEN];
+	bool used_fallback;
+};
+
+/* Snapshot the database at db_path into fd, an empty file open for reading
+ * and writing. */
+enum result snapshot_to_gzip(const char *db_path, int fd,
+			     const struct snapshot_opts *opts,
+			     struct snapshot_result *res, struct error *err);
+
+/* Map a SQLite error on db to an error line about path. */
+enum result snapshot_sqlite_error(struct error *err, int rc, const char *path,
+				  const char *what);
+
+#endif
