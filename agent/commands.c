@@ -343,8 +343,7 @@ static enum result load_meta(const char *path, struct backup_meta *meta, bool *h
 	if (r == CB_ERR_NOT_FOUND)
 		return CB_OK;
 	if (r)
-		return error_set(err, r == CB_ERR_NOMEM ? r : CB_ERR_CORRUPT,
-				 "metadata of '%s' is unusable: %s", path, merr.msg);
+		return error_set(err, r, "metadata of '%s' is unusable: %s", path, merr.msg);
 	if (strcmp(meta->name, fs_basename(path)) != 0)
 		return error_set(err, CB_ERR_CORRUPT,
 				 "metadata beside '%s' describes another backup (%s)", path,
@@ -394,6 +393,9 @@ enum result cmd_restore(struct cli *cli, struct error *err)
 		.progress = true,
 	};
 	r = restore_from_file(&ro, path, have_meta ? &meta : NULL, &check, &out, err);
+	if (out.made_restore_point)
+		oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
+			     out.restore_point_seconds, NULL);
 	if (r)
 		goto done;
 	const char *target = cli->to ? cli->to : c->db_path;

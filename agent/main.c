@@ -58,6 +58,11 @@ int main(int argc, char **argv)
 		status = fail(r, &err);
 		goto out;
 	}
+	if (cli.help) {
+		cli_print_help(cli.verb);
+		status = 0;
+		goto out;
+	}
 	if (cli.verb == VERB_HELP) {
 		enum verb v = cli.nargs ? cli_verb_lookup(cli.args[0]) : VERB_NONE;
 		if (cli.nargs && v == VERB_NONE) {
@@ -67,11 +72,6 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		cli_print_help(v);
-		status = 0;
-		goto out;
-	}
-	if (cli.help) {
-		cli_print_help(cli.verb);
 		status = 0;
 		goto out;
 	}

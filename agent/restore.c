@@ -229,6 +229,7 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 		return r;
 	}
 	out->made_restore_point = true;
+	out->restore_point_seconds = bout.seconds;
 	snprintf(out->restore_point, sizeof(out->restore_point), "%s", bout.path);
 	r = install_live(live, job->target, job->tmp.tmp_path, o->busy_timeout, err);
 	sqlite3_close(live);
@@ -244,6 +245,7 @@ enum result restore_from_file(const struct restore_opts *opts, const char *backu
 	double start = time_mono();
 	enum result r;
 
+	memset(out, 0, sizeof(*out));
 	int in = open(backup_path, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
 		if (errno == ENOENT)

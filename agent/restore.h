@@ -46,6 +46,7 @@ struct restore_job {
 struct restore_outcome {
 	bool made_restore_point;
 	char restore_point[PATH_MAX];
+	double restore_point_seconds;
 	bool by_rename;        /* installed by rename (no database existed) */
 	double seconds;
 };

@@ -342,10 +342,23 @@ static enum result open_source(const char *path, double busy_timeout, sqlite3 **
 	return CB_OK;
 }
 
+/* The source's size in pages now, for progress (the copy may differ a little
+ * if writers commit before it starts). */
+static uint64_t source_page_count(sqlite3 *src)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t n = 0;
+	if (sqlite3_prepare_v2(src, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 /* Run the backup from src into dst to completion, retrying while the source
  * is locked, for at most busy_timeout seconds. */
 static int run_backup(sqlite3 *dst, sqlite3 *src, double busy_timeout,
-		      uint64_t *page_count, struct stream *s)
+		      uint64_t *page_count)
 {
 	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
 	if (!b)
@@ -355,8 +368,6 @@ static int run_backup(sqlite3 *dst, sqlite3 *src, double busy_timeout,
 	int rc;
 	for (;;) {
 		rc = sqlite3_backup_step(b, -1);
-		if (s)
-			s->pages_total = (uint64_t)sqlite3_backup_pagecount(b);
 		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
 			break;
 		if (time_mono() > deadline || cancel_requested())
@@ -386,6 +397,7 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 	uint64_t pages = 0;
 
 	pthread_once(&once, register_vfs);
+	s.pages_total = source_page_count(src);
 	snprintf(uri, sizeof(uri), "file:cbsync-stream?ctx=%p", (void *)&s);
 	int rc = sqlite3_open_v2(uri, &dst,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -406,7 +418,7 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 			      sqlite3_errmsg(dst));
 		goto done;
 	}
-	rc = run_backup(dst, src, opts->busy_timeout, &pages, &s);
+	rc = run_backup(dst, src, opts->busy_timeout, &pages);
 	sqlite3_close(dst);
 	dst = NULL;
 	if (s.failure) {
@@ -479,7 +491,7 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 			      sqlite3_errstr(rc));
 		goto done;
 	}
-	rc = run_backup(dst, src, opts->busy_timeout, &pages, NULL);
+	rc = run_backup(dst, src, opts->busy_timeout, &pages);
 	if (rc != SQLITE_OK) {
 		r = cancel_requested() ? error_set(err, CB_ERR_INTERRUPTED, "interrupted")
 				       : snapshot_sqlite_error(err, rc, db_path,
