@@ -47,6 +47,10 @@ bool backup_name_parse(const char *name, struct backup_name *out)
 
 	if (len >= BACKUP_NAME_MAX || !ends_with(name, len, BACKUP_SUFFIX))
 		return false;
+	/* A file name, never a path: a remote key like "../x_manual_..." must
+	 * not parse into a db part that climbs out of a directory. */
+	if (memchr(name, '/', len))
+		return false;
 	len -= suffix_len;
 	/* "_" + 15-character stamp */
 	if (len < 16 || name[len - 16] != '_')

@@ -106,6 +106,8 @@ enum result fs_fsync_dir(const char *dir, struct error *err)
 enum result fs_mkdirs(const char *dir, mode_t mode, struct error *err)
 {
 	struct stat st;
+	if (!*dir)
+		return error_errno(err, ENOENT, dir);
 	if (stat(dir, &st) == 0) {
 		if (!S_ISDIR(st.st_mode))
 			return error_errno(err, ENOTDIR, dir);
@@ -284,7 +286,9 @@ enum result fs_read_file(const char *path, size_t max, char **out, size_t *len,
 	}
 	for (;;) {
 		if (used + 1 >= cap) {
-			if (cap > max) {
+			/* Refuse only once more than max bytes were read: a file
+			 * of exactly max bytes may fill the buffer to cap - 1. */
+			if (used > max) {
 				free(buf);
 				close(fd);
 				return error_set(err, CB_ERR_IO, "file too large: '%s'", path);

@@ -54,7 +54,7 @@ static int64_t months_before(int64_t now, int64_t months)
 	int64_t y = year - (mon < 2);
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
 	int64_t yoe = y - era * 400;
-	int64_t mp = (mon + 9) % 12;
+	int64_t mp = (mon + 10) % 12; /* mon is 0-based: March -> 0 */
 	int64_t doy = (153 * mp + 2) / 5 + mday - 1;
 	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 	int64_t days = era * 146097 + doe - 719468;

@@ -80,11 +80,13 @@ bool retention_plan(const struct retention_item *items, size_t n,
  * KEEP_MONTHS); INT64_MIN for KEEP_FOREVER. */
 int64_t retention_cutoff(const struct keep_rule *rule, int64_t now);
 
-/* Describe a rule: "7d", "4w", "12m", "24h", "90s", "forever". */
+/* Describe a rule in the largest unit that divides it exactly: "1w" (for 7
+ * days), "4w", "8d", "1d" (for 24 hours), "36h", "90min", "90s", "12m"
+ * (months), "forever".  conf_parse_keep reads every form back. */
 void keep_rule_format(const struct keep_rule *rule, char *buf, size_t size);
 
 /* The reason for a decision, for --dry-run: "newest daily backup",
- * "within 7d", "older than 7d". */
+ * "within 1w", "older than 1w". */
 void retention_reason_format(const struct retention_decision *d,
 			     enum backup_type type, const struct retention_policy *p,
 			     char *buf, size_t size);
