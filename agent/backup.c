@@ -114,12 +114,12 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 	snprintf(m->version, sizeof(m->version), "%s", CBSYNC_VERSION);
 
 	json = meta_to_json(m);
-	meta_path = malloc(strlen(path) + sizeof(META_SUFFIX));
+	if (asprintf(&meta_path, "%s%s", path, META_SUFFIX) < 0)
+		meta_path = NULL;
 	if (!json || !meta_path) {
 		r = error_set(err, CB_ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	sprintf(meta_path, "%s%s", path, META_SUFFIX);
 	/* Metadata first: the data file's rename is what makes the backup. */
 	if ((r = fs_write_file_atomic(meta_path, json, strlen(json), 0600, err)))
 		goto done;

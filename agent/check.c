@@ -32,19 +32,25 @@ static void on_progress(void *ctx, uint64_t done)
 /* A file: URI for path with every unsafe byte percent-encoded. */
 static char *file_uri(const char *path, const char *query)
 {
-	size_t len = strlen(path);
-	char *out = malloc(len * 3 + strlen(query) + 16);
+	static const char hex[] = "0123456789ABCDEF";
+	size_t size = strlen(path) * 3 + strlen(query) + 8;
+	char *out = malloc(size);
 	if (!out)
 		return NULL;
-	char *o = out + sprintf(out, "file:");
+	size_t o = 0;
+	memcpy(out, "file:", 5);
+	o = 5;
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("/._-~", *p))
-			*o++ = (char)*p;
-		else
-			o += sprintf(o, "%%%02X", *p);
+		    (*p >= '0' && *p <= '9') || strchr("/._-~", *p)) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
 	}
-	sprintf(o, "?%s", query);
+	snprintf(out + o, size - o, "?%s", query);
 	return out;
 }
 

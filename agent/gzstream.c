@@ -92,6 +92,8 @@ enum result gz_writer_write(struct gz_writer *w, const void *buf, size_t len,
 			    struct error *err)
 {
 	const unsigned char *p = buf;
+	if (len == 0)
+		return CB_OK;
 	w->body_crc = (uint32_t)crc32_z(w->body_crc, p, len);
 	w->body_len += len;
 	while (len > 0) {

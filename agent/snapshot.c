@@ -433,8 +433,10 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 		r = snapshot_sqlite_error(err, rc, db_path, "cannot read database");
 		goto done;
 	}
-	if (!s.gz || !s.head_written ||
-	    (uint64_t)s.size != pages * (uint64_t)s.page_size) {
+	/* An empty source (0 pages) still yields one page: SQLite writes a
+	 * fresh page 1.  The size streamed is what counts. */
+	if (!s.gz || !s.head_written || s.size % s.page_size != 0 ||
+	    (pages && (uint64_t)s.size != pages * (uint64_t)s.page_size)) {
 		s.out_of_order = true;
 		r = error_set(err, CB_ERR_INTERNAL, "snapshot stream incomplete");
 		goto done;
@@ -443,7 +445,7 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 	if ((r = gz_writer_finish(s.gz, s.head, &gr, err)))
 		goto done;
 	res->page_size = (uint64_t)s.page_size;
-	res->page_count = pages;
+	res->page_count = (uint64_t)s.size / (uint64_t)s.page_size;
 	res->data_size = gr.data_size;
 	res->compressed_size = gr.compressed_size;
 	memcpy(res->sha256, gr.sha256, SHA256_LEN);
@@ -503,6 +505,12 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 	if (sqlite3_prepare_v2(dst, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		pgsz = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	/* The copy's own count: an empty source still gets a page 1. */
+	if (sqlite3_prepare_v2(dst, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		pages = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(dst);
 	dst = NULL;
