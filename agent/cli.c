@@ -10,7 +10,7 @@
 #define V(verb) (1u << (verb))
 #define V_ALL (~0u)
 
-enum opt_id { OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN };
+enum opt_id { OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN };
 
 struct opt_spec {
 	const char *name;
@@ -19,14 +19,17 @@ struct opt_spec {
 	unsigned verbs;
 };
 
+/* Verbs that read the configuration. */
+#define V_CONF (V(VERB_BACKUP) | V(VERB_LIST) | V(VERB_STATS) | V(VERB_RESTORE) | \
+		V(VERB_PRUNE) | V(VERB_VERIFY) | V(VERB_AGENT) | V(VERB_STATUS) | V(VERB_CONFIG))
+
 static const struct opt_spec options[] = {
-	{"db", true, OPT_DB, V(VERB_BACKUP) | V(VERB_LIST) | V(VERB_STATS) | V(VERB_RESTORE) |
-				     V(VERB_PRUNE) | V(VERB_VERIFY)},
-	{"dir", true, OPT_DIR, V(VERB_BACKUP) | V(VERB_LIST) | V(VERB_STATS) | V(VERB_RESTORE) |
-				       V(VERB_PRUNE) | V(VERB_VERIFY)},
+	{"config", true, OPT_CONFIG, V_CONF},
+	{"db", true, OPT_DB, V_CONF},
+	{"dir", true, OPT_DIR, V_CONF},
 	{"help", false, OPT_HELP, V_ALL},
 	{"type", true, OPT_TYPE, V(VERB_BACKUP)},
-	{"json", false, OPT_JSON, V(VERB_LIST) | V(VERB_STATS)},
+	{"json", false, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS)},
 	{"path", true, OPT_PATH, V(VERB_RESTORE)},
 	{"to", true, OPT_TO, V(VERB_RESTORE)},
 	{"dry-run", false, OPT_DRY_RUN, V(VERB_PRUNE)},
@@ -62,15 +65,30 @@ static const struct verb_info verbs[VERB_COUNT] = {
 	[VERB_VERIFY] = {"verify", "check stored backups as restore would, without restoring",
 			 "cbsync verify [FILE...] [--dir PATH]",
 			 "  FILE...      backups to check (default: every backup in the directory)\n"},
+	[VERB_AGENT] = {"agent", "run the daemon: scheduled and change backups, retention",
+			"cbsync agent [--config PATH]",
+			"  Runs in the foreground until SIGTERM or SIGINT (exit 0); SIGHUP reloads\n"
+			"  the configuration.  Takes the daily, weekly and monthly backups on\n"
+			"  schedule and a change backup soon after the database changes.\n"},
+	[VERB_STATUS] = {"status", "what the agent is doing and did last",
+			 "cbsync status [--json] [--dir PATH]",
+			 "  --json       one JSON object instead of text\n"},
+	[VERB_CONFIG] = {"config", "validate and print the effective configuration",
+			 "cbsync config check [--config PATH]",
+			 "  check        validate every setting (file, environment, flags) and\n"
+			 "               print the result, secrets masked; exit 3 if invalid\n"},
 	[VERB_VERSION] = {"version", "print the version", "cbsync version", ""},
 	[VERB_HELP] = {"help", "show help for cbsync or for one verb", "cbsync help [VERB]", ""},
 };
 
 static const char common_help[] =
 	"Options for every verb that uses them:\n"
-	"  --db PATH    the database (default ai_db/cloudbrain.db; env CBSYNC_DB)\n"
-	"  --dir PATH   the backup directory (default ai_db/backups; env CBSYNC_BACKUP_DIR)\n"
-	"  -h, --help   help for the verb\n";
+	"  --config PATH  the configuration file (default $CBSYNC_CONFIG, else\n"
+	"                 /etc/cbsync/cbsync.conf if it exists)\n"
+	"  --db PATH      the database (default ai_db/cloudbrain.db; env CBSYNC_DB)\n"
+	"  --dir PATH     the backup directory (default ai_db/backups; env\n"
+	"                 CBSYNC_BACKUP_DIR)\n"
+	"  -h, --help     help for the verb\n";
 
 enum verb cli_verb_lookup(const char *name)
 {
@@ -115,6 +133,7 @@ static const struct opt_spec *find_option(const char *name, size_t len)
 static void apply(struct cli *cli, enum opt_id id, const char *value)
 {
 	switch (id) {
+	case OPT_CONFIG: cli->config = value; break;
 	case OPT_DB: cli->db = value; break;
 	case OPT_DIR: cli->dir = value; break;
 	case OPT_HELP: cli->help = true; break;
@@ -129,9 +148,7 @@ static void apply(struct cli *cli, enum opt_id id, const char *value)
 enum result cli_parse(struct cli *cli, int argc, char **argv, struct error *err)
 {
 	/* Options seen before the verb is known are checked once it is. */
-	const struct opt_spec *seen[64];
-	const char *seen_text[64];
-	int nseen = 0;
+	bool seen[sizeof(options) / sizeof(*options)] = {false};
 	bool options_done = false;
 
 	cli->args = calloc((size_t)argc + 1, sizeof(char *));
@@ -172,10 +189,7 @@ enum result cli_parse(struct cli *cli, int argc, char **argv, struct error *err)
 				return error_set(err, CB_ERR_USAGE,
 						 "option '--%s' takes no value", o->name);
 			}
-			if (nseen < 64) {
-				seen[nseen] = o;
-				seen_text[nseen++] = o->name;
-			}
+			seen[o - options] = true;
 			apply(cli, o->id, value);
 			continue;
 		}
@@ -191,15 +205,20 @@ enum result cli_parse(struct cli *cli, int argc, char **argv, struct error *err)
 		}
 		cli->args[cli->nargs++] = a;
 	}
-	for (int i = 0; i < nseen; i++) {
-		if (cli->verb != VERB_NONE && !(seen[i]->verbs & V(cli->verb)))
+	for (size_t i = 0; i < sizeof(options) / sizeof(*options); i++) {
+		if (seen[i] && cli->verb != VERB_NONE && !(options[i].verbs & V(cli->verb)))
 			return error_set(err, CB_ERR_USAGE,
 					 "option '--%s' does not apply to '%s'; HINT: see "
 					 "'cbsync help %s'",
-					 seen_text[i], cli_verb_name(cli->verb),
+					 options[i].name, cli_verb_name(cli->verb),
 					 cli_verb_name(cli->verb));
 	}
-	bool takes_args = cli->verb == VERB_VERIFY || cli->verb == VERB_HELP;
+	if (cli->verb == VERB_CONFIG && !cli->help &&
+	    (cli->nargs != 1 || strcmp(cli->args[0], "check") != 0))
+		return error_set(err, CB_ERR_USAGE,
+				 "'config' needs a subcommand: 'cbsync config check'");
+	bool takes_args = cli->verb == VERB_VERIFY || cli->verb == VERB_HELP ||
+			  cli->verb == VERB_CONFIG;
 	if (cli->nargs > 0 && !takes_args && !cli->help)
 		return error_set(err, CB_ERR_USAGE,
 				 "unexpected argument '%s' for '%s'; HINT: see 'cbsync help %s'",

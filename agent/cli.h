@@ -20,6 +20,9 @@ enum verb {
 	VERB_RESTORE,
 	VERB_PRUNE,
 	VERB_VERIFY,
+	VERB_AGENT,
+	VERB_STATUS,
+	VERB_CONFIG,
 	VERB_VERSION,
 	VERB_HELP,
 	VERB_COUNT
@@ -28,16 +31,18 @@ enum verb {
 struct cli {
 	enum verb verb;
 	bool help;            /* --help / -h given */
+	const char *config;   /* --config */
 	const char *db;       /* --db */
 	const char *dir;      /* --dir */
 	const char *type;     /* backup --type */
-	bool json;            /* list, stats --json */
+	bool json;            /* list, stats, status --json */
 	const char *path;     /* restore --path */
 	const char *to;       /* restore --to */
 	bool dry_run;         /* prune --dry-run */
 	int nargs;            /* positional arguments after the verb */
 	char **args;
 	struct conf conf;     /* effective configuration */
+	struct conf_load_opts load_opts; /* how conf was loaded (for reloads) */
 };
 
 /* Parse argv into cli (args points into argv).  Usage errors return

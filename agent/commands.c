@@ -27,7 +27,6 @@
 #include <version.h>
 #include <zlib.h>
 
-#define DEFAULT_LEVEL 6
 #define BUSY_TIMEOUT 30.0
 
 /* Create the backup directory if needed and take its lock. */
@@ -80,7 +79,7 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 		.db_path = c->db_path,
 		.dir = c->local_dir,
 		.type = type,
-		.level = DEFAULT_LEVEL,
+		.level = c->compression,
 		.busy_timeout = BUSY_TIMEOUT,
 		.progress = true,
 	};
@@ -223,16 +222,13 @@ enum result cmd_stats(struct cli *cli, struct error *err)
 		per[b->parsed.type].count++;
 		per[b->parsed.type].bytes += (uint64_t)b->file_size;
 		data_bytes += (uint64_t)b->file_size;
-		char *path = fs_join(c->local_dir, b->name);
-		char *mpath = path ? malloc(strlen(path) + sizeof(META_SUFFIX)) : NULL;
-		if (mpath) {
-			sprintf(mpath, "%s%s", path, META_SUFFIX);
+		char *mpath = NULL;
+		if (asprintf(&mpath, "%s/%s%s", c->local_dir, b->name, META_SUFFIX) >= 0) {
 			int64_t ms = fs_file_size(mpath);
 			if (ms > 0)
 				disk += (uint64_t)ms;
+			free(mpath);
 		}
-		free(path);
-		free(mpath);
 		if (b->has_meta && b->meta.original_size > 0) {
 			ratio_sum += meta_ratio(b->meta.original_size, b->meta.compressed_size);
 			ratio_n++;
@@ -388,7 +384,7 @@ enum result cmd_restore(struct cli *cli, struct error *err)
 		.db_path = c->db_path,
 		.dir = c->local_dir,
 		.to = cli->to,
-		.level = DEFAULT_LEVEL,
+		.level = c->compression,
 		.busy_timeout = BUSY_TIMEOUT,
 		.progress = true,
 	};

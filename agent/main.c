@@ -21,6 +21,9 @@ static const verb_fn verb_table[VERB_COUNT] = {
 	[VERB_RESTORE] = cmd_restore,
 	[VERB_PRUNE] = cmd_prune,
 	[VERB_VERIFY] = cmd_verify,
+	[VERB_AGENT] = cmd_agent,
+	[VERB_STATUS] = cmd_status,
+	[VERB_CONFIG] = cmd_config,
 	[VERB_VERSION] = cmd_version,
 };
 
@@ -31,18 +34,16 @@ static int fail(enum result r, const struct error *err)
 	return result_exit_code(r);
 }
 
+/* The effective configuration: defaults, config file, environment, then
+ * the --db / --dir flags (see conf/conf.h). */
 static enum result build_conf(struct cli *cli, struct error *err)
 {
-	enum result r = conf_defaults(&cli->conf, err);
-	if (r)
-		return r;
-	if ((r = conf_apply_env(&cli->conf, err)))
-		return r;
-	if (cli->db && (r = conf_set_string(&cli->conf.db_path, cli->db, err)))
-		return r;
-	if (cli->dir && (r = conf_set_string(&cli->conf.local_dir, cli->dir, err)))
-		return r;
-	return CB_OK;
+	cli->load_opts = (struct conf_load_opts){
+		.path = cli->config,
+		.db_flag = cli->db,
+		.dir_flag = cli->dir,
+	};
+	return conf_load(&cli->conf, &cli->load_opts, err);
 }
 
 int main(int argc, char **argv)

@@ -1,10 +1,12 @@
 /*
- * Configuration defaults and environment overrides.
+ * The configuration struct's life: built-in defaults, lookups, and freeing.
+ * Loading (file, environment, flags) is in load.c, printing in print.c.
  */
-#include "conf/conf.h"
+#include "conf/conf_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum result conf_set_string(char **field, const char *value, struct error *err)
 {
@@ -18,37 +20,86 @@ enum result conf_set_string(char **field, const char *value, struct error *err)
 
 enum result conf_defaults(struct conf *c, struct error *err)
 {
-	enum result r;
 	memset(c, 0, sizeof(*c));
 	retention_policy_default(&c->local_keep);
+	c->compression = 6;
 	c->lock_timeout = 10.0;
+	c->daily = (struct conf_schedule){.enabled = true, .hour = 2};
+	c->weekly = (struct conf_schedule){.enabled = true, .hour = 3, .weekday = 0};
+	c->monthly = (struct conf_schedule){.enabled = true, .hour = 4, .mday = 1};
+	c->catch_up = true;
+	c->watch_enabled = true;
+	c->watch_quiet = 5.0;
+	c->watch_min_interval = 60.0;
+	c->watch_max_delay = 300.0;
 	c->log_level = LOG_INFO;
 	c->log_format = LOG_FORMAT_TEXT;
-	if ((r = conf_set_string(&c->db_path, CONF_DEFAULT_DB, err)) ||
-	    (r = conf_set_string(&c->local_dir, CONF_DEFAULT_DIR, err))) {
+	/* One origin slot per fixed key; NULL reads as "default". */
+	c->origins = calloc(conf_n_fixed_keys, sizeof(*c->origins));
+	if (!c->origins || !(c->db_path = strdup(CONF_DEFAULT_DB)) ||
+	    !(c->local_dir = strdup(CONF_DEFAULT_DIR)) || !(c->timezone = strdup("UTC"))) {
 		conf_free(c);
-		return r;
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
 	}
 	return CB_OK;
 }
 
-enum result conf_apply_env(struct conf *c, struct error *err)
+const char *conf_remote_get(const struct conf_remote *r, const char *key)
 {
-	const char *v;
-	enum result r;
-	if ((v = getenv("CBSYNC_DB")) && *v && (r = conf_set_string(&c->db_path, v, err)))
-		return r;
-	if ((v = getenv("CBSYNC_BACKUP_DIR")) && *v &&
-	    (r = conf_set_string(&c->local_dir, v, err)))
-		return r;
-	return CB_OK;
+	if (!r || !key)
+		return NULL;
+	for (size_t i = 0; i < r->n_kv; i++)
+		if (r->kv[i].key && strcmp(r->kv[i].key, key) == 0)
+			return r->kv[i].value;
+	return NULL;
+}
+
+const struct conf_remote *conf_remote_find(const struct conf *c, const char *name)
+{
+	if (!c || !name)
+		return NULL;
+	for (size_t i = 0; i < c->n_remotes; i++)
+		if (c->remotes[i].name && strcmp(c->remotes[i].name, name) == 0)
+			return &c->remotes[i];
+	return NULL;
+}
+
+const char *conf_origin(const struct conf *c, const char *section, const char *key)
+{
+	int i = conf_fixed_find(section, key);
+	if (i < 0)
+		return NULL;
+	return c->origins && c->origins[i] ? c->origins[i] : "default";
+}
+
+static void remote_free(struct conf_remote *r)
+{
+	free(r->name);
+	free(r->type_origin);
+	for (size_t t = 0; t < BT_COUNT; t++)
+		free(r->keep_origin[t]);
+	for (size_t i = 0; i < r->n_kv; i++) {
+		free(r->kv[i].key);
+		free(r->kv[i].value);
+		free(r->kv[i].origin);
+	}
+	free(r->kv);
 }
 
 void conf_free(struct conf *c)
 {
 	if (!c)
 		return;
+	free(c->source);
 	free(c->db_path);
 	free(c->local_dir);
+	free(c->timezone);
+	if (c->origins)
+		for (size_t i = 0; i < conf_n_fixed_keys; i++)
+			free(c->origins[i]);
+	free(c->origins);
+	for (size_t i = 0; i < c->n_remotes; i++)
+		remote_free(&c->remotes[i]);
+	free(c->remotes);
 	memset(c, 0, sizeof(*c));
 }

@@ -1,8 +1,55 @@
 /*
- * Configuration: one immutable struct built from, in increasing priority,
- * the built-in defaults (which reproduce the seed tool exactly), a config
- * file, environment variables, and command-line flags.  Everything is
- * validated before anything runs.
+ * Configuration: one immutable struct built, in increasing priority, from
+ *   1. the built-in defaults, which reproduce the seed tool exactly;
+ *   2. one INI file: --config PATH, else $CBSYNC_CONFIG, else
+ *      /etc/cbsync/cbsync.conf if it exists (else none);
+ *   3. environment variables: CBSYNC_<SECTION>_<KEY> for every key
+ *      (CBSYNC_LOCAL_DIR, CBSYNC_WATCH_QUIET, ...) and
+ *      CBSYNC_REMOTE_<NAME>_<KEY> for remotes (a remote can be defined by the
+ *      environment alone), plus the seed-era CBSYNC_DB and CBSYNC_BACKUP_DIR;
+ *   4. command-line flags (--db, --dir).
+ * Everything is validated before anything runs; an error names the file and
+ * line (or the environment variable), the section and key, and what is wrong:
+ *   cbsync.conf:12: [watch] quiet: "5 seconds" is not a duration (e.g. 5s, 2m)
+ * Unknown sections and keys are errors.
+ *
+ * The file format (see README.md, "Configuration"):
+ *   [database]  path = ai_db/cloudbrain.db
+ *   [local]     dir = ai_db/backups
+ *               keep_daily = 7d  keep_weekly = 4w  keep_monthly = 12m
+ *               keep_change = 24h  compression = 6  lock_timeout = 10s
+ *   [schedule]  daily = 02:00  weekly = sun 03:00  monthly = 1 04:00
+ *               timezone = UTC  catch_up = true
+ *   [watch]     enabled = true  quiet = 5s  min_interval = 60s  max_delay = 5m
+ *   [log]       format = text|json  level = info
+ *   [remote "NAME"]  type = local|sftp|s3, keep_* (default: the local
+ *               tier's), and the keys of the backend named by type.
+ * Values: durations "90s" "5m" "24h" "7d" "4w" (in keep_* keys "12m" means
+ * 12 calendar months and minutes are written "min"); booleans
+ * true/false/yes/no/on/off/1/0; "off"/"never" disables a schedule or a
+ * retention rule and "forever" keeps a type forever.  "${VAR}" in a value
+ * expands from the environment ("$$" is a literal "$").  Any key may instead
+ * be given as KEY_file = PATH (environment: ..._FILE), whose content (one
+ * trailing newline removed) is the value, so secrets stay out of the file.
+ *
+ * Details a user can rely on:
+ *   - Section and key names are case-insensitive; indentation is ignored;
+ *     a line may be at most as long as libinih allows (199 characters in
+ *     Debian's build; longer values belong in a KEY_file).
+ *   - Comments: a line starting with "#" or ";", or " #" / " ;" after a
+ *     value (so a value that starts with "#" must be quoted).  One pair of
+ *     double quotes around a whole value is removed, so "  padded  " keeps
+ *     its spaces.
+ *   - Only values in the file are ${}-expanded; environment values and
+ *     file contents are taken literally.  An empty environment variable
+ *     counts as unset.
+ *   - Sizes are binary: 1k = 1024 bytes, and 16M, 16MB and 16MiB are all
+ *     16 * 1024 * 1024 bytes.
+ *   - Remote names are lower-cased, [a-z0-9_]+, unique, and not "local" or
+ *     "all" (those name tiers on the command line).
+ *   - Other CBSYNC_* variables are errors (typos must not pass silently),
+ *     except CBSYNC_CONFIG, CBSYNC_BIN, CBSYNC_DEMO_DIR, CBSYNC_TEST_* and
+ *     CBSYNC_BENCH_*, which belong to the tools around cbsync.
  */
 #ifndef CBSYNC_CONF_H
 #define CBSYNC_CONF_H
@@ -13,29 +60,137 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define CONF_DEFAULT_DB "ai_db/cloudbrain.db"
 #define CONF_DEFAULT_DIR "ai_db/backups"
+#define CONF_SYSTEM_PATH "/etc/cbsync/cbsync.conf"
 
-struct conf {
-	char *db_path;                   /* [database] path */
-	char *local_dir;                 /* [local] dir */
-	struct retention_policy local_keep; /* [local] keep_* */
-	double lock_timeout;             /* seconds to wait for another cbsync */
-	enum log_level log_level;        /* [log] level */
-	enum log_format log_format;      /* [log] format */
+/* One schedule: when a daily, weekly or monthly backup falls due, in the
+ * [schedule] timezone. */
+struct conf_schedule {
+	bool enabled;           /* false for "off"/"never" */
+	int hour, minute, second;
+	int weekday;            /* weekly: 0 = Sunday .. 6 = Saturday */
+	int mday;               /* monthly: 1..31; past a month's end, its last day */
 };
 
-/* Fill c with the built-in defaults (allocates; free with conf_free). */
+/* The type of a backend-specific key. */
+enum conf_type {
+	CONF_STRING,
+	CONF_BOOL,
+	CONF_INT,
+	CONF_SIZE,              /* "16M", "5MiB", bytes */
+	CONF_DURATION,          /* "30s", "5m" */
+	CONF_PATH,
+	CONF_URL,
+};
+
+/* One key a backend accepts in its [remote "NAME"] section (its config map). */
+struct conf_key_spec {
+	const char *key;
+	enum conf_type type;
+	const char *default_value;  /* NULL: no default */
+	bool required;
+	bool secret;                /* masked by `config check`, never logged */
+	const char *description;
+};
+
+/* A backend type as the configuration sees it. */
+struct conf_remote_type {
+	const char *type;           /* "local", "sftp", "s3" */
+	const char *description;
+	const struct conf_key_spec *keys;
+	size_t n_keys;
+};
+
+/* A validated key = value of a remote (value normalised: sizes and durations
+ * as decimal numbers of bytes / seconds, booleans as "true"/"false"). */
+struct conf_kv {
+	char *key;
+	char *value;
+	const struct conf_key_spec *spec;
+	char *origin;               /* "cbsync.conf:14" or "CBSYNC_REMOTE_X_Y" or "default" */
+};
+
+struct conf_remote {
+	char *name;                 /* lower case: [a-z0-9_]+ */
+	const struct conf_remote_type *type;
+	struct retention_policy keep;   /* defaults to the local tier's */
+	struct conf_kv *kv;         /* every key of the type's map that has a value */
+	size_t n_kv;
+	char *type_origin;          /* where type came from (as conf_kv.origin) */
+	char *keep_origin[BT_COUNT]; /* where each keep_* came from; "[local] keep_daily"
+	                             * when inherited; NULL for types not configurable */
+};
+
+struct conf {
+	char *source;               /* the file read, or NULL for none */
+	char *db_path;              /* [database] path */
+	char *local_dir;            /* [local] dir */
+	struct retention_policy local_keep; /* [local] keep_* */
+	int compression;            /* [local] compression, 1..9 */
+	double lock_timeout;        /* [local] lock_timeout, seconds */
+	struct conf_schedule daily, weekly, monthly; /* [schedule] */
+	char *timezone;             /* [schedule] timezone: "UTC" or an IANA name */
+	bool catch_up;              /* [schedule] catch_up */
+	bool watch_enabled;         /* [watch] enabled */
+	double watch_quiet;         /* [watch] quiet, seconds */
+	double watch_min_interval;  /* [watch] min_interval, seconds */
+	double watch_max_delay;     /* [watch] max_delay, seconds */
+	enum log_level log_level;   /* [log] level */
+	enum log_format log_format; /* [log] format */
+	struct conf_remote *remotes;
+	size_t n_remotes;
+	char **origins;             /* private: where each value came from; see conf_origin */
+};
+
+struct conf_load_opts {
+	const char *path;           /* --config, or NULL to use $CBSYNC_CONFIG / the system file */
+	const char *db_flag;        /* --db, or NULL */
+	const char *dir_flag;       /* --dir, or NULL */
+	const struct conf_remote_type *remote_types; /* the compiled-in backends */
+	size_t n_remote_types;
+	char **environ;             /* the environment to read (NULL: the process's) */
+	const char *system_path;    /* NULL: CONF_SYSTEM_PATH (tests point it elsewhere) */
+};
+
+/* Build the configuration; on error c is left empty (conf_free is safe). */
+enum result conf_load(struct conf *c, const struct conf_load_opts *opts, struct error *err);
+
+/* The built-in defaults alone. */
 enum result conf_defaults(struct conf *c, struct error *err);
 
-/* Apply the environment variables that override the defaults:
- * CBSYNC_DB, CBSYNC_BACKUP_DIR. */
-enum result conf_apply_env(struct conf *c, struct error *err);
+/* Write the effective configuration as an INI file that conf_load would
+ * accept, secrets masked, with a comment naming where each value came from. */
+void conf_print(const struct conf *c, FILE *out);
+
+/* A remote's value for key (normalised as in struct conf_kv), or NULL. */
+const char *conf_remote_get(const struct conf_remote *r, const char *key);
+
+/* The remote called name, or NULL. */
+const struct conf_remote *conf_remote_find(const struct conf *c, const char *name);
+
+/* Where [section] key's effective value came from: "default",
+ * "cbsync.conf:12", "CBSYNC_WATCH_QUIET", "--db"; NULL if there is no such
+ * key (remotes: see struct conf_remote). */
+const char *conf_origin(const struct conf *c, const char *section, const char *key);
 
 /* Replace a string field with a copy of value. */
 enum result conf_set_string(char **field, const char *value, struct error *err);
 
 void conf_free(struct conf *c);
+
+/* Value parsers, shared with the backends.  Each returns false if s is not
+ * of the form; none accepts trailing garbage. */
+bool conf_parse_duration(const char *s, double *seconds);       /* 90s 5m 24h 7d 4w 1.5s 250ms */
+bool conf_parse_keep(const char *s, struct keep_rule *rule);     /* 7d 4w 12m 24h 90min forever off never */
+bool conf_parse_size(const char *s, unsigned long long *bytes); /* 16M 5MiB 1G 512k 100 */
+bool conf_parse_bool(const char *s, bool *out);
+
+/* An exact form of a duration that conf_parse_duration reads
+ * back, in the largest unit that divides it: "5s", "5min", "24h", "1w",
+ * "1500ms"; fractional seconds only below a millisecond. */
+void conf_format_duration(double seconds, char *buf, size_t size);
 
 #endif

@@ -1,0 +1,606 @@
+/*
+ * The agent's event loop and its worker thread.
+ */
+#include "agent/daemon.h"
+#include "agent/backup.h"
+#include "agent/debounce.h"
+#include "agent/format.h"
+#include "agent/lock.h"
+#include "agent/oplog.h"
+#include "agent/prune.h"
+#include "agent/schedule.h"
+#include "agent/state.h"
+#include "agent/tier_local.h"
+#include "agent/watch.h"
+#include "common/cancel.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define BUSY_TIMEOUT 30.0
+#define RETRY_FIRST 5.0
+#define RETRY_MAX 300.0
+
+static const enum backup_type scheduled[] = {BT_MONTHLY, BT_WEEKLY, BT_DAILY};
+
+/* One backup for the worker: everything it needs is copied in, so the loop
+ * may swap configurations while it runs. */
+struct job {
+	enum backup_type type;
+	char *db_path;
+	char *dir;
+	int level;
+	double lock_timeout;
+	struct retention_policy keep;
+	/* results */
+	enum result result;
+	struct error err;
+	struct backup_outcome out;
+	struct prune_result pruned;
+};
+
+struct worker {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *job;     /* set by the loop, taken by the worker */
+	struct job *done;    /* set by the worker, taken by the loop */
+	bool quit;
+	int done_fd;         /* eventfd: written when a job is done */
+};
+
+struct daemon {
+	struct conf conf;
+	const struct conf_load_opts *opts;
+	struct worker worker;
+	struct watch *watch;
+	int sig_fd;
+	int timer_fd;
+	bool busy;                      /* a job is with the worker */
+	enum backup_type busy_type;
+	bool pending[BT_COUNT];         /* scheduled types due */
+	int64_t last_check;             /* schedules checked up to here (wall clock) */
+	struct debounce deb;
+	struct db_fingerprint fp;       /* at the start of the last backup */
+	struct db_fingerprint fp_job;   /* taken as the running job started */
+	double not_before;              /* retry backoff (monotonic) */
+	double backoff;
+	bool waiting_for_db;            /* the last job failed: no database */
+	bool stopping;
+	struct agent_state state;
+};
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->db_path);
+	free(j->dir);
+	free(j);
+}
+
+/* The worker: lock, back up, prune. */
+static void run_job(struct job *j)
+{
+	struct dir_lock lock = {.fd = -1};
+	struct error *err = &j->err;
+	double start = time_mono();
+
+	j->result = fs_mkdirs(j->dir, 0700, err);
+	if (!j->result)
+		j->result = dir_lock_acquire(&lock, j->dir, "agent", j->lock_timeout, err);
+	if (!j->result) {
+		local_cleanup_stale(j->dir);
+		struct backup_opts bo = {
+			.db_path = j->db_path,
+			.dir = j->dir,
+			.type = j->type,
+			.level = j->level,
+			.busy_timeout = BUSY_TIMEOUT,
+		};
+		j->result = backup_make(&bo, &j->out, err);
+	}
+	if (!j->result) {
+		oplog_record(j->dir, "backup", j->out.meta.name, CB_OK, j->out.seconds, NULL);
+		struct error perr = {0};
+		if (prune_local(j->dir, &j->keep, time_now(), false, NULL, &j->pruned, &perr)) {
+			log_warn("agent", "retention failed: %s", perr.msg);
+		} else if (j->pruned.deleted) {
+			char freed[32], detail[96];
+			format_size(j->pruned.freed, freed, sizeof(freed));
+			snprintf(detail, sizeof(detail), "deleted %zu, freed %s, kept %zu",
+				 j->pruned.deleted, freed, j->pruned.kept);
+			oplog_record(j->dir, "prune", NULL, CB_OK, 0, detail);
+		}
+	} else if (j->result != CB_ERR_INTERRUPTED) {
+		oplog_record(fs_exists(j->dir) ? j->dir : NULL, "backup", NULL, j->result,
+			     time_mono() - start, err->msg);
+	}
+	dir_lock_release(&lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->job && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->quit)
+			break;
+		struct job *j = w->job;
+		w->job = NULL;
+		pthread_mutex_unlock(&w->mu);
+		run_job(j);
+		pthread_mutex_lock(&w->mu);
+		w->done = j;
+		uint64_t one = 1;
+		(void)!write(w->done_fd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static enum result worker_start(struct worker *w, struct error *err)
+{
+	memset(w, 0, sizeof(*w));
+	w->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->done_fd < 0)
+		return error_set(err, CB_ERR_IO, "cannot create an eventfd: %s", strerror(errno));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		close(w->done_fd);
+		w->done_fd = -1;
+		return error_set(err, CB_ERR_INTERNAL, "cannot start the worker thread");
+	}
+	return CB_OK;
+}
+
+static void worker_stop(struct worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->quit = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	job_free(w->job);
+	job_free(w->done);
+	close(w->done_fd);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+}
+
+static const struct conf_schedule *schedule_of(const struct conf *c, enum backup_type t)
+{
+	return t == BT_DAILY ? &c->daily : t == BT_WEEKLY ? &c->weekly : &c->monthly;
+}
+
+static void save_state(struct daemon *d)
+{
+	struct error err = {0};
+	d->state.updated = time_now();
+	/* A change stays pending until the backup covering it has succeeded. */
+	d->state.change_pending = d->deb.dirty || (d->busy && d->deb.was_dirty);
+	snprintf(d->state.database, sizeof(d->state.database), "%s", d->conf.db_path);
+	if (fs_mkdirs(d->conf.local_dir, 0700, &err) || state_write(d->conf.local_dir, &d->state, &err))
+		log_warn("agent", "cannot write the state file: %s", err.msg);
+}
+
+static void set_activity(struct daemon *d, const char *fmt, const char *arg)
+{
+	snprintf(d->state.activity, sizeof(d->state.activity), fmt, arg);
+}
+
+/* Arm the timerfd for the earliest next scheduled backup. */
+static void arm_timer(struct daemon *d)
+{
+	int64_t next = INT64_MAX;
+	for (size_t i = 0; i < sizeof(scheduled) / sizeof(*scheduled); i++) {
+		enum backup_type t = scheduled[i];
+		int64_t n = schedule_next(schedule_of(&d->conf, t), t, d->last_check);
+		d->state.next[t] = n == INT64_MAX ? 0 : n;
+		if (n < next)
+			next = n;
+	}
+	struct itimerspec its = {0};
+	if (next != INT64_MAX)
+		its.it_value.tv_sec = (time_t)next;
+	timerfd_settime(d->timer_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+}
+
+/* Mark each scheduled type whose due time passed since the last check. */
+static void check_schedules(struct daemon *d)
+{
+	int64_t now = time_now();
+	for (size_t i = 0; i < sizeof(scheduled) / sizeof(*scheduled); i++) {
+		enum backup_type t = scheduled[i];
+		int64_t due = schedule_prev(schedule_of(&d->conf, t), t, now);
+		if (due != INT64_MIN && due > d->last_check && !d->pending[t]) {
+			d->pending[t] = true;
+			log_info("agent", "%s backup due", backup_type_name(t));
+		}
+	}
+	if (now > d->last_check)
+		d->last_check = now;
+	arm_timer(d);
+}
+
+/* At start, with catch_up: each scheduled type whose newest backup is older
+ * than its last due time missed a run. */
+static void catch_up(struct daemon *d)
+{
+	struct local_list list;
+	struct error err = {0};
+	int64_t newest[BT_COUNT];
+	char stem[BACKUP_STEM_MAX + 1];
+
+	if (!d->conf.catch_up)
+		return;
+	if (local_list_scan(d->conf.local_dir, &list, &err)) {
+		log_warn("agent", "cannot list backups for catch-up: %s", err.msg);
+		return;
+	}
+	backup_db_stem(d->conf.db_path, stem, sizeof(stem));
+	for (int t = 0; t < BT_COUNT; t++)
+		newest[t] = INT64_MIN;
+	for (size_t i = 0; i < list.n; i++) {
+		const struct backup_name *b = &list.items[i].parsed;
+		if (strcmp(b->db, stem) == 0 && b->created > newest[b->type])
+			newest[b->type] = b->created;
+	}
+	local_list_free(&list);
+	int64_t now = time_now();
+	for (size_t i = 0; i < sizeof(scheduled) / sizeof(*scheduled); i++) {
+		enum backup_type t = scheduled[i];
+		int64_t due = schedule_prev(schedule_of(&d->conf, t), t, now);
+		if (due != INT64_MIN && newest[t] < due) {
+			d->pending[t] = true;
+			log_info("agent", "catching up: no %s backup since %s", backup_type_name(t),
+				 newest[t] == INT64_MIN ? "ever" : "its last due time");
+		}
+	}
+}
+
+static void start_job(struct daemon *d, enum backup_type type)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->type = type;
+	j->db_path = strdup(d->conf.db_path);
+	j->dir = strdup(d->conf.local_dir);
+	j->level = d->conf.compression;
+	j->lock_timeout = d->conf.lock_timeout;
+	j->keep = d->conf.local_keep;
+	if (!j->db_path || !j->dir) {
+		job_free(j);
+		return;
+	}
+	/* Changes seen from here on are not in this backup. */
+	db_fingerprint_take(d->conf.db_path, &d->fp_job);
+	debounce_started(&d->deb, time_mono(), type == BT_CHANGE);
+	if (type != BT_CHANGE)
+		d->pending[type] = false;
+	d->busy = true;
+	d->busy_type = type;
+	set_activity(d, "backing up (%s)", backup_type_name(type));
+	save_state(d);
+	pthread_mutex_lock(&d->worker.mu);
+	d->worker.job = j;
+	pthread_cond_signal(&d->worker.cv);
+	pthread_mutex_unlock(&d->worker.mu);
+}
+
+static void finish_job(struct daemon *d)
+{
+	uint64_t n;
+	(void)!read(d->worker.done_fd, &n, sizeof(n));
+	pthread_mutex_lock(&d->worker.mu);
+	struct job *j = d->worker.done;
+	d->worker.done = NULL;
+	pthread_mutex_unlock(&d->worker.mu);
+	if (!j)
+		return;
+	d->busy = false;
+	set_activity(d, "%s", "idle");
+	if (j->result == CB_OK) {
+		struct state_last *l = &d->state.last[j->type];
+		l->set = true;
+		snprintf(l->name, sizeof(l->name), "%s", j->out.meta.name);
+		l->time = j->out.meta.created;
+		l->seconds = j->out.seconds;
+		d->state.made[j->type]++;
+		d->fp = d->fp_job;
+		d->state.fingerprint = d->fp;
+		d->state.have_fingerprint = true;
+		d->backoff = 0;
+		d->not_before = 0;
+		d->waiting_for_db = false;
+		char orig[32], comp[32];
+		format_size((uint64_t)j->out.meta.original_size, orig, sizeof(orig));
+		format_size((uint64_t)j->out.meta.compressed_size, comp, sizeof(comp));
+		log_info("agent", "%s backup made: %s (%s -> %s, %.1f%% saved) in %.2fs",
+			 backup_type_name(j->type), j->out.path, orig, comp,
+			 meta_ratio(j->out.meta.original_size, j->out.meta.compressed_size),
+			 j->out.seconds);
+	} else if (j->result == CB_ERR_INTERRUPTED) {
+		log_info("agent", "abandoned the %s backup in flight", backup_type_name(j->type));
+		if (j->type != BT_CHANGE)
+			d->pending[j->type] = true;
+		debounce_failed(&d->deb);
+	} else {
+		if (j->type != BT_CHANGE)
+			d->pending[j->type] = true;
+		debounce_failed(&d->deb);
+		d->waiting_for_db = j->result == CB_ERR_NOT_FOUND;
+		d->backoff = d->backoff ? fmin(d->backoff * 2, RETRY_MAX) : RETRY_FIRST;
+		d->not_before = time_mono() + d->backoff;
+		d->state.failures++;
+		d->state.have_error = true;
+		d->state.error_time = time_now();
+		snprintf(d->state.error, sizeof(d->state.error), "%s backup: %s",
+			 backup_type_name(j->type), j->err.msg);
+		log_error("agent", "%s backup failed: %s; retrying in %.0fs",
+			  backup_type_name(j->type), j->err.msg, d->backoff);
+	}
+	job_free(j);
+	save_state(d);
+}
+
+/* Start the next job if the worker is free: scheduled types first (each
+ * once), then a change backup when it is due. */
+static void maybe_start(struct daemon *d)
+{
+	if (d->busy || d->stopping || time_mono() < d->not_before)
+		return;
+	for (size_t i = 0; i < sizeof(scheduled) / sizeof(*scheduled); i++) {
+		if (d->pending[scheduled[i]]) {
+			start_job(d, scheduled[i]);
+			return;
+		}
+	}
+	if (d->conf.watch_enabled && debounce_due(&d->deb) <= time_mono())
+		start_job(d, BT_CHANGE);
+}
+
+static void on_watch(struct daemon *d)
+{
+	if (!watch_read(d->watch))
+		return;
+	struct db_fingerprint now;
+	db_fingerprint_take(d->conf.db_path, &now);
+	/* While a job runs, compare with what it started from. */
+	const struct db_fingerprint *ref = d->busy ? &d->fp_job : &d->fp;
+	if (db_fingerprint_equal(&now, ref) || !now.exists)
+		return;
+	bool was_dirty = d->deb.dirty;
+	debounce_change(&d->deb, time_mono());
+	if (!was_dirty) {
+		log_info("agent", "database changed; a change backup is due in %.0fs at the latest",
+			 fmax(0, debounce_due(&d->deb) - time_mono()));
+		save_state(d);
+	}
+	/* A backup that failed for lack of a database can go now. */
+	if (d->waiting_for_db) {
+		d->waiting_for_db = false;
+		d->not_before = 0;
+	}
+}
+
+static void apply_timezone(const struct conf *c)
+{
+	setenv("TZ", c->timezone ? c->timezone : "UTC", 1);
+	tzset();
+}
+
+static void reload(struct daemon *d)
+{
+	struct conf fresh;
+	struct error err = {0};
+	if (conf_load(&fresh, d->opts, &err)) {
+		log_error("agent", "configuration not reloaded: %s; keeping the running one",
+			  err.msg);
+		d->state.have_error = true;
+		d->state.error_time = time_now();
+		snprintf(d->state.error, sizeof(d->state.error), "reload: %s", err.msg);
+		save_state(d);
+		return;
+	}
+	bool db_moved = strcmp(fresh.db_path, d->conf.db_path) != 0;
+	conf_free(&d->conf);
+	d->conf = fresh;
+	log_setup(d->conf.log_level, d->conf.log_format);
+	apply_timezone(&d->conf);
+	d->deb.quiet = d->conf.watch_quiet;
+	d->deb.min_interval = d->conf.watch_min_interval;
+	d->deb.max_delay = d->conf.watch_max_delay;
+	if (db_moved) {
+		struct watch *w = NULL;
+		if (watch_open(&w, d->conf.db_path, &err) == CB_OK) {
+			watch_close(d->watch);
+			d->watch = w;
+		} else {
+			log_error("agent", "%s", err.msg);
+		}
+		db_fingerprint_take(d->conf.db_path, &d->fp);
+	}
+	arm_timer(d);
+	log_info("agent", "configuration reloaded%s%s", d->conf.source ? " from " : "",
+		 d->conf.source ? d->conf.source : "");
+	save_state(d);
+}
+
+static void on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+	while (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(d);
+		} else if (!d->stopping) {
+			d->stopping = true;
+			log_info("agent", "stopping (%s)", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+			if (d->busy)
+				cancel_request();
+		}
+	}
+}
+
+static int poll_timeout_ms(struct daemon *d)
+{
+	double now = time_mono();
+	double due = INFINITY;
+	if (!d->busy && !d->stopping) {
+		if (d->conf.watch_enabled)
+			due = debounce_due(&d->deb);
+		for (size_t i = 0; i < sizeof(scheduled) / sizeof(*scheduled); i++)
+			if (d->pending[scheduled[i]])
+				due = fmin(due, now);
+		if (due < d->not_before)
+			due = d->not_before;
+	}
+	if (isinf(due))
+		return -1;
+	double ms = ceil((due - now) * 1000.0);
+	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+static enum result setup(struct daemon *d, struct error *err)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	/* Blocked before the worker starts, so only the signalfd sees them. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	d->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	d->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->sig_fd < 0 || d->timer_fd < 0)
+		return error_set(err, CB_ERR_IO, "cannot set up the event loop: %s", strerror(errno));
+	enum result r = fs_mkdirs(d->conf.local_dir, 0700, err);
+	if (r)
+		return r;
+	if (d->conf.watch_enabled && (r = watch_open(&d->watch, d->conf.db_path, err)))
+		return r;
+	return worker_start(&d->worker, err);
+}
+
+enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct error *err)
+{
+	struct daemon d;
+	memset(&d, 0, sizeof(d));
+	d.conf = *c;
+	memset(c, 0, sizeof(*c));
+	d.opts = opts;
+	d.sig_fd = d.timer_fd = -1;
+	d.worker.done_fd = -1;
+
+	apply_timezone(&d.conf);
+	oplog_set_echo(false);
+	enum result r = setup(&d, err);
+	if (r)
+		goto out_early;
+
+	/* What the last run left: the fingerprint its last backup started from. */
+	struct agent_state prev;
+	struct error serr = {0};
+	bool have_prev = state_read(d.conf.local_dir, &prev, &serr) == CB_OK;
+	d.state.pid = (long)getpid();
+	d.state.started = time_now();
+	if (have_prev) {
+		memcpy(d.state.last, prev.last, sizeof(d.state.last));
+		d.state.failures = 0;
+	}
+	debounce_init(&d.deb, d.conf.watch_quiet, d.conf.watch_min_interval,
+		      d.conf.watch_max_delay);
+	db_fingerprint_take(d.conf.db_path, &d.fp);
+	if (have_prev && strcmp(prev.database, d.conf.db_path) == 0 && d.fp.exists) {
+		if (prev.have_fingerprint) {
+			d.state.fingerprint = prev.fingerprint;
+			d.state.have_fingerprint = true;
+		}
+		if (prev.change_pending) {
+			/* The last run saw a change it never backed up. */
+			log_info("agent", "a change seen by the last run was not backed up yet");
+			debounce_change(&d.deb, time_mono());
+		} else if (prev.have_fingerprint && !db_fingerprint_equal(&prev.fingerprint, &d.fp)) {
+			log_info("agent", "database changed while the agent was not running");
+			debounce_change(&d.deb, time_mono());
+		}
+		if (prev.have_fingerprint)
+			d.fp = prev.fingerprint;
+	}
+	/* What a killed agent or cbsync left behind goes before anything else. */
+	struct dir_lock lock;
+	if (dir_lock_acquire(&lock, d.conf.local_dir, "agent", d.conf.lock_timeout, &serr) == CB_OK) {
+		local_cleanup_stale(d.conf.local_dir);
+		dir_lock_release(&lock);
+	}
+	d.last_check = time_now();
+	catch_up(&d);
+	arm_timer(&d);
+	set_activity(&d, "%s", "idle");
+	save_state(&d);
+	log_info("agent", "started: database %s, backups in %s, watch %s", d.conf.db_path,
+		 d.conf.local_dir, d.conf.watch_enabled ? "on" : "off");
+
+	for (;;) {
+		maybe_start(&d);
+		if (d.stopping && !d.busy)
+			break;
+		struct pollfd fds[4] = {
+			{.fd = d.sig_fd, .events = POLLIN},
+			{.fd = d.timer_fd, .events = POLLIN},
+			{.fd = d.worker.done_fd, .events = POLLIN},
+			{.fd = d.watch ? watch_fd(d.watch) : -1, .events = POLLIN},
+		};
+		int n = poll(fds, 4, poll_timeout_ms(&d));
+		if (n < 0 && errno != EINTR) {
+			r = error_set(err, CB_ERR_IO, "poll failed: %s", strerror(errno));
+			break;
+		}
+		if (n <= 0)
+			continue;
+		if (fds[0].revents & POLLIN)
+			on_signal(&d);
+		if (fds[2].revents & POLLIN)
+			finish_job(&d);
+		if (fds[1].revents & POLLIN) {
+			uint64_t ticks;
+			/* ECANCELED: the clock was set; re-check either way. */
+			(void)!read(d.timer_fd, &ticks, sizeof(ticks));
+			check_schedules(&d);
+		}
+		if (fds[3].revents & POLLIN)
+			on_watch(&d);
+	}
+	set_activity(&d, "%s", "stopped");
+	save_state(&d);
+	log_info("agent", "stopped");
+	worker_stop(&d.worker);
+	d.worker.done_fd = -1;
+out_early:
+	watch_close(d.watch);
+	if (d.sig_fd >= 0)
+		close(d.sig_fd);
+	if (d.timer_fd >= 0)
+		close(d.timer_fd);
+	conf_free(&d.conf);
+	cancel_reset();
+	return r;
+}

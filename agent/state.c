@@ -1,0 +1,134 @@
+/*
+ * The agent's state file, as JSON (jansson), written atomically.
+ */
+#include "agent/state.h"
+#include "common/fsutil.h"
+#include "common/timeutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *time_or_null(int64_t t)
+{
+	char buf[32];
+	if (t == 0)
+		return json_null();
+	time_format_iso(t, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+enum result state_write(const char *dir, const struct agent_state *s, struct error *err)
+{
+	char fp[160];
+	db_fingerprint_format(&s->fingerprint, fp, sizeof(fp));
+	json_t *last = json_object();
+	json_t *next = json_object();
+	json_t *made = json_object();
+	for (int t = 0; t < BT_COUNT; t++) {
+		const char *name = backup_type_name((enum backup_type)t);
+		const struct state_last *l = &s->last[t];
+		json_object_set_new(last, name,
+				    l->set ? json_pack("{s:s, s:o, s:f}", "name", l->name, "time",
+						       time_or_null(l->time), "seconds", l->seconds)
+					   : json_null());
+		if (t == BT_DAILY || t == BT_WEEKLY || t == BT_MONTHLY)
+			json_object_set_new(next, name, time_or_null(s->next[t]));
+		json_object_set_new(made, name, json_integer((json_int_t)s->made[t]));
+	}
+	json_object_set_new(next, "change", json_string(s->change_pending ? "pending" : "idle"));
+	json_t *doc = json_pack(
+		"{s:i, s:I, s:o, s:o, s:s, s:s, s:s?, s:o, s:o, s:o, s:I, s:o}",
+		"format", 1, "pid", (json_int_t)s->pid, "started", time_or_null(s->started),
+		"updated", time_or_null(s->updated), "activity", s->activity, "database",
+		s->database, "fingerprint", s->have_fingerprint ? fp : NULL, "last_backup",
+		last, "next", next, "made", made, "failures", (json_int_t)s->failures,
+		"last_error",
+		s->have_error ? json_pack("{s:o, s:s}", "time", time_or_null(s->error_time),
+					  "message", s->error)
+			      : json_null());
+	char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(doc);
+	if (!text)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	char *path = fs_join(dir, STATE_FILE_NAME);
+	enum result r = path ? fs_write_file_atomic(path, text, strlen(text), 0600, err)
+			     : error_set(err, CB_ERR_NOMEM, "out of memory");
+	free(path);
+	free(text);
+	return r;
+}
+
+static int64_t parse_time(json_t *v)
+{
+	int64_t t = 0;
+	if (json_is_string(v) && time_parse_iso(json_string_value(v), &t))
+		return t;
+	return 0;
+}
+
+static void copy_str(char *dst, size_t size, json_t *v)
+{
+	snprintf(dst, size, "%s", json_is_string(v) ? json_string_value(v) : "");
+}
+
+enum result state_read(const char *dir, struct agent_state *s, struct error *err)
+{
+	char *path = fs_join(dir, STATE_FILE_NAME);
+	char *text = NULL;
+	size_t len = 0;
+	if (!path)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	enum result r = fs_read_file(path, 1 << 20, &text, &len, err);
+	if (r) {
+		free(path);
+		return r;
+	}
+	json_error_t jerr;
+	json_t *doc = json_loadb(text, len, 0, &jerr);
+	free(text);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		r = error_set(err, CB_ERR_CORRUPT, "agent state file '%s' is unreadable", path);
+		free(path);
+		return r;
+	}
+	free(path);
+	memset(s, 0, sizeof(*s));
+	s->pid = (long)json_integer_value(json_object_get(doc, "pid"));
+	s->started = parse_time(json_object_get(doc, "started"));
+	s->updated = parse_time(json_object_get(doc, "updated"));
+	copy_str(s->activity, sizeof(s->activity), json_object_get(doc, "activity"));
+	copy_str(s->database, sizeof(s->database), json_object_get(doc, "database"));
+	json_t *fp = json_object_get(doc, "fingerprint");
+	s->have_fingerprint = json_is_string(fp) &&
+			      db_fingerprint_parse(json_string_value(fp), &s->fingerprint);
+	json_t *last = json_object_get(doc, "last_backup");
+	json_t *next = json_object_get(doc, "next");
+	json_t *made = json_object_get(doc, "made");
+	for (int t = 0; t < BT_COUNT; t++) {
+		const char *name = backup_type_name((enum backup_type)t);
+		json_t *l = json_object_get(last, name);
+		if (json_is_object(l)) {
+			s->last[t].set = true;
+			copy_str(s->last[t].name, sizeof(s->last[t].name), json_object_get(l, "name"));
+			s->last[t].time = parse_time(json_object_get(l, "time"));
+			s->last[t].seconds = json_number_value(json_object_get(l, "seconds"));
+		}
+		s->next[t] = parse_time(json_object_get(next, name));
+		s->made[t] = (uint64_t)json_integer_value(json_object_get(made, name));
+	}
+	json_t *change = json_object_get(next, "change");
+	s->change_pending = json_is_string(change) &&
+			    strcmp(json_string_value(change), "pending") == 0;
+	s->failures = (uint64_t)json_integer_value(json_object_get(doc, "failures"));
+	json_t *e = json_object_get(doc, "last_error");
+	if (json_is_object(e)) {
+		s->have_error = true;
+		s->error_time = parse_time(json_object_get(e, "time"));
+		copy_str(s->error, sizeof(s->error), json_object_get(e, "message"));
+	}
+	json_decref(doc);
+	return CB_OK;
+}

@@ -1,0 +1,52 @@
+/*
+ * The agent's state file, <backup dir>/cbsync-agent.json, rewritten
+ * atomically whenever something changes: what the agent is doing, the last
+ * backup of each type it made, when each type is next due, the last error,
+ * and the database fingerprint at the start of its last backup (so that a
+ * restarted agent knows whether the database changed while it was down).
+ * `cbsync status` reads it.
+ */
+#ifndef CBSYNC_STATE_H
+#define CBSYNC_STATE_H
+
+#include "agent/watch.h"
+#include "common/backup_name.h"
+#include "common/result.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STATE_FILE_NAME "cbsync-agent.json"
+
+struct state_last {
+	bool set;
+	char name[BACKUP_NAME_MAX];
+	int64_t time;      /* when it was made */
+	double seconds;    /* how long it took */
+};
+
+struct agent_state {
+	long pid;
+	int64_t started;
+	int64_t updated;
+	char activity[64];             /* "idle", "backing up (daily)", "stopped" */
+	char database[PATH_MAX];
+	bool have_fingerprint;
+	struct db_fingerprint fingerprint;
+	struct state_last last[BT_COUNT];
+	int64_t next[BT_COUNT];        /* 0: not scheduled */
+	bool change_pending;           /* a change backup is waiting to run */
+	uint64_t made[BT_COUNT];       /* backups made since the agent started */
+	uint64_t failures;
+	bool have_error;
+	int64_t error_time;
+	char error[ERROR_MSG_MAX];
+};
+
+enum result state_write(const char *dir, const struct agent_state *s, struct error *err);
+
+/* CB_ERR_NOT_FOUND when there is no state file. */
+enum result state_read(const char *dir, struct agent_state *s, struct error *err);
+
+#endif

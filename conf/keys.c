@@ -1,0 +1,214 @@
+/*
+ * The fixed sections' keys as one table: section, key, value type and the
+ * field of struct conf it fills.  Parsing, printing, the environment names
+ * and "unknown key" checks all walk this table, so a new key is one line
+ * here plus its field in conf.h.
+ */
+#include "conf/conf_internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FIELD(f) offsetof(struct conf, f)
+/* A retention rule: its field and the backup type it is for. */
+#define KEEP(t) VT_KEEP, FIELD(local_keep.keep[t]), t
+
+/* Grouped by section, in the order conf_print writes them. */
+const struct conf_fixed_key conf_fixed_keys[] = {
+	{"database", "path", VT_PATH, FIELD(db_path), BT_COUNT},
+	{"local", "dir", VT_PATH, FIELD(local_dir), BT_COUNT},
+	{"local", "keep_daily", KEEP(BT_DAILY)},
+	{"local", "keep_weekly", KEEP(BT_WEEKLY)},
+	{"local", "keep_monthly", KEEP(BT_MONTHLY)},
+	{"local", "keep_change", KEEP(BT_CHANGE)},
+	{"local", "compression", VT_COMPRESSION, FIELD(compression), BT_COUNT},
+	{"local", "lock_timeout", VT_DURATION, FIELD(lock_timeout), BT_COUNT},
+	{"schedule", "daily", VT_DAILY, FIELD(daily), BT_COUNT},
+	{"schedule", "weekly", VT_WEEKLY, FIELD(weekly), BT_COUNT},
+	{"schedule", "monthly", VT_MONTHLY, FIELD(monthly), BT_COUNT},
+	{"schedule", "timezone", VT_TIMEZONE, FIELD(timezone), BT_COUNT},
+	{"schedule", "catch_up", VT_BOOL, FIELD(catch_up), BT_COUNT},
+	{"watch", "enabled", VT_BOOL, FIELD(watch_enabled), BT_COUNT},
+	{"watch", "quiet", VT_DURATION, FIELD(watch_quiet), BT_COUNT},
+	{"watch", "min_interval", VT_DURATION, FIELD(watch_min_interval), BT_COUNT},
+	{"watch", "max_delay", VT_DURATION, FIELD(watch_max_delay), BT_COUNT},
+	{"log", "format", VT_LOG_FORMAT, FIELD(log_format), BT_COUNT},
+	{"log", "level", VT_LOG_LEVEL, FIELD(log_level), BT_COUNT},
+};
+const size_t conf_n_fixed_keys = sizeof(conf_fixed_keys) / sizeof(conf_fixed_keys[0]);
+
+static const char *const level_names[] = {
+	[LOG_DEBUG] = "debug", [LOG_INFO] = "info", [LOG_WARN] = "warn", [LOG_ERROR] = "error",
+};
+static const char *const format_names[] = {
+	[LOG_FORMAT_TEXT] = "text", [LOG_FORMAT_JSON] = "json",
+};
+
+int conf_fixed_find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < conf_n_fixed_keys; i++)
+		if (strcasecmp(conf_fixed_keys[i].section, section) == 0 &&
+		    strcasecmp(conf_fixed_keys[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+void conf_fixed_env_name(const struct conf_fixed_key *k, char *buf, size_t size)
+{
+	snprintf(buf, size, "CBSYNC_%s_%s", k->section, k->key);
+	for (char *p = buf; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+}
+
+static void *field(struct conf *c, const struct conf_fixed_key *k)
+{
+	return (char *)c + k->offset;
+}
+
+static const void *cfield(const struct conf *c, const struct conf_fixed_key *k)
+{
+	return (const char *)c + k->offset;
+}
+
+/* Replace a string field; false if memory ran out. */
+static bool set_str(char **f, const char *value)
+{
+	char *copy = strdup(value);
+	if (!copy)
+		return false;
+	free(*f);
+	*f = copy;
+	return true;
+}
+
+bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char *value,
+		      const char *tzdir, char *why, size_t why_size, bool *nomem)
+{
+	void *f = field(c, k);
+	*nomem = false;
+
+	switch (k->type) {
+	case VT_PATH:
+		if (!*value) {
+			snprintf(why, why_size, "is empty (a path is needed)");
+			return false;
+		}
+		if (!set_str(f, value))
+			return !(*nomem = true);
+		return true;
+	case VT_KEEP:
+		if (!conf_parse_keep(value, f)) {
+			snprintf(why, why_size, "is not a retention rule "
+				 "(e.g. 7d, 4w, 12m for months, 24h, 90min, forever, off)");
+			return false;
+		}
+		return true;
+	case VT_COMPRESSION:
+		if (strlen(value) != 1 || value[0] < '1' || value[0] > '9') {
+			snprintf(why, why_size, "is not a compression level (1 fastest .. 9 smallest)");
+			return false;
+		}
+		*(int *)f = value[0] - '0';
+		return true;
+	case VT_DURATION:
+		if (!conf_parse_duration(value, f)) {
+			snprintf(why, why_size, "is not a duration (e.g. 5s, 2m)");
+			return false;
+		}
+		return true;
+	case VT_DAILY:
+	case VT_WEEKLY:
+	case VT_MONTHLY:
+		if (!conf_parse_schedule(value, k->type, f)) {
+			snprintf(why, why_size, "%s",
+				 k->type == VT_DAILY ?
+				 "is not a time of day (HH:MM or HH:MM:SS, or off)" :
+				 k->type == VT_WEEKLY ?
+				 "is not a weekly schedule (a day and a time, e.g. sun 03:00, or off)" :
+				 "is not a monthly schedule (a day 1..31 and a time, e.g. 1 04:00, "
+				 "or off)");
+			return false;
+		}
+		return true;
+	case VT_TIMEZONE: {
+		const char *tz = strcasecmp(value, "UTC") == 0 ? "UTC" : value;
+		if (!conf_check_timezone(tz, tzdir, why, why_size))
+			return false;
+		if (!set_str(f, tz))
+			return !(*nomem = true);
+		return true;
+	}
+	case VT_BOOL:
+		if (!conf_parse_bool(value, f)) {
+			snprintf(why, why_size,
+				 "is not a boolean (true/false, yes/no, on/off, 1/0)");
+			return false;
+		}
+		return true;
+	case VT_LOG_LEVEL:
+		for (int l = LOG_DEBUG; l <= LOG_ERROR; l++) {
+			if (strcasecmp(value, level_names[l]) == 0) {
+				*(enum log_level *)f = (enum log_level)l;
+				return true;
+			}
+		}
+		snprintf(why, why_size, "is not a log level (debug, info, warn, error)");
+		return false;
+	case VT_LOG_FORMAT:
+		for (int l = LOG_FORMAT_TEXT; l <= LOG_FORMAT_JSON; l++) {
+			if (strcasecmp(value, format_names[l]) == 0) {
+				*(enum log_format *)f = (enum log_format)l;
+				return true;
+			}
+		}
+		snprintf(why, why_size, "is not a log format (text, json)");
+		return false;
+	}
+	snprintf(why, why_size, "cannot be parsed");
+	return false;
+}
+
+void conf_fixed_format(const struct conf *c, const struct conf_fixed_key *k, char *buf,
+		       size_t size)
+{
+	const void *f = cfield(c, k);
+	switch (k->type) {
+	case VT_PATH:
+	case VT_TIMEZONE: {
+		const char *s = *(char *const *)f;
+		snprintf(buf, size, "%s", s ? s : "");
+		return;
+	}
+	case VT_KEEP:
+		conf_format_keep(f, k->keep, buf, size);
+		return;
+	case VT_COMPRESSION:
+		snprintf(buf, size, "%d", *(const int *)f);
+		return;
+	case VT_DURATION:
+		conf_format_duration(*(const double *)f, buf, size);
+		return;
+	case VT_DAILY:
+	case VT_WEEKLY:
+	case VT_MONTHLY:
+		conf_format_schedule(f, k->type, buf, size);
+		return;
+	case VT_BOOL:
+		snprintf(buf, size, "%s", *(const bool *)f ? "true" : "false");
+		return;
+	case VT_LOG_LEVEL: {
+		enum log_level l = *(const enum log_level *)f;
+		snprintf(buf, size, "%s", l >= LOG_DEBUG && l <= LOG_ERROR ? level_names[l] : "info");
+		return;
+	}
+	case VT_LOG_FORMAT: {
+		enum log_format l = *(const enum log_format *)f;
+		snprintf(buf, size, "%s", l == LOG_FORMAT_JSON ? "json" : "text");
+		return;
+	}
+	}
+	buf[0] = '\0';
+}

@@ -1,0 +1,153 @@
+/*
+ * Private to conf/: the state conf_load carries while it reads the file
+ * (load.c), the environment (env.c) and builds the remotes (remote.c), and
+ * the helpers those share (loader.c).
+ *
+ * Every failure goes through ld_fail, which keeps only the first: it is the
+ * one line the user sees.  Messages start with where the value came from
+ * ("cbsync.conf:12: [watch] quiet", "environment CBSYNC_WATCH_QUIET").
+ */
+#ifndef CBSYNC_CONF_LOADER_H
+#define CBSYNC_CONF_LOADER_H
+
+#include "conf/conf_internal.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define LD_MAX_REMOTE_NAME 64
+
+enum ld_layer { LAYER_FILE, LAYER_ENV };
+
+/* One key = value for a remote, collected before the remote's type is known. */
+struct rentry {
+	char *key;              /* as written, lower case; may end in "_file" */
+	char *value;            /* as written (file values are expanded later) */
+	char *origin;           /* "cbsync.conf:15" or "CBSYNC_REMOTE_X_KEY" */
+	char *loc;              /* error prefix without the key: "cbsync.conf:15: [remote \"x\"]"
+	                         * or "environment CBSYNC_REMOTE_X_KEY" */
+	enum ld_layer layer;
+	int line;               /* file layer only */
+};
+
+/* A remote, declared by a [remote "NAME"] header or by CBSYNC_REMOTE_NAME_TYPE. */
+struct rdecl {
+	char *name;
+	char *loc;              /* "cbsync.conf:14" or "environment CBSYNC_REMOTE_X_TYPE" */
+	int line;               /* the header's line; 0 if declared by the environment */
+	struct rentry *e;
+	size_t n, cap;
+};
+
+/* A CBSYNC_* environment variable. */
+struct envvar {
+	char *name;
+	const char *value;
+};
+
+enum section_kind { SEC_NONE, SEC_FIXED, SEC_REMOTE, SEC_BROKEN };
+
+struct loader {
+	const struct conf_load_opts *opts;
+	char **env;
+	struct conf *c;
+	struct error *err;
+	enum result rc;         /* the first failure */
+	int err_line;           /* its file line, for ordering against inih's errors */
+	const char *tzdir;
+
+	/* The file. */
+	const char *path;       /* as the user named it */
+	FILE *fp;
+	int line;
+	int read_errno;
+	char *buf;
+	size_t buf_cap;
+	int unclosed_line;      /* the latest line with "[" and no "]" */
+	enum section_kind sec;
+	const char *sec_name;   /* the fixed section, canonical spelling */
+	size_t sec_remote;      /* index into decl */
+	const char *seen_section[8];
+	int seen_line[8];
+	size_t n_seen;
+
+	/* Per fixed key: the file line that set it and whether through _file,
+	 * the environment variable that set it, and the error prefix naming
+	 * where the effective value came from. */
+	int *file_line;
+	bool *file_via;
+	char **env_var;
+	char **where;
+
+	struct rdecl *decl;
+	size_t n_decl, cap_decl;
+	struct envvar *vars;
+	size_t n_vars;
+};
+
+/* The keys every remote has, whatever its type, and the backup type of
+ * each keep_* (BT_COUNT for "type", which is first). */
+extern const char *const ld_common_keys[];
+extern const enum backup_type ld_common_keep_type[];
+#define LD_N_COMMON 5
+
+/* Record the first failure (later ones are dropped); returns its code. */
+enum result ld_fail(struct loader *ld, enum result code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define ld_bad(ld, ...) ld_fail(ld, CB_ERR_CONFIG, __VA_ARGS__)
+enum result ld_nomem(struct loader *ld);
+
+/* Small string helpers; NULL when memory runs out. */
+char *ld_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *ld_lower_dup(const char *s, size_t n);
+bool ld_ends_with(const char *s, const char *suffix);
+
+/* NAME's value in the environment being read, or NULL. */
+const char *ld_env_get(const struct loader *ld, const char *name);
+
+/* value in quotes for a message: control characters escaped, long values
+ * cut short. */
+void ld_quote(const char *value, char *buf, size_t size);
+
+/* Report an invalid value (why: "is not a duration (e.g. 5s, 2m)"); a
+ * secret's value is not repeated, a KEY_file's path is named. */
+enum result ld_value_error(struct loader *ld, const char *where, const char *value,
+			   const char *file, bool secret, const char *why);
+
+/* The closest of n candidates to word if it looks like a typo of it. */
+const char *ld_closest(const char *word, const char *const *cands, size_t n);
+
+/* Why keep_manual / keep_restore_point are not keys, or NULL. */
+const char *ld_keep_hint(const char *key);
+
+/* The value an entry stands for: a file value is ${}-expanded first; with
+ * via_file the value is a path whose content is the value, and *file is
+ * set to that path (caller frees both).  NULL on failure (reported). */
+char *ld_entry_value(struct loader *ld, const char *where, const char *raw,
+		     enum ld_layer layer, bool via_file, char **file);
+
+/* The index of a fixed key known to exist. */
+size_t ld_fixed_index(const char *section, const char *key);
+
+/* Parse value into fixed key i and remember where it came from. */
+enum result ld_apply_fixed(struct loader *ld, size_t i, const char *value, const char *where,
+			   const char *origin, const char *file);
+
+struct rdecl *ld_decl_find(struct loader *ld, const char *name);
+
+/* Declare a remote (takes loc); NULL if memory ran out (reported). */
+struct rdecl *ld_decl_add(struct loader *ld, const char *name, char *loc, int line);
+
+/* Check a remote's name; on failure why says what is wrong. */
+bool ld_remote_name_ok(const char *name, char *why, size_t size);
+
+/* Append an entry (taking its strings, which may be NULL after a failed
+ * allocation). */
+enum result ld_rentry_add(struct loader *ld, struct rdecl *d, struct rentry e);
+
+/* The layers after the file. */
+enum result ld_load_env(struct loader *ld);
+enum result ld_build_remotes(struct loader *ld);
+
+#endif

@@ -1,0 +1,316 @@
+/*
+ * Building the remotes once every layer has been read: find each remote's
+ * type (the environment's over the file's), then check its key = value
+ * entries against that type's key table in the order they were given (file
+ * lines, then environment variables), normalise the values, apply the
+ * backend's defaults, insist on its required keys, and let keep_* default
+ * to the local tier's policy.
+ */
+#include "conf/loader.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* An entry's key resolved against the remote's type: index into the
+ * common keys (0..LD_N_COMMON-1) or LD_N_COMMON + index into the type's keys;
+ * -1 if unknown. */
+static int resolve_remote_key(const struct conf_remote_type *rt, const char *key,
+			      bool *via_file)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		char stem[128];
+		if (pass == 1) {
+			if (!ld_ends_with(key, "_file"))
+				break;
+			snprintf(stem, sizeof(stem), "%.*s", (int)(strlen(key) - 5), key);
+		} else {
+			snprintf(stem, sizeof(stem), "%s", key);
+		}
+		*via_file = pass == 1;
+		for (size_t i = 0; i < LD_N_COMMON; i++)
+			if (strcmp(stem, ld_common_keys[i]) == 0)
+				return (int)i;
+		for (size_t k = 0; rt && k < rt->n_keys; k++)
+			if (strcmp(stem, rt->keys[k].key) == 0)
+				return (int)(LD_N_COMMON + k);
+	}
+	return -1;
+}
+
+/* The error prefix for an entry: "cbsync.conf:15: [remote "x"] key" or
+ * "environment CBSYNC_REMOTE_X_KEY". */
+static void entry_where(const struct rentry *e, char *buf, size_t size)
+{
+	if (e->layer == LAYER_FILE)
+		snprintf(buf, size, "%s %s", e->loc, e->key);
+	else
+		snprintf(buf, size, "%s", e->loc);
+}
+
+/* Has an earlier entry of the same layer set the same key?  Reports it. */
+static bool entry_duplicate(struct loader *ld, const struct rdecl *d, size_t upto,
+			    const struct conf_remote_type *rt, int idx)
+{
+	const struct rentry *e = &d->e[upto];
+	char where[512];
+	for (size_t j = 0; j < upto; j++) {
+		bool vf;
+		const struct rentry *o = &d->e[j];
+		if (o->layer != e->layer || resolve_remote_key(rt, o->key, &vf) != idx)
+			continue;
+		entry_where(e, where, sizeof(where));
+		if (e->layer == LAYER_ENV)
+			ld_bad(ld, "%s: %s is also set; HINT: set only one of them", where, o->origin);
+		else if (strcmp(o->key, e->key) == 0)
+			ld_bad(ld, "%s: given twice (first at line %d)", where, o->line);
+		else
+			ld_bad(ld, "%s: both %s and %s are given (the other at line %d); HINT: keep "
+			    "one of them", where, o->key, e->key, o->line);
+		return true;
+	}
+	return false;
+}
+
+static void type_list(const struct loader *ld, char *buf, size_t size)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t t = 0; t < ld->opts->n_remote_types && o + 1 < size; t++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", t ? ", " : "",
+				      ld->opts->remote_types[t].type);
+}
+
+/* Find the remote's type: the last "type" of the highest layer. */
+static const struct conf_remote_type *remote_type(struct loader *ld, struct rdecl *d,
+						  struct conf_remote *r)
+{
+	const struct conf_remote_type *found = NULL;
+	char where[512], types[256];
+	type_list(ld, types, sizeof(types));
+	for (size_t j = 0; j < d->n && !ld->rc; j++) {
+		struct rentry *e = &d->e[j];
+		bool via_file;
+		char *file, *value;
+		if (resolve_remote_key(NULL, e->key, &via_file) != 0 ||
+		    entry_duplicate(ld, d, j, NULL, 0))
+			continue;
+		entry_where(e, where, sizeof(where));
+		value = ld_entry_value(ld, where, e->value, e->layer, via_file, &file);
+		if (!value)
+			break;
+		found = NULL;
+		for (size_t t = 0; t < ld->opts->n_remote_types; t++)
+			if (strcasecmp(value, ld->opts->remote_types[t].type) == 0)
+				found = &ld->opts->remote_types[t];
+		if (!found) {
+			char q[200];
+			ld_quote(value, q, sizeof(q));
+			if (ld->opts->n_remote_types)
+				ld_bad(ld, "%s: no backend of type %s is compiled in (available: %s)",
+				    where, q, types);
+			else
+				ld_bad(ld, "%s: no backend of type %s is compiled in (this build has no "
+				    "remote backends)", where, q);
+		} else {
+			free(r->type_origin);
+			if (!(r->type_origin = strdup(e->origin)))
+				ld_nomem(ld);
+		}
+		free(value);
+		free(file);
+	}
+	if (!ld->rc && !found) {
+		if (ld->opts->n_remote_types)
+			ld_bad(ld, "%s: [remote \"%s\"] has no type; HINT: add type = one of %s",
+			    d->loc, d->name, types);
+		else
+			ld_bad(ld, "%s: [remote \"%s\"] has no type, and this build has no remote "
+			    "backends", d->loc, d->name);
+	}
+	return ld->rc ? NULL : found;
+}
+
+/* The environment variable that sets a remote's key. */
+static void remote_env_name(const char *remote, const char *key, char *buf, size_t size)
+{
+	snprintf(buf, size, "CBSYNC_REMOTE_%s_%s", remote, key);
+	for (char *p = buf; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+}
+
+static enum result remote_unknown_key(struct loader *ld, const struct rentry *e,
+				      const struct conf_remote_type *rt)
+{
+	const char *cands[64];
+	size_t n = 0;
+	for (size_t i = 0; i < LD_N_COMMON; i++)
+		cands[n++] = ld_common_keys[i];
+	for (size_t k = 0; k < rt->n_keys && n < 64; k++)
+		cands[n++] = rt->keys[k].key;
+	const char *hint = ld_closest(e->key, cands, n);
+	if (e->layer == LAYER_ENV)
+		return ld_bad(ld, "%s: a remote of type %s has no key \"%s\"", e->loc, rt->type, e->key);
+	if (ld_keep_hint(e->key))
+		return ld_bad(ld, "%s unknown key \"%s\" for type %s; HINT: %s", e->loc, e->key,
+			   rt->type, ld_keep_hint(e->key));
+	if (hint)
+		return ld_bad(ld, "%s unknown key \"%s\" for type %s; HINT: did you mean \"%s\"?",
+			   e->loc, e->key, rt->type, hint);
+	return ld_bad(ld, "%s unknown key \"%s\" for type %s", e->loc, e->key, rt->type);
+}
+
+/* Validate d's settings against its type and fill r. */
+static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_remote *r)
+{
+	const struct conf_remote_type *rt;
+	char **val = NULL, **origin = NULL;
+	bool keep_set[BT_COUNT] = {false};
+	char where[512], why[512];
+
+	if (!(r->name = strdup(d->name)))
+		return ld_nomem(ld);
+	if (!(rt = remote_type(ld, d, r)))
+		return ld->rc;
+	r->type = rt;
+	r->keep = ld->c->local_keep;
+	val = calloc(rt->n_keys + 1, sizeof(*val));
+	origin = calloc(rt->n_keys + 1, sizeof(*origin));
+	if (!val || !origin) {
+		ld_nomem(ld);
+		goto out;
+	}
+
+	for (size_t j = 0; j < d->n && !ld->rc; j++) {
+		struct rentry *e = &d->e[j];
+		bool via_file;
+		char *file = NULL, *value = NULL;
+		int idx = resolve_remote_key(rt, e->key, &via_file);
+		if (idx == 0)
+			continue;       /* type: done */
+		if (idx < 0) {
+			remote_unknown_key(ld, e, rt);
+			break;
+		}
+		if (entry_duplicate(ld, d, j, rt, idx))
+			break;
+		entry_where(e, where, sizeof(where));
+		const struct conf_key_spec *spec =
+			idx >= (int)LD_N_COMMON ? &rt->keys[idx - (int)LD_N_COMMON] : NULL;
+		value = ld_entry_value(ld, where, e->value, e->layer, via_file, &file);
+		if (!value)
+			break;
+		if (!spec) {
+			enum backup_type bt = ld_common_keep_type[idx];
+			if (!conf_parse_keep(value, &r->keep.keep[bt])) {
+				ld_value_error(ld, where, value, file, false, "is not a retention rule "
+					    "(e.g. 7d, 4w, 12m for months, 24h, 90min, forever, off)");
+			} else {
+				keep_set[bt] = true;
+				free(r->keep_origin[bt]);
+				if (!(r->keep_origin[bt] = strdup(e->origin)))
+					ld_nomem(ld);
+			}
+		} else {
+			size_t k = (size_t)(idx - (int)LD_N_COMMON);
+			char *norm = NULL;
+			if (!conf_value_normalise(spec->type, value, &norm, why, sizeof(why))) {
+				if (why[0])
+					ld_value_error(ld, where, value, file, spec->secret, why);
+				else
+					ld_nomem(ld);
+			} else {
+				free(val[k]);
+				free(origin[k]);
+				val[k] = norm;
+				if (!(origin[k] = strdup(e->origin)))
+					ld_nomem(ld);
+			}
+		}
+		free(value);
+		free(file);
+	}
+	if (ld->rc)
+		goto out;
+
+	/* keep_* not given: the local tier's policy. */
+	for (size_t i = 1; i < LD_N_COMMON; i++) {
+		enum backup_type bt = ld_common_keep_type[i];
+		if (keep_set[bt])
+			continue;
+		if (!(r->keep_origin[bt] = ld_fmt("[local] %s", ld_common_keys[i]))) {
+			ld_nomem(ld);
+			goto out;
+		}
+	}
+
+	/* Defaults, required keys, and the final key = value list. */
+	if (!(r->kv = calloc(rt->n_keys + 1, sizeof(*r->kv)))) {
+		ld_nomem(ld);
+		goto out;
+	}
+	for (size_t k = 0; k < rt->n_keys; k++) {
+		const struct conf_key_spec *spec = &rt->keys[k];
+		if (!val[k] && spec->default_value) {
+			if (!conf_value_normalise(spec->type, spec->default_value, &val[k], why,
+						  sizeof(why))) {
+				if (why[0])
+					ld_fail(ld, CB_ERR_INTERNAL, "backend %s: the default of %s %s",
+					     rt->type, spec->key, why);
+				else
+					ld_nomem(ld);
+				goto out;
+			}
+			if (!(origin[k] = strdup("default"))) {
+				ld_nomem(ld);
+				goto out;
+			}
+		}
+		if (!val[k]) {
+			if (!spec->required)
+				continue;
+			char env[160];
+			remote_env_name(d->name, spec->key, env, sizeof(env));
+			if (d->line)
+				ld_bad(ld, "%s: [remote \"%s\"] missing required key \"%s\"; HINT: add "
+				    "%s = ... or set %s", d->loc, d->name, spec->key, spec->key, env);
+			else
+				ld_bad(ld, "%s: [remote \"%s\"] missing required key \"%s\"; HINT: set %s",
+				    d->loc, d->name, spec->key, env);
+			goto out;
+		}
+		struct conf_kv *kv = &r->kv[r->n_kv];
+		kv->spec = spec;
+		kv->value = val[k];
+		kv->origin = origin[k];
+		val[k] = origin[k] = NULL;
+		r->n_kv++;
+		if (!(kv->key = strdup(spec->key))) {
+			ld_nomem(ld);
+			goto out;
+		}
+	}
+out:
+	for (size_t k = 0; val && k < rt->n_keys; k++)
+		free(val[k]);
+	for (size_t k = 0; origin && k < rt->n_keys; k++)
+		free(origin[k]);
+	free(val);
+	free(origin);
+	return ld->rc;
+}
+
+enum result ld_build_remotes(struct loader *ld)
+{
+	if (!ld->n_decl)
+		return CB_OK;
+	ld->c->remotes = calloc(ld->n_decl, sizeof(*ld->c->remotes));
+	if (!ld->c->remotes)
+		return ld_nomem(ld);
+	ld->c->n_remotes = ld->n_decl;
+	for (size_t i = 0; i < ld->n_decl && !ld->rc; i++)
+		build_remote(ld, &ld->decl[i], &ld->c->remotes[i]);
+	return ld->rc;
+}

@@ -1,0 +1,399 @@
+/*
+ * Unit tests for the value parsers in conf/values.c: durations, retention
+ * rules, sizes, booleans, and (through conf_load) schedules, time zones,
+ * compression levels and log settings.  Each table lists forms that must be
+ * accepted with their exact value, then forms that must be refused.
+ */
+#include "conf_test.h"
+
+static void test_duration_valid(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		double seconds;
+	} ok[] = {
+		{"0s", 0}, {"90s", 90}, {"5m", 300}, {"5min", 300}, {"24h", 86400},
+		{"7d", 7 * 86400}, {"4w", 28 * 86400}, {"1.5s", 1.5}, {"250ms", 0.25},
+		{"0.5m", 30}, {"1.25h", 4500}, {"007s", 7}, {"1.000000001s", 1.000000001},
+		{"1.5ms", 0.0015},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		double v = -1;
+		if (!conf_parse_duration(ok[i].s, &v))
+			fail_msg("duration \"%s\" refused", ok[i].s);
+		if (v - ok[i].seconds > 1e-12 || ok[i].seconds - v > 1e-12)
+			fail_msg("duration \"%s\" = %.12g, expected %.12g", ok[i].s, v, ok[i].seconds);
+	}
+}
+
+static void test_duration_invalid(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"", "5 seconds", "-1s", "+1s", "1.5.2s", "12", "1x", "s", ".5s", "5.s", "5 s",
+		" 5s", "5s ", "5S", "5sec", "1e3s", "0x10s", "5mo", "5y", "5m5s", "1h30m",
+		"1.0000000001s", "1.0000001ms", "99999999999999999999s", "36526d", "nan",
+		"inf", "5\ts",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		double v = 42;
+		if (conf_parse_duration(bad[i], &v))
+			fail_msg("duration \"%s\" accepted as %g", bad[i], v);
+		assert_true(v == 42); /* untouched on failure */
+	}
+	double v;
+	assert_false(conf_parse_duration(NULL, &v));
+	assert_true(conf_parse_duration("36525d", &v)); /* 100 years is the limit */
+}
+
+static void test_duration_format(void **state)
+{
+	(void)state;
+	static const struct {
+		double seconds;
+		const char *text;
+	} cases[] = {
+		{0, "0s"}, {5, "5s"}, {60, "1min"}, {300, "5min"}, {90, "90s"},
+		{5400, "90min"}, {3600, "1h"}, {86400, "1d"}, {604800, "1w"},
+		{1209600, "2w"}, {0.25, "250ms"}, {1.5, "1500ms"}, {1.000000001, "1.000000001s"},
+		{10, "10s"},
+	};
+	char buf[64];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		conf_format_duration(cases[i].seconds, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].text);
+		double back;
+		assert_true(conf_parse_duration(buf, &back));
+		assert_true(back == cases[i].seconds);
+	}
+}
+
+static void test_keep_valid(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		enum keep_kind kind;
+		int64_t amount;
+	} ok[] = {
+		{"7d", KEEP_SECONDS, 7 * 86400}, {"4w", KEEP_SECONDS, 28 * 86400},
+		{"12m", KEEP_MONTHS, 12}, {"24h", KEEP_SECONDS, 86400},
+		{"90min", KEEP_SECONDS, 5400}, {"90s", KEEP_SECONDS, 90},
+		{"2y", KEEP_MONTHS, 24}, {"0d", KEEP_SECONDS, 0},
+		{"forever", KEEP_FOREVER, 0}, {"off", KEEP_FOREVER, 0}, {"never", KEEP_FOREVER, 0},
+		{"Forever", KEEP_FOREVER, 0}, {"OFF", KEEP_FOREVER, 0},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct keep_rule r = {KEEP_SECONDS, -1};
+		if (!conf_parse_keep(ok[i].s, &r))
+			fail_msg("keep \"%s\" refused", ok[i].s);
+		assert_int_equal(r.kind, ok[i].kind);
+		assert_int_equal(r.amount, ok[i].amount);
+	}
+}
+
+static void test_keep_invalid(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"", "12", "1x", "-1d", "1.5d", "7 d", "7days", "7D", "5 seconds", "1.5.2s",
+		"12M", "forever!", "always", "1201m", "101y", "36526d", "99999999999999999999d",
+		"7d ", "5ms",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct keep_rule r = {KEEP_SECONDS, 42};
+		if (conf_parse_keep(bad[i], &r))
+			fail_msg("keep \"%s\" accepted", bad[i]);
+		assert_int_equal(r.amount, 42);
+	}
+}
+
+static void test_size(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		unsigned long long bytes;
+	} ok[] = {
+		{"0", 0}, {"100", 100}, {"100B", 100}, {"512k", 512ULL << 10},
+		{"512K", 512ULL << 10}, {"16M", 16ULL << 20}, {"16m", 16ULL << 20},
+		{"16MB", 16ULL << 20}, {"5MiB", 5ULL << 20}, {"1G", 1ULL << 30},
+		{"1GiB", 1ULL << 30}, {"2T", 2ULL << 40}, {"1KiB", 1024},
+		{"18446744073709551615", 18446744073709551615ULL},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		unsigned long long v = 1;
+		if (!conf_parse_size(ok[i].s, &v))
+			fail_msg("size \"%s\" refused", ok[i].s);
+		assert_true(v == ok[i].bytes);
+	}
+	static const char *const bad[] = {
+		"", "M", "16 M", "-1", "1.5G", "16X", "16Mb", "16mib", "16MiBs", "iB", "16iB",
+		"18446744073709551616", "17179869184G", "1e6", "16M ",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unsigned long long v = 42;
+		if (conf_parse_size(bad[i], &v))
+			fail_msg("size \"%s\" accepted", bad[i]);
+		assert_true(v == 42);
+	}
+}
+
+static void test_bool(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {"true", "yes", "on", "1", "TRUE", "Yes", "On"};
+	static const char *const no[] = {"false", "no", "off", "0", "False", "NO"};
+	static const char *const bad[] = {"", "y", "n", "2", "enabled", "truee", " true", "t"};
+	bool b;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		b = false;
+		assert_true(conf_parse_bool(yes[i], &b));
+		assert_true(b);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		b = true;
+		assert_true(conf_parse_bool(no[i], &b));
+		assert_false(b);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (conf_parse_bool(bad[i], &b))
+			fail_msg("boolean \"%s\" accepted", bad[i]);
+}
+
+/* Schedules go through conf_load, as their parser is private. */
+static void load_schedule(const char *key, const char *value, struct conf_schedule *out)
+{
+	char text[256];
+	struct conf c;
+	snprintf(text, sizeof(text), "[schedule]\n%s = %s\n", key, value);
+	load_ok(&c, text, NULL);
+	*out = strcmp(key, "daily") == 0 ? c.daily : strcmp(key, "weekly") == 0 ? c.weekly :
+	       c.monthly;
+	conf_free(&c);
+}
+
+static void test_schedule_valid(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *key, *value;
+		bool enabled;
+		int hour, minute, second, weekday, mday;
+	} ok[] = {
+		{"daily", "02:00", true, 2, 0, 0, 0, 0},
+		{"daily", "2:00", true, 2, 0, 0, 0, 0},
+		{"daily", "23:59:59", true, 23, 59, 59, 0, 0},
+		{"daily", "00:00", true, 0, 0, 0, 0, 0},
+		{"daily", "off", false, 0, 0, 0, 0, 0},
+		{"daily", "never", false, 0, 0, 0, 0, 0},
+		{"weekly", "sun 03:00", true, 3, 0, 0, 0, 0},
+		{"weekly", "SAT 23:30", true, 23, 30, 0, 6, 0},
+		{"weekly", "Wednesday 12:00:30", true, 12, 0, 30, 3, 0},
+		{"weekly", "thu    01:02", true, 1, 2, 0, 4, 0},
+		{"weekly", "mon\t01:02", true, 1, 2, 0, 1, 0},
+		{"weekly", "Off", false, 0, 0, 0, 0, 0},
+		{"monthly", "1 04:00", true, 4, 0, 0, 0, 1},
+		{"monthly", "31 23:00", true, 23, 0, 0, 0, 31},
+		{"monthly", "15 6:05:07", true, 6, 5, 7, 0, 15},
+		{"monthly", "never", false, 0, 0, 0, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct conf_schedule s;
+		load_schedule(ok[i].key, ok[i].value, &s);
+		assert_int_equal(s.enabled, ok[i].enabled);
+		if (!s.enabled)
+			continue;
+		assert_int_equal(s.hour, ok[i].hour);
+		assert_int_equal(s.minute, ok[i].minute);
+		assert_int_equal(s.second, ok[i].second);
+		if (strcmp(ok[i].key, "weekly") == 0)
+			assert_int_equal(s.weekday, ok[i].weekday);
+		if (strcmp(ok[i].key, "monthly") == 0)
+			assert_int_equal(s.mday, ok[i].mday);
+	}
+}
+
+static void test_schedule_invalid(void **state)
+{
+	(void)state;
+	static const char *const daily[] = {
+		"24:00", "02:60", "02:00:60", "2", "02", "02:0", "002:00", "02:00:", "2pm",
+		"02:00 am", "sun 03:00", "-1:00", "02:00:00:00",
+	};
+	static const char *const weekly[] = {
+		"03:00", "sun", "sunday3:00", "su 03:00", "sund 03:00", "funday 03:00",
+		"sun 25:00", "7 03:00", "sun,mon 03:00",
+	};
+	static const char *const monthly[] = {
+		"04:00", "0 04:00", "32 04:00", "1", "first 04:00", "-1 04:00", "1st 04:00",
+		"1 4", "01x 04:00",
+	};
+	char msg[512];
+	for (size_t i = 0; i < sizeof(daily) / sizeof(daily[0]); i++) {
+		snprintf(msg, sizeof(msg), "cbsync.conf:2: [schedule] daily: \"%s\" is not a time "
+			 "of day (HH:MM or HH:MM:SS, or off)", daily[i]);
+		expect_value_error("schedule", "daily", daily[i], msg);
+	}
+	for (size_t i = 0; i < sizeof(weekly) / sizeof(weekly[0]); i++) {
+		snprintf(msg, sizeof(msg), "cbsync.conf:2: [schedule] weekly: \"%s\" is not a weekly "
+			 "schedule (a day and a time, e.g. sun 03:00, or off)", weekly[i]);
+		expect_value_error("schedule", "weekly", weekly[i], msg);
+	}
+	for (size_t i = 0; i < sizeof(monthly) / sizeof(monthly[0]); i++) {
+		snprintf(msg, sizeof(msg), "cbsync.conf:2: [schedule] monthly: \"%s\" is not a "
+			 "monthly schedule (a day 1..31 and a time, e.g. 1 04:00, or off)", monthly[i]);
+		expect_value_error("schedule", "monthly", monthly[i], msg);
+	}
+}
+
+static void test_timezone(void **state)
+{
+	(void)state;
+	struct conf c;
+	struct error err;
+
+	/* Real zones from tzdata, and UTC in any case. */
+	load_ok(&c, "[schedule]\ntimezone = Europe/Berlin\n", NULL);
+	assert_string_equal(c.timezone, "Europe/Berlin");
+	conf_free(&c);
+	load_ok(&c, "[schedule]\ntimezone = utc\n", NULL);
+	assert_string_equal(c.timezone, "UTC");
+	conf_free(&c);
+	load_ok(&c, "[schedule]\ntimezone = America/Argentina/Buenos_Aires\n", NULL);
+	conf_free(&c);
+
+	/* $TZDIR is honoured, and a zone file must look like one. */
+	assert_int_equal(mkdir("zones", 0700), 0);
+	assert_int_equal(mkdir("zones/Test", 0700), 0);
+	write_text("zones/Test/Zone", "TZif2 and then some");
+	write_text("zones/Test/NotAZone", "Europe/Berlin\n");
+	char *env[] = {"TZDIR=zones", NULL};
+	write_text("cbsync.conf", "[schedule]\ntimezone = Test/Zone\n");
+	assert_int_equal(load_ex(&c, &err, "cbsync.conf", env, NULL, NULL), CB_OK);
+	assert_string_equal(c.timezone, "Test/Zone");
+	conf_free(&c);
+	write_text("cbsync.conf", "[schedule]\ntimezone = Europe/Berlin\n");
+	assert_int_equal(load_ex(&c, &err, "cbsync.conf", env, NULL, NULL), CB_ERR_CONFIG);
+	assert_string_equal(err.msg, "cbsync.conf:2: [schedule] timezone: \"Europe/Berlin\" is not "
+			    "a known time zone (no zone file 'zones/Europe/Berlin'); HINT: use UTC "
+			    "or an IANA name such as Europe/Berlin, and install tzdata");
+	write_text("cbsync.conf", "[schedule]\ntimezone = Test/NotAZone\n");
+	assert_int_equal(load_ex(&c, &err, "cbsync.conf", env, NULL, NULL), CB_ERR_CONFIG);
+	write_text("cbsync.conf", "[schedule]\ntimezone = Test\n");
+	assert_int_equal(load_ex(&c, &err, "cbsync.conf", env, NULL, NULL), CB_ERR_CONFIG);
+
+	static const char *const bad_names[] = {
+		"../etc/passwd", "/etc/localtime", "Europe/../Europe/Berlin", "Europe/Ber lin",
+		"Europe/Berlin;", "",
+	};
+	char msg[512];
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		snprintf(msg, sizeof(msg), "cbsync.conf:2: [schedule] timezone: \"%s\" is not a time "
+			 "zone name (UTC or an IANA name such as Europe/Berlin)", bad_names[i]);
+		expect_value_error("schedule", "timezone", bad_names[i], msg);
+	}
+	expect_value_error("schedule", "timezone", "Mars/Olympus_Mons",
+			   "cbsync.conf:2: [schedule] timezone: \"Mars/Olympus_Mons\" is not a "
+			   "known time zone (no zone file '/usr/share/zoneinfo/Mars/Olympus_Mons'); "
+			   "HINT: use UTC or an IANA name such as Europe/Berlin, and install tzdata");
+	expect_value_error("schedule", "timezone", "America",
+			   "cbsync.conf:2: [schedule] timezone: \"America\" is not a known time zone "
+			   "(no zone file '/usr/share/zoneinfo/America'); HINT: use UTC or an IANA "
+			   "name such as Europe/Berlin, and install tzdata");
+}
+
+static void test_compression_and_log(void **state)
+{
+	(void)state;
+	struct conf c;
+	for (int level = 1; level <= 9; level++) {
+		char text[64];
+		snprintf(text, sizeof(text), "[local]\ncompression = %d\n", level);
+		load_ok(&c, text, NULL);
+		assert_int_equal(c.compression, level);
+		conf_free(&c);
+	}
+	static const char *const bad_levels[] = {"0", "10", "-1", "6.0", "", "six", "06"};
+	char msg[256];
+	for (size_t i = 0; i < sizeof(bad_levels) / sizeof(bad_levels[0]); i++) {
+		snprintf(msg, sizeof(msg), "cbsync.conf:2: [local] compression: \"%s\" is not a "
+			 "compression level (1 fastest .. 9 smallest)", bad_levels[i]);
+		expect_value_error("local", "compression", bad_levels[i], msg);
+	}
+
+	static const struct {
+		const char *text;
+		enum log_level level;
+	} levels[] = {
+		{"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"warn", LOG_WARN}, {"error", LOG_ERROR},
+		{"DEBUG", LOG_DEBUG},
+	};
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "[log]\nlevel = %s\n", levels[i].text);
+		load_ok(&c, text, NULL);
+		assert_int_equal(c.log_level, levels[i].level);
+		conf_free(&c);
+	}
+	expect_value_error("log", "level", "verbose", "cbsync.conf:2: [log] level: \"verbose\" is "
+			   "not a log level (debug, info, warn, error)");
+	expect_value_error("log", "level", "warning", "cbsync.conf:2: [log] level: \"warning\" is "
+			   "not a log level (debug, info, warn, error)");
+	load_ok(&c, "[log]\nformat = json\n", NULL);
+	assert_int_equal(c.log_format, LOG_FORMAT_JSON);
+	conf_free(&c);
+	load_ok(&c, "[log]\nformat = text\n", NULL);
+	assert_int_equal(c.log_format, LOG_FORMAT_TEXT);
+	conf_free(&c);
+	expect_value_error("log", "format", "xml", "cbsync.conf:2: [log] format: \"xml\" is not a "
+			   "log format (text, json)");
+}
+
+/* The error line for each kind of bad value in the fixed sections. */
+static void test_value_error_messages(void **state)
+{
+	(void)state;
+	expect_value_error("watch", "quiet", "5 seconds", "cbsync.conf:2: [watch] quiet: "
+			   "\"5 seconds\" is not a duration (e.g. 5s, 2m)");
+	expect_value_error("watch", "min_interval", "-1s", "cbsync.conf:2: [watch] min_interval: "
+			   "\"-1s\" is not a duration (e.g. 5s, 2m)");
+	expect_value_error("watch", "max_delay", "1.5.2s", "cbsync.conf:2: [watch] max_delay: "
+			   "\"1.5.2s\" is not a duration (e.g. 5s, 2m)");
+	expect_value_error("local", "lock_timeout", "12", "cbsync.conf:2: [local] lock_timeout: "
+			   "\"12\" is not a duration (e.g. 5s, 2m)");
+	expect_value_error("local", "keep_daily", "1x", "cbsync.conf:2: [local] keep_daily: "
+			   "\"1x\" is not a retention rule (e.g. 7d, 4w, 12m for months, 24h, "
+			   "90min, forever, off)");
+	expect_value_error("local", "keep_change", "12", "cbsync.conf:2: [local] keep_change: "
+			   "\"12\" is not a retention rule (e.g. 7d, 4w, 12m for months, 24h, "
+			   "90min, forever, off)");
+	expect_value_error("watch", "enabled", "maybe", "cbsync.conf:2: [watch] enabled: "
+			   "\"maybe\" is not a boolean (true/false, yes/no, on/off, 1/0)");
+	expect_value_error("schedule", "catch_up", "2", "cbsync.conf:2: [schedule] catch_up: "
+			   "\"2\" is not a boolean (true/false, yes/no, on/off, 1/0)");
+	expect_value_error("database", "path", "\"\"", "cbsync.conf:2: [database] path: \"\" is "
+			   "empty (a path is needed)");
+	expect_value_error("local", "dir", "", "cbsync.conf:2: [local] dir: \"\" is empty (a path "
+			   "is needed)");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_duration_valid),
+		cmocka_unit_test(test_duration_invalid),
+		cmocka_unit_test(test_duration_format),
+		cmocka_unit_test(test_keep_valid),
+		cmocka_unit_test(test_keep_invalid),
+		cmocka_unit_test(test_size),
+		cmocka_unit_test(test_bool),
+		cmocka_unit_test(test_schedule_valid),
+		cmocka_unit_test(test_schedule_invalid),
+		cmocka_unit_test(test_timezone),
+		cmocka_unit_test(test_compression_and_log),
+		cmocka_unit_test(test_value_error_messages),
+	};
+	return cmocka_run_group_tests(tests, conf_test_setup, conf_test_teardown);
+}
