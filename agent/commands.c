@@ -27,7 +27,6 @@
 #include <version.h>
 #include <zlib.h>
 
-#define BUSY_TIMEOUT 30.0
 
 /* Create the backup directory if needed and take its lock. */
 static enum result lock_dir(const struct conf *c, const char *op, struct dir_lock *l,
@@ -80,7 +79,7 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 		.dir = c->local_dir,
 		.type = type,
 		.level = c->compression,
-		.busy_timeout = BUSY_TIMEOUT,
+		.busy_timeout = c->busy_timeout,
 		.progress = true,
 	};
 	if ((r = backup_make(&bo, &out, err)))
@@ -385,7 +384,7 @@ enum result cmd_restore(struct cli *cli, struct error *err)
 		.dir = c->local_dir,
 		.to = cli->to,
 		.level = c->compression,
-		.busy_timeout = BUSY_TIMEOUT,
+		.busy_timeout = c->busy_timeout,
 		.progress = true,
 	};
 	r = restore_from_file(&ro, path, have_meta ? &meta : NULL, &check, &out, err);

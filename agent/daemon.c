@@ -31,7 +31,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#define BUSY_TIMEOUT 30.0
 #define RETRY_FIRST 5.0
 #define RETRY_MAX 300.0
 
@@ -45,6 +44,7 @@ struct job {
 	char *dir;
 	int level;
 	double lock_timeout;
+	double busy_timeout;
 	struct retention_policy keep;
 	/* results */
 	enum result result;
@@ -110,7 +110,7 @@ static void run_job(struct job *j)
 			.dir = j->dir,
 			.type = j->type,
 			.level = j->level,
-			.busy_timeout = BUSY_TIMEOUT,
+			.busy_timeout = j->busy_timeout,
 		};
 		j->result = backup_make(&bo, &j->out, err);
 	}
@@ -286,6 +286,7 @@ static void start_job(struct daemon *d, enum backup_type type)
 	j->dir = strdup(d->conf.local_dir);
 	j->level = d->conf.compression;
 	j->lock_timeout = d->conf.lock_timeout;
+	j->busy_timeout = d->conf.busy_timeout;
 	j->keep = d->conf.local_keep;
 	if (!j->db_path || !j->dir) {
 		job_free(j);

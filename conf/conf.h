@@ -18,6 +18,7 @@
  *   [local]     dir = ai_db/backups
  *               keep_daily = 7d  keep_weekly = 4w  keep_monthly = 12m
  *               keep_change = 24h  compression = 6  lock_timeout = 10s
+ *               busy_timeout = 30s
  *   [schedule]  daily = 02:00  weekly = sun 03:00  monthly = 1 04:00
  *               timezone = UTC  catch_up = true
  *   [watch]     enabled = true  quiet = 5s  min_interval = 60s  max_delay = 5m
@@ -131,6 +132,8 @@ struct conf {
 	struct retention_policy local_keep; /* [local] keep_* */
 	int compression;            /* [local] compression, 1..9 */
 	double lock_timeout;        /* [local] lock_timeout, seconds */
+	double busy_timeout;        /* [local] busy_timeout: how long a backup waits
+				     * for a locked database, seconds */
 	struct conf_schedule daily, weekly, monthly; /* [schedule] */
 	char *timezone;             /* [schedule] timezone: "UTC" or an IANA name */
 	bool catch_up;              /* [schedule] catch_up */

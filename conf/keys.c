@@ -26,6 +26,7 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"local", "keep_change", KEEP(BT_CHANGE)},
 	{"local", "compression", VT_COMPRESSION, FIELD(compression), BT_COUNT},
 	{"local", "lock_timeout", VT_DURATION, FIELD(lock_timeout), BT_COUNT},
+	{"local", "busy_timeout", VT_DURATION, FIELD(busy_timeout), BT_COUNT},
 	{"schedule", "daily", VT_DAILY, FIELD(daily), BT_COUNT},
 	{"schedule", "weekly", VT_WEEKLY, FIELD(weekly), BT_COUNT},
 	{"schedule", "monthly", VT_MONTHLY, FIELD(monthly), BT_COUNT},

@@ -102,6 +102,15 @@ class AgentTest(CbsyncTest):
                                 format=format) + extra)
         return path
 
+    def config_with(self, section, line):
+        """The fast configuration with one more line in an existing section."""
+        path = self.config()
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace(section + "\n", section + "\n" + line + "\n", 1))
+        return path
+
     def backup_in_progress(self):
         return any(f.startswith(".cbsync-tmp-") and ".db.gz." in f for f in self.w.all_files())
 
@@ -354,6 +363,58 @@ class AgentTest(CbsyncTest):
         for line in agent.lines:
             doc = json.loads(line)
             self.assertEqual(set(doc), {"time", "level", "component", "msg"})
+
+    def test_retention_runs_after_each_agent_backup(self):
+        make_db(self.w.db, rows=10)
+        self.w.ok("backup", "--dir", self.w.path("tpl"))
+        tpl = self.w.backup_files(self.w.path("tpl"))[0]
+        with open(os.path.join(self.w.path("tpl"), tpl + ".json")) as f:
+            meta = json.load(f)
+        os.makedirs(self.w.backups, mode=0o700)
+        now = dt.datetime.now(dt.timezone.utc)
+        names = {}
+        for kind, age in (("change", dt.timedelta(days=2)), ("daily", dt.timedelta(days=9)),
+                          ("daily", dt.timedelta(days=8))):
+            created = now - age
+            name = f"cloudbrain_{kind}_{created:%Y%m%d_%H%M%S}.db.gz"
+            os.link(os.path.join(self.w.path("tpl"), tpl), os.path.join(self.w.backups, name))
+            with open(os.path.join(self.w.backups, name + ".json"), "w") as f:
+                json.dump(dict(meta, name=name, type=kind,
+                               created=created.strftime("%Y-%m-%dT%H:%M:%SZ")), f)
+            names[(kind, age.days)] = name
+        agent = Agent(self, self.config())
+        self.write_rows(1)
+        agent.wait_for("change backup made")
+        agent.wait_for("prune - ok")
+        files = self.w.backup_files()
+        self.assertNotIn(names[("change", 2)], files)
+        self.assertNotIn(names[("daily", 9)], files)
+        self.assertIn(names[("daily", 8)], files)  # the newest daily is never pruned
+        self.assertEqual(len(self.changes()), 1)
+        self.assertEqual(agent.stop(), 0)
+
+    def test_backs_off_and_retries_while_the_database_is_locked(self):
+        make_db(self.w.db, rows=10, journal="delete")
+        agent = Agent(self, self.config_with("[local]", "busy_timeout = 1s"))
+        holder = sqlite3.connect(self.w.db, isolation_level=None)
+        holder.execute("INSERT INTO ai_messages(content) VALUES ('before the lock')")
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            agent.wait_for("change backup failed", timeout=20)
+            line = agent.wait_for("retrying in")
+            self.assertIn("database is locked", line)
+            self.assertEqual(self.changes(), [])
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        agent.wait_for("change backup made", timeout=30)
+        restored = self.w.path("r.db")
+        gunzip_to(os.path.join(self.w.backups, self.changes()[0]), restored)
+        self.assertEqual(db_rows(restored), 11)
+        st = json.loads(self.w.ok("status", "--json", "--config", self.w.path("cbsync.conf"))
+                        .stdout)
+        self.assertIn("database is locked", st["state"]["last_error"]["message"])
+        self.assertEqual(agent.stop(), 0)
 
     def test_never_makes_a_writer_fail(self):
         make_db(self.w.db, rows=10, random_bytes=32 << 20)
