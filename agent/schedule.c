@@ -242,9 +242,9 @@ static bool start_period(const struct conf_schedule *s, enum backup_type type,
 	return true;
 }
 
-/* Due instants increase with the period, so the first period after the one
- * before t's whose due instant is later than t gives the answer; it is at
- * most SEARCH_SPAN periods past t's own. */
+/* Try the periods in order, from the one before the period of after's local
+ * date: due instants grow with the period, so the first one later than
+ * `after` is the answer, and it is at most SEARCH_SPAN periods on. */
 int64_t schedule_next(const struct conf_schedule *s, enum backup_type type,
 		      int64_t after)
 {
@@ -262,8 +262,9 @@ int64_t schedule_next(const struct conf_schedule *s, enum backup_type type,
 	return INT64_MAX; /* only for a zone whose clock runs backwards for days */
 }
 
-/* The mirror image of schedule_next: walk back from the period after at's
- * to the first due instant not later than at. */
+/* The mirror image of schedule_next: try the periods backwards, from the one
+ * after the period of at's local date, and take the first due instant not
+ * later than `at`. */
 int64_t schedule_prev(const struct conf_schedule *s, enum backup_type type,
 		      int64_t at)
 {

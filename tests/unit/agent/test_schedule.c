@@ -69,6 +69,8 @@
 #define U8_0301_0200 INT64_C(1835488800) /* 2028-03-01T02:00:00Z */
 #define U8_0315_0000 INT64_C(1836691200) /* 2028-03-15T00:00:00Z */
 #define U8_0329_0400 INT64_C(1837915200) /* 2028-03-29T04:00:00Z */
+#define U0_0129_0400 INT64_C(949118400)   /* 2000-01-29T04:00:00Z */
+#define U0_0229_0400 INT64_C(951796800)   /* 2000-02-29T04:00:00Z, a leap year */
 #define U00_0129_0400 INT64_C(4104878400) /* 2100-01-29T04:00:00Z */
 #define U00_0228_0400 INT64_C(4107470400) /* 2100-02-28T04:00:00Z, not a leap year */
 
@@ -295,8 +297,9 @@ static void test_mday_29_in_february(void **state)
 	NEXT(&m, BT_MONTHLY, U8_0129_0400, U8_0229_0400);
 	NEXT(&m, BT_MONTHLY, U8_0229_0400, U8_0329_0400);
 	PREV(&m, BT_MONTHLY, U8_0315_0000, U8_0229_0400);
-	/* 2100 is not (divisible by 100, not by 400) */
+	/* 2100 is not (divisible by 100, not by 400); 2000 is (by 400) */
 	NEXT(&m, BT_MONTHLY, U00_0129_0400, U00_0228_0400);
+	NEXT(&m, BT_MONTHLY, U0_0129_0400, U0_0229_0400);
 }
 
 static void test_leap_day_2028(void **state)
