@@ -5,9 +5,11 @@
  */
 #include "agent/cli.h"
 #include "agent/commands.h"
+#include "backends/backend.h"
 #include "common/cancel.h"
 #include "common/log.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,7 @@ static enum result build_conf(struct cli *cli, struct error *err)
 		.db_flag = cli->db,
 		.dir_flag = cli->dir,
 	};
+	cli->load_opts.remote_types = backend_remote_types(&cli->load_opts.n_remote_types);
 	return conf_load(&cli->conf, &cli->load_opts, err);
 }
 
@@ -54,6 +57,8 @@ int main(int argc, char **argv)
 	int status;
 
 	memset(&cli, 0, sizeof(cli));
+	/* Once, before any thread: the backends use libcurl. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	r = cli_parse(&cli, argc, argv, &err);
 	if (r) {
 		status = fail(r, &err);
@@ -94,5 +99,6 @@ int main(int argc, char **argv)
 out:
 	conf_free(&cli.conf);
 	free(cli.args);
+	curl_global_cleanup();
 	return status;
 }

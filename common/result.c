@@ -15,6 +15,7 @@ enum result error_set(struct error *err, enum result code, const char *fmt, ...)
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
 		err->code = code;
+		err->os_errno = 0;
 	}
 	return code;
 }
@@ -40,9 +41,12 @@ enum result error_errno(struct error *err, int errnum, const char *path)
 {
 	enum result code = result_from_errno(errnum);
 	if (path)
-		return error_set(err, code, "[Errno %d] %s: '%s'", errnum,
-				 strerror(errnum), path);
-	return error_set(err, code, "[Errno %d] %s", errnum, strerror(errnum));
+		error_set(err, code, "[Errno %d] %s: '%s'", errnum, strerror(errnum), path);
+	else
+		error_set(err, code, "[Errno %d] %s", errnum, strerror(errnum));
+	if (err)
+		err->os_errno = errnum;
+	return code;
 }
 
 void error_prefix(struct error *err, const char *fmt, ...)

@@ -34,6 +34,7 @@ enum result {
 
 struct error {
 	enum result code;
+	int os_errno;     /* the errno behind it, when error_errno set it; else 0 */
 	char msg[ERROR_MSG_MAX];
 };
 

@@ -1,0 +1,253 @@
+/*
+ * The layer every caller goes through: key checks, error prefixes, and
+ * streaming a local file into a put.
+ */
+#include "backends/backend.h"
+#include "common/cancel.h"
+#include "common/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PUT_CHUNK (1 << 20)
+
+bool backend_key_valid(const char *key)
+{
+	size_t len = strlen(key);
+	if (len == 0 || len > 1024 || key[0] == '/' || key[len - 1] == '/')
+		return false;
+	const char *component = key;
+	for (const char *p = key;; p++) {
+		char c = *p;
+		if (c == '/' || c == '\0') {
+			size_t n = (size_t)(p - component);
+			if (n == 0 || (n == 1 && component[0] == '.') ||
+			    (n == 2 && component[0] == '.' && component[1] == '.'))
+				return false;
+			if (c == '\0')
+				return true;
+			component = p + 1;
+			continue;
+		}
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+		if (!ok)
+			return false;
+	}
+}
+
+static enum result bad_key(struct backend *b, const char *key, struct error *err)
+{
+	return error_set(err, CB_ERR_USAGE,
+			 "remote '%s': refusing the object key \"%s\" (keys use only "
+			 "A-Z a-z 0-9 . _ - and /, with no empty, \".\" or \"..\" parts)",
+			 b->name, key);
+}
+
+enum result backend_open(const struct conf_remote *remote, struct backend **out,
+			 struct error *err)
+{
+	const struct backend_ops *ops = remote->type ? backend_find(remote->type->type) : NULL;
+	if (!ops)
+		return error_set(err, CB_ERR_CONFIG, "remote '%s': no backend of its type is built in",
+				 remote->name);
+	struct backend *b = calloc(1, sizeof(*b));
+	if (!b || !(b->name = strdup(remote->name))) {
+		free(b);
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	}
+	b->ops = ops;
+	enum result r = ops->open(remote, &b->ctx, err);
+	if (r) {
+		error_prefix(err, "remote '%s'", remote->name);
+		free(b->name);
+		free(b);
+		return r;
+	}
+	*out = b;
+	return CB_OK;
+}
+
+void backend_close(struct backend *b)
+{
+	if (!b)
+		return;
+	b->ops->close(b->ctx);
+	free(b->name);
+	free(b);
+}
+
+static enum result prefixed(struct backend *b, enum result r, struct error *err)
+{
+	if (r)
+		error_prefix(err, "remote '%s'", b->name);
+	return r;
+}
+
+enum result backend_list(struct backend *b, const char *prefix, struct backend_listing *out,
+			 struct error *err)
+{
+	out->items = NULL;
+	out->n = 0;
+	if (*prefix && !backend_key_valid(prefix))
+		return bad_key(b, prefix, err);
+	return prefixed(b, b->ops->list(b->ctx, prefix, out, err), err);
+}
+
+void backend_listing_free(struct backend_listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i].key);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+enum result backend_get(struct backend *b, const char *key, backend_sink_fn sink,
+			void *sink_ctx, struct error *err)
+{
+	if (!backend_key_valid(key))
+		return bad_key(b, key, err);
+	return prefixed(b, b->ops->get(b->ctx, key, sink, sink_ctx, err), err);
+}
+
+enum result backend_remove(struct backend *b, const char *key, struct error *err)
+{
+	if (!backend_key_valid(key))
+		return bad_key(b, key, err);
+	return prefixed(b, b->ops->remove(b->ctx, key, err), err);
+}
+
+enum result backend_put_file(struct backend *b, const char *key, const char *path,
+			     const char *sha256_hex, struct error *err)
+{
+	struct sha256 h = {0};
+	unsigned char *buf = NULL;
+	void *put = NULL;
+	enum result r;
+
+	if (!backend_key_valid(key))
+		return bad_key(b, key, err);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_errno(err, errno, path);
+	int64_t size = fs_file_size(path);
+	buf = malloc(PUT_CHUNK);
+	if (!buf || size < 0) {
+		r = buf ? error_errno(err, EIO, path) : error_set(err, CB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = sha256_init(&h, err)))
+		goto done;
+	struct backend_put_info info = {.size = (uint64_t)size, .sha256_hex = sha256_hex};
+	if ((r = b->ops->put_begin(b->ctx, key, &info, &put, err))) {
+		put = NULL;
+		r = prefixed(b, r, err);
+		goto done;
+	}
+	uint64_t sent = 0;
+	for (;;) {
+		if (cancel_requested()) {
+			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
+			goto done;
+		}
+		ssize_t n = read(fd, buf, PUT_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = error_errno(err, errno, path);
+			goto done;
+		}
+		if (n == 0)
+			break;
+		sha256_update(&h, buf, (size_t)n);
+		if ((r = b->ops->put_write(put, buf, (size_t)n, err))) {
+			r = prefixed(b, r, err);
+			goto done;
+		}
+		sent += (uint64_t)n;
+	}
+	uint8_t digest[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_final(&h, digest);
+	hex_encode(digest, SHA256_LEN, hex);
+	if (sent != (uint64_t)size || (sha256_hex && strcasecmp(hex, sha256_hex) != 0)) {
+		/* The local file is not what its metadata says: never upload it. */
+		r = error_set(err, CB_ERR_CORRUPT,
+			      "local backup '%s' does not match its metadata (SHA-256 or size); "
+			      "not uploaded; HINT: run 'cbsync verify'",
+			      path);
+		goto done;
+	}
+	void *p = put;
+	put = NULL;
+	r = prefixed(b, b->ops->put_commit(p, err), err);
+done:
+	if (put)
+		b->ops->put_abort(put);
+	sha256_free(&h);
+	free(buf);
+	close(fd);
+	return r;
+}
+
+enum result backend_put_buffer(struct backend *b, const char *key, const void *data,
+			       size_t len, struct error *err)
+{
+	void *put = NULL;
+	if (!backend_key_valid(key))
+		return bad_key(b, key, err);
+	struct backend_put_info info = {.size = len, .sha256_hex = NULL};
+	enum result r = b->ops->put_begin(b->ctx, key, &info, &put, err);
+	if (r)
+		return prefixed(b, r, err);
+	r = b->ops->put_write(put, data, len, err);
+	if (r) {
+		b->ops->put_abort(put);
+		return prefixed(b, r, err);
+	}
+	return prefixed(b, b->ops->put_commit(put, err), err);
+}
+
+struct buffer_sink {
+	char *data;
+	size_t len;
+	size_t max;
+	const char *key;
+};
+
+static enum result to_buffer(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct buffer_sink *s = ctx;
+	if (s->len + len > s->max)
+		return error_set(err, CB_ERR_CORRUPT, "object '%s' is larger than expected", s->key);
+	char *nd = realloc(s->data, s->len + len + 1);
+	if (!nd)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	memcpy(nd + s->len, buf, len);
+	s->data = nd;
+	s->len += len;
+	s->data[s->len] = '\0';
+	return CB_OK;
+}
+
+enum result backend_get_buffer(struct backend *b, const char *key, size_t max, char **out,
+			       size_t *len, struct error *err)
+{
+	struct buffer_sink s = {.max = max, .key = key};
+	enum result r = backend_get(b, key, to_buffer, &s, err);
+	if (r) {
+		free(s.data);
+		return r;
+	}
+	if (!s.data && !(s.data = calloc(1, 1)))
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	*out = s.data;
+	if (len)
+		*len = s.len;
+	return CB_OK;
+}

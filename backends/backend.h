@@ -1,0 +1,185 @@
+/*
+ * The backend contract: how cbsync talks to a remote tier.
+ *
+ * A backend is one folder under backends/ that exports one
+ * `const struct backend_ops` table; backends/registry.c lists the ones
+ * compiled in (each has a CMake option).  Adding a backend is a new folder
+ * and one line in the registry.
+ *
+ * A remote holds objects under keys relative to its root (the backend's
+ * path, URL path or bucket prefix):
+ *
+ *   <name>.db.gz          the backup, byte for byte the local file
+ *   <name>.db.gz.json     its metadata (see common/meta.h)
+ *
+ * so that a listing of the remote alone describes every backup.  Keys cbsync
+ * writes use only [A-Za-z0-9._-] plus "/" between non-empty components, and
+ * never "." or ".." components; backend_key_valid() checks this, and the
+ * wrappers in backend.c refuse any other key before a backend sees it.
+ *
+ * Writing is open -> write... -> commit: the object becomes visible at commit
+ * and only then, atomically (a temp name and a rename, or one PUT, or a
+ * completed multipart upload).  abort removes every trace of an unfinished
+ * put.  A reader never sees a partial object under its final key.
+ *
+ * Every operation returns an enum result:
+ *   CB_OK
+ *   CB_ERR_RETRY      worth retrying later: timeouts, connection refused or
+ *                     reset, DNS failure, HTTP 5xx, 429, S3 SlowDown
+ *   CB_ERR_REMOTE     retrying will not help: bad credentials, unknown or
+ *                     changed host key, no such bucket, access denied
+ *   CB_ERR_NOT_FOUND  the object (for get) does not exist
+ *   CB_ERR_CORRUPT    the data did not verify (checksum, size)
+ *   CB_ERR_CONFIG     the remote's settings cannot work (open only)
+ *   CB_ERR_NOMEM, CB_ERR_IO (local I/O), CB_ERR_INTERRUPTED (cancel_requested())
+ * and fills struct error with one line that says what failed on which remote
+ * and object.  Backends never log errors; the layer that decides (retry, give
+ * up) logs once.  Error lines and logs never contain secrets or URLs with
+ * credentials.
+ *
+ * Backends are used from one thread at a time per instance; separate
+ * instances (one per remote) run in parallel threads.
+ */
+#ifndef CBSYNC_BACKEND_H
+#define CBSYNC_BACKEND_H
+
+#include "common/hash.h"
+#include "common/result.h"
+#include "conf/conf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Optional abilities, in backend_ops.features. */
+enum backend_feature {
+	BACKEND_VERIFIES_SHA256 = 1u << 0, /* the remote checks a SHA-256 of what it receives */
+	BACKEND_VERIFIES_MD5 = 1u << 1,    /* ... or an MD5 (Content-MD5, ETag) */
+	BACKEND_MULTIPART = 1u << 2,       /* large objects go up in parts */
+	BACKEND_STALE_UPLOADS = 1u << 3,   /* can find and remove unfinished uploads */
+};
+
+/* One object in a listing. */
+struct backend_object {
+	char *key;          /* relative to the remote's root */
+	uint64_t size;
+	int64_t mtime;      /* seconds since the epoch, 0 if unknown */
+};
+
+struct backend_listing {
+	struct backend_object *items;
+	size_t n;
+};
+
+/* What the caller knows about an object it is uploading. */
+struct backend_put_info {
+	uint64_t size;              /* exact size */
+	const char *sha256_hex;     /* SHA-256 of the whole object, or NULL */
+};
+
+/* Where a get's bytes go; a non-CB_OK result stops the transfer. */
+typedef enum result (*backend_sink_fn)(void *ctx, const void *buf, size_t len,
+				       struct error *err);
+
+/* Request counters, for the benchmark and for metrics. */
+struct backend_stats {
+	uint64_t requests;   /* round trips to the remote (HTTP requests, SFTP sessions) */
+	uint64_t bytes_up;
+	uint64_t bytes_down;
+};
+
+struct backend_ops {
+	const char *type;           /* the [remote] type = ... value: "local", "sftp", "s3" */
+	const char *description;    /* one line, for `cbsync help backends` */
+	const struct conf_key_spec *keys; /* the config map (parsing, validation, help) */
+	size_t n_keys;
+	unsigned features;          /* enum backend_feature bits */
+
+	/* Required. */
+
+	/* Build the backend's context from its validated [remote] section
+	 * (values through conf_remote_get).  Does not have to connect; on
+	 * failure frees everything it built. */
+	enum result (*open)(const struct conf_remote *remote, void **ctx, struct error *err);
+	void (*close)(void *ctx);
+
+	/* Every object whose key starts with prefix ("" for all), in any order,
+	 * following pagination to the end.  Temp objects of unfinished puts are
+	 * included (they start with ".cbsync-tmp-" or are invisible). */
+	enum result (*list)(void *ctx, const char *prefix, struct backend_listing *out,
+			    struct error *err);
+
+	/* Start writing key; *put is the upload's handle. */
+	enum result (*put_begin)(void *ctx, const char *key, const struct backend_put_info *info,
+				 void **put, struct error *err);
+	enum result (*put_write)(void *put, const void *buf, size_t len, struct error *err);
+	/* Make the object visible under its key; frees put whatever the result
+	 * (on failure nothing is visible and nothing is left behind). */
+	enum result (*put_commit)(void *put, struct error *err);
+	/* Drop an unfinished put and anything it wrote; frees put. */
+	void (*put_abort)(void *put);
+
+	/* Stream the object's bytes to sink.  CB_ERR_NOT_FOUND if missing. */
+	enum result (*get)(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+			   struct error *err);
+
+	/* Remove the object; a missing object is not an error. */
+	enum result (*remove)(void *ctx, const char *key, struct error *err);
+
+	/* Optional (NULL when absent). */
+
+	/* Remove what unfinished puts left behind that is older than
+	 * older_than (epoch seconds): temp files, incomplete multipart uploads.
+	 * Returns how many were removed in *removed. */
+	enum result (*remove_stale)(void *ctx, int64_t older_than, size_t *removed,
+				    struct error *err);
+
+	/* Add the instance's request counters to *out. */
+	void (*stats)(void *ctx, struct backend_stats *out);
+};
+
+/* An open remote: its ops, context and name (for messages and logs). */
+struct backend {
+	const struct backend_ops *ops;
+	void *ctx;
+	char *name;
+};
+
+/* True if key is one cbsync may write or read (see the top of this file). */
+bool backend_key_valid(const char *key);
+
+/* The compiled-in backends, in registry order. */
+const struct backend_ops *const *backend_registry(size_t *n);
+const struct backend_ops *backend_find(const char *type);
+
+/* The conf_remote_type table for conf_load, built from the registry. */
+const struct conf_remote_type *backend_remote_types(size_t *n);
+
+/* Open the remote described by a validated [remote] section. */
+enum result backend_open(const struct conf_remote *remote, struct backend **out,
+			 struct error *err);
+void backend_close(struct backend *b);
+
+/* The operations, with keys checked first and error lines prefixed by the
+ * remote's name ("remote 'offsite': ..."). */
+enum result backend_list(struct backend *b, const char *prefix, struct backend_listing *out,
+			 struct error *err);
+void backend_listing_free(struct backend_listing *l);
+enum result backend_get(struct backend *b, const char *key, backend_sink_fn sink,
+			void *sink_ctx, struct error *err);
+enum result backend_remove(struct backend *b, const char *key, struct error *err);
+
+/* Upload a local file under key, streaming it through put_begin / put_write
+ * / put_commit (abort on any failure or cancel_requested()). */
+enum result backend_put_file(struct backend *b, const char *key, const char *path,
+			     const char *sha256_hex, struct error *err);
+
+/* Upload a small buffer under key. */
+enum result backend_put_buffer(struct backend *b, const char *key, const void *data,
+			       size_t len, struct error *err);
+
+/* Fetch a small object (at most max bytes) into a NUL-terminated buffer. */
+enum result backend_get_buffer(struct backend *b, const char *key, size_t max, char **out,
+			       size_t *len, struct error *err);
+
+#endif

@@ -1,0 +1,371 @@
+/*
+ * The local mirror backend (type = local): a directory, typically another
+ * disk or an NFS mount, holding the same files as the backup directory.
+ *
+ * Objects are files under `path`; a key's "/" separated parts are
+ * subdirectories.  A put writes a temp file beside the target
+ * (".cbsync-tmp-..."), fsyncs it, renames it into place and fsyncs the
+ * directory, so a crash leaves the old object or the new one.  The root
+ * directory must exist unless create_dir is set: a mount point whose disk is
+ * not mounted must not silently fill the disk beneath it, so a missing root
+ * is "retry later".
+ */
+#include "backends/backend.h"
+#include "common/cancel.h"
+#include "common/fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GET_CHUNK (1 << 20)
+
+static const struct conf_key_spec local_keys[] = {
+	{"path", CONF_PATH, NULL, true, false,
+	 "the mirror directory (another disk, an NFS mount)"},
+	{"create_dir", CONF_BOOL, "false", false, false,
+	 "create the directory if it is missing (off: a missing directory means "
+	 "\"not mounted, retry later\")"},
+	{"fsync", CONF_BOOL, "true", false, false,
+	 "fsync every file and directory written (off only for throwaway mirrors)"},
+};
+
+struct local {
+	char *root;
+	bool create_dir;
+	bool fsync;
+	struct backend_stats stats;
+};
+
+struct local_put {
+	struct local *l;
+	struct atomic_file af;
+	char *key;
+};
+
+static enum result local_open(const struct conf_remote *remote, void **ctx, struct error *err)
+{
+	struct local *l = calloc(1, sizeof(*l));
+	if (!l)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	const char *path = conf_remote_get(remote, "path");
+	const char *create = conf_remote_get(remote, "create_dir");
+	const char *sync = conf_remote_get(remote, "fsync");
+	l->root = strdup(path ? path : "");
+	l->create_dir = create && strcmp(create, "true") == 0;
+	l->fsync = !sync || strcmp(sync, "true") == 0;
+	if (!l->root) {
+		free(l);
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	}
+	*ctx = l;
+	return CB_OK;
+}
+
+static void local_close(void *ctx)
+{
+	struct local *l = ctx;
+	if (!l)
+		return;
+	free(l->root);
+	free(l);
+}
+
+/* The root must be there (or be created when allowed). */
+static enum result check_root(struct local *l, struct error *err)
+{
+	struct stat st;
+	if (stat(l->root, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return error_set(err, CB_ERR_REMOTE, "'%s' is not a directory", l->root);
+		return CB_OK;
+	}
+	if (errno == ENOENT && l->create_dir)
+		return fs_mkdirs(l->root, 0700, err);
+	if (errno == ENOENT)
+		return error_set(err, CB_ERR_RETRY,
+				 "mirror directory '%s' does not exist (not mounted?); HINT: "
+				 "mount it, or set create_dir = true",
+				 l->root);
+	return error_set(err, errno == EACCES ? CB_ERR_REMOTE : CB_ERR_RETRY,
+			 "[Errno %d] %s: '%s'", errno, strerror(errno), l->root);
+}
+
+/* Errors writing into the mirror: a full or vanished disk may come back. */
+static enum result mirror_error(struct error *err, int e, const char *path)
+{
+	enum result code = (e == EACCES || e == EPERM || e == EROFS) ? CB_ERR_REMOTE : CB_ERR_RETRY;
+	return error_set(err, code, "[Errno %d] %s: '%s'", e, strerror(e), path);
+}
+
+struct walk {
+	struct backend_listing *out;
+	size_t cap;
+	const char *prefix;
+};
+
+static enum result add_object(struct walk *w, const char *key, const struct stat *st)
+{
+	if (strncmp(key, w->prefix, strlen(w->prefix)) != 0)
+		return CB_OK;
+	if (w->out->n == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 64;
+		struct backend_object *ni = realloc(w->out->items, ncap * sizeof(*ni));
+		if (!ni)
+			return CB_ERR_NOMEM;
+		w->out->items = ni;
+		w->cap = ncap;
+	}
+	struct backend_object *o = &w->out->items[w->out->n];
+	o->key = strdup(key);
+	if (!o->key)
+		return CB_ERR_NOMEM;
+	o->size = (uint64_t)st->st_size;
+	o->mtime = (int64_t)st->st_mtim.tv_sec;
+	w->out->n++;
+	return CB_OK;
+}
+
+/* Walk dir (the key prefix rel) and add every regular file. */
+static enum result walk_dir(struct walk *w, const char *dir, const char *rel, int depth,
+			    struct error *err)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return mirror_error(err, errno, dir);
+	enum result r = CB_OK;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && !r) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char *path = fs_join(dir, de->d_name);
+		char *key = NULL;
+		if (path && asprintf(&key, "%s%s%s", rel, *rel ? "/" : "", de->d_name) < 0)
+			key = NULL;
+		struct stat st;
+		if (!path || !key) {
+			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		} else if (lstat(path, &st) != 0) {
+			/* Removed while listing: not there, then. */
+		} else if (S_ISREG(st.st_mode)) {
+			if (add_object(w, key, &st))
+				r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		} else if (S_ISDIR(st.st_mode) && depth < 16) {
+			r = walk_dir(w, path, key, depth + 1, err);
+		}
+		free(path);
+		free(key);
+	}
+	closedir(d);
+	return r;
+}
+
+static enum result local_list(void *ctx, const char *prefix, struct backend_listing *out,
+			      struct error *err)
+{
+	struct local *l = ctx;
+	l->stats.requests++;
+	enum result r = check_root(l, err);
+	if (r)
+		return r;
+	struct walk w = {.out = out, .prefix = prefix};
+	r = walk_dir(&w, l->root, "", 0, err);
+	if (r) {
+		backend_listing_free(out);
+		return r;
+	}
+	return CB_OK;
+}
+
+static enum result local_put_begin(void *ctx, const char *key,
+				   const struct backend_put_info *info, void **out,
+				   struct error *err)
+{
+	struct local *l = ctx;
+	(void)info;
+	l->stats.requests++;
+	enum result r = check_root(l, err);
+	if (r)
+		return r;
+	struct local_put *p = calloc(1, sizeof(*p));
+	char *path = fs_join(l->root, key);
+	char *dir = path ? fs_dirname(path) : NULL;
+	if (!p || !path || !dir || !(p->key = strdup(key))) {
+		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	p->l = l;
+	if ((strchr(key, '/') && (r = fs_mkdirs(dir, 0700, err))) ||
+	    (r = atomic_file_open(&p->af, path, 0600, err))) {
+		if (err && err->os_errno)
+			r = mirror_error(err, err->os_errno, dir);
+		goto fail;
+	}
+	free(path);
+	free(dir);
+	*out = p;
+	return CB_OK;
+fail:
+	free(path);
+	free(dir);
+	if (p)
+		free(p->key);
+	free(p);
+	return r;
+}
+
+static enum result local_put_write(void *put, const void *buf, size_t len, struct error *err)
+{
+	struct local_put *p = put;
+	int e = fs_write_all(p->af.fd, buf, len);
+	if (e)
+		return mirror_error(err, e, p->af.tmp_path);
+	p->l->stats.bytes_up += len;
+	return CB_OK;
+}
+
+static enum result local_put_commit(void *put, struct error *err)
+{
+	struct local_put *p = put;
+	struct commit_opts opts = {.no_sync = !p->l->fsync};
+	enum result r = atomic_file_commit(&p->af, &opts, err);
+	if (r && err->os_errno)
+		r = mirror_error(err, err->os_errno, p->key);
+	if (r)
+		error_prefix(err, "cannot store '%s'", p->key);
+	free(p->key);
+	free(p);
+	return r;
+}
+
+static void local_put_abort(void *put)
+{
+	struct local_put *p = put;
+	atomic_file_abort(&p->af);
+	free(p->key);
+	free(p);
+}
+
+static enum result local_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+			     struct error *err)
+{
+	struct local *l = ctx;
+	l->stats.requests++;
+	enum result r = check_root(l, err);
+	if (r)
+		return r;
+	char *path = fs_join(l->root, key);
+	if (!path)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = errno == ENOENT ? error_set(err, CB_ERR_NOT_FOUND, "no object '%s'", key)
+				    : mirror_error(err, errno, path);
+		free(path);
+		return r;
+	}
+	unsigned char *buf = malloc(GET_CHUNK);
+	if (!buf)
+		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+	while (buf && !r) {
+		if (cancel_requested()) {
+			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
+			break;
+		}
+		ssize_t n = read(fd, buf, GET_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = mirror_error(err, errno, path);
+			break;
+		}
+		if (n == 0)
+			break;
+		l->stats.bytes_down += (uint64_t)n;
+		r = sink(sink_ctx, buf, (size_t)n, err);
+	}
+	free(buf);
+	free(path);
+	close(fd);
+	return r;
+}
+
+static enum result local_remove(void *ctx, const char *key, struct error *err)
+{
+	struct local *l = ctx;
+	l->stats.requests++;
+	enum result r = check_root(l, err);
+	if (r)
+		return r;
+	char *path = fs_join(l->root, key);
+	if (!path)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	if (unlink(path) != 0 && errno != ENOENT) {
+		r = mirror_error(err, errno, path);
+		free(path);
+		return r;
+	}
+	char *dir = fs_dirname(path);
+	free(path);
+	if (!dir)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	r = l->fsync ? fs_fsync_dir(dir, err) : CB_OK;
+	free(dir);
+	return r ? CB_ERR_RETRY : CB_OK;
+}
+
+static enum result local_remove_stale(void *ctx, int64_t older_than, size_t *removed,
+				      struct error *err)
+{
+	struct local *l = ctx;
+	struct backend_listing all = {0};
+	*removed = 0;
+	enum result r = local_list(ctx, "", &all, err);
+	if (r)
+		return r;
+	for (size_t i = 0; i < all.n; i++) {
+		const char *base = fs_basename(all.items[i].key);
+		if (strncmp(base, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) != 0 ||
+		    all.items[i].mtime >= older_than)
+			continue;
+		char *path = fs_join(l->root, all.items[i].key);
+		if (path && unlink(path) == 0)
+			(*removed)++;
+		free(path);
+	}
+	backend_listing_free(&all);
+	return CB_OK;
+}
+
+static void local_stats(void *ctx, struct backend_stats *out)
+{
+	struct local *l = ctx;
+	out->requests += l->stats.requests;
+	out->bytes_up += l->stats.bytes_up;
+	out->bytes_down += l->stats.bytes_down;
+}
+
+const struct backend_ops backend_local = {
+	.type = "local",
+	.description = "a mirror directory: another disk or an NFS mount",
+	.keys = local_keys,
+	.n_keys = sizeof(local_keys) / sizeof(*local_keys),
+	.features = BACKEND_STALE_UPLOADS,
+	.open = local_open,
+	.close = local_close,
+	.list = local_list,
+	.put_begin = local_put_begin,
+	.put_write = local_put_write,
+	.put_commit = local_put_commit,
+	.put_abort = local_put_abort,
+	.get = local_get,
+	.remove = local_remove,
+	.remove_stale = local_remove_stale,
+	.stats = local_stats,
+};
