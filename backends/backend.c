@@ -93,8 +93,15 @@ enum result backend_list(struct backend *b, const char *prefix, struct backend_l
 {
 	out->items = NULL;
 	out->n = 0;
-	if (*prefix && !backend_key_valid(prefix))
-		return bad_key(b, prefix, err);
+	/* A prefix is a key, or a key and "/" (a directory's contents). */
+	size_t len = strlen(prefix);
+	if (len) {
+		char *copy = strndup(prefix, prefix[len - 1] == '/' ? len - 1 : len);
+		bool ok = copy && backend_key_valid(copy);
+		free(copy);
+		if (!ok)
+			return bad_key(b, prefix, err);
+	}
 	return prefixed(b, b->ops->list(b->ctx, prefix, out, err), err);
 }
 

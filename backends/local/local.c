@@ -316,6 +316,16 @@ static enum result local_remove(void *ctx, const char *key, struct error *err)
 	if (!dir)
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
 	r = l->fsync ? fs_fsync_dir(dir, err) : CB_OK;
+	/* Directories the key created go when they are empty (up to the root). */
+	size_t root_len = strlen(l->root);
+	while (!r && strlen(dir) > root_len && strncmp(dir, l->root, root_len) == 0 &&
+	       rmdir(dir) == 0) {
+		char *up = fs_dirname(dir);
+		free(dir);
+		dir = up;
+		if (!dir)
+			return CB_OK;
+	}
 	free(dir);
 	return r ? CB_ERR_RETRY : CB_OK;
 }
