@@ -10,7 +10,10 @@
 #define V(verb) (1u << (verb))
 #define V_ALL (~0u)
 
-enum opt_id { OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN };
+enum opt_id {
+	OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN,
+	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER,
+};
 
 struct opt_spec {
 	const char *name;
@@ -21,7 +24,8 @@ struct opt_spec {
 
 /* Verbs that read the configuration. */
 #define V_CONF (V(VERB_BACKUP) | V(VERB_LIST) | V(VERB_STATS) | V(VERB_RESTORE) | \
-		V(VERB_PRUNE) | V(VERB_VERIFY) | V(VERB_AGENT) | V(VERB_STATUS) | V(VERB_CONFIG))
+		V(VERB_PRUNE) | V(VERB_VERIFY) | V(VERB_PUSH) | V(VERB_AGENT) | V(VERB_STATUS) | \
+		V(VERB_CONFIG))
 
 static const struct opt_spec options[] = {
 	{"config", true, OPT_CONFIG, V_CONF},
@@ -33,6 +37,9 @@ static const struct opt_spec options[] = {
 	{"path", true, OPT_PATH, V(VERB_RESTORE)},
 	{"to", true, OPT_TO, V(VERB_RESTORE)},
 	{"dry-run", false, OPT_DRY_RUN, V(VERB_PRUNE)},
+	{"no-sync", false, OPT_NO_SYNC, V(VERB_BACKUP)},
+	{"remote", true, OPT_REMOTE, V(VERB_PUSH)},
+	{"tier", true, OPT_TIER, V(VERB_LIST)},
 };
 
 struct verb_info {
@@ -44,11 +51,14 @@ struct verb_info {
 
 static const struct verb_info verbs[VERB_COUNT] = {
 	[VERB_BACKUP] = {"backup", "make a consistent, gzip'd snapshot of the database now",
-			 "cbsync backup [--type manual|daily|weekly|monthly] [--db PATH] [--dir PATH]",
+			 "cbsync backup [--type manual|daily|weekly|monthly] [--no-sync] [--db PATH] [--dir PATH]",
 			 "  --type T     backup type (default manual); daily, weekly and monthly\n"
-			 "               backups apply the retention policy after they are made\n"},
+			 "               backups apply the retention policy after they are made\n"
+			 "  --no-sync    do not push to the configured remotes afterwards\n"},
 	[VERB_LIST] = {"list", "list every backup, newest first",
-		       "cbsync list [--json] [--dir PATH]",
+		       "cbsync list [--tier local|REMOTE|all] [--json] [--dir PATH]",
+		       "  --tier T     the local tier (default), one remote, or all tiers\n"
+		       "               together with a column saying where each backup is\n"
 		       "  --json       one JSON array instead of a table\n"},
 	[VERB_STATS] = {"stats", "count and size per type, disk used, oldest and newest",
 			"cbsync stats [--json] [--db PATH] [--dir PATH]",
@@ -65,6 +75,9 @@ static const struct verb_info verbs[VERB_COUNT] = {
 	[VERB_VERIFY] = {"verify", "check stored backups as restore would, without restoring",
 			 "cbsync verify [FILE...] [--dir PATH]",
 			 "  FILE...      backups to check (default: every backup in the directory)\n"},
+	[VERB_PUSH] = {"push", "sync now: upload to each remote what its policy wants and lacks",
+		       "cbsync push [--remote NAME]",
+		       "  --remote NAME  only this remote (default: every configured remote)\n"},
 	[VERB_AGENT] = {"agent", "run the daemon: scheduled and change backups, retention",
 			"cbsync agent [--config PATH]",
 			"  Runs in the foreground until SIGTERM or SIGINT (exit 0); SIGHUP reloads\n"
@@ -78,7 +91,8 @@ static const struct verb_info verbs[VERB_COUNT] = {
 			 "  check        validate every setting (file, environment, flags) and\n"
 			 "               print the result, secrets masked; exit 3 if invalid\n"},
 	[VERB_VERSION] = {"version", "print the version", "cbsync version", ""},
-	[VERB_HELP] = {"help", "show help for cbsync or for one verb", "cbsync help [VERB]", ""},
+	[VERB_HELP] = {"help", "show help for cbsync, for one verb, or for the backends",
+		       "cbsync help [VERB | backends]", ""},
 };
 
 static const char common_help[] =
@@ -142,6 +156,9 @@ static void apply(struct cli *cli, enum opt_id id, const char *value)
 	case OPT_PATH: cli->path = value; break;
 	case OPT_TO: cli->to = value; break;
 	case OPT_DRY_RUN: cli->dry_run = true; break;
+	case OPT_NO_SYNC: cli->no_sync = true; break;
+	case OPT_REMOTE: cli->remote = value; break;
+	case OPT_TIER: cli->tier = value; break;
 	}
 }
 

@@ -20,6 +20,7 @@ enum verb {
 	VERB_RESTORE,
 	VERB_PRUNE,
 	VERB_VERIFY,
+	VERB_PUSH,
 	VERB_AGENT,
 	VERB_STATUS,
 	VERB_CONFIG,
@@ -39,6 +40,9 @@ struct cli {
 	const char *path;     /* restore --path */
 	const char *to;       /* restore --to */
 	bool dry_run;         /* prune --dry-run */
+	bool no_sync;         /* backup --no-sync */
+	const char *remote;   /* push --remote */
+	const char *tier;     /* list --tier */
 	int nargs;            /* positional arguments after the verb */
 	char **args;
 	struct conf conf;     /* effective configuration */

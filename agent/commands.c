@@ -11,6 +11,7 @@
 #include "agent/lock.h"
 #include "agent/oplog.h"
 #include "agent/prune.h"
+#include "agent/remotes.h"
 #include "agent/restore.h"
 #include "agent/tier_local.h"
 #include "common/fsutil.h"
@@ -105,6 +106,14 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 		}
 	}
 	dir_lock_release(&lock);
+	if (c->n_remotes && !cli->no_sync) {
+		/* The backup is safe locally whatever happens next; say so. */
+		r = push_remotes(c, NULL, err);
+		if (r)
+			error_prefix(err, "backup made (%s), but it is not offsite yet; the next "
+				     "sync uploads it", out.path);
+		return r;
+	}
 	return CB_OK;
 done:
 	dir_lock_release(&lock);
@@ -161,6 +170,8 @@ enum result cmd_list(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
 	struct local_list list;
+	if (cli->tier && strcmp(cli->tier, "local") != 0)
+		return list_tiers(cli, err);
 	enum result r = local_list_scan(c->local_dir, &list, err);
 	if (r)
 		return r;

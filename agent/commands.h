@@ -16,6 +16,7 @@ enum result cmd_restore(struct cli *cli, struct error *err);
 enum result cmd_prune(struct cli *cli, struct error *err);
 enum result cmd_verify(struct cli *cli, struct error *err);
 enum result cmd_version(struct cli *cli, struct error *err);
+enum result cmd_push(struct cli *cli, struct error *err);
 enum result cmd_agent(struct cli *cli, struct error *err);
 enum result cmd_status(struct cli *cli, struct error *err);
 enum result cmd_config(struct cli *cli, struct error *err);

@@ -4,6 +4,7 @@
  */
 #include "agent/commands.h"
 #include "agent/daemon.h"
+#include "agent/remotes.h"
 #include "agent/state.h"
 #include "common/timeutil.h"
 
@@ -12,6 +13,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+enum result cmd_push(struct cli *cli, struct error *err)
+{
+	return push_remotes(&cli->conf, cli->remote, err);
+}
 
 enum result cmd_agent(struct cli *cli, struct error *err)
 {
@@ -108,6 +114,19 @@ enum result cmd_status(struct cli *cli, struct error *err)
 	print_time("  monthly  ", s.next[BT_MONTHLY]);
 	printf("  change   %s\n", s.change_pending ? "pending (the database changed)"
 						 : "when the database changes");
+	if (s.n_remotes)
+		printf("\nRemotes:\n");
+	for (size_t i = 0; i < s.n_remotes; i++) {
+		const struct state_remote *rs = &s.remotes[i];
+		char when[32] = "never";
+		if (rs->last_success)
+			time_format_iso(rs->last_success, when, sizeof(when));
+		printf("  %-12s %s; last in step %s; %llu uploaded, %llu requests\n", rs->name,
+		       rs->failing ? "FAILING" : rs->pending ? "sync pending" : "in step", when,
+		       (unsigned long long)rs->uploaded, (unsigned long long)rs->requests);
+		if (rs->failing)
+			printf("               %s\n", rs->error);
+	}
 	if (s.have_error) {
 		char when[32];
 		time_format_iso(s.error_time, when, sizeof(when));

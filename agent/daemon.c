@@ -8,6 +8,7 @@
 #include "agent/lock.h"
 #include "agent/oplog.h"
 #include "agent/prune.h"
+#include "agent/remote_worker.h"
 #include "agent/schedule.h"
 #include "agent/state.h"
 #include "agent/tier_local.h"
@@ -34,7 +35,19 @@
 #define RETRY_FIRST 5.0
 #define RETRY_MAX 300.0
 
+#define STALE_EVERY (24 * 3600)
+
 static const enum backup_type scheduled[] = {BT_MONTHLY, BT_WEEKLY, BT_DAILY};
+
+/* The loop's view of one remote: its worker and its retry state. */
+struct remote_slot {
+	struct remote_worker *w;
+	struct state_remote *st;  /* its entry in the state file */
+	bool pending;             /* a sync is wanted */
+	double retry_at;          /* monotonic: not before */
+	double backoff;
+	int64_t last_stale;       /* wall clock of the last stale-upload sweep */
+};
 
 /* One backup for the worker: everything it needs is copied in, so the loop
  * may swap configurations while it runs. */
@@ -82,7 +95,14 @@ struct daemon {
 	bool waiting_for_db;            /* the last job failed: no database */
 	bool stopping;
 	struct agent_state state;
+	struct remote_slot *remotes;
+	size_t n_remotes;
+	struct remote_worker **retired;  /* from before a reload, finishing */
+	size_t n_retired;
+	unsigned seed;                   /* for retry jitter */
 };
+
+static void remotes_request_all(struct daemon *d);
 
 static void job_free(struct job *j)
 {
@@ -125,6 +145,7 @@ static void run_job(struct job *j)
 			snprintf(detail, sizeof(detail), "deleted %zu, freed %s, kept %zu",
 				 j->pruned.deleted, freed, j->pruned.kept);
 			oplog_record(j->dir, "prune", NULL, CB_OK, 0, detail);
+			log_info("agent", "retention: %s", detail);
 		}
 	} else if (j->result != CB_ERR_INTERRUPTED) {
 		oplog_record(fs_exists(j->dir) ? j->dir : NULL, "backup", NULL, j->result,
@@ -327,6 +348,7 @@ static void finish_job(struct daemon *d)
 		l->seconds = j->out.seconds;
 		d->state.made[j->type]++;
 		d->fp = d->fp_job;
+		remotes_request_all(d);
 		d->state.fingerprint = d->fp;
 		d->state.have_fingerprint = true;
 		d->backoff = 0;
@@ -403,6 +425,187 @@ static void on_watch(struct daemon *d)
 	}
 }
 
+/* Start a worker for every configured remote; each begins with a sync (to
+ * repair whatever happened while the agent was not running). */
+static void remotes_setup(struct daemon *d)
+{
+	d->remotes = calloc(d->conf.n_remotes ? d->conf.n_remotes : 1, sizeof(*d->remotes));
+	d->n_remotes = 0;
+	d->state.n_remotes = 0;
+	if (!d->remotes)
+		return;
+	for (size_t i = 0; i < d->conf.n_remotes && i < STATE_MAX_REMOTES; i++) {
+		const struct conf_remote *rc = &d->conf.remotes[i];
+		struct error err = {0};
+		struct remote_worker *w = NULL;
+		if (remote_worker_start(&w, rc, d->conf.local_dir, &err)) {
+			log_error("agent", "remote '%s' is disabled: %s", rc->name, err.msg);
+			continue;
+		}
+		struct remote_slot *s = &d->remotes[d->n_remotes++];
+		struct state_remote *st = &d->state.remotes[d->state.n_remotes++];
+		memset(st, 0, sizeof(*st));
+		snprintf(st->name, sizeof(st->name), "%s", rc->name);
+		*s = (struct remote_slot){.w = w, .st = st, .pending = true};
+		st->pending = true;
+	}
+}
+
+static void remotes_request_all(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_remotes; i++) {
+		d->remotes[i].pending = true;
+		d->remotes[i].st->pending = true;
+	}
+}
+
+static bool remotes_busy(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_remotes; i++)
+		if (remote_worker_busy(d->remotes[i].w))
+			return true;
+	for (size_t i = 0; i < d->n_retired; i++)
+		if (remote_worker_busy(d->retired[i]))
+			return true;
+	return false;
+}
+
+static void remotes_maybe_start(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	double now = time_mono();
+	for (size_t i = 0; i < d->n_remotes; i++) {
+		struct remote_slot *s = &d->remotes[i];
+		if (!s->pending || now < s->retry_at || remote_worker_busy(s->w))
+			continue;
+		bool stale = time_now() - s->last_stale >= STALE_EVERY;
+		if (stale)
+			s->last_stale = time_now();
+		s->pending = false;
+		s->st->last_attempt = time_now();
+		remote_worker_request(s->w, stale);
+	}
+}
+
+/* Wait, after a failure, for backoff seconds plus or minus a fifth. */
+static double jittered(struct daemon *d, double backoff)
+{
+	double f = 0.8 + 0.4 * (double)rand_r(&d->seed) / (double)RAND_MAX;
+	return backoff * f;
+}
+
+static void remotes_on_done(struct daemon *d, struct remote_slot *s)
+{
+	struct remote_result res;
+	if (!remote_worker_take_result(s->w, &res))
+		return;
+	struct state_remote *st = s->st;
+	const char *name = remote_worker_name(s->w);
+	struct backend_stats bs = {0};
+	remote_worker_stats(s->w, &bs);
+	st->requests = bs.requests;
+	if (res.result == CB_OK) {
+		if (st->failing)
+			log_info("agent", "remote '%s' is reachable again", name);
+		st->failing = false;
+		st->error[0] = '\0';
+		st->last_success = time_now();
+		st->next_retry = 0;
+		st->uploaded += res.stats.uploaded;
+		st->bytes_up += res.stats.bytes;
+		s->backoff = 0;
+		s->retry_at = 0;
+		st->pending = s->pending;
+		if (res.stats.uploaded) {
+			char size[32];
+			format_size(res.stats.bytes, size, sizeof(size));
+			log_info("agent", "remote '%s': uploaded %zu backup%s (%s) in %.2fs", name,
+				 res.stats.uploaded, res.stats.uploaded == 1 ? "" : "s", size,
+				 res.seconds);
+		} else {
+			log_debug("agent", "remote '%s': in step (%zu backups)", name,
+				  res.stats.present);
+		}
+		save_state(d);
+		return;
+	}
+	if (res.result == CB_ERR_INTERRUPTED) {
+		s->pending = true;
+		return;
+	}
+	/* Give-up errors wait the longest; retry errors back off from the minimum. */
+	bool give_up = res.result == CB_ERR_REMOTE || res.result == CB_ERR_CONFIG;
+	s->backoff = give_up ? d->conf.sync_retry_max
+		     : s->backoff ? fmin(s->backoff * 2, d->conf.sync_retry_max)
+				  : d->conf.sync_retry_min;
+	double wait = jittered(d, s->backoff);
+	s->retry_at = time_mono() + wait;
+	s->pending = true;
+	st->pending = true;
+	st->next_retry = time_now() + (int64_t)wait;
+	/* Logged once per change of state, not at every retry. */
+	bool news = !st->failing || strcmp(st->error, res.err.msg) != 0;
+	st->failing = true;
+	snprintf(st->error, sizeof(st->error), "%s", res.err.msg);
+	if (news)
+		log_error("agent", "%s; %sretrying in %.0fs", res.err.msg,
+			  give_up ? "this needs attention (credentials, bucket, host key or "
+				    "permissions); "
+				  : "",
+			  wait);
+	else
+		log_debug("agent", "still failing: %s; retrying in %.0fs", res.err.msg, wait);
+	save_state(d);
+}
+
+/* Stop the workers of a replaced configuration once they are idle. */
+static void reap_retired(struct daemon *d)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < d->n_retired; i++) {
+		if (remote_worker_busy(d->retired[i])) {
+			d->retired[w++] = d->retired[i];
+			continue;
+		}
+		struct remote_result ignored;
+		remote_worker_take_result(d->retired[i], &ignored);
+		remote_worker_stop(d->retired[i]);
+	}
+	d->n_retired = w;
+}
+
+static void remotes_retire_all(struct daemon *d)
+{
+	struct remote_worker **nr = realloc(d->retired,
+					    (d->n_retired + d->n_remotes + 1) * sizeof(*nr));
+	if (!nr) {
+		for (size_t i = 0; i < d->n_remotes; i++)
+			remote_worker_stop(d->remotes[i].w);
+	} else {
+		d->retired = nr;
+		for (size_t i = 0; i < d->n_remotes; i++)
+			d->retired[d->n_retired++] = d->remotes[i].w;
+	}
+	free(d->remotes);
+	d->remotes = NULL;
+	d->n_remotes = 0;
+	reap_retired(d);
+}
+
+static void remotes_stop_all(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_remotes; i++)
+		remote_worker_stop(d->remotes[i].w);
+	for (size_t i = 0; i < d->n_retired; i++)
+		remote_worker_stop(d->retired[i]);
+	free(d->remotes);
+	free(d->retired);
+	d->remotes = NULL;
+	d->retired = NULL;
+	d->n_remotes = d->n_retired = 0;
+}
+
 static void apply_timezone(const struct conf *c)
 {
 	setenv("TZ", c->timezone ? c->timezone : "UTC", 1);
@@ -423,8 +626,10 @@ static void reload(struct daemon *d)
 		return;
 	}
 	bool db_moved = strcmp(fresh.db_path, d->conf.db_path) != 0;
+	remotes_retire_all(d);
 	conf_free(&d->conf);
 	d->conf = fresh;
+	remotes_setup(d);
 	log_setup(d->conf.log_level, d->conf.log_format);
 	apply_timezone(&d->conf);
 	d->deb.quiet = d->conf.watch_quiet;
@@ -455,7 +660,7 @@ static void on_signal(struct daemon *d)
 		} else if (!d->stopping) {
 			d->stopping = true;
 			log_info("agent", "stopping (%s)", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-			if (d->busy)
+			if (d->busy || remotes_busy(d))
 				cancel_request();
 		}
 	}
@@ -473,6 +678,11 @@ static int poll_timeout_ms(struct daemon *d)
 				due = fmin(due, now);
 		if (due < d->not_before)
 			due = d->not_before;
+		for (size_t i = 0; i < d->n_remotes; i++) {
+			struct remote_slot *s = &d->remotes[i];
+			if (s->pending && !remote_worker_busy(s->w))
+				due = fmin(due, fmax(now, s->retry_at));
+		}
 	}
 	if (isinf(due))
 		return -1;
@@ -552,48 +762,76 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 		local_cleanup_stale(d.conf.local_dir);
 		dir_lock_release(&lock);
 	}
+	d.seed = (unsigned)getpid() ^ (unsigned)time_now();
+	remotes_setup(&d);
 	d.last_check = time_now();
 	catch_up(&d);
 	arm_timer(&d);
 	set_activity(&d, "%s", "idle");
 	save_state(&d);
-	log_info("agent", "started: database %s, backups in %s, watch %s", d.conf.db_path,
-		 d.conf.local_dir, d.conf.watch_enabled ? "on" : "off");
+	log_info("agent", "started: database %s, backups in %s, watch %s, %zu remote%s",
+		 d.conf.db_path, d.conf.local_dir, d.conf.watch_enabled ? "on" : "off",
+		 d.n_remotes, d.n_remotes == 1 ? "" : "s");
 
 	for (;;) {
 		maybe_start(&d);
-		if (d.stopping && !d.busy)
+		remotes_maybe_start(&d);
+		if (d.stopping && !d.busy && !remotes_busy(&d))
 			break;
-		struct pollfd fds[4] = {
-			{.fd = d.sig_fd, .events = POLLIN},
-			{.fd = d.timer_fd, .events = POLLIN},
-			{.fd = d.worker.done_fd, .events = POLLIN},
-			{.fd = d.watch ? watch_fd(d.watch) : -1, .events = POLLIN},
-		};
-		int n = poll(fds, 4, poll_timeout_ms(&d));
+		/* signalfd, timerfd, backup worker, watch, then the remotes. */
+		size_t nfds = 4 + d.n_remotes + d.n_retired;
+		struct pollfd *fds = calloc(nfds, sizeof(*fds));
+		if (!fds) {
+			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			break;
+		}
+		fds[0] = (struct pollfd){.fd = d.sig_fd, .events = POLLIN};
+		fds[1] = (struct pollfd){.fd = d.timer_fd, .events = POLLIN};
+		fds[2] = (struct pollfd){.fd = d.worker.done_fd, .events = POLLIN};
+		fds[3] = (struct pollfd){.fd = d.watch ? watch_fd(d.watch) : -1, .events = POLLIN};
+		for (size_t i = 0; i < d.n_remotes; i++)
+			fds[4 + i] = (struct pollfd){.fd = remote_worker_fd(d.remotes[i].w),
+						     .events = POLLIN};
+		for (size_t i = 0; i < d.n_retired; i++)
+			fds[4 + d.n_remotes + i] = (struct pollfd){
+				.fd = remote_worker_fd(d.retired[i]), .events = POLLIN};
+		int n = poll(fds, (nfds_t)nfds, poll_timeout_ms(&d));
 		if (n < 0 && errno != EINTR) {
 			r = error_set(err, CB_ERR_IO, "poll failed: %s", strerror(errno));
+			free(fds);
 			break;
 		}
-		if (n <= 0)
-			continue;
-		if (fds[0].revents & POLLIN)
-			on_signal(&d);
-		if (fds[2].revents & POLLIN)
-			finish_job(&d);
-		if (fds[1].revents & POLLIN) {
-			uint64_t ticks;
-			/* ECANCELED: the clock was set; re-check either way. */
-			(void)!read(d.timer_fd, &ticks, sizeof(ticks));
-			check_schedules(&d);
+		if (n > 0) {
+			size_t n_remotes = d.n_remotes;
+			bool retired_done = false;
+			for (size_t i = 0; i < n_remotes; i++)
+				if (fds[4 + i].revents & POLLIN)
+					remotes_on_done(&d, &d.remotes[i]);
+			for (size_t i = 0; i < d.n_retired; i++)
+				retired_done |= (fds[4 + n_remotes + i].revents & POLLIN) != 0;
+			/* Signals last among these: a reload replaces the remotes. */
+			if (fds[2].revents & POLLIN)
+				finish_job(&d);
+			if (fds[1].revents & POLLIN) {
+				uint64_t ticks;
+				/* ECANCELED: the clock was set; re-check either way. */
+				(void)!read(d.timer_fd, &ticks, sizeof(ticks));
+				check_schedules(&d);
+			}
+			if (fds[3].revents & POLLIN)
+				on_watch(&d);
+			if (fds[0].revents & POLLIN)
+				on_signal(&d);
+			if (retired_done)
+				reap_retired(&d);
 		}
-		if (fds[3].revents & POLLIN)
-			on_watch(&d);
+		free(fds);
 	}
 	set_activity(&d, "%s", "stopped");
 	save_state(&d);
 	log_info("agent", "stopped");
 	worker_stop(&d.worker);
+	remotes_stop_all(&d);
 	d.worker.done_fd = -1;
 out_early:
 	watch_close(d.watch);

@@ -5,6 +5,7 @@
  */
 #include "agent/cli.h"
 #include "agent/commands.h"
+#include "agent/remotes.h"
 #include "backends/backend.h"
 #include "common/cancel.h"
 #include "common/log.h"
@@ -23,6 +24,7 @@ static const verb_fn verb_table[VERB_COUNT] = {
 	[VERB_RESTORE] = cmd_restore,
 	[VERB_PRUNE] = cmd_prune,
 	[VERB_VERIFY] = cmd_verify,
+	[VERB_PUSH] = cmd_push,
 	[VERB_AGENT] = cmd_agent,
 	[VERB_STATUS] = cmd_status,
 	[VERB_CONFIG] = cmd_config,
@@ -71,6 +73,11 @@ int main(int argc, char **argv)
 	}
 	if (cli.verb == VERB_HELP) {
 		enum verb v = cli.nargs ? cli_verb_lookup(cli.args[0]) : VERB_NONE;
+		if (cli.nargs && strcmp(cli.args[0], "backends") == 0) {
+			print_backends_help();
+			status = 0;
+			goto out;
+		}
 		if (cli.nargs && v == VERB_NONE) {
 			error_set(&err, CB_ERR_USAGE, "unknown command '%s'; HINT: see 'cbsync help'",
 				  cli.args[0]);

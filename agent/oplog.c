@@ -3,7 +3,6 @@
  */
 #include "agent/oplog.h"
 #include "common/fsutil.h"
-#include "common/log.h"
 #include "common/timeutil.h"
 
 #include <fcntl.h>
@@ -38,11 +37,10 @@ void oplog_record(const char *dir, const char *op, const char *file,
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';
 	}
-	/* A failure is already reported on stderr by its own "Error:" line. */
+	/* A failure is already reported on stderr by its own "Error:" line,
+	 * and the agent logs its operations itself. */
 	if (echo_to_stderr && outcome == CB_OK)
 		fs_write_all(STDERR_FILENO, line, (size_t)n);
-	else if (!echo_to_stderr)
-		log_write(outcome ? LOG_ERROR : LOG_INFO, "ops", "%s", body);
 
 	char *path = dir ? fs_join(dir, OPLOG_FILE_NAME) : NULL;
 	if (!path)

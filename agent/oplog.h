@@ -24,7 +24,7 @@
 void oplog_record(const char *dir, const char *op, const char *file,
 		  enum result outcome, double seconds, const char *detail);
 
-/* Print nothing on stderr (the agent logs through its own logger). */
+/* Print nothing on stderr (the agent logs its operations itself). */
 void oplog_set_echo(bool echo);
 
 #endif

@@ -38,8 +38,22 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 		json_object_set_new(made, name, json_integer((json_int_t)s->made[t]));
 	}
 	json_object_set_new(next, "change", json_string(s->change_pending ? "pending" : "idle"));
+	json_t *remotes = json_array();
+	for (size_t i = 0; i < s->n_remotes; i++) {
+		const struct state_remote *r = &s->remotes[i];
+		json_array_append_new(
+			remotes,
+			json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:o}", "name", r->name,
+				  "pending", r->pending, "failing", r->failing, "last_attempt",
+				  time_or_null(r->last_attempt), "last_success",
+				  time_or_null(r->last_success), "next_retry",
+				  time_or_null(r->next_retry), "uploaded", (json_int_t)r->uploaded,
+				  "bytes_uploaded", (json_int_t)r->bytes_up, "requests",
+				  (json_int_t)r->requests, "last_error",
+				  r->failing ? json_string(r->error) : json_null()));
+	}
 	json_t *doc = json_pack(
-		"{s:i, s:I, s:o, s:o, s:s, s:s, s:s?, s:o, s:o, s:o, s:I, s:o}",
+		"{s:i, s:I, s:o, s:o, s:s, s:s, s:s?, s:o, s:o, s:o, s:I, s:o, s:o}",
 		"format", 1, "pid", (json_int_t)s->pid, "started", time_or_null(s->started),
 		"updated", time_or_null(s->updated), "activity", s->activity, "database",
 		s->database, "fingerprint", s->have_fingerprint ? fp : NULL, "last_backup",
@@ -47,7 +61,8 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 		"last_error",
 		s->have_error ? json_pack("{s:o, s:s}", "time", time_or_null(s->error_time),
 					  "message", s->error)
-			      : json_null());
+			      : json_null(),
+		"remotes", remotes);
 	char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(doc);
 	if (!text)
@@ -123,6 +138,21 @@ enum result state_read(const char *dir, struct agent_state *s, struct error *err
 	s->change_pending = json_is_string(change) &&
 			    strcmp(json_string_value(change), "pending") == 0;
 	s->failures = (uint64_t)json_integer_value(json_object_get(doc, "failures"));
+	json_t *remotes = json_object_get(doc, "remotes");
+	for (size_t i = 0; i < json_array_size(remotes) && i < STATE_MAX_REMOTES; i++) {
+		json_t *o = json_array_get(remotes, i);
+		struct state_remote *sr = &s->remotes[s->n_remotes++];
+		copy_str(sr->name, sizeof(sr->name), json_object_get(o, "name"));
+		sr->pending = json_is_true(json_object_get(o, "pending"));
+		sr->failing = json_is_true(json_object_get(o, "failing"));
+		sr->last_attempt = parse_time(json_object_get(o, "last_attempt"));
+		sr->last_success = parse_time(json_object_get(o, "last_success"));
+		sr->next_retry = parse_time(json_object_get(o, "next_retry"));
+		sr->uploaded = (uint64_t)json_integer_value(json_object_get(o, "uploaded"));
+		sr->bytes_up = (uint64_t)json_integer_value(json_object_get(o, "bytes_uploaded"));
+		sr->requests = (uint64_t)json_integer_value(json_object_get(o, "requests"));
+		copy_str(sr->error, sizeof(sr->error), json_object_get(o, "last_error"));
+	}
 	json_t *e = json_object_get(doc, "last_error");
 	if (json_is_object(e)) {
 		s->have_error = true;

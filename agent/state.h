@@ -18,6 +18,21 @@
 #include <stdint.h>
 
 #define STATE_FILE_NAME "cbsync-agent.json"
+#define STATE_MAX_REMOTES 32
+
+/* What the agent knows of one remote tier. */
+struct state_remote {
+	char name[64];
+	bool pending;             /* a sync is wanted (after a backup, or a retry) */
+	bool failing;
+	int64_t last_attempt;
+	int64_t last_success;
+	int64_t next_retry;       /* when a failed sync is tried again; 0 if none */
+	uint64_t uploaded;        /* backups uploaded since the agent started */
+	uint64_t bytes_up;
+	uint64_t requests;        /* requests made to the remote since the agent started */
+	char error[ERROR_MSG_MAX];
+};
 
 struct state_last {
 	bool set;
@@ -42,6 +57,8 @@ struct agent_state {
 	bool have_error;
 	int64_t error_time;
 	char error[ERROR_MSG_MAX];
+	size_t n_remotes;
+	struct state_remote remotes[STATE_MAX_REMOTES];
 };
 
 enum result state_write(const char *dir, const struct agent_state *s, struct error *err);

@@ -130,8 +130,12 @@ enum result backend_remove(struct backend *b, const char *key, struct error *err
 }
 
 enum result backend_put_file(struct backend *b, const char *key, const char *path,
-			     const char *sha256_hex, struct error *err)
+			     const struct put_file_opts *opts, struct error *err)
 {
+	static const struct put_file_opts none = {0};
+	if (!opts)
+		opts = &none;
+	const char *sha256_hex = opts->sha256_hex;
 	struct sha256 h = {0};
 	unsigned char *buf = NULL;
 	void *put = NULL;
@@ -177,6 +181,8 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 			goto done;
 		}
 		sent += (uint64_t)n;
+		if (opts->progress)
+			opts->progress(opts->progress_ctx, sent, (uint64_t)size);
 	}
 	uint8_t digest[SHA256_LEN];
 	char hex[SHA256_HEX_LEN + 1];

@@ -169,10 +169,21 @@ enum result backend_get(struct backend *b, const char *key, backend_sink_fn sink
 			void *sink_ctx, struct error *err);
 enum result backend_remove(struct backend *b, const char *key, struct error *err);
 
+/* Called now and then with the bytes of a file sent so far. */
+typedef void (*backend_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+struct put_file_opts {
+	const char *sha256_hex;       /* what the file must hash to, or NULL */
+	backend_progress_fn progress;
+	void *progress_ctx;
+};
+
 /* Upload a local file under key, streaming it through put_begin / put_write
- * / put_commit (abort on any failure or cancel_requested()). */
+ * / put_commit (abort on any failure or cancel_requested()).  With
+ * opts->sha256_hex, a file that does not hash to it is never committed.
+ * opts may be NULL. */
 enum result backend_put_file(struct backend *b, const char *key, const char *path,
-			     const char *sha256_hex, struct error *err);
+			     const struct put_file_opts *opts, struct error *err);
 
 /* Upload a small buffer under key. */
 enum result backend_put_buffer(struct backend *b, const char *key, const void *data,

@@ -22,6 +22,7 @@
  *   [schedule]  daily = 02:00  weekly = sun 03:00  monthly = 1 04:00
  *               timezone = UTC  catch_up = true
  *   [watch]     enabled = true  quiet = 5s  min_interval = 60s  max_delay = 5m
+ *   [sync]      retry_min = 10s  retry_max = 15m
  *   [log]       format = text|json  level = info
  *   [remote "NAME"]  type = local|sftp|s3, keep_* (default: the local
  *               tier's), and the keys of the backend named by type.
@@ -49,7 +50,8 @@
  *   - Remote names are lower-cased, [a-z0-9_]+, unique, and not "local" or
  *     "all" (those name tiers on the command line).
  *   - Other CBSYNC_* variables are errors (typos must not pass silently),
- *     except CBSYNC_CONFIG, CBSYNC_BIN, CBSYNC_DEMO_DIR, CBSYNC_TEST_* and
+ *     except CBSYNC_CONFIG, CBSYNC_BIN, CBSYNC_DEMO_DIR, CBSYNC_CONTRACT_BIN,
+ *     CBSYNC_TEST_* and
  *     CBSYNC_BENCH_*, which belong to the tools around cbsync.
  */
 #ifndef CBSYNC_CONF_H
@@ -141,6 +143,8 @@ struct conf {
 	double watch_quiet;         /* [watch] quiet, seconds */
 	double watch_min_interval;  /* [watch] min_interval, seconds */
 	double watch_max_delay;     /* [watch] max_delay, seconds */
+	double sync_retry_min;      /* [sync] retry_min: first retry of a failed sync */
+	double sync_retry_max;      /* [sync] retry_max: the longest wait between retries */
 	enum log_level log_level;   /* [log] level */
 	enum log_format log_format; /* [log] format */
 	struct conf_remote *remotes;

@@ -27,7 +27,8 @@ static int var_cmp(const void *a, const void *b)
 static bool env_ignored(const char *name)
 {
 	return strcmp(name, "CBSYNC_CONFIG") == 0 || strcmp(name, "CBSYNC_BIN") == 0 ||
-	       strcmp(name, "CBSYNC_DEMO_DIR") == 0 || strncmp(name, "CBSYNC_TEST_", 12) == 0 ||
+	       strcmp(name, "CBSYNC_DEMO_DIR") == 0 || strcmp(name, "CBSYNC_CONTRACT_BIN") == 0 ||
+	       strncmp(name, "CBSYNC_TEST_", 12) == 0 ||
 	       strncmp(name, "CBSYNC_BENCH_", 13) == 0;
 }
 

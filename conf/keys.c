@@ -36,6 +36,8 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"watch", "quiet", VT_DURATION, FIELD(watch_quiet), BT_COUNT},
 	{"watch", "min_interval", VT_DURATION, FIELD(watch_min_interval), BT_COUNT},
 	{"watch", "max_delay", VT_DURATION, FIELD(watch_max_delay), BT_COUNT},
+	{"sync", "retry_min", VT_DURATION, FIELD(sync_retry_min), BT_COUNT},
+	{"sync", "retry_max", VT_DURATION, FIELD(sync_retry_max), BT_COUNT},
 	{"log", "format", VT_LOG_FORMAT, FIELD(log_format), BT_COUNT},
 	{"log", "level", VT_LOG_LEVEL, FIELD(log_level), BT_COUNT},
 };

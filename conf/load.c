@@ -37,7 +37,8 @@
 
 #define DEFAULT_TZDIR "/usr/share/zoneinfo"
 
-static const char *const fixed_sections[] = {"database", "local", "schedule", "watch", "log"};
+static const char *const fixed_sections[] = {"database", "local", "schedule", "watch", "sync",
+						 "log"};
 #define N_SECTIONS (sizeof(fixed_sections) / sizeof(fixed_sections[0]))
 
 /* ---- the file ---- */
@@ -372,7 +373,14 @@ static enum result cross_check(struct loader *ld)
 	const struct conf *c = ld->c;
 	if (check_not_longer(ld, "quiet", c->watch_quiet, c->watch_max_delay))
 		return ld->rc;
-	return check_not_longer(ld, "min_interval", c->watch_min_interval, c->watch_max_delay);
+	if (check_not_longer(ld, "min_interval", c->watch_min_interval, c->watch_max_delay))
+		return ld->rc;
+	if (c->sync_retry_min <= 0 || c->sync_retry_min > c->sync_retry_max) {
+		size_t i = ld_fixed_index("sync", "retry_min");
+		return ld_bad(ld, "%s: must be more than 0 and at most retry_max",
+			      ld->where[i] ? ld->where[i] : "[sync] retry_min");
+	}
+	return CB_OK;
 }
 
 static void loader_free(struct loader *ld)

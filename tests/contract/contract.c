@@ -209,7 +209,8 @@ static void large_object(void **state)
 	hex_encode(digest, SHA256_LEN, hex);
 
 	char *k = key_of("large.db.gz");
-	enum result r = backend_put_file(be, k, path, hex, &err);
+	enum result r = backend_put_file(be, k, path, &(struct put_file_opts){.sha256_hex = hex},
+					 &err);
 	if (r)
 		fail_msg("put large: %s", err.msg);
 	unlink(path);
@@ -235,7 +236,10 @@ static void large_object(void **state)
 	assert_int_equal(fs_write_all(fd, "data", 4), 0);
 	close(fd);
 	k = key_of("refused.db.gz");
-	r = backend_put_file(be, k, bad, "0000000000000000000000000000000000000000000000000000000000000000", &err);
+	r = backend_put_file(be, k, bad,
+			     &(struct put_file_opts){.sha256_hex = "00000000000000000000000000000000"
+								   "00000000000000000000000000000000"},
+			     &err);
 	assert_int_equal(r, CB_ERR_CORRUPT);
 	assert_false(listed("refused.db.gz", NULL));
 	unlink(bad);

@@ -385,7 +385,7 @@ class AgentTest(CbsyncTest):
         agent = Agent(self, self.config())
         self.write_rows(1)
         agent.wait_for("change backup made")
-        agent.wait_for("prune - ok")
+        agent.wait_for("retention: deleted 2")
         files = self.w.backup_files()
         self.assertNotIn(names[("change", 2)], files)
         self.assertNotIn(names[("daily", 9)], files)

@@ -1,0 +1,43 @@
+/*
+ * A remote tier's catalog: its listing read as backups.
+ *
+ * Only top-level keys that are backup names (<name>.db.gz) or their
+ * metadata (<name>.db.gz.json) count; anything else under the remote's root
+ * -- other tools' files, temp files of unfinished uploads, keys in
+ * subdirectories -- is counted but never treated as a backup, so cbsync
+ * never touches what it did not make.
+ */
+#ifndef CBSYNC_CATALOG_H
+#define CBSYNC_CATALOG_H
+
+#include "backends/backend.h"
+#include "common/backup_name.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct remote_backup {
+	char name[BACKUP_NAME_MAX];
+	struct backup_name parsed;
+	bool has_data;      /* <name>.db.gz is there */
+	uint64_t size;      /* its size */
+	int64_t mtime;
+	bool has_meta;      /* <name>.db.gz.json is there */
+};
+
+struct remote_catalog {
+	struct remote_backup *items;  /* newest first, like the local tier */
+	size_t n;
+	size_t foreign;               /* objects that are not cbsync's */
+	size_t temp;                  /* temp objects of unfinished uploads */
+};
+
+enum result catalog_build(const struct backend_listing *l, struct remote_catalog *out,
+			  struct error *err);
+void catalog_free(struct remote_catalog *c);
+
+/* The entry for name, or NULL. */
+const struct remote_backup *catalog_find(const struct remote_catalog *c, const char *name);
+
+#endif

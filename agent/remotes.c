@@ -1,0 +1,355 @@
+/*
+ * push, list --tier, help backends.
+ */
+#include "agent/remotes.h"
+#include "agent/catalog.h"
+#include "agent/format.h"
+#include "agent/oplog.h"
+#include "agent/progress.h"
+#include "agent/sync.h"
+#include "agent/tier_local.h"
+#include "backends/backend.h"
+#include "common/meta.h"
+#include "common/timeutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct push_progress {
+	struct progress bar;
+	char label[BACKUP_NAME_MAX + 64];
+	const char *remote;
+};
+
+static void on_upload(void *ctx, const char *name, uint64_t size)
+{
+	struct push_progress *p = ctx;
+	progress_end(&p->bar);
+	snprintf(p->label, sizeof(p->label), "push %s: %s", p->remote, name);
+	progress_start(&p->bar, p->label, size);
+}
+
+static void on_bytes(void *ctx, uint64_t done, uint64_t total)
+{
+	struct push_progress *p = ctx;
+	(void)total;
+	progress_update(&p->bar, done);
+}
+
+/* Worse results win: give-up beats retry beats anything milder. */
+static int severity(enum result r)
+{
+	switch (r) {
+	case CB_OK: return 0;
+	case CB_ERR_RETRY: return 2;
+	case CB_ERR_REMOTE: return 3;
+	default: return 1;
+	}
+}
+
+static enum result push_one(const struct conf *c, const struct conf_remote *rc,
+			    struct error *err)
+{
+	struct backend *b = NULL;
+	struct sync_stats st;
+	struct push_progress pp = {.remote = rc->name};
+	double start = time_mono();
+	enum result r = backend_open(rc, &b, err);
+	if (!r) {
+		progress_start(&pp.bar, "", 0);
+		struct sync_opts so = {
+			.now = time_now(),
+			.remove_stale = true,
+			.progress = on_bytes,
+			.progress_ctx = &pp,
+			.on_upload = on_upload,
+		};
+		r = sync_remote(b, &rc->keep, c->local_dir, &so, &st, err);
+		progress_end(&pp.bar);
+		backend_close(b);
+	}
+	char detail[160] = "";
+	if (!r) {
+		char size[32];
+		format_size(st.bytes, size, sizeof(size));
+		printf("remote '%s': uploaded %zu backup%s (%s); %zu already there\n", rc->name,
+		       st.uploaded, st.uploaded == 1 ? "" : "s", size, st.present);
+		snprintf(detail, sizeof(detail), "uploaded %zu (%s), %zu already there",
+			 st.uploaded, size, st.present);
+	}
+	oplog_record(c->local_dir, "push", rc->name, r, time_mono() - start,
+		     r ? err->msg : detail);
+	return r;
+}
+
+enum result push_remotes(const struct conf *c, const char *only, struct error *err)
+{
+	enum result worst = CB_OK;
+	bool any = false;
+	size_t targets = 0;
+	for (size_t i = 0; i < c->n_remotes; i++)
+		targets += !only || strcmp(only, c->remotes[i].name) == 0;
+	if (c->n_remotes == 0)
+		return error_set(err, CB_ERR_CONFIG,
+				 "no remotes are configured; HINT: add a [remote \"NAME\"] "
+				 "section (see 'cbsync help backends')");
+	for (size_t i = 0; i < c->n_remotes; i++) {
+		const struct conf_remote *rc = &c->remotes[i];
+		if (only && strcmp(only, rc->name) != 0)
+			continue;
+		any = true;
+		struct error one = {0};
+		enum result r = push_one(c, rc, &one);
+		if (r && severity(r) > severity(worst)) {
+			worst = r;
+			*err = one;
+		} else if (r && worst == CB_OK) {
+			worst = r;
+			*err = one;
+		}
+		/* With several remotes, each failure gets its line; the Error line
+		 * names the worst. */
+		if (r && targets > 1)
+			fprintf(stderr, "failed: %s\n", one.msg);
+	}
+	if (!any)
+		return error_set(err, CB_ERR_USAGE, "there is no remote named '%s'", only);
+	return worst;
+}
+
+/* One row of a tier listing. */
+struct row {
+	char name[BACKUP_NAME_MAX];
+	struct backup_name parsed;
+	int64_t compressed;
+	bool has_meta;
+	struct backup_meta meta;
+	char tiers[256];
+};
+
+static struct row *find_row(struct row *rows, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows[i].name, name) == 0)
+			return &rows[i];
+	return NULL;
+}
+
+static void add_tier(struct row *r, const char *tier)
+{
+	size_t len = strlen(r->tiers);
+	snprintf(r->tiers + len, sizeof(r->tiers) - len, "%s%s", len ? "," : "", tier);
+}
+
+static int rows_newest_first(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+	if (x->parsed.created != y->parsed.created)
+		return x->parsed.created > y->parsed.created ? -1 : 1;
+	return -strcmp(x->name, y->name);
+}
+
+/* Add a remote's backups to rows, fetching metadata for those without. */
+static enum result add_remote_rows(const struct conf_remote *rc, struct row **rows, size_t *n,
+				   size_t *cap, struct error *err)
+{
+	struct backend *b = NULL;
+	struct backend_listing l = {0};
+	struct remote_catalog cat = {0};
+	enum result r = backend_open(rc, &b, err);
+	if (!r)
+		r = backend_list(b, "", &l, err);
+	if (!r)
+		r = catalog_build(&l, &cat, err);
+	for (size_t i = 0; !r && i < cat.n; i++) {
+		const struct remote_backup *rb = &cat.items[i];
+		if (!rb->has_data)
+			continue;
+		struct row *row = find_row(*rows, *n, rb->name);
+		if (!row) {
+			if (*n == *cap) {
+				size_t ncap = *cap ? *cap * 2 : 64;
+				struct row *nr = realloc(*rows, ncap * sizeof(*nr));
+				if (!nr) {
+					r = error_set(err, CB_ERR_NOMEM, "out of memory");
+					break;
+				}
+				*rows = nr;
+				*cap = ncap;
+			}
+			row = &(*rows)[(*n)++];
+			memset(row, 0, sizeof(*row));
+			memcpy(row->name, rb->name, sizeof(row->name));
+			row->parsed = rb->parsed;
+			row->compressed = (int64_t)rb->size;
+		}
+		add_tier(row, rc->name);
+		if (!row->has_meta && rb->has_meta) {
+			char key[BACKUP_NAME_MAX + 8], *text = NULL;
+			size_t len = 0;
+			struct error merr = {0};
+			snprintf(key, sizeof(key), "%s%s", rb->name, META_SUFFIX);
+			if (backend_get_buffer(b, key, META_MAX_BYTES, &text, &len, &merr) == CB_OK &&
+			    meta_from_json(text, len, &row->meta, &merr) == CB_OK &&
+			    strcmp(row->meta.name, rb->name) == 0)
+				row->has_meta = true;
+			free(text);
+		}
+	}
+	catalog_free(&cat);
+	backend_listing_free(&l);
+	backend_close(b);
+	return r;
+}
+
+enum result list_tiers(struct cli *cli, struct error *err)
+{
+	const struct conf *c = &cli->conf;
+	bool all = strcmp(cli->tier, "all") == 0;
+	const struct conf_remote *only = all ? NULL : conf_remote_find(c, cli->tier);
+	struct row *rows = NULL;
+	size_t n = 0, cap = 0;
+	enum result r = CB_OK, failed = CB_OK;
+	struct error first = {0};
+
+	if (!all && !only)
+		return error_set(err, CB_ERR_USAGE,
+				 "there is no tier named '%s' (local, all, or a configured remote)",
+				 cli->tier);
+	if (all) {
+		struct local_list local;
+		if ((r = local_list_scan(c->local_dir, &local, err)))
+			return r;
+		rows = calloc(local.n + 1, sizeof(*rows));
+		if (!rows) {
+			local_list_free(&local);
+			return error_set(err, CB_ERR_NOMEM, "out of memory");
+		}
+		cap = local.n + 1;
+		for (size_t i = 0; i < local.n; i++) {
+			struct row *row = &rows[n++];
+			memcpy(row->name, local.items[i].name, sizeof(row->name));
+			row->parsed = local.items[i].parsed;
+			row->compressed = local.items[i].file_size;
+			row->has_meta = local.items[i].has_meta;
+			row->meta = local.items[i].meta;
+			add_tier(row, "local");
+		}
+		local_list_free(&local);
+	}
+	for (size_t i = 0; i < c->n_remotes; i++) {
+		const struct conf_remote *rc = &c->remotes[i];
+		if (only && rc != only)
+			continue;
+		struct error rerr = {0};
+		enum result rr = add_remote_rows(rc, &rows, &n, &cap, &rerr);
+		if (rr && !failed) {
+			failed = rr;
+			first = rerr;
+		}
+	}
+	if (n)
+		qsort(rows, n, sizeof(*rows), rows_newest_first);
+
+	if (cli->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < n; i++) {
+			const struct row *row = &rows[i];
+			char created[32];
+			time_format_iso(row->parsed.created, created, sizeof(created));
+			json_t *tiers = json_array();
+			char copy[sizeof(row->tiers)];
+			memcpy(copy, row->tiers, sizeof(copy));
+			for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save))
+				json_array_append_new(tiers, json_string(t));
+			json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "name",
+					      row->name, "database", row->parsed.db, "type",
+					      backup_type_name(row->parsed.type), "created", created,
+					      "compressed_size", (json_int_t)row->compressed,
+					      "original_size",
+					      row->has_meta ? json_integer(row->meta.original_size)
+							    : json_null(),
+					      "sha256",
+					      row->has_meta ? json_string(row->meta.sha256) : json_null(),
+					      "tiers", tiers);
+			json_array_append_new(arr, o);
+		}
+		char *text = arr ? json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(arr);
+		if (text)
+			printf("%s\n", text);
+		free(text);
+	} else if (n == 0) {
+		printf("No backups found in %s\n", all ? "any tier" : cli->tier);
+	} else {
+		size_t w = 4;
+		for (size_t i = 0; i < n; i++)
+			if (strlen(rows[i].name) > w)
+				w = strlen(rows[i].name);
+		printf("%-*s  %-13s  %-20s  %10s  %10s  %6s  %s\n", (int)w, "NAME", "TYPE",
+		       "CREATED", "ORIGINAL", "COMPRESSED", "RATIO", "TIERS");
+		for (size_t i = 0; i < n; i++) {
+			const struct row *row = &rows[i];
+			char created[32], orig[32] = "-", comp[32], ratio[16] = "-";
+			time_format_iso(row->parsed.created, created, sizeof(created));
+			format_size((uint64_t)row->compressed, comp, sizeof(comp));
+			if (row->has_meta) {
+				format_size((uint64_t)row->meta.original_size, orig, sizeof(orig));
+				snprintf(ratio, sizeof(ratio), "%.1f%%",
+					 meta_ratio(row->meta.original_size,
+						    row->meta.compressed_size));
+			}
+			printf("%-*s  %-13s  %-20s  %10s  %10s  %6s  %s\n", (int)w, row->name,
+			       backup_type_name(row->parsed.type), created, orig, comp, ratio,
+			       row->tiers);
+		}
+		printf("%zu backup%s in %s\n", n, n == 1 ? "" : "s",
+		       all ? "all tiers" : cli->tier);
+	}
+	free(rows);
+	if (failed) {
+		*err = first;
+		return failed;
+	}
+	return CB_OK;
+}
+
+static const char *type_name(enum conf_type t)
+{
+	switch (t) {
+	case CONF_STRING: return "string";
+	case CONF_BOOL: return "boolean";
+	case CONF_INT: return "integer";
+	case CONF_SIZE: return "size";
+	case CONF_DURATION: return "duration";
+	case CONF_PATH: return "path";
+	case CONF_URL: return "URL";
+	}
+	return "value";
+}
+
+void print_backends_help(void)
+{
+	size_t n = 0;
+	const struct backend_ops *const *reg = backend_registry(&n);
+	printf("Remote backends built into this cbsync, configured as [remote \"NAME\"]\n"
+	       "sections (or CBSYNC_REMOTE_<NAME>_<KEY> variables).  Every remote also takes\n"
+	       "keep_daily, keep_weekly, keep_monthly and keep_change (default: the local\n"
+	       "tier's).\n");
+	for (size_t i = 0; i < n; i++) {
+		printf("\ntype = %s: %s\n", reg[i]->type, reg[i]->description);
+		for (size_t k = 0; k < reg[i]->n_keys; k++) {
+			const struct conf_key_spec *s = &reg[i]->keys[k];
+			char extra[96] = "";
+			if (s->required)
+				snprintf(extra, sizeof(extra), ", required");
+			else if (s->default_value)
+				snprintf(extra, sizeof(extra), ", default %s", s->default_value);
+			printf("  %-24s %s%s%s\n      %s\n", s->key, type_name(s->type), extra,
+			       s->secret ? ", secret" : "", s->description);
+		}
+	}
+}

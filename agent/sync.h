@@ -1,0 +1,48 @@
+/*
+ * Sync: bring one remote tier in step with the local tier.
+ *
+ * Reconcile, don't queue.  A sync lists the remote once, works out what the
+ * remote's own retention policy says it should hold -- the policy applied to
+ * every backup either tier has -- and uploads, oldest first, each such backup
+ * the local tier has and the remote lacks or holds incompletely (metadata
+ * first, then the data, whose arrival completes the pair).  It keeps no
+ * queue: what to do is recomputed from the two tiers each time, so a crash,
+ * a reboot or a remote that was down for a day is repaired by the next sync,
+ * and running it twice, or twice at once, does nothing twice.
+ *
+ * A sync stops at the first error; the caller retries later.
+ */
+#ifndef CBSYNC_SYNC_H
+#define CBSYNC_SYNC_H
+
+#include "backends/backend.h"
+#include "conf/conf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sync_opts {
+	int64_t now;                   /* for the retention policy */
+	bool remove_stale;             /* also clear what old unfinished uploads left */
+	backend_progress_fn progress;  /* per file, for a terminal */
+	void *progress_ctx;
+	/* Called before each upload with the backup's name (for progress labels). */
+	void (*on_upload)(void *ctx, const char *name, uint64_t size);
+};
+
+struct sync_stats {
+	size_t wanted;        /* backups the remote's policy wants that exist somewhere */
+	size_t present;       /* ... of which the remote already had */
+	size_t uploaded;      /* ... uploaded now */
+	size_t unavailable;   /* wanted but missing on both tiers' data (gone locally) */
+	uint64_t bytes;       /* bytes uploaded */
+	size_t stale_removed;
+};
+
+/* keep is the remote's retention policy. */
+enum result sync_remote(struct backend *b, const struct retention_policy *keep,
+			const char *local_dir, const struct sync_opts *opts,
+			struct sync_stats *st, struct error *err);
+
+#endif
