@@ -12,12 +12,19 @@
 
 enum opt_id {
 	OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN,
-	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER,
+	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER, OPT_FROM, OPT_LATEST, OPT_NAME, OPT_BEFORE,
+	OPT_IF_DB_NOT_EXISTS, OPT_IF_BACKUP_EXISTS, OPT_FALLBACK, OPT_ALL, OPT_NOW,
+};
+
+enum arg_kind {
+	ARG_NONE,
+	ARG_VALUE,     /* --opt VALUE or --opt=VALUE */
+	ARG_COUNT,     /* --opt, optionally followed by a count: --latest 3 */
 };
 
 struct opt_spec {
 	const char *name;
-	bool has_arg;
+	enum arg_kind arg;
 	enum opt_id id;
 	unsigned verbs;
 };
@@ -28,18 +35,27 @@ struct opt_spec {
 		V(VERB_CONFIG))
 
 static const struct opt_spec options[] = {
-	{"config", true, OPT_CONFIG, V_CONF},
-	{"db", true, OPT_DB, V_CONF},
-	{"dir", true, OPT_DIR, V_CONF},
-	{"help", false, OPT_HELP, V_ALL},
-	{"type", true, OPT_TYPE, V(VERB_BACKUP)},
-	{"json", false, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS)},
-	{"path", true, OPT_PATH, V(VERB_RESTORE)},
-	{"to", true, OPT_TO, V(VERB_RESTORE)},
-	{"dry-run", false, OPT_DRY_RUN, V(VERB_PRUNE)},
-	{"no-sync", false, OPT_NO_SYNC, V(VERB_BACKUP)},
-	{"remote", true, OPT_REMOTE, V(VERB_PUSH)},
-	{"tier", true, OPT_TIER, V(VERB_LIST)},
+	{"config", ARG_VALUE, OPT_CONFIG, V_CONF},
+	{"db", ARG_VALUE, OPT_DB, V_CONF},
+	{"dir", ARG_VALUE, OPT_DIR, V_CONF},
+	{"help", ARG_NONE, OPT_HELP, V_ALL},
+	{"type", ARG_VALUE, OPT_TYPE, V(VERB_BACKUP) | V(VERB_RESTORE)},
+	{"json", ARG_NONE, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS)},
+	{"path", ARG_VALUE, OPT_PATH, V(VERB_RESTORE)},
+	{"to", ARG_VALUE, OPT_TO, V(VERB_RESTORE)},
+	{"dry-run", ARG_NONE, OPT_DRY_RUN, V(VERB_PRUNE)},
+	{"no-sync", ARG_NONE, OPT_NO_SYNC, V(VERB_BACKUP)},
+	{"remote", ARG_VALUE, OPT_REMOTE, V(VERB_PUSH)},
+	{"tier", ARG_VALUE, OPT_TIER, V(VERB_LIST) | V(VERB_VERIFY) | V(VERB_PRUNE)},
+	{"from", ARG_VALUE, OPT_FROM, V(VERB_RESTORE)},
+	{"latest", ARG_COUNT, OPT_LATEST, V(VERB_RESTORE) | V(VERB_VERIFY)},
+	{"name", ARG_VALUE, OPT_NAME, V(VERB_RESTORE)},
+	{"before", ARG_VALUE, OPT_BEFORE, V(VERB_RESTORE)},
+	{"if-db-not-exists", ARG_NONE, OPT_IF_DB_NOT_EXISTS, V(VERB_RESTORE)},
+	{"if-backup-exists", ARG_NONE, OPT_IF_BACKUP_EXISTS, V(VERB_RESTORE)},
+	{"fallback", ARG_NONE, OPT_FALLBACK, V(VERB_RESTORE)},
+	{"all", ARG_NONE, OPT_ALL, V(VERB_VERIFY)},
+	{"now", ARG_VALUE, OPT_NOW, V(VERB_PRUNE)},
 };
 
 struct verb_info {
@@ -64,17 +80,35 @@ static const struct verb_info verbs[VERB_COUNT] = {
 			"cbsync stats [--json] [--db PATH] [--dir PATH]",
 			"  --json       one JSON object instead of text\n"},
 	[VERB_RESTORE] = {"restore", "check a backup, make a restore point, and restore it",
-			  "cbsync restore --path FILE [--to PATH] [--db PATH] [--dir PATH]",
+			  "cbsync restore (--path FILE | [--from TIER] (--latest | --name BACKUP | --before TIME)\n"
+			  "                      [--type T] [--fallback]) [--to PATH] [--if-db-not-exists]\n"
+			  "                      [--if-backup-exists]",
 			  "  --path FILE  the .db.gz to restore (a bare name is looked up in the\n"
 			  "               backup directory)\n"
+			  "  --latest     the newest backup of the database in any tier (the local\n"
+			  "               copy when several tiers hold it)\n"
+			  "  --name B     that backup, from the first tier that holds it\n"
+			  "  --before T   the newest created at or before T (UTC, 2026-02-02 or\n"
+			  "               2026-02-02T12:00:00Z)\n"
+			  "  --from TIER  only this tier: local or a remote's name\n"
+			  "  --type T     only backups of this type\n"
+			  "  --fallback   if the chosen backup fails a check, take the next one\n"
 			  "  --to PATH    restore into PATH (which must not exist) and leave the\n"
-			  "               live database alone\n"},
+			  "               live database alone\n"
+			  "  --if-db-not-exists  do nothing (exit 0) if the database exists\n"
+			  "  --if-backup-exists  do nothing (exit 0) if no tier holds a backup yet\n"},
 	[VERB_PRUNE] = {"prune", "delete backups the retention policy no longer keeps",
-			"cbsync prune [--dry-run] [--dir PATH]",
-			"  --dry-run    show what would be kept and deleted, and why; delete nothing\n"},
+			"cbsync prune [--tier local|REMOTE|all] [--dry-run] [--now TIME]",
+			"  --tier T     the local tier (default), one remote, or every tier\n"
+			"  --dry-run    show every backup, kept or deleted, and the rule that\n"
+			"               decided; delete nothing\n"
+			"  --now TIME   apply the policy as of TIME (UTC), e.g. to plan ahead\n"},
 	[VERB_VERIFY] = {"verify", "check stored backups as restore would, without restoring",
-			 "cbsync verify [FILE...] [--dir PATH]",
-			 "  FILE...      backups to check (default: every backup in the directory)\n"},
+			 "cbsync verify [FILE...] | [--tier local|REMOTE|all] [--all | --latest [N]]",
+			 "  FILE...      backups to check (default: every backup in the directory)\n"
+			 "  --tier T     check the backups a tier holds, downloading a remote's\n"
+			 "  --all        every backup of the tier (default for the local tier)\n"
+			 "  --latest N   the N newest (default 1 for a remote)\n"},
 	[VERB_PUSH] = {"push", "sync now: upload to each remote what its policy wants and lacks",
 		       "cbsync push [--remote NAME]",
 		       "  --remote NAME  only this remote (default: every configured remote)\n"},
@@ -144,6 +178,18 @@ static const struct opt_spec *find_option(const char *name, size_t len)
 	return NULL;
 }
 
+/* A positive decimal count, at most 6 digits. */
+static bool is_count(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 6 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
 static void apply(struct cli *cli, enum opt_id id, const char *value)
 {
 	switch (id) {
@@ -159,6 +205,18 @@ static void apply(struct cli *cli, enum opt_id id, const char *value)
 	case OPT_NO_SYNC: cli->no_sync = true; break;
 	case OPT_REMOTE: cli->remote = value; break;
 	case OPT_TIER: cli->tier = value; break;
+	case OPT_FROM: cli->from = value; break;
+	case OPT_LATEST:
+		cli->latest = true;
+		cli->latest_n = value ? strtol(value, NULL, 10) : 0;
+		break;
+	case OPT_NAME: cli->name = value; break;
+	case OPT_BEFORE: cli->before = value; break;
+	case OPT_IF_DB_NOT_EXISTS: cli->if_db_not_exists = true; break;
+	case OPT_IF_BACKUP_EXISTS: cli->if_backup_exists = true; break;
+	case OPT_FALLBACK: cli->fallback = true; break;
+	case OPT_ALL: cli->all = true; break;
+	case OPT_NOW: cli->now = value; break;
 	}
 }
 
@@ -191,7 +249,19 @@ enum result cli_parse(struct cli *cli, int argc, char **argv, struct error *err)
 						 "unknown option '%.*s'; HINT: see 'cbsync help'",
 						 (int)(len + 2), a);
 			const char *value = NULL;
-			if (o->has_arg) {
+			if (o->arg == ARG_COUNT) {
+				/* An optional count: --latest, --latest 3, --latest=3. */
+				const char *count = eq ? eq + 1
+						       : (i + 1 < argc && is_count(argv[i + 1]) ? argv[i + 1]
+												    : NULL);
+				if (count && !is_count(count))
+					return error_set(err, CB_ERR_USAGE,
+							 "option '--%s' takes a positive count, not '%s'",
+							 o->name, count);
+				if (count && !eq)
+					i++;
+				value = count;
+			} else if (o->arg == ARG_VALUE) {
 				if (eq)
 					value = eq + 1;
 				else if (i + 1 < argc)

@@ -42,7 +42,17 @@ struct cli {
 	bool dry_run;         /* prune --dry-run */
 	bool no_sync;         /* backup --no-sync */
 	const char *remote;   /* push --remote */
-	const char *tier;     /* list --tier */
+	const char *tier;     /* list, verify, prune --tier */
+	const char *from;     /* restore --from */
+	bool latest;          /* restore, verify --latest */
+	long latest_n;        /* verify --latest N (0 when not given) */
+	const char *name;     /* restore --name */
+	const char *before;   /* restore --before */
+	bool if_db_not_exists;  /* restore --if-db-not-exists */
+	bool if_backup_exists;  /* restore --if-backup-exists */
+	bool fallback;        /* restore --fallback */
+	bool all;             /* verify --all */
+	const char *now;      /* prune --now */
 	int nargs;            /* positional arguments after the verb */
 	char **args;
 	struct conf conf;     /* effective configuration */

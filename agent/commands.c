@@ -12,6 +12,7 @@
 #include "agent/oplog.h"
 #include "agent/prune.h"
 #include "agent/remotes.h"
+#include "agent/tiers.h"
 #include "agent/restore.h"
 #include "agent/tier_local.h"
 #include "common/fsutil.h"
@@ -30,8 +31,8 @@
 
 
 /* Create the backup directory if needed and take its lock. */
-static enum result lock_dir(const struct conf *c, const char *op, struct dir_lock *l,
-			    struct error *err)
+enum result lock_dir(const struct conf *c, const char *op, struct dir_lock *l,
+		     struct error *err)
 {
 	enum result r = fs_mkdirs(c->local_dir, 0700, err);
 	if (r)
@@ -88,13 +89,32 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 	printf("Backup created: %s\n", out.path);
 	print_sizes(&out.meta, out.seconds);
 	oplog_record(c->local_dir, "backup", out.meta.name, CB_OK, out.seconds, NULL);
+	dir_lock_release(&lock);
+
+	/* Offsite next (without the lock: a slow remote must not hold up other
+	 * cbsync runs); what the remotes then hold decides what local pruning may
+	 * delete.  The backup is safe locally whatever happens; say so. */
+	struct remote_holdings *held = holdings_new(c);
+	enum result sync = CB_OK;
+	struct error sync_err = {0};
+	if (!held)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	if (c->n_remotes && !cli->no_sync) {
+		sync = push_remotes(c, NULL, held, &sync_err);
+		if (sync)
+			error_prefix(&sync_err, "backup made (%s), but it is not offsite yet; the "
+				     "next sync uploads it", out.path);
+	}
 	if (type == BT_DAILY || type == BT_WEEKLY || type == BT_MONTHLY) {
 		/* Scheduled types rotate: apply retention now. */
-		r = prune_local(c->local_dir, &c->local_keep, time_now(), false, stdout,
-				&pruned, err);
+		if (!(r = lock_dir(c, "prune", &lock, err)))
+			r = prune_local(c->local_dir, &c->local_keep, held, c->n_remotes, time_now(),
+					false, stdout, &pruned, err);
+		dir_lock_release(&lock);
 		if (r) {
+			holdings_free_all(held, c->n_remotes);
 			error_prefix(err, "backup made, but pruning failed");
-			goto done;
+			return r;
 		}
 		if (pruned.deleted) {
 			char freed[32];
@@ -105,14 +125,10 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 			oplog_record(c->local_dir, "prune", NULL, CB_OK, 0, detail);
 		}
 	}
-	dir_lock_release(&lock);
-	if (c->n_remotes && !cli->no_sync) {
-		/* The backup is safe locally whatever happens next; say so. */
-		r = push_remotes(c, NULL, err);
-		if (r)
-			error_prefix(err, "backup made (%s), but it is not offsite yet; the next "
-				     "sync uploads it", out.path);
-		return r;
+	holdings_free_all(held, c->n_remotes);
+	if (sync) {
+		*err = sync_err;
+		return sync;
 	}
 	return CB_OK;
 done:
@@ -327,7 +343,7 @@ enum result cmd_stats(struct cli *cli, struct error *err)
 
 /* A --path that does not exist as given but names a file in the backup
  * directory is taken from there. */
-static char *resolve_backup_path(const char *given, const char *dir)
+char *resolve_backup_path(const char *given, const char *dir)
 {
 	if (fs_exists(given) || strchr(given, '/'))
 		return strdup(given);
@@ -340,8 +356,8 @@ static char *resolve_backup_path(const char *given, const char *dir)
 
 /* Metadata beside a backup: CB_OK with *have set, or an error if it exists but
  * is unusable or describes another backup. */
-static enum result load_meta(const char *path, struct backup_meta *meta, bool *have,
-			     struct error *err)
+enum result load_meta(const char *path, struct backup_meta *meta, bool *have,
+		       struct error *err)
 {
 	struct error merr = {0};
 	*have = false;
@@ -358,104 +374,137 @@ static enum result load_meta(const char *path, struct backup_meta *meta, bool *h
 	return CB_OK;
 }
 
-enum result cmd_restore(struct cli *cli, struct error *err)
+static void print_prune_summary(const char *tier, bool dry_run, const struct prune_result *res)
 {
-	const struct conf *c = &cli->conf;
-	struct dir_lock lock = {.fd = -1};
-	struct backup_meta meta;
-	bool have_meta = false;
-	struct check_result check;
-	struct restore_outcome out;
-	enum result r;
-	double start = time_mono();
-	char *path = NULL;
-
-	if (!cli->path)
-		return error_set(err, CB_ERR_USAGE,
-				 "restore needs --path FILE; HINT: 'cbsync list' shows the "
-				 "backups");
-	path = resolve_backup_path(cli->path, c->local_dir);
-	if (!path)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
-	if (fs_file_size(path) < 0) {
-		r = fs_exists(path) ? error_set(err, CB_ERR_NOT_FOUND,
-						"Backup not found: %s (not a regular file)",
-						cli->path)
-				    : error_set(err, CB_ERR_NOT_FOUND, "Backup not found: %s",
-						cli->path);
-		free(path);
-		return r;
-	}
-	if ((r = load_meta(path, &meta, &have_meta, err)))
-		goto done;
-	if ((r = lock_dir(c, "restore", &lock, err)))
-		goto done;
-	struct restore_opts ro = {
-		.db_path = c->db_path,
-		.dir = c->local_dir,
-		.to = cli->to,
-		.level = c->compression,
-		.busy_timeout = c->busy_timeout,
-		.progress = true,
-	};
-	r = restore_from_file(&ro, path, have_meta ? &meta : NULL, &check, &out, err);
-	if (out.made_restore_point)
-		oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
-			     out.restore_point_seconds, NULL);
-	if (r)
-		goto done;
-	const char *target = cli->to ? cli->to : c->db_path;
-	printf("Restored %s into %s\n", path, target);
-	if (out.made_restore_point)
-		printf("  Restore point:   %s\n", out.restore_point);
-	printf("  Checked:         gzip CRC-32, %sPRAGMA integrity_check\n",
-	       check.sha_checked ? "SHA-256 against metadata, " : "");
-	char size[32];
-	format_size(check.data_size, size, sizeof(size));
-	printf("  Database size:   %s (%lld pages of %lld bytes)\n", size,
-	       (long long)check.page_count, (long long)check.page_size);
-	printf("  Time taken:      %.2fs\n", time_mono() - start);
-done:
-	oplog_record(lock.fd >= 0 ? c->local_dir : NULL, "restore", fs_basename(path), r,
-		     time_mono() - start, r ? err->msg : NULL);
-	dir_lock_release(&lock);
-	free(path);
-	return r;
+	char freed[32], pinned[64] = "";
+	format_size(res->freed, freed, sizeof(freed));
+	if (res->pinned)
+		snprintf(pinned, sizeof(pinned), " (%zu only until a remote has them)", res->pinned);
+	if (dry_run)
+		printf("%s%sDry run: would delete %zu backup%s (%s) and keep %zu%s\n",
+		       tier ? tier : "", tier ? ": " : "", res->deleted, res->deleted == 1 ? "" : "s",
+		       freed, res->kept, pinned);
+	else
+		printf("%s%sPruned %zu backup%s (%s freed); %zu kept%s\n", tier ? tier : "",
+		       tier ? ": " : "", res->deleted, res->deleted == 1 ? "" : "s", freed, res->kept,
+		       pinned);
 }
 
 enum result cmd_prune(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
+	const char *which = cli->tier ? cli->tier : "local";
+	bool all = strcmp(which, "all") == 0;
+	bool local = all || strcmp(which, "local") == 0;
 	struct dir_lock lock = {.fd = -1};
+	struct tier_set set = {0};
 	struct prune_result res;
-	enum result r;
+	struct remote_holdings *held = NULL;
+	enum result r, worst = CB_OK;
 	double start = time_mono();
-	char freed[32];
+	int64_t now = time_now();
 
-	if (!cli->dry_run && fs_exists(c->local_dir) &&
-	    (r = lock_dir(c, "prune", &lock, err)))
-		return r;
-	r = prune_local(c->local_dir, &c->local_keep, time_now(), cli->dry_run, stdout,
-			&res, err);
-	dir_lock_release(&lock);
-	if (r) {
-		oplog_record(c->local_dir, "prune", NULL, r, time_mono() - start, err->msg);
-		return r;
+	if (cli->now && !time_parse_iso(cli->now, &now))
+		return error_set(err, CB_ERR_USAGE,
+				 "--now '%s' is not a UTC time (e.g. 2026-02-02T12:00:00Z)", cli->now);
+	/* The remotes: every one for all, the named one, or (for the local tier)
+	 * every one, read-only, to learn what they hold. */
+	const char *remotes_wanted = all || local ? "all" : which;
+	if (c->n_remotes || !local) {
+		if ((r = tiers_open(&set, c, remotes_wanted, err)))
+			return r;
 	}
-	format_size(res.freed, freed, sizeof(freed));
-	if (cli->dry_run) {
-		printf("Dry run: would delete %zu backup%s (%s) and keep %zu\n", res.deleted,
-		       res.deleted == 1 ? "" : "s", freed, res.kept);
-		return CB_OK;
+	held = holdings_new(c);
+	if (!held) {
+		tiers_close(&set);
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
 	}
-	printf("Pruned %zu backup%s (%s freed); %zu kept\n", res.deleted,
-	       res.deleted == 1 ? "" : "s", freed, res.kept);
-	char detail[96];
-	snprintf(detail, sizeof(detail), "deleted %zu, freed %s, kept %zu", res.deleted, freed,
-		 res.kept);
-	oplog_record(fs_exists(c->local_dir) ? c->local_dir : NULL, "prune", NULL, CB_OK,
-		     time_mono() - start, detail);
-	return CB_OK;
+	for (size_t i = 0; i < set.n; i++) {
+		struct tier *t = &set.tiers[i];
+		if (!t->remote)
+			continue;
+		size_t ri = (size_t)(t->remote - c->remotes);
+		bool prune_it = all || strcmp(which, t->name) == 0;
+		struct error terr = {0};
+		char label[96];
+		tier_label(t, label, sizeof(label));
+		if (prune_it && (all || local))
+			printf("%s:\n", label);
+		/* Pruning the local tier alone only reads the remotes. */
+		r = prune_remote(t->backend, &t->remote->keep, now, !prune_it || cli->dry_run,
+				 prune_it ? stdout : NULL, &res, &held[ri], &terr);
+		held[ri].name = t->name;
+		held[ri].keep = &t->remote->keep;
+		if (r) {
+			if (prune_it) {
+				oplog_record(c->local_dir, "prune", t->name, r, time_mono() - start,
+					     terr.msg);
+				if (!worst || r == CB_ERR_REMOTE) {
+					worst = r;
+					*err = terr;
+				}
+			}
+			fprintf(stderr, "%s%s\n", prune_it ? "failed: " : "warning: keeping every "
+				"local backup it may want: ", terr.msg);
+			continue;
+		}
+		if (prune_it) {
+			print_prune_summary(all ? label : NULL, cli->dry_run, &res);
+			if (!cli->dry_run) {
+				char detail[96];
+				snprintf(detail, sizeof(detail), "deleted %zu, kept %zu", res.deleted,
+					 res.kept);
+				oplog_record(c->local_dir, "prune", t->name, CB_OK, time_mono() - start,
+					     detail);
+			}
+		}
+	}
+	if (local) {
+		if (all)
+			printf("local:\n");
+		if (!cli->dry_run && fs_exists(c->local_dir) &&
+		    (r = lock_dir(c, "prune", &lock, err)))
+			goto done;
+		r = prune_local(c->local_dir, &c->local_keep, held, c->n_remotes, now, cli->dry_run,
+				stdout, &res, err);
+		dir_lock_release(&lock);
+		if (r) {
+			oplog_record(c->local_dir, "prune", NULL, r, time_mono() - start, err->msg);
+			goto done;
+		}
+		print_prune_summary(all ? "local" : NULL, cli->dry_run, &res);
+		if (!cli->dry_run) {
+			char freed[32], detail[128];
+			format_size(res.freed, freed, sizeof(freed));
+			snprintf(detail, sizeof(detail), "deleted %zu, freed %s, kept %zu", res.deleted,
+				 freed, res.kept);
+			oplog_record(fs_exists(c->local_dir) ? c->local_dir : NULL, "prune", NULL, CB_OK,
+				     time_mono() - start, detail);
+		}
+	}
+	r = worst;
+done:
+	holdings_free_all(held, c->n_remotes);
+	tiers_close(&set);
+	return r;
+}
+
+/* A throwaway file for a check: in dir, or in TMPDIR when dir is read-only. */
+static enum result scratch_file(struct atomic_file *tmp, const char *dir, const char *name,
+				struct error *err)
+{
+	char *path = fs_join(dir, name);
+	enum result r = path ? atomic_file_open(tmp, path, 0600, err)
+			     : error_set(err, CB_ERR_NOMEM, "out of memory");
+	free(path);
+	if (r != CB_OK && r != CB_ERR_NOMEM) {
+		const char *tdir = getenv("TMPDIR");
+		path = fs_join(tdir && *tdir ? tdir : "/tmp", name);
+		r = path ? atomic_file_open(tmp, path, 0600, err)
+			 : error_set(err, CB_ERR_NOMEM, "out of memory");
+		free(path);
+	}
+	return r;
 }
 
 /* Check one backup into a throwaway file beside it (or in TMPDIR when its
@@ -476,16 +525,13 @@ static enum result verify_one(const char *path, const char *label, struct check_
 	int in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return error_errno(err, errno, path);
-	if (atomic_file_open(&tmp, path, 0600, err) != CB_OK) {
-		const char *tdir = getenv("TMPDIR");
-		char *alt = fs_join(tdir && *tdir ? tdir : "/tmp", fs_basename(path));
-		r = alt ? atomic_file_open(&tmp, alt, 0600, err)
-			: error_set(err, CB_ERR_NOMEM, "out of memory");
-		free(alt);
-		if (r) {
-			close(in);
-			return r;
-		}
+	char *dir = fs_dirname(path);
+	r = dir ? scratch_file(&tmp, dir, fs_basename(path), err)
+		: error_set(err, CB_ERR_NOMEM, "out of memory");
+	free(dir);
+	if (r) {
+		close(in);
+		return r;
 	}
 	progress_start(&bar, "verify", (uint64_t)fs_file_size(path));
 	r = check_backup(in, label, have_meta ? &meta : NULL, tmp.fd, tmp.tmp_path, &bar,
@@ -493,6 +539,89 @@ static enum result verify_one(const char *path, const char *label, struct check_
 	progress_end(&bar);
 	close(in);
 	atomic_file_abort(&tmp);
+	return r;
+}
+
+/* verify --tier: download and check backups of one tier or all, as restore
+ * would, without installing them. */
+static enum result verify_tiers(struct cli *cli, struct error *err)
+{
+	const struct conf *c = &cli->conf;
+	const char *which = cli->tier ? cli->tier : "local";
+	struct tier_set set = {0};
+	struct candidate_list cands = {0};
+	size_t ok = 0, failed = 0;
+	enum result worst = CB_OK;
+	enum result r;
+
+	if (cli->all && cli->latest)
+		return error_set(err, CB_ERR_USAGE, "--all and --latest do not go together");
+	if ((r = tiers_open(&set, c, which, err)))
+		return r;
+	if ((r = tiers_candidates(&set, c, &cands, err)))
+		goto done;
+	for (size_t t = 0; t < set.n; t++) {
+		struct tier *tier = &set.tiers[t];
+		char label[96];
+		tier_label(tier, label, sizeof(label));
+		if (!tier->listed) {
+			printf("FAILED  %s: %s\n", label, tier->list_error.msg);
+			failed++;
+			worst = tier->list_error.code;
+			*err = tier->list_error;
+			continue;
+		}
+		/* Remotes cost a download per backup: the newest one unless asked. */
+		long limit = cli->all ? -1 : cli->latest ? (cli->latest_n ? cli->latest_n : 1)
+				      : tier->remote ? 1 : -1;
+		long done_here = 0;
+		for (size_t i = 0; i < cands.n && (limit < 0 || done_here < limit); i++) {
+			const struct candidate *cand = &cands.items[i];
+			if (cand->tier != t)
+				continue;
+			done_here++;
+			struct atomic_file tmp = {.fd = -1};
+			struct check_result res;
+			struct backup_meta meta;
+			bool have_meta = false;
+			struct error verr = {0};
+			struct progress bar;
+			double start = time_mono();
+			r = scratch_file(&tmp, c->local_dir, cand->name, &verr);
+			if (!r) {
+				progress_start(&bar, "verify", cand->size);
+				r = tiers_fetch(&set, cand, c->local_dir, tmp.fd, tmp.tmp_path, &bar, &res,
+						&meta, &have_meta, &verr);
+				progress_end(&bar);
+			}
+			atomic_file_abort(&tmp);
+			if (r == CB_OK) {
+				char size[32];
+				format_size(res.data_size, size, sizeof(size));
+				printf("ok      %s  (%s; %s integrity ok, %s)\n", cand->name, label,
+				       res.sha_checked ? "SHA-256 matches metadata," : "no metadata,",
+				       size);
+				ok++;
+			} else {
+				printf("FAILED  %s (%s): %s\n", cand->name, label, verr.msg);
+				failed++;
+				if (worst == CB_OK || r == CB_ERR_CORRUPT)
+					worst = r;
+				*err = verr;
+			}
+			oplog_record(fs_exists(c->local_dir) ? c->local_dir : NULL, "verify", cand->name,
+				     r, time_mono() - start, r ? verr.msg : label);
+		}
+		if (done_here == 0)
+			printf("No backups found in %s\n", label);
+	}
+	printf("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,
+	       ok + failed == 1 ? "" : "s", ok, failed);
+	r = failed ? error_set(err, worst, "%zu of %zu checks failed", failed, ok + failed)
+		   : CB_OK;
+done:
+	candidates_free(&cands);
+	tiers_close(&set);
 	return r;
 }
 
@@ -505,6 +634,12 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 	enum result r;
 	int n = cli->nargs;
 
+	if (cli->tier || cli->all || cli->latest) {
+		if (n)
+			return error_set(err, CB_ERR_USAGE,
+					 "name files to verify, or use --tier/--all/--latest; not both");
+		return verify_tiers(cli, err);
+	}
 	if (n == 0) {
 		if ((r = local_list_scan(c->local_dir, &list, err)))
 			return r;

@@ -42,6 +42,8 @@ static const enum backup_type scheduled[] = {BT_MONTHLY, BT_WEEKLY, BT_DAILY};
 /* The loop's view of one remote: its worker and its retry state. */
 struct remote_slot {
 	struct remote_worker *w;
+	const struct conf_remote *rc;
+	struct remote_holdings held;  /* from its last good sync (unknown before) */
 	struct state_remote *st;  /* its entry in the state file */
 	bool pending;             /* a sync is wanted */
 	double retry_at;          /* monotonic: not before */
@@ -59,6 +61,11 @@ struct job {
 	double lock_timeout;
 	double busy_timeout;
 	struct retention_policy keep;
+	/* What each remote held at its last sync, copied: local pruning keeps
+	 * what a remote wants and lacks. */
+	struct remote_holdings *held;
+	struct retention_policy *held_keep;
+	size_t n_held;
 	/* results */
 	enum result result;
 	struct error err;
@@ -108,6 +115,10 @@ static void job_free(struct job *j)
 {
 	if (!j)
 		return;
+	for (size_t i = 0; i < j->n_held; i++)
+		holdings_free(&j->held[i]);
+	free(j->held);
+	free(j->held_keep);
 	free(j->db_path);
 	free(j->dir);
 	free(j);
@@ -137,7 +148,8 @@ static void run_job(struct job *j)
 	if (!j->result) {
 		oplog_record(j->dir, "backup", j->out.meta.name, CB_OK, j->out.seconds, NULL);
 		struct error perr = {0};
-		if (prune_local(j->dir, &j->keep, time_now(), false, NULL, &j->pruned, &perr)) {
+		if (prune_local(j->dir, &j->keep, j->held, j->n_held, time_now(), false, NULL,
+				&j->pruned, &perr)) {
 			log_warn("agent", "retention failed: %s", perr.msg);
 		} else if (j->pruned.deleted) {
 			char freed[32], detail[96];
@@ -297,6 +309,34 @@ static void catch_up(struct daemon *d)
 	}
 }
 
+/* Give the job its own copy of what each remote holds (the loop may replace
+ * the slots while the job runs). */
+static bool copy_holdings(struct daemon *d, struct job *j)
+{
+	j->n_held = 0;
+	j->held = calloc(d->n_remotes + 1, sizeof(*j->held));
+	j->held_keep = calloc(d->n_remotes + 1, sizeof(*j->held_keep));
+	if (!j->held || !j->held_keep)
+		return false;
+	for (size_t i = 0; i < d->n_remotes; i++) {
+		const struct remote_holdings *from = &d->remotes[i].held;
+		struct remote_holdings *to = &j->held[j->n_held++];
+		j->held_keep[i] = *from->keep;
+		to->keep = &j->held_keep[i];
+		to->name = NULL;
+		to->known = from->known;
+		to->held = calloc(from->n_held + 1, sizeof(*to->held));
+		if (!to->held)
+			return false;
+		for (size_t k = 0; k < from->n_held; k++) {
+			if (!(to->held[k] = strdup(from->held[k])))
+				return false;
+			to->n_held++;
+		}
+	}
+	return true;
+}
+
 static void start_job(struct daemon *d, enum backup_type type)
 {
 	struct job *j = calloc(1, sizeof(*j));
@@ -309,7 +349,7 @@ static void start_job(struct daemon *d, enum backup_type type)
 	j->lock_timeout = d->conf.lock_timeout;
 	j->busy_timeout = d->conf.busy_timeout;
 	j->keep = d->conf.local_keep;
-	if (!j->db_path || !j->dir) {
+	if (!j->db_path || !j->dir || !copy_holdings(d, j)) {
 		job_free(j);
 		return;
 	}
@@ -446,7 +486,9 @@ static void remotes_setup(struct daemon *d)
 		struct state_remote *st = &d->state.remotes[d->state.n_remotes++];
 		memset(st, 0, sizeof(*st));
 		snprintf(st->name, sizeof(st->name), "%s", rc->name);
-		*s = (struct remote_slot){.w = w, .st = st, .pending = true};
+		*s = (struct remote_slot){.w = w, .rc = rc, .st = st, .pending = true};
+		s->held.name = rc->name;
+		s->held.keep = &rc->keep;
 		st->pending = true;
 	}
 }
@@ -514,6 +556,14 @@ static void remotes_on_done(struct daemon *d, struct remote_slot *s)
 		st->next_retry = 0;
 		st->uploaded += res.stats.uploaded;
 		st->bytes_up += res.stats.bytes;
+		holdings_free(&s->held);
+		s->held = res.stats.held;
+		s->held.name = s->rc->name;
+		s->held.keep = &s->rc->keep;
+		memset(&res.stats.held, 0, sizeof(res.stats.held));
+		if (res.stats.pruned.deleted)
+			log_info("agent", "remote '%s': retention deleted %zu expired backup%s", name,
+				 res.stats.pruned.deleted, res.stats.pruned.deleted == 1 ? "" : "s");
 		s->backoff = 0;
 		s->retry_at = 0;
 		st->pending = s->pending;
@@ -530,6 +580,7 @@ static void remotes_on_done(struct daemon *d, struct remote_slot *s)
 		save_state(d);
 		return;
 	}
+	sync_stats_free(&res.stats);
 	if (res.result == CB_ERR_INTERRUPTED) {
 		s->pending = true;
 		return;
@@ -569,7 +620,8 @@ static void reap_retired(struct daemon *d)
 			continue;
 		}
 		struct remote_result ignored;
-		remote_worker_take_result(d->retired[i], &ignored);
+		if (remote_worker_take_result(d->retired[i], &ignored))
+			sync_stats_free(&ignored.stats);
 		remote_worker_stop(d->retired[i]);
 	}
 	d->n_retired = w;
@@ -587,6 +639,8 @@ static void remotes_retire_all(struct daemon *d)
 		for (size_t i = 0; i < d->n_remotes; i++)
 			d->retired[d->n_retired++] = d->remotes[i].w;
 	}
+	for (size_t i = 0; i < d->n_remotes; i++)
+		holdings_free(&d->remotes[i].held);
 	free(d->remotes);
 	d->remotes = NULL;
 	d->n_remotes = 0;
@@ -595,8 +649,10 @@ static void remotes_retire_all(struct daemon *d)
 
 static void remotes_stop_all(struct daemon *d)
 {
-	for (size_t i = 0; i < d->n_remotes; i++)
+	for (size_t i = 0; i < d->n_remotes; i++) {
 		remote_worker_stop(d->remotes[i].w);
+		holdings_free(&d->remotes[i].held);
+	}
 	for (size_t i = 0; i < d->n_retired; i++)
 		remote_worker_stop(d->retired[i]);
 	free(d->remotes);

@@ -162,6 +162,8 @@ void remote_worker_stop(struct remote_worker *w)
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
+	if (w->have_result)
+		sync_stats_free(&w->result.stats);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	close(w->fd);

@@ -50,7 +50,7 @@ static int severity(enum result r)
 }
 
 static enum result push_one(const struct conf *c, const struct conf_remote *rc,
-			    struct error *err)
+			    struct remote_holdings *held, struct error *err)
 {
 	struct backend *b = NULL;
 	struct sync_stats st;
@@ -70,21 +70,49 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc,
 		progress_end(&pp.bar);
 		backend_close(b);
 	}
-	char detail[160] = "";
+	char detail[200] = "";
 	if (!r) {
-		char size[32];
+		char size[32], expired[64] = "";
 		format_size(st.bytes, size, sizeof(size));
-		printf("remote '%s': uploaded %zu backup%s (%s); %zu already there\n", rc->name,
-		       st.uploaded, st.uploaded == 1 ? "" : "s", size, st.present);
-		snprintf(detail, sizeof(detail), "uploaded %zu (%s), %zu already there",
-			 st.uploaded, size, st.present);
+		if (st.pruned.deleted)
+			snprintf(expired, sizeof(expired), "; %zu expired deleted", st.pruned.deleted);
+		printf("remote '%s': uploaded %zu backup%s (%s); %zu already there%s\n", rc->name,
+		       st.uploaded, st.uploaded == 1 ? "" : "s", size, st.present, expired);
+		snprintf(detail, sizeof(detail), "uploaded %zu (%s), %zu already there%s",
+			 st.uploaded, size, st.present, expired);
+		if (held) {
+			holdings_free(held);
+			*held = st.held;
+			held->name = rc->name;
+			held->keep = &rc->keep;
+			memset(&st.held, 0, sizeof(st.held));
+		}
+		sync_stats_free(&st);
 	}
 	oplog_record(c->local_dir, "push", rc->name, r, time_mono() - start,
 		     r ? err->msg : detail);
 	return r;
 }
 
-enum result push_remotes(const struct conf *c, const char *only, struct error *err)
+struct remote_holdings *holdings_new(const struct conf *c)
+{
+	struct remote_holdings *h = calloc(c->n_remotes + 1, sizeof(*h));
+	for (size_t i = 0; h && i < c->n_remotes; i++) {
+		h[i].name = c->remotes[i].name;
+		h[i].keep = &c->remotes[i].keep;
+	}
+	return h;
+}
+
+void holdings_free_all(struct remote_holdings *h, size_t n)
+{
+	for (size_t i = 0; h && i < n; i++)
+		holdings_free(&h[i]);
+	free(h);
+}
+
+enum result push_remotes(const struct conf *c, const char *only, struct remote_holdings *held,
+			 struct error *err)
 {
 	enum result worst = CB_OK;
 	bool any = false;
@@ -101,7 +129,7 @@ enum result push_remotes(const struct conf *c, const char *only, struct error *e
 			continue;
 		any = true;
 		struct error one = {0};
-		enum result r = push_one(c, rc, &one);
+		enum result r = push_one(c, rc, held ? &held[i] : NULL, &one);
 		if (r && severity(r) > severity(worst)) {
 			worst = r;
 			*err = one;

@@ -8,10 +8,20 @@
 #include "agent/cli.h"
 #include "common/result.h"
 
+
+#include "agent/prune.h"
+
 /* Sync every configured remote (or only `only`), printing a line per remote
  * and drawing progress on a terminal.  Every remote is tried; the result is
- * the worst one, and err describes the first failure. */
-enum result push_remotes(const struct conf *c, const char *only, struct error *err);
+ * the worst one, and err describes the first failure.  held, if not NULL,
+ * has an entry per configured remote, filled (known) for each that synced
+ * (free with holdings_free_all). */
+enum result push_remotes(const struct conf *c, const char *only, struct remote_holdings *held,
+			 struct error *err);
+
+/* An array of holdings, one per configured remote, all unknown. */
+struct remote_holdings *holdings_new(const struct conf *c);
+void holdings_free_all(struct remote_holdings *h, size_t n);
 
 /* list --tier NAME|all */
 enum result list_tiers(struct cli *cli, struct error *err);

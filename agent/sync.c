@@ -87,6 +87,11 @@ done:
 	return r;
 }
 
+void sync_stats_free(struct sync_stats *st)
+{
+	holdings_free(&st->held);
+}
+
 enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 			const char *local_dir, const struct sync_opts *opts,
 			struct sync_stats *st, struct error *err)
@@ -165,6 +170,32 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 		if ((r = upload(b, local_dir, todo[i]->local, opts, st, err)))
 			goto done;
 	}
+	/* The remote's holdings now: the listing plus what went up. */
+	if (ntodo) {
+		struct remote_backup *grown = realloc(cat.items, (cat.n + ntodo) * sizeof(*grown));
+		if (!grown) {
+			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			goto done;
+		}
+		cat.items = grown;
+		for (size_t i = 0; i < ntodo; i++) {
+			const struct local_backup *lb = todo[i]->local;
+			struct remote_backup *rb = NULL;
+			for (size_t j = 0; j < cat.n && !rb; j++)
+				if (strcmp(cat.items[j].name, lb->name) == 0)
+					rb = &cat.items[j];
+			if (!rb)
+				rb = &cat.items[cat.n++];
+			memset(rb, 0, sizeof(*rb));
+			memcpy(rb->name, lb->name, sizeof(rb->name));
+			rb->parsed = lb->parsed;
+			rb->has_data = true;
+			rb->size = (uint64_t)lb->file_size;
+			rb->has_meta = lb->has_meta;
+		}
+	}
+	if ((r = prune_catalog(b, &cat, keep, opts->now, false, NULL, &st->pruned, &st->held, err)))
+		goto done;
 	if (opts->remove_stale && b->ops->remove_stale) {
 		struct error serr = {0};
 		/* Best effort: leftovers cost space, not correctness. */

@@ -10,11 +10,16 @@
  * a reboot or a remote that was down for a day is repaired by the next sync,
  * and running it twice, or twice at once, does nothing twice.
  *
+ * Then it applies the remote's policy to what the remote now holds and
+ * deletes what has expired there -- from the same listing, so a sync costs
+ * one listing request plus its uploads and deletions.
+ *
  * A sync stops at the first error; the caller retries later.
  */
 #ifndef CBSYNC_SYNC_H
 #define CBSYNC_SYNC_H
 
+#include "agent/prune.h"
 #include "backends/backend.h"
 #include "conf/conf.h"
 
@@ -38,9 +43,13 @@ struct sync_stats {
 	size_t unavailable;   /* wanted but missing on both tiers' data (gone locally) */
 	uint64_t bytes;       /* bytes uploaded */
 	size_t stale_removed;
+	struct prune_result pruned;   /* the remote's retention */
+	struct remote_holdings held;  /* what it holds afterwards (sync_stats_free) */
 };
 
 /* keep is the remote's retention policy. */
+void sync_stats_free(struct sync_stats *st);
+
 enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 			const char *local_dir, const struct sync_opts *opts,
 			struct sync_stats *st, struct error *err);

@@ -1,0 +1,265 @@
+/*
+ * cbsync restore: from a file (--path), or chosen from the tiers (--latest,
+ * --name, --before; --from picks one tier).
+ *
+ * Choosing from the tiers lists every tier it may use (local first), and
+ * takes the newest backup of this database that matches (type, time), the
+ * local copy when several tiers hold it.  Whatever it takes is checked in
+ * full before anything is touched (see restore.h); with --fallback a backup
+ * that fails a check gives way to the next candidate (another tier's copy of
+ * the same backup, then the next newest).  A tier that cannot be listed never
+ * counts as "holds no backup": --if-backup-exists only lets a first
+ * deployment through when every tier answered.
+ */
+#include "agent/commands.h"
+#include "agent/oplog.h"
+#include "agent/format.h"
+#include "agent/restore.h"
+#include "agent/tiers.h"
+#include "common/fsutil.h"
+#include "common/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void print_restored(const char *what, const char *target,
+			   const struct restore_outcome *out, const struct check_result *check,
+			   double seconds)
+{
+	printf("Restored %s into %s\n", what, target);
+	if (out->made_restore_point)
+		printf("  Restore point:   %s\n", out->restore_point);
+	printf("  Checked:         gzip CRC-32, %sPRAGMA integrity_check\n",
+	       check->sha_checked ? "SHA-256 against metadata, " : "");
+	char size[32];
+	format_size(check->data_size, size, sizeof(size));
+	printf("  Database size:   %s (%lld pages of %lld bytes)\n", size,
+	       (long long)check->page_count, (long long)check->page_size);
+	printf("  Time taken:      %.2fs\n", seconds);
+}
+
+static enum result restore_path(struct cli *cli, struct error *err)
+{
+	const struct conf *c = &cli->conf;
+	struct dir_lock lock = {.fd = -1};
+	struct backup_meta meta;
+	bool have_meta = false;
+	struct check_result check;
+	struct restore_outcome out;
+	enum result r;
+	double start = time_mono();
+	char *path = resolve_backup_path(cli->path, c->local_dir);
+
+	if (!path)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	memset(&out, 0, sizeof(out));
+	if (fs_file_size(path) < 0) {
+		r = error_set(err, CB_ERR_NOT_FOUND, fs_exists(path)
+				      ? "Backup not found: %s (not a regular file)"
+				      : "Backup not found: %s",
+			      cli->path);
+		free(path);
+		return r;
+	}
+	if ((r = load_meta(path, &meta, &have_meta, err)))
+		goto done;
+	if ((r = lock_dir(c, "restore", &lock, err)))
+		goto done;
+	struct restore_opts ro = {
+		.db_path = c->db_path,
+		.dir = c->local_dir,
+		.to = cli->to,
+		.level = c->compression,
+		.busy_timeout = c->busy_timeout,
+		.progress = true,
+	};
+	r = restore_from_file(&ro, path, have_meta ? &meta : NULL, &check, &out, err);
+	if (out.made_restore_point)
+		oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
+			     out.restore_point_seconds, NULL);
+	if (!r)
+		print_restored(path, cli->to ? cli->to : c->db_path, &out, &check,
+			       time_mono() - start);
+done:
+	oplog_record(lock.fd >= 0 ? c->local_dir : NULL, "restore", fs_basename(path), r,
+		     time_mono() - start, r ? err->msg : NULL);
+	dir_lock_release(&lock);
+	free(path);
+	return r;
+}
+
+/* Does the candidate match what was asked for? */
+static bool wanted(const struct cli *cli, const struct candidate *cand, const char *stem,
+		   enum backup_type type, int64_t before)
+{
+	if (cli->name)
+		return strcmp(cand->name, cli->name) == 0;
+	if (strcmp(cand->parsed.db, stem) != 0)
+		return false;
+	if (cli->type && cand->parsed.type != type)
+		return false;
+	return !cli->before || cand->parsed.created <= before;
+}
+
+static void tier_names(const struct tier_set *set, char *buf, size_t size)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < set->n && o < size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", set->tiers[i].name);
+}
+
+static enum result restore_tiers(struct cli *cli, struct error *err)
+{
+	const struct conf *c = &cli->conf;
+	const char *target = cli->to ? cli->to : c->db_path;
+	struct tier_set set = {0};
+	struct candidate_list cands = {0};
+	struct dir_lock lock = {.fd = -1};
+	enum backup_type type = BT_MANUAL;
+	int64_t before = 0;
+	char stem[BACKUP_STEM_MAX + 1];
+	enum result r;
+	double start = time_mono();
+
+	if (cli->type && !backup_type_parse(cli->type, &type))
+		return error_set(err, CB_ERR_USAGE, "unknown backup type '%s'", cli->type);
+	if (cli->before && !time_parse_iso(cli->before, &before))
+		return error_set(err, CB_ERR_USAGE,
+				 "--before '%s' is not a UTC time (e.g. 2026-02-02 or "
+				 "2026-02-02T12:00:00Z)",
+				 cli->before);
+	if (cli->if_db_not_exists && fs_exists(target)) {
+		printf("Database %s exists; nothing restored (--if-db-not-exists)\n", target);
+		return CB_OK;
+	}
+	backup_db_stem(c->db_path, stem, sizeof(stem));
+	if ((r = tiers_open(&set, c, cli->from, err)))
+		return r;
+	if ((r = tiers_candidates(&set, c, &cands, err)))
+		goto done;
+
+	/* A tier that could not be listed: with --from it is the error; else
+	 * say so and carry on with the others. */
+	struct error unreachable = {0};
+	for (size_t i = 0; i < set.n && !unreachable.code; i++)
+		if (!set.tiers[i].listed)
+			unreachable = set.tiers[i].list_error;
+	size_t first = cands.n;
+	for (size_t i = 0; i < cands.n && first == cands.n; i++)
+		if (wanted(cli, &cands.items[i], stem, type, before))
+			first = i;
+	/* Going ahead without a tier: it may have held something newer. */
+	for (size_t i = 0; first < cands.n && i < set.n; i++)
+		if (!set.tiers[i].listed)
+			fprintf(stderr, "warning: choosing without it: %s\n",
+				set.tiers[i].list_error.msg);
+	if (first == cands.n) {
+		char names[256];
+		tier_names(&set, names, sizeof(names));
+		if (unreachable.code) {
+			*err = unreachable;
+			error_prefix(err, "cannot tell whether a backup exists");
+			r = unreachable.code;
+		} else if (cli->if_backup_exists && !cli->name) {
+			printf("No backup of %s in any tier (%s): a first deployment; nothing "
+			       "restored (--if-backup-exists)\n", stem, names);
+			r = CB_OK;
+		} else if (cli->name) {
+			r = error_set(err, CB_ERR_NOT_FOUND, "Backup not found: %s (in %s)", cli->name,
+				      names);
+		} else {
+			r = error_set(err, CB_ERR_NOT_FOUND, "Backup not found: no %s%sbackup of %s in %s",
+				      cli->type ? cli->type : "", cli->type ? " " : "", stem, names);
+		}
+		goto done;
+	}
+	if ((r = lock_dir(c, "restore", &lock, err)))
+		goto done;
+
+	struct restore_opts ro = {
+		.db_path = c->db_path,
+		.dir = c->local_dir,
+		.to = cli->to,
+		.level = c->compression,
+		.busy_timeout = c->busy_timeout,
+		.progress = true,
+	};
+	for (size_t i = first; i < cands.n; i++) {
+		const struct candidate *cand = &cands.items[i];
+		if (!wanted(cli, cand, stem, type, before))
+			continue;
+		char where[96];
+		tier_label(&set.tiers[cand->tier], where, sizeof(where));
+		struct restore_job job;
+		struct restore_outcome out;
+		struct check_result check;
+		struct backup_meta meta;
+		bool have_meta = false;
+		struct progress bar;
+		memset(&out, 0, sizeof(out));
+		if ((r = restore_begin(&job, &ro, err)))
+			goto done;
+		progress_start(&bar, "restore", cand->size);
+		r = tiers_fetch(&set, cand, c->local_dir, job.tmp.fd, job.tmp.tmp_path, &bar, &check,
+				&meta, &have_meta, err);
+		progress_end(&bar);
+		if (!r)
+			r = restore_install(&job, &check, &out, err);
+		restore_end(&job);
+		if (out.made_restore_point)
+			oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
+				     out.restore_point_seconds, NULL);
+		if (r == CB_OK) {
+			char what[BACKUP_NAME_MAX + 128];
+			snprintf(what, sizeof(what), "%s from %s", cand->name, where);
+			print_restored(what, target, &out, &check, time_mono() - start);
+			oplog_record(c->local_dir, "restore", cand->name, CB_OK, time_mono() - start,
+				     where);
+			goto done;
+		}
+		error_prefix(err, "%s", where);
+		oplog_record(c->local_dir, "restore", cand->name, r, time_mono() - start, err->msg);
+		/* Only a backup that failed its checks gives way to the next one. */
+		if (r != CB_ERR_CORRUPT || !cli->fallback)
+			goto done;
+		fprintf(stderr, "%s; trying the next candidate (--fallback)\n", err->msg);
+	}
+	error_prefix(err, "no candidate passed its checks; the last");
+done:
+	dir_lock_release(&lock);
+	candidates_free(&cands);
+	tiers_close(&set);
+	return r;
+}
+
+enum result cmd_restore(struct cli *cli, struct error *err)
+{
+	int modes = (cli->path != NULL) + cli->latest + (cli->name != NULL) + (cli->before != NULL);
+	if (cli->path && modes > 1)
+		return error_set(err, CB_ERR_USAGE,
+				 "--path restores one file; it goes with none of --latest, --name "
+				 "or --before");
+	if (cli->path && (cli->from || cli->type))
+		return error_set(err, CB_ERR_USAGE, "--from and --type choose among the tiers; "
+				 "they do not go with --path");
+	if (cli->name && (cli->latest || cli->before))
+		return error_set(err, CB_ERR_USAGE, "--name picks one backup; it goes with neither "
+				 "--latest nor --before");
+	if (cli->latest && cli->latest_n)
+		return error_set(err, CB_ERR_USAGE, "restore takes --latest without a count");
+	if (modes == 0)
+		return error_set(err, CB_ERR_USAGE,
+				 "restore needs --path FILE, or --latest, --name or --before; "
+				 "HINT: 'cbsync list --tier all' shows the backups");
+	if (cli->path) {
+		if (cli->if_db_not_exists && fs_exists(cli->to ? cli->to : cli->conf.db_path)) {
+			printf("Database %s exists; nothing restored (--if-db-not-exists)\n",
+			       cli->to ? cli->to : cli->conf.db_path);
+			return CB_OK;
+		}
+		return restore_path(cli, err);
+	}
+	return restore_tiers(cli, err);
+}
