@@ -219,6 +219,8 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, cons
 				r = error_set(err, CB_ERR_CORRUPT,
 					      "its metadata describes another backup (%s)", meta->name);
 			if (r) {
+				if (r == CB_ERR_CORRUPT)
+					error_prefix(err, "backup '%s' is refused", cand->name);
 				free(path);
 				return r;
 			}
@@ -238,8 +240,11 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, cons
 	}
 
 	if (cand->has_meta) {
-		if ((r = remote_meta(t, cand->name, meta, err)))
+		if ((r = remote_meta(t, cand->name, meta, err))) {
+			if (r == CB_ERR_CORRUPT)
+				error_prefix(err, "backup '%s' is refused", cand->name);
 			return r;
+		}
 		*have_meta = true;
 	}
 	struct file_sink fs = {.fd = out_fd, .path = out_path};
