@@ -6,6 +6,7 @@
 #include "agent/debounce.h"
 #include "agent/format.h"
 #include "agent/lock.h"
+#include "agent/metrics.h"
 #include "agent/oplog.h"
 #include "agent/prune.h"
 #include "agent/remote_worker.h"
@@ -107,6 +108,7 @@ struct daemon {
 	struct remote_worker **retired;  /* from before a reload, finishing */
 	size_t n_retired;
 	unsigned seed;                   /* for retry jitter */
+	struct metrics *metrics;         /* NULL unless [metrics] listen is set */
 };
 
 static void remotes_request_all(struct daemon *d);
@@ -232,6 +234,7 @@ static void save_state(struct daemon *d)
 	snprintf(d->state.database, sizeof(d->state.database), "%s", d->conf.db_path);
 	if (fs_mkdirs(d->conf.local_dir, 0700, &err) || state_write(d->conf.local_dir, &d->state, &err))
 		log_warn("agent", "cannot write the state file: %s", err.msg);
+	metrics_publish(d->metrics, &d->state);
 }
 
 static void set_activity(struct daemon *d, const char *fmt, const char *arg)
@@ -595,6 +598,7 @@ static void remotes_on_done(struct daemon *d, struct remote_slot *s)
 	s->pending = true;
 	st->pending = true;
 	st->next_retry = time_now() + (int64_t)wait;
+	st->sync_errors++;
 	/* Logged once per change of state, not at every retry. */
 	bool news = !st->failing || strcmp(st->error, res.err.msg) != 0;
 	st->failing = true;
@@ -682,6 +686,19 @@ static void reload(struct daemon *d)
 		return;
 	}
 	bool db_moved = strcmp(fresh.db_path, d->conf.db_path) != 0;
+	bool listen_moved = (fresh.metrics_listen == NULL) != (d->conf.metrics_listen == NULL) ||
+			    (fresh.metrics_listen && strcmp(fresh.metrics_listen, d->conf.metrics_listen));
+	if (listen_moved) {
+		struct metrics *m = NULL;
+		if (fresh.metrics_listen && metrics_start(&m, fresh.metrics_listen, &err)) {
+			log_error("agent", "configuration not reloaded: %s; keeping the running one",
+				  err.msg);
+			conf_free(&fresh);
+			return;
+		}
+		metrics_stop(d->metrics);
+		d->metrics = m;
+	}
 	remotes_retire_all(d);
 	conf_free(&d->conf);
 	d->conf = fresh;
@@ -763,6 +780,8 @@ static enum result setup(struct daemon *d, struct error *err)
 	if (r)
 		return r;
 	if (d->conf.watch_enabled && (r = watch_open(&d->watch, d->conf.db_path, err)))
+		return r;
+	if (d->conf.metrics_listen && (r = metrics_start(&d->metrics, d->conf.metrics_listen, err)))
 		return r;
 	return worker_start(&d->worker, err);
 }
@@ -890,6 +909,7 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 	remotes_stop_all(&d);
 	d.worker.done_fd = -1;
 out_early:
+	metrics_stop(d.metrics);
 	watch_close(d.watch);
 	if (d.sig_fd >= 0)
 		close(d.sig_fd);

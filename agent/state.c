@@ -43,13 +43,14 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 		const struct state_remote *r = &s->remotes[i];
 		json_array_append_new(
 			remotes,
-			json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:o}", "name", r->name,
+			json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "name", r->name,
 				  "pending", r->pending, "failing", r->failing, "last_attempt",
 				  time_or_null(r->last_attempt), "last_success",
 				  time_or_null(r->last_success), "next_retry",
 				  time_or_null(r->next_retry), "uploaded", (json_int_t)r->uploaded,
 				  "bytes_uploaded", (json_int_t)r->bytes_up, "requests",
-				  (json_int_t)r->requests, "last_error",
+				  (json_int_t)r->requests, "sync_errors", (json_int_t)r->sync_errors,
+				  "last_error",
 				  r->failing ? json_string(r->error) : json_null()));
 	}
 	json_t *doc = json_pack(
@@ -151,6 +152,7 @@ enum result state_read(const char *dir, struct agent_state *s, struct error *err
 		sr->uploaded = (uint64_t)json_integer_value(json_object_get(o, "uploaded"));
 		sr->bytes_up = (uint64_t)json_integer_value(json_object_get(o, "bytes_uploaded"));
 		sr->requests = (uint64_t)json_integer_value(json_object_get(o, "requests"));
+		sr->sync_errors = (uint64_t)json_integer_value(json_object_get(o, "sync_errors"));
 		copy_str(sr->error, sizeof(sr->error), json_object_get(o, "last_error"));
 	}
 	json_t *e = json_object_get(doc, "last_error");

@@ -31,6 +31,7 @@ struct state_remote {
 	uint64_t uploaded;        /* backups uploaded since the agent started */
 	uint64_t bytes_up;
 	uint64_t requests;        /* requests made to the remote since the agent started */
+	uint64_t sync_errors;     /* failed syncs since the agent started */
 	char error[ERROR_MSG_MAX];
 };
 

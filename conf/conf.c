@@ -97,6 +97,7 @@ void conf_free(struct conf *c)
 	free(c->db_path);
 	free(c->local_dir);
 	free(c->timezone);
+	free(c->metrics_listen);
 	if (c->origins)
 		for (size_t i = 0; i < conf_n_fixed_keys; i++)
 			free(c->origins[i]);

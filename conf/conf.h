@@ -23,6 +23,7 @@
  *               timezone = UTC  catch_up = true
  *   [watch]     enabled = true  quiet = 5s  min_interval = 60s  max_delay = 5m
  *   [sync]      retry_min = 10s  retry_max = 15m
+ *   [metrics]   listen = off | HOST:PORT  (HOST an IPv4 address, localhost or [IPv6])
  *   [log]       format = text|json  level = info
  *   [remote "NAME"]  type = local|sftp|s3, keep_* (default: the local
  *               tier's), and the keys of the backend named by type.
@@ -145,6 +146,7 @@ struct conf {
 	double watch_max_delay;     /* [watch] max_delay, seconds */
 	double sync_retry_min;      /* [sync] retry_min: first retry of a failed sync */
 	double sync_retry_max;      /* [sync] retry_max: the longest wait between retries */
+	char *metrics_listen;       /* [metrics] listen: "127.0.0.1:9464", NULL when off */
 	enum log_level log_level;   /* [log] level */
 	enum log_format log_format; /* [log] format */
 	struct conf_remote *remotes;

@@ -25,6 +25,7 @@ enum conf_vtype {
 	VT_BOOL,        /* bool */
 	VT_LOG_LEVEL,   /* enum log_level */
 	VT_LOG_FORMAT,  /* enum log_format */
+	VT_LISTEN,      /* char *, "HOST:PORT", or NULL when off */
 };
 
 /* One key of the fixed sections ([database] .. [log]). */

@@ -6,6 +6,7 @@
  */
 #include "conf/conf_internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"watch", "max_delay", VT_DURATION, FIELD(watch_max_delay), BT_COUNT},
 	{"sync", "retry_min", VT_DURATION, FIELD(sync_retry_min), BT_COUNT},
 	{"sync", "retry_max", VT_DURATION, FIELD(sync_retry_max), BT_COUNT},
+	{"metrics", "listen", VT_LISTEN, FIELD(metrics_listen), BT_COUNT},
 	{"log", "format", VT_LOG_FORMAT, FIELD(log_format), BT_COUNT},
 	{"log", "level", VT_LOG_LEVEL, FIELD(log_level), BT_COUNT},
 };
@@ -74,6 +76,33 @@ static void *field(struct conf *c, const struct conf_fixed_key *k)
 static const void *cfield(const struct conf *c, const struct conf_fixed_key *k)
 {
 	return (const char *)c + k->offset;
+}
+
+/* "HOST:PORT": an IPv4 address, localhost or a bracketed IPv6 address, and
+ * a port 1..65535. */
+static bool listen_valid(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return false;
+	char *end = NULL;
+	long port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || port < 1 || port > 65535)
+		return false;
+	size_t hlen = (size_t)(colon - s);
+	char host[64];
+	if (hlen >= sizeof(host))
+		return false;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	unsigned char addr[16];
+	if (host[0] == '[' && host[hlen - 1] == ']') {
+		host[hlen - 1] = '\0';
+		return inet_pton(AF_INET6, host + 1, addr) == 1;
+	}
+	return inet_pton(AF_INET, host, addr) == 1;
 }
 
 /* Replace a string field; false if memory ran out. */
@@ -144,6 +173,22 @@ bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char
 			return !(*nomem = true);
 		return true;
 	}
+	case VT_LISTEN: {
+		char **field_str = f;
+		if (strcasecmp(value, "off") == 0 || strcasecmp(value, "never") == 0 || !*value) {
+			free(*field_str);
+			*field_str = NULL;
+			return true;
+		}
+		if (!listen_valid(value)) {
+			snprintf(why, why_size, "is not HOST:PORT (e.g. 127.0.0.1:9464, "
+				 "[::1]:9464, or off)");
+			return false;
+		}
+		if (!set_str(field_str, value))
+			return !(*nomem = true);
+		return true;
+	}
 	case VT_BOOL:
 		if (!conf_parse_bool(value, f)) {
 			snprintf(why, why_size,
@@ -183,6 +228,11 @@ void conf_fixed_format(const struct conf *c, const struct conf_fixed_key *k, cha
 	case VT_TIMEZONE: {
 		const char *s = *(char *const *)f;
 		snprintf(buf, size, "%s", s ? s : "");
+		return;
+	}
+	case VT_LISTEN: {
+		const char *s = *(char *const *)f;
+		snprintf(buf, size, "%s", s ? s : "off");
 		return;
 	}
 	case VT_KEEP:

@@ -38,7 +38,7 @@
 #define DEFAULT_TZDIR "/usr/share/zoneinfo"
 
 static const char *const fixed_sections[] = {"database", "local", "schedule", "watch", "sync",
-						 "log"};
+						 "metrics", "log"};
 #define N_SECTIONS (sizeof(fixed_sections) / sizeof(fixed_sections[0]))
 
 /* ---- the file ---- */

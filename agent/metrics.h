@@ -1,0 +1,27 @@
+/*
+ * Health and metrics over HTTP for probes and monitoring, when
+ * [metrics] listen is set: GET /healthz answers "ok" while the agent runs,
+ * GET /metrics the Prometheus text format.  The listener (libmicrohttpd, on
+ * its own thread) serves a copy of the agent's state that the event loop
+ * publishes whenever it changes, so a scrape never waits for the loop.
+ */
+#ifndef CBSYNC_METRICS_H
+#define CBSYNC_METRICS_H
+
+#include "agent/state.h"
+#include "common/result.h"
+
+struct metrics;
+
+/* Listen on "HOST:PORT" (validated by conf). */
+enum result metrics_start(struct metrics **out, const char *listen, struct error *err);
+
+/* Replace the state the listener serves. */
+void metrics_publish(struct metrics *m, const struct agent_state *s);
+
+/* Render the Prometheus text for a state (newly allocated). */
+char *metrics_render(const struct agent_state *s);
+
+void metrics_stop(struct metrics *m);
+
+#endif
