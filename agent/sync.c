@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STALE_AGE (3600)
+#define STALE_AGE (24 * 3600) /* compared with the remote's clock: leave a wide margin */
 
 /* One backup known to either tier. */
 struct entry {

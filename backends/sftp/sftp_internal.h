@@ -1,0 +1,221 @@
+/*
+ * The SFTP backend's insides, shared by its files (sftp.c: config, requests,
+ * list/get/remove; sftp_put.c: the streaming upload) and its unit tests.
+ * Everything in sftp_util.c is pure: strings in, strings out, no network.
+ */
+#ifndef CBSYNC_SFTP_INTERNAL_H
+#define CBSYNC_SFTP_INTERNAL_H
+
+#include "backends/backend.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- sftp_util.c ------------------------------------------------------- */
+
+/* A parsed url = sftp://user@host:port/path. */
+struct sftp_url {
+	char *user;          /* decoded */
+	char *host;          /* as libcurl wants it in a URL ("[::1]" for IPv6) */
+	char *host_plain;    /* without brackets, for messages and known_hosts */
+	long port;           /* 22 unless given */
+	bool home_relative;  /* the path was /~ or /~/...: relative to the login directory */
+	char *root;          /* decoded root directory, no trailing "/": "/srv/backups", "/",
+			      * or (home_relative) "backups" or "" for the home itself */
+	char *base;          /* "sftp://host:port" plus the encoded root, no trailing "/" */
+};
+
+/* Parse and check url; on failure fills err (CB_ERR_CONFIG) and leaves out empty. */
+enum result sftp_url_parse(const char *url, struct sftp_url *out, struct error *err);
+void sftp_url_free(struct sftp_url *u);
+
+/* The URL of rel (a key or a directory under the root, "" for the root);
+ * with dir set it ends in "/" (libcurl lists a URL that does).  NULL: no memory. */
+char *sftp_url_of(const struct sftp_url *u, const char *rel, bool dir);
+
+/* The decoded path of rel on the server, as quote commands and messages use
+ * it: "/srv/backups/a/b", or "backups/a/b" relative to the login directory
+ * ("." for the home itself).  NULL: no memory. */
+char *sftp_path_of(const struct sftp_url *u, const char *rel);
+
+/* One libcurl SFTP quote command: cmd "path1" ["path2"], paths quoted and
+ * escaped the way libcurl unquotes them.  NULL: no memory. */
+char *sftp_quote_cmd(const char *cmd, const char *path1, const char *path2);
+
+/* One entry of a directory listing line (the server's "ls -l" style long
+ * name, which libcurl passes through): name points into the line. */
+struct sftp_entry {
+	const char *name;
+	size_t name_len;
+	char type;           /* '-' file, 'd' directory, 'l' link, other: the mode's first letter */
+	uint64_t size;
+	int64_t mtime;       /* minute resolution; the date read as UTC */
+};
+
+/* Parse one listing line (no newline).  now (epoch seconds) places dates
+ * without a year, as ls does: the most recent such date not in the future.
+ * False if the line is not in the expected form. */
+bool sftp_parse_list_line(const char *line, int64_t now, struct sftp_entry *e);
+
+/* Length of a SHA-256 fingerprint in unpadded base64. */
+#define SFTP_FP_B64_LEN 43
+
+/* Read a host key fingerprint as ssh-keygen -l prints it ("SHA256:" and
+ * unpadded base64; the prefix and "=" padding are optional); out gets the
+ * unpadded base64.  False if s is not a SHA-256 fingerprint. */
+bool sftp_fingerprint_parse(const char *s, char out[SFTP_FP_B64_LEN + 1]);
+
+/* "SHA256:<unpadded base64>" of a raw host key blob, or of a base64 one
+ * (len 0, as in libcurl's struct curl_khkey). */
+void sftp_fingerprint_of(const char *key, size_t len, char *out, size_t size);
+
+/* The key type ("ssh-ed25519", "ssh-rsa", ...) of an OpenSSH public key
+ * file or private key file (the OpenSSH format keeps the public half in
+ * the clear; PEM files say RSA/EC in their header), or NULL if unknown.
+ * Returns a static string.  With encrypted, also whether a private key
+ * file needs a passphrase. */
+const char *sftp_key_file_type(const char *path, bool *encrypted);
+
+/* A human name for libcurl's host key type ("ED25519"). */
+const char *sftp_khtype_name(int keytype);
+
+/* What a failed libcurl call means for the caller (backend.h's codes). */
+enum result sftp_classify(CURLcode rc, const char *errbuf);
+
+/* path with a leading "~/" replaced by $HOME; a newly allocated copy. */
+char *sftp_expand_home(const char *path);
+
+/* ---- sftp_knownhosts.c --------------------------------------------------- */
+
+/* The known_hosts lines that concern one server, for libcurl. */
+struct sftp_kh {
+	char *text;              /* "<host> <type> <base64>\n" lines, preferred types first */
+	size_t n_lines;
+	char **revoked;          /* base64 key blobs marked @revoked for the server */
+	size_t n_revoked;
+	bool rsa_only_skipped;   /* only RSA keys were known, and left out */
+};
+
+/* Select from known_hosts text the lines for host, as known_hosts names it
+ * ("name" on port 22, "[name]:port" otherwise). */
+enum result sftp_kh_select(const char *file, const char *host, struct sftp_kh *out,
+			   struct error *err);
+void sftp_kh_free(struct sftp_kh *kh);
+
+/* Does a known_hosts host field (patterns, or one hashed name) name host? */
+bool sftp_kh_host_matches(const char *field, size_t len, const char *host);
+
+/* ---- sftp.c and friends: requests, errors, list, put --------------------- */
+
+/* What the host key callback saw on the last connection attempt. */
+struct sftp_hostkey_seen {
+	bool called;
+	bool revoked;               /* the key is marked @revoked */
+	int match;                  /* enum curl_khmatch */
+	int keytype;                /* enum curl_khtype */
+	char found[64];             /* "SHA256:..." of the server's key */
+	char known[64];             /* ... and of the known_hosts entry it clashed with */
+};
+
+struct sftp;
+
+/* One libcurl easy handle and what its callbacks report. */
+struct sftp_conn {
+	struct sftp *owner;
+	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE];
+	struct sftp_hostkey_seen hostkey;
+	bool cleaning_up;           /* requests tidy up after a failure or a cancel:
+				     * cancel_requested() must not stop them */
+};
+
+struct sftp {
+	struct sftp_url url;
+	char *where;                /* "host:port", for messages */
+	char *private_key;
+	char *public_key;
+	char *passphrase;
+	char *password;
+	char *known_hosts;          /* the user's file */
+	char *kh_host;              /* the server as known_hosts names it */
+	struct sftp_kh kh;          /* its lines in that file ... */
+	int kh_fd;                  /* ... in a memfd libcurl reads (-1: none) */
+	char kh_proc[64];           /* "/proc/self/fd/N" of the memfd */
+	const char *kh_path;        /* what libcurl is told to read: kh_proc, or the
+				     * user's file if there can be no memfd */
+	bool kh_loaded, kh_missing;
+	struct timespec kh_mtime;   /* the file as last read */
+	off_t kh_size;
+	ino_t kh_ino;
+	char pin[SFTP_FP_B64_LEN + 1]; /* host_key_sha256, "" when not pinned */
+	long connect_timeout_ms;
+	long timeout_s;
+	struct sftp_conn conn;      /* reused, so the SSH session is too */
+	bool conn_busy;             /* an unfinished put's thread is using conn */
+	struct backend_stats stats;
+};
+
+/* One request through a connection. */
+struct sftp_req {
+	const char *url;
+	bool nobody;                /* stat a file, or only run the quote commands */
+	bool filetime;              /* ask for the file's mtime */
+	bool upload;
+	bool transfer;              /* a transfer of any size: a stall limit, not a total one */
+	struct curl_slist *quote;
+	curl_read_callback read;
+	void *read_ctx;
+	curl_write_callback write;
+	void *write_ctx;
+	bool (*replayable)(void *ctx); /* may the request run again after a stale connection? */
+	void *replay_ctx;
+	bool once;                  /* never run it again (a rename might have happened) */
+	bool (*stopping)(void *ctx);   /* give up now (besides cancel_requested()) */
+	void *stop_ctx;
+};
+
+CURLcode sftp_perform(struct sftp *s, struct sftp_conn *c, const struct sftp_req *r);
+
+/* Before an operation, on the caller's thread: reread known_hosts if it
+ * changed since the last time. */
+enum result sftp_prepare(struct sftp *s, struct error *err);
+
+/* How known_hosts and ssh-keygen -R name the server: "host" on port 22,
+ * else "[host]:port". */
+void sftp_host_pattern(const struct sftp *s, char *out, size_t size);
+
+/* Fill err for a failed request: "<what>: <why>", with the result code
+ * sftp_classify gives (host key and login failures explained). */
+enum result sftp_fail(struct sftp *s, struct sftp_conn *c, CURLcode rc, struct error *err,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Size (and mtime) of the file at rel; CB_ERR_NOT_FOUND if it is missing.
+ * size is -1 when the server did not say (libcurl reports 0 that way). */
+enum result sftp_stat(struct sftp *s, struct sftp_conn *c, const char *rel, int64_t *size,
+		      int64_t *mtime, struct error *err);
+
+/* Run quote commands (no transfer); once: see struct sftp_req. */
+CURLcode sftp_quote_run(struct sftp *s, struct sftp_conn *c, struct curl_slist *cmds, bool once);
+
+/* Remove the file at rel (a missing file is fine). */
+enum result sftp_unlink(struct sftp *s, struct sftp_conn *c, const char *rel, struct error *err);
+
+/* A connection for one put: the instance's own, or a fresh one while
+ * another put holds it. */
+enum result sftp_conn_take(struct sftp *s, struct sftp_conn **out, struct error *err);
+void sftp_conn_give(struct sftp *s, struct sftp_conn *c);
+
+enum result sftp_list(void *ctx, const char *prefix, struct backend_listing *out,
+		      struct error *err);
+
+enum result sftp_put_begin(void *ctx, const char *key, const struct backend_put_info *info,
+			   void **put, struct error *err);
+enum result sftp_put_write(void *put, const void *buf, size_t len, struct error *err);
+enum result sftp_put_commit(void *put, struct error *err);
+void sftp_put_abort(void *put);
+
+#endif

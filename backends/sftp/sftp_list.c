@@ -1,0 +1,213 @@
+/*
+ * SFTP listings: walk the directories below a prefix, one request each.
+ *
+ * libcurl lists a URL that ends in "/" by handing over the server's long
+ * names, one "ls -l" style line per entry ("-rw-------  1 u g  1234 Nov 26
+ * 08:34 name"), which sftp_parse_list_line reads: the size exactly, the
+ * time to the minute (read as UTC; remove_stale asks for exact times before
+ * it deletes anything).  The walk starts at the deepest directory the
+ * prefix names in full and descends only where keys can still start with
+ * the prefix; a missing root is an empty remote.  Temp files of unfinished
+ * puts are listed like any file; links and other special files are not.
+ */
+#include "backends/sftp/sftp_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A listing line longer than this is not one (names are at most ~1 KiB). */
+#define MAX_LIST_LINE (64 * 1024)
+/* Directory depth a listing follows, as the local backend does. */
+#define MAX_DEPTH 16
+
+struct walk {
+	struct sftp *s;
+	const char *prefix;
+	struct backend_listing *out;
+	size_t cap;
+	char **todo;             /* directories still to list (relative keys) */
+	size_t n_todo, cap_todo;
+	const char *dir;         /* the directory being listed */
+	char *line;              /* a listing line not yet complete */
+	size_t line_len;
+	bool got_bytes;
+	int64_t now;
+	enum result r;
+	struct error *err;
+};
+
+static bool push(char ***v, size_t *n, size_t *cap, char *s)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		char **nv = realloc(*v, ncap * sizeof(**v));
+		if (!nv)
+			return false;
+		*v = nv;
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = s;
+	return true;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static enum result walk_line(struct walk *w, const char *line)
+{
+	struct sftp_entry e;
+	if (!*line)
+		return CB_OK;
+	if (!sftp_parse_list_line(line, w->now, &e))
+		return error_set(w->err, CB_ERR_REMOTE,
+				 "cannot read the server's listing of '%s' on %s: unexpected line "
+				 "\"%.120s\"",
+				 *w->dir ? w->dir : ".", w->s->where, line);
+	if ((e.name_len == 1 && e.name[0] == '.') ||
+	    (e.name_len == 2 && e.name[0] == '.' && e.name[1] == '.'))
+		return CB_OK;
+	char *key = NULL;
+	if (asprintf(&key, "%s%s%.*s", w->dir, *w->dir ? "/" : "", (int)e.name_len, e.name) < 0)
+		return error_set(w->err, CB_ERR_NOMEM, "out of memory");
+	if (e.type == 'd') {
+		/* Worth walking if keys below it can start with the prefix. */
+		size_t kl = strlen(key);
+		bool inside = strncmp(key, w->prefix, kl) == 0 && w->prefix[kl] == '/';
+		bool below = starts_with(key, w->prefix);
+		int depth = 0;
+		for (const char *p = key; *p; p++)
+			depth += *p == '/';
+		if ((inside || below) && depth < MAX_DEPTH) {
+			if (!push(&w->todo, &w->n_todo, &w->cap_todo, key)) {
+				free(key);
+				return error_set(w->err, CB_ERR_NOMEM, "out of memory");
+			}
+			return CB_OK;
+		}
+		free(key);
+		return CB_OK;
+	}
+	/* Links and other oddities are not objects cbsync wrote. */
+	if (e.type != '-' || !starts_with(key, w->prefix)) {
+		free(key);
+		return CB_OK;
+	}
+	if (w->out->n == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 64;
+		struct backend_object *ni = realloc(w->out->items, ncap * sizeof(*ni));
+		if (!ni) {
+			free(key);
+			return error_set(w->err, CB_ERR_NOMEM, "out of memory");
+		}
+		w->out->items = ni;
+		w->cap = ncap;
+	}
+	w->out->items[w->out->n++] = (struct backend_object){
+		.key = key, .size = e.size, .mtime = e.mtime};
+	return CB_OK;
+}
+
+/* libcurl hands the listing over in pieces; split it into lines. */
+static size_t walk_data(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct walk *w = ctx;
+	size_t len = size * nmemb;
+	w->got_bytes = true;
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n') {
+			w->line[w->line_len] = '\0';
+			w->line_len = 0;
+			if ((w->r = walk_line(w, w->line)))
+				return 0;
+			continue;
+		}
+		if (w->line_len + 1 >= MAX_LIST_LINE) {
+			w->r = error_set(w->err, CB_ERR_REMOTE,
+					 "cannot read the server's listing of '%s' on %s: a line "
+					 "is longer than %d bytes",
+					 *w->dir ? w->dir : ".", w->s->where, MAX_LIST_LINE);
+			return 0;
+		}
+		w->line[w->line_len++] = data[i];
+	}
+	return len;
+}
+
+static bool walk_replayable(void *ctx)
+{
+	struct walk *w = ctx;
+	return !w->got_bytes;
+}
+
+static enum result list_dir(struct walk *w, struct sftp_conn *c, const char *dir)
+{
+	char *url = sftp_url_of(&w->s->url, dir, true);
+	if (!url)
+		return error_set(w->err, CB_ERR_NOMEM, "out of memory");
+	w->dir = dir;
+	w->line_len = 0;
+	w->got_bytes = false;
+	w->r = CB_OK;
+	struct sftp_req req = {.url = url, .transfer = true, .write = walk_data, .write_ctx = w,
+			       .replayable = walk_replayable, .replay_ctx = w};
+	CURLcode rc = sftp_perform(w->s, c, &req);
+	w->s->stats.requests++;
+	free(url);
+	enum result r = w->r;
+	if (rc == CURLE_OK && !r && w->line_len) {
+		w->line[w->line_len] = '\0';
+		r = walk_line(w, w->line);
+	}
+	if (r)
+		return r;
+	/* A missing root is an empty remote; a subdirectory may have gone. */
+	if (rc == CURLE_REMOTE_FILE_NOT_FOUND)
+		return CB_OK;
+	if (rc) {
+		char *path = sftp_path_of(&w->s->url, dir);
+		r = sftp_fail(w->s, c, rc, w->err, "cannot list '%s'", path ? path : dir);
+		free(path);
+	}
+	return r;
+}
+
+enum result sftp_list(void *ctx, const char *prefix, struct backend_listing *out,
+		      struct error *err)
+{
+	struct sftp *s = ctx;
+	struct sftp_conn *c = NULL;
+	struct walk w = {.s = s, .prefix = prefix, .out = out, .err = err,
+			 .now = (int64_t)time(NULL)};
+	out->items = NULL;
+	out->n = 0;
+	enum result r = sftp_prepare(s, err);
+	if (r || (r = sftp_conn_take(s, &c, err)))
+		return r;
+	w.line = malloc(MAX_LIST_LINE);
+	/* Start at the deepest directory the prefix names in full. */
+	const char *slash = strrchr(prefix, '/');
+	char *start = strndup(prefix, slash ? (size_t)(slash - prefix) : 0);
+	if (!w.line || !start || !push(&w.todo, &w.n_todo, &w.cap_todo, start)) {
+		free(start);
+		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	while (w.n_todo && !r) {
+		char *dir = w.todo[--w.n_todo];
+		r = list_dir(&w, c, dir);
+		free(dir);
+	}
+done:
+	for (size_t i = 0; i < w.n_todo; i++)
+		free(w.todo[i]);
+	free(w.todo);
+	free(w.line);
+	sftp_conn_give(s, c);
+	if (r)
+		backend_listing_free(out);
+	return r;
+}
