@@ -11,6 +11,7 @@
 #include "common/log.h"
 
 #include <curl/curl.h>
+#include <libxml/parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,9 @@ int main(int argc, char **argv)
 	int status;
 
 	memset(&cli, 0, sizeof(cli));
-	/* Once, before any thread: the backends use libcurl. */
+	/* Once, before any thread: the backends use libcurl and libxml2. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	xmlInitParser();
 	r = cli_parse(&cli, argc, argv, &err);
 	if (r) {
 		status = fail(r, &err);
@@ -106,6 +108,7 @@ int main(int argc, char **argv)
 out:
 	conf_free(&cli.conf);
 	free(cli.args);
+	xmlCleanupParser();
 	curl_global_cleanup();
 	return status;
 }

@@ -1,0 +1,603 @@
+/*
+ * The S3 backend (type = s3): objects in a bucket of Amazon S3 or of any
+ * service that speaks its API (MinIO, Ceph RGW, Backblaze B2, Cloudflare R2,
+ * OpenStack Swift's s3api, ...).
+ *
+ * Objects live at PREFIX/<key> (or <key> without a prefix).  Every request
+ * is signed with AWS Signature Version 4 by our own signer, over the real
+ * SHA-256 of its body (services that insist on signed payloads accept it;
+ * an access key may contain ":", as Swift's "account:user" keys do).  One
+ * curl easy handle per instance carries every request, so connections are
+ * kept alive between them; instances never share handles.
+ *
+ * This file: the config map, open/close, ListObjectsV2 with continuation
+ * tokens, streaming GET, DELETE, the clean-up of stale multipart uploads,
+ * and the ops table.  Uploads are in s3_put.c, the HTTP layer and error
+ * classification in s3_http.c.
+ */
+#include "backends/s3/s3.h"
+
+#include <ctype.h>
+#include <libxml/parser.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct conf_key_spec s3_keys[] = {
+	{"bucket", CONF_STRING, NULL, true, false, "the bucket"},
+	{"endpoint", CONF_URL, NULL, false, false,
+	 "the service's URL (default: https://s3.<region>.amazonaws.com)"},
+	{"region", CONF_STRING, NULL, false, false,
+	 "the region requests are signed for (default: $AWS_REGION, else $AWS_DEFAULT_REGION, "
+	 "else us-east-1)"},
+	{"prefix", CONF_STRING, NULL, false, false,
+	 "a key prefix inside the bucket: objects are stored as PREFIX/<name> (default: none)"},
+	{"path_style", CONF_BOOL, "false", false, false,
+	 "path-style URLs (endpoint/bucket/key) instead of virtual-hosted ones "
+	 "(bucket.endpoint/key), for MinIO, Ceph, Swift and the like"},
+	{"access_key_id", CONF_STRING, NULL, false, false,
+	 "the access key (default: $AWS_ACCESS_KEY_ID)"},
+	{"secret_access_key", CONF_STRING, NULL, false, true,
+	 "the secret key (default: $AWS_SECRET_ACCESS_KEY); best given as secret_access_key_file"},
+	{"session_token", CONF_STRING, NULL, false, true,
+	 "the session token of temporary credentials (default: $AWS_SESSION_TOKEN when the keys "
+	 "come from the environment too)"},
+	{"storage_class", CONF_STRING, NULL, false, false,
+	 "the storage class of uploaded objects, e.g. STANDARD_IA (default: the bucket's)"},
+	{"part_size", CONF_SIZE, "16M", false, false,
+	 "larger objects go up as a multipart upload in parts of this size (at least 5M; grown "
+	 "for an object that would need more than 10 000 parts)"},
+	{"ca_file", CONF_PATH, NULL, false, false,
+	 "PEM file of the CA certificates to trust, for a private CA (TLS is always verified)"},
+	{"connect_timeout", CONF_DURATION, "10s", false, false,
+	 "how long connecting (and the TLS handshake) may take"},
+	{"timeout", CONF_DURATION, "60s", false, false,
+	 "how long a request may move no data before it fails (and is retried later)"},
+};
+
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+static void xml_init(void)
+{
+	xmlInitParser();
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+static void s3_close(void *ctx)
+{
+	struct s3 *s3 = ctx;
+	if (!s3)
+		return;
+	if (s3->curl)
+		curl_easy_cleanup(s3->curl);
+	free(s3->scheme);
+	free(s3->host);
+	free(s3->base_path);
+	free(s3->bucket);
+	free(s3->prefix);
+	free(s3->region);
+	free(s3->access_key_id);
+	free_secret(s3->secret_access_key);
+	free_secret(s3->session_token);
+	free(s3->storage_class);
+	free(s3->ca_file);
+	free(s3);
+}
+
+/* A value from the section, else from the environment variable env. */
+static const char *setting(const struct conf_remote *r, const char *key, const char *env)
+{
+	const char *v = conf_remote_get(r, key);
+	if (v && *v)
+		return v;
+	v = env ? getenv(env) : NULL;
+	return v && *v ? v : NULL;
+}
+
+static bool dup_or_null(char **field, const char *value)
+{
+	*field = value ? strdup(value) : NULL;
+	return !value || *field;
+}
+
+/* Bucket names as S3 has them (3-63 of a-z 0-9 . -), loosened to allow the
+ * upper case and "_" that older buckets and other services have. */
+static bool bucket_valid(const char *b, bool path_style)
+{
+	size_t n = strlen(b);
+	if (n < 3 || n > 255)
+		return false;
+	for (const char *p = b; *p; p++) {
+		bool dns = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+			   *p == '.';
+		bool loose = (*p >= 'A' && *p <= 'Z') || *p == '_';
+		if (!dns && !(loose && path_style))
+			return false;
+	}
+	return true;
+}
+
+static bool region_valid(const char *r)
+{
+	if (!*r || strlen(r) > 64)
+		return false;
+	for (const char *p = r; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return false;
+	return true;
+}
+
+/* A literal IPv4 or IPv6 address (no bucket subdomain possible). */
+static bool is_ip_literal(const char *host)
+{
+	if (host[0] == '[')
+		return true;
+	for (const char *p = host; *p; p++)
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			return false;
+	return true;
+}
+
+/* Scheme, Host header and base path from the endpoint URL. */
+static enum result parse_endpoint(struct s3 *s3, const char *endpoint, struct error *err)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL, *pass = NULL,
+	     *query = NULL, *frag = NULL;
+	enum result r = CB_OK;
+	struct buf h = {0};
+
+	if (!u)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, endpoint, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+		r = error_set(err, CB_ERR_CONFIG, "endpoint \"%s\" is not a URL", endpoint);
+		goto done;
+	}
+	curl_url_get(u, CURLUPART_PORT, &port, 0);
+	curl_url_get(u, CURLUPART_PATH, &path, 0);
+	curl_url_get(u, CURLUPART_USER, &user, 0);
+	curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+	curl_url_get(u, CURLUPART_QUERY, &query, 0);
+	curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
+	if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0) {
+		r = error_set(err, CB_ERR_CONFIG, "endpoint \"%s\": only http:// and https:// work",
+			      endpoint);
+	} else if (user || pass) {
+		/* Do not repeat the URL: it holds a credential. */
+		r = error_set(err, CB_ERR_CONFIG,
+			      "endpoint: credentials do not belong in the URL; HINT: use "
+			      "access_key_id and secret_access_key");
+	} else if (query || frag) {
+		r = error_set(err, CB_ERR_CONFIG, "endpoint \"%s\": no query or fragment, please",
+			      endpoint);
+	} else if (!s3->path_style && is_ip_literal(host)) {
+		r = error_set(err, CB_ERR_CONFIG,
+			      "endpoint \"%s\" is an IP address, which cannot carry the bucket as "
+			      "a subdomain; HINT: set path_style = true",
+			      endpoint);
+	}
+	if (r)
+		goto done;
+	if (!s3->path_style) {
+		buf_adds(&h, s3->bucket);
+		buf_addc(&h, '.');
+	}
+	buf_adds(&h, host);
+	if (port)
+		buf_addf(&h, ":%s", port);
+	size_t plen = path ? strlen(path) : 0;
+	while (plen > 0 && path[plen - 1] == '/')
+		plen--;
+	if (!(s3->scheme = strdup(scheme)) || !(s3->host = buf_take(&h)) ||
+	    !(s3->base_path = strndup(path ? path : "", plen)))
+		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+done:
+	buf_free(&h);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(user);
+	curl_free(pass);
+	curl_free(query);
+	curl_free(frag);
+	curl_url_cleanup(u);
+	return r;
+}
+
+/* The root prefix without surrounding slashes; it must be a valid key. */
+static enum result set_prefix(struct s3 *s3, const char *prefix, struct error *err)
+{
+	const char *p = prefix ? prefix : "";
+	while (*p == '/')
+		p++;
+	size_t n = strlen(p);
+	while (n > 0 && p[n - 1] == '/')
+		n--;
+	if (!(s3->prefix = strndup(p, n)))
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	if (*s3->prefix && !backend_key_valid(s3->prefix))
+		return error_set(err, CB_ERR_CONFIG,
+				 "prefix \"%s\" may use only A-Z a-z 0-9 . _ - and / between "
+				 "non-empty parts",
+				 prefix);
+	return CB_OK;
+}
+
+static enum result set_credentials(struct s3 *s3, const struct conf_remote *remote,
+				   struct error *err)
+{
+	const char *id = conf_remote_get(remote, "access_key_id");
+	const char *secret = conf_remote_get(remote, "secret_access_key");
+	const char *token = conf_remote_get(remote, "session_token");
+	bool from_env = !(id && *id) && !(secret && *secret);
+	if (from_env) {
+		/* Keys and token come as a set: a session token from the
+		 * environment never pairs with configured keys. */
+		id = getenv("AWS_ACCESS_KEY_ID");
+		secret = getenv("AWS_SECRET_ACCESS_KEY");
+		if (!(token && *token))
+			token = getenv("AWS_SESSION_TOKEN");
+	}
+	if (!(id && *id) && !(secret && *secret))
+		return error_set(err, CB_ERR_CONFIG,
+				 "no S3 credentials; HINT: set access_key_id and "
+				 "secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+				 "in the environment)");
+	if (!(id && *id))
+		return error_set(err, CB_ERR_CONFIG,
+				 "secret_access_key is set but access_key_id is not%s",
+				 from_env ? " (AWS_ACCESS_KEY_ID)" : "");
+	if (!(secret && *secret))
+		return error_set(err, CB_ERR_CONFIG,
+				 "access_key_id is set but secret_access_key is not%s",
+				 from_env ? " (AWS_SECRET_ACCESS_KEY)" : "");
+	if (!dup_or_null(&s3->access_key_id, id) || !dup_or_null(&s3->secret_access_key, secret) ||
+	    !dup_or_null(&s3->session_token, token && *token ? token : NULL))
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	return CB_OK;
+}
+
+static enum result set_numbers(struct s3 *s3, const struct conf_remote *remote,
+			       struct error *err)
+{
+	const char *ps = conf_remote_get(remote, "part_size");
+	const char *ct = conf_remote_get(remote, "connect_timeout");
+	const char *to = conf_remote_get(remote, "timeout");
+	char *end = NULL;
+	unsigned long long part = strtoull(ps ? ps : "16777216", &end, 10);
+	if (*end || part < S3_MIN_PART || part > S3_MAX_PART)
+		return error_set(err, CB_ERR_CONFIG,
+				 "part_size must be between 5M and 5G (S3's limits for a part)");
+	s3->part_size = part;
+	double c = strtod(ct ? ct : "10", &end);
+	double t = strtod(to ? to : "60", &end);
+	if (!(c > 0) || !(t > 0))
+		return error_set(err, CB_ERR_CONFIG, "connect_timeout and timeout must be above 0");
+	s3->connect_timeout_ms = c > 86400 ? 86400000L : (long)ceil(c * 1000);
+	s3->stall_timeout_s = t > 86400 ? 86400L : (long)ceil(t);
+	return CB_OK;
+}
+
+static enum result s3_open(const struct conf_remote *remote, void **ctx, struct error *err)
+{
+	struct s3 *s3 = calloc(1, sizeof(*s3));
+	struct buf ep = {0};
+	enum result r = CB_OK;
+	if (!s3)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	pthread_once(&xml_once, xml_init);
+
+	const char *bucket = conf_remote_get(remote, "bucket");
+	const char *path_style = conf_remote_get(remote, "path_style");
+	const char *region = setting(remote, "region", "AWS_REGION");
+	if (!region)
+		region = getenv("AWS_DEFAULT_REGION");
+	if (!region || !*region)
+		region = "us-east-1";
+	const char *endpoint = conf_remote_get(remote, "endpoint");
+	const char *storage_class = conf_remote_get(remote, "storage_class");
+	const char *ca_file = conf_remote_get(remote, "ca_file");
+
+	s3->path_style = path_style && strcmp(path_style, "true") == 0;
+	if (!dup_or_null(&s3->bucket, bucket ? bucket : "") || !dup_or_null(&s3->region, region) ||
+	    !dup_or_null(&s3->storage_class, storage_class && *storage_class ? storage_class : NULL) ||
+	    !dup_or_null(&s3->ca_file, ca_file)) {
+		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (!bucket_valid(s3->bucket, s3->path_style)) {
+		r = error_set(err, CB_ERR_CONFIG,
+			      "bucket \"%s\" is not a bucket name (3-63 of a-z 0-9 . -)%s", s3->bucket,
+			      s3->path_style ? "" : "; HINT: older names with capitals or \"_\" "
+						    "need path_style = true");
+		goto fail;
+	}
+	if (!region_valid(region)) {
+		r = error_set(err, CB_ERR_CONFIG, "region \"%s\" is not a region name (e.g. eu-west-1)",
+			      region);
+		goto fail;
+	}
+	if (!endpoint || !*endpoint) {
+		buf_addf(&ep, "https://s3.%s.amazonaws.com", region);
+		endpoint = ep.data;
+		if (ep.oom) {
+			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	if ((r = parse_endpoint(s3, endpoint, err)) ||
+	    (r = set_prefix(s3, conf_remote_get(remote, "prefix"), err)) ||
+	    (r = set_credentials(s3, remote, err)) || (r = set_numbers(s3, remote, err)))
+		goto fail;
+	if (s3->ca_file && access(s3->ca_file, R_OK) != 0) {
+		r = error_set(err, CB_ERR_CONFIG, "ca_file '%s' cannot be read", s3->ca_file);
+		goto fail;
+	}
+	if (!(s3->curl = curl_easy_init())) {
+		r = error_set(err, CB_ERR_NOMEM, "cannot create a curl handle");
+		goto fail;
+	}
+	buf_free(&ep);
+	*ctx = s3;
+	return CB_OK;
+fail:
+	buf_free(&ep);
+	s3_close(s3);
+	return r;
+}
+
+/* The bucket, for messages about bucket-wide requests. */
+static void bucket_what(const struct s3 *s3, char *out, size_t size)
+{
+	snprintf(out, size, "bucket %s%s%s", s3->bucket, *s3->prefix ? " prefix " : "",
+		 s3->prefix);
+}
+
+/* The full-key prefix for a caller's prefix: ROOT/prefix, or prefix. */
+static char *full_prefix(const struct s3 *s3, const char *prefix)
+{
+	struct buf b = {0};
+	if (*s3->prefix) {
+		buf_adds(&b, s3->prefix);
+		buf_addc(&b, '/');
+	}
+	buf_adds(&b, prefix);
+	return buf_take(&b);
+}
+
+struct list_ctx {
+	struct backend_listing *out;
+	size_t cap;
+	const char *root;       /* "ROOT/" (or ""), stripped from listed keys */
+	size_t root_len;
+};
+
+static enum result add_object(void *ctx, const char *key, uint64_t size, int64_t mtime,
+			      struct error *err)
+{
+	struct list_ctx *l = ctx;
+	if (strlen(key) <= l->root_len || strncmp(key, l->root, l->root_len) != 0)
+		return CB_OK;   /* not under the root (or the root itself) */
+	if (l->out->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 256;
+		struct backend_object *ni = realloc(l->out->items, ncap * sizeof(*ni));
+		if (!ni)
+			return error_set(err, CB_ERR_NOMEM, "out of memory");
+		l->out->items = ni;
+		l->cap = ncap;
+	}
+	struct backend_object *o = &l->out->items[l->out->n];
+	if (!(o->key = strdup(key + l->root_len)))
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	o->size = size;
+	o->mtime = mtime;
+	l->out->n++;
+	return CB_OK;
+}
+
+static enum result s3_list(void *ctx, const char *prefix, struct backend_listing *out,
+			   struct error *err)
+{
+	struct s3 *s3 = ctx;
+	char what[400];
+	char *token = NULL;
+	enum result r = CB_OK;
+	char *full = full_prefix(s3, prefix);
+	char *root = full_prefix(s3, "");
+	if (!full || !root) {
+		free(full);
+		free(root);
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	}
+	struct list_ctx l = {.out = out, .root = root, .root_len = strlen(root)};
+	bucket_what(s3, what, sizeof(what));
+	out->items = NULL;
+	out->n = 0;
+	do {
+		struct sigv4_param q[4] = {
+			{"list-type", "2"},
+			{"prefix", full},
+			{"encoding-type", "url"},
+			{"continuation-token", token},
+		};
+		struct s3_request req = {
+			.method = "GET",
+			.op = "ListObjectsV2",
+			.what = what,
+			.query = q,
+			.n_query = token ? 4 : 3,
+		};
+		char *next = NULL;
+		r = s3_perform(s3, &req, err);
+		if (!r)
+			r = s3_xml_list_objects(&req, add_object, &l, &next, err);
+		s3_request_done(&req);
+		if (!r && next && token && strcmp(next, token) == 0)
+			r = error_set(err, CB_ERR_REMOTE,
+				      "ListObjectsV2 %s: the server repeats its continuation token",
+				      what);
+		free(token);
+		token = next;
+	} while (!r && token);
+	free(token);
+	free(full);
+	free(root);
+	if (r)
+		backend_listing_free(out);
+	return r;
+}
+
+static enum result s3_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+			  struct error *err)
+{
+	struct s3 *s3 = ctx;
+	char *object = s3_object_key(s3, key);
+	if (!object)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	struct s3_request req = {
+		.method = "GET",
+		.op = "GET",
+		.what = key,
+		.object = object,
+		.sink = sink,
+		.sink_ctx = sink_ctx,
+	};
+	enum result r = s3_perform(s3, &req, err);
+	if (r && req.status == 404 && strcmp(req.code, "NoSuchBucket") != 0)
+		r = error_set(err, CB_ERR_NOT_FOUND, "GET %s: no such object", key);
+	s3_request_done(&req);
+	free(object);
+	return r;
+}
+
+static enum result s3_remove(void *ctx, const char *key, struct error *err)
+{
+	struct s3 *s3 = ctx;
+	char *object = s3_object_key(s3, key);
+	if (!object)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	struct s3_request req = {
+		.method = "DELETE",
+		.op = "DELETE",
+		.what = key,
+		.object = object,
+	};
+	enum result r = s3_perform(s3, &req, err);
+	if (r && req.status == 404 && strcmp(req.code, "NoSuchBucket") != 0)
+		r = CB_OK;      /* missing is not an error */
+	s3_request_done(&req);
+	free(object);
+	return r;
+}
+
+struct stale_ctx {
+	struct s3 *s3;
+	int64_t older_than;
+	size_t removed;
+	size_t root_len;
+};
+
+static enum result abort_if_stale(void *ctx, const char *key, const char *upload_id,
+				  int64_t initiated, struct error *err)
+{
+	struct stale_ctx *s = ctx;
+	/* An unknown start time is never old enough: it might be running. */
+	if (initiated <= 0 || initiated >= s->older_than)
+		return CB_OK;
+	const char *what = strlen(key) > s->root_len ? key + s->root_len : key;
+	enum result r = s3_abort_upload(s->s3, what, key, upload_id, err);
+	if (!r)
+		s->removed++;
+	return r;
+}
+
+static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *removed,
+				   struct error *err)
+{
+	struct s3 *s3 = ctx;
+	struct stale_ctx s = {.s3 = s3, .older_than = older_than,
+			      .root_len = *s3->prefix ? strlen(s3->prefix) + 1 : 0};
+	char *key_marker = NULL, *id_marker = NULL, what[400];
+	enum result r = CB_OK;
+	char *full = full_prefix(s3, "");
+	if (!full)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	bucket_what(s3, what, sizeof(what));
+	do {
+		struct sigv4_param q[5] = {{"uploads", ""}, {"encoding-type", "url"}};
+		size_t n = 2;
+		if (*full)
+			q[n++] = (struct sigv4_param){"prefix", full};
+		if (key_marker)
+			q[n++] = (struct sigv4_param){"key-marker", key_marker};
+		if (id_marker && *id_marker)
+			q[n++] = (struct sigv4_param){"upload-id-marker", id_marker};
+		struct s3_request req = {
+			.method = "GET",
+			.op = "ListMultipartUploads",
+			.what = what,
+			.query = q,
+			.n_query = n,
+		};
+		char *nk = NULL, *ni = NULL;
+		r = s3_perform(s3, &req, err);
+		if (!r)
+			r = s3_xml_list_uploads(&req, abort_if_stale, &s, &nk, &ni, err);
+		s3_request_done(&req);
+		if (!r && nk && key_marker && strcmp(nk, key_marker) == 0 &&
+		    strcmp(ni ? ni : "", id_marker ? id_marker : "") == 0)
+			r = error_set(err, CB_ERR_REMOTE,
+				      "ListMultipartUploads %s: the server repeats its markers", what);
+		free(key_marker);
+		free(id_marker);
+		key_marker = nk;
+		id_marker = ni;
+	} while (!r && key_marker);
+	free(key_marker);
+	free(id_marker);
+	free(full);
+	*removed = s.removed;
+	return r;
+}
+
+static void s3_stats(void *ctx, struct backend_stats *out)
+{
+	struct s3 *s3 = ctx;
+	out->requests += s3->stats.requests;
+	out->bytes_up += s3->stats.bytes_up;
+	out->bytes_down += s3->stats.bytes_down;
+}
+
+const struct backend_ops backend_s3 = {
+	.type = "s3",
+	.description = "an S3 bucket (AWS, or any service with its API), signed with SigV4",
+	.keys = s3_keys,
+	.n_keys = sizeof(s3_keys) / sizeof(*s3_keys),
+	.features = BACKEND_VERIFIES_SHA256 | BACKEND_VERIFIES_MD5 | BACKEND_MULTIPART |
+		    BACKEND_STALE_UPLOADS,
+	.open = s3_open,
+	.close = s3_close,
+	.list = s3_list,
+	.put_begin = s3_put_begin,
+	.put_write = s3_put_write,
+	.put_commit = s3_put_commit,
+	.put_abort = s3_put_abort,
+	.get = s3_get,
+	.remove = s3_remove,
+	.remove_stale = s3_remove_stale,
+	.stats = s3_stats,
+};

@@ -1,0 +1,141 @@
+/*
+ * The S3 backend's insides, shared by its files:
+ *
+ *   s3.c       the config map, open/close, list, get, remove, remove_stale,
+ *              stats, and the ops table
+ *   s3_put.c   uploads: one PUT below part_size, a streaming multipart
+ *              upload above it
+ *   s3_http.c  one signed request on the instance's curl handle, and what
+ *              its failure means (retry or give up)
+ *   s3_xml.c   the XML documents S3 answers with
+ *   sigv4.c    the request signer; buf.c a growable string
+ */
+#ifndef CBSYNC_S3_H
+#define CBSYNC_S3_H
+
+#include "backends/backend.h"
+#include "backends/s3/buf.h"
+#include "backends/s3/sigv4.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define S3_MIN_PART (5ull << 20)         /* S3's smallest part (but the last) */
+#define S3_MAX_PART (5ull << 30)         /* and largest */
+#define S3_MAX_PARTS 10000u
+#define S3_MAX_OBJECT (5ull << 40)       /* 5 TiB */
+
+/* One configured remote. */
+struct s3 {
+	char *scheme;           /* "http" or "https" */
+	char *host;             /* the Host header: [bucket.]host[:port] */
+	char *base_path;        /* the endpoint's own path, no trailing "/" ("" mostly) */
+	char *bucket;
+	char *prefix;           /* the root inside the bucket, no leading or trailing "/" */
+	char *region;
+	char *access_key_id;
+	char *secret_access_key;
+	char *session_token;    /* NULL when none */
+	char *storage_class;    /* NULL: the bucket's default */
+	char *ca_file;          /* NULL: the system's CAs */
+	bool path_style;
+	uint64_t part_size;
+	long connect_timeout_ms;
+	long stall_timeout_s;   /* give up on a request that moves nothing this long */
+	CURL *curl;             /* one per instance, reused for keep-alive */
+	char curl_error[CURL_ERROR_SIZE];
+	struct backend_stats stats;
+};
+
+/* One request: what to send, and (after s3_perform) what came back. */
+struct s3_request {
+	const char *method;             /* GET PUT POST DELETE */
+	const char *op;                 /* for messages: "PUT", "UploadPart", "ListObjectsV2" */
+	const char *what;               /* for messages: the key or "bucket NAME" */
+	const char *object;             /* the full object key, or NULL for the bucket */
+	const struct sigv4_param *query;
+	size_t n_query;
+	const void *body;               /* in memory, sent with its SHA-256 */
+	size_t body_len;
+	const char *content_md5;        /* base64, or NULL */
+	bool storage_class;             /* send x-amz-storage-class */
+	bool ignore_cancel;             /* clean-up requests run even when cancelled */
+	backend_sink_fn sink;           /* where a successful response body goes */
+	void *sink_ctx;
+
+	long status;                    /* HTTP status, 0 if none arrived */
+	char code[64];                  /* S3's error Code, "" if none */
+	struct buf response;            /* the body, when it did not go to the sink */
+	char etag[128];                 /* the ETag header, quotes removed */
+	bool etag_not_md5;              /* server-side encryption that makes ETags opaque */
+	size_t sent;                    /* read position in body */
+	enum result sink_result;        /* set when the sink stopped the transfer */
+	struct error *sink_err;
+};
+
+/* Send req, signed, and collect the answer.  CB_OK for a 2xx status with
+ * the whole body; otherwise an error line that names req->op, req->what, the
+ * HTTP status and S3's Code and Message (or the network failure), with the
+ * retry-or-give-up classification of backend.h.  req->status and req->code
+ * stay readable either way, for callers that treat some failures as fine. */
+enum result s3_perform(struct s3 *s3, struct s3_request *req, struct error *err);
+
+/* Release what s3_perform kept in req. */
+void s3_request_done(struct s3_request *req);
+
+/* The full object key for a key relative to the root (prefix + "/" + key). */
+char *s3_object_key(const struct s3 *s3, const char *key);
+
+/* A failed transfer of a response the server sent as 2xx but that cannot be
+ * read: a cut connection or a server that is not S3. */
+enum result s3_bad_response(struct s3_request *req, struct error *err, const char *why);
+
+/* XML answers (s3_xml.c).  Each returns CB_OK or fills err (via
+ * s3_bad_response) when the document is not what S3 sends. */
+
+/* Code and Message of an <Error> document; false if body is not one. */
+bool s3_xml_error(const char *body, size_t len, char *code, size_t code_size, char *message,
+		  size_t message_size);
+
+typedef enum result (*s3_object_fn)(void *ctx, const char *key, uint64_t size, int64_t mtime,
+				    struct error *err);
+/* A ListObjectsV2 page: fn for each object; *next_token (malloc'd) is the
+ * continuation token when the listing is truncated, else NULL. */
+enum result s3_xml_list_objects(struct s3_request *req, s3_object_fn fn, void *ctx,
+				char **next_token, struct error *err);
+
+/* UploadId of an InitiateMultipartUploadResult (malloc'd). */
+enum result s3_xml_upload_id(struct s3_request *req, char **upload_id, struct error *err);
+
+/* ETag of a CompleteMultipartUploadResult (quotes removed, malloc'd).  A 200
+ * answer that is an <Error> document fails like an error status would. */
+enum result s3_xml_complete(struct s3 *s3, struct s3_request *req, char **etag,
+			    struct error *err);
+
+typedef enum result (*s3_upload_fn)(void *ctx, const char *key, const char *upload_id,
+				    int64_t initiated, struct error *err);
+/* A ListMultipartUploads page; the markers (malloc'd) are set when it is
+ * truncated. */
+enum result s3_xml_list_uploads(struct s3_request *req, s3_upload_fn fn, void *ctx,
+				char **next_key_marker, char **next_upload_id_marker,
+				struct error *err);
+
+/* Classify an S3 error Code and HTTP status as backend.h asks (s3_http.c). */
+enum result s3_classify(long status, const char *code);
+/* Fill err for a failed S3 answer (status, code, message). */
+enum result s3_http_error(struct s3 *s3, struct s3_request *req, const char *message,
+			  struct error *err);
+
+/* Uploads (s3_put.c). */
+enum result s3_put_begin(void *ctx, const char *key, const struct backend_put_info *info,
+			 void **put, struct error *err);
+enum result s3_put_write(void *put, const void *buf, size_t len, struct error *err);
+enum result s3_put_commit(void *put, struct error *err);
+void s3_put_abort(void *put);
+
+/* AbortMultipartUpload of object's upload_id; CB_OK also when it is gone. */
+enum result s3_abort_upload(struct s3 *s3, const char *what, const char *object,
+			    const char *upload_id, struct error *err);
+
+#endif
