@@ -52,6 +52,7 @@
  *     "all" (those name tiers on the command line).
  *   - Other CBSYNC_* variables are errors (typos must not pass silently),
  *     except CBSYNC_CONFIG, CBSYNC_BIN, CBSYNC_DEMO_DIR, CBSYNC_CONTRACT_BIN,
+ *     CBSYNC_RESTORE_ON_START (the container entrypoint's),
  *     CBSYNC_TEST_* and
  *     CBSYNC_BENCH_*, which belong to the tools around cbsync.
  */

@@ -28,6 +28,7 @@ static bool env_ignored(const char *name)
 {
 	return strcmp(name, "CBSYNC_CONFIG") == 0 || strcmp(name, "CBSYNC_BIN") == 0 ||
 	       strcmp(name, "CBSYNC_DEMO_DIR") == 0 || strcmp(name, "CBSYNC_CONTRACT_BIN") == 0 ||
+	       strcmp(name, "CBSYNC_RESTORE_ON_START") == 0 ||
 	       strncmp(name, "CBSYNC_TEST_", 12) == 0 ||
 	       strncmp(name, "CBSYNC_BENCH_", 13) == 0;
 }

@@ -517,7 +517,7 @@ static enum result sftp_open(const struct conf_remote *remote, void **ctx, struc
 			      s->private_key);
 		goto fail;
 	}
-	long timeout_ms;
+	long timeout_ms = 0;
 	if ((r = duration_ms(remote, "connect_timeout", &s->connect_timeout_ms, err)) ||
 	    (r = duration_ms(remote, "timeout", &timeout_ms, err)))
 		goto fail;
