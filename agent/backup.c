@@ -89,6 +89,7 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 	bar.enabled = bar.enabled && o->progress;
 	struct snapshot_opts so = {
 		.level = o->level,
+		.threads = o->threads,
 		.busy_timeout = o->busy_timeout,
 		.tmp_dir = o->dir,
 		.force_fallback = o->force_fallback,

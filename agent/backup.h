@@ -17,6 +17,7 @@ struct backup_opts {
 	const char *dir;
 	enum backup_type type;
 	int level;               /* gzip level */
+	int threads;             /* compression threads, <= 0: one per CPU */
 	double busy_timeout;     /* seconds to retry a locked database */
 	bool progress;           /* draw progress on a terminal */
 	bool force_fallback;     /* use the temp-file snapshot route */

@@ -81,6 +81,7 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 		.dir = c->local_dir,
 		.type = type,
 		.level = c->compression,
+		.threads = c->threads,
 		.busy_timeout = c->busy_timeout,
 		.progress = true,
 	};

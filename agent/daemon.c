@@ -59,6 +59,7 @@ struct job {
 	char *db_path;
 	char *dir;
 	int level;
+	int threads;
 	double lock_timeout;
 	double busy_timeout;
 	struct retention_policy keep;
@@ -143,6 +144,7 @@ static void run_job(struct job *j)
 			.dir = j->dir,
 			.type = j->type,
 			.level = j->level,
+			.threads = j->threads,
 			.busy_timeout = j->busy_timeout,
 		};
 		j->result = backup_make(&bo, &j->out, err);
@@ -349,6 +351,7 @@ static void start_job(struct daemon *d, enum backup_type type)
 	j->db_path = strdup(d->conf.db_path);
 	j->dir = strdup(d->conf.local_dir);
 	j->level = d->conf.compression;
+	j->threads = d->conf.threads;
 	j->lock_timeout = d->conf.lock_timeout;
 	j->busy_timeout = d->conf.busy_timeout;
 	j->keep = d->conf.local_keep;

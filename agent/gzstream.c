@@ -2,6 +2,7 @@
  * gzip writer with a reserved head, and a checking streaming reader.
  */
 #include "agent/gzstream.h"
+#include "agent/pdeflate.h"
 #include "common/cancel.h"
 #include "common/fsutil.h"
 
@@ -20,9 +21,7 @@ struct gz_writer {
 	int level;
 	size_t head_size;
 	off_t pos; /* where the next body output byte goes */
-	z_stream zs;
-	uint32_t body_crc;
-	uint64_t body_len;
+	struct pdeflate *body;
 	unsigned char *out;
 };
 
@@ -37,6 +36,19 @@ static enum result io_error(struct error *err, int e, const char *what)
 {
 	return error_set(err, result_from_errno(e), "[Errno %d] %s while %s", e,
 			 strerror(e), what);
+}
+
+/* Compressed body bytes, in order: straight after the head. */
+static enum result write_body(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct gz_writer *w = ctx;
+	if (cancel_requested())
+		return error_set(err, CB_ERR_INTERRUPTED, "interrupted");
+	int e = fs_pwrite_all(w->fd, buf, len, w->pos);
+	if (e)
+		return io_error(err, e, "writing the backup");
+	w->pos += (off_t)len;
+	return CB_OK;
 }
 
 enum result gz_writer_open(struct gz_writer **out, int fd,
@@ -54,59 +66,22 @@ enum result gz_writer_open(struct gz_writer **out, int fd,
 	w->level = opts->level;
 	w->head_size = opts->head_size;
 	w->pos = (off_t)(GZ_HEADER_LEN + stored_len(opts->head_size));
-	w->body_crc = (uint32_t)crc32(0L, Z_NULL, 0);
-	if (deflateInit2(&w->zs, opts->level, Z_DEFLATED, -15, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK) {
+	enum result r = pdeflate_new(&w->body, opts->level, opts->threads, write_body, w, err);
+	if (r) {
 		free(w->out);
 		free(w);
-		return error_set(err, CB_ERR_INTERNAL, "cannot initialise zlib");
+		return r;
 	}
 	*out = w;
 	return CB_OK;
 }
 
-/* Run deflate with the given flush mode until it wants more input (or, for
- * Z_FINISH, until the stream ends), writing what it produces. */
-static enum result pump(struct gz_writer *w, int flush, struct error *err)
-{
-	for (;;) {
-		w->zs.next_out = w->out;
-		w->zs.avail_out = IO_CHUNK;
-		int zr = deflate(&w->zs, flush);
-		if (zr == Z_STREAM_ERROR)
-			return error_set(err, CB_ERR_INTERNAL, "zlib deflate failed");
-		size_t have = IO_CHUNK - w->zs.avail_out;
-		if (have) {
-			int e = fs_pwrite_all(w->fd, w->out, have, w->pos);
-			if (e)
-				return io_error(err, e, "writing the backup");
-			w->pos += (off_t)have;
-		}
-		if (flush == Z_FINISH ? zr == Z_STREAM_END
-				      : (w->zs.avail_in == 0 && w->zs.avail_out != 0))
-			return CB_OK;
-	}
-}
-
 enum result gz_writer_write(struct gz_writer *w, const void *buf, size_t len,
 			    struct error *err)
 {
-	const unsigned char *p = buf;
 	if (len == 0)
 		return CB_OK;
-	w->body_crc = (uint32_t)crc32_z(w->body_crc, p, len);
-	w->body_len += len;
-	while (len > 0) {
-		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-		w->zs.next_in = (unsigned char *)p;
-		w->zs.avail_in = n;
-		enum result r = pump(w, Z_NO_FLUSH, err);
-		if (r)
-			return r;
-		p += n;
-		len -= n;
-	}
-	return CB_OK;
+	return pdeflate_write(w->body, buf, len, err);
 }
 
 static void put32le(unsigned char *p, uint32_t v)
@@ -155,16 +130,16 @@ enum result gz_writer_finish(struct gz_writer *w, const void *head,
 	unsigned char trailer[8];
 	struct sha256 h = {0};
 
-	w->zs.next_in = NULL;
-	w->zs.avail_in = 0;
-	if ((r = pump(w, Z_FINISH, err)))
+	uint32_t body_crc;
+	uint64_t body_len;
+	if ((r = pdeflate_finish(w->body, &body_crc, &body_len, err)))
 		return r;
 
 	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
 	if (w->head_size)
 		crc = (uint32_t)crc32_z(crc, head, w->head_size);
-	crc = (uint32_t)crc32_combine(crc, w->body_crc, (z_off_t)w->body_len);
-	uint64_t total = w->head_size + w->body_len;
+	crc = (uint32_t)crc32_combine(crc, body_crc, (z_off_t)body_len);
+	uint64_t total = w->head_size + body_len;
 	put32le(trailer, crc);
 	put32le(trailer + 4, (uint32_t)total);
 	int e = fs_pwrite_all(w->fd, trailer, sizeof(trailer), w->pos);
@@ -205,7 +180,7 @@ void gz_writer_free(struct gz_writer *w)
 {
 	if (!w)
 		return;
-	deflateEnd(&w->zs);
+	pdeflate_free(w->body);
 	free(w->out);
 	free(w);
 }

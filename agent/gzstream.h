@@ -11,7 +11,7 @@
  *
  * Stored blocks have a size fixed by their length alone, so their place is
  * reserved up front and filled with pwrite when the head is known; the body
- * streams through deflate in between.  Any gzip reader (gunzip, zlib,
+ * streams through deflate in between, compressed in parallel (pdeflate.h).  Any gzip reader (gunzip, zlib,
  * Python's gzip) reads the result.  The CRC-32 of head and body are combined
  * at the end.  The SHA-256 of the finished file is computed by reading it
  * back (it is in the page cache), since its first bytes are written last.
@@ -30,6 +30,7 @@ struct gz_writer;
 
 struct gz_writer_opts {
 	int level;        /* zlib level 1..9 */
+	int threads;      /* compression threads; <= 0: one per CPU */
 	size_t head_size; /* bytes reserved at the front; 0 for none */
 };
 

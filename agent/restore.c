@@ -218,6 +218,7 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 		.dir = o->dir,
 		.type = BT_RESTORE_POINT,
 		.level = o->level,
+		.threads = o->threads,
 		.busy_timeout = o->busy_timeout,
 		.progress = o->progress,
 	};

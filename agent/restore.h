@@ -32,6 +32,7 @@ struct restore_opts {
 	const char *dir;       /* local tier, for the restore point */
 	const char *to;        /* restore here instead (must not exist), or NULL */
 	int level;             /* gzip level for the restore point */
+	int threads;           /* compression threads for it */
 	double busy_timeout;   /* seconds to wait for the live database */
 	bool progress;
 };

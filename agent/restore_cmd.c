@@ -71,6 +71,7 @@ static enum result restore_path(struct cli *cli, struct error *err)
 		.dir = c->local_dir,
 		.to = cli->to,
 		.level = c->compression,
+		.threads = c->threads,
 		.busy_timeout = c->busy_timeout,
 		.progress = true,
 	};
@@ -183,6 +184,7 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 		.dir = c->local_dir,
 		.to = cli->to,
 		.level = c->compression,
+		.threads = c->threads,
 		.busy_timeout = c->busy_timeout,
 		.progress = true,
 	};

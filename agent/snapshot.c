@@ -122,7 +122,8 @@ static int sf_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 			stream_fail(s, CB_ERR_NOMEM, "out of memory");
 			return SQLITE_NOMEM;
 		}
-		struct gz_writer_opts go = {.level = s->level, .head_size = (size_t)n};
+		struct gz_writer_opts go = {.level = s->level, .threads = s->opts->threads,
+					    .head_size = (size_t)n};
 		if (gz_writer_open(&s->gz, s->fd, &go, s->err)) {
 			stream_fail(s, s->err->code, NULL);
 			return SQLITE_IOERR_WRITE;
@@ -519,7 +520,7 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 		r = error_errno(err, errno, NULL);
 		goto done;
 	}
-	struct gz_writer_opts go = {.level = opts->level, .head_size = 0};
+	struct gz_writer_opts go = {.level = opts->level, .threads = opts->threads, .head_size = 0};
 	if ((r = gz_writer_open(&gz, fd, &go, err)))
 		goto done;
 	buf = malloc(1 << 20);

@@ -31,6 +31,7 @@ typedef void (*snapshot_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 struct snapshot_opts {
 	int level;                /* gzip level 1..9 */
+	int threads;              /* compression threads, <= 0: one per CPU */
 	double busy_timeout;      /* seconds to keep retrying a locked database */
 	const char *tmp_dir;      /* for the fallback copy */
 	bool force_fallback;      /* take the temp-file route (for tests) */

@@ -17,7 +17,7 @@
  *   [database]  path = ai_db/cloudbrain.db
  *   [local]     dir = ai_db/backups
  *               keep_daily = 7d  keep_weekly = 4w  keep_monthly = 12m
- *               keep_change = 24h  compression = 6  lock_timeout = 10s
+ *               keep_change = 24h  compression = 6  threads = auto  lock_timeout = 10s
  *               busy_timeout = 30s
  *   [schedule]  daily = 02:00  weekly = sun 03:00  monthly = 1 04:00
  *               timezone = UTC  catch_up = true
@@ -135,6 +135,7 @@ struct conf {
 	char *local_dir;            /* [local] dir */
 	struct retention_policy local_keep; /* [local] keep_* */
 	int compression;            /* [local] compression, 1..9 */
+	int threads;                /* [local] threads: compression threads, 0 = one per CPU */
 	double lock_timeout;        /* [local] lock_timeout, seconds */
 	double busy_timeout;        /* [local] busy_timeout: how long a backup waits
 				     * for a locked database, seconds */

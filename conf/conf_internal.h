@@ -26,6 +26,7 @@ enum conf_vtype {
 	VT_LOG_LEVEL,   /* enum log_level */
 	VT_LOG_FORMAT,  /* enum log_format */
 	VT_LISTEN,      /* char *, "HOST:PORT", or NULL when off */
+	VT_THREADS,     /* int, 0 for auto (one per CPU), else 1..64 */
 };
 
 /* One key of the fixed sections ([database] .. [log]). */

@@ -26,6 +26,7 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"local", "keep_monthly", KEEP(BT_MONTHLY)},
 	{"local", "keep_change", KEEP(BT_CHANGE)},
 	{"local", "compression", VT_COMPRESSION, FIELD(compression), BT_COUNT},
+	{"local", "threads", VT_THREADS, FIELD(threads), BT_COUNT},
 	{"local", "lock_timeout", VT_DURATION, FIELD(lock_timeout), BT_COUNT},
 	{"local", "busy_timeout", VT_DURATION, FIELD(busy_timeout), BT_COUNT},
 	{"schedule", "daily", VT_DAILY, FIELD(daily), BT_COUNT},
@@ -173,6 +174,20 @@ bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char
 			return !(*nomem = true);
 		return true;
 	}
+	case VT_THREADS: {
+		char *end = NULL;
+		long n = strtol(value, &end, 10);
+		if (strcasecmp(value, "auto") == 0) {
+			*(int *)f = 0;
+			return true;
+		}
+		if (!*value || *end || n < 1 || n > 64) {
+			snprintf(why, why_size, "is not a thread count (auto, or 1..64)");
+			return false;
+		}
+		*(int *)f = (int)n;
+		return true;
+	}
 	case VT_LISTEN: {
 		char **field_str = f;
 		if (strcasecmp(value, "off") == 0 || strcasecmp(value, "never") == 0 || !*value) {
@@ -233,6 +248,14 @@ void conf_fixed_format(const struct conf *c, const struct conf_fixed_key *k, cha
 	case VT_LISTEN: {
 		const char *s = *(char *const *)f;
 		snprintf(buf, size, "%s", s ? s : "off");
+		return;
+	}
+	case VT_THREADS: {
+		int n = *(const int *)f;
+		if (n)
+			snprintf(buf, size, "%d", n);
+		else
+			snprintf(buf, size, "auto");
 		return;
 	}
 	case VT_KEEP:
