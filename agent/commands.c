@@ -208,20 +208,11 @@ enum result cmd_list(struct cli *cli, struct error *err)
 	for (size_t i = 0; i < list.n; i++)
 		if (strlen(list.items[i].name) > w)
 			w = strlen(list.items[i].name);
-	printf("%-*s  %-13s  %-20s  %10s  %10s  %6s\n", (int)w, "NAME", "TYPE", "CREATED",
-	       "ORIGINAL", "COMPRESSED", "RATIO");
+	format_backup_header(stdout, (int)w, false);
 	for (size_t i = 0; i < list.n; i++) {
 		const struct local_backup *b = &list.items[i];
-		char created[32], orig[32] = "-", comp[32], ratio[16] = "-";
-		time_format_iso(b->parsed.created, created, sizeof(created));
-		format_size((uint64_t)b->file_size, comp, sizeof(comp));
-		if (b->has_meta) {
-			format_size((uint64_t)b->meta.original_size, orig, sizeof(orig));
-			snprintf(ratio, sizeof(ratio), "%.1f%%",
-				 meta_ratio(b->meta.original_size, b->meta.compressed_size));
-		}
-		printf("%-*s  %-13s  %-20s  %10s  %10s  %6s\n", (int)w, b->name,
-		       backup_type_name(b->parsed.type), created, orig, comp, ratio);
+		format_backup_row(stdout, (int)w, b->name, &b->parsed, b->file_size,
+				  b->has_meta ? &b->meta : NULL, NULL);
 	}
 	printf("%zu backup%s in %s\n", list.n, list.n == 1 ? "" : "s", c->local_dir);
 	local_list_free(&list);

@@ -4,10 +4,22 @@
 #ifndef CBSYNC_FORMAT_H
 #define CBSYNC_FORMAT_H
 
+#include "common/backup_name.h"
+#include "common/meta.h"
+
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* "512 B", "1.2 KiB", "340.0 MiB", "1.07 GiB". */
 void format_size(uint64_t bytes, char *buf, size_t size);
+
+/* The backup table of `list`: a header, then a row per backup.  width is the
+ * longest name's length; tiers (NULL to leave the column out) says where a
+ * backup is; meta may be NULL (a backup without metadata). */
+void format_backup_header(FILE *out, int width, bool tiers);
+void format_backup_row(FILE *out, int width, const char *name, const struct backup_name *parsed,
+		       int64_t compressed, const struct backup_meta *meta, const char *tiers);
 
 #endif

@@ -317,22 +317,11 @@ enum result list_tiers(struct cli *cli, struct error *err)
 		for (size_t i = 0; i < n; i++)
 			if (strlen(rows[i].name) > w)
 				w = strlen(rows[i].name);
-		printf("%-*s  %-13s  %-20s  %10s  %10s  %6s  %s\n", (int)w, "NAME", "TYPE",
-		       "CREATED", "ORIGINAL", "COMPRESSED", "RATIO", "TIERS");
+		format_backup_header(stdout, (int)w, true);
 		for (size_t i = 0; i < n; i++) {
 			const struct row *row = &rows[i];
-			char created[32], orig[32] = "-", comp[32], ratio[16] = "-";
-			time_format_iso(row->parsed.created, created, sizeof(created));
-			format_size((uint64_t)row->compressed, comp, sizeof(comp));
-			if (row->has_meta) {
-				format_size((uint64_t)row->meta.original_size, orig, sizeof(orig));
-				snprintf(ratio, sizeof(ratio), "%.1f%%",
-					 meta_ratio(row->meta.original_size,
-						    row->meta.compressed_size));
-			}
-			printf("%-*s  %-13s  %-20s  %10s  %10s  %6s  %s\n", (int)w, row->name,
-			       backup_type_name(row->parsed.type), created, orig, comp, ratio,
-			       row->tiers);
+			format_backup_row(stdout, (int)w, row->name, &row->parsed, row->compressed,
+					  row->has_meta ? &row->meta : NULL, row->tiers);
 		}
 		printf("%zu backup%s in %s\n", n, n == 1 ? "" : "s",
 		       all ? "all tiers" : cli->tier);

@@ -131,29 +131,11 @@ static enum result install_live(sqlite3 *dst, const char *path, const char *imag
 		sqlite3_close(src);
 		return r;
 	}
-	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
-	if (!b) {
-		r = snapshot_sqlite_error(err, sqlite3_errcode(dst), path, "cannot restore into");
-		sqlite3_close(src);
-		return r;
-	}
-	double deadline = time_mono() + busy_timeout;
-	double pause = 0.01;
-	for (;;) {
-		rc = sqlite3_backup_step(b, -1);
-		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
-			break;
-		if (time_mono() > deadline || cancel_requested())
-			break;
-		time_sleep(pause);
-		pause = pause * 2 > 0.5 ? 0.5 : pause * 2;
-	}
-	int frc = sqlite3_backup_finish(b);
+	rc = snapshot_copy(dst, src, busy_timeout, NULL);
 	sqlite3_close(src);
-	if (rc == SQLITE_DONE && frc == SQLITE_OK)
+	if (rc == SQLITE_OK)
 		return CB_OK;
-	return snapshot_sqlite_error(err, rc == SQLITE_DONE ? frc : rc, path,
-				     "cannot restore into");
+	return snapshot_sqlite_error(err, rc, path, "cannot restore into");
 }
 
 /* With no database, stray -wal/-shm files beside its name would be applied

@@ -39,6 +39,21 @@ static void print_restored(const char *what, const char *target,
 	printf("  Time taken:      %.2fs\n", seconds);
 }
 
+/* How the configuration and flags say to restore. */
+static struct restore_opts restore_opts_of(const struct cli *cli)
+{
+	const struct conf *c = &cli->conf;
+	return (struct restore_opts){
+		.db_path = c->db_path,
+		.dir = c->local_dir,
+		.to = cli->to,
+		.level = c->compression,
+		.threads = c->threads,
+		.busy_timeout = c->busy_timeout,
+		.progress = true,
+	};
+}
+
 static enum result restore_path(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
@@ -66,15 +81,7 @@ static enum result restore_path(struct cli *cli, struct error *err)
 		goto done;
 	if ((r = lock_dir(c, "restore", &lock, err)))
 		goto done;
-	struct restore_opts ro = {
-		.db_path = c->db_path,
-		.dir = c->local_dir,
-		.to = cli->to,
-		.level = c->compression,
-		.threads = c->threads,
-		.busy_timeout = c->busy_timeout,
-		.progress = true,
-	};
+	struct restore_opts ro = restore_opts_of(cli);
 	r = restore_from_file(&ro, path, have_meta ? &meta : NULL, &check, &out, err);
 	if (out.made_restore_point)
 		oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
@@ -179,15 +186,7 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 	if ((r = lock_dir(c, "restore", &lock, err)))
 		goto done;
 
-	struct restore_opts ro = {
-		.db_path = c->db_path,
-		.dir = c->local_dir,
-		.to = cli->to,
-		.level = c->compression,
-		.threads = c->threads,
-		.busy_timeout = c->busy_timeout,
-		.progress = true,
-	};
+	struct restore_opts ro = restore_opts_of(cli);
 	for (size_t i = first; i < cands.n; i++) {
 		const struct candidate *cand = &cands.items[i];
 		if (!wanted(cli, cand, stem, type, before))

@@ -356,10 +356,7 @@ static uint64_t source_page_count(sqlite3 *src)
 	return n;
 }
 
-/* Run the backup from src into dst to completion, retrying while the source
- * is locked, for at most busy_timeout seconds. */
-static int run_backup(sqlite3 *dst, sqlite3 *src, double busy_timeout,
-		      uint64_t *page_count)
+int snapshot_copy(sqlite3 *dst, sqlite3 *src, double busy_timeout, uint64_t *page_count)
 {
 	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
 	if (!b)
@@ -376,7 +373,8 @@ static int run_backup(sqlite3 *dst, sqlite3 *src, double busy_timeout,
 		time_sleep(pause);
 		pause = pause * 2 > 0.5 ? 0.5 : pause * 2;
 	}
-	*page_count = (uint64_t)sqlite3_backup_pagecount(b);
+	if (page_count)
+		*page_count = (uint64_t)sqlite3_backup_pagecount(b);
 	int frc = sqlite3_backup_finish(b);
 	if (rc == SQLITE_DONE)
 		rc = frc;
@@ -419,7 +417,7 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 			      sqlite3_errmsg(dst));
 		goto done;
 	}
-	rc = run_backup(dst, src, opts->busy_timeout, &pages);
+	rc = snapshot_copy(dst, src, opts->busy_timeout, &pages);
 	sqlite3_close(dst);
 	dst = NULL;
 	if (s.failure) {
@@ -494,7 +492,7 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 			      sqlite3_errstr(rc));
 		goto done;
 	}
-	rc = run_backup(dst, src, opts->busy_timeout, &pages);
+	rc = snapshot_copy(dst, src, opts->busy_timeout, &pages);
 	if (rc != SQLITE_OK) {
 		r = cancel_requested() ? error_set(err, CB_ERR_INTERRUPTED, "interrupted")
 				       : snapshot_sqlite_error(err, rc, db_path,

@@ -23,6 +23,7 @@
 #include "common/hash.h"
 #include "common/result.h"
 
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -53,6 +54,13 @@ struct snapshot_result {
 enum result snapshot_to_gzip(const char *db_path, int fd,
 			     const struct snapshot_opts *opts,
 			     struct snapshot_result *res, struct error *err);
+
+/* Copy every page of src into dst with SQLite's backup API, as one step
+ * under one read transaction of src, retrying (with backoff) while either is
+ * locked, for at most busy_timeout seconds or until cancel_requested().
+ * Returns SQLITE_OK or SQLite's error code; page_count (may be NULL) gets the
+ * source's size in pages. */
+int snapshot_copy(sqlite3 *dst, sqlite3 *src, double busy_timeout, uint64_t *page_count);
 
 /* Map a SQLite error on db to an error line about path. */
 enum result snapshot_sqlite_error(struct error *err, int rc, const char *path,

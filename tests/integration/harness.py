@@ -255,5 +255,29 @@ def hold_lock(backups_dir):
     return fd
 
 
+def fake_backup(backups_dir, mib, kind="manual", created=None, db="cloudbrain"):
+    """A backup of random bytes with matching metadata, for sync and upload
+    tests (they check SHA-256 and size, not what is inside).  Returns its name."""
+    import datetime as dt
+    os.makedirs(backups_dir, mode=0o700, exist_ok=True)
+    created = created or dt.datetime.now(dt.timezone.utc)
+    name = f"{db}_{kind}_{created:%Y%m%d_%H%M%S}.db.gz"
+    path = os.path.join(backups_dir, name)
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        for _ in range(mib):
+            chunk = os.urandom(1 << 20)
+            h.update(chunk)
+            f.write(chunk)
+    meta = {"format": 1, "name": name, "database": db, "type": kind,
+            "created": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "original_size": mib << 21,
+            "compressed_size": mib << 20, "compression_ratio": 50.0,
+            "sha256": h.hexdigest(), "page_size": 4096, "page_count": mib << 9,
+            "tool": "cbsync", "version": "test"}
+    with open(path + ".json", "w") as f:
+        json.dump(meta, f)
+    return name
+
+
 def main():
     unittest.main(verbosity=2)

@@ -1,7 +1,6 @@
 """cbsync against S3 (OpenStack Swift's s3api, which checks SigV4 and payload
 hashes as AWS does), read back with awscli and boto3."""
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -9,8 +8,8 @@ import signal
 import subprocess
 import time
 
-from harness import (CBSYNC, HERE, CbsyncTest, db_rows, integrity, main, make_db,
-                     read_bytes, sha256_file)
+from harness import (CBSYNC, HERE, CbsyncTest, db_rows, fake_backup, integrity, main,
+                     make_db, read_bytes, sha256_file)
 
 import sys
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "servers"))
@@ -92,28 +91,8 @@ class S3Test(CbsyncTest):
         self.assertEqual(len(self.w.backup_files()), 1)
         self.assertIn("not offsite yet", line)
 
-    def big_backup(self, mib):
-        os.makedirs(self.w.backups, mode=0o700, exist_ok=True)
-        now = dt.datetime.now(dt.timezone.utc)
-        name = f"cloudbrain_manual_{now:%Y%m%d_%H%M%S}.db.gz"
-        path = os.path.join(self.w.backups, name)
-        h = hashlib.sha256()
-        with open(path, "wb") as f:
-            for _ in range(mib):
-                chunk = os.urandom(1 << 20)
-                h.update(chunk)
-                f.write(chunk)
-        meta = {"format": 1, "name": name, "database": "cloudbrain", "type": "manual",
-                "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "original_size": mib << 21,
-                "compressed_size": mib << 20, "compression_ratio": 50.0,
-                "sha256": h.hexdigest(), "page_size": 4096, "page_count": mib << 9,
-                "tool": "cbsync", "version": "test"}
-        with open(path + ".json", "w") as f:
-            json.dump(meta, f)
-        return name
-
     def test_kill_9_during_a_multipart_upload(self):
-        name = self.big_backup(48)
+        name = fake_backup(self.w.backups, 48)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")}
         env.update(self.env(CBSYNC_REMOTE_OFFSITE_PART_SIZE="5M"))
         proc = subprocess.Popen([CBSYNC, "push"], cwd=self.w.root, env=env,

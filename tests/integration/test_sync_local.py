@@ -1,15 +1,12 @@
 """Sync to a local mirror: push, auto-sync after backup, faults, the agent."""
-import datetime as dt
-import hashlib
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import time
 
-from harness import CBSYNC, CbsyncTest, main, make_db, read_bytes, sha256_file
+from harness import CBSYNC, CbsyncTest, fake_backup, main, make_db, read_bytes, sha256_file
 from test_agent import Agent
 
 
@@ -119,29 +116,8 @@ class SyncTest(CbsyncTest):
         self.assertNotIn(name, self.remote_files())
         self.assertFalse([f for f in os.listdir(self.mirror) if f.startswith(".cbsync-tmp-")])
 
-    def fake_big_backup(self, mib):
-        """A large backup in the local tier (sync checks SHA-256, not gzip)."""
-        os.makedirs(self.w.backups, mode=0o700, exist_ok=True)
-        now = dt.datetime.now(dt.timezone.utc)
-        name = f"cloudbrain_manual_{now:%Y%m%d_%H%M%S}.db.gz"
-        path = os.path.join(self.w.backups, name)
-        h = hashlib.sha256()
-        with open(path, "wb") as f:
-            for _ in range(mib):
-                chunk = os.urandom(1 << 20)
-                h.update(chunk)
-                f.write(chunk)
-        meta = {"format": 1, "name": name, "database": "cloudbrain", "type": "manual",
-                "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "original_size": mib << 21,
-                "compressed_size": mib << 20, "compression_ratio": 50.0,
-                "sha256": h.hexdigest(), "page_size": 4096, "page_count": mib << 9,
-                "tool": "cbsync", "version": "test"}
-        with open(path + ".json", "w") as f:
-            json.dump(meta, f)
-        return name
-
     def test_kill_9_during_an_upload(self):
-        name = self.fake_big_backup(400)
+        name = fake_backup(self.w.backups, 400)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")}
         env.update(self.env)
         proc = subprocess.Popen([CBSYNC, "push"], cwd=self.w.root, env=env,
