@@ -90,10 +90,11 @@ def status(cbsync, cwd, env):
 def wait_requests(cbsync, cwd, env, until, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
+        # Until the agent has written its state file, status has none.
         st = status(cbsync, cwd, env)
-        r = st["remotes"][0]
-        if until(r):
-            return r
+        r = (st or {}).get("remotes") or [None]
+        if r[0] is not None and until(r[0]):
+            return r[0]
         time.sleep(0.2)
     raise SystemExit("the agent did not sync in time")
 
