@@ -21,6 +21,7 @@ struct gz_writer {
 	int level;
 	size_t head_size;
 	off_t pos; /* where the next body output byte goes */
+	off_t flushed; /* writeback started up to here */
 	struct pdeflate *body;
 	unsigned char *out;
 };
@@ -48,6 +49,7 @@ static enum result write_body(void *ctx, const void *buf, size_t len, struct err
 	if (e)
 		return io_error(err, e, "writing the backup");
 	w->pos += (off_t)len;
+	fs_writeback_hint(w->fd, &w->flushed, w->pos);
 	return CB_OK;
 }
 

@@ -70,6 +70,15 @@ int fs_write_all(int fd, const void *buf, size_t len);
 /* pwrite all of buf at offset; returns 0 or an errno. */
 int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 
+/* Large writes that end in one fsync: once more than FS_WRITEBACK_STEP bytes
+ * lie between *mark and end, ask the kernel to start writing them back now,
+ * without waiting, and move *mark to end.  The final fsync then has little
+ * left to flush, so it does not stall other processes' fsyncs (a database
+ * server's commits) behind hundreds of megabytes at once.  A hint only:
+ * errors (a pipe, a file system without support) are ignored. */
+#define FS_WRITEBACK_STEP (8 << 20)
+void fs_writeback_hint(int fd, off_t *mark, off_t end);
+
 /* Join dir and name into a newly allocated path ("a" + "b" -> "a/b"). */
 char *fs_join(const char *dir, const char *name);
 

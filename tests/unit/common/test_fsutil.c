@@ -569,6 +569,49 @@ static void test_write_all_and_pwrite(void **state)
 	assert_int_equal(fs_pwrite_all(-1, "x", 1, 0), EBADF);
 }
 
+static void test_writeback_hint(void **state)
+{
+	char *path = fs_join(*state, "big");
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	size_t chunk = 1 << 20;
+	char *buf = malloc(chunk);
+	assert_non_null(buf);
+	memset(buf, 'q', chunk);
+	off_t mark = 0, end = 0;
+	/* Below the step nothing is started and the mark stays put. */
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(fs_write_all(fd, buf, chunk), 0);
+		end += (off_t)chunk;
+		fs_writeback_hint(fd, &mark, end);
+	}
+	assert_int_equal(mark, 0);
+	/* Past it, writeback starts from the mark to the end written so far. */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(fs_write_all(fd, buf, chunk), 0);
+		end += (off_t)chunk;
+		fs_writeback_hint(fd, &mark, end);
+	}
+	assert_int_equal(mark, (off_t)FS_WRITEBACK_STEP);
+	fs_writeback_hint(fd, &mark, end);
+	assert_int_equal(mark, (off_t)FS_WRITEBACK_STEP);
+	/* The hint never changes the content. */
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, (off_t)(9 * chunk));
+	close(fd);
+	/* On a pipe the kernel refuses; that is no error to the caller. */
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	mark = 0;
+	fs_writeback_hint(p[1], &mark, (off_t)FS_WRITEBACK_STEP * 2);
+	assert_int_equal(mark, (off_t)FS_WRITEBACK_STEP * 2);
+	close(p[0]);
+	close(p[1]);
+	free(buf);
+	free(path);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
@@ -588,6 +631,7 @@ int main(void)
 		T(test_exists_and_size),
 		T(test_rename_noreplace),
 		T(test_write_all_and_pwrite),
+		T(test_writeback_hint),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
