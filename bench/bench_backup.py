@@ -368,6 +368,16 @@ def ro_uri(path):
     return "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path))
 
 
+def copy_db(src_path, dst_path):
+    """Copy a database through SQLite's backup API (not timed by callers);
+    the source is opened read-only."""
+    src = sqlite3.connect(ro_uri(src_path), uri=True)
+    dst = sqlite3.connect(dst_path)
+    src.backup(dst)
+    dst.close()
+    src.close()
+
+
 def integrity(path):
     """PRAGMA integrity_check of a file, read-only; returns 'ok' or the
     first complaint."""
@@ -981,11 +991,7 @@ def run(a, scratch, have_pigz):
                         live_db = os.path.join(bench.out, "live.db")
                         live_dir = os.path.join(bench.out, "live-backups")
                         os.makedirs(live_dir)
-                        src = sqlite3.connect(ro_uri(db), uri=True)
-                        dst = sqlite3.connect(live_db)
-                        src.backup(dst)
-                        dst.close()
-                        src.close()
+                        copy_db(db, live_db)
                         s = bench.restore_live(cb_backup, live_db, live_dir)
                         if s.ok and rep == 0:
                             ic = integrity(live_db)
@@ -1031,11 +1037,7 @@ def run(a, scratch, have_pigz):
         if a.db:
             wdb = os.path.join(scratch, "writer-copy.db")
             note("copying %s for the writer test (not timed)..." % a.db)
-            src = sqlite3.connect(ro_uri(a.db), uri=True)
-            dst = sqlite3.connect(wdb)
-            src.backup(dst)
-            dst.close()
-            src.close()
+            copy_db(a.db, wdb)
             bench.db = wdb
         cb_walls = [s.wall for s in results[("backup", "cbsync")] if s.ok]
         idle = a.writer_seconds or max(5.0, median(cb_walls) or 10.0)

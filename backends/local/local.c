@@ -97,6 +97,19 @@ static enum result check_root(struct local *l, struct error *err)
 			 "[Errno %d] %s: '%s'", errno, strerror(errno), l->root);
 }
 
+/* Count a request on one object, check the mirror is there, and give the
+ * object's path (the caller frees it). */
+static enum result object_request(struct local *l, const char *key, char **path,
+				  struct error *err)
+{
+	l->stats.requests++;
+	enum result r = check_root(l, err);
+	if (r)
+		return r;
+	*path = fs_join(l->root, key);
+	return *path ? CB_OK : error_set(err, CB_ERR_NOMEM, "out of memory");
+}
+
 /* Errors writing into the mirror: a full or vanished disk may come back. */
 static enum result mirror_error(struct error *err, int e, const char *path)
 {
@@ -256,13 +269,10 @@ static enum result local_get(void *ctx, const char *key, backend_sink_fn sink, v
 			     struct error *err)
 {
 	struct local *l = ctx;
-	l->stats.requests++;
-	enum result r = check_root(l, err);
+	char *path;
+	enum result r = object_request(l, key, &path, err);
 	if (r)
 		return r;
-	char *path = fs_join(l->root, key);
-	if (!path)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = errno == ENOENT ? error_set(err, CB_ERR_NOT_FOUND, "no object '%s'", key)
@@ -299,13 +309,10 @@ static enum result local_get(void *ctx, const char *key, backend_sink_fn sink, v
 static enum result local_remove(void *ctx, const char *key, struct error *err)
 {
 	struct local *l = ctx;
-	l->stats.requests++;
-	enum result r = check_root(l, err);
+	char *path;
+	enum result r = object_request(l, key, &path, err);
 	if (r)
 		return r;
-	char *path = fs_join(l->root, key);
-	if (!path)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
 	if (unlink(path) != 0 && errno != ENOENT) {
 		r = mirror_error(err, errno, path);
 		free(path);
