@@ -100,6 +100,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_setup(cli.conf.log_level, cli.conf.log_format);
+	/* Risky but valid set-ups (conf_load): one line each, every command. */
+	for (size_t i = 0; i < cli.conf.n_warnings; i++)
+		log_warn("config", "%s", cli.conf.warnings[i]);
 	cancel_install_handlers();
 	r = verb_table[cli.verb](&cli, &err);
 	if (r == CB_OK && fflush(stdout) != 0)

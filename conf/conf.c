@@ -102,6 +102,9 @@ void conf_free(struct conf *c)
 		for (size_t i = 0; i < conf_n_fixed_keys; i++)
 			free(c->origins[i]);
 	free(c->origins);
+	for (size_t i = 0; i < c->n_warnings; i++)
+		free(c->warnings[i]);
+	free(c->warnings);
 	for (size_t i = 0; i < c->n_remotes; i++)
 		remote_free(&c->remotes[i]);
 	free(c->remotes);

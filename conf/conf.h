@@ -154,6 +154,9 @@ struct conf {
 	struct conf_remote *remotes;
 	size_t n_remotes;
 	char **origins;             /* private: where each value came from; see conf_origin */
+	char **warnings;            /* risky but valid set-ups, one line each, for the
+				     * caller to show (see conf_load) */
+	size_t n_warnings;
 };
 
 struct conf_load_opts {
@@ -166,7 +169,19 @@ struct conf_load_opts {
 	const char *system_path;    /* NULL: CONF_SYSTEM_PATH (tests point it elsewhere) */
 };
 
-/* Build the configuration; on error c is left empty (conf_free is safe). */
+/* Build the configuration; on error c is left empty (conf_free is safe).
+ *
+ * Limits: the config file and every KEY_file must be regular files (not a
+ * FIFO, device or directory), the config at most 1 MiB and a KEY_file at
+ * most 64 KiB; anything else is an error, without blocking or reading on.
+ * A URL value may not hold a password, and an http(s):// URL no user name
+ * either: credentials belong in the remote's own keys.
+ *
+ * A valid configuration can still be risky; c->warnings then holds one line
+ * for each of: a config file others can read or change, one in a directory
+ * others can write to, a secret's KEY_file others can read or change, and a
+ * plain http:// URL to a host other than this machine.  Lines do not start
+ * with "Warning:"; the caller adds what its output needs. */
 enum result conf_load(struct conf *c, const struct conf_load_opts *opts, struct error *err);
 
 /* The built-in defaults alone. */

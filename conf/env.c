@@ -128,7 +128,7 @@ static enum result env_fixed(struct loader *ld, const struct envvar *v, size_t i
 	if (!(ld->env_var[i] = strdup(v->name)))
 		return ld_nomem(ld);
 	snprintf(where, sizeof(where), "environment %s", v->name);
-	value = ld_entry_value(ld, where, v->value, LAYER_ENV, via_file, &file);
+	value = ld_entry_value(ld, where, v->value, LAYER_ENV, via_file, &file, NULL);
 	if (value)
 		ld_apply_fixed(ld, i, value, where, v->name, file);
 	free(value);

@@ -3,7 +3,10 @@
  * command-line flags, each layer overriding the one before; then the remotes
  * are built and the whole is cross-checked.
  *
- * The file goes through libinih.  Our line reader sits between the file and
+ * The file must be a regular file of at most LD_MAX_CONFIG bytes; it is read
+ * whole (never blocking on a FIFO, never growing without bound) and checked
+ * for places others could read or replace it, which become warnings.  It
+ * then goes through libinih.  Our line reader sits between the text and
  * inih: it counts lines (so every message carries one), strips indentation
  * (inih would otherwise take an indented line as a continuation of the
  * previous value), rejects over-long lines instead of letting them be cut,
@@ -33,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_TZDIR "/usr/share/zoneinfo"
@@ -89,7 +93,7 @@ static enum result file_fixed(struct loader *ld, const char *key, const char *ra
 
 	snprintf(where, sizeof(where), "%s:%d: [%s] %s", ld->path, ld->line, sec, key);
 	snprintf(origin, sizeof(origin), "%s:%d", ld->path, ld->line);
-	value = ld_entry_value(ld, where, raw, LAYER_FILE, via_file, &file);
+	value = ld_entry_value(ld, where, raw, LAYER_FILE, via_file, &file, NULL);
 	if (value)
 		ld_apply_fixed(ld, (size_t)i, value, where, origin, file);
 	free(value);
@@ -186,30 +190,30 @@ static enum result section_header(struct loader *ld, const char *line)
 	return ld_bad(ld, "%s:%d: unknown section [%s]", ld->path, ld->line, inner);
 }
 
-/* inih's line reader (an fgets work-alike): see the comment at the top. */
+/* inih's line reader (an fgets work-alike) over the file read whole: see
+ * the comment at the top. */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct loader *ld = stream;
-	if (ld->rc)
+	if (ld->rc || ld->pos >= ld->text_len)
 		return NULL;
-	errno = 0;
-	ssize_t n = getline(&ld->buf, &ld->buf_cap, ld->fp);
-	if (n < 0) {
-		ld->read_errno = ferror(ld->fp) ? (errno ? errno : EIO) : 0;
-		return NULL;
-	}
+	char *s = ld->text + ld->pos;
+	size_t rest = ld->text_len - ld->pos;
+	char *nl = memchr(s, '\n', rest);
+	size_t n = nl ? (size_t)(nl - s) : rest;
+	ld->pos += n + (nl != NULL);
 	ld->line++;
-	if ((size_t)n != strlen(ld->buf)) {
+	if (memchr(s, '\0', n)) {
 		ld_bad(ld, "%s:%d: the line contains a NUL byte (is this a text file?)", ld->path,
 		    ld->line);
 		return NULL;
 	}
-	char *s = ld->buf;
+	s[n] = '\0';           /* the newline, or the terminator ld_read_file added */
 	if (ld->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
 		s += 3;
 	s += strspn(s, " \t");
 	size_t len = strlen(s);
-	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+	while (len && s[len - 1] == '\r')
 		s[--len] = '\0';
 	if (len + 1 > (size_t)num) {
 		ld_bad(ld, "%s:%d: the line is longer than %d characters; HINT: put a long value "
@@ -281,42 +285,115 @@ out:
 	return ld->rc ? 0 : 1;
 }
 
-/* Which file to read: --config, $CBSYNC_CONFIG, else the system file if
- * it exists.  *path is NULL for none. */
-static enum result open_config(struct loader *ld, const char **path)
+/* Warn about a config file that others can read or change, or that sits
+ * in a directory where others could replace it: the directory holding it,
+ * if anyone may write there (even with the sticky bit, which stops deletion
+ * but not a file planted before ours), and any directory above without the
+ * sticky bit, where another user could rename the way to it. */
+static enum result check_config_place(struct loader *ld, const char *path, unsigned mode)
 {
-	const char *p = ld->opts->path;
+	const char *exposed = ld_mode_exposure(mode);
+	if (exposed && ld_warn(ld, "config file '%s' %s (mode %04o); HINT: chmod 600 '%s' "
+			       "(or 640 with the service's group)", path, exposed, mode, path))
+		return ld->rc;
+
+	char *copy = strdup(path), *dir = NULL;
+	if (!copy)
+		return ld_nomem(ld);
+	char *slash = strrchr(copy, '/');
+	if (!slash)
+		dir = realpath(".", NULL);
+	else if (slash == copy)
+		dir = realpath("/", NULL);
+	else {
+		*slash = '\0';
+		dir = realpath(copy, NULL);
+	}
+	free(copy);
+	for (bool holder = true; dir; holder = false) {
+		struct stat st;
+		if (stat(dir, &st) != 0)
+			break;
+		if ((st.st_mode & S_IWOTH) && (holder || !(st.st_mode & S_ISVTX))) {
+			ld_warn(ld, "config file '%s' is in a directory other users can write to "
+				"('%s', mode %04o), so they could put their own in its place; HINT: "
+				"keep it in a directory only its owner can change, such as "
+				"/etc/cbsync", path, dir, (unsigned)(st.st_mode & 07777));
+			break;
+		}
+		char *up = strrchr(dir, '/');
+		if (!up || strcmp(dir, "/") == 0)
+			break;
+		up[up == dir] = '\0';  /* "/a/b" -> "/a", "/a" -> "/" */
+	}
+	free(dir);
+	return ld->rc;
+}
+
+/* Which file to read: --config, $CBSYNC_CONFIG, else the system file if
+ * it exists; it is read whole into ld->text.  ld->path stays NULL for
+ * none. */
+static enum result read_config(struct loader *ld)
+{
+	const char *p = ld->opts->path, *named_by = "--config";
 	bool optional = false;
+	char why[200];
+	unsigned mode = 0;
 	if (!p) {
 		const char *v = ld_env_get(ld, "CBSYNC_CONFIG");
-		if (v && *v)
+		if (v && *v) {
 			p = v;
+			named_by = "CBSYNC_CONFIG";
+		}
 	}
 	if (!p) {
 		p = ld->opts->system_path ? ld->opts->system_path : CONF_SYSTEM_PATH;
 		optional = true;
 	}
-	ld->fp = fopen(p, "r");
-	if (!ld->fp) {
-		if (optional && (errno == ENOENT || errno == ENOTDIR)) {
-			*path = NULL;
+	switch (ld_read_file(p, LD_MAX_CONFIG, &ld->text, &ld->text_len, &mode, why,
+			     sizeof(why))) {
+	case LD_READ_OK:
+		break;
+	case LD_READ_ERRNO:
+		if (optional && (errno == ENOENT || errno == ENOTDIR))
 			return CB_OK;
+		return ld_bad(ld, "cannot read config file '%s': %s", p, why);
+	case LD_READ_DIRECTORY:
+		if (!optional) {
+			size_t n = strlen(p);
+			while (n > 1 && p[n - 1] == '/')
+				n--;
+			return ld_bad(ld, "cannot read config file '%s': it is a directory; HINT: "
+				   "%s names the file itself, e.g. %.*s/cbsync.conf", p, named_by,
+				   (int)n, p);
 		}
-		return ld_bad(ld, "cannot read config file '%s': %s", p, strerror(errno));
+		/* fall through */
+	case LD_READ_NOT_REGULAR:
+		if (optional)
+			return ld_bad(ld, "cannot read config file '%s': %s; HINT: replace it with "
+				   "a regular file, or name one with --config", p, why);
+		return ld_bad(ld, "cannot read config file '%s': %s; HINT: %s must name a "
+			   "regular file (e.g. /etc/cbsync/cbsync.conf)", p, why, named_by);
+	case LD_READ_TOO_LARGE:
+		return ld_bad(ld, "cannot read config file '%s': it is larger than %d MiB, far "
+			   "more than a config file needs; HINT: is this the right file?", p,
+			   LD_MAX_CONFIG / (1024 * 1024));
+	case LD_READ_NOMEM:
+		return ld_nomem(ld);
 	}
-	*path = p;
-	return CB_OK;
+	ld->path = p;
+	if (!(ld->c->source = strdup(p)))
+		return ld_nomem(ld);
+	return check_config_place(ld, p, mode);
 }
 
 static enum result load_file(struct loader *ld)
 {
-	const char *path = NULL;
-	if (open_config(ld, &path) || !path)
+	if (read_config(ld) || !ld->path)
 		return ld->rc;
-	ld->path = path;
-	if (!(ld->c->source = strdup(path)))
-		return ld_nomem(ld);
+	ld->in_file = true;
 	int ret = ini_parse_stream(read_line, ld, on_key, ld);
+	ld->in_file = false;
 	if (ret == -2)
 		return ld_nomem(ld);
 	if (ret > 0 && (!ld->rc || ret < ld->err_line)) {
@@ -328,12 +405,7 @@ static enum result load_file(struct loader *ld)
 		else
 			error_set(ld->err, CB_ERR_CONFIG, "%s:%d: syntax error: expected "
 				  "\"key = value\", \"[section]\" or a comment", ld->path, ret);
-		return ld->rc;
 	}
-	if (!ld->rc && ld->read_errno)
-		ld_bad(ld, "cannot read config file '%s': %s", path, strerror(ld->read_errno));
-	fclose(ld->fp);
-	ld->fp = NULL;
 	return ld->rc;
 }
 
@@ -385,9 +457,7 @@ static enum result cross_check(struct loader *ld)
 
 static void loader_free(struct loader *ld)
 {
-	if (ld->fp)
-		fclose(ld->fp);
-	free(ld->buf);
+	free(ld->text);
 	for (size_t i = 0; i < conf_n_fixed_keys; i++) {
 		if (ld->env_var)
 			free(ld->env_var[i]);

@@ -1,19 +1,26 @@
 /*
  * Helpers shared by the parts of conf_load (see loader.h): the error line,
- * strings, ${VAR} expansion, KEY_file contents, storing a fixed key, and the
- * list of declared remotes.
+ * warnings, strings, ${VAR} expansion, reading files with limits, KEY_file
+ * contents, what a URL's authority holds, storing a fixed key, and the list
+ * of declared remotes.
+ *
+ * Files (the config, KEY_file values) are opened without blocking, must be
+ * regular files and are read whole up to a ceiling: a FIFO, a device or a
+ * huge file is one error line instead of a hang or unbounded memory.
  */
 #include "conf/loader.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define MAX_VALUE_FILE (1024 * 1024)
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char *const ld_common_keys[LD_N_COMMON] = {
 	"type", "keep_daily", "keep_weekly", "keep_monthly", "keep_change",
@@ -33,8 +40,27 @@ enum result ld_fail(struct loader *ld, enum result code, const char *fmt, ...)
 	va_end(ap);
 	error_set(ld->err, code, "%s", msg);
 	ld->rc = code;
-	ld->err_line = ld->fp ? ld->line : 0;
+	ld->err_line = ld->in_file ? ld->line : 0;
 	return code;
+}
+
+enum result ld_warn(struct loader *ld, const char *fmt, ...)
+{
+	struct conf *c = ld->c;
+	va_list ap;
+	char *line = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) < 0)
+		line = NULL;
+	va_end(ap);
+	char **bigger = line ? realloc(c->warnings, (c->n_warnings + 1) * sizeof(*bigger)) : NULL;
+	if (!bigger) {
+		free(line);
+		return ld_nomem(ld);
+	}
+	c->warnings = bigger;
+	c->warnings[c->n_warnings++] = line;
+	return CB_OK;
 }
 
 #define ld_bad(ld, ...) ld_fail(ld, CB_ERR_CONFIG, __VA_ARGS__)
@@ -204,33 +230,120 @@ fail:
 	return NULL;
 }
 
-/* The content of a KEY_file: the whole file, one trailing newline removed. */
-static char *read_value_file(struct loader *ld, const char *where, const char *path)
+static const char *file_kind(mode_t m)
 {
-	FILE *f = fopen(path, "rb");
-	char *data = NULL;
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a file";
+}
+
+/* Read a regular file whole, up to a ceiling (see loader.h).  O_NONBLOCK
+ * keeps open(2) from waiting for a FIFO's writer; the type is checked on
+ * the descriptor opened, so nothing can be swapped in between. */
+enum ld_read ld_read_file(const char *path, size_t max, char **data, size_t *len,
+			  unsigned *mode, char *why, size_t why_size)
+{
+	enum ld_read r = LD_READ_ERRNO;
+	char *buf = NULL;
 	size_t n = 0;
-	if (!f) {
-		ld_bad(ld, "%s: cannot read '%s': %s", where, path, strerror(errno));
+	struct stat st;
+	int saved_errno;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, why_size, "not a regular file (%s)", file_kind(st.st_mode));
+		r = S_ISDIR(st.st_mode) ? LD_READ_DIRECTORY : LD_READ_NOT_REGULAR;
+		goto fail;
+	}
+	r = LD_READ_TOO_LARGE;
+	if (st.st_size < 0 || (unsigned long long)st.st_size > max)
+		goto fail;
+	r = LD_READ_NOMEM;
+	if (!(buf = malloc(max + 2)))
+		goto fail;
+	/* The size is checked again as the bytes come: the file may grow. */
+	while (n <= max) {
+		ssize_t got = read(fd, buf + n, max + 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		r = LD_READ_ERRNO;
+		if (got < 0)
+			goto fail;
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	r = LD_READ_TOO_LARGE;
+	if (n > max)
+		goto fail;
+	buf[n] = '\0';
+	close(fd);
+	*data = buf;
+	*len = n;
+	if (mode)
+		*mode = (unsigned)(st.st_mode & 07777);
+	return LD_READ_OK;
+fail:
+	saved_errno = errno;
+	if (r == LD_READ_ERRNO)
+		snprintf(why, why_size, "%s", strerror(saved_errno));
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	errno = saved_errno;
+	return r;
+}
+
+const char *ld_mode_exposure(unsigned mode)
+{
+	if ((mode & S_IROTH) && (mode & S_IWOTH))
+		return "can be read and changed by other users";
+	if (mode & S_IWOTH)
+		return "can be changed by other users";
+	if (mode & S_IROTH)
+		return "can be read by other users";
+	return NULL;
+}
+
+/* The content of a KEY_file: the whole file, one trailing newline removed. */
+static char *read_value_file(struct loader *ld, const char *where, const char *path,
+			     unsigned *mode)
+{
+	char *data = NULL, why[200];
+	size_t n = 0;
+	switch (ld_read_file(path, LD_MAX_VALUE_FILE, &data, &n, mode, why, sizeof(why))) {
+	case LD_READ_OK:
+		break;
+	case LD_READ_ERRNO:
+		ld_bad(ld, "%s: cannot read '%s': %s", where, path, why);
 		return NULL;
-	}
-	data = malloc(MAX_VALUE_FILE + 2);
-	if (!data) {
+	case LD_READ_NOT_REGULAR:
+	case LD_READ_DIRECTORY:
+		ld_bad(ld, "%s: cannot read '%s': %s; HINT: a _file setting names a regular file "
+		    "that holds the value", where, path, why);
+		return NULL;
+	case LD_READ_TOO_LARGE:
+		ld_bad(ld, "%s: cannot read '%s': it is larger than %d KiB, the most a value file "
+		    "may hold; HINT: is this the right file?", where, path,
+		    LD_MAX_VALUE_FILE / 1024);
+		return NULL;
+	case LD_READ_NOMEM:
 		ld_nomem(ld);
-		goto out;
-	}
-	n = fread(data, 1, MAX_VALUE_FILE + 1, f);
-	if (ferror(f)) {
-		ld_bad(ld, "%s: cannot read '%s': %s", where, path, strerror(errno));
-		goto fail;
-	}
-	if (n > MAX_VALUE_FILE) {
-		ld_bad(ld, "%s: '%s' is larger than %d bytes", where, path, MAX_VALUE_FILE);
-		goto fail;
+		return NULL;
 	}
 	if (memchr(data, '\0', n)) {
 		ld_bad(ld, "%s: '%s' contains a NUL byte", where, path);
-		goto fail;
+		free(data);
+		return NULL;
 	}
 	if (n && data[n - 1] == '\n') {
 		n--;
@@ -238,12 +351,6 @@ static char *read_value_file(struct loader *ld, const char *where, const char *p
 			n--;
 	}
 	data[n] = '\0';
-	goto out;
-fail:
-	free(data);
-	data = NULL;
-out:
-	fclose(f);
 	return data;
 }
 
@@ -251,7 +358,7 @@ out:
  * KEY_file value is a path whose content is the value.  *file is set to the
  * path (owned by the caller) for KEY_file. */
 char *ld_entry_value(struct loader *ld, const char *where, const char *raw,
-			 enum ld_layer layer, bool via_file, char **file)
+			 enum ld_layer layer, bool via_file, char **file, unsigned *mode)
 {
 	char *v = layer == LAYER_FILE ? expand(ld, where, raw) : strdup(raw);
 	*file = NULL;
@@ -262,13 +369,64 @@ char *ld_entry_value(struct loader *ld, const char *where, const char *raw,
 	}
 	if (!via_file)
 		return v;
-	char *content = read_value_file(ld, where, v);
+	char *content = read_value_file(ld, where, v, mode);
 	if (!content) {
 		free(v);
 		return NULL;
 	}
 	*file = v;
 	return content;
+}
+
+/* The authority of "scheme://[userinfo@]host[:port]/...": RFC 3986 ends it
+ * at the first "/", "?" or "#", and the userinfo at the last "@" in it. */
+void ld_url_split(const char *url, struct ld_url *out)
+{
+	memset(out, 0, sizeof(*out));
+	const char *sep = strstr(url, "://");
+	if (!sep || sep == url || (size_t)(sep - url) >= sizeof(out->scheme))
+		return;
+	for (size_t i = 0; url + i < sep; i++)
+		out->scheme[i] = (char)tolower((unsigned char)url[i]);
+	const char *auth = sep + 3;
+	size_t alen = strcspn(auth, "/?#");
+	const char *host = auth, *at = NULL;
+	for (const char *p = auth; p < auth + alen; p++)
+		if (*p == '@')
+			at = p;
+	if (at) {
+		out->has_user = true;
+		out->has_password = memchr(auth, ':', (size_t)(at - auth)) != NULL;
+		host = at + 1;
+	}
+	size_t hlen = (size_t)(auth + alen - host);
+	if (hlen && host[0] == '[') {
+		const char *close = memchr(host, ']', hlen);
+		hlen = close ? (size_t)(close - host - 1) : hlen - 1;
+		host++;
+	} else {
+		const char *colon = memchr(host, ':', hlen);
+		if (colon)
+			hlen = (size_t)(colon - host);
+	}
+	if (hlen >= sizeof(out->host))
+		hlen = sizeof(out->host) - 1;
+	for (size_t i = 0; i < hlen; i++)
+		out->host[i] = (char)tolower((unsigned char)host[i]);
+}
+
+bool ld_host_is_loopback(const char *host)
+{
+	unsigned char a[16];
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) != 1)
+		return false;
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const unsigned char one[16] = {[15] = 1};
+	return memcmp(a, one, 16) == 0 || (memcmp(a, mapped, 12) == 0 && a[12] == 127);
 }
 
 size_t ld_fixed_index(const char *section, const char *key)

@@ -17,6 +17,11 @@
 #include <stdio.h>
 
 #define LD_MAX_REMOTE_NAME 64
+/* The largest config file and KEY_file read: a config is a few kilobytes and
+ * a value (a password, a key, a path) far less, so anything bigger is the
+ * wrong file, and reading it all would only cost memory. */
+#define LD_MAX_CONFIG (1024 * 1024)
+#define LD_MAX_VALUE_FILE (64 * 1024)
 
 enum ld_layer { LAYER_FILE, LAYER_ENV };
 
@@ -57,13 +62,13 @@ struct loader {
 	int err_line;           /* its file line, for ordering against inih's errors */
 	const char *tzdir;
 
-	/* The file. */
+	/* The file, read whole into text (it is at most LD_MAX_CONFIG bytes);
+	 * the line reader walks it from pos. */
 	const char *path;       /* as the user named it */
-	FILE *fp;
+	bool in_file;           /* while inih reads it: messages carry a line */
+	char *text;
+	size_t text_len, pos;
 	int line;
-	int read_errno;
-	char *buf;
-	size_t buf_cap;
 	int unclosed_line;      /* the latest line with "[" and no "]" */
 	enum section_kind sec;
 	const char *sec_name;   /* the fixed section, canonical spelling */
@@ -98,6 +103,33 @@ enum result ld_fail(struct loader *ld, enum result code, const char *fmt, ...)
 #define ld_bad(ld, ...) ld_fail(ld, CB_ERR_CONFIG, __VA_ARGS__)
 enum result ld_nomem(struct loader *ld);
 
+/* Add one line to the configuration's warnings (conf.h, struct conf). */
+enum result ld_warn(struct loader *ld, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The outcome of ld_read_file. */
+enum ld_read {
+	LD_READ_OK,
+	LD_READ_ERRNO,          /* open or read failed: *why is strerror's text */
+	LD_READ_NOT_REGULAR,    /* *why: "not a regular file (a FIFO)" */
+	LD_READ_DIRECTORY,      /* *why: "not a regular file (a directory)" */
+	LD_READ_TOO_LARGE,
+	LD_READ_NOMEM,
+};
+
+/* Read the regular file path whole, if it is at most max bytes, into a new
+ * NUL-terminated *data (*len bytes, which may include NUL bytes), with its
+ * mode bits in *mode.  Never blocks on a FIFO or device and never reads more
+ * than max + 1 bytes.  On failure *why (why_size bytes) says what is wrong,
+ * and errno is kept for LD_READ_ERRNO (ENOENT for a missing file). */
+enum ld_read ld_read_file(const char *path, size_t max, char **data, size_t *len,
+			  unsigned *mode, char *why, size_t why_size);
+
+/* "mode 0644" permission warnings for a file others may read or change:
+ * the phrase for the mode ("can be read by other users"), or NULL when the
+ * mode is private enough. */
+const char *ld_mode_exposure(unsigned mode);
+
 /* Small string helpers; NULL when memory runs out. */
 char *ld_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *ld_lower_dup(const char *s, size_t n);
@@ -123,9 +155,24 @@ const char *ld_keep_hint(const char *key);
 
 /* The value an entry stands for: a file value is ${}-expanded first; with
  * via_file the value is a path whose content is the value, and *file is
- * set to that path (caller frees both).  NULL on failure (reported). */
+ * set to that path (caller frees both) and *mode, if not NULL, to the
+ * file's permission bits.  NULL on failure (reported). */
 char *ld_entry_value(struct loader *ld, const char *where, const char *raw,
-		     enum ld_layer layer, bool via_file, char **file);
+		     enum ld_layer layer, bool via_file, char **file, unsigned *mode);
+
+/* What a URL's authority holds, for the checks on CONF_URL values; the
+ * URL need not be valid otherwise.  host is lower-cased, without brackets
+ * or port; empty when there is no "scheme://". */
+struct ld_url {
+	char scheme[16];
+	bool has_user;          /* "user@" or "user:password@" */
+	bool has_password;      /* "user:password@", even with an empty password */
+	char host[256];
+};
+void ld_url_split(const char *url, struct ld_url *out);
+
+/* localhost, 127.0.0.0/8 or ::1 (also as ::ffff:127.x.y.z). */
+bool ld_host_is_loopback(const char *host);
 
 /* The index of a fixed key known to exist. */
 size_t ld_fixed_index(const char *section, const char *key);

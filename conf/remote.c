@@ -5,6 +5,11 @@
  * lines, then environment variables), normalise the values, apply the
  * backend's defaults, insist on its required keys, and let keep_* default
  * to the local tier's policy.
+ *
+ * URL values get two more checks here, where the type's keys are known for
+ * the hint: credentials in a URL are refused (the value is never echoed),
+ * and plain http:// to another machine is a warning, as is a secret's
+ * KEY_file that other users can read.
  */
 #include "conf/loader.h"
 
@@ -98,7 +103,7 @@ static const struct conf_remote_type *remote_type(struct loader *ld, struct rdec
 		    entry_duplicate(ld, d, j, NULL, 0))
 			continue;
 		entry_where(e, where, sizeof(where));
-		value = ld_entry_value(ld, where, e->value, e->layer, via_file, &file);
+		value = ld_entry_value(ld, where, e->value, e->layer, via_file, &file, NULL);
 		if (!value)
 			break;
 		found = NULL;
@@ -162,6 +167,79 @@ static enum result remote_unknown_key(struct loader *ld, const struct rentry *e,
 	return ld_bad(ld, "%s unknown key \"%s\" for type %s", e->loc, e->key, rt->type);
 }
 
+/* The keys a credential in a URL belongs in instead, for a hint: "password
+ * (or password_file)", "access_key_id and secret_access_key (or
+ * secret_access_key_file)".  Secrets named like a password or secret key
+ * come first (a passphrase or token is seldom what was in the URL); with
+ * ids, the key naming the access key id too. */
+static void credential_keys(const struct conf_remote_type *rt, bool ids, char *buf, size_t size)
+{
+	const char *id = NULL, *secret = NULL;
+	for (size_t k = 0; k < rt->n_keys; k++) {
+		const char *key = rt->keys[k].key;
+		if (rt->keys[k].secret && !secret &&
+		    (strstr(key, "password") || strstr(key, "secret")))
+			secret = key;
+		else if (!rt->keys[k].secret && !id && strstr(key, "access_key"))
+			id = key;
+	}
+	for (size_t k = 0; k < rt->n_keys && !secret; k++)
+		if (rt->keys[k].secret)
+			secret = rt->keys[k].key;
+	if (!secret)
+		snprintf(buf, size, "the remote's own keys (see cbsync help backends)");
+	else if (ids && id)
+		snprintf(buf, size, "%s and %s (or %s_file)", id, secret, secret);
+	else
+		snprintf(buf, size, "%s (or %s_file)", secret, secret);
+}
+
+/* A URL value: no password in it, and no user either in http(s), where a
+ * user is a credential too (elsewhere, as in sftp://user@host, it is the
+ * login name).  The value is never repeated, as it may hold a secret.  A
+ * plain http:// URL to another machine is a warning. */
+static enum result check_url(struct loader *ld, const struct conf_remote_type *rt,
+			     const char *where, const char *value)
+{
+	struct ld_url u;
+	char keys[256];
+	ld_url_split(value, &u);
+	bool http = strcmp(u.scheme, "http") == 0 || strcmp(u.scheme, "https") == 0;
+	if (http && u.has_user) {
+		credential_keys(rt, true, keys, sizeof(keys));
+		return ld_bad(ld, "%s: credentials do not belong in the URL (not shown here); "
+			   "HINT: remove \"user:password@\" from it and set %s", where, keys);
+	}
+	if (u.has_password) {
+		credential_keys(rt, false, keys, sizeof(keys));
+		return ld_bad(ld, "%s: a password does not belong in the URL (not shown here); "
+			   "HINT: keep only the user (%s://user@host/...) and set %s", where,
+			   u.scheme, keys);
+	}
+	return CB_OK;
+}
+
+/* Warnings for a remote value that works but is risky. */
+static enum result warn_risky(struct loader *ld, const struct conf_key_spec *spec,
+			      const char *where, const char *value, const char *file,
+			      unsigned file_mode)
+{
+	const char *exposed = file ? ld_mode_exposure(file_mode) : NULL;
+	if (spec->secret && exposed &&
+	    ld_warn(ld, "%s: '%s' %s (mode %04o); HINT: chmod 600 '%s'", where, file, exposed,
+		    file_mode, file))
+		return ld->rc;
+	if (spec->type == CONF_URL) {
+		struct ld_url u;
+		ld_url_split(value, &u);
+		if (strcmp(u.scheme, "http") == 0 && u.host[0] && !ld_host_is_loopback(u.host))
+			return ld_warn(ld, "%s: plain http:// to %s, which is not this machine: "
+				       "requests and data cross the network unencrypted; HINT: use "
+				       "https://", where, u.host);
+	}
+	return CB_OK;
+}
+
 /* Validate d's settings against its type and fill r. */
 static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_remote *r)
 {
@@ -199,9 +277,15 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 		entry_where(e, where, sizeof(where));
 		const struct conf_key_spec *spec =
 			idx >= (int)LD_N_COMMON ? &rt->keys[idx - (int)LD_N_COMMON] : NULL;
-		value = ld_entry_value(ld, where, e->value, e->layer, via_file, &file);
+		unsigned file_mode = 0;
+		value = ld_entry_value(ld, where, e->value, e->layer, via_file, &file, &file_mode);
 		if (!value)
 			break;
+		if (spec && spec->type == CONF_URL && check_url(ld, rt, where, value)) {
+			free(value);
+			free(file);
+			break;
+		}
 		if (!spec) {
 			enum backup_type bt = ld_common_keep_type[idx];
 			if (!conf_parse_keep(value, &r->keep.keep[bt])) {
@@ -216,9 +300,11 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 		} else {
 			size_t k = (size_t)(idx - (int)LD_N_COMMON);
 			char *norm = NULL;
+			/* A URL with an "@" in it is not repeated either. */
+			bool hide = spec->secret || (spec->type == CONF_URL && strchr(value, '@'));
 			if (!conf_value_normalise(spec->type, value, &norm, why, sizeof(why))) {
 				if (why[0])
-					ld_value_error(ld, where, value, file, spec->secret, why);
+					ld_value_error(ld, where, value, file, hide, why);
 				else
 					ld_nomem(ld);
 			} else {
@@ -227,6 +313,8 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 				val[k] = norm;
 				if (!(origin[k] = strdup(e->origin)))
 					ld_nomem(ld);
+				else
+					warn_risky(ld, spec, where, value, file, file_mode);
 			}
 		}
 		free(value);

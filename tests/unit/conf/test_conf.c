@@ -447,7 +447,8 @@ static void test_config_sources(void **state)
 	assert_string_equal(err.msg, "cannot read config file 'nope.conf': No such file or "
 			    "directory");
 	assert_int_equal(load_ex(&c, &err, ".", NULL, NULL, NULL), CB_ERR_CONFIG);
-	assert_string_equal(err.msg, "cannot read config file '.': Is a directory");
+	assert_string_equal(err.msg, "cannot read config file '.': it is a directory; HINT: "
+			    "--config names the file itself, e.g. ./cbsync.conf");
 
 	/* The system file is read if it exists, and skipped if not. */
 	const struct conf_load_opts sys = {.system_path = "a.conf", .environ = (char *[]){NULL}};
@@ -682,7 +683,8 @@ static void test_key_file(void **state)
 		     "cbsync.conf:2: [local] dir_file: cannot read 'missing.txt': No such file or "
 		     "directory");
 	expect_error("[local]\ndir_file = secrets\n", NULL,
-		     "cbsync.conf:2: [local] dir_file: cannot read 'secrets': Is a directory");
+		     "cbsync.conf:2: [local] dir_file: cannot read 'secrets': not a regular file (a "
+		     "directory); HINT: a _file setting names a regular file that holds the value");
 	char *missing[] = {"CBSYNC_LOCAL_DIR_FILE=/no/such/file", NULL};
 	expect_error(NULL, missing, "environment CBSYNC_LOCAL_DIR_FILE: cannot read "
 		     "'/no/such/file': No such file or directory");
