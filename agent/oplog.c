@@ -2,6 +2,7 @@
  * Operations log: one appended line per operation, echoed on stderr.
  */
 #include "agent/oplog.h"
+#include "common/text.h"
 #include "common/fsutil.h"
 #include "common/timeutil.h"
 
@@ -29,6 +30,9 @@ void oplog_record(const char *dir, const char *op, const char *file,
 		 file && *file ? file : "-", outcome ? "failed" : "ok", seconds,
 		 outcome ? " " : "", outcome ? result_name(outcome) : "",
 		 detail ? (outcome ? ": " : " ") : "", detail ? detail : "");
+	/* One operation, one line: a file name or an error quoting a remote's
+	 * reply must not start a line of its own. */
+	text_escape_inplace(body, sizeof(body));
 	time_format_iso(time_now(), stamp, sizeof(stamp));
 	int n = snprintf(line, sizeof(line), "%s %s\n", stamp, body);
 	if (n < 0)

@@ -2,6 +2,7 @@
  * Logging to stderr in text or JSON, one write(2) per line.
  */
 #include "common/log.h"
+#include "common/text.h"
 #include "common/timeutil.h"
 
 #include <jansson.h>
@@ -68,6 +69,7 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	text_escape_inplace(msg, sizeof(msg));
 	time_format_iso(time_now(), stamp, sizeof(stamp));
 
 	if (line_format == LOG_FORMAT_JSON) {

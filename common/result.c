@@ -2,6 +2,7 @@
  * Result codes: formatting error lines and mapping codes to exit statuses.
  */
 #include "common/result.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@ enum result error_set(struct error *err, enum result code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
+		/* Messages quote names and replies from outside: keep them one
+		 * printable line wherever they end up. */
+		text_escape_inplace(err->msg, sizeof(err->msg));
 		err->code = code;
 		err->os_errno = 0;
 	}
@@ -60,6 +64,7 @@ void error_prefix(struct error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(head, sizeof(head), fmt, ap);
 	va_end(ap);
+	text_escape_inplace(head, sizeof(head));
 	memcpy(tail, err->msg, sizeof(tail));
 	size_t hl = strlen(head);
 	size_t tl = strlen(tail);
