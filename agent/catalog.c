@@ -3,7 +3,9 @@
  */
 #include "agent/catalog.h"
 #include "common/fsutil.h"
+#include "common/log.h"
 #include "common/meta.h"
+#include "common/text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,9 @@ enum result catalog_build(const struct backend_listing *l, struct remote_catalog
 			  struct error *err)
 {
 	memset(out, 0, sizeof(*out));
+	/* backend_list has already left out what cbsync could never write. */
+	out->unsafe = l->unsafe;
+	memcpy(out->unsafe_example, l->unsafe_example, sizeof(out->unsafe_example));
 	out->items = calloc(l->n ? l->n : 1, sizeof(*out->items));
 	if (!out->items)
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
@@ -50,6 +55,12 @@ enum result catalog_build(const struct backend_listing *l, struct remote_catalog
 		name[nlen] = '\0';
 		struct backup_name parsed;
 		if (!backup_name_parse(name, &parsed)) {
+			out->foreign++;
+			continue;
+		}
+		if (!backend_key_valid(key)) {
+			if (out->unsafe++ == 0)
+				text_escape(key, out->unsafe_example, sizeof(out->unsafe_example));
 			out->foreign++;
 			continue;
 		}
@@ -84,6 +95,31 @@ enum result catalog_build(const struct backend_listing *l, struct remote_catalog
 	out->n = w;
 	qsort(out->items, out->n, sizeof(*out->items), newest_first);
 	return CB_OK;
+}
+
+void catalog_keep_db(struct remote_catalog *c, const char *db)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (strcmp(c->items[i].parsed.db, db) != 0) {
+			c->other_db++;
+			continue;
+		}
+		c->items[w++] = c->items[i];
+	}
+	c->n = w;
+}
+
+void catalog_warn_unsafe(const struct remote_catalog *c, const char *comp,
+			 const char *remote_name)
+{
+	if (c->unsafe == 0)
+		return;
+	log_warn(comp,
+		 "remote '%s': ignoring %zu object%s whose name cbsync would never write "
+		 "(\"%s\"%s); cbsync neither restores nor deletes %s",
+		 remote_name, c->unsafe, c->unsafe == 1 ? "" : "s", c->unsafe_example,
+		 c->unsafe == 1 ? "" : ", ...", c->unsafe == 1 ? "it" : "them");
 }
 
 void catalog_free(struct remote_catalog *c)

@@ -31,11 +31,25 @@ struct remote_catalog {
 	size_t n;
 	size_t foreign;               /* objects that are not cbsync's */
 	size_t temp;                  /* temp objects of unfinished uploads */
+	size_t other_db;              /* backups of other databases (catalog_keep_db) */
+	size_t unsafe;                /* backup-like names cbsync would never write */
+	char unsafe_example[96];      /* the first of those, escaped for printing */
 };
 
 enum result catalog_build(const struct backend_listing *l, struct remote_catalog *out,
 			  struct error *err);
 void catalog_free(struct remote_catalog *c);
+
+/* Keep only the backups of database db (the <db> part of their names):
+ * retention, sync and restore act on what this database made and nothing
+ * else, so databases sharing a prefix never touch each other's backups. */
+void catalog_keep_db(struct remote_catalog *c, const char *db);
+
+/* Log one warning (component comp) if the listing held backup-like names
+ * cbsync would never write (a space, a control character, ...): they are
+ * ignored, never fatal, and never deleted. */
+void catalog_warn_unsafe(const struct remote_catalog *c, const char *comp,
+			 const char *remote_name);
 
 /* The entry for name, or NULL. */
 const struct remote_backup *catalog_find(const struct remote_catalog *c, const char *name);

@@ -2,25 +2,77 @@
  * Backup checks: gzip, SHA-256 against metadata, SQLite integrity.
  */
 #include "agent/check.h"
+#include "agent/format.h"
 #include "common/fsutil.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
-struct sink_ctx {
-	int fd;
-	const char *path;
-};
-
-static enum result write_sink(void *ctx, const void *buf, size_t len, struct error *err)
+enum result check_sink_init(struct check_sink *s, int fd, const char *path, const char *label,
+			    const struct backup_meta *meta, uint64_t max_size, struct error *err)
 {
-	struct sink_ctx *s = ctx;
+	struct statvfs vfs;
+	*s = (struct check_sink){.fd = fd, .path = path, .label = label};
+	if (meta) {
+		s->limit = meta->original_size > 0 ? (uint64_t)meta->original_size : 0;
+		s->limit_by = LIMIT_META;
+	} else {
+		s->limit = max_size ? max_size : CHECK_DEFAULT_MAX_SIZE;
+		s->limit_by = LIMIT_CEILING;
+	}
+	if (fstatvfs(fd, &vfs) != 0)
+		return CB_OK; /* no figure to go by: the other bound still holds */
+	uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+	uint64_t room = avail > CHECK_SPACE_RESERVE ? avail - CHECK_SPACE_RESERVE : 0;
+	if (room >= s->limit)
+		return CB_OK;
+	if (meta) {
+		char need[32], have[32];
+		format_size(s->limit, need, sizeof(need));
+		format_size(avail, have, sizeof(have));
+		return error_set(err, CB_ERR_IO,
+				 "not enough free space to check backup '%s' beside '%s': it "
+				 "decompresses to %s and %s is free; HINT: free some space there",
+				 label, path, need, have);
+	}
+	s->limit = room;
+	s->limit_by = LIMIT_SPACE;
+	return CB_OK;
+}
+
+enum result check_sink_write(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct check_sink *s = ctx;
+	if (len > s->limit - s->written) {
+		char lim[32];
+		format_size(s->limit, lim, sizeof(lim));
+		switch (s->limit_by) {
+		case LIMIT_META:
+			return error_set(err, CB_ERR_CORRUPT,
+					 "backup '%s' is corrupt: it decompresses to more than the "
+					 "%llu bytes its metadata gives; stopped there",
+					 s->label, (unsigned long long)s->limit);
+		case LIMIT_CEILING:
+			return error_set(err, CB_ERR_CORRUPT,
+					 "backup '%s' has no metadata and decompresses to more than "
+					 "%s, the ceiling for such a backup; stopped there; HINT: "
+					 "raise [restore] max_size if it is genuine",
+					 s->label, lim);
+		case LIMIT_SPACE:
+			return error_set(err, CB_ERR_IO,
+					 "backup '%s' decompresses to more than the %s free beside "
+					 "'%s'; stopped there; HINT: free some space there",
+					 s->label, lim, s->path);
+		}
+	}
 	int e = fs_write_all(s->fd, buf, len);
 	if (e)
 		return error_errno(err, e, s->path);
+	s->written += len;
 	return CB_OK;
 }
 
@@ -150,15 +202,18 @@ enum result check_decompressed(const struct gz_read_result *gz, const char *labe
 }
 
 enum result check_backup(int in_fd, const char *label, const struct backup_meta *meta,
-			 int out_fd, const char *out_path, struct progress *progress,
-			 struct check_result *res, struct error *err)
+			 uint64_t max_size, int out_fd, const char *out_path,
+			 struct progress *progress, struct check_result *res, struct error *err)
 {
-	struct sink_ctx sink = {.fd = out_fd, .path = out_path};
+	struct check_sink sink;
 	struct gz_read_result gz;
-	enum result r = gz_read_fd(in_fd, write_sink, &sink, progress ? on_progress : NULL,
-				   progress, &gz, err);
+	enum result r = check_sink_init(&sink, out_fd, out_path, label, meta, max_size, err);
+	if (r)
+		return r;
+	r = gz_read_fd(in_fd, check_sink_write, &sink, progress ? on_progress : NULL, progress,
+		       &gz, err);
 	if (r) {
-		if (r == CB_ERR_CORRUPT)
+		if (r == CB_ERR_CORRUPT && strncmp(err->msg, "backup '", 8) != 0)
 			error_prefix(err, "backup '%s' is corrupt", label);
 		return r;
 	}

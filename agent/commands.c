@@ -108,8 +108,10 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 	}
 	if (type == BT_DAILY || type == BT_WEEKLY || type == BT_MONTHLY) {
 		/* Scheduled types rotate: apply retention now. */
+		char stem[BACKUP_STEM_MAX + 1];
+		backup_db_stem(c->db_path, stem, sizeof(stem));
 		if (!(r = lock_dir(c, "prune", &lock, err)))
-			r = prune_local(c->local_dir, &c->local_keep, held, c->n_remotes, time_now(),
+			r = prune_local(c->local_dir, stem, &c->local_keep, held, c->n_remotes, time_now(),
 					false, stdout, &pruned, err);
 		dir_lock_release(&lock);
 		if (r) {
@@ -395,6 +397,8 @@ enum result cmd_prune(struct cli *cli, struct error *err)
 	enum result r, worst = CB_OK;
 	double start = time_mono();
 	int64_t now = time_now();
+	char stem[BACKUP_STEM_MAX + 1];
+	backup_db_stem(c->db_path, stem, sizeof(stem));
 
 	if (cli->now && !time_parse_iso(cli->now, &now))
 		return error_set(err, CB_ERR_USAGE,
@@ -423,7 +427,7 @@ enum result cmd_prune(struct cli *cli, struct error *err)
 		if (prune_it && (all || local))
 			printf("%s:\n", label);
 		/* Pruning the local tier alone only reads the remotes. */
-		r = prune_remote(t->backend, &t->remote->keep, now, !prune_it || cli->dry_run,
+		r = prune_remote(t->backend, stem, &t->remote->keep, now, !prune_it || cli->dry_run,
 				 prune_it ? stdout : NULL, &res, &held[ri], &terr);
 		held[ri].name = t->name;
 		held[ri].keep = &t->remote->keep;
@@ -457,7 +461,8 @@ enum result cmd_prune(struct cli *cli, struct error *err)
 		if (!cli->dry_run && fs_exists(c->local_dir) &&
 		    (r = lock_dir(c, "prune", &lock, err)))
 			goto done;
-		r = prune_local(c->local_dir, &c->local_keep, held, c->n_remotes, now, cli->dry_run,
+		r = prune_local(c->local_dir, stem, &c->local_keep, held, c->n_remotes, now,
+				cli->dry_run,
 				stdout, &res, err);
 		dir_lock_release(&lock);
 		if (r) {
@@ -501,8 +506,8 @@ static enum result scratch_file(struct atomic_file *tmp, const char *dir, const 
 
 /* Check one backup into a throwaway file beside it (or in TMPDIR when its
  * directory is read-only). */
-static enum result verify_one(const char *path, const char *label, struct check_result *res,
-			      struct error *err)
+static enum result verify_one(const char *path, const char *label, uint64_t max_size,
+			      struct check_result *res, struct error *err)
 {
 	struct backup_meta meta;
 	bool have_meta = false;
@@ -526,7 +531,7 @@ static enum result verify_one(const char *path, const char *label, struct check_
 		return r;
 	}
 	progress_start(&bar, "verify", (uint64_t)fs_file_size(path));
-	r = check_backup(in, label, have_meta ? &meta : NULL, tmp.fd, tmp.tmp_path, &bar,
+	r = check_backup(in, label, have_meta ? &meta : NULL, max_size, tmp.fd, tmp.tmp_path, &bar,
 			 res, err);
 	progress_end(&bar);
 	close(in);
@@ -652,7 +657,7 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 			local_list_free(&list);
 			return error_set(err, CB_ERR_NOMEM, "out of memory");
 		}
-		r = verify_one(path, label, &res, &verr);
+		r = verify_one(path, label, c->restore_max_size, &res, &verr);
 		char *log_dir = fs_dirname(path);
 		if (r == CB_OK) {
 			char size[32];

@@ -152,7 +152,9 @@ static void run_job(struct job *j)
 	if (!j->result) {
 		oplog_record(j->dir, "backup", j->out.meta.name, CB_OK, j->out.seconds, NULL);
 		struct error perr = {0};
-		if (prune_local(j->dir, &j->keep, j->held, j->n_held, time_now(), false, NULL,
+		char stem[BACKUP_STEM_MAX + 1];
+		backup_db_stem(j->db_path, stem, sizeof(stem));
+		if (prune_local(j->dir, stem, &j->keep, j->held, j->n_held, time_now(), false, NULL,
 				&j->pruned, &perr)) {
 			log_warn("agent", "retention failed: %s", perr.msg);
 		} else if (j->pruned.deleted) {
@@ -484,7 +486,9 @@ static void remotes_setup(struct daemon *d)
 		const struct conf_remote *rc = &d->conf.remotes[i];
 		struct error err = {0};
 		struct remote_worker *w = NULL;
-		if (remote_worker_start(&w, rc, d->conf.local_dir, &err)) {
+		char stem[BACKUP_STEM_MAX + 1];
+		backup_db_stem(d->conf.db_path, stem, sizeof(stem));
+		if (remote_worker_start(&w, rc, d->conf.local_dir, stem, &err)) {
 			log_error("agent", "remote '%s' is disabled: %s", rc->name, err.msg);
 			continue;
 		}

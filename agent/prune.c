@@ -20,7 +20,7 @@ static bool holds(const struct remote_holdings *h, const char *name)
 
 /* Mark the local backups some remote wants and lacks.  A remote's wants are
  * judged over the union of both tiers, as sync judges them. */
-static enum result compute_pins(const struct local_list *local,
+static enum result compute_pins(const struct local_list *local, const char *db,
 				const struct remote_holdings *remotes, size_t n_remotes,
 				int64_t now, bool *pinned, struct error *err)
 {
@@ -46,7 +46,8 @@ static enum result compute_pins(const struct local_list *local,
 			bool is_local = false;
 			for (size_t j = 0; j < local->n && !is_local; j++)
 				is_local = strcmp(local->items[j].name, h->held[i]) == 0;
-			if (is_local || !backup_name_parse(h->held[i], &extra[i]))
+			if (is_local || !backup_name_parse(h->held[i], &extra[i]) ||
+			    strcmp(extra[i].db, db) != 0)
 				continue;
 			items[k].db = extra[i].db;
 			items[k].type = extra[i].type;
@@ -64,7 +65,7 @@ static enum result compute_pins(const struct local_list *local,
 	return CB_OK;
 }
 
-enum result prune_local(const char *dir, const struct retention_policy *policy,
+enum result prune_local(const char *dir, const char *db, const struct retention_policy *policy,
 			const struct remote_holdings *remotes, size_t n_remotes, int64_t now,
 			bool dry_run, FILE *report, struct prune_result *res, struct error *err)
 {
@@ -77,6 +78,7 @@ enum result prune_local(const char *dir, const struct retention_policy *policy,
 	memset(res, 0, sizeof(*res));
 	if (r)
 		return r;
+	local_list_keep_db(&list, db);
 	if (list.n == 0)
 		goto done;
 	items = calloc(list.n, sizeof(*items));
@@ -86,7 +88,7 @@ enum result prune_local(const char *dir, const struct retention_policy *policy,
 		r = error_set(err, CB_ERR_NOMEM, "out of memory");
 		goto done;
 	}
-	if ((r = compute_pins(&list, remotes, n_remotes, now, pinned, err)))
+	if ((r = compute_pins(&list, db, remotes, n_remotes, now, pinned, err)))
 		goto done;
 	for (size_t i = 0; i < list.n; i++) {
 		items[i].db = list.items[i].parsed.db;
@@ -139,7 +141,7 @@ void holdings_free(struct remote_holdings *h)
 	h->known = false;
 }
 
-enum result prune_catalog(struct backend *b, const struct remote_catalog *cat,
+enum result prune_catalog(struct backend *b, const struct remote_catalog *cat, const char *db,
 			  const struct retention_policy *keep, int64_t now, bool dry_run,
 			  FILE *report, struct prune_result *res, struct remote_holdings *held,
 			  struct error *err)
@@ -164,7 +166,7 @@ enum result prune_catalog(struct backend *b, const struct remote_catalog *cat,
 	}
 	/* Only backups whose data is there; a lone metadata object is left be. */
 	for (size_t i = 0; i < cat->n; i++) {
-		if (!cat->items[i].has_data)
+		if (!cat->items[i].has_data || strcmp(cat->items[i].parsed.db, db) != 0)
 			continue;
 		whole[n] = &cat->items[i];
 		items[n].db = cat->items[i].parsed.db;
@@ -218,7 +220,8 @@ done:
 	return r;
 }
 
-enum result prune_remote(struct backend *b, const struct retention_policy *keep, int64_t now,
+enum result prune_remote(struct backend *b, const char *db, const struct retention_policy *keep,
+			 int64_t now,
 			 bool dry_run, FILE *report, struct prune_result *res,
 			 struct remote_holdings *held, struct error *err)
 {
@@ -226,8 +229,10 @@ enum result prune_remote(struct backend *b, const struct retention_policy *keep,
 	struct remote_catalog cat = {0};
 	enum result r;
 	memset(res, 0, sizeof(*res));
-	if (!(r = backend_list(b, "", &l, err)) && !(r = catalog_build(&l, &cat, err)))
-		r = prune_catalog(b, &cat, keep, now, dry_run, report, res, held, err);
+	if (!(r = backend_list(b, "", &l, err)) && !(r = catalog_build(&l, &cat, err))) {
+		catalog_warn_unsafe(&cat, "prune", b->name);
+		r = prune_catalog(b, &cat, db, keep, now, dry_run, report, res, held, err);
+	}
 	catalog_free(&cat);
 	backend_listing_free(&l);
 	return r;

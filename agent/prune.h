@@ -7,6 +7,10 @@
  * uploaded.  What a remote holds is known from its last listing; for a
  * remote whose holdings are unknown (never listed: down since the agent
  * started), everything its policy wants is pinned.
+ *
+ * Every function here acts on one database's backups only: db is its stem
+ * (backup_db_stem), and a backup whose name has another <db> part -- another
+ * server sharing the directory or prefix -- is never judged or deleted.
  */
 #ifndef CBSYNC_PRUNE_H
 #define CBSYNC_PRUNE_H
@@ -40,7 +44,7 @@ struct remote_holdings {
  * Each decision or deletion is reported on report (NULL: nothing printed):
  * with dry_run every backup's decision, otherwise each deletion.  The caller
  * holds the directory's lock unless dry_run. */
-enum result prune_local(const char *dir, const struct retention_policy *policy,
+enum result prune_local(const char *dir, const char *db, const struct retention_policy *policy,
 			const struct remote_holdings *remotes, size_t n_remotes, int64_t now,
 			bool dry_run, FILE *report, struct prune_result *res, struct error *err);
 
@@ -48,12 +52,13 @@ enum result prune_local(const char *dir, const struct retention_policy *policy,
  * the expired backups (data first, then metadata).  Objects that are not
  * cbsync backups are never touched.  Fills held (if not NULL) with the names
  * it holds afterwards (free with holdings_free). */
-enum result prune_remote(struct backend *b, const struct retention_policy *keep, int64_t now,
+enum result prune_remote(struct backend *b, const char *db, const struct retention_policy *keep,
+			 int64_t now,
 			 bool dry_run, FILE *report, struct prune_result *res,
 			 struct remote_holdings *held, struct error *err);
 
 /* The same on a catalog the caller already has (no listing request). */
-enum result prune_catalog(struct backend *b, const struct remote_catalog *cat,
+enum result prune_catalog(struct backend *b, const struct remote_catalog *cat, const char *db,
 			  const struct retention_policy *keep, int64_t now, bool dry_run,
 			  FILE *report, struct prune_result *res, struct remote_holdings *held,
 			  struct error *err);

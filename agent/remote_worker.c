@@ -5,6 +5,7 @@
 #include "common/timeutil.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 struct remote_worker {
 	char *name;
 	char *local_dir;
+	char db[BACKUP_STEM_MAX + 1];
 	struct retention_policy keep;
 	struct backend *backend;
 	pthread_t thread;
@@ -44,7 +46,7 @@ static void *worker_main(void *arg)
 		struct remote_result res;
 		memset(&res, 0, sizeof(res));
 		double start = time_mono();
-		struct sync_opts so = {.now = time_now(), .remove_stale = stale};
+		struct sync_opts so = {.now = time_now(), .db = w->db, .remove_stale = stale};
 		res.result = sync_remote(w->backend, &w->keep, w->local_dir, &so, &res.stats, &res.err);
 		res.seconds = time_mono() - start;
 
@@ -60,7 +62,7 @@ static void *worker_main(void *arg)
 }
 
 enum result remote_worker_start(struct remote_worker **out, const struct conf_remote *rc,
-				const char *local_dir, struct error *err)
+				const char *local_dir, const char *db, struct error *err)
 {
 	struct remote_worker *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -69,6 +71,7 @@ enum result remote_worker_start(struct remote_worker **out, const struct conf_re
 	w->name = strdup(rc->name);
 	w->local_dir = strdup(local_dir);
 	w->keep = rc->keep;
+	snprintf(w->db, sizeof(w->db), "%s", db);
 	if (!w->name || !w->local_dir) {
 		free(w->name);
 		free(w->local_dir);

@@ -25,8 +25,10 @@ struct remote_result {
 	double seconds;
 };
 
+/* db is the database's stem (backup_db_stem): the worker syncs and prunes
+ * that database's backups only. */
 enum result remote_worker_start(struct remote_worker **out, const struct conf_remote *rc,
-				const char *local_dir, struct error *err);
+				const char *local_dir, const char *db, struct error *err);
 const char *remote_worker_name(const struct remote_worker *w);
 int remote_worker_fd(const struct remote_worker *w);
 bool remote_worker_busy(const struct remote_worker *w);

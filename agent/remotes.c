@@ -59,8 +59,11 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc,
 	enum result r = backend_open(rc, &b, err);
 	if (!r) {
 		progress_start(&pp.bar, "", 0);
+		char stem[BACKUP_STEM_MAX + 1];
+		backup_db_stem(c->db_path, stem, sizeof(stem));
 		struct sync_opts so = {
 			.now = time_now(),
+			.db = stem,
 			.remove_stale = true,
 			.progress = on_bytes,
 			.progress_ctx = &pp,
@@ -189,8 +192,8 @@ static enum result add_remote_rows(const struct conf_remote *rc, struct row **ro
 	enum result r = backend_open(rc, &b, err);
 	if (!r)
 		r = backend_list(b, "", &l, err);
-	if (!r)
-		r = catalog_build(&l, &cat, err);
+	if (!r && !(r = catalog_build(&l, &cat, err)))
+		catalog_warn_unsafe(&cat, "list", rc->name);
 	for (size_t i = 0; !r && i < cat.n; i++) {
 		const struct remote_backup *rb = &cat.items[i];
 		if (!rb->has_data)

@@ -18,13 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static mode_t new_file_mode(void)
-{
-	mode_t mask = umask(0);
-	umask(mask);
-	return 0666 & ~mask;
-}
-
 enum result restore_begin(struct restore_job *job, const struct restore_opts *opts,
 			  struct error *err)
 {
@@ -55,7 +48,9 @@ enum result restore_begin(struct restore_job *job, const struct restore_opts *op
 	free(dir);
 	if (r)
 		return r;
-	return atomic_file_open(&job->tmp, job->target, new_file_mode(), err);
+	/* Owner-only while it is written, whatever the umask: it is a copy of
+	 * the database.  A new database gets its configured mode at install. */
+	return atomic_file_open(&job->tmp, job->target, 0600, err);
 }
 
 void restore_end(struct restore_job *job)
@@ -183,6 +178,8 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 	if (!job->live_exists || o->to) {
 		if (!o->to && (r = move_stale_sidecars(job->target, err)))
 			return r;
+		if (fchmod(job->tmp.fd, o->new_mode ? o->new_mode : 0600) != 0)
+			return error_errno(err, errno, job->tmp.tmp_path);
 		r = atomic_file_commit(&job->tmp, &(struct commit_opts){.no_replace = true},
 				       err);
 		if (r == CB_ERR_IO && err && strstr(err->msg, "File exists"))
@@ -241,8 +238,8 @@ enum result restore_from_file(const struct restore_opts *opts, const char *backu
 	}
 	progress_start(&bar, "restore", (uint64_t)fs_file_size(backup_path));
 	bar.enabled = bar.enabled && opts->progress;
-	r = check_backup(in, fs_basename(backup_path), meta, job.tmp.fd, job.tmp.tmp_path,
-			 &bar, check, err);
+	r = check_backup(in, fs_basename(backup_path), meta, opts->max_size, job.tmp.fd,
+			 job.tmp.tmp_path, &bar, check, err);
 	progress_end(&bar);
 	close(in);
 	if (!r)

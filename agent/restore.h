@@ -25,6 +25,8 @@
 #include "common/result.h"
 
 #include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <stdbool.h>
 
 struct restore_opts {
@@ -34,6 +36,8 @@ struct restore_opts {
 	int level;             /* gzip level for the restore point */
 	int threads;           /* compression threads for it */
 	double busy_timeout;   /* seconds to wait for the live database */
+	uint64_t max_size;     /* bound for a backup without metadata (check.h) */
+	mode_t new_mode;       /* a new database's mode (0: 0600) */
 	bool progress;
 };
 

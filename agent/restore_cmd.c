@@ -10,6 +10,14 @@
  * the same backup, then the next newest).  A tier that cannot be listed never
  * counts as "holds no backup": --if-backup-exists only lets a first
  * deployment through when every tier answered.
+ *
+ * Choosing by time (--latest, --before) trusts only what cbsync would have
+ * made: on a remote, a backup without its metadata beside it (cbsync always
+ * uploads both) is passed over, and on any tier so is a backup dated more
+ * than FUTURE_TOLERANCE ahead of the clock -- otherwise anyone who can write
+ * to a bucket wins every --latest with a name like ..._20991231_235959.
+ * Each one passed over gets a warning.  --name still takes anything, and
+ * says which checks it could not make.
  */
 #include "agent/commands.h"
 #include "agent/oplog.h"
@@ -20,6 +28,8 @@
 #include "common/timeutil.h"
 
 #include <stdio.h>
+
+#define FUTURE_TOLERANCE (10 * 60)
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +60,8 @@ static struct restore_opts restore_opts_of(const struct cli *cli)
 		.level = c->compression,
 		.threads = c->threads,
 		.busy_timeout = c->busy_timeout,
+		.max_size = c->restore_max_size,
+		.new_mode = c->db_mode,
 		.progress = true,
 	};
 }
@@ -110,6 +122,39 @@ static bool wanted(const struct cli *cli, const struct candidate *cand, const ch
 	return !cli->before || cand->parsed.created <= before;
 }
 
+/* Why a candidate that matches is not trusted to be chosen by time, or NULL. */
+static const char *untrusted(const struct tier_set *set, const struct candidate *cand,
+			     int64_t now)
+{
+	if (set->tiers[cand->tier].remote && !cand->has_meta)
+		return "it has no metadata beside it";
+	if (cand->parsed.created > now + FUTURE_TOLERANCE)
+		return "its date lies in the future";
+	return NULL;
+}
+
+/* Is candidate i the one to try?  Warns (once per candidate) about one it
+ * passes over. */
+static bool choosable(const struct cli *cli, const struct tier_set *set,
+		      const struct candidate_list *cands, size_t i, const char *stem,
+		      enum backup_type type, int64_t before, int64_t now, bool *warned)
+{
+	const struct candidate *cand = &cands->items[i];
+	if (!wanted(cli, cand, stem, type, before))
+		return false;
+	const char *why = untrusted(set, cand, now);
+	if (cli->name || !why)
+		return true;
+	if (!warned[i]) {
+		char where[96];
+		tier_label(&set->tiers[cand->tier], where, sizeof(where));
+		fprintf(stderr, "warning: passing over %s on %s: %s; HINT: restore it with "
+			"--name if you trust it\n", cand->name, where, why);
+		warned[i] = true;
+	}
+	return false;
+}
+
 static void tier_names(const struct tier_set *set, char *buf, size_t size)
 {
 	size_t o = 0;
@@ -125,6 +170,7 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 	struct tier_set set = {0};
 	struct candidate_list cands = {0};
 	struct dir_lock lock = {.fd = -1};
+	bool *warned = NULL;
 	enum backup_type type = BT_MANUAL;
 	int64_t before = 0;
 	char stem[BACKUP_STEM_MAX + 1];
@@ -154,9 +200,14 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 	for (size_t i = 0; i < set.n && !unreachable.code; i++)
 		if (!set.tiers[i].listed)
 			unreachable = set.tiers[i].list_error;
+	int64_t now = time_now();
+	if (!(warned = calloc(cands.n + 1, sizeof(*warned)))) {
+		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
 	size_t first = cands.n;
 	for (size_t i = 0; i < cands.n && first == cands.n; i++)
-		if (wanted(cli, &cands.items[i], stem, type, before))
+		if (choosable(cli, &set, &cands, i, stem, type, before, now, warned))
 			first = i;
 	/* Going ahead without a tier: it may have held something newer. */
 	for (size_t i = 0; first < cands.n && i < set.n; i++)
@@ -189,10 +240,17 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 	struct restore_opts ro = restore_opts_of(cli);
 	for (size_t i = first; i < cands.n; i++) {
 		const struct candidate *cand = &cands.items[i];
-		if (!wanted(cli, cand, stem, type, before))
+		if (!choosable(cli, &set, &cands, i, stem, type, before, now, warned))
 			continue;
 		char where[96];
 		tier_label(&set.tiers[cand->tier], where, sizeof(where));
+		if (cli->name && !cand->has_meta)
+			fprintf(stderr, "warning: %s on %s has no metadata: its SHA-256 and size "
+				"cannot be checked, only its gzip CRC-32 and PRAGMA integrity_check\n",
+				cand->name, where);
+		if (cli->name && cand->parsed.created > now + FUTURE_TOLERANCE)
+			fprintf(stderr, "warning: %s on %s is dated in the future\n", cand->name,
+				where);
 		struct restore_job job;
 		struct restore_outcome out;
 		struct check_result check;
@@ -229,6 +287,7 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 	}
 	error_prefix(err, "no candidate passed its checks; the last");
 done:
+	free(warned);
 	dir_lock_release(&lock);
 	candidates_free(&cands);
 	tiers_close(&set);

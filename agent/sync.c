@@ -113,6 +113,9 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 		goto done;
 	if ((r = catalog_build(&listing, &cat, err)))
 		goto done;
+	catalog_warn_unsafe(&cat, "sync", b->name);
+	catalog_keep_db(&cat, opts->db);
+	local_list_keep_db(&local, opts->db);
 
 	/* Every backup either tier has, once. */
 	entries = calloc(local.n + cat.n + 1, sizeof(*entries));
@@ -194,7 +197,8 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 			rb->has_meta = lb->has_meta;
 		}
 	}
-	if ((r = prune_catalog(b, &cat, keep, opts->now, false, NULL, &st->pruned, &st->held, err)))
+	if ((r = prune_catalog(b, &cat, opts->db, keep, opts->now, false, NULL, &st->pruned,
+			       &st->held, err)))
 		goto done;
 	if (opts->remove_stale && b->ops->remove_stale) {
 		struct error serr = {0};

@@ -10,6 +10,10 @@
  * a reboot or a remote that was down for a day is repaired by the next sync,
  * and running it twice, or twice at once, does nothing twice.
  *
+ * Only the backups of one database (opts->db, the <db> part of their names)
+ * take part: another database's backups in the same directory or prefix are
+ * neither uploaded nor pruned nor counted.
+ *
  * Then it applies the remote's policy to what the remote now holds and
  * deletes what has expired there -- from the same listing, so a sync costs
  * one listing request plus its uploads and deletions.
@@ -29,6 +33,7 @@
 
 struct sync_opts {
 	int64_t now;                   /* for the retention policy */
+	const char *db;                /* the database's stem: only its backups are synced */
 	bool remove_stale;             /* also clear what old unfinished uploads left */
 	backend_progress_fn progress;  /* per file, for a terminal */
 	void *progress_ctx;

@@ -2,6 +2,7 @@
  * Local tier: scanning, deleting and tidying the backup directory.
  */
 #include "agent/tier_local.h"
+#include "backends/backend.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 
@@ -56,7 +57,8 @@ enum result local_list_scan(const char *dir, struct local_list *out,
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		struct backup_name parsed;
-		if (!backup_name_parse(de->d_name, &parsed))
+		/* A name cbsync would never write is not one of its backups. */
+		if (!backup_name_parse(de->d_name, &parsed) || !backend_key_valid(de->d_name))
 			continue;
 		char *path = fs_join(dir, de->d_name);
 		if (!path)
@@ -109,6 +111,15 @@ void local_list_free(struct local_list *l)
 	free(l->items);
 	l->items = NULL;
 	l->n = 0;
+}
+
+void local_list_keep_db(struct local_list *l, const char *db)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->items[i].parsed.db, db) == 0)
+			l->items[w++] = l->items[i];
+	l->n = w;
 }
 
 enum result local_delete(const char *dir, const char *name, struct error *err)

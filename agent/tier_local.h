@@ -39,6 +39,9 @@ enum result local_list_scan(const char *dir, struct local_list *out,
 			    struct error *err);
 void local_list_free(struct local_list *l);
 
+/* Keep only database db's backups (the <db> part of their names). */
+void local_list_keep_db(struct local_list *l, const char *db);
+
 /* Remove a backup and its metadata (data first, so it vanishes at once). */
 enum result local_delete(const char *dir, const char *name, struct error *err);
 

@@ -28,6 +28,7 @@ enum result tiers_open(struct tier_set *set, const struct conf *c, const char *w
 {
 	bool all = !which || strcmp(which, "all") == 0;
 	set->n = 0;
+	set->max_size = c->restore_max_size;
 	set->tiers = calloc(c->n_remotes + 1, sizeof(*set->tiers));
 	if (!set->tiers)
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
@@ -125,6 +126,7 @@ enum result tiers_candidates(struct tier_set *set, const struct conf *c,
 		backend_listing_free(&l);
 		if (r)
 			continue;
+		catalog_warn_unsafe(&cat, "tiers", t->name);
 		t->listed = true;
 		for (size_t k = 0; k < cat.n; k++) {
 			if (!cat.items[k].has_data)
@@ -158,27 +160,22 @@ void candidates_free(struct candidate_list *l)
 struct download {
 	struct gz_reader *gz;
 	struct progress *bar;
+	const char *name;
+	uint64_t listed;  /* the size the listing gave */
 	uint64_t done;
 };
 
 static enum result to_reader(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct download *d = ctx;
+	if (len > d->listed - d->done)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "backup '%s' is corrupt: the remote sent more than the %llu "
+				 "bytes its listing gave; stopped there",
+				 d->name, (unsigned long long)d->listed);
 	d->done += len;
 	progress_update(d->bar, d->done);
 	return gz_reader_feed(d->gz, buf, len, err);
-}
-
-struct file_sink {
-	int fd;
-	const char *path;
-};
-
-static enum result to_file(void *ctx, const void *buf, size_t len, struct error *err)
-{
-	struct file_sink *s = ctx;
-	int e = fs_write_all(s->fd, buf, len);
-	return e ? error_errno(err, e, s->path) : CB_OK;
 }
 
 /* Metadata of a remote backup: fetched, parsed, and naming that backup. */
@@ -232,8 +229,8 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, cons
 			free(path);
 			return r;
 		}
-		r = check_backup(in, cand->name, *have_meta ? meta : NULL, out_fd, out_path, bar, res,
-				 err);
+		r = check_backup(in, cand->name, *have_meta ? meta : NULL, set->max_size, out_fd,
+				 out_path, bar, res, err);
 		close(in);
 		free(path);
 		return r;
@@ -247,9 +244,12 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, cons
 		}
 		*have_meta = true;
 	}
-	struct file_sink fs = {.fd = out_fd, .path = out_path};
-	struct download d = {.bar = bar};
-	if ((r = gz_reader_new(&d.gz, to_file, &fs, err)))
+	struct check_sink sink;
+	struct download d = {.bar = bar, .name = cand->name, .listed = cand->size};
+	if ((r = check_sink_init(&sink, out_fd, out_path, cand->name, *have_meta ? meta : NULL,
+				 set->max_size, err)))
+		return r;
+	if ((r = gz_reader_new(&d.gz, check_sink_write, &sink, err)))
 		return r;
 	r = backend_get(t->backend, cand->name, to_reader, &d, err);
 	struct gz_read_result gz;
@@ -257,7 +257,7 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, cons
 		r = gz_reader_finish(d.gz, &gz, err);
 	gz_reader_free(d.gz);
 	if (r) {
-		if (r == CB_ERR_CORRUPT)
+		if (r == CB_ERR_CORRUPT && strncmp(err->msg, "backup '", 8) != 0)
 			error_prefix(err, "backup '%s' is corrupt", cand->name);
 		return r;
 	}

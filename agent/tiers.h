@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct tier {
 	const char *name;                 /* "local" or the remote's name */
@@ -26,6 +27,7 @@ struct tier {
 struct tier_set {
 	struct tier *tiers;
 	size_t n;
+	uint64_t max_size;   /* bound for a backup without metadata (check_sink_init) */
 };
 
 /* The tiers named by which: "local", a remote's name, "all", or NULL for all. */
@@ -55,7 +57,8 @@ void candidates_free(struct candidate_list *l);
 
 /* Read a candidate back into out_fd (an empty file at out_path) with every
  * check: metadata that names it, gzip CRC-32, SHA-256 against the metadata,
- * integrity_check.  Fills *meta / *have_meta with the metadata it used. */
+ * integrity_check.  What it writes is bounded as check.h says, and a remote
+ * that sends more bytes than its listing gave is cut off there.  Fills *meta / *have_meta with the metadata it used. */
 enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, const char *local_dir,
 			int out_fd, const char *out_path, struct progress *bar,
 			struct check_result *res, struct backup_meta *meta, bool *have_meta,

@@ -4,7 +4,10 @@
  */
 #include "backends/backend.h"
 #include "common/cancel.h"
+#include "common/backup_name.h"
 #include "common/fsutil.h"
+#include "common/meta.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +91,19 @@ static enum result prefixed(struct backend *b, enum result r, struct error *err)
 	return r;
 }
 
+/* Does a key end as a backup's data or metadata object does? */
+static bool looks_like_backup(const char *key)
+{
+	static const char *const ends[] = {BACKUP_SUFFIX, BACKUP_SUFFIX META_SUFFIX};
+	size_t len = strlen(key);
+	for (size_t i = 0; i < sizeof(ends) / sizeof(*ends); i++) {
+		size_t n = strlen(ends[i]);
+		if (len >= n && strcmp(key + len - n, ends[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
 enum result backend_list(struct backend *b, const char *prefix, struct backend_listing *out,
 			 struct error *err)
 {
@@ -102,7 +118,24 @@ enum result backend_list(struct backend *b, const char *prefix, struct backend_l
 		if (!ok)
 			return bad_key(b, prefix, err);
 	}
-	return prefixed(b, b->ops->list(b->ctx, prefix, out, err), err);
+	enum result r = prefixed(b, b->ops->list(b->ctx, prefix, out, err), err);
+	if (r)
+		return r;
+	out->unsafe = 0;
+	out->unsafe_example[0] = '\0';
+	size_t w = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		char *key = out->items[i].key;
+		if (backend_key_valid(key)) {
+			out->items[w++] = out->items[i];
+			continue;
+		}
+		if (looks_like_backup(key) && out->unsafe++ == 0)
+			text_escape(key, out->unsafe_example, sizeof(out->unsafe_example));
+		free(key);
+	}
+	out->n = w;
+	return CB_OK;
 }
 
 void backend_listing_free(struct backend_listing *l)
@@ -112,6 +145,7 @@ void backend_listing_free(struct backend_listing *l)
 	free(l->items);
 	l->items = NULL;
 	l->n = 0;
+	l->unsafe = 0;
 }
 
 enum result backend_get(struct backend *b, const char *key, backend_sink_fn sink,

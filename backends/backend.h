@@ -69,6 +69,12 @@ struct backend_object {
 struct backend_listing {
 	struct backend_object *items;
 	size_t n;
+	/* Filled by backend_list: objects left out because their key is not one
+	 * cbsync could ever write (backend_key_valid) although the name looks
+	 * like a backup's (it ends in .db.gz or .db.gz.json), and the first of
+	 * them, escaped for printing. */
+	size_t unsafe;
+	char unsafe_example[96];
 };
 
 /* What the caller knows about an object it is uploading. */
@@ -161,7 +167,11 @@ enum result backend_open(const struct conf_remote *remote, struct backend **out,
 void backend_close(struct backend *b);
 
 /* The operations, with keys checked first and error lines prefixed by the
- * remote's name ("remote 'offsite': ..."). */
+ * remote's name ("remote 'offsite': ...").  backend_list also leaves out of
+ * the listing every key backend_key_valid refuses -- a name with a space, a
+ * newline or an escape sequence that someone else put there -- so that one
+ * stray object can never stop a sync or reach a terminal; see
+ * backend_listing.unsafe. */
 enum result backend_list(struct backend *b, const char *prefix, struct backend_listing *out,
 			 struct error *err);
 void backend_listing_free(struct backend_listing *l);

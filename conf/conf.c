@@ -22,6 +22,8 @@ enum result conf_defaults(struct conf *c, struct error *err)
 {
 	memset(c, 0, sizeof(*c));
 	retention_policy_default(&c->local_keep);
+	c->db_mode = 0600;
+	c->restore_max_size = UINT64_C(64) << 30;
 	c->compression = 6;
 	c->lock_timeout = 10.0;
 	c->busy_timeout = 30.0;

@@ -14,7 +14,7 @@
  * Unknown sections and keys are errors.
  *
  * The file format (see README.md, "Configuration"):
- *   [database]  path = ai_db/cloudbrain.db
+ *   [database]  path = ai_db/cloudbrain.db  mode = 0600
  *   [local]     dir = ai_db/backups
  *               keep_daily = 7d  keep_weekly = 4w  keep_monthly = 12m
  *               keep_change = 24h  compression = 6  threads = auto  lock_timeout = 10s
@@ -22,6 +22,7 @@
  *   [schedule]  daily = 02:00  weekly = sun 03:00  monthly = 1 04:00
  *               timezone = UTC  catch_up = true
  *   [watch]     enabled = true  quiet = 5s  min_interval = 60s  max_delay = 5m
+ *   [restore]   max_size = 64G
  *   [sync]      retry_min = 10s  retry_max = 15m
  *   [metrics]   listen = off | HOST:PORT  (HOST an IPv4 address, localhost or [IPv6])
  *   [log]       format = text|json  level = info
@@ -65,6 +66,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CONF_DEFAULT_DB "ai_db/cloudbrain.db"
@@ -132,6 +134,7 @@ struct conf_remote {
 struct conf {
 	char *source;               /* the file read, or NULL for none */
 	char *db_path;              /* [database] path */
+	unsigned db_mode;           /* [database] mode: a restored new database's mode, 0600 */
 	char *local_dir;            /* [local] dir */
 	struct retention_policy local_keep; /* [local] keep_* */
 	int compression;            /* [local] compression, 1..9 */
@@ -146,6 +149,8 @@ struct conf {
 	double watch_quiet;         /* [watch] quiet, seconds */
 	double watch_min_interval;  /* [watch] min_interval, seconds */
 	double watch_max_delay;     /* [watch] max_delay, seconds */
+	uint64_t restore_max_size;  /* [restore] max_size: the most a backup without
+				     * metadata may decompress to (64G) */
 	double sync_retry_min;      /* [sync] retry_min: first retry of a failed sync */
 	double sync_retry_max;      /* [sync] retry_max: the longest wait between retries */
 	char *metrics_listen;       /* [metrics] listen: "127.0.0.1:9464", NULL when off */

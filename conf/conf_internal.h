@@ -27,6 +27,8 @@ enum conf_vtype {
 	VT_LOG_FORMAT,  /* enum log_format */
 	VT_LISTEN,      /* char *, "HOST:PORT", or NULL when off */
 	VT_THREADS,     /* int, 0 for auto (one per CPU), else 1..64 */
+	VT_SIZE,        /* uint64_t bytes, > 0 */
+	VT_MODE,        /* unsigned, file permission bits in octal, 0400..0666 */
 };
 
 /* One key of the fixed sections ([database] .. [log]). */

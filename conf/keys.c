@@ -20,6 +20,7 @@
 /* Grouped by section, in the order conf_print writes them. */
 const struct conf_fixed_key conf_fixed_keys[] = {
 	{"database", "path", VT_PATH, FIELD(db_path), BT_COUNT},
+	{"database", "mode", VT_MODE, FIELD(db_mode), BT_COUNT},
 	{"local", "dir", VT_PATH, FIELD(local_dir), BT_COUNT},
 	{"local", "keep_daily", KEEP(BT_DAILY)},
 	{"local", "keep_weekly", KEEP(BT_WEEKLY)},
@@ -38,6 +39,7 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"watch", "quiet", VT_DURATION, FIELD(watch_quiet), BT_COUNT},
 	{"watch", "min_interval", VT_DURATION, FIELD(watch_min_interval), BT_COUNT},
 	{"watch", "max_delay", VT_DURATION, FIELD(watch_max_delay), BT_COUNT},
+	{"restore", "max_size", VT_SIZE, FIELD(restore_max_size), BT_COUNT},
 	{"sync", "retry_min", VT_DURATION, FIELD(sync_retry_min), BT_COUNT},
 	{"sync", "retry_max", VT_DURATION, FIELD(sync_retry_max), BT_COUNT},
 	{"metrics", "listen", VT_LISTEN, FIELD(metrics_listen), BT_COUNT},
@@ -188,6 +190,27 @@ bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char
 		*(int *)f = (int)n;
 		return true;
 	}
+	case VT_SIZE: {
+		unsigned long long v;
+		if (!conf_parse_size(value, &v) || v == 0) {
+			snprintf(why, why_size, "is not a size (e.g. 512M, 64G, 1T)");
+			return false;
+		}
+		*(uint64_t *)f = (uint64_t)v;
+		return true;
+	}
+	case VT_MODE: {
+		char *end = NULL;
+		unsigned long m = strtoul(value, &end, 8);
+		/* Owner read and write at least, nothing beyond rw for anyone. */
+		if (!*value || *end || (m & ~0666ul) || (m & 0600) != 0600) {
+			snprintf(why, why_size, "is not a file mode in octal with owner read and "
+				 "write and no execute bits (e.g. 0600, 0640, 0660)");
+			return false;
+		}
+		*(unsigned *)f = (unsigned)m;
+		return true;
+	}
 	case VT_LISTEN: {
 		char **field_str = f;
 		if (strcasecmp(value, "off") == 0 || strcasecmp(value, "never") == 0 || !*value) {
@@ -258,6 +281,19 @@ void conf_fixed_format(const struct conf *c, const struct conf_fixed_key *k, cha
 			snprintf(buf, size, "auto");
 		return;
 	}
+	case VT_SIZE: {
+		uint64_t v = *(const uint64_t *)f;
+		if (v % (UINT64_C(1) << 30) == 0)
+			snprintf(buf, size, "%lluG", (unsigned long long)(v >> 30));
+		else if (v % (UINT64_C(1) << 20) == 0)
+			snprintf(buf, size, "%lluM", (unsigned long long)(v >> 20));
+		else
+			snprintf(buf, size, "%llu", (unsigned long long)v);
+		return;
+	}
+	case VT_MODE:
+		snprintf(buf, size, "%04o", *(const unsigned *)f);
+		return;
 	case VT_KEEP:
 		conf_format_keep(f, k->keep, buf, size);
 		return;

@@ -41,8 +41,8 @@
 
 #define DEFAULT_TZDIR "/usr/share/zoneinfo"
 
-static const char *const fixed_sections[] = {"database", "local", "schedule", "watch", "sync",
-						 "metrics", "log"};
+static const char *const fixed_sections[] = {"database", "local", "schedule", "watch",
+						 "restore", "sync", "metrics", "log"};
 #define N_SECTIONS (sizeof(fixed_sections) / sizeof(fixed_sections[0]))
 
 /* ---- the file ---- */

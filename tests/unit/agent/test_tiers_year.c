@@ -149,7 +149,7 @@ static void one_year(void **state)
 
 		int64_t now = midnight + 23 * 3600;
 		struct sync_stats st;
-		struct sync_opts so = {.now = now};
+		struct sync_opts so = {.now = now, .db = "cloudbrain"};
 		enum result r = sync_remote(b, &remote_keep, local_dir, &so, &st, &err);
 		if (outage) {
 			assert_int_equal(r, CB_ERR_RETRY);
@@ -166,7 +166,8 @@ static void one_year(void **state)
 		sync_stats_free(&st);
 
 		struct prune_result pr;
-		r = prune_local(local_dir, &local_keep, &held, 1, now, false, NULL, &pr, &err);
+		r = prune_local(local_dir, "cloudbrain", &local_keep, &held, 1, now, false, NULL, &pr,
+				&err);
 		if (r)
 			fail_msg("day %d: prune: %s", day, err.msg);
 		if (pr.pinned > max_pinned)
