@@ -1,22 +1,73 @@
 /*
  * The /healthz and /metrics listener.
+ *
+ * libmicrohttpd runs without a thread of its own ("external polling" with
+ * epoll): one thread here polls MHD's epoll descriptor and a pipe that says
+ * stop, then lets MHD_run do the work.  No socket ever blocks that thread,
+ * so a slow client delays nobody; what a slow client can take is a
+ * connection slot.  A slowloris client does exactly that: it sends a header
+ * line every few seconds, and since MHD's connection timeout only counts
+ * idle time, each line starts the timeout again and the slot stays taken.
+ *
+ * So each connection also carries a clock, started when it is accepted and
+ * again whenever a request on it completes: a connection must finish each
+ * request within REQUEST_DEADLINE seconds, however it trickles, or the loop
+ * shuts its socket down (MHD then sees the end of the stream and closes it;
+ * the descriptor stays MHD's to close).  Callbacks and the sweep all run on
+ * the loop thread, so the list of clocks needs no lock, and no descriptor
+ * is touched after MHD has closed it (MHD announces the close first).
+ *
+ * With the deadline, the total limit only has to be large enough that the
+ * clients a deadline lets through cannot fill it; a per-address limit
+ * below it keeps one remote host from taking every slot.  (On loopback all
+ * clients share one address, so there the deadline is what helps.)  An idle
+ * agent has no connections and no deadline, and the thread sleeps in poll.
  */
 #include "agent/metrics.h"
 #include "common/backup_name.h"
+#include "common/log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <version.h>
+
+/* Seconds a connection has for each request, from its accept or the end of
+ * its previous request to the end of this one. */
+#define REQUEST_DEADLINE 5
+/* Connections open at once, in all and from one address. */
+#define CONNECTION_LIMIT 256
+#define PER_ADDRESS_LIMIT 64
+
+/* One open connection's clock, in the loop thread's list. */
+struct conn_clock {
+	struct conn_clock *prev, *next;
+	MHD_socket fd;
+	double since;           /* CLOCK_MONOTONIC seconds: accept or last request's end */
+	bool cut;               /* shut down for missing the deadline */
+};
 
 struct metrics {
 	struct MHD_Daemon *daemon;
-	pthread_mutex_t mu;
+	int epoll_fd;           /* MHD's */
+	int stop_pipe[2];       /* a byte in [1] stops the loop */
+	pthread_t thread;
+	bool thread_started;
+	struct conn_clock *conns;   /* the loop thread's alone */
+	pthread_mutex_t mu;     /* guards state */
 	struct agent_state state;
 };
 
@@ -179,17 +230,152 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		     false);
 }
 
+static double monotonic_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: start a connection's clock, or drop it. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct metrics *m = cls;
+	struct conn_clock *c = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		/* Without a clock (no memory), the idle timeout still applies. */
+		if (!info || !(c = calloc(1, sizeof(*c))))
+			return;
+		c->fd = info->connect_fd;
+		c->since = monotonic_now();
+		c->next = m->conns;
+		if (m->conns)
+			m->conns->prev = c;
+		m->conns = c;
+		*socket_context = c;
+		return;
+	}
+	if (!c)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		m->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+	*socket_context = NULL;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a request is over; the next one's time
+ * starts now. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode code)
+{
+	(void)cls;
+	(void)req_cls;
+	(void)code;
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_clock *c = info ? info->socket_context : NULL;
+	if (c)
+		c->since = monotonic_now();
+}
+
+/* Shut down the connections past their deadline; returns the milliseconds
+ * until the next deadline, or -1 if there is none. */
+static int cut_overdue(struct metrics *m)
+{
+	double now = monotonic_now(), next = -1;
+	for (struct conn_clock *c = m->conns; c; c = c->next) {
+		if (c->cut)
+			continue;
+		double left = c->since + REQUEST_DEADLINE - now;
+		if (left <= 0) {
+			shutdown(c->fd, SHUT_RDWR);
+			c->cut = true;
+		} else if (next < 0 || left < next) {
+			next = left;
+		}
+	}
+	return next < 0 ? -1 : (int)(next * 1000) + 1;
+}
+
+static void *serve(void *arg)
+{
+	struct metrics *m = arg;
+	for (;;) {
+		int timeout = cut_overdue(m);
+		MHD_UNSIGNED_LONG_LONG mhd_ms;
+		if (MHD_get_timeout(m->daemon, &mhd_ms) == MHD_YES &&
+		    (timeout < 0 || mhd_ms < (MHD_UNSIGNED_LONG_LONG)timeout))
+			timeout = mhd_ms > INT_MAX ? INT_MAX : (int)mhd_ms;
+		struct pollfd p[2] = {
+			{.fd = m->epoll_fd, .events = POLLIN},
+			{.fd = m->stop_pipe[0], .events = POLLIN},
+		};
+		if (poll(p, 2, timeout) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		MHD_run(m->daemon);
+	}
+	return NULL;
+}
+
+/* Say so when the listener can be reached from other machines. */
+static void warn_if_exposed(const char *listen, const struct sockaddr *addr)
+{
+	bool loopback;
+	if (addr->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+		loopback = IN6_IS_ADDR_LOOPBACK(a) ||
+			   (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	} else {
+		loopback = ((const unsigned char *)&((const struct sockaddr_in *)addr)->sin_addr)[0]
+			   == 127;
+	}
+	if (!loopback)
+		log_warn("metrics", "listening on %s, which other machines can reach: /healthz and "
+			 "/metrics need no login and show remote names and backup activity; HINT: "
+			 "listen = "
+			 "127.0.0.1:PORT unless a prober elsewhere needs it, and then firewall the "
+			 "port", listen);
+}
+
+static void metrics_free(struct metrics *m)
+{
+	if (m->thread_started) {
+		ssize_t w;
+		do
+			w = write(m->stop_pipe[1], "x", 1);
+		while (w < 0 && errno == EINTR);
+		pthread_join(m->thread, NULL);
+	}
+	if (m->daemon)
+		MHD_stop_daemon(m->daemon);
+	for (int i = 0; i < 2; i++)
+		if (m->stop_pipe[i] >= 0)
+			close(m->stop_pipe[i]);
+	pthread_mutex_destroy(&m->mu);
+	free(m);
+}
+
 enum result metrics_start(struct metrics **out, const char *listen, struct error *err)
 {
 	struct sockaddr_in v4;
 	struct sockaddr_in6 v6;
 	const struct sockaddr *addr;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	unsigned flags = MHD_USE_EPOLL;
 	const char *colon = strrchr(listen, ':');
 	char host[64];
 	size_t hlen = colon ? (size_t)(colon - listen) : 0;
 	char *end = NULL;
 	long port = colon ? strtol(colon + 1, &end, 10) : 0;
+	enum result r;
 
 	if (!colon || hlen == 0 || hlen >= sizeof(host) || !end || *end || port < 1 || port > 65535)
 		return error_set(err, CB_ERR_CONFIG, "[metrics] listen: '%s' is not HOST:PORT", listen);
@@ -217,22 +403,50 @@ enum result metrics_start(struct metrics **out, const char *listen, struct error
 	struct metrics *m = calloc(1, sizeof(*m));
 	if (!m)
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	m->stop_pipe[0] = m->stop_pipe[1] = -1;
 	pthread_mutex_init(&m->mu, NULL);
+	if (pipe2(m->stop_pipe, O_CLOEXEC) != 0) {
+		r = error_set(err, CB_ERR_IO, "cannot start the metrics listener: %s",
+			      strerror(errno));
+		goto fail;
+	}
 	m->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, m,
 				     MHD_OPTION_SOCK_ADDR, addr,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)16,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)REQUEST_DEADLINE,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				     (unsigned int)PER_ADDRESS_LIMIT,
+				     MHD_OPTION_NOTIFY_CONNECTION, on_connection, m,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
 				     MHD_OPTION_END);
-	if (!m->daemon) {
-		pthread_mutex_destroy(&m->mu);
-		free(m);
-		return error_set(err, CB_ERR_IO,
-				 "cannot listen on %s for metrics (address in use, or not this "
-				 "machine's?)",
-				 listen);
+	const union MHD_DaemonInfo *info =
+		m->daemon ? MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	if (!info) {
+		r = error_set(err, CB_ERR_IO,
+			      "cannot listen on %s for metrics (address in use, or not this "
+			      "machine's?)",
+			      listen);
+		goto fail;
 	}
+	m->epoll_fd = info->epoll_fd;
+
+	/* The loop thread takes no signals: the agent reads them from a signalfd. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&m->thread, NULL, serve, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		r = error_set(err, CB_ERR_IO, "cannot start the metrics listener: %s", strerror(rc));
+		goto fail;
+	}
+	m->thread_started = true;
+	warn_if_exposed(listen, addr);
 	*out = m;
 	return CB_OK;
+fail:
+	metrics_free(m);
+	return r;
 }
 
 void metrics_publish(struct metrics *m, const struct agent_state *s)
@@ -246,9 +460,6 @@ void metrics_publish(struct metrics *m, const struct agent_state *s)
 
 void metrics_stop(struct metrics *m)
 {
-	if (!m)
-		return;
-	MHD_stop_daemon(m->daemon);
-	pthread_mutex_destroy(&m->mu);
-	free(m);
+	if (m)
+		metrics_free(m);
 }

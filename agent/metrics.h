@@ -4,6 +4,11 @@
  * GET /metrics the Prometheus text format.  The listener (libmicrohttpd, on
  * its own thread) serves a copy of the agent's state that the event loop
  * publishes whenever it changes, so a scrape never waits for the loop.
+ * Clients cannot hold it hostage: each request must be complete within a
+ * few seconds of the connection opening (or of the previous request's end),
+ * however slowly it trickles in, and the number of connections is limited
+ * in all and per client address (metrics.c says how).  Listening on an
+ * address other than loopback logs a warning.
  */
 #ifndef CBSYNC_METRICS_H
 #define CBSYNC_METRICS_H
