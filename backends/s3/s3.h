@@ -26,6 +26,17 @@
 #define S3_MAX_PARTS 10000u
 #define S3_MAX_OBJECT (5ull << 40)       /* 5 TiB */
 
+/* What a broken or hostile server can make cbsync spend.  Every answer but
+ * a GET's object body is read into memory and (most) parsed as XML, and
+ * listings follow the server's continuation tokens; these bound both. */
+#define S3_MAX_RESPONSE (8u << 20)      /* a 2xx body kept in memory (a page of
+					 * 1000 keys of 1024 bytes is ~4 MiB) */
+#define S3_MAX_ERROR_BODY (64u << 10)   /* an error answer's body */
+#define S3_XML_MAX_TEXT 8192            /* the text of one element */
+#define S3_XML_MAX_TAGS 200000          /* tags in one document */
+#define S3_MAX_LIST_PAGES 5000          /* pages of one listing */
+#define S3_MAX_LIST_OBJECTS 100000      /* objects in one listing (or uploads seen) */
+
 /* One configured remote. */
 struct s3 {
 	char *scheme;           /* "http" or "https" */
@@ -94,7 +105,8 @@ enum result s3_bad_response(struct s3_request *req, struct error *err, const cha
 /* XML answers (s3_xml.c).  Each returns CB_OK or fills err (via
  * s3_bad_response) when the document is not what S3 sends. */
 
-/* Code and Message of an <Error> document; false if body is not one. */
+/* Code and Message of an <Error> document; false if body is not one (and
+ * then, if it was refused -- a DOCTYPE, say -- message says why). */
 bool s3_xml_error(const char *body, size_t len, char *code, size_t code_size, char *message,
 		  size_t message_size);
 

@@ -14,20 +14,23 @@
  *   ...; HINT: check secret_access_key
  * The line carries the operation, the key (or bucket), the status, and S3's
  * Code and Message -- never a header, a signature or the secret.
+ *
+ * A body that is not streamed to a sink is kept in memory, at most
+ * S3_MAX_RESPONSE bytes of a 2xx answer (listings, upload ids) and
+ * S3_MAX_ERROR_BODY of an error answer (S3's are a few hundred bytes); a
+ * server that sends more is cut off rather than read to the end.
  */
 #include "backends/s3/s3.h"
 
 #include "common/cancel.h"
 #include "common/hash.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <version.h>
-
-/* A response body we keep in memory (listings, errors) is never larger. */
-#define MAX_RESPONSE (32u << 20)
 
 struct transfer {
 	struct s3 *s3;
@@ -62,7 +65,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 		}
 		return len;
 	}
-	if (req->response.len + len > MAX_RESPONSE) {
+	size_t max = status >= 200 && status < 300 ? S3_MAX_RESPONSE : S3_MAX_ERROR_BODY;
+	if (len > max - req->response.len) {
 		t->too_big = true;
 		return 0;
 	}
@@ -453,8 +457,16 @@ enum result s3_perform(struct s3 *s3, struct s3_request *req, struct error *err)
 		r = req->sink_result;   /* the sink said why in err */
 	} else if (res == CURLE_WRITE_ERROR && t.nomem) {
 		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+	} else if (res == CURLE_WRITE_ERROR && t.too_big && req->status >= 200 &&
+		   req->status < 300) {
+		r = error_set(err, CB_ERR_REMOTE, "%s %s: HTTP %ld with an answer larger than %u MiB "
+			      "(refused)", req->op, req->what, req->status, S3_MAX_RESPONSE >> 20);
 	} else if (res == CURLE_WRITE_ERROR && t.too_big) {
-		r = s3_bad_response(req, err, "an answer larger than expected");
+		/* What the status says, without the body. */
+		char message[80];
+		snprintf(message, sizeof(message), "an error answer larger than %u KiB (not read)",
+			 S3_MAX_ERROR_BODY >> 10);
+		r = s3_http_error(s3, req, message, err);
 	} else if (res != CURLE_OK) {
 		r = curl_failure(s3, req, res, err);
 	} else if (req->status >= 200 && req->status < 300) {

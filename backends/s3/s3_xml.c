@@ -4,8 +4,29 @@
  * listings of unfinished uploads.
  *
  * Elements are matched by local name, ignoring the namespace (S3 declares
- * one, some compatible servers do not).  Documents are parsed without
- * network access and without entity substitution.
+ * one, some compatible servers do not).
+ *
+ * Every document comes from the network, and a hostile endpoint (or anyone
+ * on the path of a plain http:// one) can send anything, so what reaches
+ * libxml2 is bounded first (check_document):
+ *
+ *   - no DOCTYPE: S3 never sends one, and a DTD is what lets a few KiB of
+ *     nested entity declarations expand to gigabytes.  The check is on the
+ *     raw bytes; NUL bytes (UTF-16, UTF-32) and a first character other
+ *     than "<" (EBCDIC) are refused too, and the document's own encoding
+ *     declaration is ignored (XML_PARSE_IGNORE_ENC), so a DOCTYPE cannot
+ *     hide behind another encoding.  A parsed document that still has a
+ *     DTD is refused as well;
+ *   - at most S3_XML_MAX_TAGS tags, which bounds the tree libxml2 builds
+ *     (the body itself is bounded by s3_http.c);
+ *   - the text of an element is read from its text and CDATA children only
+ *     (never through entity references, never xmlNodeGetContent), and a
+ *     value longer than S3_XML_MAX_TEXT makes the document unreadable
+ *     rather than truncated, since a cut key or token would name something
+ *     else.  Code and Message of errors are cut to their buffers instead.
+ *
+ * Documents are parsed without network access and without entity
+ * substitution.
  */
 #include "backends/s3/s3.h"
 
@@ -18,8 +39,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-static xmlDocPtr parse(const char *body, size_t len)
+/* Why a document was not read; the text follows "HTTP <status> with ". */
+static const char doctype_refused[] =
+	"a document that declares a DOCTYPE, which S3 never sends (refused)";
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const char too_many_tags[] =
+	"a document of more than " STR(S3_XML_MAX_TAGS) " tags (refused)";
+static const char not_text[] = "a document that is not UTF-8 text (refused)";
+static const char too_long[] =
+	"an element whose text is longer than " STR(S3_XML_MAX_TEXT) " bytes (refused)";
+
+/* Check the raw bytes before libxml2 sees them; NULL if they may be
+ * parsed, else why not.  body starts at its first non-blank byte. */
+static const char *check_document(const char *body, size_t len)
 {
+	static const char doctype[] = "<!DOCTYPE";
+	size_t tags = 0;
+	const char *p = body;
+	/* A UTF-8 byte order mark may come first. */
+	if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+		p += 3;
+	if (p == body + len || *p != '<')
+		return not_text;
+	if (memchr(body, '\0', len))
+		return not_text;
+	for (const char *end = body + len; (p = memchr(p, '<', (size_t)(end - p))); p++) {
+		if (++tags > S3_XML_MAX_TAGS)
+			return too_many_tags;
+		if ((size_t)(end - p) >= sizeof(doctype) - 1 &&
+		    memcmp(p, doctype, sizeof(doctype) - 1) == 0)
+			return doctype_refused;
+	}
+	return NULL;
+}
+
+/* Parse an answer's body; NULL with *why set (to a reason, or NULL when
+ * the body is empty or not XML) if it cannot be read. */
+static xmlDocPtr parse(const char *body, size_t len, const char **why)
+{
+	*why = NULL;
 	/* S3 sends blanks ahead of the document while it works on a long
 	 * request; an XML declaration must come first, so skip them. */
 	while (body && len && (*body == ' ' || *body == '\n' || *body == '\r' || *body == '\t')) {
@@ -28,8 +87,28 @@ static xmlDocPtr parse(const char *body, size_t len)
 	}
 	if (!body || !len || len > INT32_MAX)
 		return NULL;
-	return xmlReadMemory(body, (int)len, NULL, NULL,
-			     XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if ((*why = check_document(body, len)))
+		return NULL;
+	xmlDocPtr doc = xmlReadMemory(body, (int)len, NULL, "UTF-8",
+				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+					      XML_PARSE_IGNORE_ENC);
+	if (doc && (doc->intSubset || doc->extSubset)) {
+		xmlFreeDoc(doc);
+		*why = doctype_refused;
+		return NULL;
+	}
+	return doc;
+}
+
+/* The document could not be read: say why (a refusal is CB_ERR_REMOTE,
+ * since asking again brings the same answer), or what was missing. */
+static enum result unreadable(struct s3_request *req, const char *why, const char *missing,
+			      struct error *err)
+{
+	if (why)
+		return error_set(err, CB_ERR_REMOTE, "%s %s: HTTP %ld with %s", req->op, req->what,
+				 req->status, why);
+	return s3_bad_response(req, err, missing);
 }
 
 static bool named(xmlNodePtr n, const char *name)
@@ -45,28 +124,79 @@ static xmlNodePtr child(xmlNodePtr parent, const char *name)
 	return NULL;
 }
 
-/* The text of parent's child element name, malloc'd; NULL if it has none
- * (*nomem tells a missing element from a failed allocation). */
-static char *child_text(xmlNodePtr parent, const char *name, bool *nomem)
+/* Call fn for each piece of n's own text (its text and CDATA children, in
+ * order); entity references and nested elements are not followed. */
+static bool each_text(xmlNodePtr n, bool (*fn)(void *ctx, const char *s, size_t len),
+		      void *ctx)
+{
+	for (xmlNodePtr t = n ? n->children : NULL; t; t = t->next) {
+		if ((t->type == XML_TEXT_NODE || t->type == XML_CDATA_SECTION_NODE) && t->content &&
+		    !fn(ctx, (const char *)t->content, strlen((const char *)t->content)))
+			return false;
+	}
+	return true;
+}
+
+struct text_acc {
+	struct buf b;
+	bool too_long;
+};
+
+static bool add_text(void *ctx, const char *s, size_t len)
+{
+	struct text_acc *a = ctx;
+	if (len > S3_XML_MAX_TEXT - a->b.len) {
+		a->too_long = true;
+		return false;
+	}
+	buf_add(&a->b, s, len);
+	return !a->b.oom;
+}
+
+/* What reading an element's text can end in. */
+enum text_result { TEXT_OK, TEXT_MISSING, TEXT_TOO_LONG, TEXT_NOMEM };
+
+/* The text of parent's child element name, malloc'd in *out. */
+static enum text_result child_text(xmlNodePtr parent, const char *name, char **out)
 {
 	xmlNodePtr n = child(parent, name);
+	struct text_acc a = {0};
+	*out = NULL;
 	if (!n)
-		return NULL;
-	xmlChar *t = xmlNodeGetContent(n);
-	char *s = strdup(t ? (const char *)t : "");
-	xmlFree(t);
-	if (!s)
-		*nomem = true;
-	return s;
+		return TEXT_MISSING;
+	each_text(n, add_text, &a);
+	if (a.too_long) {
+		buf_free(&a.b);
+		return TEXT_TOO_LONG;
+	}
+	if (!(*out = buf_take(&a.b)))
+		return TEXT_NOMEM;
+	return TEXT_OK;
+}
+
+struct text_copy {
+	char *out;
+	size_t size, len;
+};
+
+static bool copy_text(void *ctx, const char *s, size_t len)
+{
+	struct text_copy *c = ctx;
+	size_t room = c->size - 1 - c->len;
+	if (len > room)
+		len = room;
+	memcpy(c->out + c->len, s, len);
+	c->len += len;
+	c->out[c->len] = '\0';
+	return c->len + 1 < c->size;
 }
 
 /* Copy the child's text into a fixed buffer (truncated); "" if absent. */
 static void child_copy(xmlNodePtr parent, const char *name, char *out, size_t size)
 {
-	xmlNodePtr n = child(parent, name);
-	xmlChar *t = n ? xmlNodeGetContent(n) : NULL;
-	snprintf(out, size, "%s", t ? (const char *)t : "");
-	xmlFree(t);
+	struct text_copy c = {.out = out, .size = size};
+	out[0] = '\0';
+	each_text(child(parent, name), copy_text, &c);
 }
 
 static bool child_true(xmlNodePtr parent, const char *name)
@@ -79,12 +209,16 @@ static bool child_true(xmlNodePtr parent, const char *name)
 bool s3_xml_error(const char *body, size_t len, char *code, size_t code_size, char *message,
 		  size_t message_size)
 {
-	xmlDocPtr doc = parse(body, len);
+	const char *why;
+	xmlDocPtr doc = parse(body, len, &why);
 	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
 	bool is_error = named(root, "Error");
 	if (is_error) {
 		child_copy(root, "Code", code, code_size);
 		child_copy(root, "Message", message, message_size);
+	} else if (why && message_size) {
+		/* Say why an error answer was not read, in place of S3's Message. */
+		snprintf(message, message_size, "%s", why);
 	}
 	xmlFreeDoc(doc);
 	return is_error;
@@ -143,51 +277,73 @@ static void url_decode(char *s)
 	*o = '\0';
 }
 
+/* The texts of parent's children names[0..n-1] into out[] (NULL where one
+ * is absent); on failure, nothing is left in out. */
+static enum result child_texts(struct s3_request *req, xmlNodePtr parent,
+			       const char *const *names, char **out, size_t n, struct error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	for (size_t i = 0; i < n; i++) {
+		enum text_result t = child_text(parent, names[i], &out[i]);
+		if (t == TEXT_OK || t == TEXT_MISSING)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			free(out[j]);
+			out[j] = NULL;
+		}
+		if (t == TEXT_NOMEM)
+			return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return unreadable(req, too_long, NULL, err);
+	}
+	return CB_OK;
+}
+
+static void free_texts(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+}
+
 enum result s3_xml_list_objects(struct s3_request *req, s3_object_fn fn, void *ctx,
 				char **next_token, struct error *err)
 {
+	static const char *const fields[] = {"Key", "Size", "LastModified"};
 	enum result r = CB_OK;
-	bool nomem = false;
-	xmlDocPtr doc = parse(req->response.data, req->response.len);
+	const char *why;
+	xmlDocPtr doc = parse(req->response.data, req->response.len, &why);
 	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
 
 	*next_token = NULL;
 	if (!named(root, "ListBucketResult")) {
-		r = s3_bad_response(req, err, "no ListBucketResult document");
+		r = unreadable(req, why, "no ListBucketResult document", err);
 		goto done;
 	}
 	char enc[16];
 	child_copy(root, "EncodingType", enc, sizeof(enc));
 	bool url = strcmp(enc, "url") == 0;
 	for (xmlNodePtr n = root->children; n && !r; n = n->next) {
-		if (!named(n, "Contents"))
-			continue;
-		char *key = child_text(n, "Key", &nomem);
-		char *size = child_text(n, "Size", &nomem);
-		char *mtime = child_text(n, "LastModified", &nomem);
+		char *v[3];
 		uint64_t sz = 0;
-		if (nomem)
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
-		else if (!key || !parse_u64(size, &sz))
+		if (!named(n, "Contents") || (r = child_texts(req, n, fields, v, 3, err)))
+			continue;
+		if (!v[0] || !parse_u64(v[1], &sz))
 			r = s3_bad_response(req, err, "an object without a key or size in the listing");
 		if (!r) {
 			if (url)
-				url_decode(key);
-			r = fn(ctx, key, sz, parse_time(mtime), err);
+				url_decode(v[0]);
+			r = fn(ctx, v[0], sz, parse_time(v[2]), err);
 		}
-		free(key);
-		free(size);
-		free(mtime);
+		free_texts(v, 3);
 	}
 	if (!r && child_true(root, "IsTruncated")) {
-		*next_token = child_text(root, "NextContinuationToken", &nomem);
-		if (nomem)
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
-		else if (!*next_token || !**next_token)
-			r = s3_bad_response(req, err, "a truncated listing without a continuation token");
-		if (r) {
+		static const char *const token_field[] = {"NextContinuationToken"};
+		if ((r = child_texts(req, root, token_field, next_token, 1, err)))
+			goto done;
+		if (!*next_token || !**next_token) {
 			free(*next_token);
 			*next_token = NULL;
+			r = s3_bad_response(req, err, "a truncated listing without a continuation token");
 		}
 	}
 done:
@@ -197,15 +353,15 @@ done:
 
 enum result s3_xml_upload_id(struct s3_request *req, char **upload_id, struct error *err)
 {
-	bool nomem = false;
-	enum result r = CB_OK;
-	xmlDocPtr doc = parse(req->response.data, req->response.len);
+	static const char *const fields[] = {"UploadId"};
+	enum result r;
+	const char *why;
+	char *id = NULL;
+	xmlDocPtr doc = parse(req->response.data, req->response.len, &why);
 	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-	char *id = named(root, "InitiateMultipartUploadResult") ? child_text(root, "UploadId", &nomem)
-								  : NULL;
-	if (nomem)
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
-	else if (!id || !*id)
+	if (!named(root, "InitiateMultipartUploadResult"))
+		r = unreadable(req, why, "no UploadId in the answer", err);
+	else if (!(r = child_texts(req, root, fields, &id, 1, err)) && (!id || !*id))
 		r = s3_bad_response(req, err, "no UploadId in the answer");
 	if (r)
 		free(id);
@@ -218,9 +374,10 @@ enum result s3_xml_upload_id(struct s3_request *req, char **upload_id, struct er
 enum result s3_xml_complete(struct s3 *s3, struct s3_request *req, char **etag,
 			    struct error *err)
 {
-	bool nomem = false;
+	static const char *const fields[] = {"ETag"};
 	enum result r = CB_OK;
-	xmlDocPtr doc = parse(req->response.data, req->response.len);
+	const char *why;
+	xmlDocPtr doc = parse(req->response.data, req->response.len, &why);
 	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
 	*etag = NULL;
 	if (named(root, "Error")) {
@@ -231,19 +388,14 @@ enum result s3_xml_complete(struct s3 *s3, struct s3_request *req, char **etag,
 		child_copy(root, "Message", message, sizeof(message));
 		r = s3_http_error(s3, req, message, err);
 	} else if (!named(root, "CompleteMultipartUploadResult")) {
-		r = s3_bad_response(req, err, "no CompleteMultipartUploadResult document");
-	} else {
-		char *e = child_text(root, "ETag", &nomem);
-		if (nomem) {
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
-		} else if (e) {
-			/* Quotes, possibly as &quot;, around the value. */
-			size_t n = strlen(e);
-			if (n >= 2 && e[0] == '"' && e[n - 1] == '"') {
-				memmove(e, e + 1, n - 2);
-				e[n - 2] = '\0';
-			}
-			*etag = e;
+		r = unreadable(req, why, "no CompleteMultipartUploadResult document", err);
+	} else if (!(r = child_texts(req, root, fields, etag, 1, err)) && *etag) {
+		/* Quotes, possibly as &quot;, around the value. */
+		char *e = *etag;
+		size_t n = strlen(e);
+		if (n >= 2 && e[0] == '"' && e[n - 1] == '"') {
+			memmove(e, e + 1, n - 2);
+			e[n - 2] = '\0';
 		}
 	}
 	xmlFreeDoc(doc);
@@ -254,52 +406,47 @@ enum result s3_xml_list_uploads(struct s3_request *req, s3_upload_fn fn, void *c
 				char **next_key_marker, char **next_upload_id_marker,
 				struct error *err)
 {
+	static const char *const fields[] = {"Key", "UploadId", "Initiated"};
+	static const char *const markers[] = {"NextKeyMarker", "NextUploadIdMarker"};
 	enum result r = CB_OK;
-	bool nomem = false;
-	xmlDocPtr doc = parse(req->response.data, req->response.len);
+	const char *why;
+	xmlDocPtr doc = parse(req->response.data, req->response.len, &why);
 	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
 
 	*next_key_marker = *next_upload_id_marker = NULL;
 	if (!named(root, "ListMultipartUploadsResult")) {
-		r = s3_bad_response(req, err, "no ListMultipartUploadsResult document");
+		r = unreadable(req, why, "no ListMultipartUploadsResult document", err);
 		goto done;
 	}
 	char enc[16];
 	child_copy(root, "EncodingType", enc, sizeof(enc));
 	bool url = strcmp(enc, "url") == 0;
 	for (xmlNodePtr n = root->children; n && !r; n = n->next) {
-		if (!named(n, "Upload"))
+		char *v[3];
+		if (!named(n, "Upload") || (r = child_texts(req, n, fields, v, 3, err)))
 			continue;
-		char *key = child_text(n, "Key", &nomem);
-		char *id = child_text(n, "UploadId", &nomem);
-		char *when = child_text(n, "Initiated", &nomem);
-		if (nomem)
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
-		else if (!key || !id || !*id)
+		if (!v[0] || !v[1] || !*v[1])
 			r = s3_bad_response(req, err, "an upload without a key or id in the listing");
 		if (!r) {
 			if (url)
-				url_decode(key);
-			r = fn(ctx, key, id, parse_time(when), err);
+				url_decode(v[0]);
+			r = fn(ctx, v[0], v[1], parse_time(v[2]), err);
 		}
-		free(key);
-		free(id);
-		free(when);
+		free_texts(v, 3);
 	}
 	if (!r && child_true(root, "IsTruncated")) {
-		*next_key_marker = child_text(root, "NextKeyMarker", &nomem);
-		*next_upload_id_marker = child_text(root, "NextUploadIdMarker", &nomem);
-		if (nomem)
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
-		else if (!*next_key_marker || !**next_key_marker)
+		char *m[2];
+		if ((r = child_texts(req, root, markers, m, 2, err)))
+			goto done;
+		if (!m[0] || !*m[0]) {
+			free_texts(m, 2);
 			r = s3_bad_response(req, err, "a truncated upload listing without a marker");
-		if (!r && url)
-			url_decode(*next_key_marker);
-		if (r) {
-			free(*next_key_marker);
-			free(*next_upload_id_marker);
-			*next_key_marker = *next_upload_id_marker = NULL;
+			goto done;
 		}
+		if (url)
+			url_decode(m[0]);
+		*next_key_marker = m[0];
+		*next_upload_id_marker = m[1];
 	}
 done:
 	xmlFreeDoc(doc);
