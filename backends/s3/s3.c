@@ -14,6 +14,11 @@
  * tokens, streaming GET, DELETE, the clean-up of stale multipart uploads,
  * and the ops table.  Uploads are in s3_put.c, the HTTP layer and error
  * classification in s3_http.c.
+ *
+ * Listings trust the server only so far: a continuation token (or pair of
+ * upload markers) it has sent before, more than S3_MAX_LIST_PAGES pages or
+ * more than S3_MAX_LIST_OBJECTS objects end the listing with an error
+ * instead of letting it run forever.
  */
 #include "backends/s3/s3.h"
 
@@ -379,11 +384,72 @@ static char *full_prefix(const struct s3 *s3, const char *prefix)
 	return buf_take(&b);
 }
 
+/* The continuation tokens (or upload markers) a listing was given so far,
+ * as SHA-256 digests: a server that sends one again would loop forever. */
+struct seen_tokens {
+	uint8_t (*digest)[SHA256_LEN];
+	size_t n, cap;
+};
+
+/* Remember the token a (and b, for the pair of upload markers); *fresh
+ * tells whether it is new. */
+static enum result token_seen(struct seen_tokens *s, const char *a, const char *b, bool *fresh,
+			      struct error *err)
+{
+	struct buf t = {0};
+	uint8_t d[SHA256_LEN];
+	buf_adds(&t, a);
+	buf_addc(&t, '\0');
+	buf_adds(&t, b ? b : "");
+	if (t.oom)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	sha256_buf(t.data, t.len, d);
+	buf_free(&t);
+	*fresh = true;
+	for (size_t i = 0; i < s->n && *fresh; i++)
+		*fresh = memcmp(s->digest[i], d, SHA256_LEN) != 0;
+	if (!*fresh)
+		return CB_OK;
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 16;
+		void *nd = realloc(s->digest, ncap * sizeof(*s->digest));
+		if (!nd)
+			return error_set(err, CB_ERR_NOMEM, "out of memory");
+		s->digest = nd;
+		s->cap = ncap;
+	}
+	memcpy(s->digest[s->n++], d, SHA256_LEN);
+	return CB_OK;
+}
+
+/* Before asking for page pages + 1 with the token (or markers) a, b:
+ * refuse a token sent before and a listing that will not end. */
+static enum result next_page_ok(struct seen_tokens *s, const char *op, const char *what,
+				size_t pages, const char *a, const char *b, struct error *err)
+{
+	bool fresh;
+	enum result r = token_seen(s, a, b, &fresh, err);
+	if (r)
+		return r;
+	if (!fresh)
+		return error_set(err, CB_ERR_REMOTE,
+				 "%s %s: page %zu repeats a continuation token the server sent "
+				 "before, so the listing would never end (stopped)",
+				 op, what, pages);
+	if (pages >= S3_MAX_LIST_PAGES)
+		return error_set(err, CB_ERR_REMOTE,
+				 "%s %s: the listing goes on past %d pages (stopped); HINT: check "
+				 "that endpoint is an S3 service",
+				 op, what, S3_MAX_LIST_PAGES);
+	return CB_OK;
+}
+
 struct list_ctx {
 	struct backend_listing *out;
 	size_t cap;
 	const char *root;       /* "ROOT/" (or ""), stripped from listed keys */
 	size_t root_len;
+	const char *what;       /* the bucket, for messages */
 };
 
 static enum result add_object(void *ctx, const char *key, uint64_t size, int64_t mtime,
@@ -392,6 +458,11 @@ static enum result add_object(void *ctx, const char *key, uint64_t size, int64_t
 	struct list_ctx *l = ctx;
 	if (strlen(key) <= l->root_len || strncmp(key, l->root, l->root_len) != 0)
 		return CB_OK;   /* not under the root (or the root itself) */
+	if (l->out->n == S3_MAX_LIST_OBJECTS)
+		return error_set(err, CB_ERR_REMOTE,
+				 "ListObjectsV2 %s: more than %d objects (stopped); HINT: keep "
+				 "cbsync's backups under a prefix of their own",
+				 l->what, S3_MAX_LIST_OBJECTS);
 	if (l->out->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 256;
 		struct backend_object *ni = realloc(l->out->items, ncap * sizeof(*ni));
@@ -415,6 +486,8 @@ static enum result s3_list(void *ctx, const char *prefix, struct backend_listing
 	struct s3 *s3 = ctx;
 	char what[400];
 	char *token = NULL;
+	struct seen_tokens seen = {0};
+	size_t pages = 0;
 	enum result r = CB_OK;
 	char *full = full_prefix(s3, prefix);
 	char *root = full_prefix(s3, "");
@@ -423,7 +496,7 @@ static enum result s3_list(void *ctx, const char *prefix, struct backend_listing
 		free(root);
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
 	}
-	struct list_ctx l = {.out = out, .root = root, .root_len = strlen(root)};
+	struct list_ctx l = {.out = out, .root = root, .root_len = strlen(root), .what = what};
 	bucket_what(s3, what, sizeof(what));
 	out->items = NULL;
 	out->n = 0;
@@ -446,14 +519,14 @@ static enum result s3_list(void *ctx, const char *prefix, struct backend_listing
 		if (!r)
 			r = s3_xml_list_objects(&req, add_object, &l, &next, err);
 		s3_request_done(&req);
-		if (!r && next && token && strcmp(next, token) == 0)
-			r = error_set(err, CB_ERR_REMOTE,
-				      "ListObjectsV2 %s: the server repeats its continuation token",
-				      what);
+		pages++;
+		if (!r && next)
+			r = next_page_ok(&seen, req.op, what, pages, next, NULL, err);
 		free(token);
 		token = next;
 	} while (!r && token);
 	free(token);
+	free(seen.digest);
 	free(full);
 	free(root);
 	if (r)
@@ -508,18 +581,23 @@ struct stale_ctx {
 	struct s3 *s3;
 	int64_t older_than;
 	size_t removed;
-	size_t root_len;
+	size_t seen;            /* uploads listed so far */
+	const char *what;       /* the bucket, for messages */
 };
 
 static enum result abort_if_stale(void *ctx, const char *key, const char *upload_id,
 				  int64_t initiated, struct error *err)
 {
 	struct stale_ctx *s = ctx;
+	if (++s->seen > S3_MAX_LIST_OBJECTS)
+		return error_set(err, CB_ERR_REMOTE,
+				 "ListMultipartUploads %s: more than %d unfinished uploads (stopped)",
+				 s->what, S3_MAX_LIST_OBJECTS);
 	/* An unknown start time is never old enough: it might be running. */
 	if (initiated <= 0 || initiated >= s->older_than)
 		return CB_OK;
-	const char *what = strlen(key) > s->root_len ? key + s->root_len : key;
-	enum result r = s3_abort_upload(s->s3, what, key, upload_id, err);
+	size_t root_len = *s->s3->prefix ? strlen(s->s3->prefix) + 1 : 0;
+	enum result r = s3_abort_upload(s->s3, key + root_len, key, upload_id, err);
 	if (!r)
 		s->removed++;
 	return r;
@@ -529,9 +607,11 @@ static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *remove
 				   struct error *err)
 {
 	struct s3 *s3 = ctx;
-	struct stale_ctx s = {.s3 = s3, .older_than = older_than,
-			      .root_len = *s3->prefix ? strlen(s3->prefix) + 1 : 0};
-	char *key_marker = NULL, *id_marker = NULL, what[400];
+	char what[400];
+	struct stale_ctx s = {.s3 = s3, .older_than = older_than, .what = what};
+	char *key_marker = NULL, *id_marker = NULL;
+	struct seen_tokens seen = {0};
+	size_t pages = 0;
 	enum result r = CB_OK;
 	char *full = full_prefix(s3, "");
 	if (!full)
@@ -558,10 +638,9 @@ static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *remove
 		if (!r)
 			r = s3_xml_list_uploads(&req, abort_if_stale, &s, &nk, &ni, err);
 		s3_request_done(&req);
-		if (!r && nk && key_marker && strcmp(nk, key_marker) == 0 &&
-		    strcmp(ni ? ni : "", id_marker ? id_marker : "") == 0)
-			r = error_set(err, CB_ERR_REMOTE,
-				      "ListMultipartUploads %s: the server repeats its markers", what);
+		pages++;
+		if (!r && nk)
+			r = next_page_ok(&seen, req.op, what, pages, nk, ni, err);
 		free(key_marker);
 		free(id_marker);
 		key_marker = nk;
@@ -569,6 +648,7 @@ static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *remove
 	} while (!r && key_marker);
 	free(key_marker);
 	free(id_marker);
+	free(seen.digest);
 	free(full);
 	*removed = s.removed;
 	return r;
