@@ -19,8 +19,15 @@
  * upload markers) it has sent before, more than S3_MAX_LIST_PAGES pages or
  * more than S3_MAX_LIST_OBJECTS objects end the listing with an error
  * instead of letting it run forever.
+ *
+ * remove_stale aborts only uploads of keys cbsync writes itself -- a backup
+ * name or its metadata name directly under the remote's root -- never
+ * another tool's upload in the same bucket.
  */
 #include "backends/s3/s3.h"
+
+#include "common/backup_name.h"
+#include "common/meta.h"
 
 #include <ctype.h>
 #include <libxml/parser.h>
@@ -585,6 +592,30 @@ struct stale_ctx {
 	const char *what;       /* the bucket, for messages */
 };
 
+/* Is key (a full object key) one cbsync writes under this remote's root:
+ * ROOT/<backup name> or ROOT/<backup name>.json (common/backup_name.h,
+ * META_SUFFIX)?  An upload of any other key belongs to someone else. */
+static bool own_key(const struct s3 *s3, const char *key)
+{
+	size_t root_len = strlen(s3->prefix);
+	if (root_len) {
+		if (strncmp(key, s3->prefix, root_len) != 0 || key[root_len] != '/')
+			return false;
+		key += root_len + 1;
+	}
+	if (!backend_key_valid(key) || strchr(key, '/'))
+		return false;
+	char name[BACKUP_NAME_MAX];
+	size_t n = strlen(key), meta = strlen(META_SUFFIX);
+	if (n > meta && strcmp(key + n - meta, META_SUFFIX) == 0)
+		n -= meta;
+	if (n >= sizeof(name))
+		return false;
+	memcpy(name, key, n);
+	name[n] = '\0';
+	return backup_name_parse(name, NULL);
+}
+
 static enum result abort_if_stale(void *ctx, const char *key, const char *upload_id,
 				  int64_t initiated, struct error *err)
 {
@@ -593,6 +624,9 @@ static enum result abort_if_stale(void *ctx, const char *key, const char *upload
 		return error_set(err, CB_ERR_REMOTE,
 				 "ListMultipartUploads %s: more than %d unfinished uploads (stopped)",
 				 s->what, S3_MAX_LIST_OBJECTS);
+	/* Another tool's upload, or one outside the root: never ours to end. */
+	if (!own_key(s->s3, key))
+		return CB_OK;
 	/* An unknown start time is never old enough: it might be running. */
 	if (initiated <= 0 || initiated >= s->older_than)
 		return CB_OK;
