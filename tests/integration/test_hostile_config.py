@@ -301,7 +301,7 @@ class MetricsUnderAttackTest(CbsyncTest):
 
     def probe(self, port):
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             c.request("GET", "/healthz")
             r = c.getresponse()
             ok = (r.status, r.read()) == (200, b"ok\n")
