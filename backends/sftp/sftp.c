@@ -618,7 +618,10 @@ static enum result sftp_remove_stale(void *ctx, int64_t older_than, size_t *remo
 		goto done;
 	for (size_t i = 0; i < all.n && !r; i++) {
 		const char *base = fs_basename(all.items[i].key);
-		if (strncmp(base, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) != 0)
+		/* The listing has every name (backend_list would drop the odd
+		 * ones); a temp file of ours has a name that is a key. */
+		if (strncmp(base, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) != 0 ||
+		    !backend_key_valid(all.items[i].key))
 			continue;
 		if (cancel_requested()) {
 			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");

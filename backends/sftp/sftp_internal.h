@@ -58,8 +58,56 @@ struct sftp_entry {
 
 /* Parse one listing line (no newline).  now (epoch seconds) places dates
  * without a year, as ls does: the most recent such date not in the future.
- * False if the line is not in the expected form. */
+ * The name is everything after the one blank that follows the date, byte
+ * for byte (blanks, control characters and all; empty when the name starts
+ * with a newline).  False if the line is not in the expected form. */
 bool sftp_parse_list_line(const char *line, int64_t now, struct sftp_entry *e);
+
+/* A listing line longer than this is no entry cbsync can use (keys are at
+ * most 1024 bytes); it is skipped, and so is a name longer than this. */
+#define SFTP_MAX_LIST_LINE (64 * 1024)
+
+typedef enum result (*sftp_entry_fn)(void *ctx, const struct sftp_entry *e, struct error *err);
+
+/* Reads one directory listing as libcurl hands it over: each entry's long
+ * name followed by "\n".  A file name may itself hold "\n", so a line is
+ * known to be a whole entry only once the next line starts an entry of its
+ * own (or the listing ends); the lines in between are the rest of the last
+ * entry's name (or of a link's target), joined to it with "\n".  An entry
+ * with an overlong line in it is skipped.  So no name, however odd, makes a
+ * listing fail, and fn sees every entry with its whole name -- unless a
+ * name holds a newline followed by a whole forged long name, which reads as
+ * two entries.  Only a first line that is not an entry at all (a server
+ * whose long names this cannot read) is an error. */
+struct sftp_list_reader {
+	int64_t now;
+	sftp_entry_fn fn;
+	void *ctx;
+	char *line;                 /* the line being read (SFTP_MAX_LIST_LINE bytes) */
+	size_t line_len;
+	bool overlong;              /* ... is too long: the rest of it is dropped */
+	char *held;                 /* the last entry's line, not yet known whole */
+	struct sftp_entry held_entry;
+	bool holding;
+	char *joined;               /* its name and the lines that continue it */
+	size_t joined_len;
+	bool joining;
+	bool held_broken;           /* too long somewhere: it is skipped */
+	bool started;               /* the listing's first line has been read */
+	size_t skipped;             /* entries left out */
+};
+
+/* On failure (no memory) r is left empty and sftp_list_reader_free is safe. */
+enum result sftp_list_reader_init(struct sftp_list_reader *r, int64_t now, sftp_entry_fn fn,
+				  void *ctx, struct error *err);
+/* Start a new listing with the same buffers. */
+void sftp_list_reader_reset(struct sftp_list_reader *r);
+/* Bytes of the listing, in any pieces; fn's error stops it. */
+enum result sftp_list_reader_feed(struct sftp_list_reader *r, const char *data, size_t len,
+				  struct error *err);
+/* The listing is complete: the entries still held go to fn. */
+enum result sftp_list_reader_end(struct sftp_list_reader *r, struct error *err);
+void sftp_list_reader_free(struct sftp_list_reader *r);
 
 /* Length of a SHA-256 fingerprint in unpadded base64. */
 #define SFTP_FP_B64_LEN 43

@@ -9,6 +9,15 @@
  * prefix names in full and descends only where keys can still start with
  * the prefix; a missing root is an empty remote.  Temp files of unfinished
  * puts are listed like any file; links and other special files are not.
+ *
+ * Names are whatever other people put in the directory.  A name with a
+ * newline spans several lines, which struct sftp_list_reader puts back
+ * together; no name makes the listing fail.  Files are listed under their
+ * names as they are, odd ones included: backend_list drops (and counts)
+ * every key cbsync could never write.  Directories whose names are no key
+ * are not walked.  (A name that holds a newline followed by a whole forged
+ * long name would show an entry that is not there -- but whoever can name
+ * files there can create that file as well.)
  */
 #include "backends/sftp/sftp_internal.h"
 
@@ -17,8 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-/* A listing line longer than this is not one (names are at most ~1 KiB). */
-#define MAX_LIST_LINE (64 * 1024)
 /* Directory depth a listing follows, as the local backend does. */
 #define MAX_DEPTH 16
 
@@ -30,10 +37,8 @@ struct walk {
 	char **todo;             /* directories still to list (relative keys) */
 	size_t n_todo, cap_todo;
 	const char *dir;         /* the directory being listed */
-	char *line;              /* a listing line not yet complete */
-	size_t line_len;
+	struct sftp_list_reader reader;
 	bool got_bytes;
-	int64_t now;
 	enum result r;
 	struct error *err;
 };
@@ -57,23 +62,26 @@ static bool starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static enum result walk_line(struct walk *w, const char *line)
+static enum result walk_entry(void *ctx, const struct sftp_entry *e, struct error *err)
 {
-	struct sftp_entry e;
-	if (!*line)
-		return CB_OK;
-	if (!sftp_parse_list_line(line, w->now, &e))
-		return error_set(w->err, CB_ERR_REMOTE,
-				 "cannot read the server's listing of '%s' on %s: unexpected line "
-				 "\"%.120s\"",
-				 *w->dir ? w->dir : ".", w->s->where, line);
-	if ((e.name_len == 1 && e.name[0] == '.') ||
-	    (e.name_len == 2 && e.name[0] == '.' && e.name[1] == '.'))
+	struct walk *w = ctx;
+	if ((e->name_len == 1 && e->name[0] == '.') ||
+	    (e->name_len == 2 && e->name[0] == '.' && e->name[1] == '.'))
 		return CB_OK;
 	char *key = NULL;
-	if (asprintf(&key, "%s%s%.*s", w->dir, *w->dir ? "/" : "", (int)e.name_len, e.name) < 0)
-		return error_set(w->err, CB_ERR_NOMEM, "out of memory");
-	if (e.type == 'd') {
+	if (asprintf(&key, "%s%s%.*s", w->dir, *w->dir ? "/" : "", (int)e->name_len, e->name) < 0)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	/* A name with a NUL in it, which %.*s cut short: not the name. */
+	if (strlen(key) != strlen(w->dir) + (*w->dir ? 1 : 0) + e->name_len) {
+		free(key);
+		return CB_OK;
+	}
+	if (e->type == 'd') {
+		/* Below a directory no key can name, no key can be either. */
+		if (!backend_key_valid(key)) {
+			free(key);
+			return CB_OK;
+		}
 		/* Worth walking if keys below it can start with the prefix. */
 		size_t kl = strlen(key);
 		bool inside = strncmp(key, w->prefix, kl) == 0 && w->prefix[kl] == '/';
@@ -84,7 +92,7 @@ static enum result walk_line(struct walk *w, const char *line)
 		if ((inside || below) && depth < MAX_DEPTH) {
 			if (!push(&w->todo, &w->n_todo, &w->cap_todo, key)) {
 				free(key);
-				return error_set(w->err, CB_ERR_NOMEM, "out of memory");
+				return error_set(err, CB_ERR_NOMEM, "out of memory");
 			}
 			return CB_OK;
 		}
@@ -92,7 +100,7 @@ static enum result walk_line(struct walk *w, const char *line)
 		return CB_OK;
 	}
 	/* Links and other oddities are not objects cbsync wrote. */
-	if (e.type != '-' || !starts_with(key, w->prefix)) {
+	if (e->type != '-' || !starts_with(key, w->prefix)) {
 		free(key);
 		return CB_OK;
 	}
@@ -101,38 +109,34 @@ static enum result walk_line(struct walk *w, const char *line)
 		struct backend_object *ni = realloc(w->out->items, ncap * sizeof(*ni));
 		if (!ni) {
 			free(key);
-			return error_set(w->err, CB_ERR_NOMEM, "out of memory");
+			return error_set(err, CB_ERR_NOMEM, "out of memory");
 		}
 		w->out->items = ni;
 		w->cap = ncap;
 	}
 	w->out->items[w->out->n++] = (struct backend_object){
-		.key = key, .size = e.size, .mtime = e.mtime};
+		.key = key, .size = e->size, .mtime = e->mtime};
 	return CB_OK;
 }
 
-/* libcurl hands the listing over in pieces; split it into lines. */
+/* Name the directory and server in a reader's error. */
+static enum result walk_failed(struct walk *w, enum result r)
+{
+	if (r == CB_ERR_REMOTE)
+		error_prefix(w->err, "cannot read the server's listing of '%s' on %s",
+			     *w->dir ? w->dir : ".", w->s->where);
+	return r;
+}
+
+/* libcurl hands the listing over in pieces. */
 static size_t walk_data(char *data, size_t size, size_t nmemb, void *ctx)
 {
 	struct walk *w = ctx;
 	size_t len = size * nmemb;
 	w->got_bytes = true;
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] == '\n') {
-			w->line[w->line_len] = '\0';
-			w->line_len = 0;
-			if ((w->r = walk_line(w, w->line)))
-				return 0;
-			continue;
-		}
-		if (w->line_len + 1 >= MAX_LIST_LINE) {
-			w->r = error_set(w->err, CB_ERR_REMOTE,
-					 "cannot read the server's listing of '%s' on %s: a line "
-					 "is longer than %d bytes",
-					 *w->dir ? w->dir : ".", w->s->where, MAX_LIST_LINE);
-			return 0;
-		}
-		w->line[w->line_len++] = data[i];
+	if ((w->r = sftp_list_reader_feed(&w->reader, data, len, w->err))) {
+		walk_failed(w, w->r);
+		return 0;
 	}
 	return len;
 }
@@ -149,7 +153,7 @@ static enum result list_dir(struct walk *w, struct sftp_conn *c, const char *dir
 	if (!url)
 		return error_set(w->err, CB_ERR_NOMEM, "out of memory");
 	w->dir = dir;
-	w->line_len = 0;
+	sftp_list_reader_reset(&w->reader);
 	w->got_bytes = false;
 	w->r = CB_OK;
 	struct sftp_req req = {.url = url, .transfer = true, .write = walk_data, .write_ctx = w,
@@ -158,10 +162,8 @@ static enum result list_dir(struct walk *w, struct sftp_conn *c, const char *dir
 	w->s->stats.requests++;
 	free(url);
 	enum result r = w->r;
-	if (rc == CURLE_OK && !r && w->line_len) {
-		w->line[w->line_len] = '\0';
-		r = walk_line(w, w->line);
-	}
+	if (rc == CURLE_OK && !r)
+		r = walk_failed(w, sftp_list_reader_end(&w->reader, w->err));
 	if (r)
 		return r;
 	/* A missing root is an empty remote; a subdirectory may have gone. */
@@ -180,18 +182,18 @@ enum result sftp_list(void *ctx, const char *prefix, struct backend_listing *out
 {
 	struct sftp *s = ctx;
 	struct sftp_conn *c = NULL;
-	struct walk w = {.s = s, .prefix = prefix, .out = out, .err = err,
-			 .now = (int64_t)time(NULL)};
+	struct walk w = {.s = s, .prefix = prefix, .out = out, .err = err};
 	out->items = NULL;
 	out->n = 0;
 	enum result r = sftp_prepare(s, err);
 	if (r || (r = sftp_conn_take(s, &c, err)))
 		return r;
-	w.line = malloc(MAX_LIST_LINE);
+	if ((r = sftp_list_reader_init(&w.reader, (int64_t)time(NULL), walk_entry, &w, err)))
+		goto done;
 	/* Start at the deepest directory the prefix names in full. */
 	const char *slash = strrchr(prefix, '/');
 	char *start = strndup(prefix, slash ? (size_t)(slash - prefix) : 0);
-	if (!w.line || !start || !push(&w.todo, &w.n_todo, &w.cap_todo, start)) {
+	if (!start || !push(&w.todo, &w.n_todo, &w.cap_todo, start)) {
 		free(start);
 		r = error_set(err, CB_ERR_NOMEM, "out of memory");
 		goto done;
@@ -205,7 +207,7 @@ done:
 	for (size_t i = 0; i < w.n_todo; i++)
 		free(w.todo[i]);
 	free(w.todo);
-	free(w.line);
+	sftp_list_reader_free(&w.reader);
 	sftp_conn_give(s, c);
 	if (r)
 		backend_listing_free(out);

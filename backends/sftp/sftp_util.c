@@ -339,12 +339,10 @@ bool sftp_parse_list_line(const char *line, int64_t now, struct sftp_entry *e)
 		const char *name = t + tl;
 		if (*name != ' ' && *name != '\t')
 			continue;
+		/* Exactly one blank: a name may start with blanks of its own.
+		 * An empty name here is one that starts with a newline. */
 		name++;
 		size_t name_len = strlen(name);
-		while (name_len && (name[name_len - 1] == '\r' || name[name_len - 1] == '\n'))
-			name_len--;
-		if (!name_len)
-			return false;
 		char *end;
 		errno = 0;
 		unsigned long long size = strtoull(tok[i - 1], &end, 10);
@@ -358,6 +356,155 @@ bool sftp_parse_list_line(const char *line, int64_t now, struct sftp_entry *e)
 		return true;
 	}
 	return false;
+}
+
+/* ---- whole listings --------------------------------------------------------------- */
+
+enum result sftp_list_reader_init(struct sftp_list_reader *r, int64_t now, sftp_entry_fn fn,
+				  void *ctx, struct error *err)
+{
+	*r = (struct sftp_list_reader){.now = now, .fn = fn, .ctx = ctx};
+	r->line = malloc(SFTP_MAX_LIST_LINE);
+	r->held = malloc(SFTP_MAX_LIST_LINE);
+	r->joined = malloc(SFTP_MAX_LIST_LINE);
+	if (!r->line || !r->held || !r->joined) {
+		sftp_list_reader_free(r);
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	}
+	return CB_OK;
+}
+
+void sftp_list_reader_reset(struct sftp_list_reader *r)
+{
+	r->line_len = 0;
+	r->overlong = false;
+	r->holding = false;
+	r->joining = false;
+	r->held_broken = false;
+	r->started = false;
+}
+
+void sftp_list_reader_free(struct sftp_list_reader *r)
+{
+	free(r->line);
+	free(r->held);
+	free(r->joined);
+	r->line = r->held = r->joined = NULL;
+}
+
+/* Hand the held entry to fn, with its whole name. */
+static enum result release_held(struct sftp_list_reader *r, struct error *err)
+{
+	enum result res = CB_OK;
+	if (r->holding && r->held_broken) {
+		r->skipped++;
+	} else if (r->holding) {
+		struct sftp_entry e = r->held_entry;
+		if (r->joining) {
+			e.name = r->joined;
+			e.name_len = r->joined_len;
+		}
+		res = r->fn(r->ctx, &e, err);
+	}
+	r->holding = false;
+	r->joining = false;
+	r->held_broken = false;
+	return res;
+}
+
+/* Add a line that continues the held entry's name. */
+static void continue_held(struct sftp_list_reader *r, const char *line, size_t len)
+{
+	if (r->held_broken)
+		return;
+	if (!r->joining) {
+		memcpy(r->joined, r->held_entry.name, r->held_entry.name_len);
+		r->joined_len = r->held_entry.name_len;
+		r->joining = true;
+	}
+	if (len >= SFTP_MAX_LIST_LINE - 1 - r->joined_len) {
+		r->held_broken = true;
+		return;
+	}
+	r->joined[r->joined_len++] = '\n';
+	memcpy(r->joined + r->joined_len, line, len);
+	r->joined_len += len;
+}
+
+/* A line of the listing is complete (r->line, r->line_len bytes). */
+static enum result end_line(struct sftp_list_reader *r, struct error *err)
+{
+	struct sftp_entry e;
+	bool overlong = r->overlong;
+	size_t len = r->line_len;
+	r->line[len] = '\0';
+	r->line_len = 0;
+	r->overlong = false;
+	if (!overlong && strlen(r->line) == len && sftp_parse_list_line(r->line, r->now, &e)) {
+		enum result res = release_held(r, err);
+		if (res)
+			return res;
+		/* Hold this entry: the next line may still belong to its name. */
+		char *t = r->held;
+		r->held = r->line;
+		r->line = t;
+		r->held_entry = e;
+		r->holding = true;
+		r->started = true;
+		return CB_OK;
+	}
+	if (r->started || overlong) {
+		/* The rest of a name (or a link's target) that holds "\n", or a
+		 * line too long for any name cbsync could use. */
+		if (r->holding && overlong)
+			r->held_broken = true;
+		else if (r->holding)
+			continue_held(r, r->line, len);
+		else if (!r->started || overlong)
+			r->skipped++;
+		r->started = true;
+		return CB_OK;
+	}
+	if (!len)
+		return CB_OK;
+	/* The first line is no entry: the server's long names are in a form
+	 * this reader does not know.  Show it, tamed for one log line. */
+	char shown[121];
+	size_t n = 0;
+	for (size_t i = 0; i < len && n + 1 < sizeof(shown); i++) {
+		unsigned char c = (unsigned char)r->line[i];
+		shown[n++] = c >= ' ' && c < 0x7f ? (char)c : '?';
+	}
+	shown[n] = '\0';
+	return error_set(err, CB_ERR_REMOTE, "unexpected line \"%s\"", shown);
+}
+
+enum result sftp_list_reader_feed(struct sftp_list_reader *r, const char *data, size_t len,
+				  struct error *err)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n') {
+			enum result res = end_line(r, err);
+			if (res)
+				return res;
+			continue;
+		}
+		if (r->line_len + 1 >= SFTP_MAX_LIST_LINE)
+			r->overlong = true;     /* keep what fits, drop the rest */
+		else
+			r->line[r->line_len++] = data[i];
+	}
+	return CB_OK;
+}
+
+enum result sftp_list_reader_end(struct sftp_list_reader *r, struct error *err)
+{
+	enum result res = CB_OK;
+	if (r->line_len || r->overlong)
+		res = end_line(r, err);
+	if (!res)
+		res = release_held(r, err);
+	return res;
 }
 
 /* ---- fingerprints ------------------------------------------------------------- */

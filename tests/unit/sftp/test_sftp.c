@@ -216,15 +216,147 @@ static void list_lines(void **state)
 	assert_int_equal(e.type, 'l');
 	/* A group name that looks like a month does not confuse it. */
 	assert_true(sftp_parse_list_line(
-		"-rw-------    1 may      Jun           12 Nov 26 08:34 .cbsync-tmp-x.ab12\r", now,
+		"-rw-------    1 may      Jun           12 Nov 26 08:34 .cbsync-tmp-x.ab12", now,
 		&e));
 	assert_int_equal(e.size, 12);
 	assert_int_equal(e.name_len, strlen(".cbsync-tmp-x.ab12"));
+	/* The name is every byte after the one blank: leading and trailing
+	 * blanks, a carriage return, an escape sequence. */
+	assert_true(sftp_parse_list_line(
+		"-rw-------    1 root     root           12 Nov 26 08:34  \x1b[31mx \r", now, &e));
+	assert_int_equal(e.name_len, strlen(" \x1b[31mx \r"));
+	assert_memory_equal(e.name, " \x1b[31mx \r", e.name_len);
+	/* A name that starts with a newline: nothing of it on this line. */
+	assert_true(sftp_parse_list_line(
+		"-rw-------    1 root     root           12 Nov 26 08:34 ", now, &e));
+	assert_int_equal(e.name_len, 0);
 
 	assert_false(sftp_parse_list_line("", now, &e));
 	assert_false(sftp_parse_list_line("total 12", now, &e));
 	assert_false(sftp_parse_list_line("-rw------- 1 root root 12 Nov 26 08:34", now, &e));
 	assert_false(sftp_parse_list_line("-rw------- 1 root root 12 Nov 32 08:34 x", now, &e));
+}
+
+/* ---- whole listings ----------------------------------------------------------------- */
+
+struct names {
+	char got[1024];         /* the names fn saw, each followed by "|" */
+	size_t n;
+};
+
+static enum result collect(void *ctx, const struct sftp_entry *e, struct error *err)
+{
+	struct names *c = ctx;
+	(void)err;
+	size_t len = strlen(c->got);
+	assert_true(len + e->name_len + 2 < sizeof(c->got));
+	memcpy(c->got + len, e->name, e->name_len);
+	c->got[len + e->name_len] = '|';
+	c->got[len + e->name_len + 1] = '\0';
+	c->n++;
+	return CB_OK;
+}
+
+/* Read text as one listing, handed over in pieces of step bytes; the names
+ * seen, or NULL with err filled. */
+static const char *read_listing(struct names *c, const char *text, size_t len, size_t step,
+				size_t *skipped, struct error *err)
+{
+	struct sftp_list_reader r;
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(sftp_list_reader_init(&r, 1795682040, collect, c, err), CB_OK);
+	enum result res = CB_OK;
+	for (size_t i = 0; i < len && !res; i += step)
+		res = sftp_list_reader_feed(&r, text + i, len - i < step ? len - i : step, err);
+	if (!res)
+		res = sftp_list_reader_end(&r, err);
+	*skipped = r.skipped;
+	sftp_list_reader_free(&r);
+	return res ? NULL : c->got;
+}
+
+#define F(name) "-rw-------    1 root     root         1234 Nov 26 08:34 " name "\n"
+#define D(name) "drwx------    2 root     root         4096 Nov 26 08:34 " name "\n"
+
+static void list_reader(void **state)
+{
+	(void)state;
+	struct names c;
+	struct error err = {0};
+	size_t skipped;
+	static const char plain[] = D(".") D("..") F("a.db.gz") F("a name") D("sub");
+	static const char odd[] =
+		D(".") F("before")
+		F("bad\nname_daily_20200101_000000.db.gz")   /* a newline inside */
+		F("cloudbrain_daily_20200101_000000.db.gz\n") /* one at the end */
+		F("\n")                                      /* nothing but */
+		F(" lead") F("trail ") F("\x1b[31mred\x1b[0m")
+		"lrwxrwxrwx    1 root     root            3 Nov 26 08:34 ln -> a\nb\n"
+		F("after");
+	/* In any pieces, byte by byte included. */
+	static const size_t steps[] = {1, 2, 7, 64, 100000};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(*steps); i++) {
+		assert_string_equal(read_listing(&c, plain, strlen(plain), steps[i], &skipped, &err),
+				    ".|..|a.db.gz|a name|sub|");
+		assert_int_equal(skipped, 0);
+		assert_string_equal(read_listing(&c, odd, strlen(odd), steps[i], &skipped, &err),
+				    ".|before|bad\nname_daily_20200101_000000.db.gz|"
+				    "cloudbrain_daily_20200101_000000.db.gz\n|\n| lead|trail |"
+				    "\x1b[31mred\x1b[0m|ln -> a\nb|after|");
+		assert_int_equal(skipped, 0);
+	}
+	/* Names of many lines, put back together up to SFTP_MAX_LIST_LINE. */
+	static const char lines3[] = F("a\nb\nc") F("d\n\n");
+	assert_string_equal(read_listing(&c, lines3, strlen(lines3), 3, &skipped, &err),
+			    "a\nb\nc|d\n\n|");
+	size_t cap = SFTP_MAX_LIST_LINE + 4096, n = 0;
+	char *many = malloc(cap);
+	assert_non_null(many);
+	n += (size_t)snprintf(many + n, cap - n, "%s%s", F("first"),
+			      "-rw-------    1 root     root         1234 Nov 26 08:34 n");
+	for (size_t i = 0; i < SFTP_MAX_LIST_LINE / 1000 + 1; i++) {
+		many[n++] = '\n';
+		memset(many + n, 'n', 999);
+		n += 999;
+	}
+	n += (size_t)snprintf(many + n, cap - n, "\n%s", F("last"));
+	assert_true(n < cap);
+	assert_string_equal(read_listing(&c, many, n, 4096, &skipped, &err), "first|last|");
+	assert_int_equal(skipped, 1);
+	free(many);
+
+	/* The last line needs no newline. */
+	static const char last[] = F("x") "-rw-------    1 root     root  1 Nov 26 08:34 y";
+	assert_string_equal(read_listing(&c, last, strlen(last), 5, &skipped, &err), "x|y|");
+
+	/* A line too long for any name is left out, with the entry it
+	 * continues. */
+	size_t big = SFTP_MAX_LIST_LINE + 100;
+	char *text = malloc(big + 200);
+	assert_non_null(text);
+	n = 0;
+	n += (size_t)snprintf(text + n, 200, F("first"));
+	n += (size_t)snprintf(text + n, 200, F("held"));
+	memset(text + n, 'x', big);
+	n += big;
+	n += (size_t)snprintf(text + n, 200, "\n%s", F("next"));
+	assert_string_equal(read_listing(&c, text, n, 4096, &skipped, &err), "first|next|");
+	assert_int_equal(skipped, 1);
+	/* Even as the first line. */
+	memset(text, 'x', big);
+	n = big;
+	n += (size_t)snprintf(text + n, 200, "\nmore\n%s", F("next"));
+	assert_string_equal(read_listing(&c, text, n, 4096, &skipped, &err), "next|");
+	assert_int_equal(skipped, 1);
+	free(text);
+
+	/* A first line that is no entry: a format this reader does not know,
+	 * shown without its control characters. */
+	static const char unknown[] = "name\x1b[2J.db.gz 1234\n" F("x");
+	assert_null(read_listing(&c, unknown, strlen(unknown), 3, &skipped, &err));
+	assert_int_equal(err.code, CB_ERR_REMOTE);
+	assert_string_equal(err.msg, "unexpected line \"name?[2J.db.gz 1234\"");
+	assert_int_equal(c.n, 0);
 }
 
 /* ---- fingerprints and keys ------------------------------------------------------ */
@@ -612,6 +744,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(url_refused),
 		cmocka_unit_test(quote_commands),
 		cmocka_unit_test(list_lines),
+		cmocka_unit_test(list_reader),
 		cmocka_unit_test(fingerprints),
 		cmocka_unit_test(key_file_types),
 		cmocka_unit_test(known_hosts_patterns),
