@@ -844,6 +844,10 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 		local_cleanup_stale(d.conf.local_dir);
 		dir_lock_release(&lock);
 	}
+	char *db_dir = fs_dirname(d.conf.db_path);
+	if (db_dir)
+		fs_remove_dead_temps(db_dir);
+	free(db_dir);
 	d.seed = (unsigned)getpid() ^ (unsigned)time_now();
 	remotes_setup(&d);
 	d.last_check = time_now();

@@ -44,7 +44,14 @@ enum result restore_begin(struct restore_job *job, const struct restore_opts *op
 	char *dir = fs_dirname(job->target);
 	if (!dir)
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
-	r = fs_mkdirs(dir, 0700, err);
+	/* The database's directory is the server's, not cbsync's: ordinary
+	 * permissions (the umask applies), so that a server running as another
+	 * user can use it.  The backup directory stays 0700. */
+	r = fs_mkdirs(dir, 0755, err);
+	/* Killed restores leave their decompressed copies here; remove those
+	 * (and only those: their writer's lock is gone). */
+	if (!r)
+		fs_remove_dead_temps(dir);
 	free(dir);
 	if (r)
 		return r;
@@ -182,7 +189,7 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 			return error_errno(err, errno, job->tmp.tmp_path);
 		r = atomic_file_commit(&job->tmp, &(struct commit_opts){.no_replace = true},
 				       err);
-		if (r == CB_ERR_IO && err && strstr(err->msg, "File exists"))
+		if (r && err && err->os_errno == EEXIST)
 			r = error_set(err, CB_ERR_IO,
 				      "'%s' appeared while restoring; nothing was replaced",
 				      job->target);

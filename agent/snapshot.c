@@ -476,7 +476,7 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 	tmpl = fs_join(dir, FS_TMP_PREFIX "snapshot.XXXXXX");
 	if (!tmpl)
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
-	tfd = mkostemp(tmpl, O_CLOEXEC);
+	tfd = fs_temp_create(tmpl, 0600);
 	if (tfd < 0) {
 		r = error_errno(err, errno, dir);
 		free(tmpl);

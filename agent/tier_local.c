@@ -158,7 +158,7 @@ void local_cleanup_stale(const char *dir)
 		size_t len = strlen(n);
 		char *path = NULL;
 		if (strncmp(n, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0) {
-			path = fs_join(dir, n);
+			continue; /* fs_remove_dead_temps below */
 		} else if (len > strlen(META_SUFFIX) &&
 			   strcmp(n + len - strlen(META_SUFFIX), META_SUFFIX) == 0) {
 			char data[BACKUP_NAME_MAX];
@@ -181,4 +181,8 @@ void local_cleanup_stale(const char *dir)
 		}
 	}
 	closedir(d);
+	size_t n = fs_remove_dead_temps(dir);
+	if (n)
+		log_debug("local", "removed %zu temp file%s of killed runs in %s", n,
+			  n == 1 ? "" : "s", dir);
 }

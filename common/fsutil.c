@@ -3,12 +3,15 @@
  */
 #include "common/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void fs_writeback_hint(int fd, off_t *mark, off_t end)
@@ -162,6 +165,7 @@ enum result atomic_file_open(struct atomic_file *af, const char *final_path,
 
 	af->fd = -1;
 	af->tmp_path = NULL;
+	af->renamed = false;
 	af->final_path = strdup(final_path);
 	dir = fs_dirname(final_path);
 	if (!af->final_path || !dir)
@@ -173,21 +177,10 @@ enum result atomic_file_open(struct atomic_file *af, const char *final_path,
 		goto nomem;
 	snprintf(tmpl, len, "%s/%s%s.XXXXXX", dir, FS_TMP_PREFIX,
 		 fs_basename(final_path));
-	af->fd = mkostemp(tmpl, O_CLOEXEC);
+	af->fd = fs_temp_create(tmpl, mode);
 	if (af->fd < 0) {
 		/* Report the directory: that is what the user must fix. */
 		enum result r = error_errno(err, errno, dir);
-		free(tmpl);
-		free(dir);
-		free(af->final_path);
-		af->final_path = NULL;
-		return r;
-	}
-	if (fchmod(af->fd, mode) != 0) {
-		enum result r = error_errno(err, errno, tmpl);
-		close(af->fd);
-		unlink(tmpl);
-		af->fd = -1;
 		free(tmpl);
 		free(dir);
 		free(af->final_path);
@@ -226,22 +219,26 @@ enum result atomic_file_commit(struct atomic_file *af, const struct commit_opts 
 		r = error_errno(err, errno, af->final_path);
 		goto fail;
 	}
-	if (close(af->fd) != 0) {
-		af->fd = -1;
-		r = error_errno(err, errno, af->final_path);
-		goto fail;
-	}
-	af->fd = -1;
+	/* Rename while the fd (and so the owner's lock) is still held: a sweep
+	 * must never see the temp file unlocked before it has its final name. */
 	int e = opts->no_replace ? fs_rename_noreplace(af->tmp_path, af->final_path)
 				 : (rename(af->tmp_path, af->final_path) == 0 ? 0 : errno);
 	if (e) {
 		r = error_errno(err, e, af->final_path);
 		goto fail;
 	}
+	af->renamed = true;
+	if (close(af->fd) != 0) {
+		af->fd = -1;
+		r = error_errno(err, errno, af->final_path);
+		goto renamed;
+	}
+	af->fd = -1;
 	dir = fs_dirname(af->final_path);
 	r = dir ? (opts->no_sync ? CB_OK : fs_fsync_dir(dir, err))
 		: error_set(err, CB_ERR_NOMEM, "out of memory");
 	free(dir);
+renamed:
 	free(af->tmp_path);
 	free(af->final_path);
 	af->tmp_path = NULL;
@@ -263,6 +260,78 @@ void atomic_file_abort(struct atomic_file *af)
 	free(af->final_path);
 	af->tmp_path = NULL;
 	af->final_path = NULL;
+}
+
+int fs_temp_create(char *tmpl, mode_t mode)
+{
+	static const char chars[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	size_t len = strlen(tmpl);
+	if (len < 6 || strcmp(tmpl + len - 6, "XXXXXX") != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int attempt = 0; attempt < 100; attempt++) {
+		uint8_t rnd[6];
+		if (getentropy(rnd, sizeof(rnd)) != 0)
+			return -1;
+		for (size_t i = 0; i < 6; i++)
+			tmpl[len - 6 + i] = chars[rnd[i] % (sizeof(chars) - 1)];
+		/* Mode 0000 until claimed (see fsutil.h). */
+		int fd = open(tmpl, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0);
+		if (fd < 0) {
+			if (errno == EEXIST)
+				continue;
+			return -1;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fchmod(fd, mode & 07777) != 0) {
+			int e = errno;
+			close(fd);
+			unlink(tmpl);
+			errno = e;
+			return -1;
+		}
+		return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* An unlocked temp file still of mode 0000 may be one created a moment ago
+ * and not claimed yet: it is judged only once it is this many seconds old. */
+#define TEMP_CLAIM_GRACE 60
+
+size_t fs_remove_dead_temps(const char *dir)
+{
+	size_t removed = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	time_t now = time(NULL);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) != 0)
+			continue;
+		int fd = openat(dirfd(d), de->d_name,
+				O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    ((st.st_mode & 07777) != 0 || (st.st_mtime < now - TEMP_CLAIM_GRACE &&
+						     st.st_ctime < now - TEMP_CLAIM_GRACE)) &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			/* Dead owner; remove it only if the name still is this file. */
+			struct stat cur;
+			if (fstatat(dirfd(d), de->d_name, &cur, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    cur.st_ino == st.st_ino && cur.st_dev == st.st_dev &&
+			    unlinkat(dirfd(d), de->d_name, 0) == 0)
+				removed++;
+		}
+		close(fd);
+	}
+	closedir(d);
+	return removed;
 }
 
 enum result fs_write_file_atomic(const char *path, const void *data, size_t len,

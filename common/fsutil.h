@@ -8,6 +8,16 @@
  * A crash at any moment leaves either the old state or the new one, plus at
  * most a temp file that the next locked operation removes.  Nothing
  * half-written ever carries a final name.
+ *
+ * Whoever writes a temp file holds an flock on it until the file is renamed
+ * or removed; the kernel drops the lock when the process dies, whatever
+ * killed it.  So fs_remove_dead_temps can tell a temp file a killed run left
+ * (no lock) from one a live cbsync is writing (locked) -- another command,
+ * the agent's state file, a verify without the directory's lock -- and
+ * removes only the dead ones.  A temp file is born with mode 0000 and gets
+ * its real mode only once its owner holds the lock, so the moment between
+ * the two is visible too: an unlocked file with mode 0000 is left alone
+ * unless it is old.
  */
 #ifndef CBSYNC_FSUTIL_H
 #define CBSYNC_FSUTIL_H
@@ -25,6 +35,9 @@ struct atomic_file {
 	int fd;
 	char *tmp_path;
 	char *final_path;
+	bool renamed;    /* commit got as far as the rename: the file is in place
+			  * even if a later step (closing, the directory's
+			  * fsync) failed */
 };
 
 struct commit_opts {
@@ -47,6 +60,15 @@ enum result atomic_file_commit(struct atomic_file *af, const struct commit_opts 
 
 /* Close and remove the temp file; safe to call on a closed or committed file. */
 void atomic_file_abort(struct atomic_file *af);
+
+/* Create a temp file from tmpl (ending in "XXXXXX", replaced in place),
+ * claimed as above and given mode; returns its fd, or -1 with errno set. */
+int fs_temp_create(char *tmpl, mode_t mode);
+
+/* Remove dir's temp files (FS_TMP_PREFIX) whose writer is gone: no process
+ * holds their lock and they are at least a few seconds old.  Returns how
+ * many it removed. */
+size_t fs_remove_dead_temps(const char *dir);
 
 /* Write a whole small file atomically (replacing any existing one). */
 enum result fs_write_file_atomic(const char *path, const void *data, size_t len,
