@@ -126,7 +126,13 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 		goto done;
 	r = atomic_file_commit(&data, &(struct commit_opts){.no_replace = true}, err);
 	if (r) {
-		unlink(meta_path);
+		/* Before the rename nothing is visible: drop the metadata too.
+		 * After it the backup is in place (only its durability is in
+		 * doubt), and a backup without its metadata must never appear. */
+		if (!data.renamed)
+			unlink(meta_path);
+		else
+			error_prefix(err, "backup %s was written, but not made durable", path);
 		goto done;
 	}
 	snprintf(out->path, sizeof(out->path), "%s", path);

@@ -101,10 +101,19 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 	if (!held)
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
 	if (c->n_remotes && !cli->no_sync) {
-		sync = push_remotes(c, NULL, held, &sync_err);
+		char failed[256];
+		sync = push_remotes(c, NULL, held, failed, sizeof(failed), &sync_err);
+		/* Name the remotes that lack it: with several, "not offsite yet"
+		 * alone would blame the ones that worked too. */
+		size_t n_failed = 0;
+		for (const char *p = failed; *p; p++)
+			n_failed += *p == ',';
+		n_failed += failed[0] != '\0';
 		if (sync)
-			error_prefix(&sync_err, "backup made (%s), but it is not offsite yet; the "
-				     "next sync uploads it", out.path);
+			error_prefix(&sync_err, "backup made (%s), but it is not offsite yet on "
+				     "remote%s %s%s; the next sync uploads it", out.path,
+				     n_failed > 1 ? "s" : "", failed,
+				     n_failed < c->n_remotes ? " (the other remotes have it)" : "");
 	}
 	if (type == BT_DAILY || type == BT_WEEKLY || type == BT_MONTHLY) {
 		/* Scheduled types rotate: apply retention now. */
@@ -614,8 +623,13 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 	}
 	printf("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,
 	       ok + failed == 1 ? "" : "s", ok, failed);
-	r = failed ? error_set(err, worst, "%zu of %zu checks failed", failed, ok + failed)
-		   : CB_OK;
+	if (failed)
+		r = error_set(err, worst, "%zu of %zu checks failed", failed, ok + failed);
+	else if (ok == 0)
+		r = error_set(err, CB_ERR_NOT_FOUND, "No backups found in %s: nothing was verified",
+			      which);
+	else
+		r = CB_OK;
 done:
 	candidates_free(&cands);
 	tiers_close(&set);
@@ -642,7 +656,10 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 			return r;
 		if (list.n == 0) {
 			printf("No backups found in %s\n", c->local_dir);
-			return CB_OK;
+			/* Nothing checked is not "all checks passed". */
+			return error_set(err, CB_ERR_NOT_FOUND,
+					 "No backups found in %s: nothing was verified",
+					 c->local_dir);
 		}
 		n = (int)list.n;
 	}

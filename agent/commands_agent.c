@@ -16,7 +16,7 @@
 
 enum result cmd_push(struct cli *cli, struct error *err)
 {
-	return push_remotes(&cli->conf, cli->remote, NULL, err);
+	return push_remotes(&cli->conf, cli->remote, NULL, NULL, 0, err);
 }
 
 enum result cmd_agent(struct cli *cli, struct error *err)

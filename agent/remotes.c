@@ -115,9 +115,12 @@ void holdings_free_all(struct remote_holdings *h, size_t n)
 }
 
 enum result push_remotes(const struct conf *c, const char *only, struct remote_holdings *held,
-			 struct error *err)
+			 char *failed, size_t failed_size, struct error *err)
 {
 	enum result worst = CB_OK;
+	size_t flen = 0;
+	if (failed && failed_size)
+		failed[0] = '\0';
 	bool any = false;
 	size_t targets = 0;
 	for (size_t i = 0; i < c->n_remotes; i++)
@@ -144,6 +147,11 @@ enum result push_remotes(const struct conf *c, const char *only, struct remote_h
 		 * names the worst. */
 		if (r && targets > 1)
 			fprintf(stderr, "failed: %s\n", one.msg);
+		if (r && failed && flen < failed_size) {
+			int w = snprintf(failed + flen, failed_size - flen, "%s'%s'",
+					 flen ? ", " : "", rc->name);
+			flen += w > 0 ? (size_t)w : 0;
+		}
 	}
 	if (!any)
 		return error_set(err, CB_ERR_USAGE, "there is no remote named '%s'", only);

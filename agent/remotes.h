@@ -15,8 +15,10 @@
  * and drawing progress on a terminal.  Every remote is tried; the result is
  * the worst one, and err describes the first failure.  held, if not NULL,
  * has an entry per configured remote, filled (known) for each that synced
- * (free with holdings_free_all). */
+ * (free with holdings_free_all).  failed, if not NULL, receives the names of
+ * the remotes that failed, comma-separated. */
 enum result push_remotes(const struct conf *c, const char *only, struct remote_holdings *held,
+			 char *failed, size_t failed_size,
 			 struct error *err);
 
 /* An array of holdings, one per configured remote, all unknown. */

@@ -82,10 +82,19 @@ static enum result restore_path(struct cli *cli, struct error *err)
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
 	memset(&out, 0, sizeof(out));
 	if (fs_file_size(path) < 0) {
-		r = error_set(err, CB_ERR_NOT_FOUND, fs_exists(path)
-				      ? "Backup not found: %s (not a regular file)"
-				      : "Backup not found: %s",
-			      cli->path);
+		bool remote_may_have = !fs_exists(path) && c->n_remotes > 0 &&
+				       backup_name_parse(fs_basename(cli->path), NULL);
+		if (remote_may_have)
+			r = error_set(err, CB_ERR_NOT_FOUND,
+				      "Backup not found: %s; HINT: --path reads the local tier "
+				      "only; if a remote holds it ('cbsync list --tier all'), "
+				      "restore it with --name %s",
+				      cli->path, fs_basename(cli->path));
+		else
+			r = error_set(err, CB_ERR_NOT_FOUND, fs_exists(path)
+					      ? "Backup not found: %s (not a regular file)"
+					      : "Backup not found: %s",
+				      cli->path);
 		free(path);
 		return r;
 	}

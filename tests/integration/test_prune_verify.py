@@ -139,7 +139,11 @@ class TierTest(CbsyncTest):
         self.assertIn("No backups found", self.w.ok("list").stdout)
         self.assertEqual(json.loads(self.w.ok("stats", "--json").stdout)["count"], 0)
         self.assertIn("Dry run: would delete 0 backups", self.w.ok("prune", "--dry-run").stdout)
-        self.assertIn("No backups found", self.w.ok("verify").stdout)
+        # Nothing to verify is not a passed verification (a monitoring job
+        # must not read it as one): exit 4, not 0.
+        p = self.w.run("verify")
+        self.assertIn("No backups found", p.stdout)
+        self.assertFails(p, 4, "nothing was verified")
 
     def test_verify_reports_each_backup(self):
         good = self.w.backup()

@@ -1,0 +1,144 @@
+"""Nothing fails quietly, and killed runs leave no litter: temp files that a
+sweep may and may not remove, restores killed in a loop, verify with nothing
+to verify, the closing line of a backup with several remotes, and the hints a
+newcomer needs.  Everything through the binary."""
+import os
+import signal
+import subprocess
+import time
+
+from harness import CBSYNC, CbsyncTest, db_rows, integrity, main, make_db
+
+
+def temps(d):
+    return sorted(f for f in os.listdir(d) if f.startswith(".cbsync-tmp-")) \
+        if os.path.isdir(d) else []
+
+
+class TempFileTest(CbsyncTest):
+    def start(self, *args, env=None):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")
+                    or k == "CBSYNC_BIN"}
+        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        full_env.update(env or {})
+        return subprocess.Popen([CBSYNC] + list(args), cwd=self.w.root, env=full_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stop_when_temp_appears(self, proc, d, timeout=60):
+        """SIGSTOP proc as soon as a temp file shows up in d; its names."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = temps(d)
+            if found:
+                proc.send_signal(signal.SIGSTOP)
+                return found
+            time.sleep(0.002)
+        self.fail("no temp file appeared in " + d)
+
+    def test_a_locked_operation_never_sweeps_a_running_verify(self):
+        make_db(self.w.db, rows=100, random_bytes=24 << 20)
+        path = self.w.backup()
+        proc = self.start("verify", os.path.basename(path))
+        try:
+            found = self.stop_when_temp_appears(proc, self.w.backups)
+            # Its writer alive but stopped, and old enough to be judged.
+            time.sleep(5.5)
+            self.w.ok("backup")
+            self.w.ok("prune")
+            self.assertEqual([f for f in found if f not in temps(self.w.backups)], [],
+                             "a live verify's scratch file was swept")
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, out + err)
+        self.assertIn("ok      " + os.path.basename(path), out)
+        self.assertNoTempFiles()
+
+    def test_killed_restores_leave_nothing_beside_the_database(self):
+        make_db(self.w.db, rows=100, random_bytes=16 << 20)
+        path = self.w.backup()
+        db_dir = os.path.dirname(self.w.db)
+        for i in range(5):
+            proc = self.start("restore", "--path", path)
+            self.stop_when_temp_appears(proc, db_dir)
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=60)
+            self.assertNotEqual(temps(db_dir), [], "the kill left no temp file to clean")
+        self.w.ok("restore", "--path", path)
+        self.assertEqual(temps(db_dir), [])
+        self.assertEqual(integrity(self.w.db), "ok")
+
+    def test_a_database_that_appears_during_a_restore_is_not_replaced(self):
+        make_db(self.w.db, rows=100, random_bytes=16 << 20)
+        path = self.w.backup()
+        os.unlink(self.w.db)
+        proc = self.start("restore", "--path", path)
+        try:
+            self.stop_when_temp_appears(proc, os.path.dirname(self.w.db))
+            make_db(self.w.db, rows=7)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 6, out + err)
+        self.assertIn("appeared while restoring; nothing was replaced", err)
+        self.assertEqual(db_rows(self.w.db), 7)
+
+
+class NewcomerTest(CbsyncTest):
+    def test_verify_with_nothing_to_verify_fails(self):
+        p = self.w.run("verify")
+        self.assertFails(p, 4, "No backups found in ")
+        mirror = self.w.path("mirror")
+        os.makedirs(mirror)
+        env = {"CBSYNC_REMOTE_USB_TYPE": "local", "CBSYNC_REMOTE_USB_PATH": mirror}
+        p = self.w.run("verify", "--tier", "usb", env=env)
+        self.assertFails(p, 4, "nothing was verified")
+
+    def test_restore_path_of_a_remote_backup_suggests_name(self):
+        mirror = self.w.path("mirror")
+        os.makedirs(mirror)
+        env = {"CBSYNC_REMOTE_USB_TYPE": "local", "CBSYNC_REMOTE_USB_PATH": mirror}
+        make_db(self.w.db, rows=10)
+        path = self.w.backup("--no-sync")
+        self.w.ok("push", env=env)
+        name = os.path.basename(path)
+        os.unlink(path)
+        os.unlink(path + ".json")
+        p = self.w.run("restore", "--path", name, env=env)
+        self.assertFails(p, 4, f"HINT: --path reads the local tier only; if a remote holds "
+                               f"it ('cbsync list --tier all'), restore it with --name {name}")
+        self.w.ok("restore", "--name", name, env=env)
+
+    def test_a_restore_on_a_fresh_machine_makes_an_ordinary_database_directory(self):
+        make_db(self.w.db, rows=10)
+        path = self.w.backup()
+        target = self.w.path("srv", "data", "cloudbrain.db")
+        old = os.umask(0o022)
+        try:
+            self.w.ok("restore", "--path", path, "--to", target)
+        finally:
+            os.umask(old)
+        self.assertEqual(os.stat(os.path.dirname(target)).st_mode & 0o777, 0o755)
+        self.assertEqual(os.stat(self.w.backups).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(target).st_mode & 0o777, 0o600)
+
+    def test_the_closing_line_names_the_remote_that_failed(self):
+        ok_dir = self.w.path("mirror-ok")
+        os.makedirs(ok_dir)
+        env = {"CBSYNC_REMOTE_OFFSITE_TYPE": "local", "CBSYNC_REMOTE_OFFSITE_PATH": ok_dir,
+               "CBSYNC_REMOTE_NAS_TYPE": "local",
+               "CBSYNC_REMOTE_NAS_PATH": self.w.path("not-mounted")}
+        make_db(self.w.db, rows=10)
+        p = self.w.run("backup", env=env)
+        line = self.assertFails(p, 9, "but it is not offsite yet on remote 'nas' (the other "
+                                      "remotes have it)")
+        self.assertNotIn("'offsite' (", line)
+        self.assertEqual(len([f for f in os.listdir(ok_dir) if f.endswith(".db.gz")]), 1)
+        env["CBSYNC_REMOTE_OFFSITE_PATH"] = self.w.path("also-not-mounted")
+        p = self.w.run("backup", env=env)
+        line = self.assertFails(p, 9, "not offsite yet on remotes 'nas', 'offsite';")
+        self.assertNotIn("the other remotes", line)
+
+
+if __name__ == "__main__":
+    main()
