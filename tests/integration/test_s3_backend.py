@@ -325,9 +325,12 @@ class Listing(S3Test):
                         names + odd))
         # An object beside the root that must not show up.
         self.s3.put_object(Bucket=BUCKET, Key=self.prefix + "X/not-mine", Body=b"x")
-        r = self.drive("list", "")
+        r = self.drive("list-raw", "")
         got = dict(l.split("\t")[:2] for l in r.output)
         self.assertEqual(sorted(got), sorted(names + odd))
+        # Through backend_list, keys cbsync would never write are left out.
+        r = self.drive("list", "")
+        self.assertEqual(sorted(l.split("\t")[0] for l in r.output), sorted(names))
         self.assertEqual(got["obj-00007"], str(len("obj-00007") % 7))
         self.assertEqual(r.stats["requests"], 2, "1034 objects are two pages of 1000")
         r = self.drive("list", "obj-0102")
@@ -421,7 +424,9 @@ class Uploads(S3Test):
     def test_part_size_grows_when_10000_parts_would_not_do(self):
         # Declared 100 GiB with 5 MiB parts: would be 20480 parts, so parts
         # grow to ceil(100 GiB / 10000) rounded up to whole MiB = 11 MiB.
-        r = self.drive("crash", "huge.db.gz", 23 * MIB, 100 << 30, expect=None)
+        # (A backup's name: remove_stale aborts only uploads of cbsync's keys.)
+        r = self.drive("crash", "cloudbrain_manual_20200101_000001.db.gz", 23 * MIB, 100 << 30,
+                       expect=None)
         self.assertEqual((r.proc.returncode, r.output), (0, ["crashed"]), str(r))
         ups = self.uploads()
         self.assertEqual(len(ups), 1)
@@ -438,10 +443,11 @@ class Uploads(S3Test):
         self.assertEqual(self.uploads(), [])
 
     def test_remove_stale_aborts_old_uploads_under_the_root_only(self):
-        mine = self.s3.create_multipart_upload(Bucket=BUCKET, Key=self.object_key("old.db.gz"))
-        self.s3.upload_part(Bucket=BUCKET, Key=self.object_key("old.db.gz"), PartNumber=1,
+        old = "cloudbrain_manual_20200101_000000.db.gz"
+        mine = self.s3.create_multipart_upload(Bucket=BUCKET, Key=self.object_key(old))
+        self.s3.upload_part(Bucket=BUCKET, Key=self.object_key(old), PartNumber=1,
                             UploadId=mine["UploadId"], Body=b"x" * 1000)
-        other = self.s3.create_multipart_upload(Bucket=BUCKET, Key="elsewhere/old.db.gz")
+        other = self.s3.create_multipart_upload(Bucket=BUCKET, Key="elsewhere/" + old)
         try:
             # Nothing is an hour old yet.
             r = self.drive("stale", "-3600")
@@ -454,7 +460,7 @@ class Uploads(S3Test):
             left = self.uploads(prefix="elsewhere/")
             self.assertEqual([u["UploadId"] for u in left], [other["UploadId"]])
         finally:
-            self.s3.abort_multipart_upload(Bucket=BUCKET, Key="elsewhere/old.db.gz",
+            self.s3.abort_multipart_upload(Bucket=BUCKET, Key="elsewhere/" + old,
                                            UploadId=other["UploadId"])
 
 

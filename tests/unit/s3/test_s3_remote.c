@@ -18,6 +18,8 @@
  *   get KEY FILE               download into FILE
  *   get-cancel KEY FILE MS     download, with cancel_request() after MS ms
  *   list PREFIX                one "key<TAB>size<TAB>mtime" line per object
+ *   list-raw PREFIX            the same from the backend itself, without
+ *                              backend_list's filter of keys cbsync never writes
  *   remove KEY
  *   stale OFFSET               remove_stale(now + OFFSET seconds)
  *   abort KEY SIZE             write SIZE bytes, then put_abort
@@ -106,9 +108,10 @@ static enum result run(struct backend *b, int argc, char **argv, struct error *e
 			r = error_errno(err, errno, argv[2]);
 		return r;
 	}
-	if (strcmp(op, "list") == 0 && argc == 2) {
-		struct backend_listing l;
-		enum result r = backend_list(b, argv[1], &l, err);
+	if ((strcmp(op, "list") == 0 || strcmp(op, "list-raw") == 0) && argc == 2) {
+		struct backend_listing l = {0};
+		enum result r = strcmp(op, "list") == 0 ? backend_list(b, argv[1], &l, err)
+							 : b->ops->list(b->ctx, argv[1], &l, err);
 		if (r)
 			return r;
 		for (size_t i = 0; i < l.n; i++)
