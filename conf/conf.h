@@ -10,13 +10,13 @@
  *   4. command-line flags (--db, --dir).
  * Everything is validated before anything runs; an error names the file and
  * line (or the environment variable), the section and key, and what is wrong:
- *   cbsync.conf:12: [watch] quiet: "5 seconds" is not a duration (e.g. 5s, 2m)
+ *   cbsync.conf:12: [watch] quiet: "5 seconds" is not a duration (e.g. 5s, 2min)
  * Unknown sections and keys are errors.
  *
  * The file format (see README.md, "Configuration"):
  *   [database]  path = ai_db/cloudbrain.db  mode = 0600
  *   [local]     dir = ai_db/backups
- *               keep_daily = 7d  keep_weekly = 4w  keep_monthly = 12m
+ *               keep_daily = 7d  keep_weekly = 4w  keep_monthly = 12months
  *               keep_change = 24h  compression = 6  threads = auto  lock_timeout = 10s
  *               busy_timeout = 30s
  *   [schedule]  daily = 02:00  weekly = sun 03:00  monthly = 1 04:00
@@ -28,8 +28,10 @@
  *   [log]       format = text|json  level = info
  *   [remote "NAME"]  type = local|sftp|s3, keep_* (default: the local
  *               tier's), and the keys of the backend named by type.
- * Values: durations "90s" "5m" "24h" "7d" "4w" (in keep_* keys "12m" means
- * 12 calendar months and minutes are written "min"); booleans
+ * Values: durations "90s" "5min" (or "5m") "24h" "7d" "4w"; retention rules
+ * (keep_*) the same units and calendar months "12mo" / "12months" / "1month"
+ * and years "2y" -- there a bare "12m" still means 12 months, as it always
+ * has, but draws a warning, since everywhere else "m" is minutes; booleans
  * true/false/yes/no/on/off/1/0; "off"/"never" disables a schedule or a
  * retention rule and "forever" keeps a type forever.  "${VAR}" in a value
  * expands from the environment ("$$" is a literal "$").  Any key may instead
@@ -184,8 +186,9 @@ struct conf_load_opts {
  *
  * A valid configuration can still be risky; c->warnings then holds one line
  * for each of: a config file others can read or change, one in a directory
- * others can write to, a secret's KEY_file others can read or change, and a
- * plain http:// URL to a host other than this machine.  Lines do not start
+ * others can write to, a secret's KEY_file others can read or change, a
+ * plain http:// URL to a host other than this machine, and a keep_* rule
+ * written with a bare "m" (months, easily read as minutes).  Lines do not start
  * with "Warning:"; the caller adds what its output needs. */
 enum result conf_load(struct conf *c, const struct conf_load_opts *opts, struct error *err);
 
@@ -215,7 +218,7 @@ void conf_free(struct conf *c);
 /* Value parsers, shared with the backends.  Each returns false if s is not
  * of the form; none accepts trailing garbage. */
 bool conf_parse_duration(const char *s, double *seconds);       /* 90s 5m 24h 7d 4w 1.5s 250ms */
-bool conf_parse_keep(const char *s, struct keep_rule *rule);     /* 7d 4w 12m 24h 90min forever off never */
+bool conf_parse_keep(const char *s, struct keep_rule *rule);     /* 7d 4w 12mo 24h 90min forever off never */
 bool conf_parse_size(const char *s, unsigned long long *bytes); /* 16M 5MiB 1G 512k 100 */
 bool conf_parse_bool(const char *s, bool *out);
 
@@ -223,5 +226,15 @@ bool conf_parse_bool(const char *s, bool *out);
  * back, in the largest unit that divides it: "5s", "5min", "24h", "1w",
  * "1500ms"; fractional seconds only below a millisecond. */
 void conf_format_duration(double seconds, char *buf, size_t size);
+
+/* A retention rule for people (logs, messages; not for reading back):
+ * "30 months", "7 days", "4 weeks", "24 hours", "90 minutes", "forever",
+ * in the unit natural to the backup type when it divides evenly. */
+void conf_format_keep_long(const struct keep_rule *r, enum backup_type type, char *buf,
+			   size_t size);
+
+/* A whole policy the same way: "daily 7 days, weekly 4 weeks, monthly
+ * 12 months, change 24 hours" (about 120 bytes is always enough). */
+void conf_format_policy_long(const struct retention_policy *p, char *buf, size_t size);
 
 #endif

@@ -74,10 +74,14 @@ bool conf_parse_duration_ns(const char *s, int64_t *ns);
 void conf_format_duration_ns(int64_t ns, char *buf, size_t size);
 
 /* A retention rule in the unit natural to its backup type when it divides
- * evenly (keep_daily = 7d, keep_weekly = 4w, keep_change = 24h), else in
- * keep_rule_format's form (90min, 12m). */
+ * evenly (keep_daily = 7d, keep_weekly = 4w, keep_change = 24h), months
+ * spelt out (12months, 1month), else in keep_rule_format's form (90min). */
 void conf_format_keep(const struct keep_rule *r, enum backup_type type, char *buf,
 		      size_t size);
+
+/* A retention rule written with the bare "m" unit ("30m"): months, which a
+ * reader may take for minutes; the loader warns. */
+bool conf_keep_ambiguous(const char *s);
 
 bool conf_parse_schedule(const char *s, enum conf_vtype kind, struct conf_schedule *out);
 void conf_format_schedule(const struct conf_schedule *s, enum conf_vtype kind, char *buf,

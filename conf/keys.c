@@ -137,7 +137,7 @@ bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char
 	case VT_KEEP:
 		if (!conf_parse_keep(value, f)) {
 			snprintf(why, why_size, "is not a retention rule "
-				 "(e.g. 7d, 4w, 12m for months, 24h, 90min, forever, off)");
+				 "(e.g. 7d, 4w, 12months, 24h, 90min, forever, off)");
 			return false;
 		}
 		return true;
@@ -150,7 +150,7 @@ bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char
 		return true;
 	case VT_DURATION:
 		if (!conf_parse_duration(value, f)) {
-			snprintf(why, why_size, "is not a duration (e.g. 5s, 2m)");
+			snprintf(why, why_size, "is not a duration (e.g. 5s, 2min)");
 			return false;
 		}
 		return true;

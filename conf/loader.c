@@ -453,7 +453,19 @@ enum result ld_apply_fixed(struct loader *ld, size_t i, const char *value,
 	ld->c->origins[i] = o;
 	free(ld->where[i]);
 	ld->where[i] = w;
+	if (conf_fixed_keys[i].type == VT_KEEP)
+		return ld_warn_keep_m(ld, where, value);
 	return CB_OK;
+}
+
+enum result ld_warn_keep_m(struct loader *ld, const char *where, const char *value)
+{
+	if (!conf_keep_ambiguous(value))
+		return CB_OK;
+	size_t n = strlen(value) - 1;
+	return ld_warn(ld, "%s: \"%s\" means %.*s months (in keep_* a bare \"m\" is months, "
+		       "elsewhere minutes); HINT: write %.*smonths, or %.*smin for minutes", where,
+		       value, (int)n, value, (int)n, value, (int)n, value);
 }
 
 struct rdecl *ld_decl_find(struct loader *ld, const char *name)

@@ -181,6 +181,10 @@ size_t ld_fixed_index(const char *section, const char *key);
 enum result ld_apply_fixed(struct loader *ld, size_t i, const char *value, const char *where,
 			   const char *origin, const char *file);
 
+/* Warn about a keep_* value written with a bare "m" (conf_keep_ambiguous);
+ * where is the prefix naming the key, as for errors. */
+enum result ld_warn_keep_m(struct loader *ld, const char *where, const char *value);
+
 struct rdecl *ld_decl_find(struct loader *ld, const char *name);
 
 /* Declare a remote (takes loc); NULL if memory ran out (reported). */

@@ -3,10 +3,10 @@
  * reads back to the same values, secrets masked, each value followed by a
  * comment naming where it came from.
  *
- * Values are written in the same units the parsers read ("12m" months in
- * keep_*, "5min" for a duration), with "$" doubled so that no ${} expansion
- * happens on the way back, and in quotes when they would otherwise lose
- * leading or trailing blanks or start a comment.  A value that contains
+ * Values are written in units the parsers read and nobody misreads
+ * ("12months" in keep_*, "5min" for a duration), with "$" doubled so that
+ * no ${} expansion happens on the way back, and in quotes when they would
+ * otherwise lose leading or trailing blanks or start a comment.  A value that contains
  * " ;" or " #" cannot be written back, as no INI quoting protects it.
  * A secret is written as the mask, which reads back as that literal text;
  * secrets are strings in practice, and a secret of another type (a number)

@@ -290,12 +290,14 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 			enum backup_type bt = ld_common_keep_type[idx];
 			if (!conf_parse_keep(value, &r->keep.keep[bt])) {
 				ld_value_error(ld, where, value, file, false, "is not a retention rule "
-					    "(e.g. 7d, 4w, 12m for months, 24h, 90min, forever, off)");
+					    "(e.g. 7d, 4w, 12months, 24h, 90min, forever, off)");
 			} else {
 				keep_set[bt] = true;
 				free(r->keep_origin[bt]);
 				if (!(r->keep_origin[bt] = strdup(e->origin)))
 					ld_nomem(ld);
+				else
+					ld_warn_keep_m(ld, where, value);
 			}
 		} else {
 			size_t k = (size_t)(idx - (int)LD_N_COMMON);

@@ -35,8 +35,9 @@ struct unit {
 	int64_t scale;
 };
 
-/* Duration units, in nanoseconds.  "m" is minutes here (months exist only
- * in retention rules). */
+/* Duration units, in nanoseconds.  "m" is minutes here, as everywhere
+ * durations are written (months exist only in retention rules, where "m"
+ * means months: "min" is the form nobody misreads). */
 static const struct unit duration_units[] = {
 	{"ms", INT64_C(1000000)},
 	{"s", NS_PER_SEC},
@@ -172,15 +173,27 @@ void conf_format_duration(double seconds, char *buf, size_t size)
 	conf_format_duration_ns((int64_t)(ns + 0.5), buf, size);
 }
 
+/* Retention units.  Months are calendar months, so they are counted, not
+ * turned into seconds.  A bare "m" is months here (the seed's documented
+ * form) but minutes in a duration: it still works, and conf_keep_ambiguous
+ * lets the loader warn about it. */
+static const struct unit keep_second_units[] = {
+	{"s", 1},
+	{"min", 60},
+	{"h", 3600},
+	{"d", SEC_PER_DAY},
+	{"w", 7 * SEC_PER_DAY},
+};
+static const struct unit keep_month_units[] = {
+	{"m", 1},
+	{"mo", 1},
+	{"month", 1},
+	{"months", 1},
+	{"y", 12},
+};
+
 bool conf_parse_keep(const char *s, struct keep_rule *rule)
 {
-	static const struct unit seconds_units[] = {
-		{"s", 1},
-		{"min", 60},
-		{"h", 3600},
-		{"d", SEC_PER_DAY},
-		{"w", 7 * SEC_PER_DAY},
-	};
 	uint64_t n;
 	const char *p;
 	const struct unit *u;
@@ -194,35 +207,101 @@ bool conf_parse_keep(const char *s, struct keep_rule *rule)
 	}
 	if (!read_digits(s, &n, &p))
 		return false;
-	if (strcmp(p, "m") == 0 || strcmp(p, "y") == 0) {
-		uint64_t months = n * (*p == 'y' ? 12 : 1);
-		if (n > (uint64_t)MAX_MONTHS || months > (uint64_t)MAX_MONTHS)
+	u = unit_find(keep_month_units, sizeof(keep_month_units) / sizeof(keep_month_units[0]), p);
+	if (u) {
+		if (n > (uint64_t)(MAX_MONTHS / u->scale))
 			return false;
-		*rule = (struct keep_rule){KEEP_MONTHS, (int64_t)months};
+		*rule = (struct keep_rule){KEEP_MONTHS, (int64_t)n * u->scale};
 		return true;
 	}
-	u = unit_find(seconds_units, sizeof(seconds_units) / sizeof(seconds_units[0]), p);
+	u = unit_find(keep_second_units, sizeof(keep_second_units) / sizeof(keep_second_units[0]),
+		      p);
 	if (!u || n > (uint64_t)(MAX_SECONDS / u->scale))
 		return false;
 	*rule = (struct keep_rule){KEEP_SECONDS, (int64_t)n * u->scale};
 	return true;
 }
 
+bool conf_keep_ambiguous(const char *s)
+{
+	uint64_t n;
+	const char *p;
+	return s && read_digits(s, &n, &p) && strcmp(p, "m") == 0;
+}
+
+/* The unit a backup type's rule reads best in, in seconds (0: none). */
+static int64_t natural_unit(enum backup_type type, const char **name, const char **word)
+{
+	switch (type) {
+	case BT_DAILY: *name = "d"; *word = "day"; return SEC_PER_DAY;
+	case BT_WEEKLY: *name = "w"; *word = "week"; return 7 * SEC_PER_DAY;
+	case BT_CHANGE: *name = "h"; *word = "hour"; return 3600;
+	default: *name = *word = ""; return 0;
+	}
+}
+
 void conf_format_keep(const struct keep_rule *r, enum backup_type type, char *buf,
 		      size_t size)
 {
-	int64_t unit = 0;
-	const char *name = "";
-	switch (type) {
-	case BT_DAILY: unit = SEC_PER_DAY; name = "d"; break;
-	case BT_WEEKLY: unit = 7 * SEC_PER_DAY; name = "w"; break;
-	case BT_CHANGE: unit = 3600; name = "h"; break;
-	default: break;
-	}
-	if (r->kind == KEEP_SECONDS && unit && r->amount > 0 && r->amount % unit == 0)
+	const char *name, *word;
+	int64_t unit = natural_unit(type, &name, &word);
+	if (r->kind == KEEP_MONTHS)
+		snprintf(buf, size, "%lld%s", (long long)r->amount,
+			 r->amount == 1 ? "month" : "months");
+	else if (r->kind == KEEP_SECONDS && unit && r->amount > 0 && r->amount % unit == 0)
 		snprintf(buf, size, "%lld%s", (long long)(r->amount / unit), name);
 	else
 		keep_rule_format(r, buf, size);
+}
+
+void conf_format_keep_long(const struct keep_rule *r, enum backup_type type, char *buf,
+			   size_t size)
+{
+	static const struct {
+		int64_t scale;
+		const char *word;
+	} order[] = {
+		{SEC_PER_DAY, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"},
+	};
+	const char *name, *word = "second";
+	int64_t unit = natural_unit(type, &name, &word), n = r->amount;
+
+	if (r->kind == KEEP_FOREVER) {
+		snprintf(buf, size, "forever");
+		return;
+	}
+	if (r->kind == KEEP_MONTHS) {
+		word = "month";
+	} else if (n > 0 && unit && n % unit == 0) {
+		n /= unit;
+	} else {
+		word = "second";
+		for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+			if (n > 0 && n % order[i].scale == 0) {
+				n /= order[i].scale;
+				word = order[i].word;
+				break;
+			}
+		}
+	}
+	snprintf(buf, size, "%lld %s%s", (long long)n, word, n == 1 ? "" : "s");
+}
+
+void conf_format_policy_long(const struct retention_policy *p, char *buf, size_t size)
+{
+	static const enum backup_type types[] = {BT_DAILY, BT_WEEKLY, BT_MONTHLY, BT_CHANGE};
+	size_t o = 0;
+	if (size)
+		buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]) && o + 1 < size; i++) {
+		char rule[64];
+		conf_format_keep_long(&p->keep[types[i]], types[i], rule, sizeof(rule));
+		int w = snprintf(buf + o, size - o, "%s%s %s", i ? ", " : "",
+				 backup_type_name(types[i]), rule);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
 }
 
 bool conf_parse_size(const char *s, unsigned long long *bytes)
@@ -498,7 +577,7 @@ bool conf_value_normalise(enum conf_type type, const char *value, char **out, ch
 	case CONF_DURATION: {
 		int64_t ns;
 		if (!conf_parse_duration_ns(value, &ns)) {
-			snprintf(why, why_size, "is not a duration (e.g. 5s, 2m)");
+			snprintf(why, why_size, "is not a duration (e.g. 5s, 2min)");
 			return false;
 		}
 		/* Decimal seconds, exact: "30", "1.5", "0.25". */

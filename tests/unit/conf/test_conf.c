@@ -373,10 +373,10 @@ static void test_env_errors(void **state)
 
 	char *bad_value[] = {"CBSYNC_WATCH_QUIET=5 seconds", NULL};
 	expect_error(NULL, bad_value, "environment CBSYNC_WATCH_QUIET: \"5 seconds\" is not a "
-		     "duration (e.g. 5s, 2m)");
+		     "duration (e.g. 5s, 2min)");
 	char *bad_keep[] = {"CBSYNC_LOCAL_KEEP_WEEKLY=4", NULL};
 	expect_error(NULL, bad_keep, "environment CBSYNC_LOCAL_KEEP_WEEKLY: \"4\" is not a "
-		     "retention rule (e.g. 7d, 4w, 12m for months, 24h, 90min, forever, off)");
+		     "retention rule (e.g. 7d, 4w, 12months, 24h, 90min, forever, off)");
 	/* Environment values are literal: no trimming, no expansion. */
 	char *spaced[] = {"CBSYNC_LOG_FORMAT=json ", NULL};
 	expect_error(NULL, spaced, "environment CBSYNC_LOG_FORMAT: \"json \" is not a log format "
@@ -691,11 +691,11 @@ static void test_key_file(void **state)
 	write_text("bad-keep.txt", "1x\n");
 	expect_error("[local]\nkeep_daily_file = bad-keep.txt\n", NULL,
 		     "cbsync.conf:2: [local] keep_daily_file: \"1x\" (read from 'bad-keep.txt') "
-		     "is not a retention rule (e.g. 7d, 4w, 12m for months, 24h, 90min, forever, "
+		     "is not a retention rule (e.g. 7d, 4w, 12months, 24h, 90min, forever, "
 		     "off)");
 	char *bad_env[] = {"CBSYNC_LOCAL_KEEP_DAILY_FILE=bad-keep.txt", NULL};
 	expect_error(NULL, bad_env, "environment CBSYNC_LOCAL_KEEP_DAILY_FILE: \"1x\" (read from "
-		     "'bad-keep.txt') is not a retention rule (e.g. 7d, 4w, 12m for months, 24h, "
+		     "'bad-keep.txt') is not a retention rule (e.g. 7d, 4w, 12months, 24h, "
 		     "90min, forever, off)");
 	expect_error("[local]\ndir_file = ${NOPE}\n", NULL,
 		     "cbsync.conf:2: [local] dir_file: environment variable NOPE is not set (used "

@@ -4,7 +4,8 @@
  * FIFO, a device, a directory, a huge file), credentials in URLs refused
  * without repeating them, and the warnings for risky set-ups (a config or
  * secret file others can read, a config in a directory others can write to,
- * plain http:// to another machine), with none for a clean set-up.
+ * plain http:// to another machine, a keep_* rule in bare "m"), with none for
+ * a clean set-up.
  */
 #include "conf_test.h"
 #include "conf/loader.h"
@@ -392,6 +393,56 @@ static void test_warnings(void **state)
 		"other users (mode 0644); HINT: chmod 600 'open-secret.txt'", NULL});
 }
 
+/* keep_* with a bare "m" still means months, and says so once per key, in
+ * the file, the environment and a remote; the clear forms say nothing. */
+static void test_keep_bare_m_warns(void **state)
+{
+	(void)state;
+	struct conf c;
+	struct error err;
+	write_mode("m.conf", "[local]\nkeep_change = 30m\nkeep_monthly = 12m\n"
+		   "[remote \"offsite\"]\ntype = s3\nbucket = b\n"
+		   "endpoint = https://s3.example.com\nkeep_daily = 2m\n", 0600);
+	char *env[] = {"CBSYNC_REMOTE_OFFSITE_KEEP_WEEKLY=6m", NULL};
+	expect_warnings("m.conf", env, (const char *const[]){
+		"m.conf:2: [local] keep_change: \"30m\" means 30 months (in keep_* a bare \"m\" is "
+		"months, elsewhere minutes); HINT: write 30months, or 30min for minutes",
+		"m.conf:3: [local] keep_monthly: \"12m\" means 12 months (in keep_* a bare \"m\" is "
+		"months, elsewhere minutes); HINT: write 12months, or 12min for minutes",
+		"m.conf:8: [remote \"offsite\"] keep_daily: \"2m\" means 2 months (in keep_* a bare "
+		"\"m\" is months, elsewhere minutes); HINT: write 2months, or 2min for minutes",
+		"environment CBSYNC_REMOTE_OFFSITE_KEEP_WEEKLY: \"6m\" means 6 months (in keep_* a "
+		"bare \"m\" is months, elsewhere minutes); HINT: write 6months, or 6min for minutes",
+		NULL});
+	assert_int_equal(load_types(&c, &err, "m.conf", env), CB_OK);
+	assert_int_equal(c.local_keep.keep[BT_CHANGE].kind, KEEP_MONTHS);
+	assert_int_equal(c.local_keep.keep[BT_CHANGE].amount, 30);
+	assert_int_equal(c.remotes[0].keep.keep[BT_DAILY].kind, KEEP_MONTHS);
+	assert_int_equal(c.remotes[0].keep.keep[BT_DAILY].amount, 2);
+	conf_free(&c);
+
+	char *env_local[] = {"CBSYNC_LOCAL_KEEP_CHANGE=30m", NULL};
+	expect_warnings(NULL, env_local, (const char *const[]){
+		"environment CBSYNC_LOCAL_KEEP_CHANGE: \"30m\" means 30 months (in keep_* a bare "
+		"\"m\" is months, elsewhere minutes); HINT: write 30months, or 30min for minutes",
+		NULL});
+
+	/* Unambiguous forms, and "m" in a duration (minutes, as everywhere). */
+	write_mode("clear.conf", "[local]\nkeep_change = 30min\nkeep_monthly = 12mo\n"
+		   "keep_weekly = 6months\nkeep_daily = 1month\n[watch]\nmax_delay = 5m\n"
+		   "[remote \"offsite\"]\ntype = s3\nbucket = b\n"
+		   "endpoint = https://s3.example.com\nkeep_daily = 2y\ntimeout = 1m\n", 0600);
+	expect_warnings("clear.conf", NULL, no_warnings);
+	assert_int_equal(load_types(&c, &err, "clear.conf", NULL), CB_OK);
+	assert_int_equal(c.local_keep.keep[BT_CHANGE].kind, KEEP_SECONDS);
+	assert_int_equal(c.local_keep.keep[BT_CHANGE].amount, 1800);
+	assert_int_equal(c.local_keep.keep[BT_MONTHLY].kind, KEEP_MONTHS);
+	assert_int_equal(c.local_keep.keep[BT_MONTHLY].amount, 12);
+	assert_int_equal(c.local_keep.keep[BT_DAILY].amount, 1);
+	assert_true(c.watch_max_delay == 300);
+	conf_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_url_split),
 		cmocka_unit_test(test_url_credentials),
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_keep_bare_m_warns),
 	};
 	return cmocka_run_group_tests(tests, conf_test_setup, conf_test_teardown);
 }

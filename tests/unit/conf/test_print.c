@@ -113,7 +113,7 @@ static void test_print_defaults(void **state)
 	assert_contains(text, "\n[local]\ndir = ai_db/backups  # default\n");
 	assert_contains(text, "keep_daily = 7d  # default\n");
 	assert_contains(text, "keep_weekly = 4w  # default\n");
-	assert_contains(text, "keep_monthly = 12m  # default\n");
+	assert_contains(text, "keep_monthly = 12months  # default\n");
 	assert_contains(text, "keep_change = 24h  # default\n");
 	assert_contains(text, "compression = 6  # default\n");
 	assert_contains(text, "lock_timeout = 10s  # default\n");
@@ -173,7 +173,7 @@ static void test_print_round_trip(void **state)
 	assert_contains(text, "secret_key = ********  # from cbsync.conf:28\n");
 	assert_contains(text, "password = ********  # from CBSYNC_REMOTE_BOX_PASSWORD\n");
 	/* Units a reader cannot misread. */
-	assert_contains(text, "keep_monthly = 24m  # from cbsync.conf:7\n");
+	assert_contains(text, "keep_monthly = 24months  # from cbsync.conf:7\n");
 	assert_contains(text, "keep_change = 90min  # from cbsync.conf:8\n");
 	assert_contains(text, "keep_daily = 10d  # from cbsync.conf:5\n");
 	assert_contains(text, "keep_weekly = 5w  # from cbsync.conf:6\n");
@@ -237,6 +237,29 @@ static void test_print_origins_and_long_values(void **state)
 	conf_free(&c);
 }
 
+/* A bare "m" in keep_* (months) is printed as months spelt out, and a
+ * minute as "min": nobody misreads either, and both read back. */
+static void test_print_months_and_minutes(void **state)
+{
+	(void)state;
+	struct conf c;
+	char *env[] = {"CBSYNC_REMOTE_BOX_KEEP_DAILY=1m", NULL};
+	load_ok(&c, "[local]\nkeep_change = 30m\nkeep_daily = 30min\nkeep_weekly = 2y\n"
+		"[watch]\nmax_delay = 30m\n"
+		"[remote \"box\"]\ntype = sftp\nhost = h\nkeep_monthly = 6mo\n", env);
+	char *text = print_to_string(&c);
+	assert_contains(text, "keep_change = 30months  # from cbsync.conf:2\n");
+	assert_contains(text, "keep_daily = 30min  # from cbsync.conf:3\n");
+	assert_contains(text, "keep_weekly = 24months  # from cbsync.conf:4\n");
+	assert_contains(text, "max_delay = 30min  # from cbsync.conf:6\n");
+	assert_contains(text, "keep_monthly = 6months  # from cbsync.conf:10\n");
+	assert_contains(text, "keep_daily = 1month  # from CBSYNC_REMOTE_BOX_KEEP_DAILY\n");
+	assert_null(strstr(text, "m  #"));
+	free(text);
+	round_trip(&c);
+	conf_free(&c);
+}
+
 /* A secret of any type is masked (a typed one cannot read back, see
  * print.c). */
 static void test_print_typed_secret(void **state)
@@ -270,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_print_round_trip),
 		cmocka_unit_test(test_print_origins_and_long_values),
 		cmocka_unit_test(test_print_typed_secret),
+		cmocka_unit_test(test_print_months_and_minutes),
 		cmocka_unit_test(test_print_empty),
 	};
 	return cmocka_run_group_tests(tests, conf_test_setup, conf_test_teardown);

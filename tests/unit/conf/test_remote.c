@@ -154,7 +154,7 @@ static void test_remote_keep(void **state)
 
 	expect_error(S3_MINIMAL "keep_daily = 1x\n", NULL,
 		     "cbsync.conf:5: [remote \"offsite\"] keep_daily: \"1x\" is not a retention "
-		     "rule (e.g. 7d, 4w, 12m for months, 24h, 90min, forever, off)");
+		     "rule (e.g. 7d, 4w, 12months, 24h, 90min, forever, off)");
 	expect_error(S3_MINIMAL "keep_manual = 1d\n", NULL,
 		     "cbsync.conf:5: [remote \"offsite\"] unknown key \"keep_manual\" for type s3; "
 		     "HINT: manual backups and restore points are never pruned automatically, so "
@@ -169,7 +169,7 @@ static void test_remote_value_errors(void **state)
 		     "512k, 16M, 5MiB, 1G)");
 	expect_error(S3_MINIMAL "timeout = 5 seconds\n", NULL,
 		     "cbsync.conf:5: [remote \"offsite\"] timeout: \"5 seconds\" is not a duration "
-		     "(e.g. 5s, 2m)");
+		     "(e.g. 5s, 2min)");
 	expect_error(S3_MINIMAL "retries = 3.5\n", NULL,
 		     "cbsync.conf:5: [remote \"offsite\"] retries: \"3.5\" is not an integer");
 	expect_error(S3_MINIMAL "retries = 99999999999999999999\n", NULL,
@@ -410,7 +410,7 @@ static void test_remote_env_errors(void **state)
 		     "CBSYNC_REMOTE_OFFSITE_SECRET_KEY is also set; HINT: set only one of them");
 	char *bad_value[] = {"CBSYNC_REMOTE_OFFSITE_TIMEOUT=5 seconds", NULL};
 	expect_error(S3_MINIMAL, bad_value, "environment CBSYNC_REMOTE_OFFSITE_TIMEOUT: \"5 "
-		     "seconds\" is not a duration (e.g. 5s, 2m)");
+		     "seconds\" is not a duration (e.g. 5s, 2min)");
 	char *missing_file[] = {"CBSYNC_REMOTE_OFFSITE_SECRET_KEY_FILE=/no/such", NULL};
 	expect_error(S3_MINIMAL, missing_file, "environment CBSYNC_REMOTE_OFFSITE_SECRET_KEY_FILE: "
 		     "cannot read '/no/such': No such file or directory");

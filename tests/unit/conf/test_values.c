@@ -5,6 +5,7 @@
  * accepted with their exact value, then forms that must be refused.
  */
 #include "conf_test.h"
+#include "conf/conf_internal.h"
 
 static void test_duration_valid(void **state)
 {
@@ -81,6 +82,10 @@ static void test_keep_valid(void **state)
 		{"12m", KEEP_MONTHS, 12}, {"24h", KEEP_SECONDS, 86400},
 		{"90min", KEEP_SECONDS, 5400}, {"90s", KEEP_SECONDS, 90},
 		{"2y", KEEP_MONTHS, 24}, {"0d", KEEP_SECONDS, 0},
+		/* Months without the ambiguous "m"; minutes as "min". */
+		{"12mo", KEEP_MONTHS, 12}, {"12months", KEEP_MONTHS, 12},
+		{"1month", KEEP_MONTHS, 1}, {"30min", KEEP_SECONDS, 1800},
+		{"1200mo", KEEP_MONTHS, 1200}, {"100y", KEEP_MONTHS, 1200},
 		{"forever", KEEP_FOREVER, 0}, {"off", KEEP_FOREVER, 0}, {"never", KEEP_FOREVER, 0},
 		{"Forever", KEEP_FOREVER, 0}, {"OFF", KEEP_FOREVER, 0},
 	};
@@ -99,7 +104,8 @@ static void test_keep_invalid(void **state)
 	static const char *const bad[] = {
 		"", "12", "1x", "-1d", "1.5d", "7 d", "7days", "7D", "5 seconds", "1.5.2s",
 		"12M", "forever!", "always", "1201m", "101y", "36526d", "99999999999999999999d",
-		"7d ", "5ms",
+		"7d ", "5ms", "12 months", "12Mo", "12MONTHS", "12mon", "12mos", "1201mo",
+		"1201months", "30mins", "30minutes", "12 mo", "mo", "months",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct keep_rule r = {KEEP_SECONDS, 42};
@@ -107,6 +113,77 @@ static void test_keep_invalid(void **state)
 			fail_msg("keep \"%s\" accepted", bad[i]);
 		assert_int_equal(r.amount, 42);
 	}
+}
+
+/* The old bare "m" still reads as months, and is the one form flagged. */
+static void test_keep_ambiguous(void **state)
+{
+	(void)state;
+	static const char *const flagged[] = {"30m", "12m", "0m", "1m"};
+	static const char *const clear[] = {"30mo", "30months", "30min", "2y", "7d", "forever",
+					    "m", "", "30 m", "30mx"};
+	for (size_t i = 0; i < sizeof(flagged) / sizeof(flagged[0]); i++) {
+		struct keep_rule r;
+		assert_true(conf_keep_ambiguous(flagged[i]));
+		assert_true(conf_parse_keep(flagged[i], &r));
+		assert_int_equal(r.kind, KEEP_MONTHS);
+	}
+	for (size_t i = 0; i < sizeof(clear) / sizeof(clear[0]); i++)
+		if (conf_keep_ambiguous(clear[i]))
+			fail_msg("\"%s\" flagged as ambiguous", clear[i]);
+	assert_false(conf_keep_ambiguous(NULL));
+}
+
+/* The form conf_print writes: months spelt out, and it reads back. */
+static void test_keep_format(void **state)
+{
+	(void)state;
+	static const struct {
+		struct keep_rule r;
+		enum backup_type type;
+		const char *text, *long_text;
+	} cases[] = {
+		{{KEEP_MONTHS, 30}, BT_CHANGE, "30months", "30 months"},
+		{{KEEP_MONTHS, 1}, BT_MONTHLY, "1month", "1 month"},
+		{{KEEP_MONTHS, 12}, BT_MONTHLY, "12months", "12 months"},
+		{{KEEP_SECONDS, 7 * 86400}, BT_DAILY, "7d", "7 days"},
+		{{KEEP_SECONDS, 14 * 86400}, BT_DAILY, "14d", "14 days"},
+		{{KEEP_SECONDS, 28 * 86400}, BT_WEEKLY, "4w", "4 weeks"},
+		{{KEEP_SECONDS, 86400}, BT_CHANGE, "24h", "24 hours"},
+		{{KEEP_SECONDS, 3600}, BT_CHANGE, "1h", "1 hour"},
+		{{KEEP_SECONDS, 1800}, BT_CHANGE, "30min", "30 minutes"},
+		{{KEEP_SECONDS, 90}, BT_DAILY, "90s", "90 seconds"},
+		{{KEEP_SECONDS, 2 * 86400}, BT_MONTHLY, "2d", "2 days"},
+		{{KEEP_SECONDS, 0}, BT_DAILY, "0s", "0 seconds"},
+		{{KEEP_FOREVER, 0}, BT_WEEKLY, "forever", "forever"},
+	};
+	char buf[64];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct keep_rule back;
+		conf_format_keep(&cases[i].r, cases[i].type, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].text);
+		assert_true(conf_parse_keep(buf, &back));
+		assert_int_equal(back.kind, cases[i].r.kind);
+		assert_int_equal(back.amount, cases[i].r.amount);
+		assert_false(conf_keep_ambiguous(buf));
+		conf_format_keep_long(&cases[i].r, cases[i].type, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].long_text);
+	}
+
+	struct retention_policy p;
+	retention_policy_default(&p);
+	char line[200];
+	conf_format_policy_long(&p, line, sizeof(line));
+	assert_string_equal(line, "daily 7 days, weekly 4 weeks, monthly 12 months, "
+			    "change 24 hours");
+	p.keep[BT_CHANGE] = (struct keep_rule){KEEP_MONTHS, 30};
+	p.keep[BT_WEEKLY] = (struct keep_rule){KEEP_FOREVER, 0};
+	conf_format_policy_long(&p, line, sizeof(line));
+	assert_string_equal(line, "daily 7 days, weekly forever, monthly 12 months, "
+			    "change 30 months");
+	/* Cut short, still terminated. */
+	conf_format_policy_long(&p, line, 20);
+	assert_string_equal(line, "daily 7 days, weekl");
 }
 
 static void test_size(void **state)
@@ -356,18 +433,18 @@ static void test_value_error_messages(void **state)
 {
 	(void)state;
 	expect_value_error("watch", "quiet", "5 seconds", "cbsync.conf:2: [watch] quiet: "
-			   "\"5 seconds\" is not a duration (e.g. 5s, 2m)");
+			   "\"5 seconds\" is not a duration (e.g. 5s, 2min)");
 	expect_value_error("watch", "min_interval", "-1s", "cbsync.conf:2: [watch] min_interval: "
-			   "\"-1s\" is not a duration (e.g. 5s, 2m)");
+			   "\"-1s\" is not a duration (e.g. 5s, 2min)");
 	expect_value_error("watch", "max_delay", "1.5.2s", "cbsync.conf:2: [watch] max_delay: "
-			   "\"1.5.2s\" is not a duration (e.g. 5s, 2m)");
+			   "\"1.5.2s\" is not a duration (e.g. 5s, 2min)");
 	expect_value_error("local", "lock_timeout", "12", "cbsync.conf:2: [local] lock_timeout: "
-			   "\"12\" is not a duration (e.g. 5s, 2m)");
+			   "\"12\" is not a duration (e.g. 5s, 2min)");
 	expect_value_error("local", "keep_daily", "1x", "cbsync.conf:2: [local] keep_daily: "
-			   "\"1x\" is not a retention rule (e.g. 7d, 4w, 12m for months, 24h, "
+			   "\"1x\" is not a retention rule (e.g. 7d, 4w, 12months, 24h, "
 			   "90min, forever, off)");
 	expect_value_error("local", "keep_change", "12", "cbsync.conf:2: [local] keep_change: "
-			   "\"12\" is not a retention rule (e.g. 7d, 4w, 12m for months, 24h, "
+			   "\"12\" is not a retention rule (e.g. 7d, 4w, 12months, 24h, "
 			   "90min, forever, off)");
 	expect_value_error("watch", "enabled", "maybe", "cbsync.conf:2: [watch] enabled: "
 			   "\"maybe\" is not a boolean (true/false, yes/no, on/off, 1/0)");
@@ -387,6 +464,8 @@ int main(void)
 		cmocka_unit_test(test_duration_format),
 		cmocka_unit_test(test_keep_valid),
 		cmocka_unit_test(test_keep_invalid),
+		cmocka_unit_test(test_keep_ambiguous),
+		cmocka_unit_test(test_keep_format),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_bool),
 		cmocka_unit_test(test_schedule_valid),
