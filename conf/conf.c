@@ -1,12 +1,15 @@
 /*
- * The configuration struct's life: built-in defaults, lookups, and freeing.
- * Loading (file, environment, flags) is in load.c, printing in print.c.
+ * The configuration struct's life: built-in defaults, lookups, describing
+ * where it came from, and freeing.  Loading (file, environment, flags) is in
+ * load.c, printing in print.c.
  */
 #include "conf/conf_internal.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 enum result conf_set_string(char **field, const char *value, struct error *err)
 {
@@ -69,6 +72,49 @@ const struct conf_remote *conf_remote_find(const struct conf *c, const char *nam
 	return NULL;
 }
 
+/* Append to buf (of size bytes, o of them used); o stops at size - 1. */
+static size_t append(char *buf, size_t size, size_t o, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static size_t append(char *buf, size_t size, size_t o, const char *fmt, ...)
+{
+	if (o + 1 >= size)
+		return o;
+	va_list ap;
+	va_start(ap, fmt);
+	int w = vsnprintf(buf + o, size - o, fmt, ap);
+	va_end(ap);
+	if (w < 0)
+		return o;
+	return (size_t)w >= size - o ? size - 1 : o + (size_t)w;
+}
+
+void conf_describe_sources(const struct conf *c, char *buf, size_t size)
+{
+	size_t o = 0;
+	if (!size)
+		return;
+	buf[0] = '\0';
+	if (c->source)
+		o = append(buf, size, o, "the configuration file is '%s'", c->source);
+	else
+		o = append(buf, size, o, "no configuration file was read (looked for --config, "
+			   "$CBSYNC_CONFIG, %s; ./cbsync.conf is not read unless named)",
+			   c->system_path ? c->system_path : CONF_SYSTEM_PATH);
+	if (c->n_remotes == 0)
+		o = append(buf, size, o, "; no remotes are configured");
+	for (size_t i = 0; i < c->n_remotes; i++)
+		o = append(buf, size, o, "%s'%s'", i ? ", " : "; configured remotes: ",
+			   c->remotes[i].name ? c->remotes[i].name : "");
+	if (c->source)
+		return;
+	if (access("cbsync.conf", F_OK) == 0)
+		append(buf, size, o, "; HINT: to use ./cbsync.conf, name it: --config "
+		       "./cbsync.conf (or CBSYNC_CONFIG=./cbsync.conf)");
+	else
+		append(buf, size, o, "; HINT: name the file with --config PATH (or "
+		       "CBSYNC_CONFIG=PATH)");
+}
+
 const char *conf_origin(const struct conf *c, const char *section, const char *key)
 {
 	int i = conf_fixed_find(section, key);
@@ -96,6 +142,7 @@ void conf_free(struct conf *c)
 	if (!c)
 		return;
 	free(c->source);
+	free(c->system_path);
 	free(c->db_path);
 	free(c->local_dir);
 	free(c->timezone);

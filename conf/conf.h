@@ -135,6 +135,8 @@ struct conf_remote {
 
 struct conf {
 	char *source;               /* the file read, or NULL for none */
+	char *system_path;          /* the system file looked for when neither --config
+				     * nor $CBSYNC_CONFIG named one (for messages) */
 	char *db_path;              /* [database] path */
 	unsigned db_mode;           /* [database] mode: a restored new database's mode, 0600 */
 	char *local_dir;            /* [local] dir */
@@ -204,6 +206,17 @@ const char *conf_remote_get(const struct conf_remote *r, const char *key);
 
 /* The remote called name, or NULL. */
 const struct conf_remote *conf_remote_find(const struct conf *c, const char *name);
+
+/* Where the configuration came from, for a message about a name it does not
+ * define ("there is no tier named 'offsite'"): the file read and the remotes
+ * configured, or, when no file was read, where cbsync looked and what to do:
+ *   no configuration file was read (looked for --config, $CBSYNC_CONFIG,
+ *   /etc/cbsync/cbsync.conf; ./cbsync.conf is not read unless named); no
+ *   remotes are configured; HINT: name the file with --config PATH (or
+ *   CBSYNC_CONFIG=PATH)
+ * One line; 512 bytes hold it unless the remotes' names are very long (it
+ * is then cut short).  Looks at whether ./cbsync.conf exists, for the hint. */
+void conf_describe_sources(const struct conf *c, char *buf, size_t size);
 
 /* Where [section] key's effective value came from: "default",
  * "cbsync.conf:12", "CBSYNC_WATCH_QUIET", "--db"; NULL if there is no such

@@ -336,9 +336,12 @@ static enum result check_config_place(struct loader *ld, const char *path, unsig
 static enum result read_config(struct loader *ld)
 {
 	const char *p = ld->opts->path, *named_by = "--config";
+	const char *system = ld->opts->system_path ? ld->opts->system_path : CONF_SYSTEM_PATH;
 	bool optional = false;
 	char why[200];
 	unsigned mode = 0;
+	if (!(ld->c->system_path = strdup(system)))
+		return ld_nomem(ld);
 	if (!p) {
 		const char *v = ld_env_get(ld, "CBSYNC_CONFIG");
 		if (v && *v) {
@@ -347,7 +350,7 @@ static enum result read_config(struct loader *ld)
 		}
 	}
 	if (!p) {
-		p = ld->opts->system_path ? ld->opts->system_path : CONF_SYSTEM_PATH;
+		p = system;
 		optional = true;
 	}
 	switch (ld_read_file(p, LD_MAX_CONFIG, &ld->text, &ld->text_len, &mode, why,

@@ -470,6 +470,62 @@ static void test_config_sources(void **state)
 	}
 }
 
+/* What a message about an unknown tier or remote says about where the
+ * configuration came from: the file read, or where cbsync looked. */
+static void test_describe_sources(void **state)
+{
+	(void)state;
+	struct conf c;
+	struct error err;
+	char buf[512];
+
+	/* No file, no remotes; the system path looked for is named. */
+	unlink("cbsync.conf");
+	assert_int_equal(load_ex(&c, &err, NULL, NULL, NULL, NULL), CB_OK);
+	conf_describe_sources(&c, buf, sizeof(buf));
+	assert_string_equal(buf, "no configuration file was read (looked for --config, "
+			    "$CBSYNC_CONFIG, no-such-system.conf; ./cbsync.conf is not read unless "
+			    "named); no remotes are configured; HINT: name the file with --config "
+			    "PATH (or CBSYNC_CONFIG=PATH)");
+	conf_free(&c);
+
+	/* A ./cbsync.conf that is there but was not named: say how to use it. */
+	write_text("cbsync.conf", "[remote \"offsite\"]\ntype = mirror\npath = /x\n");
+	assert_int_equal(load_ex(&c, &err, NULL, NULL, NULL, NULL), CB_OK);
+	conf_describe_sources(&c, buf, sizeof(buf));
+	assert_string_equal(buf, "no configuration file was read (looked for --config, "
+			    "$CBSYNC_CONFIG, no-such-system.conf; ./cbsync.conf is not read unless "
+			    "named); no remotes are configured; HINT: to use ./cbsync.conf, name "
+			    "it: --config ./cbsync.conf (or CBSYNC_CONFIG=./cbsync.conf)");
+	conf_free(&c);
+
+	/* Remotes from the environment alone. */
+	char *env[] = {"CBSYNC_REMOTE_NAS_TYPE=mirror", "CBSYNC_REMOTE_NAS_PATH=/n", NULL};
+	assert_int_equal(load_ex(&c, &err, NULL, env, NULL, NULL), CB_OK);
+	conf_describe_sources(&c, buf, sizeof(buf));
+	assert_string_equal(buf, "no configuration file was read (looked for --config, "
+			    "$CBSYNC_CONFIG, no-such-system.conf; ./cbsync.conf is not read unless "
+			    "named); configured remotes: 'nas'; HINT: to use ./cbsync.conf, name "
+			    "it: --config ./cbsync.conf (or CBSYNC_CONFIG=./cbsync.conf)");
+	conf_free(&c);
+
+	/* A file was read: name it and the remotes; no hint. */
+	assert_int_equal(load_ex(&c, &err, "cbsync.conf", env, NULL, NULL), CB_OK);
+	conf_describe_sources(&c, buf, sizeof(buf));
+	assert_string_equal(buf, "the configuration file is 'cbsync.conf'; configured remotes: "
+			    "'offsite', 'nas'");
+	conf_free(&c);
+	unlink("cbsync.conf");
+
+	/* The real default, for a struct that was never loaded; cut short. */
+	assert_int_equal(conf_defaults(&c, &err), CB_OK);
+	conf_describe_sources(&c, buf, 40);
+	assert_string_equal(buf, "no configuration file was read (looked ");
+	conf_describe_sources(&c, buf, sizeof(buf));
+	assert_non_null(strstr(buf, CONF_SYSTEM_PATH "; ./cbsync.conf"));
+	conf_free(&c);
+}
+
 /* INI details: comments, quotes, indentation, case, ":" separators, a BOM,
  * CRLF line ends. */
 static void test_syntax_details(void **state)
@@ -743,6 +799,7 @@ int main(void)
 		cmocka_unit_test(test_env_values_literal),
 		cmocka_unit_test(test_process_environ),
 		cmocka_unit_test(test_config_sources),
+		cmocka_unit_test(test_describe_sources),
 		cmocka_unit_test(test_syntax_details),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_cross_checks),
