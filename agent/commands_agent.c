@@ -134,5 +134,11 @@ enum result cmd_status(struct cli *cli, struct error *err)
 	} else {
 		printf("\nLast error: none\n");
 	}
+	if (s.log_lost) {
+		char when[32];
+		time_format_iso(s.log_lost_time, when, sizeof(when));
+		printf("Log:        LOST since %s (%s): the agent's stderr cannot be written; "
+		       "it goes on backing up\n", when, s.log_lost_error);
+	}
 	return CB_OK;
 }

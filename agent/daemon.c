@@ -2,6 +2,7 @@
  * The agent's event loop and its worker thread.
  */
 #include "agent/daemon.h"
+#include "agent/catalog.h"
 #include "agent/backup.h"
 #include "agent/debounce.h"
 #include "agent/format.h"
@@ -235,6 +236,14 @@ static void save_state(struct daemon *d)
 	d->state.updated = time_now();
 	/* A change stays pending until the backup covering it has succeeded. */
 	d->state.change_pending = d->deb.dirty || (d->busy && d->deb.was_dirty);
+	if (d->state.change_pending) {
+		/* Wall time of the first change the pending backup covers. */
+		double first = d->busy && d->deb.was_dirty ? d->deb.was_first_change
+							  : d->deb.first_change;
+		d->state.change_since = time_now() - (int64_t)(time_mono() - first);
+	} else {
+		d->state.change_since = 0;
+	}
 	snprintf(d->state.database, sizeof(d->state.database), "%s", d->conf.db_path);
 	if (fs_mkdirs(d->conf.local_dir, 0700, &err) || state_write(d->conf.local_dir, &d->state, &err))
 		log_warn("agent", "cannot write the state file: %s", err.msg);
@@ -280,8 +289,35 @@ static void check_schedules(struct daemon *d)
 	arm_timer(d);
 }
 
+/* Raise newest[] with the backups of this database that a remote holds. */
+static void newest_on_remote(const struct conf_remote *rc, const char *stem,
+			     int64_t newest[BT_COUNT])
+{
+	struct backend *b = NULL;
+	struct backend_listing l = {0};
+	struct remote_catalog cat = {0};
+	struct error err = {0};
+	if (backend_open(rc, &b, &err) || backend_list(b, "", &l, &err) ||
+	    catalog_build(&l, &cat, &err)) {
+		log_warn("agent", "catch-up cannot see remote '%s': %s", rc->name, err.msg);
+	} else {
+		catalog_keep_db(&cat, stem);
+		for (size_t i = 0; i < cat.n; i++) {
+			const struct remote_backup *rb = &cat.items[i];
+			if (rb->has_data && rb->has_meta && rb->parsed.created > newest[rb->parsed.type])
+				newest[rb->parsed.type] = rb->parsed.created;
+		}
+	}
+	catalog_free(&cat);
+	backend_listing_free(&l);
+	backend_close(b);
+}
+
 /* At start, with catch_up: each scheduled type whose newest backup is older
- * than its last due time missed a run. */
+ * than its last due time missed a run.  "Newest" is over every tier: after a
+ * fresh machine restored from a remote, the remote's daily is as good as a
+ * local one, and must not be made again minutes later.  The remotes are
+ * listed only when the local tier alone would call for a catch-up. */
 static void catch_up(struct daemon *d)
 {
 	struct local_list list;
@@ -305,6 +341,14 @@ static void catch_up(struct daemon *d)
 	}
 	local_list_free(&list);
 	int64_t now = time_now();
+	bool missing = false;
+	for (size_t i = 0; i < sizeof(scheduled) / sizeof(*scheduled); i++) {
+		enum backup_type t = scheduled[i];
+		int64_t due = schedule_prev(schedule_of(&d->conf, t), t, now);
+		missing |= due != INT64_MIN && newest[t] < due;
+	}
+	for (size_t r = 0; missing && r < d->conf.n_remotes; r++)
+		newest_on_remote(&d->conf.remotes[r], stem, newest);
 	for (size_t i = 0; i < sizeof(scheduled) / sizeof(*scheduled); i++) {
 		enum backup_type t = scheduled[i];
 		int64_t due = schedule_prev(schedule_of(&d->conf, t), t, now);
@@ -489,7 +533,15 @@ static void remotes_setup(struct daemon *d)
 		char stem[BACKUP_STEM_MAX + 1];
 		backup_db_stem(d->conf.db_path, stem, sizeof(stem));
 		if (remote_worker_start(&w, rc, d->conf.local_dir, stem, &err)) {
-			log_error("agent", "remote '%s' is disabled: %s", rc->name, err.msg);
+			/* Checked at start and reload, so rare (out of memory,
+			 * threads); still never silent: it shows as failing. */
+			log_error("agent", "remote '%s' cannot run: %s", rc->name, err.msg);
+			struct state_remote *st = &d->state.remotes[d->state.n_remotes++];
+			memset(st, 0, sizeof(*st));
+			snprintf(st->name, sizeof(st->name), "%s", rc->name);
+			st->failing = true;
+			st->last_attempt = time_now();
+			snprintf(st->error, sizeof(st->error), "%s", err.msg);
 			continue;
 		}
 		struct remote_slot *s = &d->remotes[d->n_remotes++];
@@ -501,6 +553,28 @@ static void remotes_setup(struct daemon *d)
 		s->held.keep = &rc->keep;
 		st->pending = true;
 	}
+}
+
+/* Every configured remote must be able to work: its settings pass the
+ * backend's own checks (credentials present, a usable URL, a key...).  The
+ * agent refuses to start, and a reload is refused, rather than running on
+ * with a remote silently dropped. */
+static enum result remotes_check(const struct conf *c, struct error *err)
+{
+	for (size_t i = 0; i < c->n_remotes; i++) {
+		struct backend *b = NULL;
+		enum result r = backend_open(&c->remotes[i], &b, err);
+		backend_close(b);
+		if (r) {
+			error_prefix(err, "the agent does not run with a remote that cannot work "
+				     "(fix it, or remove its [remote] section)");
+			return r == CB_ERR_NOMEM ? r : CB_ERR_CONFIG;
+		}
+	}
+	if (c->n_remotes > STATE_MAX_REMOTES)
+		return error_set(err, CB_ERR_CONFIG, "%zu remotes are configured; the agent runs "
+				 "at most %d", c->n_remotes, STATE_MAX_REMOTES);
+	return CB_OK;
 }
 
 static void remotes_request_all(struct daemon *d)
@@ -683,7 +757,10 @@ static void reload(struct daemon *d)
 {
 	struct conf fresh;
 	struct error err = {0};
-	if (conf_load(&fresh, d->opts, &err)) {
+	enum result loaded = conf_load(&fresh, d->opts, &err);
+	if (!loaded && (loaded = remotes_check(&fresh, &err)))
+		conf_free(&fresh);
+	if (loaded) {
 		log_error("agent", "configuration not reloaded: %s; keeping the running one",
 			  err.msg);
 		d->state.have_error = true;
@@ -783,8 +860,10 @@ static enum result setup(struct daemon *d, struct error *err)
 	d->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (d->sig_fd < 0 || d->timer_fd < 0)
 		return error_set(err, CB_ERR_IO, "cannot set up the event loop: %s", strerror(errno));
-	enum result r = fs_mkdirs(d->conf.local_dir, 0700, err);
+	enum result r = remotes_check(&d->conf, err);
 	if (r)
+		return r;
+	if ((r = fs_mkdirs(d->conf.local_dir, 0700, err)))
 		return r;
 	if (d->conf.watch_enabled && (r = watch_open(&d->watch, d->conf.db_path, err)))
 		return r;
@@ -828,9 +907,15 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 			d.state.have_fingerprint = true;
 		}
 		if (prev.change_pending) {
-			/* The last run saw a change it never backed up. */
+			/* The last run saw a change it never backed up: max_delay
+			 * counts from that change, not from this start, or an agent
+			 * restarted often enough would never back it up. */
 			log_info("agent", "a change seen by the last run was not backed up yet");
-			debounce_change(&d.deb, time_mono());
+			double now_mono = time_mono();
+			debounce_change(&d.deb, now_mono);
+			int64_t age = time_now() - prev.change_since;
+			if (prev.change_since > 0 && age > 0)
+				d.deb.first_change = now_mono - (double)age;
 		} else if (prev.have_fingerprint && !db_fingerprint_equal(&prev.fingerprint, &d.fp)) {
 			log_info("agent", "database changed while the agent was not running");
 			debounce_change(&d.deb, time_mono());
@@ -912,6 +997,14 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 				reap_retired(&d);
 		}
 		free(fds);
+		if (!d.state.log_lost &&
+		    log_lost(d.state.log_lost_error, sizeof(d.state.log_lost_error))) {
+			/* Nobody reads our log any more: say so where status and
+			 * metrics look, and go on backing up. */
+			d.state.log_lost = true;
+			d.state.log_lost_time = time_now();
+			save_state(&d);
+		}
 	}
 	set_activity(&d, "%s", "stopped");
 	save_state(&d);

@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <libxml/parser.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,10 @@ int main(int argc, char **argv)
 	int status;
 
 	memset(&cli, 0, sizeof(cli));
+	/* A reader of our output that goes away (`cbsync agent | head`, a tee
+	 * that exits) must not kill a backup or the agent: a failed write is
+	 * an error to report, not a reason to die (see log_lost). */
+	signal(SIGPIPE, SIG_IGN);
 	/* Once, before any thread: the backends use libcurl and libxml2. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	xmlInitParser();

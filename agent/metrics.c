@@ -179,6 +179,28 @@ char *metrics_render(const struct agent_state *s)
 	for (size_t i = 0; i < s->n_remotes; i++)
 		add(&t, "cbsync_remote_requests_total{remote=\"%s\"} %llu\n", s->remotes[i].name,
 		    (unsigned long long)s->remotes[i].requests);
+	header(&t, "cbsync_log_up", "gauge",
+	       "1 while the agent's log (stderr) can be written; 0 once a line was lost.");
+	add(&t, "cbsync_log_up %d\n", s->log_lost ? 0 : 1);
+	if (t.failed) {
+		free(t.buf);
+		return NULL;
+	}
+	return t.buf;
+}
+
+char *metrics_health(const struct agent_state *s, bool *healthy)
+{
+	struct text t = {0};
+	*healthy = true;
+	for (size_t i = 0; i < s->n_remotes; i++) {
+		if (!s->remotes[i].failing)
+			continue;
+		*healthy = false;
+		add(&t, "failing: remote '%s': %s\n", s->remotes[i].name, s->remotes[i].error);
+	}
+	if (*healthy)
+		add(&t, "ok\n");
 	if (t.failed) {
 		free(t.buf);
 		return NULL;
@@ -214,8 +236,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
 			     "only GET and HEAD\n", false);
-	if (strcmp(url, "/healthz") == 0)
+	if (strcmp(url, "/livez") == 0)
 		return reply(conn, MHD_HTTP_OK, "text/plain", "ok\n", false);
+	if (strcmp(url, "/healthz") == 0) {
+		bool healthy;
+		pthread_mutex_lock(&m->mu);
+		char *text = metrics_health(&m->state, &healthy);
+		pthread_mutex_unlock(&m->mu);
+		if (!text)
+			return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain",
+				     "out of memory\n", false);
+		return reply(conn, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+			     "text/plain", text, true);
+	}
 	if (strcmp(url, "/metrics") == 0) {
 		pthread_mutex_lock(&m->mu);
 		char *text = metrics_render(&m->state);
@@ -226,8 +259,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text,
 			     true);
 	}
-	return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found: try /healthz or /metrics\n",
-		     false);
+	return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain",
+		     "not found: try /healthz, /livez or /metrics\n", false);
 }
 
 static double monotonic_now(void)

@@ -1,7 +1,10 @@
 /*
  * Health and metrics over HTTP for probes and monitoring, when
- * [metrics] listen is set: GET /healthz answers "ok" while the agent runs,
- * GET /metrics the Prometheus text format.  The listener (libmicrohttpd, on
+ * [metrics] listen is set: GET /livez answers "ok" while the agent runs (for
+ * a liveness probe); GET /healthz answers "ok" while every remote works, and
+ * 503 with one line per remote that is failing (a remote the agent cannot
+ * sync is not healthy, however well the process runs); GET /metrics the
+ * Prometheus text format.  The listener (libmicrohttpd, on
  * its own thread) serves a copy of the agent's state that the event loop
  * publishes whenever it changes, so a scrape never waits for the loop.
  * Clients cannot hold it hostage: each request must be complete within a
@@ -16,6 +19,8 @@
 #include "agent/state.h"
 #include "common/result.h"
 
+#include <stdbool.h>
+
 struct metrics;
 
 /* Listen on "HOST:PORT" (validated by conf). */
@@ -26,6 +31,10 @@ void metrics_publish(struct metrics *m, const struct agent_state *s);
 
 /* Render the Prometheus text for a state (newly allocated). */
 char *metrics_render(const struct agent_state *s);
+
+/* The /healthz text for a state (newly allocated): "ok\n", or one line per
+ * failing remote; *healthy says which. */
+char *metrics_health(const struct agent_state *s, bool *healthy);
 
 void metrics_stop(struct metrics *m);
 

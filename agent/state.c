@@ -38,6 +38,8 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 		json_object_set_new(made, name, json_integer((json_int_t)s->made[t]));
 	}
 	json_object_set_new(next, "change", json_string(s->change_pending ? "pending" : "idle"));
+	json_object_set_new(next, "change_since",
+			    time_or_null(s->change_pending ? s->change_since : 0));
 	json_t *remotes = json_array();
 	for (size_t i = 0; i < s->n_remotes; i++) {
 		const struct state_remote *r = &s->remotes[i];
@@ -64,6 +66,10 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 					  "message", s->error)
 			      : json_null(),
 		"remotes", remotes);
+	if (doc && s->log_lost)
+		json_object_set_new(doc, "log_lost",
+				    json_pack("{s:o, s:s}", "time", time_or_null(s->log_lost_time),
+					      "error", s->log_lost_error));
 	char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(doc);
 	if (!text)
@@ -138,6 +144,14 @@ enum result state_read(const char *dir, struct agent_state *s, struct error *err
 	json_t *change = json_object_get(next, "change");
 	s->change_pending = json_is_string(change) &&
 			    strcmp(json_string_value(change), "pending") == 0;
+	s->change_since = parse_time(json_object_get(next, "change_since"));
+	json_t *lost = json_object_get(doc, "log_lost");
+	if (json_is_object(lost)) {
+		s->log_lost = true;
+		s->log_lost_time = parse_time(json_object_get(lost, "time"));
+		copy_str(s->log_lost_error, sizeof(s->log_lost_error),
+			 json_object_get(lost, "error"));
+	}
 	s->failures = (uint64_t)json_integer_value(json_object_get(doc, "failures"));
 	json_t *remotes = json_object_get(doc, "remotes");
 	for (size_t i = 0; i < json_array_size(remotes) && i < STATE_MAX_REMOTES; i++) {

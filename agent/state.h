@@ -53,6 +53,12 @@ struct agent_state {
 	struct state_last last[BT_COUNT];
 	int64_t next[BT_COUNT];        /* 0: not scheduled */
 	bool change_pending;           /* a change backup is waiting to run */
+	int64_t change_since;          /* ... for the first change it covers, seen
+					* then (0: unknown); survives a restart so
+					* that max_delay counts from the change */
+	bool log_lost;                 /* stderr (the log) could not be written */
+	int64_t log_lost_time;
+	char log_lost_error[128];
 	uint64_t made[BT_COUNT];       /* backups made since the agent started */
 	uint64_t failures;
 	bool have_error;

@@ -5,7 +5,9 @@
 #include "common/text.h"
 #include "common/timeutil.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,12 +49,29 @@ const char *log_level_name(enum log_level level)
 	return level_names[level];
 }
 
+/* The first failure to write a line, if any (errno value; 0: none). */
+static _Atomic int lost_errno;
+
+bool log_lost(char *why, size_t size)
+{
+	int e = lost_errno;
+	if (e && why && size)
+		snprintf(why, size, "%s", strerror(e));
+	return e != 0;
+}
+
 static void emit(const char *line, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(STDERR_FILENO, line, len);
-		if (n <= 0)
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int expected = 0;
+			atomic_compare_exchange_strong(&lost_errno, &expected,
+						       n < 0 ? errno : EIO);
 			return;
+		}
 		line += n;
 		len -= (size_t)n;
 	}

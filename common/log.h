@@ -11,6 +11,7 @@
 #define CBSYNC_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF };
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
@@ -22,6 +23,11 @@ bool log_enabled(enum log_level level);
 
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* True once a line could not be written (stderr closed: a pipe whose
+ * reader exited, a full disk); why says how.  Writing goes on being tried,
+ * but nothing waits or dies for it. */
+bool log_lost(char *why, size_t size);
 
 /* Parse "debug", "info", "warn", "error", "off"; false if unknown. */
 bool log_level_parse(const char *s, enum log_level *out);
