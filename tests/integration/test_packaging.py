@@ -974,13 +974,14 @@ class ContainerFilesTest(CbsyncTest):
         self.assertEqual(len(set(map(tuple, data_mounts.values()))), 1, data_mounts)
         mount = data_mounts["cbsync"][0]
         self.assertEqual(os.path.dirname(config["CBSYNC_DATABASE_PATH"]), mount)
-        # Probes on /healthz, at the port the agent listens on, from outside.
+        # Probes on /livez (/healthz fails while a remote does, which must not
+        # take the pod out of service), at the port the agent listens on.
         host, port = config["CBSYNC_METRICS_LISTEN"].rsplit(":", 1)
         self.assertEqual(host, "0.0.0.0")
         ports = {p["name"]: p["containerPort"] for p in agent["ports"]}
         for probe in ("readinessProbe", "livenessProbe"):
             get = agent[probe]["httpGet"]
-            self.assertEqual(get["path"], "/healthz")
+            self.assertEqual(get["path"], "/livez")
             self.assertEqual(ports.get(get["port"], get["port"]), int(port))
         for c in (init[0], agent):
             sc = c["securityContext"]
