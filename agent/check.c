@@ -219,5 +219,6 @@ enum result check_backup(int in_fd, const char *label, const struct backup_meta 
 	}
 	if (fsync(out_fd) != 0)
 		return error_errno(err, errno, out_path);
+	progress_phase(progress, "checking integrity (PRAGMA integrity_check)");
 	return check_decompressed(&gz, label, meta, out_path, res, err);
 }

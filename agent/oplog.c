@@ -42,8 +42,10 @@ void oplog_record(const char *dir, const char *op, const char *file,
 		line[n - 1] = '\n';
 	}
 	/* A failure is already reported on stderr by its own "Error:" line,
-	 * and the agent logs its operations itself. */
-	if (echo_to_stderr && outcome == CB_OK)
+	 * and the agent logs its operations itself.  On a terminal the
+	 * command's own summary says the same, so the line goes to the file
+	 * only; a cron log (not a terminal) gets it. */
+	if (echo_to_stderr && outcome == CB_OK && isatty(STDERR_FILENO) != 1)
 		fs_write_all(STDERR_FILENO, line, (size_t)n);
 
 	char *path = dir ? fs_join(dir, OPLOG_FILE_NAME) : NULL;

@@ -6,7 +6,8 @@
  *   2026-11-26T09:12:40Z restore cloudbrain_manual_20261125_120000.db.gz failed 0.02s corrupt: gzip CRC-32 mismatch
  *
  * A failed operation's line goes to the file only: on stderr the command's
- * own "Error:" line reports it.  Lines are appended with O_APPEND in one write, so concurrent writers never
+ * own "Error:" line reports it; on a terminal, a successful one's does too,
+ * since the command's summary already says it.  Lines are appended with O_APPEND in one write, so concurrent writers never
  * interleave them.  A log that cannot be written is not an error of the
  * operation it records.
  */

@@ -46,6 +46,20 @@ void progress_update(struct progress *p, uint64_t done)
 	p->drawn = true;
 }
 
+void progress_phase(struct progress *p, const char *phase)
+{
+	if (!p || !p->enabled || time_mono() - p->start < 1.0)
+		return;
+	char line[128];
+	int n = snprintf(line, sizeof(line), "\r%s: %s...\033[K", p->label, phase);
+	if (n > 0)
+		fs_write_all(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n
+									  : sizeof(line) - 1);
+	p->drawn = true;
+	/* Hold off further byte counts from overdrawing it. */
+	p->last_draw = time_mono() + 3600.0;
+}
+
 void progress_end(struct progress *p)
 {
 	if (p && p->drawn)

@@ -20,6 +20,11 @@ struct progress {
 
 void progress_start(struct progress *p, const char *label, uint64_t total);
 void progress_update(struct progress *p, uint64_t done);
+/* Say what the operation is doing now, when it is no longer moving bytes
+ * ("checking integrity"): replaces the percentage, which would otherwise sit
+ * still.  Drawn on the same terms as the progress line. */
+void progress_phase(struct progress *p, const char *phase);
+
 /* Erase the progress line if one was drawn. */
 void progress_end(struct progress *p);
 

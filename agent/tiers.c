@@ -263,5 +263,6 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, cons
 	}
 	if (fsync(out_fd) != 0)
 		return error_errno(err, errno, out_path);
+	progress_phase(bar, "checking integrity (PRAGMA integrity_check)");
 	return check_decompressed(&gz, cand->name, *have_meta ? meta : NULL, out_path, res, err);
 }

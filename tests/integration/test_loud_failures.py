@@ -3,11 +3,12 @@ sweep may and may not remove, restores killed in a loop, verify with nothing
 to verify, the closing line of a backup with several remotes, and the hints a
 newcomer needs.  Everything through the binary."""
 import os
+import pty
 import signal
 import subprocess
 import time
 
-from harness import CBSYNC, CbsyncTest, db_rows, integrity, main, make_db
+from harness import CBSYNC, CbsyncTest, db_rows, integrity, main, make_db, read_bytes
 
 
 def temps(d):
@@ -82,6 +83,62 @@ class TempFileTest(CbsyncTest):
         self.assertEqual(proc.returncode, 6, out + err)
         self.assertIn("appeared while restoring; nothing was replaced", err)
         self.assertEqual(db_rows(self.w.db), 7)
+
+
+def run_on_a_terminal(root, args, stop_when=None):
+    """Run cbsync with stdout and stderr on a pseudo-terminal; what it shows.
+    stop_when(): pause it 1.2 s once true, so that a phase gets drawn."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")
+           or k == "CBSYNC_BIN"}
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+    proc = subprocess.Popen([CBSYNC] + list(args), cwd=root, env=env, stdout=slave,
+                            stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    if stop_when:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None and not stop_when():
+            time.sleep(0.002)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(1.2)
+            proc.send_signal(signal.SIGCONT)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait()
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+
+class TerminalTest(CbsyncTest):
+    def test_each_fact_once_on_a_terminal_and_once_in_a_cron_log(self):
+        make_db(self.w.db, rows=10)
+        code, shown = run_on_a_terminal(self.w.root, ["backup", "--type", "daily"])
+        self.assertEqual(code, 0, shown)
+        self.assertEqual(shown.count("Backup created: "), 1, shown)
+        self.assertNotIn(" ok ", shown, "the operations-log line was echoed on a terminal")
+        # A cron log (not a terminal) gets the summary and the log line.
+        p = self.w.ok("backup", "--type", "daily")
+        self.assertIn("Backup created: ", p.stdout)
+        self.assertRegex(p.stderr, r"Z backup cloudbrain_daily_\d{8}_\d{6}\.db\.gz ok ")
+        log = read_bytes(os.path.join(self.w.backups, "operations.log")).decode()
+        self.assertEqual(log.count(" backup cloudbrain_daily_"), 2)
+
+    def test_restore_shows_its_integrity_check_phase(self):
+        make_db(self.w.db, rows=100, random_bytes=24 << 20)
+        path = self.w.backup()
+        db_dir = os.path.dirname(self.w.db)
+        code, shown = run_on_a_terminal(self.w.root, ["restore", "--path", path],
+                                        stop_when=lambda: temps(db_dir))
+        self.assertEqual(code, 0, shown)
+        self.assertIn("restore: checking integrity (PRAGMA integrity_check)...", shown)
 
 
 class NewcomerTest(CbsyncTest):
