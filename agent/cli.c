@@ -13,7 +13,7 @@
 enum opt_id {
 	OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN,
 	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER, OPT_FROM, OPT_LATEST, OPT_NAME, OPT_BEFORE,
-	OPT_IF_DB_NOT_EXISTS, OPT_IF_BACKUP_EXISTS, OPT_FALLBACK, OPT_ALL, OPT_NOW,
+	OPT_IF_DB_NOT_EXISTS, OPT_IF_BACKUP_EXISTS, OPT_FALLBACK, OPT_ALL, OPT_NOW, OPT_REMOTES,
 };
 
 enum arg_kind {
@@ -56,6 +56,7 @@ static const struct opt_spec options[] = {
 	{"fallback", ARG_NONE, OPT_FALLBACK, V(VERB_RESTORE)},
 	{"all", ARG_NONE, OPT_ALL, V(VERB_VERIFY)},
 	{"now", ARG_VALUE, OPT_NOW, V(VERB_PRUNE)},
+	{"remotes", ARG_NONE, OPT_REMOTES, V(VERB_CONFIG)},
 };
 
 struct verb_info {
@@ -121,9 +122,14 @@ static const struct verb_info verbs[VERB_COUNT] = {
 			 "cbsync status [--json] [--dir PATH]",
 			 "  --json       one JSON object instead of text\n"},
 	[VERB_CONFIG] = {"config", "validate and print the effective configuration",
-			 "cbsync config check [--config PATH]",
-			 "  check        validate every setting (file, environment, flags) and\n"
-			 "               print the result, secrets masked; exit 3 if invalid\n"},
+			 "cbsync config check [--remotes] [--config PATH]",
+			 "  check        validate every setting (file, environment, flags, and\n"
+			 "               each remote's as its backend checks them, offline) and\n"
+			 "               print the result, secrets masked; exit 3 if invalid\n"
+			 "  --remotes    instead, connect to each remote: list it, write, read\n"
+			 "               back and delete a small probe object (no backup is\n"
+			 "               uploaded), one line per remote; the exit status is the\n"
+			 "               worst failure's (3 settings, 9 unreachable, 10 refused)\n"},
 	[VERB_VERSION] = {"version", "print the version", "cbsync version", ""},
 	[VERB_HELP] = {"help", "show help for cbsync, for one verb, or for the backends",
 		       "cbsync help [VERB | backends]", ""},
@@ -217,6 +223,7 @@ static void apply(struct cli *cli, enum opt_id id, const char *value)
 	case OPT_FALLBACK: cli->fallback = true; break;
 	case OPT_ALL: cli->all = true; break;
 	case OPT_NOW: cli->now = value; break;
+	case OPT_REMOTES: cli->check_remotes = true; break;
 	}
 }
 

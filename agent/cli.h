@@ -42,6 +42,7 @@ struct cli {
 	bool dry_run;         /* prune --dry-run */
 	bool no_sync;         /* backup --no-sync */
 	const char *remote;   /* push --remote */
+	bool check_remotes;   /* config check --remotes */
 	const char *tier;     /* list, verify, prune --tier */
 	const char *from;     /* restore --from */
 	bool latest;          /* restore, verify --latest */

@@ -422,6 +422,35 @@ static void test_config_option(void **state)
 		    "version'");
 }
 
+/* config check --remotes: only for config, before or after "check". */
+static void test_config_check_remotes(void **state)
+{
+	(void)state;
+	struct cli cli;
+	struct error err;
+	char *a[] = {"cbsync", "config", "check", "--remotes", NULL};
+	assert_int_equal(parse(&cli, ARGC(a), a, &err), CB_OK);
+	assert_int_equal(cli.verb, VERB_CONFIG);
+	assert_true(cli.check_remotes);
+	done(&cli);
+	char *b[] = {"cbsync", "--remotes", "config", "check", "--config", "c.conf", NULL};
+	assert_int_equal(parse(&cli, ARGC(b), b, &err), CB_OK);
+	assert_true(cli.check_remotes);
+	assert_string_equal(cli.config, "c.conf");
+	done(&cli);
+	char *c[] = {"cbsync", "config", "check", NULL};
+	assert_int_equal(parse(&cli, ARGC(c), c, &err), CB_OK);
+	assert_false(cli.check_remotes);
+	done(&cli);
+	char *d[] = {"cbsync", "push", "--remotes", NULL};
+	usage_error(ARGC(d), d,
+		    "option '--remotes' does not apply to 'push'; HINT: see 'cbsync help push'");
+	char *e[] = {"cbsync", "config", "check", "--remotes=yes", NULL};
+	usage_error(ARGC(e), e, "option '--remotes' takes no value");
+	char *f[] = {"cbsync", "config", "--remotes", NULL};
+	usage_error(ARGC(f), f, "'config' needs a subcommand: 'cbsync config check'");
+}
+
 static void test_verb_table(void **state)
 {
 	(void)state;
@@ -465,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_double_dash),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_config_option),
+		cmocka_unit_test(test_config_check_remotes),
 		cmocka_unit_test(test_verb_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
