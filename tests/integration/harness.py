@@ -118,6 +118,71 @@ def gunzip_to(src, dst):
         subprocess.run(["gunzip", "-c", src], stdout=out, check=True)
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cbsync_env(extra=None):
+    """The environment cbsync runs with in tests: this one without any
+    CBSYNC_* setting (but CBSYNC_BIN), plus extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")
+           or k == "CBSYNC_BIN"}
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+    env.update(extra or {})
+    return env
+
+
+def start_cbsync(cwd, *args, env=None, **popen):
+    """cbsync running in the background (text mode, stdout and stderr piped
+    unless popen says otherwise)."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen([CBSYNC] + list(args), cwd=cwd, env=cbsync_env(env), text=True,
+                            **popen)
+
+
+def run_on_a_terminal(cwd, args, stop_when=None, env=None):
+    """Run cbsync with stdout and stderr on a pseudo-terminal; (exit code,
+    what it showed).  With stop_when, the run is paused for 1.2 s as soon as
+    stop_when() is true, so that it has run for more than a second at that
+    point however fast the machine is (progress shows only after a second)."""
+    import pty
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([CBSYNC] + list(args), cwd=cwd, env=cbsync_env(env),
+                            stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    if stop_when:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None and not stop_when():
+            time.sleep(0.001)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(1.2)
+            proc.send_signal(signal.SIGCONT)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait()
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+
+def temp_files(d):
+    """The temp files cbsync is writing (or left) in d."""
+    return sorted(f for f in os.listdir(d) if f.startswith(".cbsync-tmp-")) \
+        if os.path.isdir(d) else []
+
+
 class Work:
     """A scratch server directory with cbsync's default layout."""
 
@@ -133,14 +198,9 @@ class Work:
         return os.path.join(self.root, *parts)
 
     def run(self, *args, env=None, input=None, timeout=120, cwd=None, prefix=()):
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")
-                    or k == "CBSYNC_BIN"}
-        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        if env:
-            full_env.update(env)
         return subprocess.run(list(prefix) + [CBSYNC] + list(args), cwd=cwd or self.root,
-                              env=full_env, input=input, capture_output=True, text=True,
-                              timeout=timeout)
+                              env=cbsync_env(env), input=input, capture_output=True,
+                              text=True, timeout=timeout)
 
     def ok(self, *args, **kw):
         p = self.run(*args, **kw)

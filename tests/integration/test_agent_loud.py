@@ -4,14 +4,13 @@ pipe neither kills it nor goes unrecorded, restarts keep the pending change's
 time, and catch-up counts what the remotes hold."""
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
-from harness import CBSYNC, CbsyncTest, Writer, main, make_db
+from harness import CBSYNC, CbsyncTest, Writer, free_port, main, make_db
 from test_agent import Agent
 
 CONF = """
@@ -32,14 +31,6 @@ max_delay = {max_delay}
 retry_min = 1s
 retry_max = 2s
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def get(url):

@@ -10,7 +10,7 @@ import time
 
 from harness import (CBSYNC, CbsyncTest, Writer, consistent_counts, db_rows, dump,
                      gunzip_to, hold_lock, integrity, main, make_db, read_bytes,
-                     sha256_file)
+                     run_on_a_terminal, sha256_file, temp_files)
 
 NAME_RE = re.compile(r"^cloudbrain_(manual|daily|weekly|monthly)_\d{8}_\d{6}\.db\.gz$")
 
@@ -258,37 +258,15 @@ class BackupTest(CbsyncTest):
         # The parallel compressor may finish 48 MiB well within a second, so
         # the backup is paused once it has started writing: it then has run
         # for more than a second, however fast this machine is.
-        import pty
-        master, slave = pty.openpty()
-        proc = subprocess.Popen([CBSYNC, "backup"], cwd=self.w.root,
-                                stdout=subprocess.DEVNULL, stderr=slave)
-        os.close(slave)
-        deadline = time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:
-            tmps = [f for f in os.listdir(self.w.backups) if f.startswith(".cbsync-tmp-")]
+        def writing():
+            tmps = temp_files(self.w.backups)
             try:
-                if tmps and os.path.getsize(os.path.join(self.w.backups, tmps[0])) > 0:
-                    break
+                return bool(tmps) and os.path.getsize(
+                    os.path.join(self.w.backups, tmps[0])) > 0
             except FileNotFoundError:
-                pass
-            time.sleep(0.001)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGSTOP)
-            time.sleep(1.3)
-            proc.send_signal(signal.SIGCONT)
-        chunks = []
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        proc.wait()
-        os.close(master)
-        self.assertEqual(proc.returncode, 0)
-        shown = b"".join(chunks).decode(errors="replace")
+                return False
+        code, shown = run_on_a_terminal(self.w.root, ["backup"], stop_when=writing)
+        self.assertEqual(code, 0)
         self.assertIn("\rbackup ", shown)
         self.assertRegex(shown, r"\d+% +\d+\.\d MiB/s +\d+:\d\d left")
 

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from harness import CBSYNC, CbsyncTest, error_lines, main, make_db
+from harness import CBSYNC, CbsyncTest, error_lines, free_port, main, make_db
 from test_agent import Agent
 
 WARNING = re.compile(r"^\S+ warn +\[config\] (.*)$")
@@ -47,14 +47,6 @@ access_key_id = AKIAEXAMPLE
 
 def warnings(stderr):
     return [m.group(1) for m in map(WARNING.match, stderr.splitlines()) if m]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class HostileConfigTest(CbsyncTest):

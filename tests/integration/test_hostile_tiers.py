@@ -9,15 +9,11 @@ import http.server
 import json
 import os
 import resource
-import sys
 import threading
 import zlib
 
-from harness import HERE, CbsyncTest, db_rows, integrity, main, make_db, read_bytes
-
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "servers"))
-from sshd import SshServer  # noqa: E402
-from swift import SwiftS3  # noqa: E402
+from harness import CbsyncTest, cbsync_env, db_rows, integrity, main, make_db, read_bytes
+from remotes import S3Case, SftpCase
 
 BUCKET = "cbsync-hostile"
 MiB = 1 << 20
@@ -82,12 +78,8 @@ class LocalTierTest(CbsyncTest):
     def limited(self, *args, env=None):
         """Run cbsync with the file size limit (a bomb written out dies of it)."""
         import subprocess
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")
-                    or k == "CBSYNC_BIN"}
-        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        full_env.update(env or {})
         from harness import CBSYNC
-        return subprocess.run([CBSYNC] + list(args), cwd=self.w.root, env=full_env,
+        return subprocess.run([CBSYNC] + list(args), cwd=self.w.root, env=cbsync_env(env),
                               capture_output=True, text=True, timeout=120,
                               preexec_fn=limit_file_size)
 
@@ -264,40 +256,8 @@ class _LongerThanListed(http.server.BaseHTTPRequestHandler):
                 pass
 
 
-class S3Test(CbsyncTest):
-    @classmethod
-    def setUpClass(cls):
-        cls.s3 = SwiftS3()
-        cls.s3.start()
-        cls.s3.create_bucket(BUCKET)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s3.stop()
-
-    def setUp(self):
-        super().setUp()
-        self.prefix = self.id().rsplit(".", 1)[1].replace("_", "-")[:60]
-
-    def env(self, **extra):
-        e = {"CBSYNC_REMOTE_OFFSITE_TYPE": "s3",
-             "CBSYNC_REMOTE_OFFSITE_ENDPOINT": self.s3.endpoint,
-             "CBSYNC_REMOTE_OFFSITE_BUCKET": BUCKET,
-             "CBSYNC_REMOTE_OFFSITE_PREFIX": self.prefix,
-             "CBSYNC_REMOTE_OFFSITE_PATH_STYLE": "true",
-             "CBSYNC_REMOTE_OFFSITE_CONNECT_TIMEOUT": "3s",
-             "AWS_ACCESS_KEY_ID": self.s3.access_key,
-             "AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
-             "AWS_REGION": self.s3.region}
-        e.update(extra)
-        return e
-
-    def put(self, key, body):
-        self.s3.client().put_object(Bucket=BUCKET, Key=f"{self.prefix}/{key}", Body=body)
-
-    def keys(self):
-        out = self.s3.client().list_objects_v2(Bucket=BUCKET, Prefix=self.prefix + "/")
-        return sorted(o["Key"][len(self.prefix) + 1:] for o in out.get("Contents", []))
+class S3Test(S3Case):
+    BUCKET = BUCKET
 
     def test_other_databases_and_odd_names_are_left_alone(self):
         others = ["otherdb_daily_20200101_000000.db.gz", "otherdb_daily_20200102_000000.db.gz"]
@@ -383,25 +343,7 @@ class S3Test(CbsyncTest):
         self.assertNoTempFiles()
 
 
-class SftpTest(CbsyncTest):
-    @classmethod
-    def setUpClass(cls):
-        cls.ssh = SshServer()
-        cls.ssh.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ssh.stop()
-
-    def env(self, path, **extra):
-        e = {"CBSYNC_REMOTE_OFF_TYPE": "sftp",
-             "CBSYNC_REMOTE_OFF_URL": self.ssh.url(path),
-             "CBSYNC_REMOTE_OFF_PRIVATE_KEY": self.ssh.client_key,
-             "CBSYNC_REMOTE_OFF_KNOWN_HOSTS": self.ssh.known_hosts,
-             "CBSYNC_REMOTE_OFF_CONNECT_TIMEOUT": "5s"}
-        e.update(extra)
-        return e
-
+class SftpTest(SftpCase):
     def test_other_databases_backups_are_never_pruned(self):
         rel = f"{self.id()}/shared"
         remote = os.path.join(self.ssh.root, rel)

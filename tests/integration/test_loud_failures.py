@@ -3,27 +3,16 @@ sweep may and may not remove, restores killed in a loop, verify with nothing
 to verify, the closing line of a backup with several remotes, and the hints a
 newcomer needs.  Everything through the binary."""
 import os
-import pty
 import signal
-import subprocess
 import time
 
-from harness import CBSYNC, CbsyncTest, db_rows, integrity, main, make_db, read_bytes
-
-
-def temps(d):
-    return sorted(f for f in os.listdir(d) if f.startswith(".cbsync-tmp-")) \
-        if os.path.isdir(d) else []
+from harness import (CbsyncTest, db_rows, integrity, main, make_db, read_bytes,
+                     run_on_a_terminal, start_cbsync, temp_files as temps)
 
 
 class TempFileTest(CbsyncTest):
     def start(self, *args, env=None):
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")
-                    or k == "CBSYNC_BIN"}
-        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        full_env.update(env or {})
-        return subprocess.Popen([CBSYNC] + list(args), cwd=self.w.root, env=full_env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return start_cbsync(self.w.root, *args, env=env)
 
     def stop_when_temp_appears(self, proc, d, timeout=60):
         """SIGSTOP proc as soon as a temp file shows up in d; its names."""
@@ -83,38 +72,6 @@ class TempFileTest(CbsyncTest):
         self.assertEqual(proc.returncode, 6, out + err)
         self.assertIn("appeared while restoring; nothing was replaced", err)
         self.assertEqual(db_rows(self.w.db), 7)
-
-
-def run_on_a_terminal(root, args, stop_when=None):
-    """Run cbsync with stdout and stderr on a pseudo-terminal; what it shows.
-    stop_when(): pause it 1.2 s once true, so that a phase gets drawn."""
-    master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")
-           or k == "CBSYNC_BIN"}
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-    proc = subprocess.Popen([CBSYNC] + list(args), cwd=root, env=env, stdout=slave,
-                            stderr=slave, stdin=subprocess.DEVNULL)
-    os.close(slave)
-    if stop_when:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None and not stop_when():
-            time.sleep(0.002)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGSTOP)
-            time.sleep(1.2)
-            proc.send_signal(signal.SIGCONT)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    proc.wait()
-    os.close(master)
-    return proc.returncode, b"".join(chunks).decode(errors="replace")
 
 
 class TerminalTest(CbsyncTest):

@@ -5,18 +5,10 @@ import socket
 import sqlite3
 import subprocess
 
-from harness import CbsyncTest, main, make_db
+from harness import CbsyncTest, free_port, main, make_db
 from test_agent import Agent
 
 SAMPLE = re.compile(r'^([a-z_]+)(\{([a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*)\})? (-?[0-9.e+]+)$')
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def curl(url):

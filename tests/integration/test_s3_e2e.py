@@ -8,49 +8,13 @@ import signal
 import subprocess
 import time
 
-from harness import (CBSYNC, HERE, CbsyncTest, db_rows, fake_backup, integrity, main,
-                     make_db, read_bytes, sha256_file)
+from harness import CBSYNC, db_rows, fake_backup, integrity, main, make_db, read_bytes, sha256_file
+from remotes import S3Case
 
-import sys
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "servers"))
-from swift import SwiftS3  # noqa: E402
-
-BUCKET = "cbsync-e2e"
+BUCKET = S3Case.BUCKET
 
 
-class S3Test(CbsyncTest):
-    @classmethod
-    def setUpClass(cls):
-        cls.s3 = SwiftS3()
-        cls.s3.start()
-        cls.s3.create_bucket(BUCKET)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s3.stop()
-
-    def setUp(self):
-        super().setUp()
-        self.prefix = self.id().rsplit(".", 1)[1].replace("_", "-")[:60]
-
-    def env(self, **extra):
-        e = {"CBSYNC_REMOTE_OFFSITE_TYPE": "s3",
-             "CBSYNC_REMOTE_OFFSITE_ENDPOINT": self.s3.endpoint,
-             "CBSYNC_REMOTE_OFFSITE_BUCKET": BUCKET,
-             "CBSYNC_REMOTE_OFFSITE_PREFIX": self.prefix,
-             "CBSYNC_REMOTE_OFFSITE_PATH_STYLE": "true",
-             "CBSYNC_REMOTE_OFFSITE_CONNECT_TIMEOUT": "3s",
-             "AWS_ACCESS_KEY_ID": self.s3.access_key,
-             "AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
-             "AWS_REGION": self.s3.region}
-        e.update(extra)
-        return e
-
-    def keys(self):
-        c = self.s3.client()
-        out = c.list_objects_v2(Bucket=BUCKET, Prefix=self.prefix + "/")
-        return sorted(o["Key"][len(self.prefix) + 1:] for o in out.get("Contents", []))
-
+class S3Test(S3Case):
     def aws_get(self, key, dest):
         env = dict(os.environ, AWS_ACCESS_KEY_ID=self.s3.access_key,
                    AWS_SECRET_ACCESS_KEY=self.s3.secret_key, AWS_DEFAULT_REGION=self.s3.region,

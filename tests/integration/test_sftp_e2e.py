@@ -2,33 +2,13 @@
 restore on a fresh machine, and the failures users meet."""
 import os
 import shutil
-import sys
 
-from harness import HERE, CbsyncTest, db_rows, integrity, main, make_db, read_bytes
-
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "servers"))
-from sshd import SshServer  # noqa: E402
+from harness import CbsyncTest, db_rows, integrity, main, make_db, read_bytes
+from remotes import SftpCase
+from sshd import SshServer  # on the path once remotes is imported
 
 
-class SftpTest(CbsyncTest):
-    @classmethod
-    def setUpClass(cls):
-        cls.ssh = SshServer()
-        cls.ssh.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ssh.stop()
-
-    def env(self, path, **extra):
-        e = {"CBSYNC_REMOTE_OFF_TYPE": "sftp",
-             "CBSYNC_REMOTE_OFF_URL": self.ssh.url(path),
-             "CBSYNC_REMOTE_OFF_PRIVATE_KEY": self.ssh.client_key,
-             "CBSYNC_REMOTE_OFF_KNOWN_HOSTS": self.ssh.known_hosts,
-             "CBSYNC_REMOTE_OFF_CONNECT_TIMEOUT": "5s"}
-        e.update(extra)
-        return e
-
+class SftpTest(SftpCase):
     def remote_names(self, path):
         d = os.path.join(self.ssh.root, path)
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
