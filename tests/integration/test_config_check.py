@@ -157,17 +157,28 @@ class ConfigCheckOfflineTest(CbsyncTest):
         self.assertFails(p, 9, "remote 'offsite': mirror directory '/mnt/x' does not exist")
 
     # Passes once agent/tiers.c and agent/remotes.c append conf_describe_sources
-    # to "there is no tier/remote named"; then remove this decorator.
+    # to "there is no tier/remote named" and "no remotes are configured";
+    # then remove this decorator.
     @unittest.expectedFailure
     def test_unknown_tier_says_where_it_looked(self):
         self.config('[remote "offsite"]\ntype = local\npath = /mnt/x\n')
         looked = ("no configuration file was read (looked for --config, $CBSYNC_CONFIG, "
-                  "/etc/cbsync/cbsync.conf; ./cbsync.conf is not read unless named)")
-        for args in (("list", "--tier", "offsite"), ("push", "--remote", "offsite"),
-                     ("verify", "--tier", "offsite")):
+                  "/etc/cbsync/cbsync.conf; ./cbsync.conf is not read unless named); no "
+                  "remotes are configured; HINT: to use ./cbsync.conf, name it: --config "
+                  "./cbsync.conf (or CBSYNC_CONFIG=./cbsync.conf)")
+        for args, code in ((("list", "--tier", "offsite"), 2),
+                           (("verify", "--tier", "offsite"), 2),
+                           (("restore", "--from", "offsite", "--latest"), 2),
+                           (("push", "--remote", "offsite"), 3),
+                           (("push",), 3)):
             with self.subTest(args=args):
                 p = self.w.run(*args)
-                self.assertFails(p, 2, looked)
+                self.assertFails(p, code, looked)
+        # With the file named, the message lists the remotes there are.
+        p = self.w.run("list", "--tier", "ofsite", "--config", "cbsync.conf")
+        self.assertFails(p, 2, "there is no tier named 'ofsite' (local, all, or a configured "
+                         "remote); the configuration file is 'cbsync.conf'; configured "
+                         "remotes: 'offsite'")
 
 
 class ConfigCheckRemotesTest(CbsyncTest):
