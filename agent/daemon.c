@@ -940,9 +940,11 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 	arm_timer(&d);
 	set_activity(&d, "%s", "idle");
 	save_state(&d);
-	log_info("agent", "started: database %s, backups in %s, watch %s, %zu remote%s",
-		 d.conf.db_path, d.conf.local_dir, d.conf.watch_enabled ? "on" : "off",
-		 d.n_remotes, d.n_remotes == 1 ? "" : "s");
+	char keep[160];
+	conf_format_policy_long(&d.conf.local_keep, keep, sizeof(keep));
+	log_info("agent", "started: database %s, backups in %s (keeping %s), watch %s, "
+		 "%zu remote%s", d.conf.db_path, d.conf.local_dir, keep,
+		 d.conf.watch_enabled ? "on" : "off", d.n_remotes, d.n_remotes == 1 ? "" : "s");
 
 	for (;;) {
 		maybe_start(&d);

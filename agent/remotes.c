@@ -125,10 +125,13 @@ enum result push_remotes(const struct conf *c, const char *only, struct remote_h
 	size_t targets = 0;
 	for (size_t i = 0; i < c->n_remotes; i++)
 		targets += !only || strcmp(only, c->remotes[i].name) == 0;
-	if (c->n_remotes == 0)
-		return error_set(err, CB_ERR_CONFIG,
-				 "no remotes are configured; HINT: add a [remote \"NAME\"] "
-				 "section (see 'cbsync help backends')");
+	if (c->n_remotes == 0) {
+		char src[512];
+		conf_describe_sources(c, src, sizeof(src));
+		return error_set(err, CB_ERR_CONFIG, "nothing to push: %s%s", src,
+				 c->source ? "; HINT: add a [remote \"NAME\"] section (see "
+					     "'cbsync help backends')" : "");
+	}
 	for (size_t i = 0; i < c->n_remotes; i++) {
 		const struct conf_remote *rc = &c->remotes[i];
 		if (only && strcmp(only, rc->name) != 0)
@@ -153,8 +156,11 @@ enum result push_remotes(const struct conf *c, const char *only, struct remote_h
 			flen += w > 0 ? (size_t)w : 0;
 		}
 	}
-	if (!any)
-		return error_set(err, CB_ERR_USAGE, "there is no remote named '%s'", only);
+	if (!any) {
+		char src[512];
+		conf_describe_sources(c, src, sizeof(src));
+		return error_set(err, CB_ERR_USAGE, "there is no remote named '%s'; %s", only, src);
+	}
 	return worst;
 }
 
@@ -253,10 +259,13 @@ enum result list_tiers(struct cli *cli, struct error *err)
 	enum result r = CB_OK, failed = CB_OK;
 	struct error first = {0};
 
-	if (!all && !only)
+	if (!all && !only) {
+		char src[512];
+		conf_describe_sources(c, src, sizeof(src));
 		return error_set(err, CB_ERR_USAGE,
-				 "there is no tier named '%s' (local, all, or a configured remote)",
-				 cli->tier);
+				 "there is no tier named '%s' (local, all, or a configured remote); %s",
+				 cli->tier, src);
+	}
 	if (all) {
 		struct local_list local;
 		if ((r = local_list_scan(c->local_dir, &local, err)))

@@ -48,10 +48,12 @@ enum result tiers_open(struct tier_set *set, const struct conf *c, const char *w
 		set->n++;
 	}
 	if (set->n == 0) {
+		char src[512];
 		tiers_close(set);
+		conf_describe_sources(c, src, sizeof(src));
 		return error_set(err, CB_ERR_USAGE,
-				 "there is no tier named '%s' (local, all, or a configured remote)",
-				 which);
+				 "there is no tier named '%s' (local, all, or a configured remote); %s",
+				 which, src);
 	}
 	return CB_OK;
 }

@@ -159,7 +159,6 @@ class ConfigCheckOfflineTest(CbsyncTest):
     # Passes once agent/tiers.c and agent/remotes.c append conf_describe_sources
     # to "there is no tier/remote named" and "no remotes are configured";
     # then remove this decorator.
-    @unittest.expectedFailure
     def test_unknown_tier_says_where_it_looked(self):
         self.config('[remote "offsite"]\ntype = local\npath = /mnt/x\n')
         looked = ("no configuration file was read (looked for --config, $CBSYNC_CONFIG, "

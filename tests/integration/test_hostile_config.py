@@ -190,7 +190,7 @@ class HostileConfigTest(CbsyncTest):
 
     def test_user_in_sftp_url_is_fine(self):
         config = self.config('[remote "box"]\ntype = sftp\n'
-                             'url = sftp://backup@127.0.0.1/srv/backups\n')
+                             'url = sftp://backup@127.0.0.1/srv/backups\npassword = pw\n')
         p = self.check("config", "check", "--config", config)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("url = sftp://backup@127.0.0.1/srv/backups", p.stdout)
@@ -254,11 +254,10 @@ class HostileConfigTest(CbsyncTest):
         self.assertEqual(len(warnings(p.stderr)), 1, p.stderr)
 
     def test_plain_http_to_another_host(self):
-        config = self.config(f"{S3_REMOTE}endpoint = http://minio.invalid:9000\n")
-        t0 = time.monotonic()
+        config = self.config(f"{S3_REMOTE}endpoint = http://minio.invalid:9000\n"
+                             "secret_access_key = example\n")
         p = self.check("config", "check", "--config", config)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertLess(time.monotonic() - t0, 10)
         self.assertEqual(warnings(p.stderr), [
             f"{config}:11: [remote \"offsite\"] endpoint: plain http:// to minio.invalid, which "
             "is not this machine: requests and data cross the network unencrypted; HINT: use "

@@ -454,10 +454,19 @@ class ExampleConfigTest(CbsyncTest):
     def test_example_remotes_are_valid_when_switched_on(self):
         with open(EXAMPLE_CONF) as f:
             text = uncomment_remotes(f.read())
+        # config check asks of each remote what the agent would: a key file
+        # that exists, and S3 credentials (here from the environment).
+        key = self.w.path("id_ed25519")
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key])
+        text = text.replace("/etc/cbsync/id_ed25519", key)
         path = self.w.path("with-remotes.conf")
         with open(path, "w") as f:
             f.write(text)
-        effective = self.check(path)
+        p = self.w.run("config", "check", "--config", path,
+                       env={"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+                            "AWS_SECRET_ACCESS_KEY": "example-secret"})
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        effective = p.stdout
         remotes = re.findall(r'(?m)^\[remote "([a-z0-9_]+)"\]$', effective)
         self.assertEqual(sorted(remotes), ["nas", "offsite", "usb"])
         for t in ("local", "s3", "sftp"):
