@@ -133,6 +133,13 @@ enum result s3_xml_list_uploads(struct s3_request *req, s3_upload_fn fn, void *c
 				char **next_key_marker, char **next_upload_id_marker,
 				struct error *err);
 
+/* Classify a failed transfer (libcurl's code and error text) as backend.h
+ * asks: a failure only a person can fix -- a TLS endpoint that is not one, a
+ * certificate that is not trusted, names another host or is out of date --
+ * gives up, with *hint saying what it is and what to do (NULL when there is
+ * nothing to add).  Network trouble is worth retrying (s3_http.c). */
+enum result s3_curl_classify(CURLcode res, const char *detail, const char **hint);
+
 /* Classify an S3 error Code and HTTP status as backend.h asks (s3_http.c). */
 enum result s3_classify(long status, const char *code);
 /* Fill err for a failed S3 answer (status, code, message). */

@@ -13,7 +13,11 @@
  *   PUT name.db.gz: HTTP 403 SignatureDoesNotMatch: The request signature
  *   ...; HINT: check secret_access_key
  * The line carries the operation, the key (or bucket), the status, and S3's
- * Code and Message -- never a header, a signature or the secret.
+ * Code and Message -- never a header, a signature or the secret.  A
+ * transfer that never got an answer is worth retrying when the network may
+ * be to blame, and gives up with a HINT when only a person can fix it: an
+ * https:// endpoint that speaks plain HTTP ("wrong version number"), a
+ * certificate that is not trusted, names another host or is out of date.
  *
  * A body that is not streamed to a sink is kept in memory, at most
  * S3_MAX_RESPONSE bytes of a 2xx answer (listings, upload ids) and
@@ -265,36 +269,83 @@ enum result s3_bad_response(struct s3_request *req, struct error *err, const cha
 			 req->status, why);
 }
 
+/* Does text hold any of the needles? */
+static bool mentions(const char *text, const char *const *needles, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strstr(text, needles[i]))
+			return true;
+	return false;
+}
+
+enum result s3_curl_classify(CURLcode res, const char *detail, const char **hint)
+{
+	/* What OpenSSL (and GnuTLS) say when the other end answered the TLS
+	 * handshake with something that is not TLS: a plain-HTTP server. */
+	static const char *const not_tls[] = {
+		"wrong version number", "packet length too long", "unknown protocol",
+		"An unexpected TLS packet was received",
+		"A TLS packet with unexpected length was received",
+	};
+	static const char *const other_name[] = {
+		"subject name", "does not match target host", "no alternative certificate",
+	};
+	static const char *const out_of_date[] = {
+		"certificate has expired", "certificate is not yet valid",
+	};
+	*hint = NULL;
+	if (!detail)
+		detail = "";
+	switch (res) {
+	case CURLE_SSL_CONNECT_ERROR:
+		if (!mentions(detail, not_tls, sizeof(not_tls) / sizeof(*not_tls)))
+			return CB_ERR_RETRY;   /* a handshake cut short may pass */
+		*hint = "the endpoint does not speak TLS; use http:// for a plain-HTTP endpoint, "
+			"or check the port";
+		return CB_ERR_REMOTE;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_ISSUER_ERROR:
+		if (mentions(detail, other_name, sizeof(other_name) / sizeof(*other_name)))
+			*hint = "the server's certificate is for another host name; write endpoint "
+				"with a name the certificate holds";
+		else if (mentions(detail, out_of_date, sizeof(out_of_date) / sizeof(*out_of_date)))
+			*hint = "the server's certificate is out of date; renew it, or check the "
+				"system clock (NTP)";
+		else
+			*hint = "the server's certificate is not trusted; for a private CA set "
+				"ca_file";
+		return CB_ERR_REMOTE;
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+		*hint = "ca_file must be a readable PEM file of CA certificates";
+		return CB_ERR_REMOTE;
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_LOGIN_DENIED:
+		return CB_ERR_REMOTE;
+	default:
+		/* Connection refused or reset, DNS, timeouts, cut transfers: the
+		 * network or the server may well be back later. */
+		return CB_ERR_RETRY;
+	}
+}
+
 static enum result curl_failure(struct s3 *s3, struct s3_request *req, CURLcode res,
 				struct error *err)
 {
 	const char *detail = s3->curl_error[0] ? s3->curl_error : curl_easy_strerror(res);
-	enum result r = CB_ERR_RETRY;
-	const char *hint = NULL;
+	const char *hint;
 	switch (res) {
 	case CURLE_ABORTED_BY_CALLBACK:
 		return error_set(err, CB_ERR_INTERRUPTED, "%s %s: interrupted", req->op, req->what);
 	case CURLE_OUT_OF_MEMORY:
 		return error_set(err, CB_ERR_NOMEM, "out of memory");
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_CRL_BADFILE:
-		r = CB_ERR_REMOTE;
-		hint = "the server's certificate is not trusted; for a private CA set ca_file";
-		break;
-	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_LOGIN_DENIED:
-		r = CB_ERR_REMOTE;
-		break;
 	default:
-		/* Connection refused or reset, DNS, timeouts, cut transfers: the
-		 * network or the server may well be back later. */
 		break;
 	}
+	enum result r = s3_curl_classify(res, detail, &hint);
 	return error_set(err, r, "%s %s: %s%s%s", req->op, req->what, detail,
 			 hint ? "; HINT: " : "", hint ? hint : "");
 }

@@ -152,6 +152,15 @@ enum result sftp_fail(struct sftp *s, struct sftp_conn *c, CURLcode rc, struct e
 				 detail);
 			break;
 		}
+		if (strstr(detail, "Failed getting banner")) {
+			/* A server that is not sshd, or an sshd turning connections
+			 * away for now (MaxStartups): worth retrying, but say it. */
+			snprintf(why, sizeof(why),
+				 "%s (no SSH greeting); HINT: check that the port in url is an SSH "
+				 "server's",
+				 detail);
+			break;
+		}
 		snprintf(why, sizeof(why), "%s", detail);
 		break;
 	default:
