@@ -3,15 +3,20 @@
  * through libcurl's SFTP support (libssh2 underneath).
  *
  * Objects are files under the url's path; a key's "/" parts are
- * subdirectories, created as needed (0700; files are 0600).  A put streams
- * into ".cbsync-tmp-<name>.<random>" beside the target and renames it into
- * place at commit (sftp_put.c); a listing walks the directories below the
- * prefix (sftp_list.c); error lines are built in sftp_fail.c, and the pure
- * string work (URLs, paths, listing lines, fingerprints) is in sftp_util.c.  Every request goes through one libcurl easy handle per
- * instance, reset between requests but keeping its connection, so a sync
- * logs in once and reuses the SSH session.  A request that fails at once
- * on a reused connection (the server dropped an idle session) runs once
- * more on a fresh one, when it has not moved any bytes yet.
+ * subdirectories, created as needed (0700; files are 0600).  The url's
+ * directory itself must exist, or the one above it (then only the last
+ * level is created), unless create_dir = true: a typo in a path must not
+ * grow a tree of directories and fill it with backups nobody will find.
+ * A put streams into ".cbsync-tmp-<name>.<random>" beside the target and
+ * renames it into place at commit (sftp_put.c); a listing walks the
+ * directories below the prefix (sftp_list.c); error lines are built in
+ * sftp_fail.c, and the pure string work (URLs, paths, listing lines,
+ * fingerprints) is in sftp_util.c.  Every request goes through one libcurl
+ * easy handle per instance, reset between requests but keeping its
+ * connection, so a sync logs in once and reuses the SSH session.  A request
+ * that fails at once on a reused connection (the server dropped an idle
+ * session) runs once more on a fresh one, when it has not moved any bytes
+ * yet.
  *
  * The server's host key is always verified: against known_hosts (default
  * ~/.ssh/known_hosts; only an exact match passes, an unknown, changed or
@@ -68,6 +73,9 @@ static const struct conf_key_spec sftp_keys[] = {
 	 "how long connecting and logging in may take"},
 	{"timeout", CONF_DURATION, "2m", false, false,
 	 "how long a request may make no progress before it fails (and is retried later)"},
+	{"create_dir", CONF_BOOL, "false", false, false,
+	 "create the url's directory with any missing parents (off: only its last level is "
+	 "created, and only when the directory above it exists)"},
 };
 
 /* ---- connections and requests ---------------------------------------------- */
@@ -360,6 +368,46 @@ done:
 	return r;
 }
 
+enum result sftp_ensure_root(struct sftp *s, struct sftp_conn *c, struct error *err)
+{
+	const char *root = s->url.root;
+	/* The login directory and "/" are always there. */
+	if (s->root_exists || s->create_dir || !*root || strcmp(root, "/") == 0)
+		return CB_OK;
+	char *path = sftp_path_of(&s->url, "");
+	char *above = path ? fs_dirname(path) : NULL;
+	char *cmd = path ? sftp_quote_cmd("mkdir", path, NULL) : NULL;
+	struct curl_slist *q = cmd ? curl_slist_append(NULL, cmd) : NULL;
+	enum result r = CB_OK;
+	if (!q || !above) {
+		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	/* One request: it makes the last level, or says why not.  mkdir of an
+	 * existing directory fails ("Failure"), which is fine here. */
+	CURLcode rc = sftp_quote_run(s, c, q, false);
+	if (rc == CURLE_QUOTE_ERROR && strstr(c->errbuf, "No such file")) {
+		r = error_set(err, CB_ERR_REMOTE,
+			      "remote directory '%s' does not exist on %s, and neither does '%s' "
+			      "above it; HINT: check the path in url, or set create_dir = true to "
+			      "create it with its parents",
+			      path, s->where, above);
+		goto done;
+	}
+	if (rc != CURLE_OK && rc != CURLE_QUOTE_ERROR) {
+		r = sftp_fail(s, c, rc, err, "cannot look at '%s'", path);
+		goto done;
+	}
+	/* Made now, or there already (or not makeable: the upload will say). */
+	s->root_exists = true;
+done:
+	curl_slist_free_all(q);
+	free(cmd);
+	free(above);
+	free(path);
+	return r;
+}
+
 enum result sftp_unlink(struct sftp *s, struct sftp_conn *c, const char *rel, struct error *err)
 {
 	char *path = sftp_path_of(&s->url, rel);
@@ -517,6 +565,8 @@ static enum result sftp_open(const struct conf_remote *remote, void **ctx, struc
 			      s->private_key);
 		goto fail;
 	}
+	const char *create = conf_remote_get(remote, "create_dir");
+	s->create_dir = create && strcmp(create, "true") == 0;
 	long timeout_ms = 0;
 	if ((r = duration_ms(remote, "connect_timeout", &s->connect_timeout_ms, err)) ||
 	    (r = duration_ms(remote, "timeout", &timeout_ms, err)))

@@ -202,6 +202,8 @@ struct sftp {
 	char pin[SFTP_FP_B64_LEN + 1]; /* host_key_sha256, "" when not pinned */
 	long connect_timeout_ms;
 	long timeout_s;
+	bool create_dir;            /* create the remote directory with its parents */
+	bool root_exists;           /* it was seen (or made) by this instance */
 	struct sftp_conn conn;      /* reused, so the SSH session is too */
 	bool conn_busy;             /* an unfinished put's thread is using conn */
 	struct backend_stats stats;
@@ -248,6 +250,13 @@ enum result sftp_stat(struct sftp *s, struct sftp_conn *c, const char *rel, int6
 
 /* Run quote commands (no transfer); once: see struct sftp_req. */
 CURLcode sftp_quote_run(struct sftp *s, struct sftp_conn *c, struct curl_slist *cmds, bool once);
+
+/* Before a put: the remote directory (url's path) must exist.  If it does
+ * not, it is created when the directory above it exists -- only the last
+ * level -- or with all its parents under create_dir = true; a missing parent
+ * otherwise is most likely a typo in url, and refused (CB_ERR_REMOTE).
+ * Asks the server once per instance at most. */
+enum result sftp_ensure_root(struct sftp *s, struct sftp_conn *c, struct error *err);
 
 /* Remove the file at rel (a missing file is fine). */
 enum result sftp_unlink(struct sftp *s, struct sftp_conn *c, const char *rel, struct error *err);

@@ -169,6 +169,8 @@ static enum result list_dir(struct walk *w, struct sftp_conn *c, const char *dir
 	/* A missing root is an empty remote; a subdirectory may have gone. */
 	if (rc == CURLE_REMOTE_FILE_NOT_FOUND)
 		return CB_OK;
+	if (rc == CURLE_OK && !*dir)
+		w->s->root_exists = true;  /* no need to look again before a put */
 	if (rc) {
 		char *path = sftp_path_of(&w->s->url, dir);
 		r = sftp_fail(w->s, c, rc, w->err, "cannot list '%s'", path ? path : dir);

@@ -249,7 +249,8 @@ enum result sftp_put_begin(void *ctx, const char *key, const struct backend_put_
 		r = error_set(err, CB_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = sftp_prepare(s, err)) || (r = sftp_conn_take(s, &p->c, err)))
+	if ((r = sftp_prepare(s, err)) || (r = sftp_conn_take(s, &p->c, err)) ||
+	    (r = sftp_ensure_root(s, p->c, err)))
 		goto fail;
 	/* The helper inherits a mask that blocks every signal. */
 	sigset_t all, old;
