@@ -1,6 +1,7 @@
 /*
- * The layer every caller goes through: key checks, error prefixes, and
- * streaming a local file into a put.
+ * The layer every caller goes through: key checks, error prefixes,
+ * streaming a local file into a put, and telling the instance's upload
+ * tracker when a put starts leaving traces on the remote and when it ends.
  */
 #include "backends/backend.h"
 #include "common/cancel.h"
@@ -163,6 +164,76 @@ enum result backend_remove(struct backend *b, const char *key, struct error *err
 	return prefixed(b, b->ops->remove(b->ctx, key, err), err);
 }
 
+void backend_track_uploads(struct backend *b, const struct backend_upload_tracker *t)
+{
+	b->tracker = t;
+}
+
+/* One put, as the tracker sees it. */
+struct put_track {
+	struct backend *b;
+	const char *key;
+	bool started;
+};
+
+static void put_started(void *ctx, const char *upload_id)
+{
+	struct put_track *t = ctx;
+	const struct backend_upload_tracker *tr = t->b->tracker;
+	t->started = true;
+	if (tr && tr->started)
+		tr->started(tr->ctx, t->key, upload_id);
+}
+
+static void put_ended(struct put_track *t, bool committed)
+{
+	const struct backend_upload_tracker *tr = t->b->tracker;
+	if (t->started && tr && tr->ended)
+		tr->ended(tr->ctx, t->key, committed);
+}
+
+enum result backend_abort_upload(struct backend *b, const char *key, const char *upload_id,
+				 const struct abort_upload_opts *opts, struct error *err)
+{
+	static const struct abort_upload_opts none = {0};
+	if (!backend_key_valid(key))
+		return bad_key(b, key, err);
+	if (!b->ops->abort_upload)
+		return error_set(err, CB_ERR_USAGE,
+				 "remote '%s': a %s remote has no unfinished uploads to abort", b->name,
+				 b->ops->type);
+	if (!upload_id && !opts)
+		return error_set(err, CB_ERR_USAGE,
+				 "remote '%s': aborting the uploads of '%s' needs a start time", b->name,
+				 key);
+	return prefixed(b, b->ops->abort_upload(b->ctx, key, upload_id, opts ? opts : &none, err),
+			err);
+}
+
+bool backend_temp_key_of(const char *key, const char *tmp_key)
+{
+	const char *base = fs_basename(key);
+	size_t dir_len = (size_t)(base - key), pre_len = strlen(FS_TMP_PREFIX);
+	size_t base_len = strlen(base);
+	if (!backend_key_valid(key) || !backend_key_valid(tmp_key) ||
+	    strncmp(tmp_key, key, dir_len) != 0)
+		return false;
+	const char *t = tmp_key + dir_len;
+	if (strncmp(t, FS_TMP_PREFIX, pre_len) != 0 || strncmp(t + pre_len, base, base_len) != 0 ||
+	    t[pre_len + base_len] != '.')
+		return false;
+	const char *suffix = t + pre_len + base_len + 1;
+	if (!*suffix)
+		return false;
+	for (const char *p = suffix; *p; p++) {
+		bool alnum = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			     (*p >= '0' && *p <= '9');
+		if (!alnum)
+			return false;
+	}
+	return true;
+}
+
 enum result backend_put_file(struct backend *b, const char *key, const char *path,
 			     const struct put_file_opts *opts, struct error *err)
 {
@@ -170,6 +241,7 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	if (!opts)
 		opts = &none;
 	const char *sha256_hex = opts->sha256_hex;
+	struct put_track track = {.b = b, .key = key};
 	struct sha256 h = {0};
 	unsigned char *buf = NULL;
 	void *put = NULL;
@@ -188,7 +260,8 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	}
 	if ((r = sha256_init(&h, err)))
 		goto done;
-	struct backend_put_info info = {.size = (uint64_t)size, .sha256_hex = sha256_hex};
+	struct backend_put_info info = {.size = (uint64_t)size, .sha256_hex = sha256_hex,
+					.started = put_started, .started_ctx = &track};
 	if ((r = b->ops->put_begin(b->ctx, key, &info, &put, err))) {
 		put = NULL;
 		r = prefixed(b, r, err);
@@ -236,6 +309,7 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 done:
 	if (put)
 		b->ops->put_abort(put);
+	put_ended(&track, r == CB_OK);
 	sha256_free(&h);
 	free(buf);
 	close(fd);
@@ -246,18 +320,23 @@ enum result backend_put_buffer(struct backend *b, const char *key, const void *d
 			       size_t len, struct error *err)
 {
 	void *put = NULL;
+	struct put_track track = {.b = b, .key = key};
 	if (!backend_key_valid(key))
 		return bad_key(b, key, err);
-	struct backend_put_info info = {.size = len, .sha256_hex = NULL};
+	struct backend_put_info info = {.size = len, .sha256_hex = NULL,
+					.started = put_started, .started_ctx = &track};
 	enum result r = b->ops->put_begin(b->ctx, key, &info, &put, err);
-	if (r)
-		return prefixed(b, r, err);
-	r = b->ops->put_write(put, data, len, err);
 	if (r) {
-		b->ops->put_abort(put);
+		put_ended(&track, false);
 		return prefixed(b, r, err);
 	}
-	return prefixed(b, b->ops->put_commit(put, err), err);
+	r = b->ops->put_write(put, data, len, err);
+	if (r)
+		b->ops->put_abort(put);
+	else
+		r = b->ops->put_commit(put, err);
+	put_ended(&track, r == CB_OK);
+	return prefixed(b, r, err);
 }
 
 struct buffer_sink {

@@ -22,6 +22,17 @@
  * completed multipart upload).  abort removes every trace of an unfinished
  * put.  A reader never sees a partial object under its final key.
  *
+ * A process killed in the middle of a put cannot abort it, so a put that
+ * leaves something on the remote before its commit -- a temp file, a
+ * multipart upload whose parts are billed -- says so first: put_begin's
+ * info.started is called before the first byte goes to it, with its upload
+ * id (or NULL just before a request that creates an upload the remote names
+ * only in its answer, and then again with the name), and abort_upload
+ * removes exactly that later, from another process.  backend_track_uploads
+ * hands these ids to a caller that records them (agent/uploads.h);
+ * remove_stale, which goes by age, stays the backstop for what nobody
+ * recorded.
+ *
  * Every operation returns an enum result:
  *   CB_OK
  *   CB_ERR_RETRY      worth retrying later: timeouts, connection refused or
@@ -81,6 +92,26 @@ struct backend_listing {
 struct backend_put_info {
 	uint64_t size;              /* exact size */
 	const char *sha256_hex;     /* SHA-256 of the whole object, or NULL */
+	/* Optional.  Called on the caller's thread (from put_begin, put_write
+	 * or put_commit) before the put first leaves something on the remote
+	 * that would outlive a crash -- a temp file, a multipart upload -- with
+	 * the id that abort_upload takes to remove it; with NULL first when the
+	 * remote names the upload only in the answer to the request that
+	 * creates it (then again, with the id, before any byte of the object is
+	 * sent).  A put that leaves nothing before its commit (one PUT) never
+	 * calls it.  The backend keeps the pointers for the life of the put. */
+	void (*started)(void *ctx, const char *upload_id);
+	void *started_ctx;
+};
+
+/* How abort_upload finds an upload whose id was never heard (started was
+ * told NULL, and the process died before the answer came). */
+struct abort_upload_opts {
+	int64_t since;              /* it began at or after this (epoch seconds) */
+	/* Called for each unfinished upload of the key: true spares it (a
+	 * live run's), judged at that moment.  NULL: none is spared. */
+	bool (*spare)(void *ctx, const char *upload_id);
+	void *spare_ctx;
 };
 
 /* Where a get's bytes go; a non-CB_OK result stops the transfer. */
@@ -140,8 +171,33 @@ struct backend_ops {
 	enum result (*remove_stale)(void *ctx, int64_t older_than, size_t *removed,
 				    struct error *err);
 
+	/* Remove what an unfinished put of key left, named by the upload id it
+	 * gave put_info.started (perhaps in a process since killed): abort that
+	 * multipart upload, remove that temp file -- that and nothing else.  An
+	 * id this backend never gives a put of key is refused (CB_ERR_USAGE,
+	 * nothing touched); one that is gone already (finished, aborted,
+	 * removed) is CB_OK.  With upload_id NULL (a backend that announced a
+	 * put with NULL): every unfinished upload of exactly key that began at
+	 * or after opts->since and that opts->spare does not spare.  Present in
+	 * every backend whose puts call started. */
+	enum result (*abort_upload)(void *ctx, const char *key, const char *upload_id,
+				    const struct abort_upload_opts *opts, struct error *err);
+
 	/* Add the instance's request counters to *out. */
 	void (*stats)(void *ctx, struct backend_stats *out);
+};
+
+/* Told of each put that leaves traces on the remote until it ends (see the
+ * top of this file), by backend_put_file and backend_put_buffer. */
+struct backend_upload_tracker {
+	/* The put of key exists on the remote as upload_id, or is about to
+	 * (NULL: not named yet; called again with the name); nothing of the
+	 * object has been sent yet. */
+	void (*started)(void *ctx, const char *key, const char *upload_id);
+	/* ... and it is over: committed, or not (then its own abort may not
+	 * have reached the remote: what it left is for backend_abort_upload). */
+	void (*ended)(void *ctx, const char *key, bool committed);
+	void *ctx;
 };
 
 /* An open remote: its ops, context and name (for messages and logs). */
@@ -149,6 +205,7 @@ struct backend {
 	const struct backend_ops *ops;
 	void *ctx;
 	char *name;
+	const struct backend_upload_tracker *tracker; /* NULL: none */
 };
 
 /* True if key is one cbsync may write or read (see the top of this file). */
@@ -202,5 +259,21 @@ enum result backend_put_buffer(struct backend *b, const char *key, const void *d
 /* Fetch a small object (at most max bytes) into a NUL-terminated buffer. */
 enum result backend_get_buffer(struct backend *b, const char *key, size_t max, char **out,
 			       size_t *len, struct error *err);
+
+/* From now on tell t (NULL: nobody) of the puts backend_put_file and
+ * backend_put_buffer make; t must outlive its use. */
+void backend_track_uploads(struct backend *b, const struct backend_upload_tracker *t);
+
+/* ops->abort_upload, with the key checked and the error line prefixed;
+ * CB_ERR_USAGE if the backend has no such operation.  opts may be NULL
+ * when upload_id is not. */
+enum result backend_abort_upload(struct backend *b, const char *key, const char *upload_id,
+				 const struct abort_upload_opts *opts, struct error *err);
+
+/* Is tmp_key a temp name of a put of key, as the file-based backends give
+ * their temp files: "<key's directory>/.cbsync-tmp-<key's name>.<suffix>"
+ * with a suffix of letters and digits?  Such backends check an upload id
+ * with it before they remove anything. */
+bool backend_temp_key_of(const char *key, const char *tmp_key);
 
 #endif

@@ -5,7 +5,9 @@
  * Objects are files under `path`; a key's "/" separated parts are
  * subdirectories.  A put writes a temp file beside the target
  * (".cbsync-tmp-..."), fsyncs it, renames it into place and fsyncs the
- * directory, so a crash leaves the old object or the new one.  The root
+ * directory, so a crash leaves the old object or the new one (and the temp
+ * file, which put_begin names to the caller so that abort_upload can remove
+ * it later; remove_stale catches the old ones nobody recorded).  The root
  * directory must exist unless create_dir is set: a mount point whose disk is
  * not mounted must not silently fill the disk beneath it, so a missing root
  * is "retry later".
@@ -201,7 +203,6 @@ static enum result local_put_begin(void *ctx, const char *key,
 				   struct error *err)
 {
 	struct local *l = ctx;
-	(void)info;
 	l->stats.requests++;
 	enum result r = check_root(l, err);
 	if (r)
@@ -219,6 +220,19 @@ static enum result local_put_begin(void *ctx, const char *key,
 		if (err && err->os_errno)
 			r = mirror_error(err, err->os_errno, dir);
 		goto fail;
+	}
+	if (info && info->started) {
+		/* The temp file's key: beside key, under its own name. */
+		const char *base = fs_basename(key);
+		char *id = NULL;
+		if (asprintf(&id, "%.*s%s", (int)(base - key), key,
+			     fs_basename(p->af.tmp_path)) < 0) {
+			atomic_file_abort(&p->af);
+			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			goto fail;
+		}
+		info->started(info->started_ctx, id);
+		free(id);
 	}
 	free(path);
 	free(dir);
@@ -360,6 +374,25 @@ static enum result local_remove_stale(void *ctx, int64_t older_than, size_t *rem
 	return CB_OK;
 }
 
+static enum result local_abort_upload(void *ctx, const char *key, const char *upload_id,
+				      const struct abort_upload_opts *opts, struct error *err)
+{
+	struct local *l = ctx;
+	(void)opts;     /* temp files are always named */
+	if (!upload_id || !backend_temp_key_of(key, upload_id))
+		return error_set(err, CB_ERR_USAGE,
+				 "refusing to remove '%s': not a temp file of an upload of '%s'",
+				 upload_id ? upload_id : "(unnamed)", key);
+	char *path;
+	enum result r = object_request(l, upload_id, &path, err);
+	if (r)
+		return r;
+	if (unlink(path) != 0 && errno != ENOENT)
+		r = mirror_error(err, errno, path);
+	free(path);
+	return r;
+}
+
 static void local_stats(void *ctx, struct backend_stats *out)
 {
 	struct local *l = ctx;
@@ -384,5 +417,6 @@ const struct backend_ops backend_local = {
 	.get = local_get,
 	.remove = local_remove,
 	.remove_stale = local_remove_stale,
+	.abort_upload = local_abort_upload,
 	.stats = local_stats,
 };

@@ -22,7 +22,11 @@
  *
  * remove_stale aborts only uploads of keys cbsync writes itself -- a backup
  * name or its metadata name directly under the remote's root -- never
- * another tool's upload in the same bucket.
+ * another tool's upload in the same bucket.  abort_upload ends the one
+ * upload a killed run recorded: by its UploadId, or, when the run died
+ * before CreateMultipartUpload answered, the uploads of exactly its key
+ * begun since it asked (ListMultipartUploads of that key), sparing those
+ * the caller says are live.
  */
 #include "backends/s3/s3.h"
 
@@ -688,6 +692,95 @@ static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *remove
 	return r;
 }
 
+struct by_key_ctx {
+	struct s3 *s3;
+	const char *key;        /* relative to the root, for messages */
+	const char *object;     /* the full key: only its uploads are ended */
+	const struct abort_upload_opts *opts;
+	size_t seen;
+	const char *what;
+};
+
+static enum result abort_if_unnamed(void *ctx, const char *key, const char *upload_id,
+				    int64_t initiated, struct error *err)
+{
+	struct by_key_ctx *b = ctx;
+	if (++b->seen > S3_MAX_LIST_OBJECTS)
+		return error_set(err, CB_ERR_REMOTE,
+				 "ListMultipartUploads %s: more than %d unfinished uploads (stopped)",
+				 b->what, S3_MAX_LIST_OBJECTS);
+	/* Another key that merely starts the same way, an unknown or earlier
+	 * start, a live run's upload: not the one that was lost. */
+	if (strcmp(key, b->object) != 0 || initiated <= 0 || initiated < b->opts->since)
+		return CB_OK;
+	if (b->opts->spare && b->opts->spare(b->opts->spare_ctx, upload_id))
+		return CB_OK;
+	return s3_abort_upload(b->s3, b->key, b->object, upload_id, err);
+}
+
+/* ops->abort_upload (see backend.h). */
+static enum result s3_abort_put(void *ctx, const char *key, const char *upload_id,
+				const struct abort_upload_opts *opts, struct error *err)
+{
+	struct s3 *s3 = ctx;
+	char what[1200];
+	char *object = s3_object_key(s3, key);
+	char *key_marker = NULL, *id_marker = NULL;
+	struct seen_tokens seen = {0};
+	size_t pages = 0;
+	enum result r = CB_OK;
+	if (!object)
+		return error_set(err, CB_ERR_NOMEM, "out of memory");
+	if (upload_id) {
+		size_t n = strlen(upload_id);
+		bool ok = n > 0 && n <= 1024;
+		for (size_t i = 0; i < n && ok; i++)
+			ok = upload_id[i] > ' ' && upload_id[i] < 0x7f;
+		r = ok ? s3_abort_upload(s3, key, object, upload_id, err)
+		       : error_set(err, CB_ERR_USAGE,
+				   "AbortMultipartUpload %s: refusing an upload id S3 never gives", key);
+		free(object);
+		return r;
+	}
+	snprintf(what, sizeof(what), "%s", key);
+	struct by_key_ctx b = {.s3 = s3, .key = key, .object = object, .opts = opts,
+			       .what = what};
+	do {
+		struct sigv4_param q[5] = {{"uploads", ""}, {"encoding-type", "url"},
+					   {"prefix", object}};
+		size_t n = 3;
+		if (key_marker)
+			q[n++] = (struct sigv4_param){"key-marker", key_marker};
+		if (id_marker && *id_marker)
+			q[n++] = (struct sigv4_param){"upload-id-marker", id_marker};
+		struct s3_request req = {
+			.method = "GET",
+			.op = "ListMultipartUploads",
+			.what = what,
+			.query = q,
+			.n_query = n,
+			.ignore_cancel = true,
+		};
+		char *nk = NULL, *ni = NULL;
+		r = s3_perform(s3, &req, err);
+		if (!r)
+			r = s3_xml_list_uploads(&req, abort_if_unnamed, &b, &nk, &ni, err);
+		s3_request_done(&req);
+		pages++;
+		if (!r && nk)
+			r = next_page_ok(&seen, req.op, what, pages, nk, ni, err);
+		free(key_marker);
+		free(id_marker);
+		key_marker = nk;
+		id_marker = ni;
+	} while (!r && key_marker);
+	free(key_marker);
+	free(id_marker);
+	free(seen.digest);
+	free(object);
+	return r;
+}
+
 static void s3_stats(void *ctx, struct backend_stats *out)
 {
 	struct s3 *s3 = ctx;
@@ -713,5 +806,6 @@ const struct backend_ops backend_s3 = {
 	.get = s3_get,
 	.remove = s3_remove,
 	.remove_stale = s3_remove_stale,
+	.abort_upload = s3_abort_put,
 	.stats = s3_stats,
 };

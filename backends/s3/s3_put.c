@@ -11,8 +11,12 @@
  * So a put never holds more than one part in memory, and nothing is visible
  * under the key until the PUT or the completion succeeds.  Any failure --
  * and put_abort -- aborts the multipart upload (AbortMultipartUpload), so
- * no parts are left behind to be billed; remove_stale catches what a crash
- * leaves.
+ * no parts are left behind to be billed.  What a crash leaves: the caller
+ * hears (info.started) that an upload of the key is being created, then
+ * its UploadId as soon as CreateMultipartUpload returns it, before part 1
+ * goes up; s3_abort_put (s3.c) ends exactly that upload later -- or, if
+ * the id never arrived, the uploads of exactly that key begun since.
+ * remove_stale catches anything older nobody recorded.
  *
  * Where the server answers with an MD5 ETag (single PUTs and parts without
  * SSE-KMS/SSE-C), it must be the MD5 of what we sent; a completed upload's
@@ -48,6 +52,8 @@ struct s3_put {
 	size_t len, cap;
 	uint64_t expected;      /* what the caller said the size is */
 	char *upload_id;        /* set once the multipart upload exists */
+	void (*started)(void *ctx, const char *upload_id); /* told of it (or NULL) */
+	void *started_ctx;
 	struct part *parts;
 	unsigned n_parts;
 	bool no_md5;            /* some part went up without an MD5 */
@@ -173,6 +179,8 @@ enum result s3_put_begin(void *ctx, const char *key, const struct backend_put_in
 	}
 	p->s3 = s3;
 	p->expected = info->size;
+	p->started = info->started;
+	p->started_ctx = info->started_ctx;
 	p->part_size = s3->part_size;
 	if (info->size > p->part_size * S3_MAX_PARTS) {
 		uint64_t need = (info->size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
@@ -209,6 +217,10 @@ static bool grow(struct s3_put *p, size_t n)
 static enum result create_upload(struct s3_put *p, struct error *err)
 {
 	struct sigv4_param q[] = {{"uploads", ""}};
+	/* The upload exists before its id comes back: say that it is coming,
+	 * so a crash in between still leaves a trace to follow. */
+	if (p->started)
+		p->started(p->started_ctx, NULL);
 	struct s3_request req = {
 		.method = "POST",
 		.op = "CreateMultipartUpload",
@@ -222,6 +234,9 @@ static enum result create_upload(struct s3_put *p, struct error *err)
 	if (!r)
 		r = s3_xml_upload_id(&req, &p->upload_id, err);
 	s3_request_done(&req);
+	/* Parts are billed from now on: the caller records the id first. */
+	if (!r && p->started)
+		p->started(p->started_ctx, p->upload_id);
 	return r;
 }
 

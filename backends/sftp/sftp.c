@@ -725,5 +725,6 @@ const struct backend_ops backend_sftp = {
 	.get = sftp_get,
 	.remove = sftp_remove,
 	.remove_stale = sftp_remove_stale,
+	.abort_upload = sftp_abort_put,
 	.stats = sftp_stats,
 };

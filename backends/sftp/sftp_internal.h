@@ -271,6 +271,9 @@ enum result sftp_list(void *ctx, const char *prefix, struct backend_listing *out
 
 enum result sftp_put_begin(void *ctx, const char *key, const struct backend_put_info *info,
 			   void **put, struct error *err);
+/* ops->abort_upload: remove the temp file upload_id of a put of key. */
+enum result sftp_abort_put(void *ctx, const char *key, const char *upload_id,
+			   const struct abort_upload_opts *opts, struct error *err);
 enum result sftp_put_write(void *put, const void *buf, size_t len, struct error *err);
 enum result sftp_put_commit(void *put, struct error *err);
 void sftp_put_abort(void *put);

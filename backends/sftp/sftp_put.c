@@ -27,8 +27,10 @@
  * then "rename tmp final".  SFTP v3 (OpenSSH) never renames over an
  * existing file, so when the final name exists (re-uploaded metadata, a
  * concurrent sync) the old one is removed and the rename tried again.
- * abort, and every failed commit, remove the temp file; a crash leaves it
- * for remove_stale.
+ * abort, and every failed commit, remove the temp file.  A crash cannot:
+ * put_begin tells the caller the temp file's name (info.started) before the
+ * upload starts, and sftp_abort_put removes exactly that file later;
+ * remove_stale catches anything older nobody recorded.
  */
 #include "backends/sftp/sftp_internal.h"
 #include "common/cancel.h"
@@ -252,6 +254,10 @@ enum result sftp_put_begin(void *ctx, const char *key, const struct backend_put_
 	if ((r = sftp_prepare(s, err)) || (r = sftp_conn_take(s, &p->c, err)) ||
 	    (r = sftp_ensure_root(s, p->c, err)))
 		goto fail;
+	/* The temp file is created with the upload's first bytes: name it to
+	 * the caller now, so that a crash from here on leaves nothing unnamed. */
+	if (info && info->started)
+		info->started(info->started_ctx, p->tmp_rel);
 	/* The helper inherits a mask that blocks every signal. */
 	sigset_t all, old;
 	sigfillset(&all);
@@ -411,6 +417,24 @@ enum result sftp_put_commit(void *put, struct error *err)
 fail:
 	drop_temp(p);
 	put_free(p);
+	return r;
+}
+
+enum result sftp_abort_put(void *ctx, const char *key, const char *upload_id,
+			   const struct abort_upload_opts *opts, struct error *err)
+{
+	struct sftp *s = ctx;
+	struct sftp_conn *c = NULL;
+	(void)opts;     /* temp files are always named */
+	if (!upload_id || !backend_temp_key_of(key, upload_id))
+		return error_set(err, CB_ERR_USAGE,
+				 "refusing to remove '%s': not a temp file of an upload of '%s'",
+				 upload_id ? upload_id : "(unnamed)", key);
+	enum result r = sftp_prepare(s, err);
+	if (r || (r = sftp_conn_take(s, &c, err)))
+		return r;
+	r = sftp_unlink(s, c, upload_id, err);
+	sftp_conn_give(s, c);
 	return r;
 }
 

@@ -6,7 +6,11 @@
  * registry, and checks what backends/backend.h promises: round trips,
  * overwrite, remove (missing is fine), not-found, a large object (multipart
  * where the backend has it), many objects (pagination), abort leaving nothing,
- * concurrent puts to one key, refused keys, nested keys.  Every object lives
+ * concurrent puts to one key, refused keys, nested keys, and -- where the
+ * backend has abort_upload -- that a put names what it leaves behind before
+ * sending data, that a put killed midway (a forked child that exits without
+ * cleaning up) is removed by abort_upload from another instance, and that
+ * abort_upload refuses ids that are not an upload of the key.  Every object lives
  * under a fresh prefix, removed at the end.  The Python drivers under tests/
  * start the servers and run this program.
  *
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -394,6 +399,243 @@ static void stale_removal_spares_fresh_objects(void **state)
 	assert_true(listed("fresh", NULL));
 }
 
+/* What the tracker heard. */
+struct heard {
+	int started, ended;
+	bool committed, unnamed;
+	char key[256];
+	char id[1200];
+};
+
+static void heard_started(void *ctx, const char *key, const char *upload_id)
+{
+	struct heard *h = ctx;
+	/* Unnamed first (an upload the remote names in its answer), then named. */
+	if (!upload_id) {
+		assert_int_equal(h->id[0], '\0');
+		h->unnamed = true;
+		return;
+	}
+	h->started++;
+	snprintf(h->key, sizeof(h->key), "%s", key);
+	snprintf(h->id, sizeof(h->id), "%s", upload_id);
+}
+
+static void heard_ended(void *ctx, const char *key, bool committed)
+{
+	struct heard *h = ctx;
+	assert_string_equal(key, h->key);
+	h->ended++;
+	h->committed = committed;
+}
+
+static void tracked_puts_name_their_traces(void **state)
+{
+	(void)state;
+	struct heard h = {0};
+	struct backend_upload_tracker t = {heard_started, heard_ended, &h};
+	if (!be->ops->abort_upload)
+		skip();
+	backend_track_uploads(be, &t);
+	put_text("tracked.db.gz.json", "{\"tracked\": true}");
+	/* Named at most once, and then told of the end: committed. */
+	assert_true(h.started <= 1);
+	assert_int_equal(h.ended, h.started || h.unnamed ? 1 : 0);
+	if (h.started) {
+		char *k = key_of("tracked.db.gz.json");
+		assert_string_equal(h.key, k);
+		assert_true(h.committed);
+		assert_true(h.id[0] != '\0');
+		/* Aborting a committed put's id touches nothing. */
+		struct error err = {0};
+		assert_int_equal(backend_abort_upload(be, k, h.id, NULL, &err), CB_OK);
+		free(k);
+	}
+	backend_track_uploads(be, NULL);
+	enum result code;
+	char *got = get_text("tracked.db.gz.json", &code);
+	assert_int_equal(code, CB_OK);
+	assert_string_equal(got, "{\"tracked\": true}");
+	free(got);
+}
+
+/* In the child: "?" for an unnamed announcement, then the id. */
+static void started_to_pipe(void *ctx, const char *upload_id)
+{
+	int fd = *(int *)ctx;
+	const char *s = upload_id ? upload_id : "?";
+	(void)!write(fd, s, strlen(s));
+}
+
+/* A put killed midway: a child process starts it, writes 6 MiB (a part
+ * goes up where puts have parts), says the upload id, and exits without
+ * committing or aborting.  Returns the id (malloc'd), or NULL if the put
+ * never named one; *unnamed tells whether it was announced unnamed first. */
+static char *killed_put(const char *key, bool *unnamed)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		struct backend *mine = NULL;
+		struct error err = {0};
+		void *put = NULL;
+		struct backend_put_info info = {.size = 8 << 20, .started = started_to_pipe,
+						.started_ctx = &p[1]};
+		if (backend_open(remote, &mine, &err) ||
+		    mine->ops->put_begin(mine->ctx, key, &info, &put, &err))
+			_exit(1);
+		unsigned char *buf = calloc(1, 1 << 20);
+		for (int i = 0; buf && i < 6; i++)
+			if (mine->ops->put_write(put, buf, 1 << 20, &err))
+				_exit(1);
+		/* Let the bytes reach the remote, then die as a kill would. */
+		sleep(1);
+		_exit(0);
+	}
+	close(p[1]);
+	char buf[1200];
+	size_t n = 0;
+	ssize_t got;
+	while (n < sizeof(buf) - 1 && (got = read(p[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)got;
+	close(p[0]);
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	buf[n] = '\0';
+	*unnamed = buf[0] == '?';
+	const char *id = *unnamed ? buf + 1 : buf;
+	return *id ? strdup(id) : NULL;
+}
+
+static size_t listed_containing(const char *part)
+{
+	struct backend_listing l;
+	struct error err = {0};
+	size_t n = 0;
+	assert_int_equal(backend_list(be, prefix, &l, &err), CB_OK);
+	for (size_t i = 0; i < l.n; i++)
+		n += strstr(l.items[i].key, part) != NULL;
+	backend_listing_free(&l);
+	return n;
+}
+
+static void abort_upload_ends_a_killed_put(void **state)
+{
+	(void)state;
+	struct error err = {0};
+	if (!be->ops->abort_upload)
+		skip();
+	char *k = key_of("killed.db.gz");
+	bool unnamed;
+	char *id = killed_put(k, &unnamed);
+	assert_non_null(id);
+	assert_false(listed("killed.db.gz", NULL));
+	/* A temp file is listed (a multipart upload is not). */
+	if (!(be->ops->features & BACKEND_MULTIPART))
+		assert_true(listed_containing("killed") >= 1);
+	/* Another instance, as the next run would be, removes it. */
+	struct backend *next = NULL;
+	assert_int_equal(backend_open(remote, &next, &err), CB_OK);
+	enum result r = backend_abort_upload(next, k, id, NULL, &err);
+	if (r)
+		fail_msg("abort_upload %s %s: %s", k, id, err.msg);
+	assert_int_equal(listed_containing("killed"), 0);
+	/* Twice is fine: it is gone. */
+	assert_int_equal(backend_abort_upload(next, k, id, NULL, &err), CB_OK);
+	backend_close(next);
+	free(id);
+	free(k);
+}
+
+static bool spare_all(void *ctx, const char *upload_id)
+{
+	(void)upload_id;
+	(*(int *)ctx)++;
+	return true;
+}
+
+/* Killed before the remote named the upload: the uploads of exactly that
+ * key begun since are ended, but not those spared (a live run's), and not
+ * those of another key. */
+static void abort_upload_of_an_unnamed_put(void **state)
+{
+	(void)state;
+	struct error err = {0};
+	if (!be->ops->abort_upload)
+		skip();
+	char *k = key_of("unnamed.db.gz");
+	char *k2 = key_of("unnamed.db.gz.json");
+	bool unnamed = false;
+	char *id = killed_put(k, &unnamed);
+	assert_non_null(id);
+	struct abort_upload_opts since_then = {.since = time(NULL) - 3600};
+	if (!unnamed) {
+		/* Every put is named up front: an unnamed abort means nothing. */
+		assert_int_equal(backend_abort_upload(be, k, NULL, &since_then, &err),
+				 CB_ERR_USAGE);
+		assert_int_equal(backend_abort_upload(be, k, id, NULL, &err), CB_OK);
+		goto done;
+	}
+	bool unnamed2;
+	char *id2 = killed_put(k2, &unnamed2);
+	assert_non_null(id2);
+	int asked = 0;
+	struct abort_upload_opts spared = {.since = time(NULL) - 3600, .spare = spare_all,
+					   .spare_ctx = &asked};
+	/* Spared, or begun after since: nothing is ended. */
+	assert_int_equal(backend_abort_upload(be, k, NULL, &spared, &err), CB_OK);
+	assert_true(asked >= 1);
+	struct abort_upload_opts later = {.since = time(NULL) + 3600};
+	assert_int_equal(backend_abort_upload(be, k, NULL, &later, &err), CB_OK);
+	/* So the named abort still finds it there to end. */
+	asked = 0;
+	struct abort_upload_opts count = {.since = time(NULL) - 3600, .spare = spare_all,
+					  .spare_ctx = &asked};
+	assert_int_equal(backend_abort_upload(be, k, NULL, &count, &err), CB_OK);
+	assert_int_equal(asked, 1);
+	/* Ended: k's upload; k2's (a longer key with k as its prefix) stays. */
+	assert_int_equal(backend_abort_upload(be, k, NULL, &since_then, &err), CB_OK);
+	asked = 0;
+	assert_int_equal(backend_abort_upload(be, k, NULL, &count, &err), CB_OK);
+	assert_int_equal(asked, 0);
+	assert_int_equal(backend_abort_upload(be, k2, NULL, &count, &err), CB_OK);
+	assert_int_equal(asked, 1);
+	assert_int_equal(backend_abort_upload(be, k2, id2, NULL, &err), CB_OK);
+	free(id2);
+done:
+	free(id);
+	free(k);
+	free(k2);
+}
+
+static void abort_upload_refuses_other_ids(void **state)
+{
+	(void)state;
+	struct error err = {0};
+	if (!be->ops->abort_upload)
+		skip();
+	put_text("bystander.db.gz", "not an upload");
+	char *k = key_of("victim.db.gz");
+	char *other = key_of("bystander.db.gz");
+	char *sibling = key_of(".cbsync-tmp-other.db.gz.abc123");
+	const char *const ids[] = {other, sibling, "", "../../etc/passwd", "with space",
+				   "new\nline"};
+	for (size_t i = 0; i < sizeof(ids) / sizeof(*ids); i++) {
+		enum result r = backend_abort_upload(be, k, ids[i], NULL, &err);
+		/* S3 takes any UploadId without blanks: an unknown one is gone. */
+		if (r != CB_ERR_USAGE && !(strcmp(be->ops->type, "s3") == 0 && r == CB_OK))
+			fail_msg("abort_upload with id \"%s\": %s", ids[i], err.msg);
+	}
+	assert_true(listed("bystander.db.gz", NULL));
+	free(k);
+	free(other);
+	free(sibling);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -452,6 +694,10 @@ int main(void)
 		cmocka_unit_test(nested_keys),
 		cmocka_unit_test(counters),
 		cmocka_unit_test(stale_removal_spares_fresh_objects),
+		cmocka_unit_test(tracked_puts_name_their_traces),
+		cmocka_unit_test(abort_upload_ends_a_killed_put),
+		cmocka_unit_test(abort_upload_of_an_unnamed_put),
+		cmocka_unit_test(abort_upload_refuses_other_ids),
 	};
 	int failed = cmocka_run_group_tests(tests, setup, teardown);
 	curl_global_cleanup();
