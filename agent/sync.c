@@ -4,6 +4,7 @@
 #include "agent/sync.h"
 #include "agent/catalog.h"
 #include "agent/tier_local.h"
+#include "agent/uploads.h"
 #include "common/fsutil.h"
 #include "common/meta.h"
 #include "common/timeutil.h"
@@ -103,10 +104,13 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 	struct entry **todo = NULL;
 	struct retention_item *items = NULL;
 	struct retention_decision *dec = NULL;
+	struct upload_journal *journal = NULL;
 	size_t n = 0, ntodo = 0;
 	enum result r;
 
 	memset(st, 0, sizeof(*st));
+	/* What stopped runs of this host left unfinished there goes first. */
+	journal = upload_journal_begin(b, local_dir, &st->unfinished_aborted);
 	if ((r = local_list_scan(local_dir, &local, err)))
 		goto done;
 	if ((r = backend_list(b, "", &listing, err)))
@@ -209,6 +213,7 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 	}
 	r = CB_OK;
 done:
+	upload_journal_end(b, journal);
 	free(items);
 	free(dec);
 	free(entries);

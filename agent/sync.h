@@ -18,6 +18,10 @@
  * deletes what has expired there -- from the same listing, so a sync costs
  * one listing request plus its uploads and deletions.
  *
+ * Unfinished uploads: before anything else, a sync aborts the uploads that
+ * earlier runs of this host started on this remote and never finished
+ * (agent/uploads.h), and records its own while they run.
+ *
  * A sync stops at the first error; the caller retries later.
  */
 #ifndef CBSYNC_SYNC_H
@@ -48,6 +52,7 @@ struct sync_stats {
 	size_t unavailable;   /* wanted but missing on both tiers' data (gone locally) */
 	uint64_t bytes;       /* bytes uploaded */
 	size_t stale_removed;
+	size_t unfinished_aborted;    /* uploads a stopped run of this host left, ended now */
 	struct prune_result pruned;   /* the remote's retention */
 	struct remote_holdings held;  /* what it holds afterwards (sync_stats_free) */
 };
