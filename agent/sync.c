@@ -6,6 +6,7 @@
 #include "agent/tier_local.h"
 #include "agent/uploads.h"
 #include "common/fsutil.h"
+#include "common/log.h"
 #include "common/meta.h"
 #include "common/timeutil.h"
 #include "retention/retention.h"
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #define STALE_AGE (24 * 3600) /* compared with the remote's clock: leave a wide margin */
+#define HALF_PAIR_GRACE 60    /* seconds: a backup this new may be on its way up */
 
 /* One backup known to either tier. */
 struct entry {
@@ -86,6 +88,31 @@ done:
 	free(meta_key);
 	free(json);
 	return r;
+}
+
+/* Remove each lone metadata object (<name>.db.gz.json without its data)
+ * that this sync did not just complete: nothing will bring its data now.
+ * cat is this database's backups only, with what went up marked has_data.
+ * Lone ones of backups made after the sync began are left alone: another
+ * run of this host (the agent and a push) may be between the two halves. */
+static enum result remove_half_pairs(struct backend *b, struct remote_catalog *cat,
+				     int64_t now, struct sync_stats *st, struct error *err)
+{
+	for (size_t i = 0; i < cat->n; i++) {
+		struct remote_backup *rb = &cat->items[i];
+		if (rb->has_data || !rb->has_meta || rb->parsed.created >= now - HALF_PAIR_GRACE)
+			continue;
+		char key[BACKUP_NAME_MAX + 8];
+		snprintf(key, sizeof(key), "%s%s", rb->name, META_SUFFIX);
+		enum result r = backend_remove(b, key, err);
+		if (r)
+			return r;
+		rb->has_meta = false;
+		st->halves_removed++;
+		log_info("sync", "remote '%s': removed '%s': its backup is not on its way there",
+			 b->name, key);
+	}
+	return CB_OK;
 }
 
 void sync_stats_free(struct sync_stats *st)
@@ -201,6 +228,8 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 			rb->has_meta = lb->has_meta;
 		}
 	}
+	if ((r = remove_half_pairs(b, &cat, opts->now, st, err)))
+		goto done;
 	if ((r = prune_catalog(b, &cat, opts->db, keep, opts->now, false, NULL, &st->pruned,
 			       &st->held, err)))
 		goto done;

@@ -18,6 +18,12 @@
  * deletes what has expired there -- from the same listing, so a sync costs
  * one listing request plus its uploads and deletions.
  *
+ * Half pairs: a run stopped between a backup's metadata and its data (a
+ * kill, a full disk) leaves a lone <name>.db.gz.json.  The sync completes
+ * it when it uploads that backup anyway; a lone metadata object whose data
+ * no tier will send -- the local tier no longer has it, or the remote's
+ * policy does not want it -- is removed.
+ *
  * Unfinished uploads: before anything else, a sync aborts the uploads that
  * earlier runs of this host started on this remote and never finished
  * (agent/uploads.h), and records its own while they run.
@@ -53,6 +59,7 @@ struct sync_stats {
 	uint64_t bytes;       /* bytes uploaded */
 	size_t stale_removed;
 	size_t unfinished_aborted;    /* uploads a stopped run of this host left, ended now */
+	size_t halves_removed;        /* lone metadata objects removed (no data to follow) */
 	struct prune_result pruned;   /* the remote's retention */
 	struct remote_holdings held;  /* what it holds afterwards (sync_stats_free) */
 };
