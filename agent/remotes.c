@@ -75,10 +75,24 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc,
 	}
 	char detail[200] = "";
 	if (!r) {
-		char size[32], expired[64] = "";
+		char size[32], expired[160] = "";
+		size_t o = 0;
 		format_size(st.bytes, size, sizeof(size));
 		if (st.pruned.deleted)
-			snprintf(expired, sizeof(expired), "; %zu expired deleted", st.pruned.deleted);
+			o += (size_t)snprintf(expired + o, sizeof(expired) - o, "; %zu expired deleted",
+					      st.pruned.deleted);
+		if (o >= sizeof(expired))
+			o = sizeof(expired) - 1;
+		if (st.unfinished_aborted)
+			o += (size_t)snprintf(expired + o, sizeof(expired) - o,
+					      "; %zu unfinished upload%s of a stopped run removed",
+					      st.unfinished_aborted,
+					      st.unfinished_aborted == 1 ? "" : "s");
+		if (o >= sizeof(expired))
+			o = sizeof(expired) - 1;
+		if (st.halves_removed)
+			snprintf(expired + o, sizeof(expired) - o, "; %zu lone metadata object%s removed",
+				 st.halves_removed, st.halves_removed == 1 ? "" : "s");
 		printf("remote '%s': uploaded %zu backup%s (%s); %zu already there%s\n", rc->name,
 		       st.uploaded, st.uploaded == 1 ? "" : "s", size, st.present, expired);
 		snprintf(detail, sizeof(detail), "uploaded %zu (%s), %zu already there%s",

@@ -14,7 +14,7 @@ class SftpTest(SftpCase):
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
     def test_push_read_back_and_restore_on_a_fresh_machine(self):
-        env = self.env(f"{self.id()}/cloudbrain")
+        env = self.env(f"{self.id()}/cloudbrain", CBSYNC_REMOTE_OFF_CREATE_DIR="true")
         make_db(self.w.db, rows=250)
         p = self.w.run("backup", env=env)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -63,7 +63,7 @@ class SftpTest(SftpCase):
         self.assertEqual(self.remote_names(self.id()), [])
 
     def test_corrupt_remote_object_is_refused_then_fallback(self):
-        env = self.env(f"{self.id()}/db")
+        env = self.env(f"{self.id()}/db", CBSYNC_REMOTE_OFF_CREATE_DIR="true")
         make_db(self.w.db, rows=40)
         first = os.path.basename(self.w.backup("--no-sync"))
         import sqlite3
