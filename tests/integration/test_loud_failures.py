@@ -15,15 +15,20 @@ class TempFileTest(CbsyncTest):
         return start_cbsync(self.w.root, *args, env=env)
 
     def stop_when_temp_appears(self, proc, d, timeout=60):
-        """SIGSTOP proc as soon as a temp file shows up in d; its names."""
+        """SIGSTOP proc as soon as a temp file in d holds data (its writer
+        has claimed it and is writing); the temp files' names."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:
             found = temps(d)
-            if found:
-                proc.send_signal(signal.SIGSTOP)
-                return found
+            for f in found:
+                try:
+                    if os.path.getsize(os.path.join(d, f)) > 0:
+                        proc.send_signal(signal.SIGSTOP)
+                        return found
+                except FileNotFoundError:
+                    pass
             time.sleep(0.002)
-        self.fail("no temp file appeared in " + d)
+        self.fail("no temp file with data appeared in " + d)
 
     def test_a_locked_operation_never_sweeps_a_running_verify(self):
         make_db(self.w.db, rows=100, random_bytes=24 << 20)
@@ -92,8 +97,17 @@ class TerminalTest(CbsyncTest):
         make_db(self.w.db, rows=100, random_bytes=24 << 20)
         path = self.w.backup()
         db_dir = os.path.dirname(self.w.db)
+        def decompressing():
+            # Data in the temp file: the restore's clock (and progress) runs.
+            for f in temps(db_dir):
+                try:
+                    if os.path.getsize(os.path.join(db_dir, f)) > 0:
+                        return True
+                except FileNotFoundError:
+                    pass
+            return False
         code, shown = run_on_a_terminal(self.w.root, ["restore", "--path", path],
-                                        stop_when=lambda: temps(db_dir))
+                                        stop_when=decompressing)
         self.assertEqual(code, 0, shown)
         self.assertIn("restore: checking integrity (PRAGMA integrity_check)...", shown)
 
