@@ -51,7 +51,7 @@ static enum result choose_name(const char *dir, const char *db_path,
 			return error_set(err, CB_ERR_INTERNAL, "backup name too long");
 		*path = fs_join(dir, name);
 		if (!*path)
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		if (!fs_exists(*path))
 			return CB_OK;
 		free(*path);
@@ -118,7 +118,7 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 	if (asprintf(&meta_path, "%s%s", path, META_SUFFIX) < 0)
 		meta_path = NULL;
 	if (!json || !meta_path) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	/* Metadata first: the data file's rename is what makes the backup. */

@@ -33,7 +33,7 @@ enum result catalog_build(const struct backend_listing *l, struct remote_catalog
 	memcpy(out->unsafe_example, l->unsafe_example, sizeof(out->unsafe_example));
 	out->items = calloc(l->n ? l->n : 1, sizeof(*out->items));
 	if (!out->items)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	/* Collect an entry per data object and per metadata object. */
 	size_t n = 0;
 	for (size_t i = 0; i < l->n; i++) {

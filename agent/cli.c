@@ -235,7 +235,7 @@ enum result cli_parse(struct cli *cli, int argc, char **argv, struct error *err)
 
 	cli->args = calloc((size_t)argc + 1, sizeof(char *));
 	if (!cli->args)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i];
 		if (!options_done && strcmp(a, "--") == 0) {

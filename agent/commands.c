@@ -99,7 +99,7 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 	enum result sync = CB_OK;
 	struct error sync_err = {0};
 	if (!held)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	if (c->n_remotes && !cli->no_sync) {
 		char failed[256];
 		sync = push_remotes(c, NULL, held, failed, sizeof(failed), &sync_err);
@@ -184,11 +184,11 @@ static json_t *backup_json(const struct local_backup *b, const char *dir)
 static enum result print_json(json_t *doc, struct error *err)
 {
 	if (!doc)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(doc);
 	if (!s)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	printf("%s\n", s);
 	free(s);
 	return CB_OK;
@@ -422,7 +422,7 @@ enum result cmd_prune(struct cli *cli, struct error *err)
 	held = holdings_new(c);
 	if (!held) {
 		tiers_close(&set);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	for (size_t i = 0; i < set.n; i++) {
 		struct tier *t = &set.tiers[i];
@@ -501,13 +501,13 @@ static enum result scratch_file(struct atomic_file *tmp, const char *dir, const 
 {
 	char *path = fs_join(dir, name);
 	enum result r = path ? atomic_file_open(tmp, path, 0600, err)
-			     : error_set(err, CB_ERR_NOMEM, "out of memory");
+			     : error_nomem(err);
 	free(path);
 	if (r != CB_OK && r != CB_ERR_NOMEM) {
 		const char *tdir = getenv("TMPDIR");
 		path = fs_join(tdir && *tdir ? tdir : "/tmp", name);
 		r = path ? atomic_file_open(tmp, path, 0600, err)
-			 : error_set(err, CB_ERR_NOMEM, "out of memory");
+			 : error_nomem(err);
 		free(path);
 	}
 	return r;
@@ -533,7 +533,7 @@ static enum result verify_one(const char *path, const char *label, uint64_t max_
 		return error_errno(err, errno, path);
 	char *dir = fs_dirname(path);
 	r = dir ? scratch_file(&tmp, dir, fs_basename(path), err)
-		: error_set(err, CB_ERR_NOMEM, "out of memory");
+		: error_nomem(err);
 	free(dir);
 	if (r) {
 		close(in);
@@ -672,7 +672,7 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		double start = time_mono();
 		if (!path) {
 			local_list_free(&list);
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		}
 		r = verify_one(path, label, c->restore_max_size, &res, &verr);
 		char *log_dir = fs_dirname(path);

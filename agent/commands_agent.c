@@ -207,7 +207,7 @@ static enum result open_remotes(const struct conf *c, struct error *err)
 	size_t failed = 0;
 	struct error *fails = calloc(c->n_remotes + 1, sizeof(*fails));
 	if (!fails)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	for (size_t i = 0; i < c->n_remotes; i++) {
 		struct backend *b = NULL;
 		enum result r = backend_open(&c->remotes[i], &b, &fails[failed]);
@@ -273,7 +273,7 @@ enum result cmd_status(struct cli *cli, struct error *err)
 	if (cli->json) {
 		char *path = NULL;
 		if (asprintf(&path, "%s/%s", dir, STATE_FILE_NAME) < 0)
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		json_error_t jerr;
 		json_t *state = json_load_file(path, 0, &jerr);
 		free(path);
@@ -282,7 +282,7 @@ enum result cmd_status(struct cli *cli, struct error *err)
 		char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(doc);
 		if (!text)
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		printf("%s\n", text);
 		free(text);
 		return CB_OK;

@@ -955,7 +955,7 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 		size_t nfds = 4 + d.n_remotes + d.n_retired;
 		struct pollfd *fds = calloc(nfds, sizeof(*fds));
 		if (!fds) {
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			r = error_nomem(err);
 			break;
 		}
 		fds[0] = (struct pollfd){.fd = d.sig_fd, .events = POLLIN};

@@ -58,11 +58,11 @@ enum result gz_writer_open(struct gz_writer **out, int fd,
 {
 	struct gz_writer *w = calloc(1, sizeof(*w));
 	if (!w)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	w->out = malloc(IO_CHUNK);
 	if (!w->out) {
 		free(w);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	w->fd = fd;
 	w->level = opts->level;
@@ -152,7 +152,7 @@ enum result gz_writer_finish(struct gz_writer *w, const void *head,
 	size_t prefix_len;
 	unsigned char *prefix = build_prefix(head, w->head_size, w->level, &prefix_len);
 	if (!prefix)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	e = fs_pwrite_all(w->fd, prefix, prefix_len, 0);
 	free(prefix);
 	if (e)
@@ -205,7 +205,7 @@ enum result gz_reader_new(struct gz_reader **out, gz_sink_fn sink, void *sink_ct
 {
 	struct gz_reader *g = calloc(1, sizeof(*g));
 	if (!g)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	g->out = malloc(IO_CHUNK);
 	if (!g->out || inflateInit2(&g->zs, 15 + 16) != Z_OK) {
 		free(g->out);
@@ -269,7 +269,7 @@ enum result gz_reader_feed(struct gz_reader *g, const void *buf, size_t len,
 							     describe_inflate_error(g));
 			}
 			if (zr == Z_MEM_ERROR)
-				return g->failed = error_set(err, CB_ERR_NOMEM, "out of memory");
+				return g->failed = error_nomem(err);
 			if (have) {
 				g->total_out += have;
 				enum result r = g->sink ? g->sink(g->sink_ctx, g->out, have, err)
@@ -325,7 +325,7 @@ enum result gz_read_fd(int fd, gz_sink_fn sink, void *sink_ctx,
 	uint64_t done = 0;
 
 	if (!in)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	if ((r = gz_reader_new(&g, sink, sink_ctx, err)))
 		goto out;
 	for (;;) {

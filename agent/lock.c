@@ -20,7 +20,7 @@ enum result dir_lock_acquire(struct dir_lock *l, const char *dir, const char *op
 	char *path = fs_join(dir, LOCK_FILE_NAME);
 	l->fd = -1;
 	if (!path)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		enum result r = error_errno(err, errno, dir);

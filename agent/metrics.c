@@ -435,7 +435,7 @@ enum result metrics_start(struct metrics **out, const char *listen, struct error
 
 	struct metrics *m = calloc(1, sizeof(*m));
 	if (!m)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	m->stop_pipe[0] = m->stop_pipe[1] = -1;
 	pthread_mutex_init(&m->mu, NULL);
 	if (pipe2(m->stop_pipe, O_CLOEXEC) != 0) {

@@ -144,7 +144,7 @@ enum result pdeflate_new(struct pdeflate **out, int level, int threads, pdeflate
 {
 	struct pdeflate *p = calloc(1, sizeof(*p));
 	if (!p)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
@@ -190,7 +190,7 @@ enum result pdeflate_new(struct pdeflate **out, int level, int threads, pdeflate
 	return CB_OK;
 nomem:
 	pdeflate_free(p);
-	return error_set(err, CB_ERR_NOMEM, "out of memory");
+	return error_nomem(err);
 }
 
 /* Hand finished blocks to out_fn in order, waiting for the next one in line

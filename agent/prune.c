@@ -34,7 +34,7 @@ static enum result compute_pins(const struct local_list *local, const char *db,
 			free(items);
 			free(dec);
 			free(extra);
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		}
 		size_t k = 0;
 		for (size_t i = 0; i < local->n; i++, k++) {
@@ -85,7 +85,7 @@ enum result prune_local(const char *dir, const char *db, const struct retention_
 	dec = calloc(list.n, sizeof(*dec));
 	pinned = calloc(list.n, sizeof(*pinned));
 	if (!items || !dec || !pinned) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	if ((r = compute_pins(&list, db, remotes, n_remotes, now, pinned, err)))
@@ -161,7 +161,7 @@ enum result prune_catalog(struct backend *b, const struct remote_catalog *cat, c
 		held->held = calloc(cat->n + 1, sizeof(*held->held));
 	}
 	if (!items || !dec || !whole || (held && !held->held)) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	/* Only backups whose data is there; a lone metadata object is left be. */
@@ -186,7 +186,7 @@ enum result prune_catalog(struct backend *b, const struct remote_catalog *cat, c
 			/* Data arrives after its metadata, so data means a whole backup. */
 			if (held) {
 				if (!(held->held[held->n_held] = strdup(rb->name))) {
-					r = error_set(err, CB_ERR_NOMEM, "out of memory");
+					r = error_nomem(err);
 					goto done;
 				}
 				held->n_held++;

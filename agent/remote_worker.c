@@ -66,7 +66,7 @@ enum result remote_worker_start(struct remote_worker **out, const struct conf_re
 {
 	struct remote_worker *w = calloc(1, sizeof(*w));
 	if (!w)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	w->fd = -1;
 	w->name = strdup(rc->name);
 	w->local_dir = strdup(local_dir);
@@ -76,7 +76,7 @@ enum result remote_worker_start(struct remote_worker **out, const struct conf_re
 		free(w->name);
 		free(w->local_dir);
 		free(w);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	enum result r = backend_open(rc, &w->backend, err);
 	if (r)

@@ -232,7 +232,7 @@ static enum result add_remote_rows(const struct conf_remote *rc, struct row **ro
 				size_t ncap = *cap ? *cap * 2 : 64;
 				struct row *nr = realloc(*rows, ncap * sizeof(*nr));
 				if (!nr) {
-					r = error_set(err, CB_ERR_NOMEM, "out of memory");
+					r = error_nomem(err);
 					break;
 				}
 				*rows = nr;
@@ -287,7 +287,7 @@ enum result list_tiers(struct cli *cli, struct error *err)
 		rows = calloc(local.n + 1, sizeof(*rows));
 		if (!rows) {
 			local_list_free(&local);
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		}
 		cap = local.n + 1;
 		for (size_t i = 0; i < local.n; i++) {

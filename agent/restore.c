@@ -43,7 +43,7 @@ enum result restore_begin(struct restore_job *job, const struct restore_opts *op
 	}
 	char *dir = fs_dirname(job->target);
 	if (!dir)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	/* The database's directory is the server's, not cbsync's: ordinary
 	 * permissions (the umask applies), so that a server running as another
 	 * user can use it.  The backup directory stays 0700. */
@@ -150,14 +150,14 @@ static enum result move_stale_sidecars(const char *db_path, struct error *err)
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
 		char *from = NULL, *to = NULL;
 		if (asprintf(&from, "%s%s", db_path, suffixes[i]) < 0)
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		if (!fs_exists(from)) {
 			free(from);
 			continue;
 		}
 		if (asprintf(&to, "%s.stale-%s", from, stamp) < 0) {
 			free(from);
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		}
 		int rc = rename(from, to);
 		int e = errno;

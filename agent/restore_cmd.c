@@ -79,7 +79,7 @@ static enum result restore_path(struct cli *cli, struct error *err)
 	char *path = resolve_backup_path(cli->path, c->local_dir);
 
 	if (!path)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	memset(&out, 0, sizeof(out));
 	if (fs_file_size(path) < 0) {
 		bool remote_may_have = !fs_exists(path) && c->n_remotes > 0 &&
@@ -211,7 +211,7 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 			unreachable = set.tiers[i].list_error;
 	int64_t now = time_now();
 	if (!(warned = calloc(cands.n + 1, sizeof(*warned)))) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	size_t first = cands.n;

@@ -319,7 +319,7 @@ enum result snapshot_sqlite_error(struct error *err, int rc, const char *path,
 		return error_set(err, CB_ERR_IO, "cannot open database '%s' (%s)", path,
 				 sqlite3_errstr(rc));
 	if (primary == SQLITE_NOMEM)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	if (primary == SQLITE_INTERRUPT)
 		return error_set(err, CB_ERR_INTERRUPTED, "interrupted");
 	return error_set(err, CB_ERR_DB, "%s '%s': %s", what, path, sqlite3_errstr(rc));
@@ -475,7 +475,7 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 
 	tmpl = fs_join(dir, FS_TMP_PREFIX "snapshot.XXXXXX");
 	if (!tmpl)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	tfd = fs_temp_create(tmpl, 0600);
 	if (tfd < 0) {
 		r = error_errno(err, errno, dir);
@@ -523,7 +523,7 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 		goto done;
 	buf = malloc(1 << 20);
 	if (!buf) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	uint64_t done_bytes = 0;

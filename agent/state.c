@@ -73,10 +73,10 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 	char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(doc);
 	if (!text)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	char *path = fs_join(dir, STATE_FILE_NAME);
 	enum result r = path ? fs_write_file_atomic(path, text, strlen(text), 0600, err)
-			     : error_set(err, CB_ERR_NOMEM, "out of memory");
+			     : error_nomem(err);
 	free(path);
 	free(text);
 	return r;
@@ -101,7 +101,7 @@ enum result state_read(const char *dir, struct agent_state *s, struct error *err
 	char *text = NULL;
 	size_t len = 0;
 	if (!path)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	enum result r = fs_read_file(path, 1 << 20, &text, &len, err);
 	if (r) {
 		free(path);

@@ -61,7 +61,7 @@ static enum result upload(struct backend *b, const char *local_dir,
 
 	if (!data_path || asprintf(&meta_path, "%s%s", data_path, META_SUFFIX) < 0 ||
 	    asprintf(&meta_key, "%s%s", lb->name, META_SUFFIX) < 0) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	if (opts->on_upload)
@@ -152,7 +152,7 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 	entries = calloc(local.n + cat.n + 1, sizeof(*entries));
 	todo = calloc(local.n + 1, sizeof(*todo));
 	if (!entries || !todo) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	for (size_t i = 0; i < local.n; i++) {
@@ -178,7 +178,7 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 	items = calloc(n + 1, sizeof(*items));
 	dec = calloc(n + 1, sizeof(*dec));
 	if (!items || !dec) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -208,7 +208,7 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 	if (ntodo) {
 		struct remote_backup *grown = realloc(cat.items, (cat.n + ntodo) * sizeof(*grown));
 		if (!grown) {
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			r = error_nomem(err);
 			goto done;
 		}
 		cat.items = grown;

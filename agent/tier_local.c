@@ -22,7 +22,7 @@ enum result local_read_meta(const char *backup_path, struct backup_meta *out,
 	char *text = NULL;
 	size_t len = 0;
 	if (!mpath)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	memcpy(mpath, backup_path, plen);
 	memcpy(mpath + plen, META_SUFFIX, sizeof(META_SUFFIX));
 	enum result r = fs_read_file(mpath, META_MAX_BYTES, &text, &len, err);
@@ -103,7 +103,7 @@ enum result local_list_scan(const char *dir, struct local_list *out,
 nomem:
 	closedir(d);
 	local_list_free(out);
-	return error_set(err, CB_ERR_NOMEM, "out of memory");
+	return error_nomem(err);
 }
 
 void local_list_free(struct local_list *l)
@@ -126,12 +126,12 @@ enum result local_delete(const char *dir, const char *name, struct error *err)
 {
 	char *data = fs_join(dir, name);
 	if (!data)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	size_t len = strlen(data);
 	char *meta = malloc(len + sizeof(META_SUFFIX));
 	if (!meta) {
 		free(data);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	memcpy(meta, data, len);
 	memcpy(meta + len, META_SUFFIX, sizeof(META_SUFFIX));

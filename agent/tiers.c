@@ -31,7 +31,7 @@ enum result tiers_open(struct tier_set *set, const struct conf *c, const char *w
 	set->max_size = c->restore_max_size;
 	set->tiers = calloc(c->n_remotes + 1, sizeof(*set->tiers));
 	if (!set->tiers)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	if (all || strcmp(which, "local") == 0)
 		set->tiers[set->n++] = (struct tier){.name = "local"};
 	for (size_t i = 0; i < c->n_remotes; i++) {
@@ -149,7 +149,7 @@ enum result tiers_candidates(struct tier_set *set, const struct conf *c,
 	return CB_OK;
 nomem:
 	candidates_free(out);
-	return error_set(err, CB_ERR_NOMEM, "out of memory");
+	return error_nomem(err);
 }
 
 void candidates_free(struct candidate_list *l)
@@ -211,7 +211,7 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, cons
 	if (!t->remote) {
 		char *path = fs_join(local_dir, cand->name);
 		if (!path)
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		if (cand->has_meta) {
 			if ((r = local_read_meta(path, meta, err)) == CB_OK &&
 			    strcmp(meta->name, cand->name) != 0)

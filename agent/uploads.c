@@ -66,7 +66,7 @@ static enum result write_record(struct upload_journal *j, const char *text, stru
 	enum result r = CB_OK;
 	int fd = -1;
 	if (!tmp || !final) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto fail;
 	}
 	for (int attempt = 0;; attempt++) {
@@ -161,11 +161,11 @@ static void on_started(void *ctx, const char *key, const char *upload_id)
 		on_ended(j, NULL, false);   /* never two at once; never left open */
 		j->started = time_now();
 		if (!(j->key = strdup(key)))
-			r = error_set(&err, CB_ERR_NOMEM, "out of memory");
+			r = error_nomem(&err);
 	}
 	char *text = r ? NULL : record_text(j, key, upload_id);
 	if (!r && !text)
-		r = error_set(&err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(&err);
 	if (!r)
 		r = write_record(j, text, &err);
 	free(text);

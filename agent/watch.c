@@ -123,7 +123,7 @@ enum result watch_open(struct watch **out, const char *db_path, struct error *er
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	if (!w)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	w->wd = -1;
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0) {
@@ -138,7 +138,7 @@ enum result watch_open(struct watch **out, const char *db_path, struct error *er
 		w->wal_name = NULL;
 	if (!w->dir || !w->name || !w->wal_name) {
 		watch_close(w);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	arm(w);
 	if (w->wd < 0) {

@@ -62,7 +62,7 @@ enum result backend_open(const struct conf_remote *remote, struct backend **out,
 	struct backend *b = calloc(1, sizeof(*b));
 	if (!b || !(b->name = strdup(remote->name))) {
 		free(b);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	b->ops = ops;
 	enum result r = ops->open(remote, &b->ctx, err);
@@ -255,7 +255,7 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	int64_t size = fs_file_size(path);
 	buf = malloc(PUT_CHUNK);
 	if (!buf || size < 0) {
-		r = buf ? error_errno(err, EIO, path) : error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = buf ? error_errno(err, EIO, path) : error_nomem(err);
 		goto done;
 	}
 	if ((r = sha256_init(&h, err)))
@@ -353,7 +353,7 @@ static enum result to_buffer(void *ctx, const void *buf, size_t len, struct erro
 		return error_set(err, CB_ERR_CORRUPT, "object '%s' is larger than expected", s->key);
 	char *nd = realloc(s->data, s->len + len + 1);
 	if (!nd)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	memcpy(nd + s->len, buf, len);
 	s->data = nd;
 	s->len += len;
@@ -371,7 +371,7 @@ enum result backend_get_buffer(struct backend *b, const char *key, size_t max, c
 		return r;
 	}
 	if (!s.data && !(s.data = calloc(1, 1)))
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	*out = s.data;
 	if (len)
 		*len = s.len;

@@ -126,7 +126,7 @@ enum result fs_mkdirs(const char *dir, mode_t mode, struct error *err)
 	}
 	char *copy = strdup(dir);
 	if (!copy)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	for (char *p = copy + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -194,7 +194,7 @@ nomem:
 	free(dir);
 	free(af->final_path);
 	af->final_path = NULL;
-	return error_set(err, CB_ERR_NOMEM, "out of memory");
+	return error_nomem(err);
 }
 
 enum result atomic_file_write(struct atomic_file *af, const void *buf, size_t len,
@@ -236,7 +236,7 @@ enum result atomic_file_commit(struct atomic_file *af, const struct commit_opts 
 	af->fd = -1;
 	dir = fs_dirname(af->final_path);
 	r = dir ? (opts->no_sync ? CB_OK : fs_fsync_dir(dir, err))
-		: error_set(err, CB_ERR_NOMEM, "out of memory");
+		: error_nomem(err);
 	free(dir);
 renamed:
 	free(af->tmp_path);
@@ -359,7 +359,7 @@ enum result fs_read_file(const char *path, size_t max, char **out, size_t *len,
 	char *buf = malloc(cap);
 	if (!buf) {
 		close(fd);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	for (;;) {
 		if (used + 1 >= cap) {
@@ -374,7 +374,7 @@ enum result fs_read_file(const char *path, size_t max, char **out, size_t *len,
 			if (!nb) {
 				free(buf);
 				close(fd);
-				return error_set(err, CB_ERR_NOMEM, "out of memory");
+				return error_nomem(err);
 			}
 			buf = nb;
 			cap *= 2;

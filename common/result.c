@@ -24,6 +24,11 @@ enum result error_set(struct error *err, enum result code, const char *fmt, ...)
 	return code;
 }
 
+enum result error_nomem(struct error *err)
+{
+	return error_set(err, CB_ERR_NOMEM, "out of memory");
+}
+
 enum result result_from_errno(int errnum)
 {
 	switch (errnum) {

@@ -42,6 +42,10 @@ struct error {
 enum result error_set(struct error *err, enum result code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* error_nomem(err): the one wording for a failed
+ * allocation.  Returns CB_ERR_NOMEM. */
+enum result error_nomem(struct error *err);
+
 /* Like error_set, with the text of errno value errnum appended in the style
  * of the seed tool: "[Errno 13] Permission denied: 'path'". */
 enum result error_errno(struct error *err, int errnum, const char *path);

@@ -15,7 +15,7 @@ enum result conf_set_string(char **field, const char *value, struct error *err)
 {
 	char *copy = strdup(value);
 	if (!copy)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	free(*field);
 	*field = copy;
 	return CB_OK;
@@ -47,7 +47,7 @@ enum result conf_defaults(struct conf *c, struct error *err)
 	if (!c->origins || !(c->db_path = strdup(CONF_DEFAULT_DB)) ||
 	    !(c->local_dir = strdup(CONF_DEFAULT_DIR)) || !(c->timezone = strdup("UTC"))) {
 		conf_free(c);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	return CB_OK;
 }

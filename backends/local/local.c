@@ -55,7 +55,7 @@ static enum result local_open(const struct conf_remote *remote, void **ctx, stru
 {
 	struct local *l = calloc(1, sizeof(*l));
 	if (!l)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	const char *path = conf_remote_get(remote, "path");
 	const char *create = conf_remote_get(remote, "create_dir");
 	const char *sync = conf_remote_get(remote, "fsync");
@@ -64,7 +64,7 @@ static enum result local_open(const struct conf_remote *remote, void **ctx, stru
 	l->fsync = !sync || strcmp(sync, "true") == 0;
 	if (!l->root) {
 		free(l);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	*ctx = l;
 	return CB_OK;
@@ -109,7 +109,7 @@ static enum result object_request(struct local *l, const char *key, char **path,
 	if (r)
 		return r;
 	*path = fs_join(l->root, key);
-	return *path ? CB_OK : error_set(err, CB_ERR_NOMEM, "out of memory");
+	return *path ? CB_OK : error_nomem(err);
 }
 
 /* Errors writing into the mirror: a full or vanished disk may come back. */
@@ -165,12 +165,12 @@ static enum result walk_dir(struct walk *w, const char *dir, const char *rel, in
 			key = NULL;
 		struct stat st;
 		if (!path || !key) {
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			r = error_nomem(err);
 		} else if (lstat(path, &st) != 0) {
 			/* Removed while listing: not there, then. */
 		} else if (S_ISREG(st.st_mode)) {
 			if (add_object(w, key, &st))
-				r = error_set(err, CB_ERR_NOMEM, "out of memory");
+				r = error_nomem(err);
 		} else if (S_ISDIR(st.st_mode) && depth < 16) {
 			r = walk_dir(w, path, key, depth + 1, err);
 		}
@@ -211,7 +211,7 @@ static enum result local_put_begin(void *ctx, const char *key,
 	char *path = fs_join(l->root, key);
 	char *dir = path ? fs_dirname(path) : NULL;
 	if (!p || !path || !dir || !(p->key = strdup(key))) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto fail;
 	}
 	p->l = l;
@@ -228,7 +228,7 @@ static enum result local_put_begin(void *ctx, const char *key,
 		if (asprintf(&id, "%.*s%s", (int)(base - key), key,
 			     fs_basename(p->af.tmp_path)) < 0) {
 			atomic_file_abort(&p->af);
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			r = error_nomem(err);
 			goto fail;
 		}
 		info->started(info->started_ctx, id);
@@ -296,7 +296,7 @@ static enum result local_get(void *ctx, const char *key, backend_sink_fn sink, v
 	}
 	unsigned char *buf = malloc(GET_CHUNK);
 	if (!buf)
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 	while (buf && !r) {
 		if (cancel_requested()) {
 			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
@@ -335,7 +335,7 @@ static enum result local_remove(void *ctx, const char *key, struct error *err)
 	char *dir = fs_dirname(path);
 	free(path);
 	if (!dir)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	r = l->fsync ? fs_fsync_dir(dir, err) : CB_OK;
 	/* Directories the key created go when they are empty (up to the root). */
 	size_t root_len = strlen(l->root);

@@ -175,7 +175,7 @@ static enum result parse_endpoint(struct s3 *s3, const char *endpoint, struct er
 	struct buf h = {0};
 
 	if (!u)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	if (curl_url_set(u, CURLUPART_URL, endpoint, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
@@ -219,7 +219,7 @@ static enum result parse_endpoint(struct s3 *s3, const char *endpoint, struct er
 		plen--;
 	if (!(s3->scheme = strdup(scheme)) || !(s3->host = buf_take(&h)) ||
 	    !(s3->base_path = strndup(path ? path : "", plen)))
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 done:
 	buf_free(&h);
 	curl_free(scheme);
@@ -244,7 +244,7 @@ static enum result set_prefix(struct s3 *s3, const char *prefix, struct error *e
 	while (n > 0 && p[n - 1] == '/')
 		n--;
 	if (!(s3->prefix = strndup(p, n)))
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	if (*s3->prefix && !backend_key_valid(s3->prefix))
 		return error_set(err, CB_ERR_CONFIG,
 				 "prefix \"%s\" may use only A-Z a-z 0-9 . _ - and / between "
@@ -283,7 +283,7 @@ static enum result set_credentials(struct s3 *s3, const struct conf_remote *remo
 				 from_env ? " (AWS_SECRET_ACCESS_KEY)" : "");
 	if (!dup_or_null(&s3->access_key_id, id) || !dup_or_null(&s3->secret_access_key, secret) ||
 	    !dup_or_null(&s3->session_token, token && *token ? token : NULL))
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	return CB_OK;
 }
 
@@ -314,7 +314,7 @@ static enum result s3_open(const struct conf_remote *remote, void **ctx, struct 
 	struct buf ep = {0};
 	enum result r = CB_OK;
 	if (!s3)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	pthread_once(&xml_once, xml_init);
 
 	const char *bucket = conf_remote_get(remote, "bucket");
@@ -332,7 +332,7 @@ static enum result s3_open(const struct conf_remote *remote, void **ctx, struct 
 	if (!dup_or_null(&s3->bucket, bucket ? bucket : "") || !dup_or_null(&s3->region, region) ||
 	    !dup_or_null(&s3->storage_class, storage_class && *storage_class ? storage_class : NULL) ||
 	    !dup_or_null(&s3->ca_file, ca_file)) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto fail;
 	}
 	if (!bucket_valid(s3->bucket, s3->path_style)) {
@@ -351,7 +351,7 @@ static enum result s3_open(const struct conf_remote *remote, void **ctx, struct 
 		buf_addf(&ep, "https://s3.%s.amazonaws.com", region);
 		endpoint = ep.data;
 		if (ep.oom) {
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			r = error_nomem(err);
 			goto fail;
 		}
 	}
@@ -413,7 +413,7 @@ static enum result token_seen(struct seen_tokens *s, const char *a, const char *
 	buf_addc(&t, '\0');
 	buf_adds(&t, b ? b : "");
 	if (t.oom)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	sha256_buf(t.data, t.len, d);
 	buf_free(&t);
 	*fresh = true;
@@ -425,7 +425,7 @@ static enum result token_seen(struct seen_tokens *s, const char *a, const char *
 		size_t ncap = s->cap ? s->cap * 2 : 16;
 		void *nd = realloc(s->digest, ncap * sizeof(*s->digest));
 		if (!nd)
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		s->digest = nd;
 		s->cap = ncap;
 	}
@@ -478,13 +478,13 @@ static enum result add_object(void *ctx, const char *key, uint64_t size, int64_t
 		size_t ncap = l->cap ? l->cap * 2 : 256;
 		struct backend_object *ni = realloc(l->out->items, ncap * sizeof(*ni));
 		if (!ni)
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		l->out->items = ni;
 		l->cap = ncap;
 	}
 	struct backend_object *o = &l->out->items[l->out->n];
 	if (!(o->key = strdup(key + l->root_len)))
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	o->size = size;
 	o->mtime = mtime;
 	l->out->n++;
@@ -505,7 +505,7 @@ static enum result s3_list(void *ctx, const char *prefix, struct backend_listing
 	if (!full || !root) {
 		free(full);
 		free(root);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	struct list_ctx l = {.out = out, .root = root, .root_len = strlen(root), .what = what};
 	bucket_what(s3, what, sizeof(what));
@@ -551,7 +551,7 @@ static enum result s3_get(void *ctx, const char *key, backend_sink_fn sink, void
 	struct s3 *s3 = ctx;
 	char *object = s3_object_key(s3, key);
 	if (!object)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	struct s3_request req = {
 		.method = "GET",
 		.op = "GET",
@@ -573,7 +573,7 @@ static enum result s3_remove(void *ctx, const char *key, struct error *err)
 	struct s3 *s3 = ctx;
 	char *object = s3_object_key(s3, key);
 	if (!object)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	struct s3_request req = {
 		.method = "DELETE",
 		.op = "DELETE",
@@ -653,7 +653,7 @@ static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *remove
 	enum result r = CB_OK;
 	char *full = full_prefix(s3, "");
 	if (!full)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	bucket_what(s3, what, sizeof(what));
 	do {
 		struct sigv4_param q[5] = {{"uploads", ""}, {"encoding-type", "url"}};
@@ -730,7 +730,7 @@ static enum result s3_abort_put(void *ctx, const char *key, const char *upload_i
 	size_t pages = 0;
 	enum result r = CB_OK;
 	if (!object)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	if (upload_id) {
 		size_t n = strlen(upload_id);
 		bool ok = n > 0 && n <= 1024;

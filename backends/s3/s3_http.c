@@ -341,7 +341,7 @@ static enum result curl_failure(struct s3 *s3, struct s3_request *req, CURLcode 
 	case CURLE_ABORTED_BY_CALLBACK:
 		return error_set(err, CB_ERR_INTERRUPTED, "%s %s: interrupted", req->op, req->what);
 	case CURLE_OUT_OF_MEMORY:
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	default:
 		break;
 	}
@@ -490,7 +490,7 @@ enum result s3_perform(struct s3 *s3, struct s3_request *req, struct error *err)
 	if (url)
 		headers = signed_headers(s3, req, path, &ok);
 	if (!ok) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	set_options(s3, req, &t, url, headers);
@@ -507,7 +507,7 @@ enum result s3_perform(struct s3 *s3, struct s3_request *req, struct error *err)
 	if (res == CURLE_WRITE_ERROR && req->sink_result) {
 		r = req->sink_result;   /* the sink said why in err */
 	} else if (res == CURLE_WRITE_ERROR && t.nomem) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 	} else if (res == CURLE_WRITE_ERROR && t.too_big && req->status >= 200 &&
 		   req->status < 300) {
 		r = error_set(err, CB_ERR_REMOTE, "%s %s: HTTP %ld with an answer larger than %u MiB "

@@ -175,7 +175,7 @@ enum result s3_put_begin(void *ctx, const char *key, const struct backend_put_in
 	if (!p || !(p->key = strdup(key)) || !(p->object = s3_object_key(s3, key))) {
 		if (p)
 			put_free(p);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	p->s3 = s3;
 	p->expected = info->size;
@@ -254,7 +254,7 @@ static enum result upload_part(struct s3_put *p, struct error *err)
 				 p->key, S3_MAX_PARTS, (unsigned long long)p->part_size);
 	struct part *np = realloc(p->parts, (p->n_parts + 1) * sizeof(*np));
 	if (!np)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	p->parts = np;
 	struct part *part = &p->parts[p->n_parts];
 	part->etag = NULL;
@@ -284,7 +284,7 @@ static enum result upload_part(struct s3_put *p, struct error *err)
 	if (!r && have_md5)
 		r = check_etag(&req, part->md5, err);
 	if (!r && !(part->etag = strdup(req.etag)))
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 	s3_request_done(&req);
 	if (r)
 		return r;
@@ -313,7 +313,7 @@ enum result s3_put_write(void *put, const void *data, size_t len, struct error *
 		if (n > len)
 			n = len;
 		if (!grow(p, n))
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		memcpy(p->buf + p->len, in, n);
 		p->len += n;
 		in += n;
@@ -379,7 +379,7 @@ static enum result complete_upload(struct s3_put *p, struct error *err)
 	buf_adds(&body, "</CompleteMultipartUpload>");
 	if (body.oom) {
 		buf_free(&body);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	struct sigv4_param q[] = {{"uploadId", p->upload_id}};
 	struct s3_request req = {

@@ -293,7 +293,7 @@ static enum result child_texts(struct s3_request *req, xmlNodePtr parent,
 			out[j] = NULL;
 		}
 		if (t == TEXT_NOMEM)
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		return unreadable(req, too_long, NULL, err);
 	}
 	return CB_OK;

@@ -345,7 +345,7 @@ enum result sftp_stat(struct sftp *s, struct sftp_conn *c, const char *rel, int6
 	char *path = sftp_path_of(&s->url, rel);
 	enum result r = CB_OK;
 	if (!url || !path) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	struct sftp_req req = {.url = url, .nobody = true, .filetime = mtime != NULL};
@@ -380,7 +380,7 @@ enum result sftp_ensure_root(struct sftp *s, struct sftp_conn *c, struct error *
 	struct curl_slist *q = cmd ? curl_slist_append(NULL, cmd) : NULL;
 	enum result r = CB_OK;
 	if (!q || !above) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	/* One request: it makes the last level, or says why not.  mkdir of an
@@ -415,7 +415,7 @@ enum result sftp_unlink(struct sftp *s, struct sftp_conn *c, const char *rel, st
 	struct curl_slist *q = cmd ? curl_slist_append(NULL, cmd) : NULL;
 	enum result r = CB_OK;
 	if (!q) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	/* Removing twice is harmless: a dropped session may be retried. */
@@ -476,7 +476,7 @@ static enum result take_value(const struct conf_remote *remote, const char *key,
 	if (!v || !*v)
 		return CB_OK;
 	*out = path ? sftp_expand_home(v) : strdup(v);
-	return *out ? CB_OK : error_set(err, CB_ERR_NOMEM, "out of memory");
+	return *out ? CB_OK : error_nomem(err);
 }
 
 static enum result readable_file(const char *key, const char *path, struct error *err)
@@ -511,7 +511,7 @@ static enum result sftp_open(const struct conf_remote *remote, void **ctx, struc
 {
 	struct sftp *s = calloc(1, sizeof(*s));
 	if (!s)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	s->kh_fd = -1;
 	const char *url = conf_remote_get(remote, "url");
 	enum result r = sftp_url_parse(url ? url : "", &s->url, err);
@@ -524,7 +524,7 @@ static enum result sftp_open(const struct conf_remote *remote, void **ctx, struc
 	for (char *p = pattern; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	if (!s->where || !(s->kh_host = strdup(pattern))) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto fail;
 	}
 	if ((r = take_value(remote, "private_key", true, &s->private_key, err)) ||
@@ -534,7 +534,7 @@ static enum result sftp_open(const struct conf_remote *remote, void **ctx, struc
 	    (r = take_value(remote, "known_hosts", true, &s->known_hosts, err)))
 		goto fail;
 	if (!s->known_hosts && !(s->known_hosts = sftp_expand_home("~/.ssh/known_hosts"))) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto fail;
 	}
 	const char *pin = conf_remote_get(remote, "host_key_sha256");
@@ -615,7 +615,7 @@ static enum result sftp_get(void *ctx, const char *key, backend_sink_fn sink, vo
 	char *path = sftp_path_of(&s->url, key);
 	enum result r = CB_OK;
 	if (!url || !path) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	if ((r = sftp_prepare(s, err)) || (r = sftp_conn_take(s, &c, err)))

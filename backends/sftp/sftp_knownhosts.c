@@ -191,7 +191,7 @@ enum result sftp_kh_select(const char *file, const char *host, struct sftp_kh *o
 			if (!nr || !(nr[out->n_revoked] = strndup(key, kn))) {
 				if (nr)
 					out->revoked = nr;
-				r = error_set(err, CB_ERR_NOMEM, "out of memory");
+				r = error_nomem(err);
 				goto done;
 			}
 			out->revoked = nr;
@@ -210,7 +210,7 @@ enum result sftp_kh_select(const char *file, const char *host, struct sftp_kh *o
 			size_t ncap = cap ? cap * 2 : 8;
 			struct kh_line *nl = realloc(lines, ncap * sizeof(*nl));
 			if (!nl) {
-				r = error_set(err, CB_ERR_NOMEM, "out of memory");
+				r = error_nomem(err);
 				goto done;
 			}
 			lines = nl;
@@ -220,7 +220,7 @@ enum result sftp_kh_select(const char *file, const char *host, struct sftp_kh *o
 		lines[n].seq = n;
 		if (asprintf(&lines[n].text, "%s %.*s %.*s\n", host, (int)tn, type, (int)kn, key) <
 		    0) {
-			r = error_set(err, CB_ERR_NOMEM, "out of memory");
+			r = error_nomem(err);
 			goto done;
 		}
 		n++;
@@ -232,7 +232,7 @@ enum result sftp_kh_select(const char *file, const char *host, struct sftp_kh *o
 	for (size_t i = 0; i < n; i++)
 		total += strlen(lines[i].text);
 	if (!(out->text = malloc(total))) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	out->text[0] = '\0';

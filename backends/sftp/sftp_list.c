@@ -70,7 +70,7 @@ static enum result walk_entry(void *ctx, const struct sftp_entry *e, struct erro
 		return CB_OK;
 	char *key = NULL;
 	if (asprintf(&key, "%s%s%.*s", w->dir, *w->dir ? "/" : "", (int)e->name_len, e->name) < 0)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	/* A name with a NUL in it, which %.*s cut short: not the name. */
 	if (strlen(key) != strlen(w->dir) + (*w->dir ? 1 : 0) + e->name_len) {
 		free(key);
@@ -92,7 +92,7 @@ static enum result walk_entry(void *ctx, const struct sftp_entry *e, struct erro
 		if ((inside || below) && depth < MAX_DEPTH) {
 			if (!push(&w->todo, &w->n_todo, &w->cap_todo, key)) {
 				free(key);
-				return error_set(err, CB_ERR_NOMEM, "out of memory");
+				return error_nomem(err);
 			}
 			return CB_OK;
 		}
@@ -109,7 +109,7 @@ static enum result walk_entry(void *ctx, const struct sftp_entry *e, struct erro
 		struct backend_object *ni = realloc(w->out->items, ncap * sizeof(*ni));
 		if (!ni) {
 			free(key);
-			return error_set(err, CB_ERR_NOMEM, "out of memory");
+			return error_nomem(err);
 		}
 		w->out->items = ni;
 		w->cap = ncap;
@@ -151,7 +151,7 @@ static enum result list_dir(struct walk *w, struct sftp_conn *c, const char *dir
 {
 	char *url = sftp_url_of(&w->s->url, dir, true);
 	if (!url)
-		return error_set(w->err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(w->err);
 	w->dir = dir;
 	sftp_list_reader_reset(&w->reader);
 	w->got_bytes = false;
@@ -197,7 +197,7 @@ enum result sftp_list(void *ctx, const char *prefix, struct backend_listing *out
 	char *start = strndup(prefix, slash ? (size_t)(slash - prefix) : 0);
 	if (!start || !push(&w.todo, &w.n_todo, &w.cap_todo, start)) {
 		free(start);
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	while (w.n_todo && !r) {

@@ -239,7 +239,7 @@ enum result sftp_put_begin(void *ctx, const char *key, const struct backend_put_
 	enum result r;
 	struct sftp_put *p = calloc(1, sizeof(*p));
 	if (!p)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	p->s = s;
 	p->expected = info ? info->size : 0;
 	pthread_mutex_init(&p->mu, NULL);
@@ -248,7 +248,7 @@ enum result sftp_put_begin(void *ctx, const char *key, const struct backend_put_
 	    !(p->tmp_path = sftp_path_of(&s->url, p->tmp_rel)) ||
 	    !(p->tmp_url = sftp_url_of(&s->url, p->tmp_rel, false)) ||
 	    !(p->ring = malloc(RING_SIZE))) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto fail;
 	}
 	if ((r = sftp_prepare(s, err)) || (r = sftp_conn_take(s, &p->c, err)) ||
@@ -356,7 +356,7 @@ static enum result rename_into_place(struct sftp_put *p, struct error *err)
 {
 	char *final = sftp_path_of(&p->s->url, p->key);
 	if (!final)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	enum result r = CB_OK;
 	bool rm_first = false;
 	for (int round = 0;; round++) {

@@ -94,7 +94,7 @@ enum result sftp_url_parse(const char *url, struct sftp_url *out, struct error *
 	memset(out, 0, sizeof(*out));
 	CURLU *h = curl_url();
 	if (!h)
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	/* Never echo the URL back: it may hold a password by mistake. */
 	if (curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
 		r = url_error(err, "is not a valid URL");
@@ -169,7 +169,7 @@ enum result sftp_url_parse(const char *url, struct sftp_url *out, struct error *
 	else
 		out->host_plain = strdup(host);
 	if (!out->user || !out->host || !out->root || !out->host_plain) {
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 		goto done;
 	}
 	/* base = sftp://host:port + the root, encoded; a root under the
@@ -183,7 +183,7 @@ enum result sftp_url_parse(const char *url, struct sftp_url *out, struct error *
 	free(prefix);
 	free(root_path);
 	if (!out->base)
-		r = error_set(err, CB_ERR_NOMEM, "out of memory");
+		r = error_nomem(err);
 done:
 	curl_free(scheme);
 	curl_free(pass);
@@ -369,7 +369,7 @@ enum result sftp_list_reader_init(struct sftp_list_reader *r, int64_t now, sftp_
 	r->joined = malloc(SFTP_MAX_LIST_LINE);
 	if (!r->line || !r->held || !r->joined) {
 		sftp_list_reader_free(r);
-		return error_set(err, CB_ERR_NOMEM, "out of memory");
+		return error_nomem(err);
 	}
 	return CB_OK;
 }
