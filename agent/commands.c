@@ -444,6 +444,10 @@ enum result cmd_prune(struct cli *cli, struct error *err)
 			if (prune_it) {
 				oplog_record(c->local_dir, "prune", t->name, r, time_mono() - start,
 					     terr.msg);
+				/* The first failure, or the latest refusal (10):
+				 * not result_worse's order, which would also put a
+				 * setting or an interrupt first and keep the first
+				 * refusal's message. */
 				if (!worst || r == CB_ERR_REMOTE) {
 					worst = r;
 					*err = terr;
@@ -548,6 +552,15 @@ static enum result verify_one(const char *path, const char *label, uint64_t max_
 	return r;
 }
 
+/* The failure verify reports when several checks fail: the first, unless a
+ * backup failed a check (CB_ERR_CORRUPT, exit 5), which is what verify looks
+ * for and wins over any other failure, even those result_worse puts above it
+ * (a refusal, an interrupt). */
+static enum result verify_worst(enum result worst, enum result r)
+{
+	return worst == CB_OK || r == CB_ERR_CORRUPT ? r : worst;
+}
+
 /* verify --tier: download and check backups of one tier or all, as restore
  * would, without installing them. */
 static enum result verify_tiers(struct cli *cli, struct error *err)
@@ -611,8 +624,7 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 			} else {
 				printf("FAILED  %s (%s): %s\n", cand->name, label, verr.msg);
 				failed++;
-				if (worst == CB_OK || r == CB_ERR_CORRUPT)
-					worst = r;
+				worst = verify_worst(worst, r);
 				*err = verr;
 			}
 			oplog_record(fs_exists(c->local_dir) ? c->local_dir : NULL, "verify", cand->name,
@@ -686,8 +698,7 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		} else {
 			printf("FAILED  %s: %s\n", label, verr.msg);
 			failed++;
-			if (worst == CB_OK || r == CB_ERR_CORRUPT)
-				worst = r;
+			worst = verify_worst(worst, r);
 			*err = verr;
 		}
 		oplog_record(r == CB_ERR_NOT_FOUND ? NULL : log_dir, "verify",

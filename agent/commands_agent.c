@@ -46,22 +46,6 @@ enum result cmd_agent(struct cli *cli, struct error *err)
 	return daemon_run(&cli->conf, &cli->load_opts, err);
 }
 
-/* Worse results win when several remotes fail: a setting that cannot work,
- * then a refusal (credentials, host key), a probe that came back wrong, and
- * last an outage worth retrying; an interrupt stops everything. */
-static int check_severity(enum result r)
-{
-	switch (r) {
-	case CB_OK: return 0;
-	case CB_ERR_RETRY: return 2;
-	case CB_ERR_CORRUPT: return 3;
-	case CB_ERR_REMOTE: return 4;
-	case CB_ERR_CONFIG: return 5;
-	case CB_ERR_INTERRUPTED: return 6;
-	default: return 1;
-	}
-}
-
 /* A failure's message without the "remote 'NAME': " the backend layer put
  * in front, for a line that already names the remote. */
 static const char *without_remote_prefix(const char *msg, const char *name)
@@ -72,11 +56,14 @@ static const char *without_remote_prefix(const char *msg, const char *name)
 	return strncmp(msg, prefix, n) == 0 ? msg + n : msg;
 }
 
-/* Remember one remote's failure: the worst so far goes to the Error line. */
+/* Remember one remote's failure: the worst so far (result_worse: a setting
+ * that cannot work, then a refusal, a probe that came back wrong, and last an
+ * outage worth retrying; an interrupt stops everything) goes to the Error
+ * line, the first of its kind when several are as bad. */
 static void note_failure(enum result r, const struct error *one, enum result *worst,
 			 struct error *err)
 {
-	if (check_severity(r) > check_severity(*worst)) {
+	if (result_worse(r, *worst)) {
 		*worst = r;
 		*err = *one;
 	}

@@ -38,15 +38,14 @@ static void on_bytes(void *ctx, uint64_t done, uint64_t total)
 	progress_update(&p->bar, done);
 }
 
-/* Worse results win: give-up beats retry beats anything milder. */
-static int severity(enum result r)
+/* A push ranks its remotes' failures by result_worse over three kinds only:
+ * a refusal (10), then an outage (9), then any other failure, the first of a
+ * kind kept.  A setting that cannot work, a corrupt local backup and an
+ * interrupt, which result_worse alone puts above both, are "any other
+ * failure" here. */
+static enum result push_kind(enum result r)
 {
-	switch (r) {
-	case CB_OK: return 0;
-	case CB_ERR_RETRY: return 2;
-	case CB_ERR_REMOTE: return 3;
-	default: return 1;
-	}
+	return r == CB_OK || r == CB_ERR_RETRY || r == CB_ERR_REMOTE ? r : CB_ERR_INTERNAL;
 }
 
 static enum result push_one(const struct conf *c, const struct conf_remote *rc,
@@ -153,10 +152,7 @@ enum result push_remotes(const struct conf *c, const char *only, struct remote_h
 		any = true;
 		struct error one = {0};
 		enum result r = push_one(c, rc, held ? &held[i] : NULL, &one);
-		if (r && severity(r) > severity(worst)) {
-			worst = r;
-			*err = one;
-		} else if (r && worst == CB_OK) {
+		if (result_worse(push_kind(r), push_kind(worst))) {
 			worst = r;
 			*err = one;
 		}

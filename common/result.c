@@ -1,5 +1,6 @@
 /*
- * Result codes: formatting error lines and mapping codes to exit statuses.
+ * Result codes: formatting error lines, ranking failures against each other
+ * and mapping codes to exit statuses.
  */
 #include "common/result.h"
 #include "common/text.h"
@@ -86,6 +87,32 @@ void error_prefix(struct error *err, const char *fmt, ...)
 		tl = room - pos;
 	memcpy(err->msg + pos, tail, tl);
 	err->msg[pos + tl] = '\0';
+}
+
+/* result_worse's order as a number: the higher, the worse. */
+static int result_rank(enum result r)
+{
+	switch (r) {
+	case CB_OK:
+		return 0;
+	case CB_ERR_RETRY:
+		return 2;
+	case CB_ERR_CORRUPT:
+		return 3;
+	case CB_ERR_REMOTE:
+		return 4;
+	case CB_ERR_CONFIG:
+		return 5;
+	case CB_ERR_INTERRUPTED:
+		return 6;
+	default:
+		return 1;
+	}
+}
+
+bool result_worse(enum result a, enum result b)
+{
+	return result_rank(a) > result_rank(b);
 }
 
 int result_exit_code(enum result r)

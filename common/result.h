@@ -11,6 +11,7 @@
 #define CBSYNC_RESULT_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum result {
@@ -56,6 +57,22 @@ void error_prefix(struct error *err, const char *fmt, ...)
 
 /* Map an errno value to the closest result code. */
 enum result result_from_errno(int errnum);
+
+/* True if a is a worse outcome than b, when several remotes (or other
+ * independent steps) fail and one result must stand for them all.  The one
+ * order, worst first:
+ *   CB_ERR_INTERRUPTED   a stop request ends everything
+ *   CB_ERR_CONFIG        a setting that cannot work until a person edits it
+ *   CB_ERR_REMOTE        a refusal: credentials, bucket, host key
+ *   CB_ERR_CORRUPT       something came back wrong
+ *   CB_ERR_RETRY         an outage that goes away by itself
+ *   every other failure  (all equal to each other)
+ *   CB_OK
+ * Equal results are not worse than each other, so a caller that replaces
+ * its worst only when result_worse(r, worst) keeps the first of a kind.
+ * This is the order "config check --remotes" documents for its exit status;
+ * a command that ranks differently says so where it does. */
+bool result_worse(enum result a, enum result b);
 
 /* The process exit status documented for a result. */
 int result_exit_code(enum result r);
