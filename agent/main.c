@@ -10,8 +10,6 @@
 #include "common/cancel.h"
 #include "common/log.h"
 
-#include <curl/curl.h>
-#include <libxml/parser.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,9 +63,9 @@ int main(int argc, char **argv)
 	 * that exits) must not kill a backup or the agent: a failed write is
 	 * an error to report, not a reason to die (see log_lost). */
 	signal(SIGPIPE, SIG_IGN);
-	/* Once, before any thread: the backends use libcurl and libxml2. */
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	xmlInitParser();
+	/* Once, before any thread: the backends set up their libraries. */
+	if ((r = backend_global_init(&err)))
+		return fail(r, &err);
 	r = cli_parse(&cli, argc, argv, &err);
 	if (r) {
 		status = fail(r, &err);
@@ -116,7 +114,6 @@ int main(int argc, char **argv)
 out:
 	conf_free(&cli.conf);
 	free(cli.args);
-	xmlCleanupParser();
-	curl_global_cleanup();
+	backend_global_cleanup();
 	return status;
 }

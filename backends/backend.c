@@ -1,7 +1,8 @@
 /*
  * The layer every caller goes through: key checks, error prefixes,
  * streaming a local file into a put, and telling the instance's upload
- * tracker when a put starts leaving traces on the remote and when it ends.
+ * tracker when a put starts leaving traces on the remote and when it ends;
+ * and the process-wide set-up of every compiled-in backend.
  */
 #include "backends/backend.h"
 #include "common/cancel.h"
@@ -18,6 +19,31 @@
 #include <unistd.h>
 
 #define PUT_CHUNK (1 << 20)
+
+enum result backend_global_init(struct error *err)
+{
+	size_t n;
+	const struct backend_ops *const *ops = backend_registry(&n);
+	for (size_t i = 0; i < n; i++) {
+		enum result r = ops[i]->init ? ops[i]->init(err) : CB_OK;
+		if (r) {
+			while (i-- > 0)
+				if (ops[i]->cleanup)
+					ops[i]->cleanup();
+			return r;
+		}
+	}
+	return CB_OK;
+}
+
+void backend_global_cleanup(void)
+{
+	size_t n;
+	const struct backend_ops *const *ops = backend_registry(&n);
+	while (n-- > 0)
+		if (ops[n]->cleanup)
+			ops[n]->cleanup();
+}
 
 bool backend_key_valid(const char *key)
 {

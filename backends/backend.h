@@ -50,6 +50,15 @@
  *
  * Backends are used from one thread at a time per instance; separate
  * instances (one per remote) run in parallel threads.
+ *
+ * A backend that needs a library set up for the whole process (libcurl,
+ * libxml2) does so in its init and undoes it in its cleanup: a program
+ * calls backend_global_init once, before it starts any thread or opens
+ * any remote, and backend_global_cleanup once at the end, after the last
+ * instance is closed and every other thread has ended.  Both walk every
+ * compiled-in backend, whether or not a remote of its type is configured.
+ * Libraries that several backends set up must count their set-ups (libcurl
+ * does: each curl_global_init is matched by one curl_global_cleanup).
  */
 #ifndef CBSYNC_BACKEND_H
 #define CBSYNC_BACKEND_H
@@ -185,6 +194,12 @@ struct backend_ops {
 
 	/* Add the instance's request counters to *out. */
 	void (*stats)(void *ctx, struct backend_stats *out);
+
+	/* Set up the libraries the backend uses, once per process, before any
+	 * thread (see the top of this file); on failure undo what it did. */
+	enum result (*init)(struct error *err);
+	/* Undo init, once, at the end of the process. */
+	void (*cleanup)(void);
 };
 
 /* Told of each put that leaves traces on the remote until it ends (see the
@@ -214,6 +229,13 @@ bool backend_key_valid(const char *key);
 /* The compiled-in backends, in registry order. */
 const struct backend_ops *const *backend_registry(size_t *n);
 const struct backend_ops *backend_find(const char *type);
+
+/* Call every compiled-in backend's init, in registry order; if one fails,
+ * clean up those already set up and return its error.  Once per process,
+ * before any thread (see the top of this file). */
+enum result backend_global_init(struct error *err);
+/* Call every compiled-in backend's cleanup, in reverse registry order. */
+void backend_global_cleanup(void);
 
 /* The conf_remote_type table for conf_load, built from the registry. */
 const struct conf_remote_type *backend_remote_types(size_t *n);

@@ -37,7 +37,6 @@
 #include <libxml/parser.h>
 #include <math.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,13 +73,6 @@ static const struct conf_key_spec s3_keys[] = {
 	{"timeout", CONF_DURATION, "60s", false, false,
 	 "how long a request may move no data before it fails (and is retried later)"},
 };
-
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
-{
-	xmlInitParser();
-}
 
 static void free_secret(char *s)
 {
@@ -315,7 +307,6 @@ static enum result s3_open(const struct conf_remote *remote, void **ctx, struct 
 	enum result r = CB_OK;
 	if (!s3)
 		return error_nomem(err);
-	pthread_once(&xml_once, xml_init);
 
 	const char *bucket = conf_remote_get(remote, "bucket");
 	const char *path_style = conf_remote_get(remote, "path_style");
@@ -789,6 +780,24 @@ static void s3_stats(void *ctx, struct backend_stats *out)
 	out->bytes_down += s3->stats.bytes_down;
 }
 
+/* libcurl for the requests and libxml2 for the answers, once per process
+ * (backend.h); libcurl counts its set-ups, so SFTP's does not clash. */
+static enum result s3_init(struct error *err)
+{
+	CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (rc != CURLE_OK)
+		return error_set(err, CB_ERR_INTERNAL, "cannot set up libcurl: %s",
+				 curl_easy_strerror(rc));
+	xmlInitParser();
+	return CB_OK;
+}
+
+static void s3_cleanup(void)
+{
+	xmlCleanupParser();
+	curl_global_cleanup();
+}
+
 const struct backend_ops backend_s3 = {
 	.type = "s3",
 	.description = "an S3 bucket (AWS, or any service with its API), signed with SigV4",
@@ -808,4 +817,6 @@ const struct backend_ops backend_s3 = {
 	.remove_stale = s3_remove_stale,
 	.abort_upload = s3_abort_put,
 	.stats = s3_stats,
+	.init = s3_init,
+	.cleanup = s3_cleanup,
 };

@@ -709,6 +709,22 @@ static void sftp_stats(void *ctx, struct backend_stats *out)
 	out->bytes_down += s->stats.bytes_down;
 }
 
+/* libcurl, once per process (backend.h); libcurl counts its set-ups, so
+ * S3's does not clash. */
+static enum result sftp_init(struct error *err)
+{
+	CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (rc != CURLE_OK)
+		return error_set(err, CB_ERR_INTERNAL, "cannot set up libcurl: %s",
+				 curl_easy_strerror(rc));
+	return CB_OK;
+}
+
+static void sftp_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
 const struct backend_ops backend_sftp = {
 	.type = "sftp",
 	.description = "a directory on an SSH server, over SFTP (libcurl with libssh2)",
@@ -727,4 +743,6 @@ const struct backend_ops backend_sftp = {
 	.remove_stale = sftp_remove_stale,
 	.abort_upload = sftp_abort_put,
 	.stats = sftp_stats,
+	.init = sftp_init,
+	.cleanup = sftp_cleanup,
 };

@@ -27,7 +27,6 @@
 #include "common/fsutil.h"
 #include "common/hash.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -680,7 +679,11 @@ static int teardown(void **state)
 
 int main(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	struct error err = {0};
+	if (backend_global_init(&err)) {
+		fprintf(stderr, "contract: %s\n", err.msg);
+		return 1;
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip),
 		cmocka_unit_test(empty_object),
@@ -700,6 +703,6 @@ int main(void)
 		cmocka_unit_test(abort_upload_refuses_other_ids),
 	};
 	int failed = cmocka_run_group_tests(tests, setup, teardown);
-	curl_global_cleanup();
+	backend_global_cleanup();
 	return failed;
 }

@@ -26,11 +26,11 @@
 #include "common/meta.h"
 #include "common/timeutil.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DAY (24 * 3600)
@@ -245,9 +245,13 @@ static int teardown(void **state)
 
 int main(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	struct error err = {0};
+	if (backend_global_init(&err)) {
+		fprintf(stderr, "test_tiers_year: %s\n", err.msg);
+		return 1;
+	}
 	const struct CMUnitTest tests[] = {cmocka_unit_test(one_year)};
 	int failed = cmocka_run_group_tests(tests, setup, teardown);
-	curl_global_cleanup();
+	backend_global_cleanup();
 	return failed;
 }

@@ -39,7 +39,6 @@
 #include "common/timeutil.h"
 #include "conf/conf.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -172,13 +171,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s OPERATION ARGS...\n", argv[0]);
 		return 2;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-
 	/* CBSYNC_TEST_S3_DRIVER is one of the tools' own variables, which
 	 * conf_load lets through. */
 	struct conf c = {0};
 	struct error err = {0};
 	struct backend *b = NULL;
+	if (backend_global_init(&err)) {
+		printf("result: %s\nerror: %s\n", result_name(err.code), err.msg);
+		return 1;
+	}
 	struct conf_load_opts opts = {.system_path = "/nonexistent/cbsync.conf",
 				      .environ = environ};
 	opts.remote_types = backend_remote_types(&opts.n_remote_types);
@@ -202,6 +203,6 @@ int main(int argc, char **argv)
 		printf("error: %s\n", err.msg);
 	backend_close(b);
 	conf_free(&c);
-	curl_global_cleanup();
+	backend_global_cleanup();
 	return r ? 1 : 0;
 }

@@ -732,9 +732,11 @@ static int drive(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc > 2 && strcmp(argv[1], "drive") == 0) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
+		struct error err = {0};
+		if (backend_global_init(&err))
+			return drive_fail(err.code, &err);
 		int rc = drive(argc - 2, argv + 2);
-		curl_global_cleanup();
+		backend_global_cleanup();
 		return rc;
 	}
 	const struct CMUnitTest tests[] = {
