@@ -45,6 +45,13 @@ void backend_global_cleanup(void)
 			ops[n]->cleanup();
 }
 
+void backend_stats_add(struct backend_stats *out, const struct backend_stats *mine)
+{
+	out->requests += mine->requests;
+	out->bytes_up += mine->bytes_up;
+	out->bytes_down += mine->bytes_down;
+}
+
 bool backend_key_valid(const char *key)
 {
 	size_t len = strlen(key);

@@ -134,6 +134,10 @@ struct backend_stats {
 	uint64_t bytes_down;
 };
 
+/* Add the counters in mine to *out: what every backend's stats op does with
+ * the backend_stats its instance keeps. */
+void backend_stats_add(struct backend_stats *out, const struct backend_stats *mine);
+
 struct backend_ops {
 	const char *type;           /* the [remote] type = ... value: "local", "sftp", "s3" */
 	const char *description;    /* one line, for `cbsync help backends` */

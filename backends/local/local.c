@@ -396,9 +396,7 @@ static enum result local_abort_upload(void *ctx, const char *key, const char *up
 static void local_stats(void *ctx, struct backend_stats *out)
 {
 	struct local *l = ctx;
-	out->requests += l->stats.requests;
-	out->bytes_up += l->stats.bytes_up;
-	out->bytes_down += l->stats.bytes_down;
+	backend_stats_add(out, &l->stats);
 }
 
 const struct backend_ops backend_local = {

@@ -775,9 +775,7 @@ static enum result s3_abort_put(void *ctx, const char *key, const char *upload_i
 static void s3_stats(void *ctx, struct backend_stats *out)
 {
 	struct s3 *s3 = ctx;
-	out->requests += s3->stats.requests;
-	out->bytes_up += s3->stats.bytes_up;
-	out->bytes_down += s3->stats.bytes_down;
+	backend_stats_add(out, &s3->stats);
 }
 
 /* libcurl for the requests and libxml2 for the answers, once per process

@@ -704,9 +704,7 @@ done:
 static void sftp_stats(void *ctx, struct backend_stats *out)
 {
 	struct sftp *s = ctx;
-	out->requests += s->stats.requests;
-	out->bytes_up += s->stats.bytes_up;
-	out->bytes_down += s->stats.bytes_down;
+	backend_stats_add(out, &s->stats);
 }
 
 /* libcurl, once per process (backend.h); libcurl counts its set-ups, so
