@@ -25,6 +25,7 @@
  */
 #include "agent/metrics.h"
 #include "common/backup_name.h"
+#include "common/buf.h"
 #include "common/log.h"
 
 #include <arpa/inet.h>
@@ -36,7 +37,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,79 +71,43 @@ struct metrics {
 	struct agent_state state;
 };
 
-/* A growing text buffer for the exposition format. */
-struct text {
-	char *buf;
-	size_t len, cap;
-	bool failed;
-};
-
-__attribute__((format(printf, 2, 3))) static void add(struct text *t, const char *fmt, ...)
+static void header(struct buf *t, const char *name, const char *type, const char *help)
 {
-	va_list ap;
-	for (;;) {
-		if (t->failed)
-			return;
-		va_start(ap, fmt);
-		int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if ((size_t)n < t->cap - t->len) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t ncap = (t->cap + (size_t)n + 1) * 2;
-		char *nb = realloc(t->buf, ncap);
-		if (!nb) {
-			t->failed = true;
-			return;
-		}
-		t->buf = nb;
-		t->cap = ncap;
-	}
-}
-
-static void header(struct text *t, const char *name, const char *type, const char *help)
-{
-	add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	buf_addf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 char *metrics_render(const struct agent_state *s)
 {
-	struct text t = {.buf = malloc(4096), .cap = 4096};
-	if (!t.buf)
-		return NULL;
-	t.buf[0] = '\0';
+	struct buf t = {0};
 	static const enum backup_type agent_types[] = {BT_DAILY, BT_WEEKLY, BT_MONTHLY, BT_CHANGE};
 
 	header(&t, "cbsync_info", "gauge", "The running cbsync's version.");
-	add(&t, "cbsync_info{version=\"%s\"} 1\n", CBSYNC_VERSION);
+	buf_addf(&t, "cbsync_info{version=\"%s\"} 1\n", CBSYNC_VERSION);
 	header(&t, "cbsync_agent_start_time_seconds", "gauge", "When the agent started.");
-	add(&t, "cbsync_agent_start_time_seconds %lld\n", (long long)s->started);
+	buf_addf(&t, "cbsync_agent_start_time_seconds %lld\n", (long long)s->started);
 	header(&t, "cbsync_backups_total", "counter", "Backups the agent made, by type.");
 	for (size_t i = 0; i < sizeof(agent_types) / sizeof(*agent_types); i++)
-		add(&t, "cbsync_backups_total{type=\"%s\"} %llu\n",
-		    backup_type_name(agent_types[i]), (unsigned long long)s->made[agent_types[i]]);
+		buf_addf(&t, "cbsync_backups_total{type=\"%s\"} %llu\n",
+			 backup_type_name(agent_types[i]),
+			 (unsigned long long)s->made[agent_types[i]]);
 	header(&t, "cbsync_backup_failures_total", "counter", "Backups that failed.");
-	add(&t, "cbsync_backup_failures_total %llu\n", (unsigned long long)s->failures);
+	buf_addf(&t, "cbsync_backup_failures_total %llu\n", (unsigned long long)s->failures);
 	header(&t, "cbsync_last_backup_timestamp_seconds", "gauge",
 	       "When the last backup of each type was made.");
 	for (size_t i = 0; i < sizeof(agent_types) / sizeof(*agent_types); i++)
 		if (s->last[agent_types[i]].set)
-			add(&t, "cbsync_last_backup_timestamp_seconds{type=\"%s\"} %lld\n",
-			    backup_type_name(agent_types[i]), (long long)s->last[agent_types[i]].time);
+			buf_addf(&t, "cbsync_last_backup_timestamp_seconds{type=\"%s\"} %lld\n",
+				 backup_type_name(agent_types[i]),
+				 (long long)s->last[agent_types[i]].time);
 	header(&t, "cbsync_last_backup_duration_seconds", "gauge",
 	       "How long the last backup of each type took.");
 	for (size_t i = 0; i < sizeof(agent_types) / sizeof(*agent_types); i++)
 		if (s->last[agent_types[i]].set)
-			add(&t, "cbsync_last_backup_duration_seconds{type=\"%s\"} %.3f\n",
-			    backup_type_name(agent_types[i]), s->last[agent_types[i]].seconds);
+			buf_addf(&t, "cbsync_last_backup_duration_seconds{type=\"%s\"} %.3f\n",
+				 backup_type_name(agent_types[i]), s->last[agent_types[i]].seconds);
 	header(&t, "cbsync_change_pending", "gauge",
 	       "1 while a change to the database is not backed up yet.");
-	add(&t, "cbsync_change_pending %d\n", s->change_pending ? 1 : 0);
+	buf_addf(&t, "cbsync_change_pending %d\n", s->change_pending ? 1 : 0);
 
 	int64_t local = 0;
 	for (int i = 0; i < BT_COUNT; i++)
@@ -152,60 +116,52 @@ char *metrics_render(const struct agent_state *s)
 	header(&t, "cbsync_tier_last_success_timestamp_seconds", "gauge",
 	       "The last success at each tier: a backup locally, a sync for a remote.");
 	if (local)
-		add(&t, "cbsync_tier_last_success_timestamp_seconds{tier=\"local\"} %lld\n",
-		    (long long)local);
+		buf_addf(&t, "cbsync_tier_last_success_timestamp_seconds{tier=\"local\"} %lld\n",
+			 (long long)local);
 	for (size_t i = 0; i < s->n_remotes; i++)
 		if (s->remotes[i].last_success)
-			add(&t, "cbsync_tier_last_success_timestamp_seconds{tier=\"%s\"} %lld\n",
-			    s->remotes[i].name, (long long)s->remotes[i].last_success);
+			buf_addf(&t, "cbsync_tier_last_success_timestamp_seconds{tier=\"%s\"} %lld\n",
+				 s->remotes[i].name, (long long)s->remotes[i].last_success);
 	header(&t, "cbsync_remote_up", "gauge", "1 unless the remote's last sync failed.");
 	for (size_t i = 0; i < s->n_remotes; i++)
-		add(&t, "cbsync_remote_up{remote=\"%s\"} %d\n", s->remotes[i].name,
-		    s->remotes[i].failing ? 0 : 1);
+		buf_addf(&t, "cbsync_remote_up{remote=\"%s\"} %d\n", s->remotes[i].name,
+			 s->remotes[i].failing ? 0 : 1);
 	header(&t, "cbsync_uploaded_backups_total", "counter", "Backups uploaded, by remote.");
 	for (size_t i = 0; i < s->n_remotes; i++)
-		add(&t, "cbsync_uploaded_backups_total{remote=\"%s\"} %llu\n", s->remotes[i].name,
-		    (unsigned long long)s->remotes[i].uploaded);
+		buf_addf(&t, "cbsync_uploaded_backups_total{remote=\"%s\"} %llu\n",
+			 s->remotes[i].name, (unsigned long long)s->remotes[i].uploaded);
 	header(&t, "cbsync_uploaded_bytes_total", "counter", "Bytes uploaded, by remote.");
 	for (size_t i = 0; i < s->n_remotes; i++)
-		add(&t, "cbsync_uploaded_bytes_total{remote=\"%s\"} %llu\n", s->remotes[i].name,
-		    (unsigned long long)s->remotes[i].bytes_up);
+		buf_addf(&t, "cbsync_uploaded_bytes_total{remote=\"%s\"} %llu\n",
+			 s->remotes[i].name, (unsigned long long)s->remotes[i].bytes_up);
 	header(&t, "cbsync_sync_errors_total", "counter", "Failed syncs, by remote.");
 	for (size_t i = 0; i < s->n_remotes; i++)
-		add(&t, "cbsync_sync_errors_total{remote=\"%s\"} %llu\n", s->remotes[i].name,
-		    (unsigned long long)s->remotes[i].sync_errors);
+		buf_addf(&t, "cbsync_sync_errors_total{remote=\"%s\"} %llu\n", s->remotes[i].name,
+			 (unsigned long long)s->remotes[i].sync_errors);
 	header(&t, "cbsync_remote_requests_total", "counter",
 	       "Requests made to each remote (object stores bill per request).");
 	for (size_t i = 0; i < s->n_remotes; i++)
-		add(&t, "cbsync_remote_requests_total{remote=\"%s\"} %llu\n", s->remotes[i].name,
-		    (unsigned long long)s->remotes[i].requests);
+		buf_addf(&t, "cbsync_remote_requests_total{remote=\"%s\"} %llu\n",
+			 s->remotes[i].name, (unsigned long long)s->remotes[i].requests);
 	header(&t, "cbsync_log_up", "gauge",
 	       "1 while the agent's log (stderr) can be written; 0 once a line was lost.");
-	add(&t, "cbsync_log_up %d\n", s->log_lost ? 0 : 1);
-	if (t.failed) {
-		free(t.buf);
-		return NULL;
-	}
-	return t.buf;
+	buf_addf(&t, "cbsync_log_up %d\n", s->log_lost ? 0 : 1);
+	return buf_take(&t);
 }
 
 char *metrics_health(const struct agent_state *s, bool *healthy)
 {
-	struct text t = {0};
+	struct buf t = {0};
 	*healthy = true;
 	for (size_t i = 0; i < s->n_remotes; i++) {
 		if (!s->remotes[i].failing)
 			continue;
 		*healthy = false;
-		add(&t, "failing: remote '%s': %s\n", s->remotes[i].name, s->remotes[i].error);
+		buf_addf(&t, "failing: remote '%s': %s\n", s->remotes[i].name, s->remotes[i].error);
 	}
 	if (*healthy)
-		add(&t, "ok\n");
-	if (t.failed) {
-		free(t.buf);
-		return NULL;
-	}
-	return t.buf;
+		buf_addf(&t, "ok\n");
+	return buf_take(&t);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,

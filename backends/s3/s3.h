@@ -8,13 +8,14 @@
  *   s3_http.c  one signed request on the instance's curl handle, and what
  *              its failure means (retry or give up)
  *   s3_xml.c   the XML documents S3 answers with
- *   sigv4.c    the request signer; buf.c a growable string
+ *   sigv4.c    the request signer; s3_encode.c SigV4's percent-encoding
+ *              and XML escaping on common/buf.h
  */
 #ifndef CBSYNC_S3_H
 #define CBSYNC_S3_H
 
 #include "backends/backend.h"
-#include "backends/s3/buf.h"
+#include "backends/s3/s3_encode.h"
 #include "backends/s3/sigv4.h"
 
 #include <curl/curl.h>

@@ -9,7 +9,7 @@
  */
 #include "backends/s3/sigv4.h"
 
-#include "backends/s3/buf.h"
+#include "backends/s3/s3_encode.h"
 #include "common/hash.h"
 
 #include <ctype.h>

@@ -1,11 +1,12 @@
 /*
- * A growable, NUL-terminated byte string for building URLs, canonical
- * requests and XML bodies.  Running out of memory is sticky, like rio's error
+ * A growable, NUL-terminated byte string: S3's URLs, canonical requests and
+ * XML bodies, the agent's /metrics and /healthz pages.  Start from
+ * `struct buf b = {0}`.  Running out of memory is sticky, like rio's error
  * flag: appends after a failure do nothing, and the caller checks buf.oom (or
  * a NULL from buf_take) once at the end instead of after every append.
  */
-#ifndef CBSYNC_S3_BUF_H
-#define CBSYNC_S3_BUF_H
+#ifndef CBSYNC_BUF_H
+#define CBSYNC_BUF_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,14 +22,6 @@ void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addc(struct buf *b, char c);
 void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Append s percent-encoded as SigV4 wants: every byte except the RFC 3986
- * unreserved characters (A-Z a-z 0-9 - . _ ~) becomes %XX with uppercase
- * hex; "/" is kept as is when keep_slash. */
-void buf_add_uri_encoded(struct buf *b, const char *s, bool keep_slash);
-
-/* Append s with XML's five special characters escaped. */
-void buf_add_xml_escaped(struct buf *b, const char *s);
 
 /* The string, handed over to the caller (an empty string if nothing was
  * added), or NULL if memory ran out; b is left empty either way. */
