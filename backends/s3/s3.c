@@ -632,25 +632,22 @@ static enum result abort_if_stale(void *ctx, const char *key, const char *upload
 	return r;
 }
 
-static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *removed,
-				   struct error *err)
+/* Call fn for every unfinished multipart upload whose key starts with prefix
+ * (the full key, "" for the whole bucket), following the pages with the
+ * same guards as a listing: a marker sent before, or a listing that will not
+ * end, stops it with an error.  what names it in messages. */
+static enum result each_upload(struct s3 *s3, const char *prefix, const char *what,
+			       bool ignore_cancel, s3_upload_fn fn, void *ctx, struct error *err)
 {
-	struct s3 *s3 = ctx;
-	char what[400];
-	struct stale_ctx s = {.s3 = s3, .older_than = older_than, .what = what};
 	char *key_marker = NULL, *id_marker = NULL;
 	struct seen_tokens seen = {0};
 	size_t pages = 0;
 	enum result r = CB_OK;
-	char *full = full_prefix(s3, "");
-	if (!full)
-		return error_nomem(err);
-	bucket_what(s3, what, sizeof(what));
 	do {
 		struct sigv4_param q[5] = {{"uploads", ""}, {"encoding-type", "url"}};
 		size_t n = 2;
-		if (*full)
-			q[n++] = (struct sigv4_param){"prefix", full};
+		if (*prefix)
+			q[n++] = (struct sigv4_param){"prefix", prefix};
 		if (key_marker)
 			q[n++] = (struct sigv4_param){"key-marker", key_marker};
 		if (id_marker && *id_marker)
@@ -661,11 +658,12 @@ static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *remove
 			.what = what,
 			.query = q,
 			.n_query = n,
+			.ignore_cancel = ignore_cancel,
 		};
 		char *nk = NULL, *ni = NULL;
 		r = s3_perform(s3, &req, err);
 		if (!r)
-			r = s3_xml_list_uploads(&req, abort_if_stale, &s, &nk, &ni, err);
+			r = s3_xml_list_uploads(&req, fn, ctx, &nk, &ni, err);
 		s3_request_done(&req);
 		pages++;
 		if (!r && nk)
@@ -678,6 +676,20 @@ static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *remove
 	free(key_marker);
 	free(id_marker);
 	free(seen.digest);
+	return r;
+}
+
+static enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *removed,
+				   struct error *err)
+{
+	struct s3 *s3 = ctx;
+	char what[400];
+	struct stale_ctx s = {.s3 = s3, .older_than = older_than, .what = what};
+	char *full = full_prefix(s3, "");
+	if (!full)
+		return error_nomem(err);
+	bucket_what(s3, what, sizeof(what));
+	enum result r = each_upload(s3, full, what, false, abort_if_stale, &s, err);
 	free(full);
 	*removed = s.removed;
 	return r;
@@ -716,9 +728,6 @@ static enum result s3_abort_put(void *ctx, const char *key, const char *upload_i
 	struct s3 *s3 = ctx;
 	char what[1200];
 	char *object = s3_object_key(s3, key);
-	char *key_marker = NULL, *id_marker = NULL;
-	struct seen_tokens seen = {0};
-	size_t pages = 0;
 	enum result r = CB_OK;
 	if (!object)
 		return error_nomem(err);
@@ -736,38 +745,8 @@ static enum result s3_abort_put(void *ctx, const char *key, const char *upload_i
 	snprintf(what, sizeof(what), "%s", key);
 	struct by_key_ctx b = {.s3 = s3, .key = key, .object = object, .opts = opts,
 			       .what = what};
-	do {
-		struct sigv4_param q[5] = {{"uploads", ""}, {"encoding-type", "url"},
-					   {"prefix", object}};
-		size_t n = 3;
-		if (key_marker)
-			q[n++] = (struct sigv4_param){"key-marker", key_marker};
-		if (id_marker && *id_marker)
-			q[n++] = (struct sigv4_param){"upload-id-marker", id_marker};
-		struct s3_request req = {
-			.method = "GET",
-			.op = "ListMultipartUploads",
-			.what = what,
-			.query = q,
-			.n_query = n,
-			.ignore_cancel = true,
-		};
-		char *nk = NULL, *ni = NULL;
-		r = s3_perform(s3, &req, err);
-		if (!r)
-			r = s3_xml_list_uploads(&req, abort_if_unnamed, &b, &nk, &ni, err);
-		s3_request_done(&req);
-		pages++;
-		if (!r && nk)
-			r = next_page_ok(&seen, req.op, what, pages, nk, ni, err);
-		free(key_marker);
-		free(id_marker);
-		key_marker = nk;
-		id_marker = ni;
-	} while (!r && key_marker);
-	free(key_marker);
-	free(id_marker);
-	free(seen.digest);
+	/* Run even after a cancel: this is the clean-up of one. */
+	r = each_upload(s3, object, what, true, abort_if_unnamed, &b, err);
 	free(object);
 	return r;
 }
