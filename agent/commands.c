@@ -586,7 +586,7 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 		if (!tier->listed) {
 			printf("FAILED  %s: %s\n", label, tier->list_error.msg);
 			failed++;
-			worst = tier->list_error.code;
+			worst = verify_worst(worst, tier->list_error.code);
 			*err = tier->list_error;
 			continue;
 		}

@@ -122,6 +122,19 @@ class NewcomerTest(CbsyncTest):
         p = self.w.run("verify", "--tier", "usb", env=env)
         self.assertFails(p, 4, "nothing was verified")
 
+    def test_a_corrupt_backup_is_not_hidden_by_an_unreachable_tier(self):
+        make_db(self.w.db, rows=10)
+        path = self.w.backup("--no-sync")
+        with open(path, "r+b") as f:
+            f.seek(-12, os.SEEK_END)
+            f.write(b"\xff" * 4)
+        env = {"CBSYNC_REMOTE_USB_TYPE": "local",
+               "CBSYNC_REMOTE_USB_PATH": self.w.path("not-mounted")}
+        p = self.w.run("verify", "--tier", "all", env=env)
+        # Exit 5 (a backup failed a check), not 9 (the mirror is not mounted).
+        self.assertFails(p, 5, "2 of 2 checks failed")
+        self.assertIn("FAILED  remote 'usb'", p.stdout)
+
     def test_restore_path_of_a_remote_backup_suggests_name(self):
         mirror = self.w.path("mirror")
         os.makedirs(mirror)
