@@ -26,6 +26,7 @@
 #include "agent/state.h"
 #include "agent/tier_local.h"
 #include "agent/watch.h"
+#include "common/backoff.h"
 #include "common/cancel.h"
 #include "common/fsutil.h"
 #include "common/log.h"

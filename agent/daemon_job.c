@@ -201,6 +201,8 @@ void daemon_finish_job(struct daemon *d)
 		d->backoff = 0;
 		d->not_before = 0;
 		d->waiting_for_db = false;
+		/* State (and so /metrics) first, then the log line. */
+		daemon_save_state(d);
 		char orig[32], comp[32];
 		format_size((uint64_t)j->out.meta.original_size, orig, sizeof(orig));
 		format_size((uint64_t)j->out.meta.compressed_size, comp, sizeof(comp));
@@ -208,6 +210,8 @@ void daemon_finish_job(struct daemon *d)
 			 backup_type_name(j->type), j->out.path, orig, comp,
 			 meta_ratio(j->out.meta.original_size, j->out.meta.compressed_size),
 			 j->out.seconds);
+		job_free(j);
+		return;
 	} else if (j->result == CB_ERR_INTERRUPTED) {
 		log_info("agent", "abandoned the %s backup in flight", backup_type_name(j->type));
 		if (j->type != BT_CHANGE)
@@ -218,7 +222,7 @@ void daemon_finish_job(struct daemon *d)
 			d->pending[j->type] = true;
 		debounce_failed(&d->deb);
 		d->waiting_for_db = j->result == CB_ERR_NOT_FOUND;
-		d->backoff = d->backoff ? fmin(d->backoff * 2, RETRY_MAX) : RETRY_FIRST;
+		d->backoff = backoff_step(d->backoff, RETRY_FIRST, RETRY_MAX, false);
 		d->not_before = time_mono() + d->backoff;
 		d->state.failures++;
 		d->state.have_error = true;

@@ -102,13 +102,6 @@ void daemon_remotes_maybe_start(struct daemon *d)
 	}
 }
 
-/* Wait, after a failure, for backoff seconds plus or minus a fifth. */
-static double jittered(struct daemon *d, double backoff)
-{
-	double f = 0.8 + 0.4 * (double)rand_r(&d->seed) / (double)RAND_MAX;
-	return backoff * f;
-}
-
 void daemon_remotes_on_done(struct daemon *d, struct remote_slot *s)
 {
 	struct remote_result res;
@@ -139,6 +132,9 @@ void daemon_remotes_on_done(struct daemon *d, struct remote_slot *s)
 		s->backoff = 0;
 		s->retry_at = 0;
 		st->pending = s->pending;
+		/* State (and so /metrics) first: whoever reads the log line and
+		 * then asks finds it already counted. */
+		daemon_save_state(d);
 		if (res.stats.uploaded) {
 			char size[32];
 			format_size(res.stats.bytes, size, sizeof(size));
@@ -149,7 +145,6 @@ void daemon_remotes_on_done(struct daemon *d, struct remote_slot *s)
 			log_debug("agent", "remote '%s': in step (%zu backups)", name,
 				  res.stats.present);
 		}
-		daemon_save_state(d);
 		return;
 	}
 	sync_stats_free(&res.stats);
@@ -159,10 +154,9 @@ void daemon_remotes_on_done(struct daemon *d, struct remote_slot *s)
 	}
 	/* Give-up errors wait the longest; retry errors back off from the minimum. */
 	bool give_up = res.result == CB_ERR_REMOTE || res.result == CB_ERR_CONFIG;
-	s->backoff = give_up ? d->conf.sync_retry_max
-		     : s->backoff ? fmin(s->backoff * 2, d->conf.sync_retry_max)
-				  : d->conf.sync_retry_min;
-	double wait = jittered(d, s->backoff);
+	s->backoff = backoff_step(s->backoff, d->conf.sync_retry_min, d->conf.sync_retry_max,
+				  give_up);
+	double wait = backoff_jitter(s->backoff, &d->seed);
 	s->retry_at = time_mono() + wait;
 	s->pending = true;
 	st->pending = true;
