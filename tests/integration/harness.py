@@ -126,6 +126,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+def serve_http(test, handler, tls=None):
+    """An HTTP server for test on a free 127.0.0.1 port, answering with
+    handler (a BaseHTTPRequestHandler class) on its own threads until the
+    test ends; tls=(cert, key) makes it HTTPS.  Returns the server (its port
+    is server.server_port)."""
+    import http.server
+    import ssl
+    import threading
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    test.addCleanup(srv.server_close)
+    test.addCleanup(srv.shutdown)
+    return srv
+
+
 def cbsync_env(extra=None):
     """The environment cbsync runs with in tests: this one without any
     CBSYNC_* setting (but CBSYNC_BIN), plus extra."""

@@ -34,7 +34,7 @@ import threading
 import unittest
 import urllib.parse
 
-from harness import CBSYNC, HERE, CbsyncTest, main
+from harness import CBSYNC, HERE, CbsyncTest, main, serve_http
 
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "servers"))
 from swift import SwiftS3  # noqa: E402
@@ -152,14 +152,10 @@ class HostileS3(http.server.BaseHTTPRequestHandler):
 class HostileEndpoint(CbsyncTest):
     def setUp(self):
         super().setUp()
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HostileS3)
-        self.srv.daemon_threads = True
+        self.srv = serve_http(self, HostileS3)
         self.srv.lock = threading.Lock()
         self.srv.requests = 0
         self.srv.mode = None
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-        self.addCleanup(self.srv.server_close)
-        self.addCleanup(self.srv.shutdown)
 
     def env(self):
         return {"CBSYNC_REMOTE_OFF_TYPE": "s3",

@@ -15,12 +15,9 @@ can name files in the directory can create those files as well.)
 """
 import json
 import os
-import sys
 
-from harness import HERE, CbsyncTest, db_rows, integrity, main, make_db, read_bytes
-
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "servers"))
-from sshd import SshServer  # noqa: E402
+from harness import db_rows, integrity, main, make_db, read_bytes
+from remotes import SftpCase
 
 # name -> content.  Each is something another user could leave in the
 # directory; none may become (part of) a backup cbsync lists or restores.
@@ -43,23 +40,7 @@ FOREIGN = {
 ODD_DIR = "dir\nwith newline"
 
 
-class OddNamesTest(CbsyncTest):
-    @classmethod
-    def setUpClass(cls):
-        cls.ssh = SshServer()
-        cls.ssh.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ssh.stop()
-
-    def env(self, path):
-        return {"CBSYNC_REMOTE_OFF_TYPE": "sftp",
-                "CBSYNC_REMOTE_OFF_URL": self.ssh.url(path),
-                "CBSYNC_REMOTE_OFF_PRIVATE_KEY": self.ssh.client_key,
-                "CBSYNC_REMOTE_OFF_KNOWN_HOSTS": self.ssh.known_hosts,
-                "CBSYNC_REMOTE_OFF_CONNECT_TIMEOUT": "5s"}
-
+class OddNamesTest(SftpCase):
     def snapshot(self, d):
         """Every file below d (relative path -> bytes)."""
         out = {}

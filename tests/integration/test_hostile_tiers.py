@@ -9,10 +9,10 @@ import http.server
 import json
 import os
 import resource
-import threading
 import zlib
 
-from harness import CbsyncTest, cbsync_env, db_rows, integrity, main, make_db, read_bytes
+from harness import (CbsyncTest, cbsync_env, db_rows, integrity, main, make_db, read_bytes,
+                     serve_http)
 from remotes import S3Case, SftpCase
 
 BUCKET = "cbsync-hostile"
@@ -330,11 +330,7 @@ class S3Test(S3Case):
         name = f"cloudbrain_manual_{stamp()}.db.gz"
         handler = type("H", (_LongerThanListed,), {
             "name": f"{self.prefix}/{name}", "meta": meta_for(name, b"x" * 1024, 4096).encode()})
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        t = threading.Thread(target=srv.serve_forever, daemon=True)
-        t.start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
+        srv = serve_http(self, handler)
         env = self.env(CBSYNC_REMOTE_OFFSITE_ENDPOINT=f"http://127.0.0.1:{srv.server_port}")
         p = self.w.run("verify", "--tier", "offsite", env=env)
         self.assertEqual(p.returncode, 5, p.stdout + p.stderr)

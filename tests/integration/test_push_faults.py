@@ -21,13 +21,12 @@ import http.server
 import os
 import random
 import signal
-import ssl
 import subprocess
 import sys
-import threading
 import time
 
-from harness import CbsyncTest, fake_backup, main, read_bytes, sha256_file, start_cbsync
+from harness import (CbsyncTest, fake_backup, main, read_bytes, serve_http, sha256_file,
+                     start_cbsync)
 from remotes import S3Case, SftpCase
 
 BUCKET = "cbsync-faults"
@@ -169,14 +168,7 @@ class TlsCertificateTest(CbsyncTest):
             def log_message(self, *a):
                 pass
 
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        self.addCleanup(httpd.server_close)
-        self.addCleanup(httpd.shutdown)
-        return httpd.server_address[1]
+        return serve_http(self, Handler, tls=(cert, key)).server_address[1]
 
     def test_untrusted_and_misnamed_certificates(self):
         cert, key = self.w.path("cert.pem"), self.w.path("key.pem")

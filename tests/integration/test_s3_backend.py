@@ -29,11 +29,9 @@ import http.server
 import os
 import random
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -41,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "servers"))
 
+from harness import serve_http  # noqa: E402
 from swift import SwiftS3  # noqa: E402
 
 BUCKET = "cbsync-s3-test"
@@ -525,13 +524,7 @@ class TLS(S3Test):
             def log_message(self, *a):
                 pass
 
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        self.addCleanup(httpd.server_close)
-        self.addCleanup(httpd.shutdown)
+        httpd = serve_http(self, Handler, tls=(cert, key))
         endpoint = "https://127.0.0.1:%d" % httpd.server_address[1]
 
         r = self.drive("list", "", expect="remote",
@@ -646,12 +639,8 @@ class Classification(S3Test):
 
     def setUp(self):
         super().setUp()
-        self.fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeS3)
-        self.fake.daemon_threads = True
+        self.fake = serve_http(self, FakeS3)
         self.fake.log, self.fake.bad = [], []
-        threading.Thread(target=self.fake.serve_forever, daemon=True).start()
-        self.addCleanup(self.fake.server_close)
-        self.addCleanup(self.fake.shutdown)
         self.env = remote_env("", CBSYNC_REMOTE_T_ENDPOINT="http://127.0.0.1:%d"
                               % self.fake.server_address[1], CBSYNC_REMOTE_T_BUCKET="bkt")
 
