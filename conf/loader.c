@@ -44,14 +44,21 @@ enum result ld_fail(struct loader *ld, enum result code, const char *fmt, ...)
 	return code;
 }
 
+/* A newly allocated formatted string, or NULL when memory runs out. */
+static char *ld_vfmt(const char *fmt, va_list ap)
+{
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	return s;
+}
+
 enum result ld_warn(struct loader *ld, const char *fmt, ...)
 {
 	struct conf *c = ld->c;
 	va_list ap;
-	char *line = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&line, fmt, ap) < 0)
-		line = NULL;
+	char *line = ld_vfmt(fmt, ap);
 	va_end(ap);
 	char **bigger = line ? realloc(c->warnings, (c->n_warnings + 1) * sizeof(*bigger)) : NULL;
 	if (!bigger) {
@@ -73,10 +80,8 @@ enum result ld_nomem(struct loader *ld)
 char *ld_fmt(const char *fmt, ...)
 {
 	va_list ap;
-	char *s = NULL;
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	char *s = ld_vfmt(fmt, ap);
 	va_end(ap);
 	return s;
 }
