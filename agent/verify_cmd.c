@@ -106,7 +106,10 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 		char label[96];
 		tier_label(tier, label, sizeof(label));
 		if (!tier->listed) {
-			printf("FAILED  %s: %s\n", label, tier->list_error.msg);
+			/* The listing's error already names the remote. */
+			const char *msg = tier->list_error.msg;
+			bool named = strncmp(msg, label, strlen(label)) == 0;
+			printf("FAILED  %s%s%s\n", named ? "" : label, named ? "" : ": ", msg);
 			failed++;
 			worst = verify_worst(worst, tier->list_error.code);
 			*err = tier->list_error;
