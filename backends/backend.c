@@ -120,7 +120,7 @@ void backend_close(struct backend *b)
 
 static enum result prefixed(struct backend *b, enum result r, struct error *err)
 {
-	if (r)
+	if (r && !b->local_tier)
 		error_prefix(err, "remote '%s'", b->name);
 	return r;
 }

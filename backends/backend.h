@@ -225,6 +225,8 @@ struct backend {
 	void *ctx;
 	char *name;
 	const struct backend_upload_tracker *tracker; /* NULL: none */
+	bool local_tier;     /* the backup directory (backends/local/local.h): its
+			      * error lines name paths, not a remote */
 };
 
 /* True if key is one cbsync may write or read (see the top of this file). */

@@ -12,7 +12,7 @@
  * not mounted must not silently fill the disk beneath it, so a missing root
  * is "retry later".
  */
-#include "backends/backend.h"
+#include "backends/local/local.h"
 #include "common/cancel.h"
 #include "common/fsutil.h"
 
@@ -42,6 +42,7 @@ struct local {
 	char *root;
 	bool create_dir;
 	bool fsync;
+	bool tier;      /* the local tier (local_tier_open), not a mirror */
 	struct backend_stats stats;
 };
 
@@ -70,6 +71,26 @@ static enum result local_open(const struct conf_remote *remote, void **ctx, stru
 	return CB_OK;
 }
 
+enum result local_tier_open(const char *dir, struct backend **out, struct error *err)
+{
+	struct local *l = calloc(1, sizeof(*l));
+	struct backend *b = calloc(1, sizeof(*b));
+	if (!l || !b || !(l->root = strdup(dir)) || !(b->name = strdup("local"))) {
+		if (l)
+			free(l->root);
+		free(l);
+		free(b);
+		return error_nomem(err);
+	}
+	l->fsync = true;
+	l->tier = true;
+	b->ops = &backend_local;
+	b->ctx = l;
+	b->local_tier = true;
+	*out = b;
+	return CB_OK;
+}
+
 static void local_close(void *ctx)
 {
 	struct local *l = ctx;
@@ -90,6 +111,8 @@ static enum result check_root(struct local *l, struct error *err)
 	}
 	if (errno == ENOENT && l->create_dir)
 		return fs_mkdirs(l->root, 0700, err);
+	if (errno == ENOENT && l->tier)
+		return error_set(err, CB_ERR_NOT_FOUND, "no directory '%s'", l->root);
 	if (errno == ENOENT)
 		return error_set(err, CB_ERR_RETRY,
 				 "mirror directory '%s' does not exist (not mounted?); HINT: "
@@ -112,14 +135,19 @@ static enum result object_request(struct local *l, const char *key, char **path,
 	return *path ? CB_OK : error_nomem(err);
 }
 
-/* Errors writing into the mirror: a full or vanished disk may come back. */
-static enum result mirror_error(struct error *err, int e, const char *path)
+/* Errors of the file system under the root.  In a mirror, a full or
+ * vanished disk may come back (retry) and a refusal is the remote's; in the
+ * local tier they are local I/O errors, as for any file cbsync writes. */
+static enum result store_error(const struct local *l, struct error *err, int e, const char *path)
 {
+	if (l->tier)
+		return error_errno(err, e, path);
 	enum result code = (e == EACCES || e == EPERM || e == EROFS) ? CB_ERR_REMOTE : CB_ERR_RETRY;
 	return error_set(err, code, "[Errno %d] %s: '%s'", e, strerror(e), path);
 }
 
 struct walk {
+	const struct local *l;
 	struct backend_listing *out;
 	size_t cap;
 	const char *prefix;
@@ -153,7 +181,7 @@ static enum result walk_dir(struct walk *w, const char *dir, const char *rel, in
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return mirror_error(err, errno, dir);
+		return store_error(w->l, err, errno, dir);
 	enum result r = CB_OK;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL && !r) {
@@ -187,9 +215,11 @@ static enum result local_list(void *ctx, const char *prefix, struct backend_list
 	struct local *l = ctx;
 	l->stats.requests++;
 	enum result r = check_root(l, err);
+	if (r == CB_ERR_NOT_FOUND)
+		return CB_OK;   /* the local tier before its first backup */
 	if (r)
 		return r;
-	struct walk w = {.out = out, .prefix = prefix};
+	struct walk w = {.l = l, .out = out, .prefix = prefix};
 	r = walk_dir(&w, l->root, "", 0, err);
 	if (r) {
 		backend_listing_free(out);
@@ -205,6 +235,8 @@ static enum result local_put_begin(void *ctx, const char *key,
 	struct local *l = ctx;
 	l->stats.requests++;
 	enum result r = check_root(l, err);
+	if (r == CB_ERR_NOT_FOUND)
+		r = fs_mkdirs(l->root, 0700, err);  /* the local tier makes its directory */
 	if (r)
 		return r;
 	struct local_put *p = calloc(1, sizeof(*p));
@@ -218,7 +250,7 @@ static enum result local_put_begin(void *ctx, const char *key,
 	if ((strchr(key, '/') && (r = fs_mkdirs(dir, 0700, err))) ||
 	    (r = atomic_file_open(&p->af, path, 0600, err))) {
 		if (err && err->os_errno)
-			r = mirror_error(err, err->os_errno, dir);
+			r = store_error(l, err, err->os_errno, dir);
 		goto fail;
 	}
 	if (info && info->started) {
@@ -252,7 +284,7 @@ static enum result local_put_write(void *put, const void *buf, size_t len, struc
 	struct local_put *p = put;
 	int e = fs_write_all(p->af.fd, buf, len);
 	if (e)
-		return mirror_error(err, e, p->af.tmp_path);
+		return store_error(p->l, err, e, p->af.tmp_path);
 	p->l->stats.bytes_up += len;
 	return CB_OK;
 }
@@ -263,7 +295,7 @@ static enum result local_put_commit(void *put, struct error *err)
 	struct commit_opts opts = {.no_sync = !p->l->fsync};
 	enum result r = atomic_file_commit(&p->af, &opts, err);
 	if (r && err->os_errno)
-		r = mirror_error(err, err->os_errno, p->key);
+		r = store_error(p->l, err, err->os_errno, p->key);
 	if (r)
 		error_prefix(err, "cannot store '%s'", p->key);
 	free(p->key);
@@ -285,12 +317,14 @@ static enum result local_get(void *ctx, const char *key, backend_sink_fn sink, v
 	struct local *l = ctx;
 	char *path;
 	enum result r = object_request(l, key, &path, err);
+	if (r == CB_ERR_NOT_FOUND)
+		return error_set(err, r, "no object '%s'", key);
 	if (r)
 		return r;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = errno == ENOENT ? error_set(err, CB_ERR_NOT_FOUND, "no object '%s'", key)
-				    : mirror_error(err, errno, path);
+				    : store_error(l, err, errno, path);
 		free(path);
 		return r;
 	}
@@ -306,7 +340,7 @@ static enum result local_get(void *ctx, const char *key, backend_sink_fn sink, v
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			r = mirror_error(err, errno, path);
+			r = store_error(l, err, errno, path);
 			break;
 		}
 		if (n == 0)
@@ -325,10 +359,12 @@ static enum result local_remove(void *ctx, const char *key, struct error *err)
 	struct local *l = ctx;
 	char *path;
 	enum result r = object_request(l, key, &path, err);
+	if (r == CB_ERR_NOT_FOUND)
+		return CB_OK;   /* no directory, no object */
 	if (r)
 		return r;
 	if (unlink(path) != 0 && errno != ENOENT) {
-		r = mirror_error(err, errno, path);
+		r = store_error(l, err, errno, path);
 		free(path);
 		return r;
 	}
@@ -385,10 +421,12 @@ static enum result local_abort_upload(void *ctx, const char *key, const char *up
 				 upload_id ? upload_id : "(unnamed)", key);
 	char *path;
 	enum result r = object_request(l, upload_id, &path, err);
+	if (r == CB_ERR_NOT_FOUND)
+		return CB_OK;
 	if (r)
 		return r;
 	if (unlink(path) != 0 && errno != ENOENT)
-		r = mirror_error(err, errno, path);
+		r = store_error(l, err, errno, path);
 	free(path);
 	return r;
 }
