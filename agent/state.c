@@ -3,6 +3,7 @@
  */
 #include "agent/state.h"
 #include "common/fsutil.h"
+#include "common/text.h"
 #include "common/timeutil.h"
 
 #include <jansson.h>
@@ -19,6 +20,25 @@ static json_t *time_or_null(int64_t t)
 	return json_string(buf);
 }
 
+/* A JSON string for text that may not be UTF-8: a database path is bytes,
+ * and a message cut to its buffer may end inside a character.  jansson
+ * refuses such a string, which would fail the whole file, so the stray bytes
+ * are written escaped (text.h).  NULL only when out of memory. */
+static json_t *text_value(const char *s)
+{
+	json_t *v = json_string(s);
+	if (v)
+		return v;
+	size_t size = strlen(s) * 4 + 1; /* "\xNN" for every byte at most */
+	char *esc = malloc(size);
+	if (!esc)
+		return NULL;
+	text_escape(s, esc, size);
+	v = json_string(esc);
+	free(esc);
+	return v;
+}
+
 enum result state_write(const char *dir, const struct agent_state *s, struct error *err)
 {
 	char fp[160];
@@ -29,10 +49,11 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 	for (int t = 0; t < BT_COUNT; t++) {
 		const char *name = backup_type_name((enum backup_type)t);
 		const struct state_last *l = &s->last[t];
-		json_object_set_new(last, name,
-				    l->set ? json_pack("{s:s, s:o, s:f}", "name", l->name, "time",
-						       time_or_null(l->time), "seconds", l->seconds)
-					   : json_null());
+		json_t *lv = l->set ? json_pack("{s:o, s:o, s:f}", "name", text_value(l->name),
+						"time", time_or_null(l->time), "seconds",
+						l->seconds)
+				    : json_null();
+		json_object_set_new(last, name, lv);
 		if (t == BT_DAILY || t == BT_WEEKLY || t == BT_MONTHLY)
 			json_object_set_new(next, name, time_or_null(s->next[t]));
 		json_object_set_new(made, name, json_integer((json_int_t)s->made[t]));
@@ -45,31 +66,32 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 		const struct state_remote *r = &s->remotes[i];
 		json_array_append_new(
 			remotes,
-			json_pack("{s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o}", "name", r->name,
-				  "pending", r->pending, "failing", r->failing, "last_attempt",
+			json_pack("{s:o, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o}",
+				  "name", text_value(r->name), "pending", r->pending, "failing",
+				  r->failing, "last_attempt",
 				  time_or_null(r->last_attempt), "last_success",
 				  time_or_null(r->last_success), "next_retry",
 				  time_or_null(r->next_retry), "uploaded", (json_int_t)r->uploaded,
 				  "bytes_uploaded", (json_int_t)r->bytes_up, "requests",
 				  (json_int_t)r->requests, "sync_errors", (json_int_t)r->sync_errors,
 				  "last_error",
-				  r->failing ? json_string(r->error) : json_null()));
+				  r->failing ? text_value(r->error) : json_null()));
 	}
 	json_t *doc = json_pack(
-		"{s:i, s:I, s:o, s:o, s:s, s:s, s:s?, s:o, s:o, s:o, s:I, s:o, s:o}",
+		"{s:i, s:I, s:o, s:o, s:o, s:o, s:s?, s:o, s:o, s:o, s:I, s:o, s:o}",
 		"format", 1, "pid", (json_int_t)s->pid, "started", time_or_null(s->started),
-		"updated", time_or_null(s->updated), "activity", s->activity, "database",
-		s->database, "fingerprint", s->have_fingerprint ? fp : NULL, "last_backup",
-		last, "next", next, "made", made, "failures", (json_int_t)s->failures,
-		"last_error",
-		s->have_error ? json_pack("{s:o, s:s}", "time", time_or_null(s->error_time),
-					  "message", s->error)
+		"updated", time_or_null(s->updated), "activity", text_value(s->activity),
+		"database", text_value(s->database), "fingerprint",
+		s->have_fingerprint ? fp : NULL, "last_backup", last, "next", next, "made", made,
+		"failures", (json_int_t)s->failures, "last_error",
+		s->have_error ? json_pack("{s:o, s:o}", "time", time_or_null(s->error_time),
+					  "message", text_value(s->error))
 			      : json_null(),
 		"remotes", remotes);
 	if (doc && s->log_lost)
 		json_object_set_new(doc, "log_lost",
-				    json_pack("{s:o, s:s}", "time", time_or_null(s->log_lost_time),
-					      "error", s->log_lost_error));
+				    json_pack("{s:o, s:o}", "time", time_or_null(s->log_lost_time),
+					      "error", text_value(s->log_lost_error)));
 	char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(doc);
 	if (!text)
