@@ -69,9 +69,17 @@ bool conf_value_normalise(enum conf_type type, const char *value, char **out, ch
  * (durations get a unit again). */
 void conf_value_format(enum conf_type type, const char *normalised, char *buf, size_t size);
 
+/* Read the leading decimal digits of s into *v; false if there are none or
+ * the number does not fit.  *end points past the digits. */
+bool conf_read_digits(const char *s, uint64_t *v, const char **end);
+
 /* A duration in nanoseconds (exact), the parser behind conf_parse_duration. */
 bool conf_parse_duration_ns(const char *s, int64_t *ns);
 void conf_format_duration_ns(int64_t ns, char *buf, size_t size);
+
+/* ns (not negative) in decimal seconds, exactly, with no trailing zeros:
+ * "30", "1.5", "0.25". */
+void conf_format_seconds_ns(int64_t ns, char *buf, size_t size);
 
 /* A retention rule in the unit natural to its backup type when it divides
  * evenly (keep_daily = 7d, keep_weekly = 4w, keep_change = 24h), months
@@ -86,6 +94,10 @@ bool conf_keep_ambiguous(const char *s);
 bool conf_parse_schedule(const char *s, enum conf_vtype kind, struct conf_schedule *out);
 void conf_format_schedule(const struct conf_schedule *s, enum conf_vtype kind, char *buf,
 			  size_t size);
+
+/* "scheme://something": a scheme as RFC 3986 spells it, then a non-empty
+ * rest with no spaces or control characters. */
+bool conf_url_valid(const char *s);
 
 /* Check a time zone name; on failure why says what is wrong. */
 bool conf_check_timezone(const char *name, const char *tzdir, char *why, size_t why_size);

@@ -1,7 +1,9 @@
 /*
- * Private to conf/: the state conf_load carries while it reads the file
- * (load.c), the environment (env.c) and builds the remotes (remote.c), and
- * the helpers those share (loader.c).
+ * Private to conf/: the state conf_load (load.c) carries while it reads the
+ * file (file.c finds and reads it, ini.c parses it), the environment
+ * (env.c) and builds the remotes (remote.c), and the helpers those share:
+ * the loader's state (loader.c), messages (messages.c), reading files
+ * (readfile.c), entry values (entry_value.c) and URLs (url.c).
  *
  * Every failure goes through ld_fail, which keeps only the first: it is the
  * one line the user sees.  Messages start with where the value came from
@@ -197,7 +199,12 @@ bool ld_remote_name_ok(const char *name, char *why, size_t size);
  * allocation). */
 enum result ld_rentry_add(struct loader *ld, struct rdecl *d, struct rentry e);
 
-/* The layers after the file. */
+/* The layers, in the order conf_load runs them.  ld_read_config picks the
+ * file (--config, $CBSYNC_CONFIG, else the system file if it exists) and
+ * reads it whole into ld->text, leaving ld->path NULL when there is none;
+ * ld_parse_ini then reads its sections and keys. */
+enum result ld_read_config(struct loader *ld);
+enum result ld_parse_ini(struct loader *ld);
 enum result ld_load_env(struct loader *ld);
 enum result ld_build_remotes(struct loader *ld);
 

@@ -1,6 +1,7 @@
 /*
- * Value parsers and formatters: durations, retention rules, sizes, booleans,
- * schedules, time zones and the typed values of remote keys.
+ * Value parsers and formatters: durations, retention rules, sizes and
+ * booleans.  Schedules and time zones are in schedule.c, the typed values of
+ * remote keys in typed.c.
  *
  * Every parser takes the whole string and rejects anything it does not fully
  * understand: no leading or trailing spaces, no signs, no exponents, no
@@ -11,16 +12,9 @@
  */
 #include "conf/conf_internal.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define NS_PER_SEC INT64_C(1000000000)
 #define SEC_PER_DAY INT64_C(86400)
@@ -56,9 +50,7 @@ static const struct unit *unit_find(const struct unit *units, size_t n, const ch
 	return NULL;
 }
 
-/* Read the leading decimal digits of s into *v; false if there are none or
- * the number does not fit.  *end points past the digits. */
-static bool read_digits(const char *s, uint64_t *v, const char **end)
+bool conf_read_digits(const char *s, uint64_t *v, const char **end)
 {
 	uint64_t x = 0;
 	const char *p = s;
@@ -90,11 +82,11 @@ bool conf_parse_duration_ns(const char *s, int64_t *ns)
 	int frac_digits = 0;
 	const char *p;
 
-	if (!s || !read_digits(s, &whole, &p))
+	if (!s || !conf_read_digits(s, &whole, &p))
 		return false;
 	if (*p == '.') {
 		const char *q = p + 1;
-		if (!read_digits(q, &frac, &p))
+		if (!conf_read_digits(q, &frac, &p))
 			return false;
 		frac_digits = (int)(p - q);
 		if (frac_digits > 9)
@@ -154,13 +146,24 @@ void conf_format_duration_ns(int64_t ns, char *buf, size_t size)
 			return;
 		}
 	}
-	/* Sub-millisecond precision: fractional seconds, trailing zeros cut. */
+	/* Sub-millisecond precision: fractional seconds. */
+	char seconds[32];
+	conf_format_seconds_ns(ns, seconds, sizeof(seconds));
+	snprintf(buf, size, "%ss", seconds);
+}
+
+void conf_format_seconds_ns(int64_t ns, char *buf, size_t size)
+{
+	if (ns % NS_PER_SEC == 0) {
+		snprintf(buf, size, "%lld", (long long)(ns / NS_PER_SEC));
+		return;
+	}
 	char frac[16];
 	snprintf(frac, sizeof(frac), "%09lld", (long long)(ns % NS_PER_SEC));
 	size_t n = strlen(frac);
 	while (n > 1 && frac[n - 1] == '0')
 		frac[--n] = '\0';
-	snprintf(buf, size, "%lld.%ss", (long long)(ns / NS_PER_SEC), frac);
+	snprintf(buf, size, "%lld.%s", (long long)(ns / NS_PER_SEC), frac);
 }
 
 void conf_format_duration(double seconds, char *buf, size_t size)
@@ -205,7 +208,7 @@ bool conf_parse_keep(const char *s, struct keep_rule *rule)
 		*rule = (struct keep_rule){KEEP_FOREVER, 0};
 		return true;
 	}
-	if (!read_digits(s, &n, &p))
+	if (!conf_read_digits(s, &n, &p))
 		return false;
 	u = unit_find(keep_month_units, sizeof(keep_month_units) / sizeof(keep_month_units[0]), p);
 	if (u) {
@@ -226,7 +229,7 @@ bool conf_keep_ambiguous(const char *s)
 {
 	uint64_t n;
 	const char *p;
-	return s && read_digits(s, &n, &p) && strcmp(p, "m") == 0;
+	return s && conf_read_digits(s, &n, &p) && strcmp(p, "m") == 0;
 }
 
 /* The unit a backup type's rule reads best in, in seconds (0: none). */
@@ -309,7 +312,7 @@ bool conf_parse_size(const char *s, unsigned long long *bytes)
 	uint64_t n, mult = 1;
 	const char *p;
 
-	if (!s || !read_digits(s, &n, &p))
+	if (!s || !conf_read_digits(s, &n, &p))
 		return false;
 	if (*p) {
 		switch (*p) {
@@ -350,294 +353,4 @@ bool conf_parse_bool(const char *s, bool *out)
 		}
 	}
 	return false;
-}
-
-/* A signed decimal integer that fits a long long. */
-static bool parse_int(const char *s, long long *out)
-{
-	uint64_t v;
-	const char *p;
-	bool neg = *s == '-';
-	if (!read_digits(s + neg, &v, &p) || *p)
-		return false;
-	if (neg ? v > (uint64_t)LLONG_MAX + 1 : v > (uint64_t)LLONG_MAX)
-		return false;
-	*out = neg ? (long long)(0 - v) : (long long)v;
-	return true;
-}
-
-/* "scheme://something": a scheme as RFC 3986 spells it, then a non-empty
- * rest with no spaces or control characters. */
-static bool url_valid(const char *s)
-{
-	const char *p = s;
-	if (!isalpha((unsigned char)*p))
-		return false;
-	while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
-		p++;
-	if (strncmp(p, "://", 3) != 0 || !p[3])
-		return false;
-	for (p += 3; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return false;
-	return true;
-}
-
-/* Time of day: H:MM or HH:MM, optionally :SS. */
-static bool parse_time_of_day(const char *s, struct conf_schedule *out)
-{
-	int h = 0, m, sec = 0;
-	const char *p = s;
-	if (!isdigit((unsigned char)p[0]))
-		return false;
-	h = p[0] - '0';
-	p++;
-	if (isdigit((unsigned char)*p)) {
-		h = h * 10 + (*p - '0');
-		p++;
-	}
-	if (p[0] != ':' || !isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]))
-		return false;
-	m = (p[1] - '0') * 10 + (p[2] - '0');
-	p += 3;
-	if (*p == ':') {
-		if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]))
-			return false;
-		sec = (p[1] - '0') * 10 + (p[2] - '0');
-		p += 3;
-	}
-	if (*p || h > 23 || m > 59 || sec > 59)
-		return false;
-	out->hour = h;
-	out->minute = m;
-	out->second = sec;
-	return true;
-}
-
-static const char *const day_names[7] = {
-	"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-};
-
-/* "sun" .. "sat" or the full name, any case; n is the word's length. */
-static int weekday_find(const char *s, size_t n)
-{
-	for (int d = 0; d < 7; d++)
-		if ((n == 3 || n == strlen(day_names[d])) && strncasecmp(s, day_names[d], n) == 0)
-			return d;
-	return -1;
-}
-
-bool conf_parse_schedule(const char *s, enum conf_vtype kind, struct conf_schedule *out)
-{
-	struct conf_schedule sc = {.enabled = true};
-	const char *p = s;
-
-	if (strcasecmp(s, "off") == 0 || strcasecmp(s, "never") == 0) {
-		*out = (struct conf_schedule){.enabled = false};
-		return true;
-	}
-	if (kind == VT_WEEKLY || kind == VT_MONTHLY) {
-		size_t n = strcspn(p, " \t");
-		if (n == 0 || !p[n])
-			return false;
-		if (kind == VT_WEEKLY) {
-			sc.weekday = weekday_find(p, n);
-			if (sc.weekday < 0)
-				return false;
-		} else {
-			uint64_t d;
-			const char *end;
-			if (!read_digits(p, &d, &end) || end != p + n || d < 1 || d > 31)
-				return false;
-			sc.mday = (int)d;
-		}
-		p += n;
-		p += strspn(p, " \t");
-	}
-	if (!parse_time_of_day(p, &sc))
-		return false;
-	*out = sc;
-	return true;
-}
-
-void conf_format_schedule(const struct conf_schedule *s, enum conf_vtype kind, char *buf,
-			  size_t size)
-{
-	char tod[16];
-	if (!s->enabled) {
-		snprintf(buf, size, "off");
-		return;
-	}
-	if (s->second)
-		snprintf(tod, sizeof(tod), "%02d:%02d:%02d", s->hour, s->minute, s->second);
-	else
-		snprintf(tod, sizeof(tod), "%02d:%02d", s->hour, s->minute);
-	if (kind == VT_WEEKLY)
-		snprintf(buf, size, "%.3s %s", day_names[s->weekday >= 0 && s->weekday < 7 ?
-							s->weekday : 0], tod);
-	else if (kind == VT_MONTHLY)
-		snprintf(buf, size, "%d %s", s->mday, tod);
-	else
-		snprintf(buf, size, "%s", tod);
-}
-
-bool conf_check_timezone(const char *name, const char *tzdir, char *why, size_t why_size)
-{
-	if (strcmp(name, "UTC") == 0)
-		return true;
-	if (!*name || name[0] == '/' || strstr(name, "..")) {
-		snprintf(why, why_size, "is not a time zone name (UTC or an IANA name such as "
-			 "Europe/Berlin)");
-		return false;
-	}
-	for (const char *p = name; *p; p++) {
-		if (!isalnum((unsigned char)*p) && !strchr("/_+-", *p)) {
-			snprintf(why, why_size, "is not a time zone name (UTC or an IANA name "
-				 "such as Europe/Berlin)");
-			return false;
-		}
-	}
-	char path[PATH_MAX];
-	int n = snprintf(path, sizeof(path), "%s/%s", tzdir, name);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		snprintf(why, why_size, "is not a known time zone");
-		return false;
-	}
-	/* A compiled zone file starts with "TZif"; that also rules out the
-	 * directories (America/) and the tables (zone.tab) under tzdir. */
-	char magic[4];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		  read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
-		  memcmp(magic, "TZif", 4) == 0;
-	if (fd >= 0)
-		close(fd);
-	if (!ok) {
-		snprintf(why, why_size, "is not a known time zone (no zone file '%s'); "
-			 "HINT: use UTC or an IANA name such as Europe/Berlin, and install tzdata",
-			 path);
-		return false;
-	}
-	return true;
-}
-
-bool conf_value_normalise(enum conf_type type, const char *value, char **out, char *why,
-			  size_t why_size)
-{
-	char buf[64];
-	const char *norm = value;
-
-	why[0] = '\0';
-	switch (type) {
-	case CONF_STRING:
-		break;
-	case CONF_PATH:
-		if (!*value) {
-			snprintf(why, why_size, "is empty (a path is needed)");
-			return false;
-		}
-		break;
-	case CONF_URL:
-		if (!url_valid(value)) {
-			snprintf(why, why_size, "is not a URL (e.g. https://host:port/path)");
-			return false;
-		}
-		break;
-	case CONF_BOOL: {
-		bool b;
-		if (!conf_parse_bool(value, &b)) {
-			snprintf(why, why_size,
-				 "is not a boolean (true/false, yes/no, on/off, 1/0)");
-			return false;
-		}
-		norm = b ? "true" : "false";
-		break;
-	}
-	case CONF_INT: {
-		long long v;
-		if (!parse_int(value, &v)) {
-			snprintf(why, why_size, "is not an integer");
-			return false;
-		}
-		snprintf(buf, sizeof(buf), "%lld", v);
-		norm = buf;
-		break;
-	}
-	case CONF_SIZE: {
-		unsigned long long v;
-		if (!conf_parse_size(value, &v)) {
-			snprintf(why, why_size, "is not a size (e.g. 512k, 16M, 5MiB, 1G)");
-			return false;
-		}
-		snprintf(buf, sizeof(buf), "%llu", v);
-		norm = buf;
-		break;
-	}
-	case CONF_DURATION: {
-		int64_t ns;
-		if (!conf_parse_duration_ns(value, &ns)) {
-			snprintf(why, why_size, "is not a duration (e.g. 5s, 2min)");
-			return false;
-		}
-		/* Decimal seconds, exact: "30", "1.5", "0.25". */
-		if (ns % NS_PER_SEC == 0) {
-			snprintf(buf, sizeof(buf), "%lld", (long long)(ns / NS_PER_SEC));
-		} else {
-			char frac[16];
-			snprintf(frac, sizeof(frac), "%09lld", (long long)(ns % NS_PER_SEC));
-			size_t n = strlen(frac);
-			while (n > 1 && frac[n - 1] == '0')
-				frac[--n] = '\0';
-			snprintf(buf, sizeof(buf), "%lld.%s", (long long)(ns / NS_PER_SEC), frac);
-		}
-		norm = buf;
-		break;
-	}
-	}
-	*out = strdup(norm);
-	return *out != NULL;
-}
-
-void conf_value_format(enum conf_type type, const char *normalised, char *buf, size_t size)
-{
-	if (type == CONF_DURATION) {
-		/* Normalised durations are decimal seconds with up to 9
-		 * fraction digits: give them their unit back. */
-		char tmp[80];
-		int64_t ns;
-		snprintf(tmp, sizeof(tmp), "%ss", normalised);
-		if (conf_parse_duration_ns(tmp, &ns)) {
-			conf_format_duration_ns(ns, buf, size);
-			return;
-		}
-	}
-	snprintf(buf, size, "%s", normalised);
-}
-
-size_t conf_edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 64 || lb > 64)
-		return (size_t)-1;
-	size_t row[65];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t cost = tolower((unsigned char)a[i - 1]) !=
-				      tolower((unsigned char)b[j - 1]);
-			size_t best = diag + cost;
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
 }
