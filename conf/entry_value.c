@@ -6,6 +6,8 @@
  */
 #include "conf/loader.h"
 
+#include "common/buf.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +16,7 @@
 /* Expand ${VAR} and $$ in a file value; NULL on failure (reported). */
 static char *expand(struct loader *ld, const char *where, const char *raw)
 {
-	size_t cap = strlen(raw) + 1, len = 0;
-	char *out = malloc(cap);
-	if (!out) {
-		ld_nomem(ld);
-		return NULL;
-	}
+	struct buf out = {0};
 	for (const char *p = raw; *p;) {
 		const char *piece = p;
 		size_t piece_len = 1;
@@ -55,22 +52,14 @@ static char *expand(struct loader *ld, const char *where, const char *raw)
 		} else {
 			p++;
 		}
-		if (len + piece_len + 1 > cap) {
-			cap = (len + piece_len + 1) * 2;
-			char *bigger = realloc(out, cap);
-			if (!bigger) {
-				ld_nomem(ld);
-				goto fail;
-			}
-			out = bigger;
-		}
-		memcpy(out + len, piece, piece_len);
-		len += piece_len;
+		buf_add(&out, piece, piece_len);
 	}
-	out[len] = '\0';
-	return out;
+	char *s = buf_take(&out);
+	if (!s)
+		ld_nomem(ld);
+	return s;
 fail:
-	free(out);
+	buf_free(&out);
 	return NULL;
 }
 

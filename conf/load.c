@@ -85,12 +85,8 @@ static void loader_free(struct loader *ld)
 	free(ld->where);
 	for (size_t i = 0; i < ld->n_decl; i++) {
 		struct rdecl *d = &ld->decl[i];
-		for (size_t j = 0; j < d->n; j++) {
-			free(d->e[j].key);
-			free(d->e[j].value);
-			free(d->e[j].origin);
-			free(d->e[j].loc);
-		}
+		for (size_t j = 0; j < d->n; j++)
+			ld_rentry_free(&d->e[j]);
 		free(d->e);
 		free(d->name);
 		free(d->loc);

@@ -176,16 +176,26 @@ bool ld_remote_name_ok(const char *name, char *why, size_t size)
 	return true;
 }
 
+/* arr (n elements of size bytes, room for *cap) with room for one more:
+ * the same array, or a bigger one with *cap doubled (first when it was 0);
+ * NULL when memory runs out, arr left as it was. */
+static void *grow(void *arr, size_t n, size_t *cap, size_t size, size_t first)
+{
+	if (n < *cap)
+		return arr;
+	size_t bigger_cap = *cap ? *cap * 2 : first;
+	void *bigger = realloc(arr, bigger_cap * size);
+	if (bigger)
+		*cap = bigger_cap;
+	return bigger;
+}
+
 struct rdecl *ld_decl_add(struct loader *ld, const char *name, char *loc, int line)
 {
-	if (ld->n_decl == ld->cap_decl) {
-		size_t cap = ld->cap_decl ? ld->cap_decl * 2 : 4;
-		struct rdecl *d = realloc(ld->decl, cap * sizeof(*d));
-		if (!d)
-			goto oom;
-		ld->decl = d;
-		ld->cap_decl = cap;
-	}
+	struct rdecl *bigger = grow(ld->decl, ld->n_decl, &ld->cap_decl, sizeof(*bigger), 4);
+	if (!bigger)
+		goto oom;
+	ld->decl = bigger;
 	struct rdecl *d = &ld->decl[ld->n_decl];
 	*d = (struct rdecl){.name = strdup(name), .loc = loc, .line = line};
 	if (!d->name) {
@@ -202,22 +212,23 @@ oom:
 
 enum result ld_rentry_add(struct loader *ld, struct rdecl *d, struct rentry e)
 {
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 8;
-		struct rentry *bigger = realloc(d->e, cap * sizeof(*bigger));
-		if (!bigger)
-			goto oom;
-		d->e = bigger;
-		d->cap = cap;
-	}
+	struct rentry *bigger = grow(d->e, d->n, &d->cap, sizeof(*bigger), 8);
+	if (!bigger)
+		goto oom;
+	d->e = bigger;
 	if (!e.key || !e.value || !e.origin || !e.loc)
 		goto oom;
 	d->e[d->n++] = e;
 	return CB_OK;
 oom:
-	free(e.key);
-	free(e.value);
-	free(e.origin);
-	free(e.loc);
+	ld_rentry_free(&e);
 	return ld_nomem(ld);
+}
+
+void ld_rentry_free(struct rentry *e)
+{
+	free(e->key);
+	free(e->value);
+	free(e->origin);
+	free(e->loc);
 }

@@ -199,6 +199,9 @@ bool ld_remote_name_ok(const char *name, char *why, size_t size);
  * allocation). */
 enum result ld_rentry_add(struct loader *ld, struct rdecl *d, struct rentry e);
 
+/* Free an entry's strings. */
+void ld_rentry_free(struct rentry *e);
+
 /* The layers, in the order conf_load runs them.  ld_read_config picks the
  * file (--config, $CBSYNC_CONFIG, else the system file if it exists) and
  * reads it whole into ld->text, leaving ld->path NULL when there is none;
