@@ -174,6 +174,12 @@ static enum result move_stale_sidecars(const char *db_path, struct error *err)
 	return CB_OK;
 }
 
+static enum result appeared(struct error *err, const char *target)
+{
+	return error_set(err, CB_ERR_IO, "'%s' appeared while restoring; nothing was replaced",
+			 target);
+}
+
 enum result restore_install(struct restore_job *job, const struct check_result *check,
 			    struct restore_outcome *out, struct error *err)
 {
@@ -183,6 +189,11 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 
 	memset(out, 0, sizeof(*out));
 	if (!job->live_exists || o->to) {
+		/* A database that appeared since restore_begin owns the -wal and
+		 * -shm beside it (committed rows may be in its -wal): look again
+		 * before moving them, not only at the rename. */
+		if (!o->to && fs_exists(job->target))
+			return appeared(err, job->target);
 		if (!o->to && (r = move_stale_sidecars(job->target, err)))
 			return r;
 		if (fchmod(job->tmp.fd, o->new_mode ? o->new_mode : 0600) != 0)
@@ -190,9 +201,7 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 		r = atomic_file_commit(&job->tmp, &(struct commit_opts){.no_replace = true},
 				       err);
 		if (r && err && err->os_errno == EEXIST)
-			r = error_set(err, CB_ERR_IO,
-				      "'%s' appeared while restoring; nothing was replaced",
-				      job->target);
+			r = appeared(err, job->target);
 		out->by_rename = r == CB_OK;
 		return r;
 	}
