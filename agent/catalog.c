@@ -1,5 +1,5 @@
 /*
- * Remote catalogs: listings read as backups.
+ * Catalogs: listings read as backups.
  */
 #include "agent/catalog.h"
 #include "common/fsutil.h"
@@ -12,19 +12,19 @@
 
 static int by_name(const void *a, const void *b)
 {
-	return strcmp(((const struct remote_backup *)a)->name,
-		      ((const struct remote_backup *)b)->name);
+	return strcmp(((const struct catalog_entry *)a)->name,
+		      ((const struct catalog_entry *)b)->name);
 }
 
 static int newest_first(const void *a, const void *b)
 {
-	const struct remote_backup *x = a, *y = b;
+	const struct catalog_entry *x = a, *y = b;
 	if (x->parsed.created != y->parsed.created)
 		return x->parsed.created > y->parsed.created ? -1 : 1;
 	return -strcmp(x->name, y->name);
 }
 
-enum result catalog_build(const struct backend_listing *l, struct remote_catalog *out,
+enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 			  struct error *err)
 {
 	memset(out, 0, sizeof(*out));
@@ -64,7 +64,7 @@ enum result catalog_build(const struct backend_listing *l, struct remote_catalog
 			out->foreign++;
 			continue;
 		}
-		struct remote_backup *b = &out->items[n++];
+		struct catalog_entry *b = &out->items[n++];
 		memcpy(b->name, name, nlen + 1);
 		b->parsed = parsed;
 		if (meta) {
@@ -80,8 +80,8 @@ enum result catalog_build(const struct backend_listing *l, struct remote_catalog
 	size_t w = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (w > 0 && strcmp(out->items[w - 1].name, out->items[i].name) == 0) {
-			struct remote_backup *a = &out->items[w - 1];
-			const struct remote_backup *b = &out->items[i];
+			struct catalog_entry *a = &out->items[w - 1];
+			const struct catalog_entry *b = &out->items[i];
 			if (b->has_data) {
 				a->has_data = true;
 				a->size = b->size;
@@ -97,11 +97,13 @@ enum result catalog_build(const struct backend_listing *l, struct remote_catalog
 	return CB_OK;
 }
 
-void catalog_keep_db(struct remote_catalog *c, const char *db)
+void catalog_keep_db(struct catalog *c, const char *db)
 {
 	size_t w = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		if (strcmp(c->items[i].parsed.db, db) != 0) {
+			free(c->items[i].meta);
+			free(c->items[i].meta_error);
 			c->other_db++;
 			continue;
 		}
@@ -110,7 +112,7 @@ void catalog_keep_db(struct remote_catalog *c, const char *db)
 	c->n = w;
 }
 
-void catalog_warn_unsafe(const struct remote_catalog *c, const char *comp,
+void catalog_warn_unsafe(const struct catalog *c, const char *comp,
 			 const char *remote_name)
 {
 	if (c->unsafe == 0)
@@ -122,13 +124,17 @@ void catalog_warn_unsafe(const struct remote_catalog *c, const char *comp,
 		 c->unsafe == 1 ? "" : ", ...", c->unsafe == 1 ? "it" : "them");
 }
 
-void catalog_free(struct remote_catalog *c)
+void catalog_free(struct catalog *c)
 {
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->items[i].meta);
+		free(c->items[i].meta_error);
+	}
 	free(c->items);
 	memset(c, 0, sizeof(*c));
 }
 
-const struct remote_backup *catalog_find(const struct remote_catalog *c, const char *name)
+struct catalog_entry *catalog_find(const struct catalog *c, const char *name)
 {
 	for (size_t i = 0; i < c->n; i++)
 		if (strcmp(c->items[i].name, name) == 0)

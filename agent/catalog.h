@@ -1,5 +1,7 @@
 /*
- * A remote tier's catalog: its listing read as backups.
+ * A tier's catalog: its listing read as backups.  One type for every tier,
+ * the local backup directory included (agent/tiers.h lists them all the
+ * same way).
  *
  * Only top-level keys that are backup names (<name>.db.gz) or their
  * metadata (<name>.db.gz.json) count; anything else under the remote's root
@@ -12,22 +14,27 @@
 
 #include "backends/backend.h"
 #include "common/backup_name.h"
+#include "common/meta.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct remote_backup {
+/* One backup on one tier. */
+struct catalog_entry {
 	char name[BACKUP_NAME_MAX];
 	struct backup_name parsed;
 	bool has_data;      /* <name>.db.gz is there */
 	uint64_t size;      /* its size */
 	int64_t mtime;
-	bool has_meta;      /* <name>.db.gz.json is there */
+	bool has_meta;      /* <name>.db.gz.json is there -- and, once read
+			     * (meta set), usable and naming this backup */
+	struct backup_meta *meta;  /* read by tier_read_meta, or NULL */
+	char *meta_error;   /* why metadata that is there was unusable, or NULL */
 };
 
-struct remote_catalog {
-	struct remote_backup *items;  /* newest first, like the local tier */
+struct catalog {
+	struct catalog_entry *items;  /* newest first */
 	size_t n;
 	size_t foreign;               /* objects that are not cbsync's */
 	size_t temp;                  /* temp objects of unfinished uploads */
@@ -36,22 +43,22 @@ struct remote_catalog {
 	char unsafe_example[96];      /* the first of those, escaped for printing */
 };
 
-enum result catalog_build(const struct backend_listing *l, struct remote_catalog *out,
+enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 			  struct error *err);
-void catalog_free(struct remote_catalog *c);
+void catalog_free(struct catalog *c);
 
 /* Keep only the backups of database db (the <db> part of their names):
  * retention, sync and restore act on what this database made and nothing
  * else, so databases sharing a prefix never touch each other's backups. */
-void catalog_keep_db(struct remote_catalog *c, const char *db);
+void catalog_keep_db(struct catalog *c, const char *db);
 
 /* Log one warning (component comp) if the listing held backup-like names
  * cbsync would never write (a space, a control character, ...): they are
  * ignored, never fatal, and never deleted. */
-void catalog_warn_unsafe(const struct remote_catalog *c, const char *comp,
+void catalog_warn_unsafe(const struct catalog *c, const char *comp,
 			 const char *remote_name);
 
 /* The entry for name, or NULL. */
-const struct remote_backup *catalog_find(const struct remote_catalog *c, const char *name);
+struct catalog_entry *catalog_find(const struct catalog *c, const char *name);
 
 #endif

@@ -22,7 +22,7 @@
  */
 #include "agent/commands.h"
 #include "agent/daemon.h"
-#include "agent/remotes.h"
+#include "agent/cycle.h"
 #include "agent/state.h"
 #include "backends/backend.h"
 #include "common/fsutil.h"
@@ -38,7 +38,7 @@
 
 enum result cmd_push(struct cli *cli, struct error *err)
 {
-	return push_remotes(&cli->conf, cli->remote, NULL, NULL, 0, err);
+	return cycle_push(&cli->conf, cli->remote, stdout, NULL, NULL, 0, err);
 }
 
 enum result cmd_agent(struct cli *cli, struct error *err)

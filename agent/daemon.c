@@ -176,7 +176,7 @@ static enum result setup(struct daemon *d, struct error *err)
 		return r;
 	if (d->conf.metrics_listen && (r = metrics_start(&d->metrics, d->conf.metrics_listen, err)))
 		return r;
-	return daemon_worker_start(&d->worker, err);
+	return daemon_worker_start(d, err);
 }
 
 enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct error *err)
@@ -187,7 +187,6 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 	memset(c, 0, sizeof(*c));
 	d.opts = opts;
 	d.sig_fd = d.timer_fd = -1;
-	d.worker.done_fd = -1;
 
 	apply_timezone(&d.conf);
 	oplog_set_echo(false);
@@ -267,7 +266,7 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 		}
 		fds[0] = (struct pollfd){.fd = d.sig_fd, .events = POLLIN};
 		fds[1] = (struct pollfd){.fd = d.timer_fd, .events = POLLIN};
-		fds[2] = (struct pollfd){.fd = d.worker.done_fd, .events = POLLIN};
+		fds[2] = (struct pollfd){.fd = d.worker ? worker_fd(d.worker) : -1, .events = POLLIN};
 		fds[3] = (struct pollfd){.fd = d.watch ? watch_fd(d.watch) : -1, .events = POLLIN};
 		for (size_t i = 0; i < d.n_remotes; i++)
 			fds[4 + i] = (struct pollfd){.fd = remote_worker_fd(d.remotes[i].w),
@@ -318,9 +317,9 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 	daemon_set_activity(&d, "%s", "stopped");
 	daemon_save_state(&d);
 	log_info("agent", "stopped");
-	daemon_worker_stop(&d.worker);
+	worker_stop(d.worker);
 	daemon_remotes_stop_all(&d);
-	d.worker.done_fd = -1;
+	d.worker = NULL;
 out_early:
 	metrics_stop(d.metrics);
 	watch_close(d.watch);

@@ -13,7 +13,8 @@
 #define CBSYNC_DAEMON_INTERNAL_H
 
 #include "agent/daemon.h"
-#include "agent/catalog.h"
+#include "agent/cycle.h"
+#include "agent/tiers.h"
 #include "agent/backup.h"
 #include "agent/debounce.h"
 #include "agent/format.h"
@@ -26,6 +27,7 @@
 #include "agent/state.h"
 #include "agent/tier_local.h"
 #include "agent/watch.h"
+#include "agent/worker.h"
 #include "common/backoff.h"
 #include "common/cancel.h"
 #include "common/fsutil.h"
@@ -72,11 +74,8 @@ struct job {
 	enum backup_type type;
 	char *db_path;
 	char *dir;
-	int level;
-	int threads;
-	double lock_timeout;
-	double busy_timeout;
 	struct retention_policy keep;
+	struct cycle_settings settings;   /* pointing at the copies above */
 	/* What each remote held at its last sync, copied: local pruning keeps
 	 * what a remote wants and lacks. */
 	struct remote_holdings *held;
@@ -89,20 +88,10 @@ struct job {
 	struct prune_result pruned;
 };
 
-struct worker {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct job *job;     /* set by the loop, taken by the worker */
-	struct job *done;    /* set by the worker, taken by the loop */
-	bool quit;
-	int done_fd;         /* eventfd: written when a job is done */
-};
-
 struct daemon {
 	struct conf conf;
 	const struct conf_load_opts *opts;
-	struct worker worker;
+	struct worker *worker;           /* the backup worker */
 	struct watch *watch;
 	int sig_fd;
 	int timer_fd;
@@ -131,8 +120,7 @@ void daemon_save_state(struct daemon *d);
 void daemon_set_activity(struct daemon *d, const char *fmt, const char *arg);
 
 /* daemon_job.c: the backup worker */
-enum result daemon_worker_start(struct worker *w, struct error *err);
-void daemon_worker_stop(struct worker *w);
+enum result daemon_worker_start(struct daemon *d, struct error *err);
 void daemon_maybe_start(struct daemon *d);
 void daemon_finish_job(struct daemon *d);
 

@@ -1,7 +1,8 @@
 /*
- * The agent's backup worker: one thread that takes a job (a backup of one
- * type, everything it needs copied in), makes the backup, applies the local
- * retention, and hands the result back to the loop through an eventfd.
+ * The agent's backup worker: a worker thread (agent/worker.h) whose jobs are
+ * a backup of one type with everything it needs copied in; it makes the
+ * backup and applies the local retention (agent/cycle.h), and the loop
+ * takes the result back.
  */
 #include "agent/daemon_internal.h"
 
@@ -18,101 +19,37 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-/* The worker: lock, back up, prune. */
-static void run_job(struct job *j)
+/* The worker: one cycle without its push (the remotes' own workers sync
+ * once the loop hears of the backup): back up, then the local retention. */
+static void run_job(void *arg, void *ctx)
 {
-	struct dir_lock lock = {.fd = -1};
-	struct error *err = &j->err;
-	double start = time_mono();
-
-	j->result = fs_mkdirs(j->dir, 0700, err);
-	if (!j->result)
-		j->result = dir_lock_acquire(&lock, j->dir, "agent", j->lock_timeout, err);
-	if (!j->result) {
-		local_cleanup_stale(j->dir);
-		struct backup_opts bo = {
-			.db_path = j->db_path,
-			.dir = j->dir,
-			.type = j->type,
-			.level = j->level,
-			.threads = j->threads,
-			.busy_timeout = j->busy_timeout,
-		};
-		j->result = backup_make(&bo, &j->out, err);
+	struct job *j = arg;
+	(void)ctx;
+	j->result = cycle_backup(&j->settings, j->type, "agent", false, &j->out, &j->err);
+	if (j->result)
+		return;
+	struct error perr = {0};
+	if (cycle_prune_local(&j->settings, "agent", j->held, j->n_held, time_now(), false, NULL,
+			      &j->pruned, &perr)) {
+		log_warn("agent", "retention failed: %s", perr.msg);
+	} else if (j->pruned.deleted) {
+		char detail[128];
+		cycle_record_prune(j->dir, &j->pruned, 0, detail, sizeof(detail));
+		log_info("agent", "retention: %s", detail);
 	}
-	if (!j->result) {
-		oplog_record(j->dir, "backup", j->out.meta.name, CB_OK, j->out.seconds, NULL);
-		struct error perr = {0};
-		char stem[BACKUP_STEM_MAX + 1];
-		backup_db_stem(j->db_path, stem, sizeof(stem));
-		if (prune_local(j->dir, stem, &j->keep, j->held, j->n_held, time_now(), false, NULL,
-				&j->pruned, &perr)) {
-			log_warn("agent", "retention failed: %s", perr.msg);
-		} else if (j->pruned.deleted) {
-			char freed[32], detail[96];
-			format_size(j->pruned.freed, freed, sizeof(freed));
-			snprintf(detail, sizeof(detail), "deleted %zu, freed %s, kept %zu",
-				 j->pruned.deleted, freed, j->pruned.kept);
-			oplog_record(j->dir, "prune", NULL, CB_OK, 0, detail);
-			log_info("agent", "retention: %s", detail);
-		}
-	} else if (j->result != CB_ERR_INTERRUPTED) {
-		oplog_record(fs_exists(j->dir) ? j->dir : NULL, "backup", NULL, j->result,
-			     time_mono() - start, err->msg);
-	}
-	dir_lock_release(&lock);
 }
 
-static void *worker_main(void *arg)
+static void free_job(void *job, void *ctx)
 {
-	struct worker *w = arg;
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		while (!w->job && !w->quit)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->quit)
-			break;
-		struct job *j = w->job;
-		w->job = NULL;
-		pthread_mutex_unlock(&w->mu);
-		run_job(j);
-		pthread_mutex_lock(&w->mu);
-		w->done = j;
-		uint64_t one = 1;
-		(void)!write(w->done_fd, &one, sizeof(one));
-	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
+	(void)ctx;
+	job_free(job);
 }
 
-enum result daemon_worker_start(struct worker *w, struct error *err)
-{
-	memset(w, 0, sizeof(*w));
-	w->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->done_fd < 0)
-		return error_set(err, CB_ERR_IO, "cannot create an eventfd: %s", strerror(errno));
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-		close(w->done_fd);
-		w->done_fd = -1;
-		return error_set(err, CB_ERR_INTERNAL, "cannot start the worker thread");
-	}
-	return CB_OK;
-}
+static const struct worker_ops backup_ops = {.run = run_job, .free_job = free_job};
 
-void daemon_worker_stop(struct worker *w)
+enum result daemon_worker_start(struct daemon *d, struct error *err)
 {
-	pthread_mutex_lock(&w->mu);
-	w->quit = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
-	job_free(w->job);
-	job_free(w->done);
-	close(w->done_fd);
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->cv);
+	return worker_start(&d->worker, &backup_ops, d, err);
 }
 
 /* Give the job its own copy of what each remote holds (the loop may replace
@@ -151,11 +88,11 @@ static void start_job(struct daemon *d, enum backup_type type)
 	j->type = type;
 	j->db_path = strdup(d->conf.db_path);
 	j->dir = strdup(d->conf.local_dir);
-	j->level = d->conf.compression;
-	j->threads = d->conf.threads;
-	j->lock_timeout = d->conf.lock_timeout;
-	j->busy_timeout = d->conf.busy_timeout;
 	j->keep = d->conf.local_keep;
+	cycle_settings_of(&j->settings, &d->conf);
+	j->settings.db_path = j->db_path;
+	j->settings.dir = j->dir;
+	j->settings.keep = &j->keep;
 	if (!j->db_path || !j->dir || !copy_holdings(d, j)) {
 		job_free(j);
 		return;
@@ -169,20 +106,12 @@ static void start_job(struct daemon *d, enum backup_type type)
 	d->busy_type = type;
 	daemon_set_activity(d, "backing up (%s)", backup_type_name(type));
 	daemon_save_state(d);
-	pthread_mutex_lock(&d->worker.mu);
-	d->worker.job = j;
-	pthread_cond_signal(&d->worker.cv);
-	pthread_mutex_unlock(&d->worker.mu);
+	worker_submit(d->worker, j);
 }
 
 void daemon_finish_job(struct daemon *d)
 {
-	uint64_t n;
-	(void)!read(d->worker.done_fd, &n, sizeof(n));
-	pthread_mutex_lock(&d->worker.mu);
-	struct job *j = d->worker.done;
-	d->worker.done = NULL;
-	pthread_mutex_unlock(&d->worker.mu);
+	struct job *j = worker_take(d->worker);
 	if (!j)
 		return;
 	d->busy = false;

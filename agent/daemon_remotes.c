@@ -94,11 +94,12 @@ void daemon_remotes_maybe_start(struct daemon *d)
 		if (!s->pending || now < s->retry_at || remote_worker_busy(s->w))
 			continue;
 		bool stale = time_now() - s->last_stale >= STALE_EVERY;
+		if (!remote_worker_request(s->w, stale))
+			continue;   /* out of memory: still pending, tried again later */
 		if (stale)
 			s->last_stale = time_now();
 		s->pending = false;
 		s->st->last_attempt = time_now();
-		remote_worker_request(s->w, stale);
 	}
 }
 

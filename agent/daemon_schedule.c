@@ -45,28 +45,23 @@ void daemon_check_schedules(struct daemon *d)
 	daemon_arm_timer(d);
 }
 
-/* Raise newest[] with the backups of this database that a remote holds. */
-static void newest_on_remote(const struct conf_remote *rc, const char *stem,
-			     int64_t newest[BT_COUNT])
+/* Raise newest[] with the backups of this database that tier t holds (a
+ * remote's only when their metadata is there: a half-uploaded one does not
+ * count).  False if the tier could not be listed. */
+static bool newest_on(struct tier *t, const char *stem, int64_t newest[BT_COUNT],
+		      struct error *err)
 {
-	struct backend *b = NULL;
-	struct backend_listing l = {0};
-	struct remote_catalog cat = {0};
-	struct error err = {0};
-	if (backend_open(rc, &b, &err) || backend_list(b, "", &l, &err) ||
-	    catalog_build(&l, &cat, &err)) {
-		log_warn("agent", "catch-up cannot see remote '%s': %s", rc->name, err.msg);
-	} else {
-		catalog_keep_db(&cat, stem);
-		for (size_t i = 0; i < cat.n; i++) {
-			const struct remote_backup *rb = &cat.items[i];
-			if (rb->has_data && rb->has_meta && rb->parsed.created > newest[rb->parsed.type])
-				newest[rb->parsed.type] = rb->parsed.created;
-		}
+	struct catalog cat = {0};
+	if (tier_catalog(t, stem, "agent", &cat, err))
+		return false;
+	for (size_t i = 0; i < cat.n; i++) {
+		const struct catalog_entry *e = &cat.items[i];
+		if (e->has_data && (e->has_meta || t->dir) &&
+		    e->parsed.created > newest[e->parsed.type])
+			newest[e->parsed.type] = e->parsed.created;
 	}
 	catalog_free(&cat);
-	backend_listing_free(&l);
-	backend_close(b);
+	return true;
 }
 
 /* At start, with catch_up: each scheduled type whose newest backup is older
@@ -76,26 +71,23 @@ static void newest_on_remote(const struct conf_remote *rc, const char *stem,
  * listed only when the local tier alone would call for a catch-up. */
 void daemon_catch_up(struct daemon *d)
 {
-	struct local_list list;
+	struct tier tier;
 	struct error err = {0};
 	int64_t newest[BT_COUNT];
 	char stem[BACKUP_STEM_MAX + 1];
 
 	if (!d->conf.catch_up)
 		return;
-	if (local_list_scan(d->conf.local_dir, &list, &err)) {
+	backup_db_stem(d->conf.db_path, stem, sizeof(stem));
+	for (int i = 0; i < BT_COUNT; i++)
+		newest[i] = INT64_MIN;
+	bool listed = !tier_open_local(&tier, d->conf.local_dir, &d->conf.local_keep, &err) &&
+		      newest_on(&tier, stem, newest, &err);
+	tier_close(&tier);
+	if (!listed) {
 		log_warn("agent", "cannot list backups for catch-up: %s", err.msg);
 		return;
 	}
-	backup_db_stem(d->conf.db_path, stem, sizeof(stem));
-	for (int t = 0; t < BT_COUNT; t++)
-		newest[t] = INT64_MIN;
-	for (size_t i = 0; i < list.n; i++) {
-		const struct backup_name *b = &list.items[i].parsed;
-		if (strcmp(b->db, stem) == 0 && b->created > newest[b->type])
-			newest[b->type] = b->created;
-	}
-	local_list_free(&list);
 	int64_t now = time_now();
 	bool missing = false;
 	for (size_t i = 0; i < sizeof(daemon_scheduled) / sizeof(*daemon_scheduled); i++) {
@@ -103,8 +95,12 @@ void daemon_catch_up(struct daemon *d)
 		int64_t due = schedule_prev(schedule_of(&d->conf, t), t, now);
 		missing |= due != INT64_MIN && newest[t] < due;
 	}
-	for (size_t r = 0; missing && r < d->conf.n_remotes; r++)
-		newest_on_remote(&d->conf.remotes[r], stem, newest);
+	for (size_t r = 0; missing && r < d->conf.n_remotes; r++) {
+		const struct conf_remote *rc = &d->conf.remotes[r];
+		if (tier_open_remote(&tier, rc, &err) || !newest_on(&tier, stem, newest, &err))
+			log_warn("agent", "catch-up cannot see remote '%s': %s", rc->name, err.msg);
+		tier_close(&tier);
+	}
 	for (size_t i = 0; i < sizeof(daemon_scheduled) / sizeof(*daemon_scheduled); i++) {
 		enum backup_type t = daemon_scheduled[i];
 		int64_t due = schedule_prev(schedule_of(&d->conf, t), t, now);

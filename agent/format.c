@@ -5,6 +5,7 @@
 
 #include "common/timeutil.h"
 
+#include <jansson.h>
 #include <stdio.h>
 
 void format_size(uint64_t bytes, char *buf, size_t size)
@@ -42,4 +43,17 @@ void format_backup_row(FILE *out, int width, const char *name, const struct back
 	fprintf(out, "%-*s  %-13s  %-20s  %10s  %10s  %6s%s%s\n", width, name,
 		backup_type_name(parsed->type), created, orig, comp, ratio, tiers ? "  " : "",
 		tiers ? tiers : "");
+}
+
+enum result format_print_json(json_t *doc, struct error *err)
+{
+	if (!doc)
+		return error_nomem(err);
+	char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	if (!s)
+		return error_nomem(err);
+	printf("%s\n", s);
+	free(s);
+	return CB_OK;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <stdio.h>
 
 /* "512 B", "1.2 KiB", "340.0 MiB", "1.07 GiB". */
@@ -21,5 +22,8 @@ void format_size(uint64_t bytes, char *buf, size_t size);
 void format_backup_header(FILE *out, int width, bool tiers);
 void format_backup_row(FILE *out, int width, const char *name, const struct backup_name *parsed,
 		       int64_t compressed, const struct backup_meta *meta, const char *tiers);
+
+/* Print doc (taking it) indented on stdout: the --json output. */
+enum result format_print_json(json_t *doc, struct error *err);
 
 #endif

@@ -5,7 +5,6 @@
  */
 #include "agent/cli.h"
 #include "agent/commands.h"
-#include "agent/remotes.h"
 #include "backends/backend.h"
 #include "common/cancel.h"
 #include "common/log.h"

@@ -1,6 +1,7 @@
 /*
- * Applying retention: to the local tier, with the cross-tier safety rule, and
- * to a remote's own listing.
+ * Applying retention to a tier: the same code for the local tier and every
+ * remote; only the local tier's pruning passes pins (the cross-tier safety
+ * rule below).
  *
  * The local tier never deletes a backup that some remote's policy still
  * wants and that remote does not hold yet: it is pinned until it has been
@@ -16,6 +17,7 @@
 #define CBSYNC_PRUNE_H
 
 #include "agent/catalog.h"
+#include "agent/tiers.h"
 #include "backends/backend.h"
 #include "common/result.h"
 #include "retention/retention.h"
@@ -40,28 +42,36 @@ struct remote_holdings {
 	size_t n_held;
 };
 
-/* Decide with retention_plan and delete what it expires (unless dry_run).
- * Each decision or deletion is reported on report (NULL: nothing printed):
- * with dry_run every backup's decision, otherwise each deletion.  The caller
- * holds the directory's lock unless dry_run. */
-enum result prune_local(const char *dir, const char *db, const struct retention_policy *policy,
-			const struct remote_holdings *remotes, size_t n_remotes, int64_t now,
-			bool dry_run, FILE *report, struct prune_result *res, struct error *err);
+/* Apply the tier's policy (t->keep) to the whole backups in cat (database
+ * db's only) and delete what it expires, unless dry_run.  pins are what
+ * the remotes hold (NULL, 0 for none: a remote's own pruning): a backup some
+ * remote's policy wants and that remote lacks is kept.  Each decision or
+ * deletion is reported on report (NULL: nothing printed): with dry_run every
+ * backup's decision, otherwise each deletion.  Fills held (if not NULL) with
+ * the names the tier holds afterwards (free with holdings_free).  The caller
+ * holds the local directory's lock when t is the local tier and not dry_run. */
+enum result prune_tier(struct tier *t, const struct catalog *cat, const char *db,
+		       const struct remote_holdings *pins, size_t n_pins, int64_t now,
+		       bool dry_run, FILE *report, struct prune_result *res,
+		       struct remote_holdings *held, struct error *err);
 
-/* The same for a remote: list it, apply its policy to what it holds, delete
- * the expired backups (data first, then metadata).  Objects that are not
- * cbsync backups are never touched.  Fills held (if not NULL) with the names
- * it holds afterwards (free with holdings_free). */
-enum result prune_remote(struct backend *b, const char *db, const struct retention_policy *keep,
-			 int64_t now,
-			 bool dry_run, FILE *report, struct prune_result *res,
-			 struct remote_holdings *held, struct error *err);
+/* The same with the tier listed first (tier_catalog). */
+enum result prune_listed(struct tier *t, const char *db, const struct remote_holdings *pins,
+			 size_t n_pins, int64_t now, bool dry_run, FILE *report,
+			 struct prune_result *res, struct remote_holdings *held,
+			 struct error *err);
 
-/* The same on a catalog the caller already has (no listing request). */
-enum result prune_catalog(struct backend *b, const struct remote_catalog *cat, const char *db,
-			  const struct retention_policy *keep, int64_t now, bool dry_run,
-			  FILE *report, struct prune_result *res, struct remote_holdings *held,
-			  struct error *err);
+/* One backup of a tier with the policy's verdict on it. */
+struct prune_item {
+	const struct catalog_entry *e;
+	struct retention_decision d;
+};
+
+/* Carry out verdicts already reached (prune_tier's second half; sync's,
+ * which decides over both tiers at once). */
+enum result prune_apply(struct tier *t, const struct prune_item *items, size_t n,
+			bool dry_run, FILE *report, struct prune_result *res,
+			struct remote_holdings *held, struct error *err);
 
 void holdings_free(struct remote_holdings *h);
 

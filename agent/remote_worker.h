@@ -1,5 +1,6 @@
 /*
- * A remote's sync worker: one thread, one open backend, one sync at a time.
+ * A remote's sync worker: a worker thread (agent/worker.h), the remote and
+ * the local tier open, one sync at a time.
  *
  * The agent's loop asks for a sync with remote_worker_request() and learns it
  * finished when remote_worker_fd() becomes readable.  The worker keeps its own
@@ -33,8 +34,8 @@ const char *remote_worker_name(const struct remote_worker *w);
 int remote_worker_fd(const struct remote_worker *w);
 bool remote_worker_busy(const struct remote_worker *w);
 
-/* Start a sync (the worker must not be busy). */
-void remote_worker_request(struct remote_worker *w, bool remove_stale);
+/* Start a sync (the worker must not be busy); false if out of memory. */
+bool remote_worker_request(struct remote_worker *w, bool remove_stale);
 
 /* After the fd became readable: the finished sync's result. */
 bool remote_worker_take_result(struct remote_worker *w, struct remote_result *out);

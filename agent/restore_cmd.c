@@ -23,6 +23,7 @@
 #include "agent/oplog.h"
 #include "agent/format.h"
 #include "agent/restore.h"
+#include "agent/tier_local.h"
 #include "agent/tiers.h"
 #include "common/fsutil.h"
 #include "common/timeutil.h"
@@ -100,7 +101,7 @@ static enum result restore_path(struct cli *cli, struct error *err)
 	}
 	if ((r = load_meta(path, &meta, &have_meta, err)))
 		goto done;
-	if ((r = lock_dir(c, "restore", &lock, err)))
+	if ((r = local_lock(c->local_dir, c->lock_timeout, "restore", &lock, err)))
 		goto done;
 	struct restore_opts ro = restore_opts_of(cli);
 	r = restore_from_file(&ro, path, have_meta ? &meta : NULL, &check, &out, err);
@@ -200,7 +201,7 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 	backup_db_stem(c->db_path, stem, sizeof(stem));
 	if ((r = tiers_open(&set, c, cli->from, err)))
 		return r;
-	if ((r = tiers_candidates(&set, c, &cands, err)))
+	if ((r = tiers_candidates(&set, &cands, err)))
 		goto done;
 
 	/* A tier that could not be listed: with --from it is the error; else
@@ -243,7 +244,7 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 		}
 		goto done;
 	}
-	if ((r = lock_dir(c, "restore", &lock, err)))
+	if ((r = local_lock(c->local_dir, c->lock_timeout, "restore", &lock, err)))
 		goto done;
 
 	struct restore_opts ro = restore_opts_of(cli);
@@ -270,7 +271,7 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 		if ((r = restore_begin(&job, &ro, err)))
 			goto done;
 		progress_start(&bar, "restore", cand->size);
-		r = tiers_fetch(&set, cand, c->local_dir, job.tmp.fd, job.tmp.tmp_path, &bar, &check,
+		r = tiers_fetch(&set, cand, job.tmp.fd, job.tmp.tmp_path, &bar, &check,
 				&meta, &have_meta, err);
 		progress_end(&bar);
 		if (!r)

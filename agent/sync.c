@@ -2,8 +2,6 @@
  * One reconcile pass for one remote.
  */
 #include "agent/sync.h"
-#include "agent/catalog.h"
-#include "agent/tier_local.h"
 #include "agent/uploads.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -22,8 +20,9 @@
 struct entry {
 	const char *name;
 	const struct backup_name *parsed;
-	const struct local_backup *local;   /* NULL if only on the remote */
-	const struct remote_backup *remote; /* NULL if only local */
+	const struct catalog_entry *local; /* NULL if only on the remote */
+	struct catalog_entry *remote;      /* NULL if only local */
+	bool held;                         /* the remote holds it whole after the uploads */
 };
 
 /* The remote holds this backup whole: data of the right size, and its
@@ -34,7 +33,7 @@ static bool complete(const struct entry *e)
 		return false;
 	if (!e->local)
 		return true;
-	if ((int64_t)e->remote->size != e->local->file_size)
+	if (e->remote->size != e->local->size)
 		return false;
 	return e->remote->has_meta || !e->local->has_meta;
 }
@@ -48,44 +47,49 @@ static int oldest_first(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static enum result upload(struct backend *b, const char *local_dir,
-			  const struct local_backup *lb, const struct sync_opts *opts,
+static int items_newest_first(const void *a, const void *b)
+{
+	const struct prune_item *x = a, *y = b;
+	if (x->e->parsed.created != y->e->parsed.created)
+		return x->e->parsed.created > y->e->parsed.created ? -1 : 1;
+	return -strcmp(x->e->name, y->e->name);
+}
+
+/* Upload one local backup: metadata first, so that on every tier the data's
+ * arrival completes the pair. */
+static enum result upload(struct tier *local, struct tier *remote,
+			  const struct catalog_entry *lb, const struct sync_opts *opts,
 			  struct sync_stats *st, struct error *err)
 {
-	char *data_path = fs_join(local_dir, lb->name);
-	char *meta_path = NULL;
-	char *meta_key = NULL;
+	char meta_key[BACKUP_NAME_MAX + 8];
+	char *data_path = fs_join(local->dir, lb->name);
 	char *json = NULL;
 	size_t json_len = 0;
 	enum result r = CB_OK;
 
-	if (!data_path || asprintf(&meta_path, "%s%s", data_path, META_SUFFIX) < 0 ||
-	    asprintf(&meta_key, "%s%s", lb->name, META_SUFFIX) < 0) {
-		r = error_nomem(err);
-		goto done;
-	}
+	if (!data_path)
+		return error_nomem(err);
+	snprintf(meta_key, sizeof(meta_key), "%s%s", lb->name, META_SUFFIX);
 	if (opts->on_upload)
-		opts->on_upload(opts->progress_ctx, lb->name, (uint64_t)lb->file_size);
-	/* Metadata first: on every tier the data's arrival completes the pair. */
+		opts->on_upload(opts->progress_ctx, lb->name, lb->size);
 	if (lb->has_meta) {
-		if ((r = fs_read_file(meta_path, META_MAX_BYTES, &json, &json_len, err)))
+		if ((r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json,
+					    &json_len, err)))
 			goto done;
-		if ((r = backend_put_buffer(b, meta_key, json, json_len, err)))
+		if ((r = backend_put_buffer(remote->backend, meta_key, json, json_len, err)))
 			goto done;
 	}
 	struct put_file_opts po = {
-		.sha256_hex = lb->has_meta ? lb->meta.sha256 : NULL,
+		.sha256_hex = lb->has_meta ? lb->meta->sha256 : NULL,
 		.progress = opts->progress,
 		.progress_ctx = opts->progress_ctx,
 	};
-	if ((r = backend_put_file(b, lb->name, data_path, &po, err)))
+	if ((r = backend_put_file(remote->backend, lb->name, data_path, &po, err)))
 		goto done;
 	st->uploaded++;
-	st->bytes += (uint64_t)lb->file_size + json_len;
+	st->bytes += lb->size + json_len;
 done:
 	free(data_path);
-	free(meta_path);
-	free(meta_key);
 	free(json);
 	return r;
 }
@@ -95,22 +99,22 @@ done:
  * cat is this database's backups only, with what went up marked has_data.
  * Lone ones of backups made after the sync began are left alone: another
  * run of this host (the agent and a push) may be between the two halves. */
-static enum result remove_half_pairs(struct backend *b, struct remote_catalog *cat,
-				     int64_t now, struct sync_stats *st, struct error *err)
+static enum result remove_half_pairs(struct tier *remote, struct catalog *cat, int64_t now,
+				     struct sync_stats *st, struct error *err)
 {
 	for (size_t i = 0; i < cat->n; i++) {
-		struct remote_backup *rb = &cat->items[i];
+		struct catalog_entry *rb = &cat->items[i];
 		if (rb->has_data || !rb->has_meta || rb->parsed.created >= now - HALF_PAIR_GRACE)
 			continue;
 		char key[BACKUP_NAME_MAX + 8];
 		snprintf(key, sizeof(key), "%s%s", rb->name, META_SUFFIX);
-		enum result r = backend_remove(b, key, err);
+		enum result r = backend_remove(remote->backend, key, err);
 		if (r)
 			return r;
 		rb->has_meta = false;
 		st->halves_removed++;
 		log_info("sync", "remote '%s': removed '%s': its backup is not on its way there",
-			 b->name, key);
+			 remote->name, key);
 	}
 	return CB_OK;
 }
@@ -120,53 +124,44 @@ void sync_stats_free(struct sync_stats *st)
 	holdings_free(&st->held);
 }
 
-enum result sync_remote(struct backend *b, const struct retention_policy *keep,
-			const char *local_dir, const struct sync_opts *opts,
-			struct sync_stats *st, struct error *err)
+enum result sync_tier(struct tier *local, struct tier *remote, const struct sync_opts *opts,
+		      struct sync_stats *st, struct error *err)
 {
-	struct local_list local = {0};
-	struct backend_listing listing = {0};
-	struct remote_catalog cat = {0};
+	struct catalog mine = {0}, cat = {0};
 	struct entry *entries = NULL;
 	struct entry **todo = NULL;
 	struct retention_item *items = NULL;
 	struct retention_decision *dec = NULL;
+	struct prune_item *verdicts = NULL;
 	struct upload_journal *journal = NULL;
-	size_t n = 0, ntodo = 0;
+	struct backend *b = remote->backend;
+	size_t n = 0, ntodo = 0, nverdicts = 0;
 	enum result r;
 
 	memset(st, 0, sizeof(*st));
 	/* What stopped runs of this host left unfinished there goes first. */
-	journal = upload_journal_begin(b, local_dir, &st->unfinished_aborted);
-	if ((r = local_list_scan(local_dir, &local, err)))
+	journal = upload_journal_begin(b, local->dir, &st->unfinished_aborted);
+	if ((r = tier_catalog(local, opts->db, "sync", &mine, err)))
 		goto done;
-	if ((r = backend_list(b, "", &listing, err)))
+	if ((r = tier_catalog(remote, opts->db, "sync", &cat, err)))
 		goto done;
-	if ((r = catalog_build(&listing, &cat, err)))
-		goto done;
-	catalog_warn_unsafe(&cat, "sync", b->name);
-	catalog_keep_db(&cat, opts->db);
-	local_list_keep_db(&local, opts->db);
 
 	/* Every backup either tier has, once. */
-	entries = calloc(local.n + cat.n + 1, sizeof(*entries));
-	todo = calloc(local.n + 1, sizeof(*todo));
+	entries = calloc(mine.n + cat.n + 1, sizeof(*entries));
+	todo = calloc(mine.n + 1, sizeof(*todo));
 	if (!entries || !todo) {
 		r = error_nomem(err);
 		goto done;
 	}
-	for (size_t i = 0; i < local.n; i++) {
+	for (size_t i = 0; i < mine.n; i++) {
 		struct entry *e = &entries[n++];
-		e->name = local.items[i].name;
-		e->parsed = &local.items[i].parsed;
-		e->local = &local.items[i];
+		e->name = mine.items[i].name;
+		e->parsed = &mine.items[i].parsed;
+		e->local = &mine.items[i];
 		e->remote = catalog_find(&cat, e->name);
 	}
 	for (size_t i = 0; i < cat.n; i++) {
-		bool known = false;
-		for (size_t j = 0; j < local.n && !known; j++)
-			known = strcmp(local.items[j].name, cat.items[i].name) == 0;
-		if (known || !cat.items[i].has_data)
+		if (!cat.items[i].has_data || catalog_find(&mine, cat.items[i].name))
 			continue;
 		struct entry *e = &entries[n++];
 		e->name = cat.items[i].name;
@@ -174,10 +169,12 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 		e->remote = &cat.items[i];
 	}
 
-	/* What the remote's policy wants, judged over both tiers. */
+	/* What the remote's policy wants, judged once over both tiers: what
+	 * to upload and what to delete there both follow from it. */
 	items = calloc(n + 1, sizeof(*items));
 	dec = calloc(n + 1, sizeof(*dec));
-	if (!items || !dec) {
+	verdicts = calloc(n + 1, sizeof(*verdicts));
+	if (!items || !dec || !verdicts) {
 		r = error_nomem(err);
 		goto done;
 	}
@@ -186,52 +183,47 @@ enum result sync_remote(struct backend *b, const struct retention_policy *keep,
 		items[i].type = entries[i].parsed->type;
 		items[i].created = entries[i].parsed->created;
 	}
-	retention_plan(items, n, keep, opts->now, dec);
+	retention_plan(items, n, remote->keep, opts->now, dec);
 	for (size_t i = 0; i < n; i++) {
+		struct entry *e = &entries[i];
+		e->held = complete(e);
 		if (!dec[i].keep)
 			continue;
 		st->wanted++;
-		if (complete(&entries[i]))
+		if (e->held)
 			st->present++;
-		else if (entries[i].local)
-			todo[ntodo++] = &entries[i];
+		else if (e->local)
+			todo[ntodo++] = e;
 		else
 			st->unavailable++;
 	}
 
 	qsort(todo, ntodo, sizeof(*todo), oldest_first);
 	for (size_t i = 0; i < ntodo; i++) {
-		if ((r = upload(b, local_dir, todo[i]->local, opts, st, err)))
+		if ((r = upload(local, remote, todo[i]->local, opts, st, err)))
 			goto done;
-	}
-	/* The remote's holdings now: the listing plus what went up. */
-	if (ntodo) {
-		struct remote_backup *grown = realloc(cat.items, (cat.n + ntodo) * sizeof(*grown));
-		if (!grown) {
-			r = error_nomem(err);
-			goto done;
-		}
-		cat.items = grown;
-		for (size_t i = 0; i < ntodo; i++) {
-			const struct local_backup *lb = todo[i]->local;
-			struct remote_backup *rb = NULL;
-			for (size_t j = 0; j < cat.n && !rb; j++)
-				if (strcmp(cat.items[j].name, lb->name) == 0)
-					rb = &cat.items[j];
-			if (!rb)
-				rb = &cat.items[cat.n++];
-			memset(rb, 0, sizeof(*rb));
-			memcpy(rb->name, lb->name, sizeof(rb->name));
-			rb->parsed = lb->parsed;
-			rb->has_data = true;
-			rb->size = (uint64_t)lb->file_size;
-			rb->has_meta = lb->has_meta;
+		todo[i]->held = true;
+		if (todo[i]->remote) {  /* it was there in part: whole now */
+			todo[i]->remote->has_data = true;
+			todo[i]->remote->size = todo[i]->local->size;
+			todo[i]->remote->has_meta = todo[i]->local->has_meta;
 		}
 	}
-	if ((r = remove_half_pairs(b, &cat, opts->now, st, err)))
+	if ((r = remove_half_pairs(remote, &cat, opts->now, st, err)))
 		goto done;
-	if ((r = prune_catalog(b, &cat, opts->db, keep, opts->now, false, NULL, &st->pruned,
-			       &st->held, err)))
+	/* The remote's retention: every backup whose data is there now, by the
+	 * verdict above. */
+	for (size_t i = 0; i < n; i++) {
+		const struct entry *e = &entries[i];
+		if (!e->held && !(e->remote && e->remote->has_data))
+			continue;
+		verdicts[nverdicts].e = e->remote && e->remote->has_data ? e->remote : e->local;
+		verdicts[nverdicts].d = dec[i];
+		nverdicts++;
+	}
+	qsort(verdicts, nverdicts, sizeof(*verdicts), items_newest_first);
+	if ((r = prune_apply(remote, verdicts, nverdicts, false, NULL, &st->pruned, &st->held,
+			     err)))
 		goto done;
 	if (opts->remove_stale && b->ops->remove_stale) {
 		struct error serr = {0};
@@ -245,10 +237,10 @@ done:
 	upload_journal_end(b, journal);
 	free(items);
 	free(dec);
+	free(verdicts);
 	free(entries);
 	free(todo);
 	catalog_free(&cat);
-	backend_listing_free(&listing);
-	local_list_free(&local);
+	catalog_free(&mine);
 	return r;
 }

@@ -1,9 +1,9 @@
 /*
  * Sync: bring one remote tier in step with the local tier.
  *
- * Reconcile, don't queue.  A sync lists the remote once, works out what the
- * remote's own retention policy says it should hold -- the policy applied to
- * every backup either tier has -- and uploads, oldest first, each such backup
+ * Reconcile, don't queue.  A sync lists both tiers once, works out what the
+ * remote's own retention policy says it should hold -- the policy applied,
+ * once, to every backup either tier has -- and uploads, oldest first, each such backup
  * the local tier has and the remote lacks or holds incompletely (metadata
  * first, then the data, whose arrival completes the pair).  It keeps no
  * queue: what to do is recomputed from the two tiers each time, so a crash,
@@ -14,9 +14,9 @@
  * take part: another database's backups in the same directory or prefix are
  * neither uploaded nor pruned nor counted.
  *
- * Then it applies the remote's policy to what the remote now holds and
- * deletes what has expired there -- from the same listing, so a sync costs
- * one listing request plus its uploads and deletions.
+ * Then it deletes from the remote what that same verdict lets go of --
+ * nothing else is listed or judged, so a sync costs one listing request
+ * plus its uploads and deletions.
  *
  * Half pairs: a run stopped between a backup's metadata and its data (a
  * kill, a full disk) leaves a lone <name>.db.gz.json.  The sync completes
@@ -34,8 +34,8 @@
 #define CBSYNC_SYNC_H
 
 #include "agent/prune.h"
+#include "agent/tiers.h"
 #include "backends/backend.h"
-#include "conf/conf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,11 +64,10 @@ struct sync_stats {
 	struct remote_holdings held;  /* what it holds afterwards (sync_stats_free) */
 };
 
-/* keep is the remote's retention policy. */
 void sync_stats_free(struct sync_stats *st);
 
-enum result sync_remote(struct backend *b, const struct retention_policy *keep,
-			const char *local_dir, const struct sync_opts *opts,
-			struct sync_stats *st, struct error *err);
+/* Bring remote in step with local (the local tier), by remote's policy. */
+enum result sync_tier(struct tier *local, struct tier *remote, const struct sync_opts *opts,
+		      struct sync_stats *st, struct error *err);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * Local tier: scanning, deleting and tidying the backup directory.
+ * Local tier: tidying the backup directory, reading metadata beside a file.
  */
 #include "agent/tier_local.h"
-#include "backends/backend.h"
+#include "agent/lock.h"
+#include "common/backup_name.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 
@@ -32,119 +33,6 @@ enum result local_read_meta(const char *backup_path, struct backup_meta *out,
 	r = meta_from_json(text, len, out, err);
 	free(text);
 	return r;
-}
-
-static int newest_first(const void *a, const void *b)
-{
-	const struct local_backup *x = a, *y = b;
-	if (x->parsed.created != y->parsed.created)
-		return x->parsed.created > y->parsed.created ? -1 : 1;
-	return -strcmp(x->name, y->name);
-}
-
-enum result local_list_scan(const char *dir, struct local_list *out,
-			    struct error *err)
-{
-	out->items = NULL;
-	out->n = 0;
-	DIR *d = opendir(dir);
-	if (!d) {
-		if (errno == ENOENT)
-			return CB_OK;
-		return error_errno(err, errno, dir);
-	}
-	size_t cap = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		struct backup_name parsed;
-		/* A name cbsync would never write is not one of its backups. */
-		if (!backup_name_parse(de->d_name, &parsed) || !backend_key_valid(de->d_name))
-			continue;
-		char *path = fs_join(dir, de->d_name);
-		if (!path)
-			goto nomem;
-		struct stat st;
-		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-			free(path);
-			continue;
-		}
-		if (out->n == cap) {
-			size_t ncap = cap ? cap * 2 : 32;
-			struct local_backup *ni = realloc(out->items, ncap * sizeof(*ni));
-			if (!ni) {
-				free(path);
-				goto nomem;
-			}
-			out->items = ni;
-			cap = ncap;
-		}
-		struct local_backup *b = &out->items[out->n++];
-		memset(b, 0, sizeof(*b));
-		memcpy(b->name, de->d_name, strlen(de->d_name) + 1);
-		b->parsed = parsed;
-		b->file_size = (int64_t)st.st_size;
-		struct error merr = {0};
-		if (local_read_meta(path, &b->meta, &merr) == CB_OK) {
-			if (strcmp(b->meta.name, b->name) == 0) {
-				b->has_meta = true;
-			} else {
-				snprintf(b->meta_error, sizeof(b->meta_error),
-					 "metadata names another backup (%s)", b->meta.name);
-			}
-		} else if (merr.code != CB_ERR_NOT_FOUND) {
-			snprintf(b->meta_error, sizeof(b->meta_error), "%s", merr.msg);
-		}
-		free(path);
-	}
-	closedir(d);
-	if (out->n)
-		qsort(out->items, out->n, sizeof(*out->items), newest_first);
-	return CB_OK;
-nomem:
-	closedir(d);
-	local_list_free(out);
-	return error_nomem(err);
-}
-
-void local_list_free(struct local_list *l)
-{
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
-}
-
-void local_list_keep_db(struct local_list *l, const char *db)
-{
-	size_t w = 0;
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->items[i].parsed.db, db) == 0)
-			l->items[w++] = l->items[i];
-	l->n = w;
-}
-
-enum result local_delete(const char *dir, const char *name, struct error *err)
-{
-	char *data = fs_join(dir, name);
-	if (!data)
-		return error_nomem(err);
-	size_t len = strlen(data);
-	char *meta = malloc(len + sizeof(META_SUFFIX));
-	if (!meta) {
-		free(data);
-		return error_nomem(err);
-	}
-	memcpy(meta, data, len);
-	memcpy(meta + len, META_SUFFIX, sizeof(META_SUFFIX));
-	enum result r = CB_OK;
-	if (unlink(data) != 0 && errno != ENOENT)
-		r = error_errno(err, errno, data);
-	else if (unlink(meta) != 0 && errno != ENOENT)
-		r = error_errno(err, errno, meta);
-	free(data);
-	free(meta);
-	if (r)
-		return r;
-	return fs_fsync_dir(dir, err);
 }
 
 void local_cleanup_stale(const char *dir)
@@ -185,4 +73,50 @@ void local_cleanup_stale(const char *dir)
 	if (n)
 		log_debug("local", "removed %zu temp file%s of killed runs in %s", n,
 			  n == 1 ? "" : "s", dir);
+}
+
+enum result local_lock(const char *dir, double timeout, const char *op, struct dir_lock *l,
+		       struct error *err)
+{
+	enum result r = fs_mkdirs(dir, 0700, err);
+	if (r)
+		return r;
+	r = dir_lock_acquire(l, dir, op, timeout, err);
+	if (r)
+		return r;
+	local_cleanup_stale(dir);
+	return CB_OK;
+}
+
+/* A --path that does not exist as given but names a file in the backup
+ * directory is taken from there. */
+char *resolve_backup_path(const char *given, const char *dir)
+{
+	if (fs_exists(given) || strchr(given, '/'))
+		return strdup(given);
+	char *in_dir = fs_join(dir, given);
+	if (in_dir && fs_exists(in_dir))
+		return in_dir;
+	free(in_dir);
+	return strdup(given);
+}
+
+/* Metadata beside a backup: CB_OK with *have set, or an error if it exists but
+ * is unusable or describes another backup. */
+enum result load_meta(const char *path, struct backup_meta *meta, bool *have,
+		       struct error *err)
+{
+	struct error merr = {0};
+	*have = false;
+	enum result r = local_read_meta(path, meta, &merr);
+	if (r == CB_ERR_NOT_FOUND)
+		return CB_OK;
+	if (r)
+		return error_set(err, r, "metadata of '%s' is unusable: %s", path, merr.msg);
+	if (strcmp(meta->name, fs_basename(path)) != 0)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "metadata beside '%s' describes another backup (%s)", path,
+				 meta->name);
+	*have = true;
+	return CB_OK;
 }

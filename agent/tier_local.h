@@ -7,11 +7,17 @@
  * always has its metadata (backups made by the seed tool, which wrote none,
  * are listed from their names and sizes).  Temp files start with
  * ".cbsync-tmp-" and are never listed.
+ *
+ * The directory is listed, read, pruned and verified as a tier like any
+ * remote (agent/tiers.h, through backends/local/local.h).  What is here is
+ * what only the local tier does besides: tidying after killed runs and
+ * reading the metadata beside a backup file named by path (restore --path,
+ * verify FILE).  Its lock is agent/lock.h; its writer agent/backup.h.
  */
 #ifndef CBSYNC_TIER_LOCAL_H
 #define CBSYNC_TIER_LOCAL_H
 
-#include "common/backup_name.h"
+#include "agent/lock.h"
 #include "common/meta.h"
 #include "common/result.h"
 
@@ -19,35 +25,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct local_backup {
-	char name[BACKUP_NAME_MAX];
-	struct backup_name parsed;
-	bool has_meta;
-	struct backup_meta meta;  /* valid when has_meta */
-	char meta_error[ERROR_MSG_MAX];     /* why metadata was unusable, if it exists */
-	int64_t file_size;        /* the .db.gz on disk */
-};
-
-struct local_list {
-	struct local_backup *items;
-	size_t n;
-};
-
-/* List dir's backups, newest first (ties by name, descending).  A missing
- * directory is an empty list. */
-enum result local_list_scan(const char *dir, struct local_list *out,
-			    struct error *err);
-void local_list_free(struct local_list *l);
-
-/* Keep only database db's backups (the <db> part of their names). */
-void local_list_keep_db(struct local_list *l, const char *db);
-
-/* Remove a backup and its metadata (data first, so it vanishes at once). */
-enum result local_delete(const char *dir, const char *name, struct error *err);
-
 /* Remove what crashed operations left: temp files and metadata without data.
  * Only call with the directory's lock held. */
 void local_cleanup_stale(const char *dir);
+
+/* Create the directory if needed, take its lock (op names who holds it)
+ * and tidy what killed runs left. */
+enum result local_lock(const char *dir, double timeout, const char *op, struct dir_lock *l,
+		       struct error *err);
+
+/* A backup named by path (restore --path, verify FILE): a path that does
+ * not exist as given but names a file in dir is taken from there. */
+char *resolve_backup_path(const char *given, const char *dir);
+
+/* The metadata beside a backup file: CB_OK with *have set, or an error if
+ * it exists but is unusable or describes another backup. */
+enum result load_meta(const char *path, struct backup_meta *meta, bool *have,
+		      struct error *err);
 
 /* Load and validate the metadata beside a backup file path. */
 enum result local_read_meta(const char *backup_path, struct backup_meta *out,

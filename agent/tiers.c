@@ -1,47 +1,153 @@
 /*
- * Tiers: opening, listing candidates, fetching with checks.
+ * Tiers: opening, listing, reading metadata, deleting, fetching with checks.
  */
 #include "agent/tiers.h"
-#include "agent/catalog.h"
 #include "agent/gzstream.h"
-#include "agent/tier_local.h"
-#include "common/fsutil.h"
+#include "backends/local/local.h"
 #include "common/meta.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+enum result tier_open_local(struct tier *t, const char *dir, const struct retention_policy *keep,
+			    struct error *err)
+{
+	*t = (struct tier){.name = "local", .dir = dir, .keep = keep};
+	return local_tier_open(dir, &t->backend, err);
+}
+
+enum result tier_open_remote(struct tier *t, const struct conf_remote *rc, struct error *err)
+{
+	*t = (struct tier){.name = rc->name, .remote = rc, .keep = &rc->keep};
+	return backend_open(rc, &t->backend, err);
+}
+
+void tier_close(struct tier *t)
+{
+	backend_close(t->backend);
+	t->backend = NULL;
+}
+
 void tier_label(const struct tier *t, char *buf, size_t size)
 {
-	if (t->remote)
+	if (!t->dir)
 		snprintf(buf, size, "remote '%s'", t->name);
 	else
 		snprintf(buf, size, "local");
+}
+
+/* The metadata of backup name on t: fetched, parsed, and naming it. */
+static enum result read_meta(struct tier *t, const char *name, struct backup_meta *meta,
+			     struct error *err)
+{
+	char key[BACKUP_NAME_MAX + 8], *text = NULL;
+	size_t len = 0;
+	snprintf(key, sizeof(key), "%s%s", name, META_SUFFIX);
+	enum result r = backend_get_buffer(t->backend, key, META_MAX_BYTES, &text, &len, err);
+	if (r)
+		return r;
+	r = meta_from_json(text, len, meta, err);
+	free(text);
+	if (r)
+		return r;
+	if (strcmp(meta->name, name) != 0)
+		return error_set(err, CB_ERR_CORRUPT, "its metadata describes another backup (%s)",
+				 meta->name);
+	return CB_OK;
+}
+
+enum result tier_read_meta(struct tier *t, struct catalog_entry *e, struct error *err)
+{
+	if (e->meta)
+		return CB_OK;
+	if (!e->has_meta)
+		return error_set(err, CB_ERR_NOT_FOUND, "backup '%s' has no metadata", e->name);
+	struct backup_meta *m = malloc(sizeof(*m));
+	if (!m)
+		return error_nomem(err);
+	enum result r = read_meta(t, e->name, m, err);
+	if (r) {
+		free(m);
+		return r;
+	}
+	e->meta = m;
+	return CB_OK;
+}
+
+enum result tier_catalog(struct tier *t, const char *db, const char *comp, struct catalog *out,
+			 struct error *err)
+{
+	struct backend_listing l = {0};
+	enum result r = backend_list(t->backend, "", &l, err);
+	if (!r)
+		r = catalog_build(&l, out, err);
+	backend_listing_free(&l);
+	if (r)
+		return r;
+	if (!t->dir)  /* the local directory's odd names were never reported */
+		catalog_warn_unsafe(out, comp, t->name);
+	if (db)
+		catalog_keep_db(out, db);
+	/* Only whole backups: a lone metadata file in the local directory is
+	 * what a killed run left, tidied under the lock (local_cleanup_stale). */
+	size_t w = 0;
+	for (size_t i = 0; t->dir && i < out->n; i++)
+		if (out->items[i].has_data)
+			out->items[w++] = out->items[i];
+	if (t->dir)
+		out->n = w;
+	for (size_t i = 0; t->dir && i < out->n; i++) {
+		struct catalog_entry *e = &out->items[i];
+		struct error merr = {0};
+		r = tier_read_meta(t, e, &merr);
+		if (r == CB_ERR_NOMEM) {
+			catalog_free(out);
+			return error_nomem(err);
+		}
+		if (r && r != CB_ERR_NOT_FOUND && !(e->meta_error = strdup(merr.msg))) {
+			catalog_free(out);
+			return error_nomem(err);
+		}
+		e->has_meta = r == CB_OK;
+	}
+	return CB_OK;
+}
+
+enum result tier_delete(struct tier *t, const char *name, struct error *err)
+{
+	char meta_key[BACKUP_NAME_MAX + 8];
+	snprintf(meta_key, sizeof(meta_key), "%s%s", name, META_SUFFIX);
+	enum result r = backend_remove(t->backend, name, err);
+	if (!r)
+		r = backend_remove(t->backend, meta_key, err);
+	return r;
 }
 
 enum result tiers_open(struct tier_set *set, const struct conf *c, const char *which,
 		       struct error *err)
 {
 	bool all = !which || strcmp(which, "all") == 0;
+	enum result r;
 	set->n = 0;
 	set->max_size = c->restore_max_size;
 	set->tiers = calloc(c->n_remotes + 1, sizeof(*set->tiers));
 	if (!set->tiers)
 		return error_nomem(err);
-	if (all || strcmp(which, "local") == 0)
-		set->tiers[set->n++] = (struct tier){.name = "local"};
+	if (all || strcmp(which, "local") == 0) {
+		if ((r = tier_open_local(&set->tiers[0], c->local_dir, &c->local_keep, err))) {
+			tiers_close(set);
+			return r;
+		}
+		set->n++;
+	}
 	for (size_t i = 0; i < c->n_remotes; i++) {
 		const struct conf_remote *rc = &c->remotes[i];
 		if (!all && strcmp(which, rc->name) != 0)
 			continue;
-		struct tier *t = &set->tiers[set->n];
-		*t = (struct tier){.name = rc->name, .remote = rc};
-		enum result r = backend_open(rc, &t->backend, err);
-		if (r) {
+		if ((r = tier_open_remote(&set->tiers[set->n], rc, err))) {
 			tiers_close(set);
 			return r;
 		}
@@ -61,7 +167,7 @@ enum result tiers_open(struct tier_set *set, const struct conf *c, const char *w
 void tiers_close(struct tier_set *set)
 {
 	for (size_t i = 0; i < set->n; i++)
-		backend_close(set->tiers[i].backend);
+		tier_close(&set->tiers[i]);
 	free(set->tiers);
 	set->tiers = NULL;
 	set->n = 0;
@@ -78,78 +184,44 @@ static int newest_first(const void *a, const void *b)
 	return x->tier < y->tier ? -1 : x->tier > y->tier;
 }
 
-static enum result push_candidate(struct candidate_list *l, size_t *cap,
-				  const struct candidate *c)
-{
-	if (l->n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct candidate *ni = realloc(l->items, ncap * sizeof(*ni));
-		if (!ni)
-			return CB_ERR_NOMEM;
-		l->items = ni;
-		*cap = ncap;
-	}
-	l->items[l->n++] = *c;
-	return CB_OK;
-}
-
-enum result tiers_candidates(struct tier_set *set, const struct conf *c,
-			     struct candidate_list *out, struct error *err)
+enum result tiers_candidates(struct tier_set *set, struct candidate_list *out,
+			     struct error *err)
 {
 	size_t cap = 0;
 	out->items = NULL;
 	out->n = 0;
 	for (size_t i = 0; i < set->n; i++) {
 		struct tier *t = &set->tiers[i];
+		struct catalog cat;
 		t->listed = false;
-		if (!t->remote) {
-			struct local_list local;
-			if (local_list_scan(c->local_dir, &local, &t->list_error))
-				continue;
-			t->listed = true;
-			for (size_t k = 0; k < local.n; k++) {
-				struct candidate cand = {.parsed = local.items[k].parsed, .tier = i,
-							 .size = (uint64_t)local.items[k].file_size,
-							 .has_meta = local.items[k].has_meta};
-				memcpy(cand.name, local.items[k].name, sizeof(cand.name));
-				if (push_candidate(out, &cap, &cand)) {
-					local_list_free(&local);
-					goto nomem;
-				}
-			}
-			local_list_free(&local);
+		if (tier_catalog(t, NULL, "tiers", &cat, &t->list_error))
 			continue;
-		}
-		struct backend_listing l;
-		struct remote_catalog cat;
-		if (backend_list(t->backend, "", &l, &t->list_error))
-			continue;
-		enum result r = catalog_build(&l, &cat, &t->list_error);
-		backend_listing_free(&l);
-		if (r)
-			continue;
-		catalog_warn_unsafe(&cat, "tiers", t->name);
 		t->listed = true;
 		for (size_t k = 0; k < cat.n; k++) {
-			if (!cat.items[k].has_data)
+			const struct catalog_entry *e = &cat.items[k];
+			if (!e->has_data)
 				continue;
-			struct candidate cand = {.parsed = cat.items[k].parsed, .tier = i,
-						 .size = cat.items[k].size,
-						 .has_meta = cat.items[k].has_meta};
-			memcpy(cand.name, cat.items[k].name, sizeof(cand.name));
-			if (push_candidate(out, &cap, &cand)) {
-				catalog_free(&cat);
-				goto nomem;
+			if (out->n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct candidate *ni = realloc(out->items, ncap * sizeof(*ni));
+				if (!ni) {
+					catalog_free(&cat);
+					candidates_free(out);
+					return error_nomem(err);
+				}
+				out->items = ni;
+				cap = ncap;
 			}
+			struct candidate *cand = &out->items[out->n++];
+			*cand = (struct candidate){.parsed = e->parsed, .tier = i, .size = e->size,
+						   .has_meta = e->has_meta};
+			memcpy(cand->name, e->name, sizeof(cand->name));
 		}
 		catalog_free(&cat);
 	}
 	if (out->n)
 		qsort(out->items, out->n, sizeof(*out->items), newest_first);
 	return CB_OK;
-nomem:
-	candidates_free(out);
-	return error_nomem(err);
 }
 
 void candidates_free(struct candidate_list *l)
@@ -163,6 +235,7 @@ struct download {
 	struct gz_reader *gz;
 	struct progress *bar;
 	const char *name;
+	const char *from;  /* "remote", "file" */
 	uint64_t listed;  /* the size the listing gave */
 	uint64_t done;
 };
@@ -172,74 +245,23 @@ static enum result to_reader(void *ctx, const void *buf, size_t len, struct erro
 	struct download *d = ctx;
 	if (len > d->listed - d->done)
 		return error_set(err, CB_ERR_CORRUPT,
-				 "backup '%s' is corrupt: the remote sent more than the %llu "
+				 "backup '%s' is corrupt: the %s sent more than the %llu "
 				 "bytes its listing gave; stopped there",
-				 d->name, (unsigned long long)d->listed);
+				 d->name, d->from, (unsigned long long)d->listed);
 	d->done += len;
 	progress_update(d->bar, d->done);
 	return gz_reader_feed(d->gz, buf, len, err);
 }
 
-/* Metadata of a remote backup: fetched, parsed, and naming that backup. */
-static enum result remote_meta(struct tier *t, const char *name, struct backup_meta *meta,
-			       struct error *err)
-{
-	char key[BACKUP_NAME_MAX + 8], *text = NULL;
-	size_t len = 0;
-	snprintf(key, sizeof(key), "%s%s", name, META_SUFFIX);
-	enum result r = backend_get_buffer(t->backend, key, META_MAX_BYTES, &text, &len, err);
-	if (r)
-		return r;
-	r = meta_from_json(text, len, meta, err);
-	free(text);
-	if (r)
-		return r;
-	if (strcmp(meta->name, name) != 0)
-		return error_set(err, CB_ERR_CORRUPT, "its metadata describes another backup (%s)",
-				 meta->name);
-	return CB_OK;
-}
-
-enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, const char *local_dir,
-			int out_fd, const char *out_path, struct progress *bar,
-			struct check_result *res, struct backup_meta *meta, bool *have_meta,
-			struct error *err)
+enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int out_fd,
+			const char *out_path, struct progress *bar, struct check_result *res,
+			struct backup_meta *meta, bool *have_meta, struct error *err)
 {
 	struct tier *t = &set->tiers[cand->tier];
 	enum result r;
 	*have_meta = false;
-	if (!t->remote) {
-		char *path = fs_join(local_dir, cand->name);
-		if (!path)
-			return error_nomem(err);
-		if (cand->has_meta) {
-			if ((r = local_read_meta(path, meta, err)) == CB_OK &&
-			    strcmp(meta->name, cand->name) != 0)
-				r = error_set(err, CB_ERR_CORRUPT,
-					      "its metadata describes another backup (%s)", meta->name);
-			if (r) {
-				if (r == CB_ERR_CORRUPT)
-					error_prefix(err, "backup '%s' is refused", cand->name);
-				free(path);
-				return r;
-			}
-			*have_meta = true;
-		}
-		int in = open(path, O_RDONLY | O_CLOEXEC);
-		if (in < 0) {
-			r = error_errno(err, errno, path);
-			free(path);
-			return r;
-		}
-		r = check_backup(in, cand->name, *have_meta ? meta : NULL, set->max_size, out_fd,
-				 out_path, bar, res, err);
-		close(in);
-		free(path);
-		return r;
-	}
-
 	if (cand->has_meta) {
-		if ((r = remote_meta(t, cand->name, meta, err))) {
+		if ((r = read_meta(t, cand->name, meta, err))) {
 			if (r == CB_ERR_CORRUPT)
 				error_prefix(err, "backup '%s' is refused", cand->name);
 			return r;
@@ -247,7 +269,8 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, cons
 		*have_meta = true;
 	}
 	struct check_sink sink;
-	struct download d = {.bar = bar, .name = cand->name, .listed = cand->size};
+	struct download d = {.bar = bar, .name = cand->name, .listed = cand->size,
+			     .from = t->dir ? "file" : "remote"};
 	if ((r = check_sink_init(&sink, out_fd, out_path, cand->name, *have_meta ? meta : NULL,
 				 set->max_size, err)))
 		return r;

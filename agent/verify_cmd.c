@@ -99,7 +99,7 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 		return error_set(err, CB_ERR_USAGE, "--all and --latest do not go together");
 	if ((r = tiers_open(&set, c, which, err)))
 		return r;
-	if ((r = tiers_candidates(&set, c, &cands, err)))
+	if ((r = tiers_candidates(&set, &cands, err)))
 		goto done;
 	for (size_t t = 0; t < set.n; t++) {
 		struct tier *tier = &set.tiers[t];
@@ -134,7 +134,7 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 			r = scratch_file(&tmp, c->local_dir, cand->name, &verr);
 			if (!r) {
 				progress_start(&bar, "verify", cand->size);
-				r = tiers_fetch(&set, cand, c->local_dir, tmp.fd, tmp.tmp_path, &bar, &res,
+				r = tiers_fetch(&set, cand, tmp.fd, tmp.tmp_path, &bar, &res,
 						&meta, &have_meta, &verr);
 				progress_end(&bar);
 			}
@@ -176,7 +176,7 @@ done:
 enum result cmd_verify(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
-	struct local_list list = {0};
+	struct catalog list = {0};
 	size_t ok = 0, failed = 0;
 	enum result worst = CB_OK;
 	enum result r;
@@ -189,9 +189,14 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		return verify_tiers(cli, err);
 	}
 	if (n == 0) {
-		if ((r = local_list_scan(c->local_dir, &list, err)))
+		struct tier local;
+		if (!(r = tier_open_local(&local, c->local_dir, &c->local_keep, err)))
+			r = tier_catalog(&local, NULL, "verify", &list, err);
+		tier_close(&local);
+		if (r)
 			return r;
 		if (list.n == 0) {
+			catalog_free(&list);
 			printf("No backups found in %s\n", c->local_dir);
 			/* Nothing checked is not "all checks passed". */
 			return error_set(err, CB_ERR_NOT_FOUND,
@@ -208,7 +213,7 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		struct error verr = {0};
 		double start = time_mono();
 		if (!path) {
-			local_list_free(&list);
+			catalog_free(&list);
 			return error_nomem(err);
 		}
 		r = verify_one(path, label, c->restore_max_size, &res, &verr);
@@ -231,7 +236,7 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		free(log_dir);
 		free(path);
 	}
-	local_list_free(&list);
+	catalog_free(&list);
 	printf("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,
 	       ok + failed == 1 ? "" : "s", ok, failed);
 	if (failed)

@@ -20,7 +20,7 @@
 
 #include "agent/prune.h"
 #include "agent/sync.h"
-#include "agent/tier_local.h"
+#include "agent/tiers.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
 #include "common/meta.h"
@@ -118,8 +118,10 @@ static void one_year(void **state)
 	assert_int_equal(conf_load(&conf, &opts, &err), CB_OK);
 	const struct conf_remote *rc = conf_remote_find(&conf, "off");
 	assert_non_null(rc);
-	struct backend *b = NULL;
-	assert_int_equal(backend_open(rc, &b, &err), CB_OK);
+	struct tier lt, rt;
+	assert_int_equal(tier_open_remote(&rt, rc, &err), CB_OK);
+	rt.keep = &remote_keep;
+	assert_int_equal(tier_open_local(&lt, local_dir, &local_keep, &err), CB_OK);
 
 	int64_t start;
 	assert_true(time_from_utc_fields(2027, 1, 1, 0, 0, 0, &start));
@@ -150,7 +152,7 @@ static void one_year(void **state)
 		int64_t now = midnight + 23 * 3600;
 		struct sync_stats st;
 		struct sync_opts so = {.now = now, .db = "cloudbrain"};
-		enum result r = sync_remote(b, &remote_keep, local_dir, &so, &st, &err);
+		enum result r = sync_tier(&lt, &rt, &so, &st, &err);
 		if (outage) {
 			assert_int_equal(r, CB_ERR_RETRY);
 		} else {
@@ -166,8 +168,7 @@ static void one_year(void **state)
 		sync_stats_free(&st);
 
 		struct prune_result pr;
-		r = prune_local(local_dir, "cloudbrain", &local_keep, &held, 1, now, false, NULL, &pr,
-				&err);
+		r = prune_listed(&lt, "cloudbrain", &held, 1, now, false, NULL, &pr, NULL, &err);
 		if (r)
 			fail_msg("day %d: prune: %s", day, err.msg);
 		if (pr.pinned > max_pinned)
@@ -210,7 +211,8 @@ static void one_year(void **state)
 	assert_int_equal(count_in(local_dir, BT_DAILY, 0), 7);
 	assert_true(uploads > 365);
 	holdings_free(&held);
-	backend_close(b);
+	tier_close(&lt);
+	tier_close(&rt);
 	conf_free(&conf);
 }
 
