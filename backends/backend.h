@@ -4,7 +4,9 @@
  * A backend is one folder under backends/ that exports one
  * `const struct backend_ops` table; backends/registry.c lists the ones
  * compiled in (each has a CMake option).  Adding a backend is a new folder
- * and one line in the registry.
+ * and one line in the registry.  Its settings are a struct of its own,
+ * described by its config map (backend_ops.keys) and filled, typed, by the
+ * configuration: a backend parses no setting strings.
  *
  * A remote holds objects under keys relative to its root (the backend's
  * path, URL path or bucket prefix):
@@ -141,15 +143,22 @@ void backend_stats_add(struct backend_stats *out, const struct backend_stats *mi
 struct backend_ops {
 	const char *type;           /* the [remote] type = ... value: "local", "sftp", "s3" */
 	const char *description;    /* one line, for `cbsync help backends` */
-	const struct conf_key_spec *keys; /* the config map (parsing, validation, help) */
+	/* The config map: each key's type, default, range and help, and the
+	 * offset of its field in the backend's settings struct, which the
+	 * configuration allocates (settings_size bytes), fills with typed
+	 * values and frees (conf/conf.h, struct conf_key_spec). */
+	const struct conf_key_spec *keys;
 	size_t n_keys;
+	size_t settings_size;
 	unsigned features;          /* enum backend_feature bits */
 
 	/* Required. */
 
-	/* Build the backend's context from its validated [remote] section
-	 * (values through conf_remote_get).  Does not have to connect; on
-	 * failure frees everything it built. */
+	/* Build the backend's context from its validated [remote] section:
+	 * its settings struct, remote->settings, holds every key's typed value
+	 * (no value strings to parse), and conf_remote_check_ranges checks
+	 * those with a range in the config map.  Keeps copies of what it keeps.
+	 * Does not have to connect; on failure frees everything it built. */
 	enum result (*open)(const struct conf_remote *remote, void **ctx, struct error *err);
 	void (*close)(void *ctx);
 

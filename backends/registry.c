@@ -39,6 +39,7 @@ static void fill_remote_types(void)
 			.description = registry[i]->description,
 			.keys = registry[i]->keys,
 			.n_keys = registry[i]->n_keys,
+			.settings_size = registry[i]->settings_size,
 		};
 	}
 }

@@ -125,6 +125,7 @@ const char *conf_origin(const struct conf *c, const char *section, const char *k
 
 static void remote_free(struct conf_remote *r)
 {
+	conf_remote_settings_free(r);
 	free(r->name);
 	free(r->type_origin);
 	for (size_t t = 0; t < BT_COUNT; t++)

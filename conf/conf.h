@@ -84,37 +84,65 @@ struct conf_schedule {
 	int mday;               /* monthly: 1..31; past a month's end, its last day */
 };
 
-/* The type of a backend-specific key. */
+/* The type of a backend-specific key, and the C type of the field its
+ * typed value goes into in the backend's settings struct. */
 enum conf_type {
-	CONF_STRING,
-	CONF_BOOL,
-	CONF_INT,
-	CONF_SIZE,              /* "16M", "5MiB", bytes */
-	CONF_DURATION,          /* "30s", "5m" */
-	CONF_PATH,
-	CONF_URL,
+	CONF_STRING,            /* char * */
+	CONF_BOOL,              /* bool */
+	CONF_INT,               /* int64_t */
+	CONF_SIZE,              /* uint64_t bytes: "16M", "5MiB" */
+	CONF_DURATION,          /* double seconds: "30s", "5m" */
+	CONF_PATH,              /* char *, not empty */
+	CONF_URL,               /* char * */
 };
 
-/* One key a backend accepts in its [remote "NAME"] section (its config map). */
+/* One key a backend accepts in its [remote "NAME"] section: an entry of its
+ * config map, which parses, validates and documents (`cbsync help
+ * backends`) the key, and says where its typed value goes. */
 struct conf_key_spec {
 	const char *key;
 	enum conf_type type;
+	size_t offset;              /* of its field in the backend's settings struct */
 	const char *default_value;  /* NULL: no default */
 	bool required;
 	bool secret;                /* masked by `config check`, never logged */
+	/* CONF_INT, CONF_SIZE and CONF_DURATION (in seconds): the values the
+	 * backend can work with, min to max inclusive, and the error line for
+	 * a value outside them (NULL: any value of the type will do).  Checked
+	 * when the remote is opened (conf_remote_check_ranges), so that such a
+	 * remote fails alone and the configuration still loads. */
+	double min, max;
+	const char *out_of_range;
 	const char *description;
 };
+
+/* .type and .offset of a config map entry for field of the settings struct
+ * stype, which must have the C type that CONF_<t> stores (or this does not
+ * compile):
+ *   {.key = "bucket", CONF_MAP(STRING, struct s3_settings, bucket), ...} */
+#define CONF_MAP(t, stype, field) \
+	.type = CONF_##t, \
+	.offset = _Generic(((stype *)0)->field, CONF_CTYPE_##t: offsetof(stype, field))
+#define CONF_CTYPE_STRING char *
+#define CONF_CTYPE_BOOL bool
+#define CONF_CTYPE_INT int64_t
+#define CONF_CTYPE_SIZE uint64_t
+#define CONF_CTYPE_DURATION double
+#define CONF_CTYPE_PATH char *
+#define CONF_CTYPE_URL char *
 
 /* A backend type as the configuration sees it. */
 struct conf_remote_type {
 	const char *type;           /* "local", "sftp", "s3" */
 	const char *description;
-	const struct conf_key_spec *keys;
+	const struct conf_key_spec *keys; /* its config map */
 	size_t n_keys;
+	size_t settings_size;       /* of its settings struct; 0: it has none */
 };
 
 /* A validated key = value of a remote (value normalised: sizes and durations
- * as decimal numbers of bytes / seconds, booleans as "true"/"false"). */
+ * as decimal numbers of bytes / seconds, booleans as "true"/"false"): what
+ * `config check` prints, and where each value came from. */
 struct conf_kv {
 	char *key;
 	char *value;
@@ -128,6 +156,11 @@ struct conf_remote {
 	struct retention_policy keep;   /* defaults to the local tier's */
 	struct conf_kv *kv;         /* every key of the type's map that has a value */
 	size_t n_kv;
+	/* The type's settings struct (type->settings_size bytes, NULL if 0):
+	 * each key's typed value at its spec's offset, defaults applied; a key
+	 * with neither a value nor a default leaves its field zero (NULL for a
+	 * string).  Strings are owned here; conf_free frees them. */
+	void *settings;
 	char *type_origin;          /* where type came from (as conf_kv.origin) */
 	char *keep_origin[BT_COUNT]; /* where each keep_* came from; "[local] keep_daily"
 	                             * when inherited; NULL for types not configurable */
@@ -203,6 +236,16 @@ void conf_print(const struct conf *c, FILE *out);
 
 /* A remote's value for key (normalised as in struct conf_kv), or NULL. */
 const char *conf_remote_get(const struct conf_remote *r, const char *key);
+
+/* CB_OK if each of r's typed values lies within its key's range (struct
+ * conf_key_spec: min, max); else CB_ERR_CONFIG with the first offending
+ * key's out_of_range line, in the order of the type's keys.  A backend's
+ * open calls it before it relies on those values. */
+enum result conf_remote_check_ranges(const struct conf_remote *r, struct error *err);
+
+/* Free r->settings and the strings in it (secrets wiped first); conf_free
+ * does this for every remote. */
+void conf_remote_settings_free(struct conf_remote *r);
 
 /* The remote called name, or NULL. */
 const struct conf_remote *conf_remote_find(const struct conf *c, const char *name);

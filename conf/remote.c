@@ -4,7 +4,9 @@
  * entries against that type's key table in the order they were given (file
  * lines, then environment variables), normalise the values, apply the
  * backend's defaults, insist on its required keys, and let keep_* default
- * to the local tier's policy.
+ * to the local tier's policy.  Last, the values go into the backend's
+ * settings struct, typed, each at the offset its key spec names (the config
+ * map): the backend reads them there and parses no strings of its own.
  *
  * URL values get two more checks here, where the type's keys are known for
  * the hint: credentials in a URL are refused (the value is never echoed),
@@ -240,6 +242,68 @@ static enum result warn_risky(struct loader *ld, const struct conf_key_spec *spe
 	return CB_OK;
 }
 
+static bool is_string(enum conf_type t)
+{
+	return t == CONF_STRING || t == CONF_PATH || t == CONF_URL;
+}
+
+/* Store kv's value, typed, at its offset in the settings struct s.  The
+ * value is in its normalised form, which the type's parser reads back (a
+ * duration once it has its unit again). */
+static enum result settings_store(struct loader *ld, const struct conf_remote_type *rt,
+				  const struct conf_kv *kv, void *s)
+{
+	const struct conf_key_spec *spec = kv->spec;
+	void *f = (char *)s + spec->offset;
+	char tmp[80];
+	unsigned long long size;
+	bool ok = spec->offset < rt->settings_size;
+
+	if (ok && is_string(spec->type))
+		return (*(char **)f = strdup(kv->value)) ? CB_OK : ld_nomem(ld);
+	if (ok && spec->type == CONF_BOOL)
+		ok = conf_parse_bool(kv->value, f);
+	if (ok && spec->type == CONF_INT)
+		*(int64_t *)f = strtoll(kv->value, NULL, 10); /* conf_value_normalise's "%lld" */
+	if (ok && spec->type == CONF_SIZE && (ok = conf_parse_size(kv->value, &size)))
+		*(uint64_t *)f = (uint64_t)size;
+	if (ok && spec->type == CONF_DURATION) {
+		snprintf(tmp, sizeof(tmp), "%ss", kv->value);
+		ok = conf_parse_duration(tmp, f);
+	}
+	return ok ? CB_OK : ld_fail(ld, CB_ERR_INTERNAL, "backend %s: %s does not fit its settings",
+				    rt->type, spec->key);
+}
+
+void conf_remote_settings_free(struct conf_remote *r)
+{
+	for (size_t k = 0; r->settings && k < r->type->n_keys; k++) {
+		const struct conf_key_spec *spec = &r->type->keys[k];
+		char *str = is_string(spec->type) ? *(char **)((char *)r->settings + spec->offset)
+						  : NULL;
+		if (str && spec->secret)
+			explicit_bzero(str, strlen(str));
+		free(str);
+	}
+	free(r->settings);
+	r->settings = NULL;
+}
+
+enum result conf_remote_check_ranges(const struct conf_remote *r, struct error *err)
+{
+	for (size_t k = 0; r->settings && k < r->type->n_keys; k++) {
+		const struct conf_key_spec *spec = &r->type->keys[k];
+		const char *f = (const char *)r->settings + spec->offset;
+		double v = spec->type == CONF_INT ? (double)*(const int64_t *)f :
+			   spec->type == CONF_SIZE ? (double)*(const uint64_t *)f :
+			   spec->type == CONF_DURATION ? *(const double *)f : 0;
+		if (spec->out_of_range && !is_string(spec->type) && spec->type != CONF_BOOL &&
+		    conf_remote_get(r, spec->key) && !(v >= spec->min && v <= spec->max))
+			return error_set(err, CB_ERR_CONFIG, "%s", spec->out_of_range);
+	}
+	return CB_OK;
+}
+
 /* Validate d's settings against its type and fill r. */
 static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_remote *r)
 {
@@ -382,6 +446,15 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 			goto out;
 		}
 	}
+
+	/* The typed values, for the backend. */
+	if (rt->settings_size && !(r->settings = calloc(1, rt->settings_size))) {
+		ld_nomem(ld);
+		goto out;
+	}
+	for (size_t i = 0; r->settings && i < r->n_kv; i++)
+		if (settings_store(ld, rt, &r->kv[i], r->settings))
+			goto out;
 out:
 	for (size_t k = 0; val && k < rt->n_keys; k++)
 		free(val[k]);

@@ -28,14 +28,22 @@
 
 #define GET_CHUNK (1 << 20)
 
+/* A mirror's [remote] settings, filled from local_keys by the configuration. */
+struct local_settings {
+	char *path;
+	bool create_dir;
+	bool fsync;
+};
+
+#define KEY(t, field) CONF_MAP(t, struct local_settings, field)
 static const struct conf_key_spec local_keys[] = {
-	{"path", CONF_PATH, NULL, true, false,
-	 "the mirror directory (another disk, an NFS mount)"},
-	{"create_dir", CONF_BOOL, "false", false, false,
-	 "create the directory if it is missing (off: a missing directory means "
-	 "\"not mounted, retry later\")"},
-	{"fsync", CONF_BOOL, "true", false, false,
-	 "fsync every file and directory written (off only for throwaway mirrors)"},
+	{.key = "path", KEY(PATH, path), .required = true,
+	 .description = "the mirror directory (another disk, an NFS mount)"},
+	{.key = "create_dir", KEY(BOOL, create_dir), .default_value = "false",
+	 .description = "create the directory if it is missing (off: a missing directory means "
+			"\"not mounted, retry later\")"},
+	{.key = "fsync", KEY(BOOL, fsync), .default_value = "true",
+	 .description = "fsync every file and directory written (off only for throwaway mirrors)"},
 };
 
 struct local {
@@ -57,12 +65,10 @@ static enum result local_open(const struct conf_remote *remote, void **ctx, stru
 	struct local *l = calloc(1, sizeof(*l));
 	if (!l)
 		return error_nomem(err);
-	const char *path = conf_remote_get(remote, "path");
-	const char *create = conf_remote_get(remote, "create_dir");
-	const char *sync = conf_remote_get(remote, "fsync");
-	l->root = strdup(path ? path : "");
-	l->create_dir = create && strcmp(create, "true") == 0;
-	l->fsync = !sync || strcmp(sync, "true") == 0;
+	const struct local_settings *set = remote->settings;
+	l->root = strdup(set->path);
+	l->create_dir = set->create_dir;
+	l->fsync = set->fsync;
 	if (!l->root) {
 		free(l);
 		return error_nomem(err);
@@ -442,6 +448,7 @@ const struct backend_ops backend_local = {
 	.description = "a mirror directory: another disk or an NFS mount",
 	.keys = local_keys,
 	.n_keys = sizeof(local_keys) / sizeof(*local_keys),
+	.settings_size = sizeof(struct local_settings),
 	.features = BACKEND_STALE_UPLOADS,
 	.open = local_open,
 	.close = local_close,

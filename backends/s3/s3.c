@@ -34,6 +34,7 @@
 #include "common/meta.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <libxml/parser.h>
 #include <math.h>
 #include <openssl/crypto.h>
@@ -42,36 +43,68 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A remote's [remote] settings, typed: the configuration fills them from
+ * the config map below (conf/conf.h, struct conf_key_spec). */
+struct s3_settings {
+	char *bucket;
+	char *endpoint;         /* NULL: AWS's for the region */
+	char *region;           /* NULL or "": from the environment */
+	char *prefix;
+	bool path_style;
+	char *access_key_id;    /* with the secret key NULL or "": from the environment */
+	char *secret_access_key;
+	char *session_token;
+	char *storage_class;
+	uint64_t part_size;     /* S3_MIN_PART .. S3_MAX_PART, checked at open */
+	char *ca_file;
+	double connect_timeout; /* seconds, above 0, checked at open */
+	double timeout;
+};
+
+/* Timeouts are whole nanoseconds, so "above 0" is "at least 1ns". */
+#define TIMEOUT_MIN 1e-9
+#define TIMEOUT_OUT_OF_RANGE "connect_timeout and timeout must be above 0"
+
+#define KEY(t, field) CONF_MAP(t, struct s3_settings, field)
 static const struct conf_key_spec s3_keys[] = {
-	{"bucket", CONF_STRING, NULL, true, false, "the bucket"},
-	{"endpoint", CONF_URL, NULL, false, false,
-	 "the service's URL (default: https://s3.<region>.amazonaws.com)"},
-	{"region", CONF_STRING, NULL, false, false,
-	 "the region requests are signed for (default: $AWS_REGION, else $AWS_DEFAULT_REGION, "
-	 "else us-east-1)"},
-	{"prefix", CONF_STRING, NULL, false, false,
-	 "a key prefix inside the bucket: objects are stored as PREFIX/<name> (default: none)"},
-	{"path_style", CONF_BOOL, "false", false, false,
-	 "path-style URLs (endpoint/bucket/key) instead of virtual-hosted ones "
-	 "(bucket.endpoint/key), for MinIO, Ceph, Swift and the like"},
-	{"access_key_id", CONF_STRING, NULL, false, false,
-	 "the access key (default: $AWS_ACCESS_KEY_ID)"},
-	{"secret_access_key", CONF_STRING, NULL, false, true,
-	 "the secret key (default: $AWS_SECRET_ACCESS_KEY); best given as secret_access_key_file"},
-	{"session_token", CONF_STRING, NULL, false, true,
-	 "the session token of temporary credentials (default: $AWS_SESSION_TOKEN when the keys "
-	 "come from the environment too)"},
-	{"storage_class", CONF_STRING, NULL, false, false,
-	 "the storage class of uploaded objects, e.g. STANDARD_IA (default: the bucket's)"},
-	{"part_size", CONF_SIZE, "16M", false, false,
-	 "larger objects go up as a multipart upload in parts of this size (at least 5M; grown "
-	 "for an object that would need more than 10 000 parts)"},
-	{"ca_file", CONF_PATH, NULL, false, false,
-	 "PEM file of the CA certificates to trust, for a private CA (TLS is always verified)"},
-	{"connect_timeout", CONF_DURATION, "10s", false, false,
-	 "how long connecting (and the TLS handshake) may take"},
-	{"timeout", CONF_DURATION, "60s", false, false,
-	 "how long a request may move no data before it fails (and is retried later)"},
+	{.key = "bucket", KEY(STRING, bucket), .required = true, .description = "the bucket"},
+	{.key = "endpoint", KEY(URL, endpoint),
+	 .description = "the service's URL (default: https://s3.<region>.amazonaws.com)"},
+	{.key = "region", KEY(STRING, region),
+	 .description = "the region requests are signed for (default: $AWS_REGION, else "
+			"$AWS_DEFAULT_REGION, else us-east-1)"},
+	{.key = "prefix", KEY(STRING, prefix),
+	 .description = "a key prefix inside the bucket: objects are stored as PREFIX/<name> "
+			"(default: none)"},
+	{.key = "path_style", KEY(BOOL, path_style), .default_value = "false",
+	 .description = "path-style URLs (endpoint/bucket/key) instead of virtual-hosted ones "
+			"(bucket.endpoint/key), for MinIO, Ceph, Swift and the like"},
+	{.key = "access_key_id", KEY(STRING, access_key_id),
+	 .description = "the access key (default: $AWS_ACCESS_KEY_ID)"},
+	{.key = "secret_access_key", KEY(STRING, secret_access_key), .secret = true,
+	 .description = "the secret key (default: $AWS_SECRET_ACCESS_KEY); best given as "
+			"secret_access_key_file"},
+	{.key = "session_token", KEY(STRING, session_token), .secret = true,
+	 .description = "the session token of temporary credentials (default: $AWS_SESSION_TOKEN "
+			"when the keys come from the environment too)"},
+	{.key = "storage_class", KEY(STRING, storage_class),
+	 .description = "the storage class of uploaded objects, e.g. STANDARD_IA (default: the "
+			"bucket's)"},
+	{.key = "part_size", KEY(SIZE, part_size), .default_value = "16M",
+	 .min = S3_MIN_PART, .max = S3_MAX_PART,
+	 .out_of_range = "part_size must be between 5M and 5G (S3's limits for a part)",
+	 .description = "larger objects go up as a multipart upload in parts of this size (at "
+			"least 5M; grown for an object that would need more than 10 000 parts)"},
+	{.key = "ca_file", KEY(PATH, ca_file),
+	 .description = "PEM file of the CA certificates to trust, for a private CA (TLS is "
+			"always verified)"},
+	{.key = "connect_timeout", KEY(DURATION, connect_timeout), .default_value = "10s",
+	 .min = TIMEOUT_MIN, .max = DBL_MAX, .out_of_range = TIMEOUT_OUT_OF_RANGE,
+	 .description = "how long connecting (and the TLS handshake) may take"},
+	{.key = "timeout", KEY(DURATION, timeout), .default_value = "60s",
+	 .min = TIMEOUT_MIN, .max = DBL_MAX, .out_of_range = TIMEOUT_OUT_OF_RANGE,
+	 .description = "how long a request may move no data before it fails (and is retried "
+			"later)"},
 };
 
 static void free_secret(char *s)
@@ -103,14 +136,13 @@ static void s3_close(void *ctx)
 	free(s3);
 }
 
-/* A value from the section, else from the environment variable env. */
-static const char *setting(const struct conf_remote *r, const char *key, const char *env)
+/* value if it is set, else the environment variable env's (NULL: neither). */
+static const char *or_env(const char *value, const char *env)
 {
-	const char *v = conf_remote_get(r, key);
-	if (v && *v)
-		return v;
-	v = env ? getenv(env) : NULL;
-	return v && *v ? v : NULL;
+	if (value && *value)
+		return value;
+	value = getenv(env);
+	return value && *value ? value : NULL;
 }
 
 static bool dup_or_null(char **field, const char *value)
@@ -245,12 +277,12 @@ static enum result set_prefix(struct s3 *s3, const char *prefix, struct error *e
 	return CB_OK;
 }
 
-static enum result set_credentials(struct s3 *s3, const struct conf_remote *remote,
+static enum result set_credentials(struct s3 *s3, const struct s3_settings *set,
 				   struct error *err)
 {
-	const char *id = conf_remote_get(remote, "access_key_id");
-	const char *secret = conf_remote_get(remote, "secret_access_key");
-	const char *token = conf_remote_get(remote, "session_token");
+	const char *id = set->access_key_id;
+	const char *secret = set->secret_access_key;
+	const char *token = set->session_token;
 	bool from_env = !(id && *id) && !(secret && *secret);
 	if (from_env) {
 		/* Keys and token come as a set: a session token from the
@@ -279,22 +311,17 @@ static enum result set_credentials(struct s3 *s3, const struct conf_remote *remo
 	return CB_OK;
 }
 
+/* part_size and the timeouts, once they are known to be in range; the
+ * timeouts in the units libcurl takes, at most a day. */
 static enum result set_numbers(struct s3 *s3, const struct conf_remote *remote,
 			       struct error *err)
 {
-	const char *ps = conf_remote_get(remote, "part_size");
-	const char *ct = conf_remote_get(remote, "connect_timeout");
-	const char *to = conf_remote_get(remote, "timeout");
-	char *end = NULL;
-	unsigned long long part = strtoull(ps ? ps : "16777216", &end, 10);
-	if (*end || part < S3_MIN_PART || part > S3_MAX_PART)
-		return error_set(err, CB_ERR_CONFIG,
-				 "part_size must be between 5M and 5G (S3's limits for a part)");
-	s3->part_size = part;
-	double c = strtod(ct ? ct : "10", &end);
-	double t = strtod(to ? to : "60", &end);
-	if (!(c > 0) || !(t > 0))
-		return error_set(err, CB_ERR_CONFIG, "connect_timeout and timeout must be above 0");
+	const struct s3_settings *set = remote->settings;
+	enum result r = conf_remote_check_ranges(remote, err);
+	if (r)
+		return r;
+	double c = set->connect_timeout, t = set->timeout;
+	s3->part_size = set->part_size;
 	s3->connect_timeout_ms = c > 86400 ? 86400000L : (long)ceil(c * 1000);
 	s3->stall_timeout_s = t > 86400 ? 86400L : (long)ceil(t);
 	return CB_OK;
@@ -302,24 +329,24 @@ static enum result set_numbers(struct s3 *s3, const struct conf_remote *remote,
 
 static enum result s3_open(const struct conf_remote *remote, void **ctx, struct error *err)
 {
+	const struct s3_settings *set = remote->settings;
 	struct s3 *s3 = calloc(1, sizeof(*s3));
 	struct buf ep = {0};
 	enum result r = CB_OK;
 	if (!s3)
 		return error_nomem(err);
 
-	const char *bucket = conf_remote_get(remote, "bucket");
-	const char *path_style = conf_remote_get(remote, "path_style");
-	const char *region = setting(remote, "region", "AWS_REGION");
+	const char *bucket = set->bucket;
+	const char *region = or_env(set->region, "AWS_REGION");
 	if (!region)
 		region = getenv("AWS_DEFAULT_REGION");
 	if (!region || !*region)
 		region = "us-east-1";
-	const char *endpoint = conf_remote_get(remote, "endpoint");
-	const char *storage_class = conf_remote_get(remote, "storage_class");
-	const char *ca_file = conf_remote_get(remote, "ca_file");
+	const char *endpoint = set->endpoint;
+	const char *storage_class = set->storage_class;
+	const char *ca_file = set->ca_file;
 
-	s3->path_style = path_style && strcmp(path_style, "true") == 0;
+	s3->path_style = set->path_style;
 	if (!dup_or_null(&s3->bucket, bucket ? bucket : "") || !dup_or_null(&s3->region, region) ||
 	    !dup_or_null(&s3->storage_class, storage_class && *storage_class ? storage_class : NULL) ||
 	    !dup_or_null(&s3->ca_file, ca_file)) {
@@ -347,8 +374,8 @@ static enum result s3_open(const struct conf_remote *remote, void **ctx, struct 
 		}
 	}
 	if ((r = parse_endpoint(s3, endpoint, err)) ||
-	    (r = set_prefix(s3, conf_remote_get(remote, "prefix"), err)) ||
-	    (r = set_credentials(s3, remote, err)) || (r = set_numbers(s3, remote, err)))
+	    (r = set_prefix(s3, set->prefix, err)) ||
+	    (r = set_credentials(s3, set, err)) || (r = set_numbers(s3, remote, err)))
 		goto fail;
 	if (s3->ca_file && access(s3->ca_file, R_OK) != 0) {
 		r = error_set(err, CB_ERR_CONFIG, "ca_file '%s' cannot be read", s3->ca_file);
@@ -780,6 +807,7 @@ const struct backend_ops backend_s3 = {
 	.description = "an S3 bucket (AWS, or any service with its API), signed with SigV4",
 	.keys = s3_keys,
 	.n_keys = sizeof(s3_keys) / sizeof(*s3_keys),
+	.settings_size = sizeof(struct s3_settings),
 	.features = BACKEND_VERIFIES_SHA256 | BACKEND_VERIFIES_MD5 | BACKEND_MULTIPART |
 		    BACKEND_STALE_UPLOADS,
 	.open = s3_open,

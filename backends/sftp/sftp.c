@@ -51,31 +51,54 @@
 /* The most a clean-up request (removing a temp file) may take. */
 #define CLEANUP_TIMEOUT_MS 10000L
 
+/* A remote's [remote] settings, typed: the configuration fills them from
+ * the config map below (conf/conf.h, struct conf_key_spec). */
+struct sftp_settings {
+	char *url;
+	char *private_key;
+	char *public_key;
+	char *private_key_passphrase;
+	char *password;
+	char *known_hosts;
+	char *host_key_sha256;
+	double connect_timeout;     /* seconds, 1ms .. 7d, checked at open */
+	double timeout;
+	bool create_dir;
+};
+
+#define TIMEOUT_RANGE(key) \
+	.min = 0.001, .max = 86400.0 * 7, \
+	.out_of_range = key " must be a duration between 1ms and 7d (e.g. 30s)"
+
+#define KEY(t, field) CONF_MAP(t, struct sftp_settings, field)
 static const struct conf_key_spec sftp_keys[] = {
-	{"url", CONF_URL, NULL, true, false,
-	 "sftp://user@host[:port]/path: the server and the remote directory "
-	 "(sftp://user@host/~/path for one under the login directory); port 22 by default"},
-	{"private_key", CONF_PATH, NULL, false, false,
-	 "the SSH private key file to log in with (ed25519 or ECDSA: libssh2 1.10 signs "
-	 "with RSA keys the SHA-1 way OpenSSH 8.8 and later refuse)"},
-	{"public_key", CONF_PATH, NULL, false, false,
-	 "its public key file (optional: libssh2 derives it from the private key)"},
-	{"private_key_passphrase", CONF_STRING, NULL, false, true,
-	 "the passphrase of an encrypted private key"},
-	{"password", CONF_STRING, NULL, false, true,
-	 "a login password, for servers that allow passwords"},
-	{"known_hosts", CONF_PATH, "~/.ssh/known_hosts", false, false,
-	 "the OpenSSH known_hosts file that must hold the server's host key"},
-	{"host_key_sha256", CONF_STRING, NULL, false, false,
-	 "pin the server's host key instead of known_hosts: its fingerprint as "
-	 "`ssh-keygen -lf KEY.pub` prints it (SHA256:...)"},
-	{"connect_timeout", CONF_DURATION, "30s", false, false,
-	 "how long connecting and logging in may take"},
-	{"timeout", CONF_DURATION, "2m", false, false,
-	 "how long a request may make no progress before it fails (and is retried later)"},
-	{"create_dir", CONF_BOOL, "false", false, false,
-	 "create the url's directory with any missing parents (off: only its last level is "
-	 "created, and only when the directory above it exists)"},
+	{.key = "url", KEY(URL, url), .required = true,
+	 .description = "sftp://user@host[:port]/path: the server and the remote directory "
+			"(sftp://user@host/~/path for one under the login directory); port 22 by "
+			"default"},
+	{.key = "private_key", KEY(PATH, private_key),
+	 .description = "the SSH private key file to log in with (ed25519 or ECDSA: libssh2 1.10 "
+			"signs with RSA keys the SHA-1 way OpenSSH 8.8 and later refuse)"},
+	{.key = "public_key", KEY(PATH, public_key),
+	 .description = "its public key file (optional: libssh2 derives it from the private key)"},
+	{.key = "private_key_passphrase", KEY(STRING, private_key_passphrase), .secret = true,
+	 .description = "the passphrase of an encrypted private key"},
+	{.key = "password", KEY(STRING, password), .secret = true,
+	 .description = "a login password, for servers that allow passwords"},
+	{.key = "known_hosts", KEY(PATH, known_hosts), .default_value = "~/.ssh/known_hosts",
+	 .description = "the OpenSSH known_hosts file that must hold the server's host key"},
+	{.key = "host_key_sha256", KEY(STRING, host_key_sha256),
+	 .description = "pin the server's host key instead of known_hosts: its fingerprint as "
+			"`ssh-keygen -lf KEY.pub` prints it (SHA256:...)"},
+	{.key = "connect_timeout", KEY(DURATION, connect_timeout), .default_value = "30s",
+	 TIMEOUT_RANGE("connect_timeout"),
+	 .description = "how long connecting and logging in may take"},
+	{.key = "timeout", KEY(DURATION, timeout), .default_value = "2m", TIMEOUT_RANGE("timeout"),
+	 .description = "how long a request may make no progress before it fails (and is retried "
+			"later)"},
+	{.key = "create_dir", KEY(BOOL, create_dir), .default_value = "false",
+	 .description = "create the url's directory with any missing parents (off: only its last "
+			"level is created, and only when the directory above it exists)"},
 };
 
 /* ---- connections and requests ---------------------------------------------- */
@@ -467,11 +490,9 @@ static void sftp_close(void *ctx)
 	free(s);
 }
 
-/* A copy of key's value (NULL when unset), "~/" expanded for paths. */
-static enum result take_value(const struct conf_remote *remote, const char *key, bool path,
-			      char **out, struct error *err)
+/* A copy of v (NULL when unset or empty), "~/" expanded for paths. */
+static enum result take_value(const char *v, bool path, char **out, struct error *err)
 {
-	const char *v = conf_remote_get(remote, key);
 	*out = NULL;
 	if (!v || !*v)
 		return CB_OK;
@@ -494,27 +515,14 @@ static enum result readable_file(const char *key, const char *path, struct error
 	return CB_OK;
 }
 
-static enum result duration_ms(const struct conf_remote *remote, const char *key, long *out,
-			       struct error *err)
-{
-	const char *v = conf_remote_get(remote, key);
-	char *end = NULL;
-	double secs = v ? strtod(v, &end) : 0;
-	if (!v || *end || secs < 0.001 || secs > 86400.0 * 7)
-		return error_set(err, CB_ERR_CONFIG,
-				 "%s must be a duration between 1ms and 7d (e.g. 30s)", key);
-	*out = (long)(secs * 1000 + 0.5);
-	return CB_OK;
-}
-
 static enum result sftp_open(const struct conf_remote *remote, void **ctx, struct error *err)
 {
+	const struct sftp_settings *set = remote->settings;
 	struct sftp *s = calloc(1, sizeof(*s));
 	if (!s)
 		return error_nomem(err);
 	s->kh_fd = -1;
-	const char *url = conf_remote_get(remote, "url");
-	enum result r = sftp_url_parse(url ? url : "", &s->url, err);
+	enum result r = sftp_url_parse(set->url, &s->url, err);
 	if (r)
 		goto fail;
 	if (asprintf(&s->where, "%s:%ld", s->url.host, s->url.port) < 0)
@@ -527,17 +535,17 @@ static enum result sftp_open(const struct conf_remote *remote, void **ctx, struc
 		r = error_nomem(err);
 		goto fail;
 	}
-	if ((r = take_value(remote, "private_key", true, &s->private_key, err)) ||
-	    (r = take_value(remote, "public_key", true, &s->public_key, err)) ||
-	    (r = take_value(remote, "private_key_passphrase", false, &s->passphrase, err)) ||
-	    (r = take_value(remote, "password", false, &s->password, err)) ||
-	    (r = take_value(remote, "known_hosts", true, &s->known_hosts, err)))
+	if ((r = take_value(set->private_key, true, &s->private_key, err)) ||
+	    (r = take_value(set->public_key, true, &s->public_key, err)) ||
+	    (r = take_value(set->private_key_passphrase, false, &s->passphrase, err)) ||
+	    (r = take_value(set->password, false, &s->password, err)) ||
+	    (r = take_value(set->known_hosts, true, &s->known_hosts, err)))
 		goto fail;
 	if (!s->known_hosts && !(s->known_hosts = sftp_expand_home("~/.ssh/known_hosts"))) {
 		r = error_nomem(err);
 		goto fail;
 	}
-	const char *pin = conf_remote_get(remote, "host_key_sha256");
+	const char *pin = set->host_key_sha256;
 	if (pin && *pin && !sftp_fingerprint_parse(pin, s->pin)) {
 		r = error_set(err, CB_ERR_CONFIG,
 			      "host_key_sha256 '%s' is not a SHA-256 fingerprint; HINT: on the "
@@ -565,12 +573,11 @@ static enum result sftp_open(const struct conf_remote *remote, void **ctx, struc
 			      s->private_key);
 		goto fail;
 	}
-	const char *create = conf_remote_get(remote, "create_dir");
-	s->create_dir = create && strcmp(create, "true") == 0;
-	long timeout_ms = 0;
-	if ((r = duration_ms(remote, "connect_timeout", &s->connect_timeout_ms, err)) ||
-	    (r = duration_ms(remote, "timeout", &timeout_ms, err)))
+	s->create_dir = set->create_dir;
+	if ((r = conf_remote_check_ranges(remote, err)))
 		goto fail;
+	s->connect_timeout_ms = (long)(set->connect_timeout * 1000 + 0.5);
+	long timeout_ms = (long)(set->timeout * 1000 + 0.5);
 	s->timeout_s = (timeout_ms + 999) / 1000;
 	*ctx = s;
 	return CB_OK;
@@ -728,6 +735,7 @@ const struct backend_ops backend_sftp = {
 	.description = "a directory on an SSH server, over SFTP (libcurl with libssh2)",
 	.keys = sftp_keys,
 	.n_keys = sizeof(sftp_keys) / sizeof(*sftp_keys),
+	.settings_size = sizeof(struct sftp_settings),
 	.features = BACKEND_STALE_UPLOADS,
 	.open = sftp_open,
 	.close = sftp_close,

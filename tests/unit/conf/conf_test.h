@@ -26,39 +26,66 @@
 
 #define UNUSED __attribute__((unused))
 
-/* A backend with one key of every type: an S3-like "s3"... */
-static const struct conf_key_spec s3_keys[] = {
-	{"endpoint", CONF_URL, NULL, true, false, "service URL"},
-	{"bucket", CONF_STRING, NULL, true, false, "bucket name"},
-	{"region", CONF_STRING, "us-east-1", false, false, "signing region"},
-	{"access_key", CONF_STRING, NULL, false, false, "access key id"},
-	{"secret_key", CONF_STRING, NULL, false, true, "secret access key"},
-	{"part_size", CONF_SIZE, "16M", false, false, "multipart part size"},
-	{"timeout", CONF_DURATION, "30s", false, false, "request timeout"},
-	{"retries", CONF_INT, "3", false, false, "attempts per request"},
-	{"verify_tls", CONF_BOOL, "true", false, false, "check certificates"},
-	{"cache_dir", CONF_PATH, NULL, false, false, "local cache"},
-	{"storage_type", CONF_STRING, NULL, false, false, "a key that ends in _type"},
+/* A backend with one key of every type: an S3-like "s3", whose typed
+ * values go into a settings struct of its own, as a real backend's do... */
+struct test_s3_settings {
+	char *endpoint;
+	char *bucket;
+	char *region;
+	char *access_key;
+	char *secret_key;
+	uint64_t part_size;
+	double timeout;
+	int64_t retries;
+	bool verify_tls;
+	char *cache_dir;
+	char *storage_type;
 };
 
-/* ...an SFTP-like one with a key that itself ends in "_file"... */
+#define S3_KEY(t, field) CONF_MAP(t, struct test_s3_settings, field)
+static const struct conf_key_spec s3_keys[] = {
+	{.key = "endpoint", S3_KEY(URL, endpoint), .required = true, .description = "service URL"},
+	{.key = "bucket", S3_KEY(STRING, bucket), .required = true, .description = "bucket name"},
+	{.key = "region", S3_KEY(STRING, region), .default_value = "us-east-1",
+	 .description = "signing region"},
+	{.key = "access_key", S3_KEY(STRING, access_key), .description = "access key id"},
+	{.key = "secret_key", S3_KEY(STRING, secret_key), .secret = true,
+	 .description = "secret access key"},
+	{.key = "part_size", S3_KEY(SIZE, part_size), .default_value = "16M",
+	 .min = 5 << 20, .max = 1 << 30, .out_of_range = "part_size must be 5M to 1G",
+	 .description = "multipart part size"},
+	{.key = "timeout", S3_KEY(DURATION, timeout), .default_value = "30s",
+	 .min = 0.001, .max = 3600, .out_of_range = "timeout must be 1ms to 1h",
+	 .description = "request timeout"},
+	{.key = "retries", S3_KEY(INT, retries), .default_value = "3", .min = 0, .max = 10,
+	 .out_of_range = "retries must be 0 to 10", .description = "attempts per request"},
+	{.key = "verify_tls", S3_KEY(BOOL, verify_tls), .default_value = "true",
+	 .description = "check certificates"},
+	{.key = "cache_dir", S3_KEY(PATH, cache_dir), .description = "local cache"},
+	{.key = "storage_type", S3_KEY(STRING, storage_type),
+	 .description = "a key that ends in _type"},
+};
+
+/* ...an SFTP-like one with a key that itself ends in "_file" (and no
+ * settings struct: its values are only strings in conf_kv)... */
 static const struct conf_key_spec sftp_keys[] = {
-	{"host", CONF_STRING, NULL, true, false, "server"},
-	{"port", CONF_INT, "22", false, false, "port"},
-	{"identity_file", CONF_PATH, NULL, false, false, "private key path"},
-	{"password", CONF_STRING, NULL, false, true, "password"},
-	{"pin", CONF_INT, NULL, false, true, "a secret that has a type"},
+	{.key = "host", .type = CONF_STRING, .required = true, .description = "server"},
+	{.key = "port", .type = CONF_INT, .default_value = "22", .description = "port"},
+	{.key = "identity_file", .type = CONF_PATH, .description = "private key path"},
+	{.key = "password", .type = CONF_STRING, .secret = true, .description = "password"},
+	{.key = "pin", .type = CONF_INT, .secret = true, .description = "a secret that has a type"},
 };
 
 /* ...and a mirror with a single required path. */
 static const struct conf_key_spec mirror_keys[] = {
-	{"path", CONF_PATH, NULL, true, false, "directory"},
+	{.key = "path", .type = CONF_PATH, .required = true, .description = "directory"},
 };
 
 static const struct conf_remote_type test_types[] = {
-	{"s3", "S3-compatible object storage", s3_keys, sizeof(s3_keys) / sizeof(s3_keys[0])},
-	{"sftp", "SFTP server", sftp_keys, sizeof(sftp_keys) / sizeof(sftp_keys[0])},
-	{"mirror", "another directory", mirror_keys, 1},
+	{"s3", "S3-compatible object storage", s3_keys, sizeof(s3_keys) / sizeof(s3_keys[0]),
+	 sizeof(struct test_s3_settings)},
+	{"sftp", "SFTP server", sftp_keys, sizeof(sftp_keys) / sizeof(sftp_keys[0]), 0},
+	{"mirror", "another directory", mirror_keys, 1, 0},
 };
 #define N_TEST_TYPES (sizeof(test_types) / sizeof(test_types[0]))
 

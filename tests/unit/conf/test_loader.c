@@ -19,15 +19,17 @@
  * in an order that puts the passphrase first, so the hint has to pick the
  * password. */
 static const struct conf_key_spec box_keys[] = {
-	{"url", CONF_URL, NULL, true, false, "sftp://user@host/path"},
-	{"private_key_passphrase", CONF_STRING, NULL, false, true, "key passphrase"},
-	{"password", CONF_STRING, NULL, false, true, "login password"},
-	{"note", CONF_STRING, NULL, false, false, "not a secret"},
+	{.key = "url", .type = CONF_URL, .required = true, .description = "sftp://user@host/path"},
+	{.key = "private_key_passphrase", .type = CONF_STRING, .secret = true,
+	 .description = "key passphrase"},
+	{.key = "password", .type = CONF_STRING, .secret = true, .description = "login password"},
+	{.key = "note", .type = CONF_STRING, .description = "not a secret"},
 };
 
 static const struct conf_remote_type loader_types[] = {
-	{"s3", "S3-like", s3_keys, sizeof(s3_keys) / sizeof(s3_keys[0])},
-	{"box", "SFTP-like", box_keys, sizeof(box_keys) / sizeof(box_keys[0])},
+	{"s3", "S3-like", s3_keys, sizeof(s3_keys) / sizeof(s3_keys[0]),
+	 sizeof(struct test_s3_settings)},
+	{"box", "SFTP-like", box_keys, sizeof(box_keys) / sizeof(box_keys[0]), 0},
 };
 
 static enum result load_types(struct conf *c, struct error *err, const char *path, char **env)

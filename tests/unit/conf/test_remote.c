@@ -1,9 +1,10 @@
 /*
  * Unit tests for [remote "NAME"] sections and CBSYNC_REMOTE_<NAME>_<KEY>:
  * names, types, each value type of a backend's keys (with the normalised
- * form conf_kv promises), defaults, required keys, secrets, keep_*
- * inheritance from the local tier, and remotes defined by the environment
- * alone.  The backends are the test table in conf_test.h.
+ * form conf_kv promises, and the typed value the config map puts in the
+ * backend's settings struct), defaults, ranges, required keys, secrets,
+ * keep_* inheritance from the local tier, and remotes defined by the
+ * environment alone.  The backends are the test table in conf_test.h.
  */
 #include "conf_test.h"
 
@@ -115,6 +116,101 @@ static void test_remote_defaults(void **state)
 	expect_kv(r, "part_size", "5242880", "cbsync.conf:6");
 	expect_kv(r, "verify_tls", "true", "cbsync.conf:7");
 	conf_free(&c);
+}
+
+/* The config map puts every value, typed, at its field of the backend's
+ * settings struct: given values, defaults, and zero for neither. */
+static void test_remote_settings(void **state)
+{
+	(void)state;
+	struct conf c;
+	write_text("secret.txt", "s3cr3t\n");
+	load_ok(&c,
+		S3_MINIMAL
+		"access_key = AKIA\n"
+		"secret_key_file = secret.txt\n"
+		"part_size = 64M\n"
+		"timeout = 1.5m\n"
+		"retries = -7\n"
+		"verify_tls = no\n"
+		"cache_dir = /var/cache/cbsync\n"
+		"\n"
+		"[remote \"box\"]\ntype = sftp\nhost = h\n", NULL);
+	const struct conf_remote *r = conf_remote_find(&c, "offsite");
+	const struct test_s3_settings *set = r->settings;
+	assert_non_null(set);
+	assert_string_equal(set->endpoint, "https://s3.example.com");
+	assert_string_equal(set->bucket, "backups");
+	assert_string_equal(set->region, "us-east-1");
+	assert_string_equal(set->access_key, "AKIA");
+	assert_string_equal(set->secret_key, "s3cr3t");
+	assert_int_equal(set->part_size, 64u << 20);
+	assert_true(set->timeout == 90.0);
+	assert_int_equal(set->retries, -7);
+	assert_false(set->verify_tls);
+	assert_string_equal(set->cache_dir, "/var/cache/cbsync");
+	assert_null(set->storage_type);
+	/* Copies of their own, not the strings conf_kv holds. */
+	assert_ptr_not_equal(set->bucket, conf_remote_get(r, "bucket"));
+	/* A type without a settings struct has none. */
+	assert_null(conf_remote_find(&c, "box")->settings);
+	conf_free(&c);
+
+	load_ok(&c, S3_MINIMAL "timeout = 250ms\n", NULL);
+	set = c.remotes[0].settings;
+	assert_int_equal(set->part_size, 16u << 20);
+	assert_true(set->timeout == 0.25);
+	assert_int_equal(set->retries, 3);
+	assert_true(set->verify_tls);
+	assert_null(set->access_key);
+	conf_free(&c);
+
+	/* From the environment alone, too. */
+	char *env[] = {"CBSYNC_REMOTE_E_TYPE=s3", "CBSYNC_REMOTE_E_ENDPOINT=https://e",
+		       "CBSYNC_REMOTE_E_BUCKET=b", "CBSYNC_REMOTE_E_PART_SIZE=5MiB", NULL};
+	load_ok(&c, NULL, env);
+	set = c.remotes[0].settings;
+	assert_string_equal(set->bucket, "b");
+	assert_int_equal(set->part_size, 5u << 20);
+	conf_free(&c);
+}
+
+/* Ranges are the config map's, checked when the remote is opened: the
+ * configuration still loads, and the first key out of range (in the
+ * order of the map) says why. */
+static void test_remote_ranges(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *lines;
+		const char *error;      /* NULL: in range */
+	} cases[] = {
+		{"", NULL},
+		{"part_size = 5M\ntimeout = 1ms\nretries = 0\n", NULL},
+		{"part_size = 1G\ntimeout = 1h\nretries = 10\n", NULL},
+		{"part_size = 4M\n", "part_size must be 5M to 1G"},
+		{"part_size = 1025M\n", "part_size must be 5M to 1G"},
+		{"timeout = 0s\n", "timeout must be 1ms to 1h"},
+		{"timeout = 61min\n", "timeout must be 1ms to 1h"},
+		{"retries = -1\n", "retries must be 0 to 10"},
+		{"retries = 11\n", "retries must be 0 to 10"},
+		{"retries = 11\ntimeout = 0s\npart_size = 4M\n", "part_size must be 5M to 1G"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf c;
+		struct error err = {0};
+		char text[512];
+		snprintf(text, sizeof(text), "%s%s", S3_MINIMAL, cases[i].lines);
+		load_ok(&c, text, NULL);
+		enum result r = conf_remote_check_ranges(&c.remotes[0], &err);
+		if (cases[i].error) {
+			assert_int_equal(r, CB_ERR_CONFIG);
+			assert_string_equal(err.msg, cases[i].error);
+		} else {
+			assert_int_equal(r, CB_OK);
+		}
+		conf_free(&c);
+	}
 }
 
 static void test_remote_keep(void **state)
@@ -437,6 +533,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_remote_every_type),
 		cmocka_unit_test(test_remote_defaults),
+		cmocka_unit_test(test_remote_settings),
+		cmocka_unit_test(test_remote_ranges),
 		cmocka_unit_test(test_remote_keep),
 		cmocka_unit_test(test_remote_value_errors),
 		cmocka_unit_test(test_remote_structure_errors),
