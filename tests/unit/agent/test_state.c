@@ -664,7 +664,7 @@ static void test_deep_nesting(void **state)
 	size_t depth = 400000;
 	char *text = malloc(2 * depth + 32);
 	assert_non_null(text);
-	size_t o = (size_t)sprintf(text, "{\"remotes\": ");
+	size_t o = (size_t)snprintf(text, 2 * depth + 32, "{\"remotes\": ");
 	memset(text + o, '[', depth);
 	o += depth;
 	memset(text + o, ']', depth);
