@@ -1,15 +1,20 @@
 /*
  * The S3 backend's insides, shared by its files:
  *
- *   s3.c       the config map, open/close, list, get, remove, remove_stale,
- *              stats, and the ops table
- *   s3_put.c   uploads: one PUT below part_size, a streaming multipart
- *              upload above it
- *   s3_http.c  one signed request on the instance's curl handle, and what
- *              its failure means (retry or give up)
- *   s3_xml.c   the XML documents S3 answers with
- *   sigv4.c    the request signer; s3_encode.c SigV4's percent-encoding
- *              and XML escaping on common/buf.h
+ *   s3.c        the config map and its struct s3_settings, open/close, the
+ *               ops table, and the libraries' set-up
+ *   s3_object.c GET and DELETE of one object
+ *   s3_list.c   listings page by page: ListObjectsV2 and
+ *               ListMultipartUploads, with guards against endless ones
+ *   s3_put.c    uploads: one PUT below part_size, a streaming multipart
+ *               upload above it
+ *   s3_stale.c  unfinished multipart uploads: abort one, remove_stale, and
+ *               abort_upload for those a killed run left
+ *   s3_http.c   one signed request on the instance's curl handle
+ *   s3_fail.c   what a failed request means (retry or give up), in one line
+ *   s3_xml.c    the XML documents S3 answers with
+ *   sigv4.c     the request signer; s3_encode.c SigV4's percent-encoding
+ *               and XML escaping on common/buf.h
  */
 #ifndef CBSYNC_S3_H
 #define CBSYNC_S3_H
@@ -99,10 +104,6 @@ void s3_request_done(struct s3_request *req);
 /* The full object key for a key relative to the root (prefix + "/" + key). */
 char *s3_object_key(const struct s3 *s3, const char *key);
 
-/* A failed transfer of a response the server sent as 2xx but that cannot be
- * read: a cut connection or a server that is not S3. */
-enum result s3_bad_response(struct s3_request *req, struct error *err, const char *why);
-
 /* XML answers (s3_xml.c).  Each returns CB_OK or fills err (via
  * s3_bad_response) when the document is not what S3 sends. */
 
@@ -134,28 +135,68 @@ enum result s3_xml_list_uploads(struct s3_request *req, s3_upload_fn fn, void *c
 				char **next_key_marker, char **next_upload_id_marker,
 				struct error *err);
 
+/* Failures (s3_fail.c). */
+
 /* Classify a failed transfer (libcurl's code and error text) as backend.h
  * asks: a failure only a person can fix -- a TLS endpoint that is not one, a
  * certificate that is not trusted, names another host or is out of date --
  * gives up, with *hint saying what it is and what to do (NULL when there is
- * nothing to add).  Network trouble is worth retrying (s3_http.c). */
+ * nothing to add).  Network trouble is worth retrying. */
 enum result s3_curl_classify(CURLcode res, const char *detail, const char **hint);
 
-/* Classify an S3 error Code and HTTP status as backend.h asks (s3_http.c). */
+/* Fill err for a transfer that got no answer (libcurl's res): interrupted,
+ * out of memory, or s3_curl_classify's verdict with its hint. */
+enum result s3_curl_failure(struct s3 *s3, struct s3_request *req, CURLcode res,
+			    struct error *err);
+
+/* Classify an S3 error Code and HTTP status as backend.h asks. */
 enum result s3_classify(long status, const char *code);
 /* Fill err for a failed S3 answer (status, code, message). */
 enum result s3_http_error(struct s3 *s3, struct s3_request *req, const char *message,
 			  struct error *err);
 
-/* Uploads (s3_put.c). */
+/* A failed transfer of a response the server sent as 2xx but that cannot be
+ * read: a cut connection or a server that is not S3. */
+enum result s3_bad_response(struct s3_request *req, struct error *err, const char *why);
+
+/* The operations (backend.h), file by file. */
+
+/* s3_object.c */
+enum result s3_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+		   struct error *err);
+enum result s3_remove(void *ctx, const char *key, struct error *err);
+
+/* s3_list.c */
+enum result s3_list(void *ctx, const char *prefix, struct backend_listing *out,
+		    struct error *err);
+
+/* s3_put.c */
 enum result s3_put_begin(void *ctx, const char *key, const struct backend_put_info *info,
 			 void **put, struct error *err);
 enum result s3_put_write(void *put, const void *buf, size_t len, struct error *err);
 enum result s3_put_commit(void *put, struct error *err);
 void s3_put_abort(void *put);
 
-/* AbortMultipartUpload of object's upload_id; CB_OK also when it is gone. */
+/* s3_stale.c */
+enum result s3_remove_stale(void *ctx, int64_t older_than, size_t *removed,
+			    struct error *err);
+enum result s3_abort_put(void *ctx, const char *key, const char *upload_id,
+			 const struct abort_upload_opts *opts, struct error *err);
+
+/* AbortMultipartUpload of object's upload_id; CB_OK also when it is gone
+ * (s3_stale.c). */
 enum result s3_abort_upload(struct s3 *s3, const char *what, const char *object,
 			    const char *upload_id, struct error *err);
+
+/* Call fn for every unfinished multipart upload whose key starts with prefix
+ * (the full key, "" for the whole bucket), following the pages with the
+ * same guards as a listing: a marker sent before, or a listing that will not
+ * end, stops it with an error.  what names it in messages; with
+ * ignore_cancel it runs even after a cancel (a clean-up).  (s3_list.c) */
+enum result s3_each_upload(struct s3 *s3, const char *prefix, const char *what,
+			   bool ignore_cancel, s3_upload_fn fn, void *ctx, struct error *err);
+
+/* "bucket NAME[ prefix PREFIX]", for messages about bucket-wide requests. */
+void s3_bucket_what(const struct s3 *s3, char *out, size_t size);
 
 #endif

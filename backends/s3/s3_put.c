@@ -14,7 +14,7 @@
  * no parts are left behind to be billed.  What a crash leaves: the caller
  * hears (info.started) that an upload of the key is being created, then
  * its UploadId as soon as CreateMultipartUpload returns it, before part 1
- * goes up; s3_abort_put (s3.c) ends exactly that upload later -- or, if
+ * goes up; s3_abort_put (s3_stale.c) ends exactly that upload later -- or, if
  * the id never arrived, the uploads of exactly that key begun since.
  * remove_stale catches anything older nobody recorded.
  *
@@ -102,26 +102,6 @@ static enum result check_etag(struct s3_request *req, const uint8_t md5[MD5_LEN]
 				 "was sent %s)",
 				 req->op, req->what, req->etag, hex);
 	return CB_OK;
-}
-
-enum result s3_abort_upload(struct s3 *s3, const char *what, const char *object,
-			    const char *upload_id, struct error *err)
-{
-	struct sigv4_param q[] = {{"uploadId", upload_id}};
-	struct s3_request req = {
-		.method = "DELETE",
-		.op = "AbortMultipartUpload",
-		.what = what,
-		.object = object,
-		.query = q,
-		.n_query = 1,
-		.ignore_cancel = true,
-	};
-	enum result r = s3_perform(s3, &req, err);
-	if (r && req.status == 404)
-		r = CB_OK;      /* gone already */
-	s3_request_done(&req);
-	return r;
 }
 
 /* A PUT or completion stored the wrong bytes under the key: take them

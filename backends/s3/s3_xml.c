@@ -305,23 +305,36 @@ static void free_texts(char **v, size_t n)
 		free(v[i]);
 }
 
+/* Parse a listing whose root element is name into *doc (xmlFreeDoc it
+ * whatever the result); *url: its keys are URL-encoded (EncodingType). */
+static enum result open_listing(struct s3_request *req, const char *name, xmlDocPtr *doc,
+				bool *url, struct error *err)
+{
+	const char *why;
+	char missing[64], enc[16];
+	*doc = parse(req->response.data, req->response.len, &why);
+	xmlNodePtr root = *doc ? xmlDocGetRootElement(*doc) : NULL;
+	if (!named(root, name)) {
+		snprintf(missing, sizeof(missing), "no %s document", name);
+		return unreadable(req, why, missing, err);
+	}
+	child_copy(root, "EncodingType", enc, sizeof(enc));
+	*url = strcmp(enc, "url") == 0;
+	return CB_OK;
+}
+
 enum result s3_xml_list_objects(struct s3_request *req, s3_object_fn fn, void *ctx,
 				char **next_token, struct error *err)
 {
 	static const char *const fields[] = {"Key", "Size", "LastModified"};
-	enum result r = CB_OK;
-	const char *why;
-	xmlDocPtr doc = parse(req->response.data, req->response.len, &why);
-	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+	xmlDocPtr doc;
+	bool url = false;
 
 	*next_token = NULL;
-	if (!named(root, "ListBucketResult")) {
-		r = unreadable(req, why, "no ListBucketResult document", err);
+	enum result r = open_listing(req, "ListBucketResult", &doc, &url, err);
+	if (r)
 		goto done;
-	}
-	char enc[16];
-	child_copy(root, "EncodingType", enc, sizeof(enc));
-	bool url = strcmp(enc, "url") == 0;
+	xmlNodePtr root = xmlDocGetRootElement(doc);
 	for (xmlNodePtr n = root->children; n && !r; n = n->next) {
 		char *v[3];
 		uint64_t sz = 0;
@@ -408,19 +421,14 @@ enum result s3_xml_list_uploads(struct s3_request *req, s3_upload_fn fn, void *c
 {
 	static const char *const fields[] = {"Key", "UploadId", "Initiated"};
 	static const char *const markers[] = {"NextKeyMarker", "NextUploadIdMarker"};
-	enum result r = CB_OK;
-	const char *why;
-	xmlDocPtr doc = parse(req->response.data, req->response.len, &why);
-	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+	xmlDocPtr doc;
+	bool url = false;
 
 	*next_key_marker = *next_upload_id_marker = NULL;
-	if (!named(root, "ListMultipartUploadsResult")) {
-		r = unreadable(req, why, "no ListMultipartUploadsResult document", err);
+	enum result r = open_listing(req, "ListMultipartUploadsResult", &doc, &url, err);
+	if (r)
 		goto done;
-	}
-	char enc[16];
-	child_copy(root, "EncodingType", enc, sizeof(enc));
-	bool url = strcmp(enc, "url") == 0;
+	xmlNodePtr root = xmlDocGetRootElement(doc);
 	for (xmlNodePtr n = root->children; n && !r; n = n->next) {
 		char *v[3];
 		if (!named(n, "Upload") || (r = child_texts(req, n, fields, v, 3, err)))

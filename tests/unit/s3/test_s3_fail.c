@@ -1,5 +1,5 @@
 /*
- * What a failed S3 transfer means (backends/s3/s3_http.c,
+ * What a failed S3 transfer means (backends/s3/s3_fail.c,
  * s3_curl_classify): network trouble is retried later; what only a person
  * can fix -- https:// to a plain-HTTP endpoint, a certificate that is not
  * trusted, names another host or is out of date -- gives up with a hint.

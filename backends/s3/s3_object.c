@@ -1,0 +1,53 @@
+/*
+ * The S3 operations on one object that are one request each: GET, streamed
+ * to the caller's sink, and DELETE.  A 404 is "no such object" -- unless
+ * S3 says the bucket itself is missing, which is the remote's fault and
+ * stays an error.
+ */
+#include "backends/s3/s3.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum result s3_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+		   struct error *err)
+{
+	struct s3 *s3 = ctx;
+	char *object = s3_object_key(s3, key);
+	if (!object)
+		return error_nomem(err);
+	struct s3_request req = {
+		.method = "GET",
+		.op = "GET",
+		.what = key,
+		.object = object,
+		.sink = sink,
+		.sink_ctx = sink_ctx,
+	};
+	enum result r = s3_perform(s3, &req, err);
+	if (r && req.status == 404 && strcmp(req.code, "NoSuchBucket") != 0)
+		r = error_set(err, CB_ERR_NOT_FOUND, "GET %s: no such object", key);
+	s3_request_done(&req);
+	free(object);
+	return r;
+}
+
+enum result s3_remove(void *ctx, const char *key, struct error *err)
+{
+	struct s3 *s3 = ctx;
+	char *object = s3_object_key(s3, key);
+	if (!object)
+		return error_nomem(err);
+	struct s3_request req = {
+		.method = "DELETE",
+		.op = "DELETE",
+		.what = key,
+		.object = object,
+	};
+	enum result r = s3_perform(s3, &req, err);
+	if (r && req.status == 404 && strcmp(req.code, "NoSuchBucket") != 0)
+		r = CB_OK;      /* missing is not an error */
+	s3_request_done(&req);
+	free(object);
+	return r;
+}
