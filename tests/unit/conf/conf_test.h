@@ -126,6 +126,13 @@ static UNUSED void write_text(const char *name, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* Write text to name with the given mode (whatever the umask). */
+static UNUSED void write_mode(const char *name, const char *text, mode_t mode)
+{
+	write_text(name, text);
+	assert_int_equal(chmod(name, mode), 0);
+}
+
 /* Load with the test backends, the given config file (NULL: none; the
  * system file is pointed at a path that does not exist) and environment. */
 static UNUSED enum result load_ex(struct conf *c, struct error *err, const char *path,

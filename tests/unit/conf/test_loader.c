@@ -1,7 +1,8 @@
 /*
  * Unit tests for what conf_load does with hostile or careless input
- * (conf/loader.c, conf/load.c, conf/remote.c): files read with limits (a
- * FIFO, a device, a directory, a huge file), credentials in URLs refused
+ * (conf/loader.c and the layers that use it: file.c, entry_value.c,
+ * remote.c): the config and KEY_file values read with limits (a FIFO, a
+ * device, a directory, a huge file), credentials in URLs refused
  * without repeating them, and the warnings for risky set-ups (a config or
  * secret file others can read, a config in a directory others can write to,
  * plain http:// to another machine, a keep_* rule in bare "m"), with none for
@@ -10,10 +11,8 @@
 #include "conf_test.h"
 #include "conf/loader.h"
 
-#include <errno.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <time.h>
 
 /* A backend whose URL carries the login user, as SFTP's does; its secrets
  * in an order that puts the passphrase first, so the hint has to pick the
@@ -44,13 +43,6 @@ static enum result load_types(struct conf *c, struct error *err, const char *pat
 	};
 	memset(err, 0, sizeof(*err));
 	return conf_load(c, &opts, err);
-}
-
-/* Write text to name with the given mode (whatever the umask). */
-static void write_mode(const char *name, const char *text, mode_t mode)
-{
-	write_text(name, text);
-	assert_int_equal(chmod(name, mode), 0);
 }
 
 /* Load path (mode 0600 unless the test changed it); expect the one error. */
@@ -100,57 +92,12 @@ static void write_size(const char *name, size_t size)
 	assert_int_equal(chmod(name, 0600), 0);
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void test_read_file(void **state)
-{
-	(void)state;
-	char *data = NULL, why[200];
-	size_t len = 0;
-	unsigned mode = 0;
-
-	write_mode("small.txt", "abc\n", 0640);
-	assert_int_equal(ld_read_file("small.txt", 4, &data, &len, &mode, why, sizeof(why)),
-			 LD_READ_OK);
-	assert_int_equal(len, 4);
-	assert_string_equal(data, "abc\n");
-	assert_int_equal(mode, 0640);
-	free(data);
-	assert_int_equal(ld_read_file("small.txt", 3, &data, &len, &mode, why, sizeof(why)),
-			 LD_READ_TOO_LARGE);
-
-	errno = 0;
-	assert_int_equal(ld_read_file("absent.txt", 10, &data, &len, NULL, why, sizeof(why)),
-			 LD_READ_ERRNO);
-	assert_int_equal(errno, ENOENT);
-	assert_string_equal(why, "No such file or directory");
-
-	assert_int_equal(ld_read_file(".", 10, &data, &len, NULL, why, sizeof(why)),
-			 LD_READ_DIRECTORY);
-	assert_string_equal(why, "not a regular file (a directory)");
-	assert_int_equal(ld_read_file("/dev/zero", 10, &data, &len, NULL, why, sizeof(why)),
-			 LD_READ_NOT_REGULAR);
-	assert_string_equal(why, "not a regular file (a character device)");
-
-	/* A FIFO nobody writes to: refused at once, not waited on. */
-	assert_int_equal(mkfifo("fifo", 0600), 0);
-	double t0 = now_seconds();
-	assert_int_equal(ld_read_file("fifo", 10, &data, &len, NULL, why, sizeof(why)),
-			 LD_READ_NOT_REGULAR);
-	assert_true(now_seconds() - t0 < 1.0);
-	assert_string_equal(why, "not a regular file (a FIFO)");
-}
-
 static void test_config_file_limits(void **state)
 {
 	(void)state;
 	struct conf c;
 	struct error err;
+	assert_int_equal(mkfifo("fifo", 0600), 0);
 
 	expect_load_error("fifo", NULL, "cannot read config file 'fifo': not a regular file (a "
 			  "FIFO); HINT: --config must name a regular file (e.g. "
@@ -224,39 +171,6 @@ static void test_value_file_limits(void **state)
 	expect_load_error("big-key.conf", NULL, "big-key.conf:2: [local] dir_file: cannot read "
 			  "'big.key': it is larger than 64 KiB, the most a value file may hold; "
 			  "HINT: is this the right file?");
-}
-
-static void test_url_split(void **state)
-{
-	(void)state;
-	struct ld_url u;
-	ld_url_split("HTTP://Key:Pass@Host.Example:9000/p?q#f", &u);
-	assert_string_equal(u.scheme, "http");
-	assert_true(u.has_user && u.has_password);
-	assert_string_equal(u.host, "host.example");
-	ld_url_split("sftp://user@[::1]:22/x@y", &u);
-	assert_string_equal(u.scheme, "sftp");
-	assert_true(u.has_user && !u.has_password);
-	assert_string_equal(u.host, "::1");
-	ld_url_split("sftp://user:@h/x", &u);
-	assert_true(u.has_user && u.has_password);
-	ld_url_split("https://h/path@x:y", &u);
-	assert_true(!u.has_user && !u.has_password);
-	assert_string_equal(u.host, "h");
-	ld_url_split("no scheme:pw@host", &u);
-	assert_string_equal(u.scheme, "");
-	assert_string_equal(u.host, "");
-
-	assert_true(ld_host_is_loopback("localhost"));
-	assert_true(ld_host_is_loopback("127.0.0.1"));
-	assert_true(ld_host_is_loopback("127.1.2.3"));
-	assert_true(ld_host_is_loopback("::1"));
-	assert_true(ld_host_is_loopback("::ffff:127.0.0.1"));
-	assert_false(ld_host_is_loopback("0.0.0.0"));
-	assert_false(ld_host_is_loopback("10.0.0.1"));
-	assert_false(ld_host_is_loopback("::"));
-	assert_false(ld_host_is_loopback("localhost.example.com"));
-	assert_false(ld_host_is_loopback("minio"));
 }
 
 /* The error for a URL with credentials names the key fields and never
@@ -448,10 +362,8 @@ static void test_keep_bare_m_warns(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_config_file_limits),
 		cmocka_unit_test(test_value_file_limits),
-		cmocka_unit_test(test_url_split),
 		cmocka_unit_test(test_url_credentials),
 		cmocka_unit_test(test_warnings),
 		cmocka_unit_test(test_keep_bare_m_warns),
