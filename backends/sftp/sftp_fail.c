@@ -13,6 +13,43 @@
 #include <stdio.h>
 #include <string.h>
 
+enum result sftp_classify(CURLcode rc, const char *errbuf)
+{
+	const char *eb = errbuf ? errbuf : "";
+	switch (rc) {
+	case CURLE_OK:
+		return CB_OK;
+	case CURLE_OUT_OF_MEMORY:
+		return CB_ERR_NOMEM;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return CB_ERR_INTERRUPTED;
+	case CURLE_REMOTE_FILE_NOT_FOUND:
+		return CB_ERR_NOT_FOUND;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_NOT_BUILT_IN:
+		return CB_ERR_CONFIG;
+	case CURLE_LOGIN_DENIED:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_REMOTE_ACCESS_DENIED:
+		return CB_ERR_REMOTE;
+	case CURLE_FAILED_INIT:
+		/* libcurl reports a failed SSH handshake so: no algorithm in
+		 * common is for good, a dropped connection is not. */
+		if (strstr(eb, "Unable to exchange encryption keys") || strstr(eb, ": -5,"))
+			return CB_ERR_REMOTE;
+		return CB_ERR_RETRY;
+	case CURLE_QUOTE_ERROR:
+		if (strstr(eb, "Permission denied") || strstr(eb, "write protected"))
+			return CB_ERR_REMOTE;
+		return CB_ERR_RETRY;
+	default:
+		/* Connection refused or reset, timeouts, a dead session, a full
+		 * disk: all may pass. */
+		return CB_ERR_RETRY;
+	}
+}
+
 static void lower(char *s)
 {
 	for (; *s; s++)

@@ -1,7 +1,22 @@
 /*
- * The SFTP backend's insides, shared by its files (sftp.c: config, requests,
- * list/get/remove; sftp_put.c: the streaming upload) and its unit tests.
- * Everything in sftp_util.c is pure: strings in, strings out, no network.
+ * The SFTP backend's insides, shared by its files and its unit tests:
+ *
+ *   sftp.c             the config map and its struct sftp_settings,
+ *                      open/close, the ops table
+ *   sftp_conn.c        connections and requests (sftp_perform), and the
+ *                      known_hosts lines staged for libcurl
+ *   sftp_files.c       single files and the remote directory: stat, quote
+ *                      commands, get, remove, remove_stale
+ *   sftp_list.c        listings: a walk of the directories below a prefix
+ *   sftp_put.c         the streaming upload, through a temp file
+ *   sftp_fail.c        what a failed request means, and its error line
+ *
+ * and pure string work, no network, each checked by tests/unit/sftp:
+ *
+ *   sftp_url.c         the url setting, remote URLs and paths, quote commands
+ *   sftp_list_parse.c  the listing lines libcurl hands back
+ *   sftp_keys.c        host key fingerprints and key files
+ *   sftp_knownhosts.c  the known_hosts lines for one server
  */
 #ifndef CBSYNC_SFTP_INTERNAL_H
 #define CBSYNC_SFTP_INTERNAL_H
@@ -15,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- sftp_util.c ------------------------------------------------------- */
+/* ---- sftp_url.c ---------------------------------------------------------- */
 
 /* A parsed url = sftp://user@host:port/path. */
 struct sftp_url {
@@ -45,6 +60,11 @@ char *sftp_path_of(const struct sftp_url *u, const char *rel);
 /* One libcurl SFTP quote command: cmd "path1" ["path2"], paths quoted and
  * escaped the way libcurl unquotes them.  NULL: no memory. */
 char *sftp_quote_cmd(const char *cmd, const char *path1, const char *path2);
+
+/* path with a leading "~/" replaced by $HOME; a newly allocated copy. */
+char *sftp_expand_home(const char *path);
+
+/* ---- sftp_list_parse.c --------------------------------------------------- */
 
 /* One entry of a directory listing line (the server's "ls -l" style long
  * name, which libcurl passes through): name points into the line. */
@@ -109,6 +129,8 @@ enum result sftp_list_reader_feed(struct sftp_list_reader *r, const char *data, 
 enum result sftp_list_reader_end(struct sftp_list_reader *r, struct error *err);
 void sftp_list_reader_free(struct sftp_list_reader *r);
 
+/* ---- sftp_keys.c --------------------------------------------------------- */
+
 /* Length of a SHA-256 fingerprint in unpadded base64. */
 #define SFTP_FP_B64_LEN 43
 
@@ -131,12 +153,6 @@ const char *sftp_key_file_type(const char *path, bool *encrypted);
 /* A human name for libcurl's host key type ("ED25519"). */
 const char *sftp_khtype_name(int keytype);
 
-/* What a failed libcurl call means for the caller (backend.h's codes). */
-enum result sftp_classify(CURLcode rc, const char *errbuf);
-
-/* path with a leading "~/" replaced by $HOME; a newly allocated copy. */
-char *sftp_expand_home(const char *path);
-
 /* ---- sftp_knownhosts.c --------------------------------------------------- */
 
 /* The known_hosts lines that concern one server, for libcurl. */
@@ -157,7 +173,7 @@ void sftp_kh_free(struct sftp_kh *kh);
 /* Does a known_hosts host field (patterns, or one hashed name) name host? */
 bool sftp_kh_host_matches(const char *field, size_t len, const char *host);
 
-/* ---- sftp.c and friends: requests, errors, list, put --------------------- */
+/* ---- the instance, and the files that talk to the server ----------------- */
 
 /* What the host key callback saw on the last connection attempt. */
 struct sftp_hostkey_seen {
@@ -228,11 +244,21 @@ struct sftp_req {
 	void *stop_ctx;
 };
 
+/* sftp_conn.c: run one request (see struct sftp_req). */
 CURLcode sftp_perform(struct sftp *s, struct sftp_conn *c, const struct sftp_req *r);
 
 /* Before an operation, on the caller's thread: reread known_hosts if it
  * changed since the last time. */
 enum result sftp_prepare(struct sftp *s, struct error *err);
+
+/* A connection for one put: the instance's own, or a fresh one while
+ * another put holds it. */
+enum result sftp_conn_take(struct sftp *s, struct sftp_conn **out, struct error *err);
+void sftp_conn_give(struct sftp *s, struct sftp_conn *c);
+
+/* sftp_fail.c: what a failed libcurl call means for the caller (backend.h's
+ * codes). */
+enum result sftp_classify(CURLcode rc, const char *errbuf);
 
 /* How known_hosts and ssh-keygen -R name the server: "host" on port 22,
  * else "[host]:port". */
@@ -242,6 +268,8 @@ void sftp_host_pattern(const struct sftp *s, char *out, size_t size);
  * sftp_classify gives (host key and login failures explained). */
 enum result sftp_fail(struct sftp *s, struct sftp_conn *c, CURLcode rc, struct error *err,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* ---- sftp_files.c -------------------------------------------------------- */
 
 /* Size (and mtime) of the file at rel; CB_ERR_NOT_FOUND if it is missing.
  * size is -1 when the server did not say (libcurl reports 0 that way). */
@@ -261,10 +289,14 @@ enum result sftp_ensure_root(struct sftp *s, struct sftp_conn *c, struct error *
 /* Remove the file at rel (a missing file is fine). */
 enum result sftp_unlink(struct sftp *s, struct sftp_conn *c, const char *rel, struct error *err);
 
-/* A connection for one put: the instance's own, or a fresh one while
- * another put holds it. */
-enum result sftp_conn_take(struct sftp *s, struct sftp_conn **out, struct error *err);
-void sftp_conn_give(struct sftp *s, struct sftp_conn *c);
+/* The operations (backend.h). */
+enum result sftp_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+		     struct error *err);
+enum result sftp_remove(void *ctx, const char *key, struct error *err);
+enum result sftp_remove_stale(void *ctx, int64_t older_than, size_t *removed,
+			      struct error *err);
+
+/* ---- sftp_list.c, sftp_put.c --------------------------------------------- */
 
 enum result sftp_list(void *ctx, const char *prefix, struct backend_listing *out,
 		      struct error *err);

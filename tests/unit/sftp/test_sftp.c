@@ -1,7 +1,9 @@
 /*
- * Unit tests for the SFTP backend's pure helpers (backends/sftp/sftp_util.c):
- * the url setting, remote paths and URLs, quote commands, listing lines,
- * host key fingerprints, key file types and error classification.
+ * Unit tests for the SFTP backend's pure helpers: the url setting, remote
+ * paths and URLs, quote commands (backends/sftp/sftp_url.c), listing lines
+ * (sftp_list_parse.c), host key fingerprints and key file types
+ * (sftp_keys.c), known_hosts (sftp_knownhosts.c) and error classification
+ * (sftp_fail.c).
  *
  * Run with arguments, the same program is the small driver that
  * tests/integration/test_sftp_backend.py uses to work one backend operation
