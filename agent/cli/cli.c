@@ -1,0 +1,321 @@
+/*
+ * Command-line parsing and help texts.
+ */
+#include "agent/cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define V(verb) (1u << (verb))
+#define V_ALL (~0u)
+
+enum opt_id {
+	OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN,
+	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER, OPT_FROM, OPT_LATEST, OPT_NAME, OPT_BEFORE,
+	OPT_IF_DB_NOT_EXISTS, OPT_IF_BACKUP_EXISTS, OPT_FALLBACK, OPT_ALL, OPT_NOW, OPT_REMOTES,
+};
+
+enum arg_kind {
+	ARG_NONE,
+	ARG_VALUE,     /* --opt VALUE or --opt=VALUE */
+	ARG_COUNT,     /* --opt, optionally followed by a count: --latest 3 */
+};
+
+struct opt_spec {
+	const char *name;
+	enum arg_kind arg;
+	enum opt_id id;
+	unsigned verbs;
+};
+
+/* Verbs that read the configuration. */
+#define V_CONF (V(VERB_BACKUP) | V(VERB_LIST) | V(VERB_STATS) | V(VERB_RESTORE) | \
+		V(VERB_PRUNE) | V(VERB_VERIFY) | V(VERB_PUSH) | V(VERB_AGENT) | V(VERB_STATUS) | \
+		V(VERB_CONFIG))
+
+static const struct opt_spec options[] = {
+	{"config", ARG_VALUE, OPT_CONFIG, V_CONF},
+	{"db", ARG_VALUE, OPT_DB, V_CONF},
+	{"dir", ARG_VALUE, OPT_DIR, V_CONF},
+	{"help", ARG_NONE, OPT_HELP, V_ALL},
+	{"type", ARG_VALUE, OPT_TYPE, V(VERB_BACKUP) | V(VERB_RESTORE)},
+	{"json", ARG_NONE, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS)},
+	{"path", ARG_VALUE, OPT_PATH, V(VERB_RESTORE)},
+	{"to", ARG_VALUE, OPT_TO, V(VERB_RESTORE)},
+	{"dry-run", ARG_NONE, OPT_DRY_RUN, V(VERB_PRUNE)},
+	{"no-sync", ARG_NONE, OPT_NO_SYNC, V(VERB_BACKUP)},
+	{"remote", ARG_VALUE, OPT_REMOTE, V(VERB_PUSH)},
+	{"tier", ARG_VALUE, OPT_TIER, V(VERB_LIST) | V(VERB_VERIFY) | V(VERB_PRUNE)},
+	{"from", ARG_VALUE, OPT_FROM, V(VERB_RESTORE)},
+	{"latest", ARG_COUNT, OPT_LATEST, V(VERB_RESTORE) | V(VERB_VERIFY)},
+	{"name", ARG_VALUE, OPT_NAME, V(VERB_RESTORE)},
+	{"before", ARG_VALUE, OPT_BEFORE, V(VERB_RESTORE)},
+	{"if-db-not-exists", ARG_NONE, OPT_IF_DB_NOT_EXISTS, V(VERB_RESTORE)},
+	{"if-backup-exists", ARG_NONE, OPT_IF_BACKUP_EXISTS, V(VERB_RESTORE)},
+	{"fallback", ARG_NONE, OPT_FALLBACK, V(VERB_RESTORE)},
+	{"all", ARG_NONE, OPT_ALL, V(VERB_VERIFY)},
+	{"now", ARG_VALUE, OPT_NOW, V(VERB_PRUNE)},
+	{"remotes", ARG_NONE, OPT_REMOTES, V(VERB_CONFIG)},
+};
+
+struct verb_info {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	const char *details;
+};
+
+static const struct verb_info verbs[VERB_COUNT] = {
+	[VERB_BACKUP] = {"backup", "make a consistent, gzip'd snapshot of the database now",
+			 "cbsync backup [--type manual|daily|weekly|monthly] [--no-sync] [--db PATH] [--dir PATH]",
+			 "  --type T     backup type (default manual); daily, weekly and monthly\n"
+			 "               backups apply the retention policy after they are made\n"
+			 "  --no-sync    do not push to the configured remotes afterwards\n"},
+	[VERB_LIST] = {"list", "list every backup, newest first",
+		       "cbsync list [--tier local|REMOTE|all] [--json] [--dir PATH]",
+		       "  --tier T     the local tier (default), one remote, or all tiers\n"
+		       "               together with a column saying where each backup is\n"
+		       "  --json       one JSON array instead of a table\n"},
+	[VERB_STATS] = {"stats", "count and size per type, disk used, oldest and newest",
+			"cbsync stats [--json] [--db PATH] [--dir PATH]",
+			"  --json       one JSON object instead of text\n"},
+	[VERB_RESTORE] = {"restore", "check a backup, make a restore point, and restore it",
+			  "cbsync restore (--path FILE | [--from TIER] (--latest | --name BACKUP | --before TIME)\n"
+			  "                      [--type T] [--fallback]) [--to PATH] [--if-db-not-exists]\n"
+			  "                      [--if-backup-exists]",
+			  "  --path FILE  the .db.gz to restore (a bare name is looked up in the\n"
+			  "               backup directory)\n"
+			  "  --latest     the newest backup of the database in any tier (the local\n"
+			  "               copy when several tiers hold it)\n"
+			  "  --name B     that backup, from the first tier that holds it\n"
+			  "  --before T   the newest created at or before T (UTC, 2026-02-02 or\n"
+			  "               2026-02-02T12:00:00Z)\n"
+			  "  --from TIER  only this tier: local or a remote's name\n"
+			  "  --type T     only backups of this type\n"
+			  "  --fallback   if the chosen backup fails a check, take the next one\n"
+			  "  --to PATH    restore into PATH (which must not exist) and leave the\n"
+			  "               live database alone\n"
+			  "  --if-db-not-exists  do nothing (exit 0) if the database exists\n"
+			  "  --if-backup-exists  do nothing (exit 0) if no tier holds a backup yet\n"},
+	[VERB_PRUNE] = {"prune", "delete backups the retention policy no longer keeps",
+			"cbsync prune [--tier local|REMOTE|all] [--dry-run] [--now TIME]",
+			"  --tier T     the local tier (default), one remote, or every tier\n"
+			"  --dry-run    show every backup, kept or deleted, and the rule that\n"
+			"               decided; delete nothing\n"
+			"  --now TIME   apply the policy as of TIME (UTC), e.g. to plan ahead\n"},
+	[VERB_VERIFY] = {"verify", "check stored backups as restore would, without restoring",
+			 "cbsync verify [FILE...] | [--tier local|REMOTE|all] [--all | --latest [N]]",
+			 "  FILE...      backups to check (default: every backup in the directory)\n"
+			 "  --tier T     check the backups a tier holds, downloading a remote's\n"
+			 "  --all        every backup of the tier (default for the local tier)\n"
+			 "  --latest N   the N newest (default 1 for a remote)\n"},
+	[VERB_PUSH] = {"push", "sync now: upload to each remote what its policy wants and lacks",
+		       "cbsync push [--remote NAME]",
+		       "  --remote NAME  only this remote (default: every configured remote)\n"},
+	[VERB_AGENT] = {"agent", "run the daemon: scheduled and change backups, retention",
+			"cbsync agent [--config PATH]",
+			"  Runs in the foreground until SIGTERM or SIGINT (exit 0); SIGHUP reloads\n"
+			"  the configuration.  Takes the daily, weekly and monthly backups on\n"
+			"  schedule and a change backup soon after the database changes.\n"},
+	[VERB_STATUS] = {"status", "what the agent is doing and did last",
+			 "cbsync status [--json] [--dir PATH]",
+			 "  --json       one JSON object instead of text\n"},
+	[VERB_CONFIG] = {"config", "validate and print the effective configuration",
+			 "cbsync config check [--remotes] [--config PATH]",
+			 "  check        validate every setting (file, environment, flags, and\n"
+			 "               each remote's as its backend checks them, offline) and\n"
+			 "               print the result, secrets masked; exit 3 if invalid\n"
+			 "  --remotes    instead, connect to each remote: list it, write, read\n"
+			 "               back and delete a small probe object (no backup is\n"
+			 "               uploaded), one line per remote; the exit status is the\n"
+			 "               worst failure's (3 settings, 9 unreachable, 10 refused)\n"},
+	[VERB_VERSION] = {"version", "print the version", "cbsync version", ""},
+	[VERB_HELP] = {"help", "show help for cbsync, for one verb, or for the backends",
+		       "cbsync help [VERB | backends]", ""},
+};
+
+static const char common_help[] =
+	"Options for every verb that uses them:\n"
+	"  --config PATH  the configuration file (default $CBSYNC_CONFIG, else\n"
+	"                 /etc/cbsync/cbsync.conf if it exists)\n"
+	"  --db PATH      the database (default ai_db/cloudbrain.db; env CBSYNC_DB)\n"
+	"  --dir PATH     the backup directory (default ai_db/backups; env\n"
+	"                 CBSYNC_BACKUP_DIR)\n"
+	"  -h, --help     help for the verb\n";
+
+enum verb cli_verb_lookup(const char *name)
+{
+	for (int v = 1; v < VERB_COUNT; v++) {
+		if (verbs[v].name && strcmp(verbs[v].name, name) == 0)
+			return (enum verb)v;
+	}
+	return VERB_NONE;
+}
+
+const char *cli_verb_name(enum verb verb)
+{
+	return verbs[verb].name ? verbs[verb].name : "cbsync";
+}
+
+void cli_print_help(enum verb verb)
+{
+	if (verb != VERB_NONE && verbs[verb].name) {
+		printf("usage: %s\n\n%s.\n", verbs[verb].usage, verbs[verb].summary);
+		if (verbs[verb].details[0])
+			printf("\n%s", verbs[verb].details);
+		if (verb != VERB_VERSION && verb != VERB_HELP)
+			printf("\n%s", common_help);
+		return;
+	}
+	printf("cbsync: backups, offsite copies and restores for SQLite databases\n\n"
+	       "usage: cbsync VERB [OPTIONS]\n\nVerbs:\n");
+	for (int v = 1; v < VERB_COUNT; v++)
+		printf("  %-9s %s\n", verbs[v].name, verbs[v].summary);
+	printf("\n%s\nRun 'cbsync help VERB' for a verb's options.\n", common_help);
+}
+
+static const struct opt_spec *find_option(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(options) / sizeof(*options); i++) {
+		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+			return &options[i];
+	}
+	return NULL;
+}
+
+/* A positive decimal count, at most 6 digits. */
+static bool is_count(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 6 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static void apply(struct cli *cli, enum opt_id id, const char *value)
+{
+	switch (id) {
+	case OPT_CONFIG: cli->config = value; break;
+	case OPT_DB: cli->db = value; break;
+	case OPT_DIR: cli->dir = value; break;
+	case OPT_HELP: cli->help = true; break;
+	case OPT_TYPE: cli->type = value; break;
+	case OPT_JSON: cli->json = true; break;
+	case OPT_PATH: cli->path = value; break;
+	case OPT_TO: cli->to = value; break;
+	case OPT_DRY_RUN: cli->dry_run = true; break;
+	case OPT_NO_SYNC: cli->no_sync = true; break;
+	case OPT_REMOTE: cli->remote = value; break;
+	case OPT_TIER: cli->tier = value; break;
+	case OPT_FROM: cli->from = value; break;
+	case OPT_LATEST:
+		cli->latest = true;
+		cli->latest_n = value ? strtol(value, NULL, 10) : 0;
+		break;
+	case OPT_NAME: cli->name = value; break;
+	case OPT_BEFORE: cli->before = value; break;
+	case OPT_IF_DB_NOT_EXISTS: cli->if_db_not_exists = true; break;
+	case OPT_IF_BACKUP_EXISTS: cli->if_backup_exists = true; break;
+	case OPT_FALLBACK: cli->fallback = true; break;
+	case OPT_ALL: cli->all = true; break;
+	case OPT_NOW: cli->now = value; break;
+	case OPT_REMOTES: cli->check_remotes = true; break;
+	}
+}
+
+enum result cli_parse(struct cli *cli, int argc, char **argv, struct error *err)
+{
+	/* Options seen before the verb is known are checked once it is. */
+	bool seen[sizeof(options) / sizeof(*options)] = {false};
+	bool options_done = false;
+
+	cli->args = calloc((size_t)argc + 1, sizeof(char *));
+	if (!cli->args)
+		return error_nomem(err);
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+		if (!options_done && strcmp(a, "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		if (!options_done && (strcmp(a, "-h") == 0)) {
+			cli->help = true;
+			continue;
+		}
+		if (!options_done && a[0] == '-' && a[1] == '-') {
+			const char *name = a + 2;
+			const char *eq = strchr(name, '=');
+			size_t len = eq ? (size_t)(eq - name) : strlen(name);
+			const struct opt_spec *o = find_option(name, len);
+			if (!o)
+				return error_set(err, CB_ERR_USAGE,
+						 "unknown option '%.*s'; HINT: see 'cbsync help'",
+						 (int)(len + 2), a);
+			const char *value = NULL;
+			if (o->arg == ARG_COUNT) {
+				/* An optional count: --latest, --latest 3, --latest=3. */
+				const char *count = eq ? eq + 1
+						       : (i + 1 < argc && is_count(argv[i + 1]) ? argv[i + 1]
+												    : NULL);
+				if (count && !is_count(count))
+					return error_set(err, CB_ERR_USAGE,
+							 "option '--%s' takes a positive count, not '%s'",
+							 o->name, count);
+				if (count && !eq)
+					i++;
+				value = count;
+			} else if (o->arg == ARG_VALUE) {
+				if (eq)
+					value = eq + 1;
+				else if (i + 1 < argc)
+					value = argv[++i];
+				else
+					return error_set(err, CB_ERR_USAGE,
+							 "option '--%s' needs a value", o->name);
+				if (!*value)
+					return error_set(err, CB_ERR_USAGE,
+							 "option '--%s' needs a value", o->name);
+			} else if (eq) {
+				return error_set(err, CB_ERR_USAGE,
+						 "option '--%s' takes no value", o->name);
+			}
+			seen[o - options] = true;
+			apply(cli, o->id, value);
+			continue;
+		}
+		if (!options_done && a[0] == '-' && a[1] != '\0')
+			return error_set(err, CB_ERR_USAGE,
+					 "unknown option '%s'; HINT: see 'cbsync help'", a);
+		if (cli->verb == VERB_NONE) {
+			cli->verb = cli_verb_lookup(a);
+			if (cli->verb == VERB_NONE)
+				return error_set(err, CB_ERR_USAGE,
+						 "unknown command '%s'; HINT: see 'cbsync help'", a);
+			continue;
+		}
+		cli->args[cli->nargs++] = a;
+	}
+	for (size_t i = 0; i < sizeof(options) / sizeof(*options); i++) {
+		if (seen[i] && cli->verb != VERB_NONE && !(options[i].verbs & V(cli->verb)))
+			return error_set(err, CB_ERR_USAGE,
+					 "option '--%s' does not apply to '%s'; HINT: see "
+					 "'cbsync help %s'",
+					 options[i].name, cli_verb_name(cli->verb),
+					 cli_verb_name(cli->verb));
+	}
+	if (cli->verb == VERB_CONFIG && !cli->help &&
+	    (cli->nargs != 1 || strcmp(cli->args[0], "check") != 0))
+		return error_set(err, CB_ERR_USAGE,
+				 "'config' needs a subcommand: 'cbsync config check'");
+	bool takes_args = cli->verb == VERB_VERIFY || cli->verb == VERB_HELP ||
+			  cli->verb == VERB_CONFIG;
+	if (cli->nargs > 0 && !takes_args && !cli->help)
+		return error_set(err, CB_ERR_USAGE,
+				 "unexpected argument '%s' for '%s'; HINT: see 'cbsync help %s'",
+				 cli->args[0], cli_verb_name(cli->verb), cli_verb_name(cli->verb));
+	return CB_OK;
+}

@@ -1,0 +1,256 @@
+/*
+ * cbsync list: the local tier in the seed's format, or (--tier) any tiers,
+ * each backup once with the tiers that hold it.
+ */
+#include "agent/cli/commands.h"
+#include "agent/cli/format.h"
+#include "agent/tiers/tiers.h"
+#include "common/fsutil.h"
+#include "common/meta.h"
+#include "common/timeutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *backup_json(const struct catalog_entry *b, const char *dir)
+{
+	char created[32];
+	time_format_iso(b->parsed.created, created, sizeof(created));
+	char *path = fs_join(dir, b->name);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "name", b->name,
+			      "database", b->parsed.db, "type",
+			      backup_type_name(b->parsed.type), "created", created, "path",
+			      path ? path : b->name, "compressed_size",
+			      (json_int_t)b->size, "has_metadata", b->has_meta);
+	free(path);
+	if (!o)
+		return NULL;
+	if (b->has_meta) {
+		json_object_set_new(o, "original_size", json_integer(b->meta->original_size));
+		double ratio = meta_ratio(b->meta->original_size, b->meta->compressed_size);
+		json_object_set_new(o, "compression_ratio",
+				    json_real((double)(int64_t)(ratio * 100 + 0.5) / 100));
+		json_object_set_new(o, "sha256", json_string(b->meta->sha256));
+		json_object_set_new(o, "page_size", json_integer(b->meta->page_size));
+		json_object_set_new(o, "page_count", json_integer(b->meta->page_count));
+	} else {
+		json_object_set_new(o, "original_size", json_null());
+		json_object_set_new(o, "compression_ratio", json_null());
+	}
+	if (b->meta_error)
+		json_object_set_new(o, "metadata_error", json_string(b->meta_error));
+	return o;
+}
+
+/* One row of a tier listing. */
+struct row {
+	char name[BACKUP_NAME_MAX];
+	struct backup_name parsed;
+	int64_t compressed;
+	bool has_meta;
+	struct backup_meta meta;
+	char tiers[256];
+};
+
+static struct row *find_row(struct row *rows, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows[i].name, name) == 0)
+			return &rows[i];
+	return NULL;
+}
+
+static void add_tier(struct row *r, const char *tier)
+{
+	size_t len = strlen(r->tiers);
+	snprintf(r->tiers + len, sizeof(r->tiers) - len, "%s%s", len ? "," : "", tier);
+}
+
+static int rows_newest_first(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+	if (x->parsed.created != y->parsed.created)
+		return x->parsed.created > y->parsed.created ? -1 : 1;
+	return -strcmp(x->name, y->name);
+}
+
+/* Add a tier's backups to rows.  A remote's metadata is fetched for the
+ * backups no tier before it described. */
+static enum result add_rows(struct tier *t, struct row **rows, size_t *n, size_t *cap,
+			    struct error *err)
+{
+	struct catalog cat = {0};
+	enum result r = tier_catalog(t, NULL, "list", &cat, err);
+	for (size_t i = 0; !r && i < cat.n; i++) {
+		struct catalog_entry *e = &cat.items[i];
+		if (!e->has_data)
+			continue;
+		struct row *row = find_row(*rows, *n, e->name);
+		if (!row) {
+			if (*n == *cap) {
+				size_t ncap = *cap ? *cap * 2 : 64;
+				struct row *nr = realloc(*rows, ncap * sizeof(*nr));
+				if (!nr) {
+					r = error_nomem(err);
+					break;
+				}
+				*rows = nr;
+				*cap = ncap;
+			}
+			row = &(*rows)[(*n)++];
+			memset(row, 0, sizeof(*row));
+			memcpy(row->name, e->name, sizeof(row->name));
+			row->parsed = e->parsed;
+			row->compressed = (int64_t)e->size;
+		}
+		add_tier(row, t->name);
+		struct error merr = {0};
+		if (!row->has_meta && e->has_meta && tier_read_meta(t, e, &merr) == CB_OK) {
+			row->meta = *e->meta;
+			row->has_meta = true;
+		}
+	}
+	catalog_free(&cat);
+	return r;
+}
+
+static enum result list_tiers(struct cli *cli, struct error *err)
+{
+	const struct conf *c = &cli->conf;
+	bool all = strcmp(cli->tier, "all") == 0;
+	const struct conf_remote *only = all ? NULL : conf_remote_find(c, cli->tier);
+	struct row *rows = NULL;
+	size_t n = 0, cap = 0;
+	enum result r = CB_OK, failed = CB_OK;
+	struct error first = {0};
+
+	if (!all && !only) {
+		char src[512];
+		conf_describe_sources(c, src, sizeof(src));
+		return error_set(err, CB_ERR_USAGE,
+				 "there is no tier named '%s' (local, all, or a configured remote); %s",
+				 cli->tier, src);
+	}
+	if (all) {
+		struct tier local;
+		if (!(r = tier_open_local(&local, c->local_dir, &c->local_keep, err)))
+			r = add_rows(&local, &rows, &n, &cap, err);
+		tier_close(&local);
+		if (r) {
+			free(rows);
+			return r;
+		}
+	}
+	/* A remote that cannot be read is reported after the others are shown. */
+	for (size_t i = 0; i < c->n_remotes; i++) {
+		const struct conf_remote *rc = &c->remotes[i];
+		if (only && rc != only)
+			continue;
+		struct tier t = {0};
+		struct error rerr = {0};
+		enum result rr = tier_open_remote(&t, rc, &rerr);
+		if (!rr)
+			rr = add_rows(&t, &rows, &n, &cap, &rerr);
+		tier_close(&t);
+		if (rr && !failed) {
+			failed = rr;
+			first = rerr;
+		}
+	}
+	if (n)
+		qsort(rows, n, sizeof(*rows), rows_newest_first);
+
+	if (cli->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < n; i++) {
+			const struct row *row = &rows[i];
+			char created[32];
+			time_format_iso(row->parsed.created, created, sizeof(created));
+			json_t *tiers = json_array();
+			char copy[sizeof(row->tiers)];
+			memcpy(copy, row->tiers, sizeof(copy));
+			for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save))
+				json_array_append_new(tiers, json_string(t));
+			json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "name",
+					      row->name, "database", row->parsed.db, "type",
+					      backup_type_name(row->parsed.type), "created", created,
+					      "compressed_size", (json_int_t)row->compressed,
+					      "original_size",
+					      row->has_meta ? json_integer(row->meta.original_size)
+							    : json_null(),
+					      "sha256",
+					      row->has_meta ? json_string(row->meta.sha256) : json_null(),
+					      "tiers", tiers);
+			json_array_append_new(arr, o);
+		}
+		char *text = arr ? json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(arr);
+		if (text)
+			printf("%s\n", text);
+		free(text);
+	} else if (n == 0) {
+		printf("No backups found in %s\n", all ? "any tier" : cli->tier);
+	} else {
+		size_t w = 4;
+		for (size_t i = 0; i < n; i++)
+			if (strlen(rows[i].name) > w)
+				w = strlen(rows[i].name);
+		format_backup_header(stdout, (int)w, true);
+		for (size_t i = 0; i < n; i++) {
+			const struct row *row = &rows[i];
+			format_backup_row(stdout, (int)w, row->name, &row->parsed, row->compressed,
+					  row->has_meta ? &row->meta : NULL, row->tiers);
+		}
+		printf("%zu backup%s in %s\n", n, n == 1 ? "" : "s",
+		       all ? "all tiers" : cli->tier);
+	}
+	free(rows);
+	if (failed) {
+		*err = first;
+		return failed;
+	}
+	return CB_OK;
+}
+
+enum result cmd_list(struct cli *cli, struct error *err)
+{
+	const struct conf *c = &cli->conf;
+	struct tier local;
+	struct catalog list = {0};
+	if (cli->tier && strcmp(cli->tier, "local") != 0)
+		return list_tiers(cli, err);
+	enum result r = tier_open_local(&local, c->local_dir, &c->local_keep, err);
+	if (!r)
+		r = tier_catalog(&local, NULL, "list", &list, err);
+	tier_close(&local);
+	if (r)
+		return r;
+	if (cli->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < list.n; i++)
+			json_array_append_new(arr, backup_json(&list.items[i], c->local_dir));
+		catalog_free(&list);
+		return format_print_json(arr, err);
+	}
+	if (list.n == 0) {
+		printf("No backups found in %s\n", c->local_dir);
+		catalog_free(&list);
+		return CB_OK;
+	}
+	size_t w = 4;
+	for (size_t i = 0; i < list.n; i++)
+		if (strlen(list.items[i].name) > w)
+			w = strlen(list.items[i].name);
+	format_backup_header(stdout, (int)w, false);
+	for (size_t i = 0; i < list.n; i++) {
+		const struct catalog_entry *b = &list.items[i];
+		format_backup_row(stdout, (int)w, b->name, &b->parsed, (int64_t)b->size,
+				  b->has_meta ? b->meta : NULL, NULL);
+	}
+	printf("%zu backup%s in %s\n", list.n, list.n == 1 ? "" : "s", c->local_dir);
+	catalog_free(&list);
+	return CB_OK;
+}

@@ -1,0 +1,126 @@
+/*
+ * cbsync status: what the agent is doing, from its state file
+ * (agent/state.h), as text or --json.
+ */
+#include "agent/cli/commands.h"
+#include "agent/daemon/state.h"
+#include "common/fsutil.h"
+#include "common/timeutil.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The agent recorded in the state file is alive and did not say it stopped. */
+static bool agent_running(const struct agent_state *s)
+{
+	if (s->pid <= 0 || strcmp(s->activity, "stopped") == 0)
+		return false;
+	return kill((pid_t)s->pid, 0) == 0 || errno == EPERM;
+}
+
+static void print_time(const char *label, int64_t t)
+{
+	char buf[32];
+	if (t) {
+		time_format_iso(t, buf, sizeof(buf));
+		printf("%s%s\n", label, buf);
+	} else {
+		printf("%s-\n", label);
+	}
+}
+
+enum result cmd_status(struct cli *cli, struct error *err)
+{
+	struct agent_state s;
+	const char *dir = cli->conf.local_dir;
+	enum result r = state_read(dir, &s, err);
+	if (r == CB_ERR_NOT_FOUND) {
+		if (cli->json) {
+			printf("{\n  \"running\": false,\n  \"state\": null\n}\n");
+		} else {
+			printf("No agent has run with the backup directory %s\n", dir);
+		}
+		return CB_OK;
+	}
+	if (r)
+		return r;
+	bool running = agent_running(&s);
+	if (cli->json) {
+		char *path = NULL;
+		if (asprintf(&path, "%s/%s", dir, STATE_FILE_NAME) < 0)
+			return error_nomem(err);
+		json_error_t jerr;
+		json_t *state = json_load_file(path, 0, &jerr);
+		free(path);
+		json_t *doc = json_pack("{s:b, s:o}", "running", running, "state",
+					state ? state : json_null());
+		char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(doc);
+		if (!text)
+			return error_nomem(err);
+		printf("%s\n", text);
+		free(text);
+		return CB_OK;
+	}
+	char since[32], updated[32];
+	time_format_iso(s.started, since, sizeof(since));
+	time_format_iso(s.updated, updated, sizeof(updated));
+	if (running)
+		printf("Agent:      running (pid %ld, since %s)\n", s.pid, since);
+	else
+		printf("Agent:      not running (last seen %s)\n", updated);
+	printf("Activity:   %s\n", running ? s.activity : "stopped");
+	printf("Database:   %s\n", s.database);
+	printf("Backups in: %s\n\nLast backup made by the agent:\n", dir);
+	for (int t = 0; t < BT_COUNT; t++) {
+		const struct state_last *l = &s.last[t];
+		if (t == BT_MANUAL || t == BT_RESTORE_POINT)
+			continue;
+		if (l->set) {
+			char when[32];
+			time_format_iso(l->time, when, sizeof(when));
+			printf("  %-8s %s (%s, %.2fs)\n", backup_type_name((enum backup_type)t),
+			       l->name, when, l->seconds);
+		} else {
+			printf("  %-8s -\n", backup_type_name((enum backup_type)t));
+		}
+	}
+	printf("\nNext:\n");
+	print_time("  daily    ", s.next[BT_DAILY]);
+	print_time("  weekly   ", s.next[BT_WEEKLY]);
+	print_time("  monthly  ", s.next[BT_MONTHLY]);
+	printf("  change   %s\n", s.change_pending ? "pending (the database changed)"
+						 : "when the database changes");
+	if (s.n_remotes)
+		printf("\nRemotes:\n");
+	for (size_t i = 0; i < s.n_remotes; i++) {
+		const struct state_remote *rs = &s.remotes[i];
+		char when[32] = "never";
+		if (rs->last_success)
+			time_format_iso(rs->last_success, when, sizeof(when));
+		printf("  %-12s %s; last in step %s; %llu uploaded, %llu requests\n", rs->name,
+		       rs->failing ? "FAILING" : rs->pending ? "sync pending" : "in step", when,
+		       (unsigned long long)rs->uploaded, (unsigned long long)rs->requests);
+		if (rs->failing)
+			printf("               %s\n", rs->error);
+	}
+	if (s.have_error) {
+		char when[32];
+		time_format_iso(s.error_time, when, sizeof(when));
+		printf("\nLast error: %s %s\n", when, s.error);
+	} else {
+		printf("\nLast error: none\n");
+	}
+	if (s.log_lost) {
+		char when[32];
+		time_format_iso(s.log_lost_time, when, sizeof(when));
+		printf("Log:        LOST since %s (%s): the agent's stderr cannot be written; "
+		       "it goes on backing up\n", when, s.log_lost_error);
+	}
+	return CB_OK;
+}

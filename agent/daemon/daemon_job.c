@@ -1,0 +1,182 @@
+/*
+ * The agent's backup worker: a worker thread (agent/worker.h) whose jobs are
+ * a backup of one type with everything it needs copied in; it makes the
+ * backup and applies the local retention (agent/cycle.h), and the loop
+ * takes the result back.
+ */
+#include "agent/daemon/daemon_internal.h"
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->n_held; i++)
+		holdings_free(&j->held[i]);
+	free(j->held);
+	free(j->held_keep);
+	free(j->db_path);
+	free(j->dir);
+	free(j);
+}
+
+/* The worker: one cycle without its push (the remotes' own workers sync
+ * once the loop hears of the backup): back up, then the local retention. */
+static void run_job(void *arg, void *ctx)
+{
+	struct job *j = arg;
+	(void)ctx;
+	j->result = cycle_backup(&j->settings, j->type, "agent", false, &j->out, &j->err);
+	if (j->result)
+		return;
+	struct error perr = {0};
+	if (cycle_prune_local(&j->settings, "agent", j->held, j->n_held, time_now(), false, NULL,
+			      &j->pruned, &perr)) {
+		log_warn("agent", "retention failed: %s", perr.msg);
+	} else if (j->pruned.deleted) {
+		char detail[128];
+		cycle_record_prune(j->dir, &j->pruned, 0, detail, sizeof(detail));
+		log_info("agent", "retention: %s", detail);
+	}
+}
+
+static void free_job(void *job, void *ctx)
+{
+	(void)ctx;
+	job_free(job);
+}
+
+static const struct worker_ops backup_ops = {.run = run_job, .free_job = free_job};
+
+enum result daemon_worker_start(struct daemon *d, struct error *err)
+{
+	return worker_start(&d->worker, &backup_ops, d, err);
+}
+
+/* Give the job its own copy of what each remote holds (the loop may replace
+ * the slots while the job runs). */
+static bool copy_holdings(struct daemon *d, struct job *j)
+{
+	j->n_held = 0;
+	j->held = calloc(d->n_remotes + 1, sizeof(*j->held));
+	j->held_keep = calloc(d->n_remotes + 1, sizeof(*j->held_keep));
+	if (!j->held || !j->held_keep)
+		return false;
+	for (size_t i = 0; i < d->n_remotes; i++) {
+		const struct remote_holdings *from = &d->remotes[i].held;
+		struct remote_holdings *to = &j->held[j->n_held++];
+		j->held_keep[i] = *from->keep;
+		to->keep = &j->held_keep[i];
+		to->name = NULL;
+		to->known = from->known;
+		to->held = calloc(from->n_held + 1, sizeof(*to->held));
+		if (!to->held)
+			return false;
+		for (size_t k = 0; k < from->n_held; k++) {
+			if (!(to->held[k] = strdup(from->held[k])))
+				return false;
+			to->n_held++;
+		}
+	}
+	return true;
+}
+
+static void start_job(struct daemon *d, enum backup_type type)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->type = type;
+	j->db_path = strdup(d->conf.db_path);
+	j->dir = strdup(d->conf.local_dir);
+	j->keep = d->conf.local_keep;
+	cycle_settings_of(&j->settings, &d->conf);
+	j->settings.db_path = j->db_path;
+	j->settings.dir = j->dir;
+	j->settings.keep = &j->keep;
+	if (!j->db_path || !j->dir || !copy_holdings(d, j)) {
+		job_free(j);
+		return;
+	}
+	/* Changes seen from here on are not in this backup. */
+	db_fingerprint_take(d->conf.db_path, &d->fp_job);
+	debounce_started(&d->deb, time_mono(), type == BT_CHANGE);
+	if (type != BT_CHANGE)
+		d->pending[type] = false;
+	d->busy = true;
+	d->busy_type = type;
+	daemon_set_activity(d, "backing up (%s)", backup_type_name(type));
+	daemon_save_state(d);
+	worker_submit(d->worker, j);
+}
+
+void daemon_finish_job(struct daemon *d)
+{
+	struct job *j = worker_take(d->worker);
+	if (!j)
+		return;
+	d->busy = false;
+	daemon_set_activity(d, "%s", "idle");
+	if (j->result == CB_OK) {
+		struct state_last *l = &d->state.last[j->type];
+		l->set = true;
+		snprintf(l->name, sizeof(l->name), "%s", j->out.meta.name);
+		l->time = j->out.meta.created;
+		l->seconds = j->out.seconds;
+		d->state.made[j->type]++;
+		d->fp = d->fp_job;
+		daemon_remotes_request_all(d);
+		d->state.fingerprint = d->fp;
+		d->state.have_fingerprint = true;
+		d->backoff = 0;
+		d->not_before = 0;
+		d->waiting_for_db = false;
+		/* State (and so /metrics) first, then the log line. */
+		daemon_save_state(d);
+		char orig[32], comp[32];
+		format_size((uint64_t)j->out.meta.original_size, orig, sizeof(orig));
+		format_size((uint64_t)j->out.meta.compressed_size, comp, sizeof(comp));
+		log_info("agent", "%s backup made: %s (%s -> %s, %.1f%% saved) in %.2fs",
+			 backup_type_name(j->type), j->out.path, orig, comp,
+			 meta_ratio(j->out.meta.original_size, j->out.meta.compressed_size),
+			 j->out.seconds);
+		job_free(j);
+		return;
+	} else if (j->result == CB_ERR_INTERRUPTED) {
+		log_info("agent", "abandoned the %s backup in flight", backup_type_name(j->type));
+		if (j->type != BT_CHANGE)
+			d->pending[j->type] = true;
+		debounce_failed(&d->deb);
+	} else {
+		if (j->type != BT_CHANGE)
+			d->pending[j->type] = true;
+		debounce_failed(&d->deb);
+		d->waiting_for_db = j->result == CB_ERR_NOT_FOUND;
+		d->backoff = backoff_step(d->backoff, RETRY_FIRST, RETRY_MAX, false);
+		d->not_before = time_mono() + d->backoff;
+		d->state.failures++;
+		d->state.have_error = true;
+		d->state.error_time = time_now();
+		snprintf(d->state.error, sizeof(d->state.error), "%s backup: %s",
+			 backup_type_name(j->type), j->err.msg);
+		log_error("agent", "%s backup failed: %s; retrying in %.0fs",
+			  backup_type_name(j->type), j->err.msg, d->backoff);
+	}
+	job_free(j);
+	daemon_save_state(d);
+}
+
+/* Start the next job if the worker is free: scheduled types first (each
+ * once), then a change backup when it is due. */
+void daemon_maybe_start(struct daemon *d)
+{
+	if (d->busy || d->stopping || time_mono() < d->not_before)
+		return;
+	for (size_t i = 0; i < sizeof(daemon_scheduled) / sizeof(*daemon_scheduled); i++) {
+		if (d->pending[daemon_scheduled[i]]) {
+			start_job(d, daemon_scheduled[i]);
+			return;
+		}
+	}
+	if (d->conf.watch_enabled && debounce_due(&d->deb) <= time_mono())
+		start_job(d, BT_CHANGE);
+}

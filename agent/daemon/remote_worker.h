@@ -1,0 +1,49 @@
+/*
+ * A remote's sync worker: a worker thread (agent/worker.h), the remote and
+ * the local tier open, one sync at a time.
+ *
+ * The agent's loop asks for a sync with remote_worker_request() and learns it
+ * finished when remote_worker_fd() becomes readable.  The worker keeps its own
+ * copies of everything it uses (backend instance, retention policy, backup
+ * directory), so the loop may reload the configuration while it runs; a
+ * worker for a remote that changed is stopped after its current sync.
+ */
+#ifndef CBSYNC_REMOTE_WORKER_H
+#define CBSYNC_REMOTE_WORKER_H
+
+#include "agent/tiers/sync.h"
+#include "backends/backend.h"
+#include "conf/conf.h"
+
+#include <stdbool.h>
+
+struct remote_worker;
+
+struct remote_result {
+	enum result result;
+	struct error err;
+	struct sync_stats stats;
+	double seconds;
+};
+
+/* db is the database's stem (backup_db_stem): the worker syncs and prunes
+ * that database's backups only. */
+enum result remote_worker_start(struct remote_worker **out, const struct conf_remote *rc,
+				const char *local_dir, const char *db, struct error *err);
+const char *remote_worker_name(const struct remote_worker *w);
+int remote_worker_fd(const struct remote_worker *w);
+bool remote_worker_busy(const struct remote_worker *w);
+
+/* Start a sync (the worker must not be busy); false if out of memory. */
+bool remote_worker_request(struct remote_worker *w, bool remove_stale);
+
+/* After the fd became readable: the finished sync's result. */
+bool remote_worker_take_result(struct remote_worker *w, struct remote_result *out);
+
+/* The backend's request counters so far. */
+void remote_worker_stats(struct remote_worker *w, struct backend_stats *out);
+
+/* Wait for the current sync (if any), then stop and free. */
+void remote_worker_stop(struct remote_worker *w);
+
+#endif

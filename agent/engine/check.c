@@ -1,0 +1,224 @@
+/*
+ * Backup checks: gzip, SHA-256 against metadata, SQLite integrity.
+ */
+#include "agent/engine/check.h"
+#include "agent/cli/format.h"
+#include "common/fsutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+enum result check_sink_init(struct check_sink *s, int fd, const char *path, const char *label,
+			    const struct backup_meta *meta, uint64_t max_size, struct error *err)
+{
+	struct statvfs vfs;
+	*s = (struct check_sink){.fd = fd, .path = path, .label = label};
+	if (meta) {
+		s->limit = meta->original_size > 0 ? (uint64_t)meta->original_size : 0;
+		s->limit_by = LIMIT_META;
+	} else {
+		s->limit = max_size ? max_size : CHECK_DEFAULT_MAX_SIZE;
+		s->limit_by = LIMIT_CEILING;
+	}
+	if (fstatvfs(fd, &vfs) != 0)
+		return CB_OK; /* no figure to go by: the other bound still holds */
+	uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+	uint64_t room = avail > CHECK_SPACE_RESERVE ? avail - CHECK_SPACE_RESERVE : 0;
+	if (room >= s->limit)
+		return CB_OK;
+	if (meta) {
+		char need[32], have[32];
+		format_size(s->limit, need, sizeof(need));
+		format_size(avail, have, sizeof(have));
+		return error_set(err, CB_ERR_IO,
+				 "not enough free space to check backup '%s' beside '%s': it "
+				 "decompresses to %s and %s is free; HINT: free some space there",
+				 label, path, need, have);
+	}
+	s->limit = room;
+	s->limit_by = LIMIT_SPACE;
+	return CB_OK;
+}
+
+enum result check_sink_write(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct check_sink *s = ctx;
+	if (len > s->limit - s->written) {
+		char lim[32];
+		format_size(s->limit, lim, sizeof(lim));
+		switch (s->limit_by) {
+		case LIMIT_META:
+			return error_set(err, CB_ERR_CORRUPT,
+					 "backup '%s' is corrupt: it decompresses to more than the "
+					 "%llu bytes its metadata gives; stopped there",
+					 s->label, (unsigned long long)s->limit);
+		case LIMIT_CEILING:
+			return error_set(err, CB_ERR_CORRUPT,
+					 "backup '%s' has no metadata and decompresses to more than "
+					 "%s, the ceiling for such a backup; stopped there; HINT: "
+					 "raise [restore] max_size if it is genuine",
+					 s->label, lim);
+		case LIMIT_SPACE:
+			return error_set(err, CB_ERR_IO,
+					 "backup '%s' decompresses to more than the %s free beside "
+					 "'%s'; stopped there; HINT: free some space there",
+					 s->label, lim, s->path);
+		}
+	}
+	int e = fs_write_all(s->fd, buf, len);
+	if (e)
+		return error_errno(err, e, s->path);
+	s->written += len;
+	return CB_OK;
+}
+
+static void on_progress(void *ctx, uint64_t done)
+{
+	progress_update(ctx, done);
+}
+
+/* A file: URI for path with every unsafe byte percent-encoded. */
+static char *file_uri(const char *path, const char *query)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t size = strlen(path) * 3 + strlen(query) + 8;
+	char *out = malloc(size);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	memcpy(out, "file:", 5);
+	o = 5;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/._-~", *p)) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	snprintf(out + o, size - o, "?%s", query);
+	return out;
+}
+
+int check_open_image(const char *path, sqlite3 **out)
+{
+	*out = NULL;
+	char *uri = file_uri(path, "immutable=1");
+	if (!uri)
+		return SQLITE_NOMEM;
+	int rc = sqlite3_open_v2(uri, out, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+	free(uri);
+	return rc;
+}
+
+enum result check_integrity(const char *path, int64_t *page_size,
+			    int64_t *page_count, struct error *err)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	enum result r;
+	int rc = check_open_image(path, &db);
+	if (rc != SQLITE_OK) {
+		r = error_set(err, CB_ERR_IO, "cannot open the decompressed copy: %s",
+			      sqlite3_errstr(rc));
+		goto done;
+	}
+	rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int primary = sqlite3_errcode(db) & 0xff;
+		if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT ||
+		    primary == SQLITE_OK)
+			r = error_set(err, CB_ERR_CORRUPT,
+				      "its content is not a SQLite database");
+		else
+			r = error_set(err, CB_ERR_CORRUPT, "SQLite cannot read it: %s",
+				      sqlite3_errmsg(db));
+		goto done;
+	}
+	const char *first = (const char *)sqlite3_column_text(st, 0);
+	if (!first || strcmp(first, "ok") != 0) {
+		r = error_set(err, CB_ERR_CORRUPT, "PRAGMA integrity_check failed: %s",
+			      first ? first : "(no result)");
+		goto done;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	int64_t vals[2] = {0, 0};
+	const char *q[2] = {"PRAGMA page_size", "PRAGMA page_count"};
+	for (int i = 0; i < 2; i++) {
+		if (sqlite3_prepare_v2(db, q[i], -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			vals[i] = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	*page_size = vals[0];
+	*page_count = vals[1];
+	r = CB_OK;
+done:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return r;
+}
+
+enum result check_decompressed(const struct gz_read_result *gz, const char *label,
+			       const struct backup_meta *meta, const char *db_path,
+			       struct check_result *res, struct error *err)
+{
+	enum result r;
+	memset(res, 0, sizeof(*res));
+	hex_encode(gz->sha256, SHA256_LEN, res->sha256);
+	res->data_size = gz->data_size;
+	res->compressed_size = gz->compressed_size;
+	if (meta) {
+		if (strcasecmp(meta->sha256, res->sha256) != 0)
+			return error_set(err, CB_ERR_CORRUPT,
+					 "backup '%s' is corrupt: SHA-256 %.12s… does not match "
+					 "its metadata (%.12s…)",
+					 label, res->sha256, meta->sha256);
+		if ((uint64_t)meta->original_size != gz->data_size)
+			return error_set(err, CB_ERR_CORRUPT,
+					 "backup '%s' is corrupt: %llu bytes decompressed, "
+					 "metadata says %lld",
+					 label, (unsigned long long)gz->data_size,
+					 (long long)meta->original_size);
+		res->sha_checked = true;
+	}
+	if (gz->data_size == 0)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "backup '%s' is corrupt: it decompresses to nothing", label);
+	r = check_integrity(db_path, &res->page_size, &res->page_count, err);
+	if (r)
+		error_prefix(err, "backup '%s' is corrupt", label);
+	return r;
+}
+
+enum result check_backup(int in_fd, const char *label, const struct backup_meta *meta,
+			 uint64_t max_size, int out_fd, const char *out_path,
+			 struct progress *progress, struct check_result *res, struct error *err)
+{
+	struct check_sink sink;
+	struct gz_read_result gz;
+	enum result r = check_sink_init(&sink, out_fd, out_path, label, meta, max_size, err);
+	if (r)
+		return r;
+	r = gz_read_fd(in_fd, check_sink_write, &sink, progress ? on_progress : NULL, progress,
+		       &gz, err);
+	if (r) {
+		if (r == CB_ERR_CORRUPT && strncmp(err->msg, "backup '", 8) != 0)
+			error_prefix(err, "backup '%s' is corrupt", label);
+		return r;
+	}
+	if (fsync(out_fd) != 0)
+		return error_errno(err, errno, out_path);
+	progress_phase(progress, "checking integrity (PRAGMA integrity_check)");
+	return check_decompressed(&gz, label, meta, out_path, res, err);
+}

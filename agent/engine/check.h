@@ -1,0 +1,86 @@
+/*
+ * Checking a backup: the same steps for `verify` and before every restore.
+ *
+ *   1. decompress it into a new file, checking the gzip CRC-32 and length;
+ *   2. compare the SHA-256 of the compressed bytes with its metadata (when it
+ *      has metadata: backups made by the seed tool have none);
+ *   3. run PRAGMA integrity_check on the decompressed database.
+ *
+ * Nothing is installed here; the caller decides what to do with the checked
+ * file (rename it into place, copy it into a live database, or delete it).
+ *
+ * A backup may be hostile: a megabyte of gzip can inflate to a terabyte of
+ * zeros, written beside the live database.  So decompression is bounded
+ * before the first byte is written: by the metadata's original_size when
+ * there is metadata (a bomb costs at most one buffer past it), else by a
+ * ceiling (check_opts.max_size), and always by the free space where the copy
+ * goes, less CHECK_SPACE_RESERVE.
+ */
+#ifndef CBSYNC_CHECK_H
+#define CBSYNC_CHECK_H
+
+#include "agent/engine/gzstream.h"
+#include "agent/engine/progress.h"
+#include "common/meta.h"
+#include "common/result.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The most a backup without metadata may decompress to, by default. */
+#define CHECK_DEFAULT_MAX_SIZE (64ull << 30)
+/* Free space a check always leaves on the file system it writes to. */
+#define CHECK_SPACE_RESERVE (16ull << 20)
+
+/* Where decompressed bytes go, with the bound above.  check_sink_write is a
+ * gz_sink_fn. */
+struct check_sink {
+	int fd;
+	const char *path;
+	const char *label;
+	uint64_t written;
+	uint64_t limit;
+	enum { LIMIT_META, LIMIT_CEILING, LIMIT_SPACE } limit_by;
+};
+
+/* Set up s for the empty file open on fd at path.  max_size bounds a backup
+ * without metadata (0: CHECK_DEFAULT_MAX_SIZE).  Fails before anything is
+ * written when the metadata's size cannot fit in the free space. */
+enum result check_sink_init(struct check_sink *s, int fd, const char *path, const char *label,
+			    const struct backup_meta *meta, uint64_t max_size, struct error *err);
+enum result check_sink_write(void *ctx, const void *buf, size_t len, struct error *err);
+
+struct check_result {
+	uint64_t data_size;
+	uint64_t compressed_size;
+	char sha256[SHA256_HEX_LEN + 1];
+	bool sha_checked;  /* metadata existed and matched */
+	int64_t page_size;
+	int64_t page_count;
+};
+
+/* Decompress from in_fd into out_fd (an empty file at out_path), checking as
+ * above and bounded as above (max_size as for check_sink_init).  meta may be
+ * NULL.  label names the backup in error messages.
+ * On success out_fd has been fsync'd. */
+enum result check_backup(int in_fd, const char *label, const struct backup_meta *meta,
+			 uint64_t max_size, int out_fd, const char *out_path,
+			 struct progress *progress, struct check_result *res, struct error *err);
+
+/* The checks after decompression, for callers that decompress themselves:
+ * compare gz's SHA-256 and sizes with meta, then check the database file. */
+enum result check_decompressed(const struct gz_read_result *gz, const char *label,
+			       const struct backup_meta *meta, const char *db_path,
+			       struct check_result *res, struct error *err);
+
+/* PRAGMA integrity_check on a database file that nothing else uses, opened
+ * immutable (no locks, no -wal/-shm files).  Reports page size and count. */
+enum result check_integrity(const char *path, int64_t *page_size,
+			    int64_t *page_count, struct error *err);
+
+/* Open a database file read-only and immutable (no locks, no side files);
+ * returns a SQLite result code, *out set either way (close it). */
+int check_open_image(const char *path, sqlite3 **out);
+
+#endif

@@ -1,0 +1,356 @@
+/*
+ * gzip writer with a reserved head, and a checking streaming reader.
+ */
+#include "agent/engine/gzstream.h"
+#include "agent/engine/pdeflate.h"
+#include "common/cancel.h"
+#include "common/fsutil.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define GZ_HEADER_LEN 10
+#define STORED_MAX 65535u
+#define IO_CHUNK (256 * 1024)
+
+struct gz_writer {
+	int fd;
+	int level;
+	size_t head_size;
+	off_t pos; /* where the next body output byte goes */
+	off_t flushed; /* writeback started up to here */
+	struct pdeflate *body;
+	unsigned char *out;
+};
+
+/* Bytes the stored blocks for a head of n bytes occupy. */
+static size_t stored_len(size_t n)
+{
+	size_t blocks = (n + STORED_MAX - 1) / STORED_MAX;
+	return blocks * 5 + n;
+}
+
+static enum result io_error(struct error *err, int e, const char *what)
+{
+	return error_set(err, result_from_errno(e), "[Errno %d] %s while %s", e,
+			 strerror(e), what);
+}
+
+/* Compressed body bytes, in order: straight after the head. */
+static enum result write_body(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct gz_writer *w = ctx;
+	if (cancel_requested())
+		return error_set(err, CB_ERR_INTERRUPTED, "interrupted");
+	int e = fs_pwrite_all(w->fd, buf, len, w->pos);
+	if (e)
+		return io_error(err, e, "writing the backup");
+	w->pos += (off_t)len;
+	fs_writeback_hint(w->fd, &w->flushed, w->pos);
+	return CB_OK;
+}
+
+enum result gz_writer_open(struct gz_writer **out, int fd,
+			   const struct gz_writer_opts *opts, struct error *err)
+{
+	struct gz_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return error_nomem(err);
+	w->out = malloc(IO_CHUNK);
+	if (!w->out) {
+		free(w);
+		return error_nomem(err);
+	}
+	w->fd = fd;
+	w->level = opts->level;
+	w->head_size = opts->head_size;
+	w->pos = (off_t)(GZ_HEADER_LEN + stored_len(opts->head_size));
+	enum result r = pdeflate_new(&w->body, opts->level, opts->threads, write_body, w, err);
+	if (r) {
+		free(w->out);
+		free(w);
+		return r;
+	}
+	*out = w;
+	return CB_OK;
+}
+
+enum result gz_writer_write(struct gz_writer *w, const void *buf, size_t len,
+			    struct error *err)
+{
+	if (len == 0)
+		return CB_OK;
+	return pdeflate_write(w->body, buf, len, err);
+}
+
+static void put32le(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+/* Header plus stored blocks for the head, in one buffer. */
+static unsigned char *build_prefix(const unsigned char *head, size_t head_size,
+				   int level, size_t *len)
+{
+	size_t n = GZ_HEADER_LEN + stored_len(head_size);
+	unsigned char *p = malloc(n);
+	if (!p)
+		return NULL;
+	/* magic, deflate, no flags, mtime 0, extra flags, OS = Unix */
+	unsigned char hdr[GZ_HEADER_LEN] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0,
+					    (unsigned char)(level >= 9 ? 2 : level == 1 ? 4 : 0),
+					    3};
+	memcpy(p, hdr, GZ_HEADER_LEN);
+	size_t o = GZ_HEADER_LEN;
+	size_t left = head_size;
+	while (left > 0) {
+		unsigned len16 = left > STORED_MAX ? STORED_MAX : (unsigned)left;
+		p[o++] = 0; /* BFINAL = 0, BTYPE = stored, padding */
+		p[o++] = (unsigned char)len16;
+		p[o++] = (unsigned char)(len16 >> 8);
+		p[o++] = (unsigned char)~len16;
+		p[o++] = (unsigned char)(~len16 >> 8);
+		memcpy(p + o, head, len16);
+		o += len16;
+		head += len16;
+		left -= len16;
+	}
+	*len = n;
+	return p;
+}
+
+enum result gz_writer_finish(struct gz_writer *w, const void *head,
+			     struct gz_result *res, struct error *err)
+{
+	enum result r;
+	unsigned char trailer[8];
+	struct sha256 h = {0};
+
+	uint32_t body_crc;
+	uint64_t body_len;
+	if ((r = pdeflate_finish(w->body, &body_crc, &body_len, err)))
+		return r;
+
+	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	if (w->head_size)
+		crc = (uint32_t)crc32_z(crc, head, w->head_size);
+	crc = (uint32_t)crc32_combine(crc, body_crc, (z_off_t)body_len);
+	uint64_t total = w->head_size + body_len;
+	put32le(trailer, crc);
+	put32le(trailer + 4, (uint32_t)total);
+	int e = fs_pwrite_all(w->fd, trailer, sizeof(trailer), w->pos);
+	if (e)
+		return io_error(err, e, "writing the backup");
+	uint64_t file_size = (uint64_t)w->pos + sizeof(trailer);
+
+	size_t prefix_len;
+	unsigned char *prefix = build_prefix(head, w->head_size, w->level, &prefix_len);
+	if (!prefix)
+		return error_nomem(err);
+	e = fs_pwrite_all(w->fd, prefix, prefix_len, 0);
+	free(prefix);
+	if (e)
+		return io_error(err, e, "writing the backup");
+
+	/* Hash the finished file front to back. */
+	if ((r = sha256_init(&h, err)))
+		return r;
+	for (uint64_t off = 0; off < file_size;) {
+		ssize_t n = pread(w->fd, w->out, IO_CHUNK, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			sha256_free(&h);
+			return io_error(err, n < 0 ? errno : EIO, "reading the backup back");
+		}
+		sha256_update(&h, w->out, (size_t)n);
+		off += (uint64_t)n;
+	}
+	sha256_final(&h, res->sha256);
+	res->data_size = total;
+	res->compressed_size = file_size;
+	return CB_OK;
+}
+
+void gz_writer_free(struct gz_writer *w)
+{
+	if (!w)
+		return;
+	pdeflate_free(w->body);
+	free(w->out);
+	free(w);
+}
+
+struct gz_reader {
+	z_stream zs;
+	struct sha256 h;
+	unsigned char *out;
+	gz_sink_fn sink;
+	void *sink_ctx;
+	uint64_t total_in;
+	uint64_t total_out;
+	int members;
+	bool in_member; /* bytes of an unfinished member were consumed */
+	enum result failed;
+};
+
+enum result gz_reader_new(struct gz_reader **out, gz_sink_fn sink, void *sink_ctx,
+			  struct error *err)
+{
+	struct gz_reader *g = calloc(1, sizeof(*g));
+	if (!g)
+		return error_nomem(err);
+	g->out = malloc(IO_CHUNK);
+	if (!g->out || inflateInit2(&g->zs, 15 + 16) != Z_OK) {
+		free(g->out);
+		free(g);
+		return error_set(err, CB_ERR_NOMEM, "cannot initialise zlib");
+	}
+	enum result r = sha256_init(&g->h, err);
+	if (r) {
+		inflateEnd(&g->zs);
+		free(g->out);
+		free(g);
+		return r;
+	}
+	g->sink = sink;
+	g->sink_ctx = sink_ctx;
+	*out = g;
+	return CB_OK;
+}
+
+/* Name a zlib error the way a user can act on. */
+static const char *describe_inflate_error(const struct gz_reader *g)
+{
+	const char *m = g->zs.msg ? g->zs.msg : "invalid data";
+	if (g->members > 0 && !g->in_member)
+		return "trailing data after the gzip stream";
+	if (strcmp(m, "incorrect header check") == 0 ||
+	    strcmp(m, "unknown compression method") == 0)
+		return g->members ? "trailing data after the gzip stream" : "not a gzip file";
+	if (strcmp(m, "incorrect data check") == 0)
+		return "gzip CRC-32 mismatch";
+	if (strcmp(m, "incorrect length check") == 0)
+		return "gzip length mismatch";
+	return m;
+}
+
+enum result gz_reader_feed(struct gz_reader *g, const void *buf, size_t len,
+			   struct error *err)
+{
+	if (g->failed)
+		return error_set(err, g->failed, "gzip reader already failed");
+	sha256_update(&g->h, buf, len);
+	g->total_in += len;
+	const unsigned char *p = buf;
+	while (len > 0) {
+		uInt chunk = len > (1u << 30) ? (1u << 30) : (uInt)len;
+		g->zs.next_in = (unsigned char *)p;
+		g->zs.avail_in = chunk;
+		/* Until the chunk is used up and zlib has no output pending. */
+		do {
+			g->zs.next_out = g->out;
+			g->zs.avail_out = IO_CHUNK;
+			uInt before = g->zs.avail_in;
+			bool was_in_member = g->in_member;
+			int zr = inflate(&g->zs, Z_NO_FLUSH);
+			size_t have = IO_CHUNK - g->zs.avail_out;
+			if (g->zs.avail_in != before)
+				g->in_member = true;
+			if (zr == Z_DATA_ERROR || zr == Z_NEED_DICT) {
+				g->in_member = was_in_member;
+				return g->failed = error_set(err, CB_ERR_CORRUPT, "%s",
+							     describe_inflate_error(g));
+			}
+			if (zr == Z_MEM_ERROR)
+				return g->failed = error_nomem(err);
+			if (have) {
+				g->total_out += have;
+				enum result r = g->sink ? g->sink(g->sink_ctx, g->out, have, err)
+							: CB_OK;
+				if (r)
+					return g->failed = r;
+			}
+			if (zr == Z_STREAM_END) {
+				g->members++;
+				g->in_member = false;
+				inflateReset(&g->zs);
+			}
+		} while (g->zs.avail_in > 0 || g->zs.avail_out == 0);
+		p += chunk;
+		len -= chunk;
+	}
+	return CB_OK;
+}
+
+enum result gz_reader_finish(struct gz_reader *g, struct gz_read_result *res,
+			     struct error *err)
+{
+	if (g->failed)
+		return error_set(err, g->failed, "gzip reader already failed");
+	if (g->total_in == 0)
+		return g->failed = error_set(err, CB_ERR_CORRUPT, "empty file, not a gzip file");
+	if (g->in_member || g->members == 0)
+		return g->failed = error_set(err, CB_ERR_CORRUPT,
+					     "truncated (the gzip stream ends early)");
+	sha256_final(&g->h, res->sha256);
+	res->data_size = g->total_out;
+	res->compressed_size = g->total_in;
+	return CB_OK;
+}
+
+void gz_reader_free(struct gz_reader *g)
+{
+	if (!g)
+		return;
+	sha256_free(&g->h);
+	inflateEnd(&g->zs);
+	free(g->out);
+	free(g);
+}
+
+enum result gz_read_fd(int fd, gz_sink_fn sink, void *sink_ctx,
+		       gz_progress_fn progress, void *progress_ctx,
+		       struct gz_read_result *res, struct error *err)
+{
+	struct gz_reader *g = NULL;
+	unsigned char *in = malloc(IO_CHUNK);
+	enum result r;
+	uint64_t done = 0;
+
+	if (!in)
+		return error_nomem(err);
+	if ((r = gz_reader_new(&g, sink, sink_ctx, err)))
+		goto out;
+	for (;;) {
+		if (cancel_requested()) {
+			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
+			goto out;
+		}
+		ssize_t n = read(fd, in, IO_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = io_error(err, errno, "reading the backup");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((r = gz_reader_feed(g, in, (size_t)n, err)))
+			goto out;
+		done += (uint64_t)n;
+		if (progress)
+			progress(progress_ctx, done);
+	}
+	r = gz_reader_finish(g, res, err);
+out:
+	gz_reader_free(g);
+	free(in);
+	return r;
+}

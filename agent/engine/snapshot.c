@@ -1,0 +1,596 @@
+/*
+ * Snapshot a live database through SQLite's backup API into a gzip stream.
+ *
+ * The destination VFS ("cbsync-stream") accepts one main database file per
+ * open.  Its context (the stream state) is passed through the URI parameter
+ * "ctx" of the destination's file name, so no global state is shared between
+ * concurrent snapshots.
+ */
+#include "agent/engine/snapshot.h"
+#include "agent/engine/gzstream.h"
+#include "common/cancel.h"
+#include "common/fsutil.h"
+#include "common/timeutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STREAM_VFS_NAME "cbsync-stream"
+#define DEST_CACHE_KIB 1024
+#define ZERO_CHUNK 65536
+
+/* What the destination VFS streams into, and what went wrong if anything. */
+struct stream {
+	int fd;
+	int level;
+	struct gz_writer *gz;
+	struct error *err;
+	enum result failure;    /* first error, CB_OK if none */
+	bool out_of_order;      /* a write SQLite could not stream: fall back */
+	int page_size;          /* fixed by the first write */
+	unsigned char *head;    /* page 1 */
+	bool head_written;
+	int64_t next;           /* offset of the next body byte expected */
+	int64_t size;           /* logical size of the destination file */
+	uint64_t pages_total;
+	uint64_t pages_done;
+	const struct snapshot_opts *opts;
+};
+
+struct stream_file {
+	sqlite3_file base;
+	struct stream *s;
+};
+
+static enum result stream_fail(struct stream *s, enum result code, const char *msg)
+{
+	if (!s->failure) {
+		s->failure = code;
+		if (msg)
+			error_set(s->err, code, "%s", msg);
+	}
+	return code;
+}
+
+static int sf_close(sqlite3_file *f)
+{
+	(void)f;
+	return SQLITE_OK;
+}
+
+static int sf_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
+{
+	struct stream *s = ((struct stream_file *)f)->s;
+	if (off >= s->size) {
+		memset(buf, 0, (size_t)n);
+		return SQLITE_IOERR_SHORT_READ;
+	}
+	if (s->head_written && off + n <= s->page_size) {
+		memcpy(buf, s->head + off, (size_t)n);
+		return SQLITE_OK;
+	}
+	/* SQLite wants back a page that has already gone into the stream. */
+	s->out_of_order = true;
+	return SQLITE_IOERR_READ;
+}
+
+static int valid_page_size(int n)
+{
+	return n >= 512 && n <= 65536 && (n & (n - 1)) == 0;
+}
+
+/* Append zeros to the body, for pages SQLite skips (the lock-byte page). */
+static enum result stream_zeros(struct stream *s, int64_t len)
+{
+	static const unsigned char zeros[ZERO_CHUNK];
+	while (len > 0) {
+		size_t n = len > ZERO_CHUNK ? ZERO_CHUNK : (size_t)len;
+		enum result r = gz_writer_write(s->gz, zeros, n, s->err);
+		if (r)
+			return stream_fail(s, r, NULL);
+		len -= (int64_t)n;
+	}
+	return CB_OK;
+}
+
+static int sf_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+	struct stream *s = ((struct stream_file *)f)->s;
+
+	if (s->failure || s->out_of_order)
+		return SQLITE_IOERR_WRITE;
+	if (cancel_requested()) {
+		stream_fail(s, CB_ERR_INTERRUPTED, "interrupted");
+		return SQLITE_IOERR_WRITE;
+	}
+	if (s->page_size == 0) {
+		if (!valid_page_size(n)) {
+			s->out_of_order = true;
+			return SQLITE_IOERR_WRITE;
+		}
+		s->page_size = n;
+		s->next = n;
+		s->head = calloc(1, (size_t)n);
+		if (!s->head) {
+			stream_fail(s, CB_ERR_NOMEM, "out of memory");
+			return SQLITE_NOMEM;
+		}
+		struct gz_writer_opts go = {.level = s->level, .threads = s->opts->threads,
+					    .head_size = (size_t)n};
+		if (gz_writer_open(&s->gz, s->fd, &go, s->err)) {
+			stream_fail(s, s->err->code, NULL);
+			return SQLITE_IOERR_WRITE;
+		}
+	}
+	if (n != s->page_size || off % n != 0) {
+		s->out_of_order = true;
+		return SQLITE_IOERR_WRITE;
+	}
+	if (off == 0) {
+		memcpy(s->head, buf, (size_t)n);
+		s->head_written = true;
+	} else {
+		if (off < s->next) {
+			s->out_of_order = true;
+			return SQLITE_IOERR_WRITE;
+		}
+		if (off > s->next && stream_zeros(s, off - s->next))
+			return SQLITE_IOERR_WRITE;
+		if (gz_writer_write(s->gz, buf, (size_t)n, s->err)) {
+			stream_fail(s, s->err->code, NULL);
+			return SQLITE_IOERR_WRITE;
+		}
+		s->next = off + n;
+	}
+	if (off + n > s->size)
+		s->size = off + n;
+	s->pages_done++;
+	if (s->opts->progress && (s->pages_done & 255) == 0)
+		s->opts->progress(s->opts->progress_ctx, s->pages_done * (uint64_t)n,
+				  s->pages_total * (uint64_t)n);
+	return SQLITE_OK;
+}
+
+static int sf_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	struct stream *s = ((struct stream_file *)f)->s;
+	if (size == s->size)
+		return SQLITE_OK;
+	if (size < s->size) {
+		/* Shrinking below what was streamed cannot be undone. */
+		s->out_of_order = true;
+		return SQLITE_IOERR_TRUNCATE;
+	}
+	if (s->page_size == 0 || size % s->page_size != 0) {
+		s->out_of_order = true;
+		return SQLITE_IOERR_TRUNCATE;
+	}
+	if (stream_zeros(s, size - s->next))
+		return SQLITE_IOERR_TRUNCATE;
+	s->next = size;
+	s->size = size;
+	return SQLITE_OK;
+}
+
+static int sf_sync(sqlite3_file *f, int flags)
+{
+	(void)f;
+	(void)flags;
+	return SQLITE_OK;
+}
+
+static int sf_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	*size = ((struct stream_file *)f)->s->size;
+	return SQLITE_OK;
+}
+
+static int sf_lock(sqlite3_file *f, int level)
+{
+	(void)f;
+	(void)level;
+	return SQLITE_OK;
+}
+
+static int sf_check_reserved(sqlite3_file *f, int *out)
+{
+	(void)f;
+	*out = 0;
+	return SQLITE_OK;
+}
+
+static int sf_file_control(sqlite3_file *f, int op, void *arg)
+{
+	(void)f;
+	(void)op;
+	(void)arg;
+	return SQLITE_NOTFOUND;
+}
+
+static int sf_sector_size(sqlite3_file *f)
+{
+	(void)f;
+	return 4096;
+}
+
+static int sf_device_characteristics(sqlite3_file *f)
+{
+	(void)f;
+	return 0;
+}
+
+static const sqlite3_io_methods stream_io = {
+	.iVersion = 1,
+	.xClose = sf_close,
+	.xRead = sf_read,
+	.xWrite = sf_write,
+	.xTruncate = sf_truncate,
+	.xSync = sf_sync,
+	.xFileSize = sf_file_size,
+	.xLock = sf_lock,
+	.xUnlock = sf_lock,
+	.xCheckReservedLock = sf_check_reserved,
+	.xFileControl = sf_file_control,
+	.xSectorSize = sf_sector_size,
+	.xDeviceCharacteristics = sf_device_characteristics,
+};
+
+static sqlite3_vfs stream_vfs;
+static sqlite3_vfs *default_vfs;
+
+static int sv_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
+		   int *out_flags)
+{
+	(void)vfs;
+	if (!(flags & SQLITE_OPEN_MAIN_DB)) {
+		/* Journals are off; anything else SQLite wants is an ordinary file. */
+		return default_vfs->xOpen(default_vfs, name, f, flags, out_flags);
+	}
+	const char *ctx = sqlite3_uri_parameter(name, "ctx");
+	void *p = NULL;
+	if (!ctx || sscanf(ctx, "%p", &p) != 1 || !p)
+		return SQLITE_CANTOPEN;
+	struct stream_file *sf = (struct stream_file *)f;
+	memset(sf, 0, sizeof(*sf));
+	sf->base.pMethods = &stream_io;
+	sf->s = p;
+	if (out_flags)
+		*out_flags = flags;
+	return SQLITE_OK;
+}
+
+static int sv_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
+{
+	(void)vfs;
+	return default_vfs->xDelete(default_vfs, name, sync_dir);
+}
+
+static int sv_access(sqlite3_vfs *vfs, const char *name, int flags, int *out)
+{
+	(void)vfs;
+	(void)name;
+	(void)flags;
+	*out = 0; /* no journal, no WAL: nothing else exists */
+	return SQLITE_OK;
+}
+
+static int sv_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out)
+{
+	(void)vfs;
+	snprintf(out, (size_t)n, "%s", name);
+	return SQLITE_OK;
+}
+
+static void register_vfs(void)
+{
+	default_vfs = sqlite3_vfs_find(NULL);
+	stream_vfs = *default_vfs;
+	stream_vfs.iVersion = 1;
+	stream_vfs.szOsFile = (int)sizeof(struct stream_file) > default_vfs->szOsFile
+				      ? (int)sizeof(struct stream_file)
+				      : default_vfs->szOsFile;
+	stream_vfs.zName = STREAM_VFS_NAME;
+	stream_vfs.pNext = NULL;
+	stream_vfs.xOpen = sv_open;
+	stream_vfs.xDelete = sv_delete;
+	stream_vfs.xAccess = sv_access;
+	stream_vfs.xFullPathname = sv_full_pathname;
+	sqlite3_vfs_register(&stream_vfs, 0);
+}
+
+enum result snapshot_sqlite_error(struct error *err, int rc, const char *path,
+				  const char *what)
+{
+	int primary = rc & 0xff;
+	if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
+		return error_set(err, CB_ERR_CORRUPT, "not a SQLite database: '%s'", path);
+	if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+		return error_set(err, CB_ERR_BUSY,
+				 "database is locked: '%s' (another process holds it; "
+				 "HINT: retry when its transaction ends)", path);
+	if (primary == SQLITE_CANTOPEN)
+		return error_set(err, CB_ERR_IO, "cannot open database '%s' (%s)", path,
+				 sqlite3_errstr(rc));
+	if (primary == SQLITE_NOMEM)
+		return error_nomem(err);
+	if (primary == SQLITE_INTERRUPT)
+		return error_set(err, CB_ERR_INTERRUPTED, "interrupted");
+	return error_set(err, CB_ERR_DB, "%s '%s': %s", what, path, sqlite3_errstr(rc));
+}
+
+/* Open the live database read-only for a snapshot, never checkpointing. */
+static enum result open_source(const char *path, double busy_timeout, sqlite3 **out,
+			       struct error *err)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		enum result r = snapshot_sqlite_error(err, rc, path, "cannot open database");
+		sqlite3_close(db);
+		return r;
+	}
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+	sqlite3_busy_timeout(db, (int)(busy_timeout * 1000));
+	*out = db;
+	return CB_OK;
+}
+
+/* The source's size in pages now, for progress (the copy may differ a little
+ * if writers commit before it starts). */
+static uint64_t source_page_count(sqlite3 *src)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t n = 0;
+	if (sqlite3_prepare_v2(src, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int snapshot_copy(sqlite3 *dst, sqlite3 *src, double busy_timeout, uint64_t *page_count)
+{
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+	if (!b)
+		return sqlite3_errcode(dst);
+	double deadline = time_mono() + busy_timeout;
+	double pause = 0.01;
+	int rc;
+	for (;;) {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			break;
+		if (time_mono() > deadline || cancel_requested())
+			break;
+		time_sleep(pause);
+		pause = pause * 2 > 0.5 ? 0.5 : pause * 2;
+	}
+	if (page_count)
+		*page_count = (uint64_t)sqlite3_backup_pagecount(b);
+	int frc = sqlite3_backup_finish(b);
+	if (rc == SQLITE_DONE)
+		rc = frc;
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The streaming route.  On failure *fallback says whether the temp-file
+ * route should be tried (SQLite wrote something that cannot be streamed). */
+static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
+				   const struct snapshot_opts *opts,
+				   struct snapshot_result *res, bool *fallback,
+				   struct error *err)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct stream s = {.fd = fd, .level = opts->level, .err = err, .opts = opts};
+	sqlite3 *dst = NULL;
+	char uri[96];
+	enum result r;
+	uint64_t pages = 0;
+
+	pthread_once(&once, register_vfs);
+	s.pages_total = source_page_count(src);
+	snprintf(uri, sizeof(uri), "file:cbsync-stream?ctx=%p", (void *)&s);
+	int rc = sqlite3_open_v2(uri, &dst,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+					 SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+				 STREAM_VFS_NAME);
+	if (rc != SQLITE_OK) {
+		r = error_set(err, CB_ERR_INTERNAL, "cannot open the snapshot stream: %s",
+			      sqlite3_errstr(rc));
+		goto done;
+	}
+	char pragmas[128];
+	snprintf(pragmas, sizeof(pragmas),
+		 "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-%d;",
+		 DEST_CACHE_KIB);
+	rc = sqlite3_exec(dst, pragmas, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = error_set(err, CB_ERR_INTERNAL, "cannot set up the snapshot stream: %s",
+			      sqlite3_errmsg(dst));
+		goto done;
+	}
+	rc = snapshot_copy(dst, src, opts->busy_timeout, &pages);
+	sqlite3_close(dst);
+	dst = NULL;
+	if (s.failure) {
+		r = s.failure;
+		goto done;
+	}
+	if (s.out_of_order) {
+		r = error_set(err, CB_ERR_INTERNAL, "snapshot stream out of order");
+		goto done;
+	}
+	if (rc != SQLITE_OK) {
+		r = snapshot_sqlite_error(err, rc, db_path, "cannot read database");
+		goto done;
+	}
+	/* An empty source (0 pages) still yields one page: SQLite writes a
+	 * fresh page 1.  The size streamed is what counts. */
+	if (!s.gz || !s.head_written || s.size % s.page_size != 0 ||
+	    (pages && (uint64_t)s.size != pages * (uint64_t)s.page_size)) {
+		s.out_of_order = true;
+		r = error_set(err, CB_ERR_INTERNAL, "snapshot stream incomplete");
+		goto done;
+	}
+	struct gz_result gr;
+	if ((r = gz_writer_finish(s.gz, s.head, &gr, err)))
+		goto done;
+	res->page_size = (uint64_t)s.page_size;
+	res->page_count = (uint64_t)s.size / (uint64_t)s.page_size;
+	res->data_size = gr.data_size;
+	res->compressed_size = gr.compressed_size;
+	memcpy(res->sha256, gr.sha256, SHA256_LEN);
+	res->used_fallback = false;
+	r = CB_OK;
+done:
+	if (dst)
+		sqlite3_close(dst);
+	gz_writer_free(s.gz);
+	free(s.head);
+	*fallback = r != CB_OK && s.out_of_order && !s.failure;
+	return r;
+}
+
+/* The fallback route: back up into a temp file, then compress that file. */
+static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
+				     const struct snapshot_opts *opts,
+				     struct snapshot_result *res, struct error *err)
+{
+	char *tmpl = NULL;
+	int tfd = -1;
+	sqlite3 *dst = NULL;
+	struct gz_writer *gz = NULL;
+	unsigned char *buf = NULL;
+	enum result r;
+	uint64_t pages = 0;
+	const char *dir = opts->tmp_dir ? opts->tmp_dir : ".";
+
+	tmpl = fs_join(dir, FS_TMP_PREFIX "snapshot.XXXXXX");
+	if (!tmpl)
+		return error_nomem(err);
+	tfd = fs_temp_create(tmpl, 0600);
+	if (tfd < 0) {
+		r = error_errno(err, errno, dir);
+		free(tmpl);
+		return r;
+	}
+	int rc = sqlite3_open_v2(tmpl, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(dst, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;",
+				  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = error_set(err, CB_ERR_IO, "cannot create temporary copy in '%s': %s", dir,
+			      sqlite3_errstr(rc));
+		goto done;
+	}
+	rc = snapshot_copy(dst, src, opts->busy_timeout, &pages);
+	if (rc != SQLITE_OK) {
+		r = cancel_requested() ? error_set(err, CB_ERR_INTERRUPTED, "interrupted")
+				       : snapshot_sqlite_error(err, rc, db_path,
+							       "cannot read database");
+		goto done;
+	}
+	sqlite3_int64 pgsz = 0;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(dst, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		pgsz = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	/* The copy's own count: an empty source still gets a page 1. */
+	if (sqlite3_prepare_v2(dst, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		pages = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(dst);
+	dst = NULL;
+
+	if (ftruncate(fd, 0) != 0) {
+		r = error_errno(err, errno, NULL);
+		goto done;
+	}
+	struct gz_writer_opts go = {.level = opts->level, .threads = opts->threads, .head_size = 0};
+	if ((r = gz_writer_open(&gz, fd, &go, err)))
+		goto done;
+	buf = malloc(1 << 20);
+	if (!buf) {
+		r = error_nomem(err);
+		goto done;
+	}
+	uint64_t done_bytes = 0;
+	for (;;) {
+		if (cancel_requested()) {
+			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
+			goto done;
+		}
+		ssize_t n = read(tfd, buf, 1 << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = error_errno(err, errno, tmpl);
+			goto done;
+		}
+		if (n == 0)
+			break;
+		if ((r = gz_writer_write(gz, buf, (size_t)n, err)))
+			goto done;
+		done_bytes += (uint64_t)n;
+		if (opts->progress && pgsz > 0)
+			opts->progress(opts->progress_ctx, done_bytes, pages * (uint64_t)pgsz);
+	}
+	struct gz_result gr;
+	if ((r = gz_writer_finish(gz, NULL, &gr, err)))
+		goto done;
+	res->page_size = (uint64_t)pgsz;
+	res->page_count = pages;
+	res->data_size = gr.data_size;
+	res->compressed_size = gr.compressed_size;
+	memcpy(res->sha256, gr.sha256, SHA256_LEN);
+	res->used_fallback = true;
+	r = CB_OK;
+done:
+	if (dst)
+		sqlite3_close(dst);
+	gz_writer_free(gz);
+	free(buf);
+	if (tfd >= 0)
+		close(tfd);
+	unlink(tmpl);
+	free(tmpl);
+	return r;
+}
+
+enum result snapshot_to_gzip(const char *db_path, int fd,
+			     const struct snapshot_opts *opts,
+			     struct snapshot_result *res, struct error *err)
+{
+	sqlite3 *src = NULL;
+	enum result r = open_source(db_path, opts->busy_timeout, &src, err);
+	if (r)
+		return r;
+	if (!opts->force_fallback) {
+		bool fallback = false;
+		r = snapshot_stream(src, db_path, fd, opts, res, &fallback, err);
+		if (!fallback) {
+			sqlite3_close(src);
+			return r;
+		}
+		if (ftruncate(fd, 0) != 0) {
+			r = error_errno(err, errno, NULL);
+			sqlite3_close(src);
+			return r;
+		}
+	}
+	r = snapshot_via_file(src, db_path, fd, opts, res, err);
+	sqlite3_close(src);
+	return r;
+}

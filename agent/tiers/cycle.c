@@ -1,0 +1,252 @@
+/*
+ * The backup cycle: backup, push, local retention.
+ */
+#include "agent/tiers/cycle.h"
+#include "agent/cli/format.h"
+#include "agent/tiers/oplog.h"
+#include "agent/engine/progress.h"
+#include "agent/tiers/sync.h"
+#include "agent/tiers/tier_local.h"
+#include "agent/tiers/tiers.h"
+#include "common/fsutil.h"
+#include "common/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cycle_settings_of(struct cycle_settings *s, const struct conf *c)
+{
+	*s = (struct cycle_settings){
+		.db_path = c->db_path,
+		.dir = c->local_dir,
+		.level = c->compression,
+		.threads = c->threads,
+		.lock_timeout = c->lock_timeout,
+		.busy_timeout = c->busy_timeout,
+		.keep = &c->local_keep,
+	};
+}
+
+enum result cycle_backup(const struct cycle_settings *s, enum backup_type type, const char *op,
+			 bool progress, struct backup_outcome *out, struct error *err)
+{
+	struct dir_lock lock = {.fd = -1};
+	double start = time_mono();
+	enum result r = local_lock(s->dir, s->lock_timeout, op, &lock, err);
+	if (!r) {
+		struct backup_opts bo = {
+			.db_path = s->db_path,
+			.dir = s->dir,
+			.type = type,
+			.level = s->level,
+			.threads = s->threads,
+			.busy_timeout = s->busy_timeout,
+			.progress = progress,
+		};
+		r = backup_make(&bo, out, err);
+	}
+	dir_lock_release(&lock);
+	if (!r)
+		oplog_record(s->dir, "backup", out->meta.name, CB_OK, out->seconds, NULL);
+	else if (r != CB_ERR_INTERRUPTED)
+		oplog_record(fs_exists(s->dir) ? s->dir : NULL, "backup", NULL, r,
+			     time_mono() - start, err->msg);
+	return r;
+}
+
+enum result cycle_prune_local(const struct cycle_settings *s, const char *op,
+			      const struct remote_holdings *pins, size_t n_pins, int64_t now, bool dry_run, FILE *report,
+			      struct prune_result *res, struct error *err)
+{
+	struct dir_lock lock = {.fd = -1};
+	struct tier local = {0};
+	char stem[BACKUP_STEM_MAX + 1];
+	enum result r = CB_OK;
+	memset(res, 0, sizeof(*res));
+	backup_db_stem(s->db_path, stem, sizeof(stem));
+	/* A directory that is not there has nothing to prune: no lock, which
+	 * would create it. */
+	if (!dry_run && fs_exists(s->dir))
+		r = local_lock(s->dir, s->lock_timeout, op, &lock, err);
+	if (!r)
+		r = tier_open_local(&local, s->dir, s->keep, err);
+	if (!r)
+		r = prune_listed(&local, stem, pins, n_pins, now, dry_run, report, res, NULL, err);
+	tier_close(&local);
+	dir_lock_release(&lock);
+	return r;
+}
+
+void cycle_record_prune(const char *dir, const struct prune_result *res, double seconds,
+			char *detail, size_t size)
+{
+	char freed[32];
+	format_size(res->freed, freed, sizeof(freed));
+	snprintf(detail, size, "deleted %zu, freed %s, kept %zu", res->deleted, freed, res->kept);
+	oplog_record(fs_exists(dir) ? dir : NULL, "prune", NULL, CB_OK, seconds, detail);
+}
+
+struct remote_holdings *holdings_new(const struct conf *c)
+{
+	struct remote_holdings *h = calloc(c->n_remotes + 1, sizeof(*h));
+	for (size_t i = 0; h && i < c->n_remotes; i++) {
+		h[i].name = c->remotes[i].name;
+		h[i].keep = &c->remotes[i].keep;
+	}
+	return h;
+}
+
+void holdings_free_all(struct remote_holdings *h, size_t n)
+{
+	for (size_t i = 0; h && i < n; i++)
+		holdings_free(&h[i]);
+	free(h);
+}
+
+struct push_progress {
+	struct progress bar;
+	char label[BACKUP_NAME_MAX + 64];
+	const char *remote;
+};
+
+static void on_upload(void *ctx, const char *name, uint64_t size)
+{
+	struct push_progress *p = ctx;
+	progress_end(&p->bar);
+	snprintf(p->label, sizeof(p->label), "push %s: %s", p->remote, name);
+	progress_start(&p->bar, p->label, size);
+}
+
+static void on_bytes(void *ctx, uint64_t done, uint64_t total)
+{
+	struct push_progress *p = ctx;
+	(void)total;
+	progress_update(&p->bar, done);
+}
+
+/* A push ranks its remotes' failures by result_worse over three kinds only:
+ * a refusal (10), then an outage (9), then any other failure, the first of a
+ * kind kept.  A setting that cannot work, a corrupt local backup and an
+ * interrupt, which result_worse alone puts above both, are "any other
+ * failure" here. */
+static enum result push_kind(enum result r)
+{
+	return r == CB_OK || r == CB_ERR_RETRY || r == CB_ERR_REMOTE ? r : CB_ERR_INTERNAL;
+}
+
+static enum result push_one(const struct conf *c, const struct conf_remote *rc, FILE *report,
+			    struct remote_holdings *held, struct error *err)
+{
+	struct tier local = {0}, remote = {0};
+	struct sync_stats st;
+	struct push_progress pp = {.remote = rc->name};
+	double start = time_mono();
+	enum result r = tier_open_remote(&remote, rc, err);
+	if (!r)
+		r = tier_open_local(&local, c->local_dir, &c->local_keep, err);
+	if (!r) {
+		progress_start(&pp.bar, "", 0);
+		char stem[BACKUP_STEM_MAX + 1];
+		backup_db_stem(c->db_path, stem, sizeof(stem));
+		struct sync_opts so = {
+			.now = time_now(),
+			.db = stem,
+			.remove_stale = true,
+			.progress = on_bytes,
+			.progress_ctx = &pp,
+			.on_upload = on_upload,
+		};
+		r = sync_tier(&local, &remote, &so, &st, err);
+		progress_end(&pp.bar);
+	}
+	tier_close(&local);
+	tier_close(&remote);
+	char detail[200] = "";
+	if (!r) {
+		char size[32], expired[160] = "";
+		size_t o = 0;
+		format_size(st.bytes, size, sizeof(size));
+		if (st.pruned.deleted)
+			o += (size_t)snprintf(expired + o, sizeof(expired) - o, "; %zu expired deleted",
+					      st.pruned.deleted);
+		if (o >= sizeof(expired))
+			o = sizeof(expired) - 1;
+		if (st.unfinished_aborted)
+			o += (size_t)snprintf(expired + o, sizeof(expired) - o,
+					      "; %zu unfinished upload%s of a stopped run removed",
+					      st.unfinished_aborted,
+					      st.unfinished_aborted == 1 ? "" : "s");
+		if (o >= sizeof(expired))
+			o = sizeof(expired) - 1;
+		if (st.halves_removed)
+			snprintf(expired + o, sizeof(expired) - o, "; %zu lone metadata object%s removed",
+				 st.halves_removed, st.halves_removed == 1 ? "" : "s");
+		if (report)
+			fprintf(report, "remote '%s': uploaded %zu backup%s (%s); %zu already there%s\n",
+				rc->name, st.uploaded, st.uploaded == 1 ? "" : "s", size, st.present,
+				expired);
+		snprintf(detail, sizeof(detail), "uploaded %zu (%s), %zu already there%s",
+			 st.uploaded, size, st.present, expired);
+		if (held) {
+			holdings_free(held);
+			*held = st.held;
+			held->name = rc->name;
+			held->keep = &rc->keep;
+			memset(&st.held, 0, sizeof(st.held));
+		}
+		sync_stats_free(&st);
+	}
+	oplog_record(c->local_dir, "push", rc->name, r, time_mono() - start,
+		     r ? err->msg : detail);
+	return r;
+}
+
+enum result cycle_push(const struct conf *c, const char *only, FILE *report,
+		       struct remote_holdings *held, char *failed, size_t failed_size,
+		       struct error *err)
+{
+	enum result worst = CB_OK;
+	size_t flen = 0;
+	if (failed && failed_size)
+		failed[0] = '\0';
+	bool any = false;
+	size_t targets = 0;
+	for (size_t i = 0; i < c->n_remotes; i++)
+		targets += !only || strcmp(only, c->remotes[i].name) == 0;
+	if (c->n_remotes == 0) {
+		char src[512];
+		conf_describe_sources(c, src, sizeof(src));
+		return error_set(err, CB_ERR_CONFIG, "nothing to push: %s%s", src,
+				 c->source ? "; HINT: add a [remote \"NAME\"] section (see "
+					     "'cbsync help backends')" : "");
+	}
+	for (size_t i = 0; i < c->n_remotes; i++) {
+		const struct conf_remote *rc = &c->remotes[i];
+		if (only && strcmp(only, rc->name) != 0)
+			continue;
+		any = true;
+		struct error one = {0};
+		enum result r = push_one(c, rc, report, held ? &held[i] : NULL, &one);
+		if (result_worse(push_kind(r), push_kind(worst))) {
+			worst = r;
+			*err = one;
+		}
+		/* With several remotes, each failure gets its line; the Error line
+		 * names the worst. */
+		if (r && targets > 1)
+			fprintf(stderr, "failed: %s\n", one.msg);
+		if (r && failed && flen < failed_size) {
+			int w = snprintf(failed + flen, failed_size - flen, "%s'%s'",
+					 flen ? ", " : "", rc->name);
+			flen += w > 0 ? (size_t)w : 0;
+		}
+	}
+	if (!any) {
+		char src[512];
+		conf_describe_sources(c, src, sizeof(src));
+		return error_set(err, CB_ERR_USAGE, "there is no remote named '%s'; %s", only, src);
+	}
+	return worst;
+}
+

@@ -1,0 +1,293 @@
+/*
+ * Tiers: opening, listing, reading metadata, deleting, fetching with checks.
+ */
+#include "agent/tiers/tiers.h"
+#include "agent/engine/gzstream.h"
+#include "backends/local/local.h"
+#include "common/meta.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum result tier_open_local(struct tier *t, const char *dir, const struct retention_policy *keep,
+			    struct error *err)
+{
+	*t = (struct tier){.name = "local", .dir = dir, .keep = keep};
+	return local_tier_open(dir, &t->backend, err);
+}
+
+enum result tier_open_remote(struct tier *t, const struct conf_remote *rc, struct error *err)
+{
+	*t = (struct tier){.name = rc->name, .remote = rc, .keep = &rc->keep};
+	return backend_open(rc, &t->backend, err);
+}
+
+void tier_close(struct tier *t)
+{
+	backend_close(t->backend);
+	t->backend = NULL;
+}
+
+void tier_label(const struct tier *t, char *buf, size_t size)
+{
+	if (!t->dir)
+		snprintf(buf, size, "remote '%s'", t->name);
+	else
+		snprintf(buf, size, "local");
+}
+
+/* The metadata of backup name on t: fetched, parsed, and naming it. */
+static enum result read_meta(struct tier *t, const char *name, struct backup_meta *meta,
+			     struct error *err)
+{
+	char key[BACKUP_NAME_MAX + 8], *text = NULL;
+	size_t len = 0;
+	snprintf(key, sizeof(key), "%s%s", name, META_SUFFIX);
+	enum result r = backend_get_buffer(t->backend, key, META_MAX_BYTES, &text, &len, err);
+	if (r)
+		return r;
+	r = meta_from_json(text, len, meta, err);
+	free(text);
+	if (r)
+		return r;
+	if (strcmp(meta->name, name) != 0)
+		return error_set(err, CB_ERR_CORRUPT, "its metadata describes another backup (%s)",
+				 meta->name);
+	return CB_OK;
+}
+
+enum result tier_read_meta(struct tier *t, struct catalog_entry *e, struct error *err)
+{
+	if (e->meta)
+		return CB_OK;
+	if (!e->has_meta)
+		return error_set(err, CB_ERR_NOT_FOUND, "backup '%s' has no metadata", e->name);
+	struct backup_meta *m = malloc(sizeof(*m));
+	if (!m)
+		return error_nomem(err);
+	enum result r = read_meta(t, e->name, m, err);
+	if (r) {
+		free(m);
+		return r;
+	}
+	e->meta = m;
+	return CB_OK;
+}
+
+enum result tier_catalog(struct tier *t, const char *db, const char *comp, struct catalog *out,
+			 struct error *err)
+{
+	struct backend_listing l = {0};
+	enum result r = backend_list(t->backend, "", &l, err);
+	if (!r)
+		r = catalog_build(&l, out, err);
+	backend_listing_free(&l);
+	if (r)
+		return r;
+	if (!t->dir)  /* the local directory's odd names were never reported */
+		catalog_warn_unsafe(out, comp, t->name);
+	if (db)
+		catalog_keep_db(out, db);
+	/* Only whole backups: a lone metadata file in the local directory is
+	 * what a killed run left, tidied under the lock (local_cleanup_stale). */
+	size_t w = 0;
+	for (size_t i = 0; t->dir && i < out->n; i++)
+		if (out->items[i].has_data)
+			out->items[w++] = out->items[i];
+	if (t->dir)
+		out->n = w;
+	for (size_t i = 0; t->dir && i < out->n; i++) {
+		struct catalog_entry *e = &out->items[i];
+		struct error merr = {0};
+		r = tier_read_meta(t, e, &merr);
+		if (r == CB_ERR_NOMEM) {
+			catalog_free(out);
+			return error_nomem(err);
+		}
+		if (r && r != CB_ERR_NOT_FOUND && !(e->meta_error = strdup(merr.msg))) {
+			catalog_free(out);
+			return error_nomem(err);
+		}
+		e->has_meta = r == CB_OK;
+	}
+	return CB_OK;
+}
+
+enum result tier_delete(struct tier *t, const char *name, struct error *err)
+{
+	char meta_key[BACKUP_NAME_MAX + 8];
+	snprintf(meta_key, sizeof(meta_key), "%s%s", name, META_SUFFIX);
+	enum result r = backend_remove(t->backend, name, err);
+	if (!r)
+		r = backend_remove(t->backend, meta_key, err);
+	return r;
+}
+
+enum result tiers_open(struct tier_set *set, const struct conf *c, const char *which,
+		       struct error *err)
+{
+	bool all = !which || strcmp(which, "all") == 0;
+	enum result r;
+	set->n = 0;
+	set->max_size = c->restore_max_size;
+	set->tiers = calloc(c->n_remotes + 1, sizeof(*set->tiers));
+	if (!set->tiers)
+		return error_nomem(err);
+	if (all || strcmp(which, "local") == 0) {
+		if ((r = tier_open_local(&set->tiers[0], c->local_dir, &c->local_keep, err))) {
+			tiers_close(set);
+			return r;
+		}
+		set->n++;
+	}
+	for (size_t i = 0; i < c->n_remotes; i++) {
+		const struct conf_remote *rc = &c->remotes[i];
+		if (!all && strcmp(which, rc->name) != 0)
+			continue;
+		if ((r = tier_open_remote(&set->tiers[set->n], rc, err))) {
+			tiers_close(set);
+			return r;
+		}
+		set->n++;
+	}
+	if (set->n == 0) {
+		char src[512];
+		tiers_close(set);
+		conf_describe_sources(c, src, sizeof(src));
+		return error_set(err, CB_ERR_USAGE,
+				 "there is no tier named '%s' (local, all, or a configured remote); %s",
+				 which, src);
+	}
+	return CB_OK;
+}
+
+void tiers_close(struct tier_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		tier_close(&set->tiers[i]);
+	free(set->tiers);
+	set->tiers = NULL;
+	set->n = 0;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct candidate *x = a, *y = b;
+	if (x->parsed.created != y->parsed.created)
+		return x->parsed.created > y->parsed.created ? -1 : 1;
+	int c = strcmp(x->name, y->name);
+	if (c)
+		return -c;
+	return x->tier < y->tier ? -1 : x->tier > y->tier;
+}
+
+enum result tiers_candidates(struct tier_set *set, struct candidate_list *out,
+			     struct error *err)
+{
+	size_t cap = 0;
+	out->items = NULL;
+	out->n = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		struct tier *t = &set->tiers[i];
+		struct catalog cat;
+		t->listed = false;
+		if (tier_catalog(t, NULL, "tiers", &cat, &t->list_error))
+			continue;
+		t->listed = true;
+		for (size_t k = 0; k < cat.n; k++) {
+			const struct catalog_entry *e = &cat.items[k];
+			if (!e->has_data)
+				continue;
+			if (out->n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct candidate *ni = realloc(out->items, ncap * sizeof(*ni));
+				if (!ni) {
+					catalog_free(&cat);
+					candidates_free(out);
+					return error_nomem(err);
+				}
+				out->items = ni;
+				cap = ncap;
+			}
+			struct candidate *cand = &out->items[out->n++];
+			*cand = (struct candidate){.parsed = e->parsed, .tier = i, .size = e->size,
+						   .has_meta = e->has_meta};
+			memcpy(cand->name, e->name, sizeof(cand->name));
+		}
+		catalog_free(&cat);
+	}
+	if (out->n)
+		qsort(out->items, out->n, sizeof(*out->items), newest_first);
+	return CB_OK;
+}
+
+void candidates_free(struct candidate_list *l)
+{
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+struct download {
+	struct gz_reader *gz;
+	struct progress *bar;
+	const char *name;
+	const char *from;  /* "remote", "file" */
+	uint64_t listed;  /* the size the listing gave */
+	uint64_t done;
+};
+
+static enum result to_reader(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct download *d = ctx;
+	if (len > d->listed - d->done)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "backup '%s' is corrupt: the %s sent more than the %llu "
+				 "bytes its listing gave; stopped there",
+				 d->name, d->from, (unsigned long long)d->listed);
+	d->done += len;
+	progress_update(d->bar, d->done);
+	return gz_reader_feed(d->gz, buf, len, err);
+}
+
+enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int out_fd,
+			const char *out_path, struct progress *bar, struct check_result *res,
+			struct backup_meta *meta, bool *have_meta, struct error *err)
+{
+	struct tier *t = &set->tiers[cand->tier];
+	enum result r;
+	*have_meta = false;
+	if (cand->has_meta) {
+		if ((r = read_meta(t, cand->name, meta, err))) {
+			if (r == CB_ERR_CORRUPT)
+				error_prefix(err, "backup '%s' is refused", cand->name);
+			return r;
+		}
+		*have_meta = true;
+	}
+	struct check_sink sink;
+	struct download d = {.bar = bar, .name = cand->name, .listed = cand->size,
+			     .from = t->dir ? "file" : "remote"};
+	if ((r = check_sink_init(&sink, out_fd, out_path, cand->name, *have_meta ? meta : NULL,
+				 set->max_size, err)))
+		return r;
+	if ((r = gz_reader_new(&d.gz, check_sink_write, &sink, err)))
+		return r;
+	r = backend_get(t->backend, cand->name, to_reader, &d, err);
+	struct gz_read_result gz;
+	if (!r)
+		r = gz_reader_finish(d.gz, &gz, err);
+	gz_reader_free(d.gz);
+	if (r) {
+		if (r == CB_ERR_CORRUPT && strncmp(err->msg, "backup '", 8) != 0)
+			error_prefix(err, "backup '%s' is corrupt", cand->name);
+		return r;
+	}
+	if (fsync(out_fd) != 0)
+		return error_errno(err, errno, out_path);
+	progress_phase(bar, "checking integrity (PRAGMA integrity_check)");
+	return check_decompressed(&gz, cand->name, *have_meta ? meta : NULL, out_path, res, err);
+}

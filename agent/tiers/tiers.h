@@ -1,0 +1,101 @@
+/*
+ * Tiers: the local backup directory and each remote, all opened through the
+ * backend interface (the local directory as backends/local/local.h's local
+ * tier) and all read the same way -- listed as a catalog, their metadata
+ * read, their backups fetched back with every check restore makes.  list,
+ * stats, sync, prune, verify, restore and the agent's catch-up use them.
+ */
+#ifndef CBSYNC_TIERS_H
+#define CBSYNC_TIERS_H
+
+#include "agent/tiers/catalog.h"
+#include "agent/engine/check.h"
+#include "agent/engine/progress.h"
+#include "backends/backend.h"
+#include "common/backup_name.h"
+#include "conf/conf.h"
+#include "retention/retention.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tier {
+	const char *name;                   /* "local" or the remote's name */
+	const struct conf_remote *remote;   /* its section, if a remote opened from one */
+	const char *dir;                    /* the local tier's directory; NULL: a remote */
+	const struct retention_policy *keep; /* the tier's retention policy */
+	struct backend *backend;            /* open while the tier is */
+	bool listed;                        /* tiers_candidates could list it */
+	struct error list_error;            /* why not, if it could not */
+};
+
+/* Open the local tier (dir, kept by keep: [local] dir and keep_*) or a
+ * remote (backend_open: no request is made yet); close with tier_close.
+ * The tier keeps the pointers it is given. */
+enum result tier_open_local(struct tier *t, const char *dir, const struct retention_policy *keep,
+			    struct error *err);
+enum result tier_open_remote(struct tier *t, const struct conf_remote *rc, struct error *err);
+void tier_close(struct tier *t);
+
+/* List the tier as a catalog of database db's backups (db NULL: every
+ * database's), newest first, warning (component comp) about names cbsync
+ * would never write.  The local tier's metadata is read for every backup as
+ * well -- a file read each, which list, stats and sync all need; a remote's
+ * costs a request each, so it is read on demand with tier_read_meta. */
+enum result tier_catalog(struct tier *t, const char *db, const char *comp, struct catalog *out,
+			 struct error *err);
+
+/* Read e's metadata into e->meta (if not read yet): CB_OK when it is there,
+ * usable and names e; CB_ERR_NOT_FOUND when e has none; else the error. */
+enum result tier_read_meta(struct tier *t, struct catalog_entry *e, struct error *err);
+
+/* Remove a backup from the tier: its data first (so that it vanishes at
+ * once), then its metadata. */
+enum result tier_delete(struct tier *t, const char *name, struct error *err);
+
+/* "local" or "remote 'NAME'", for messages. */
+void tier_label(const struct tier *t, char *buf, size_t size);
+
+struct tier_set {
+	struct tier *tiers;
+	size_t n;
+	uint64_t max_size;   /* bound for a backup without metadata (check_sink_init) */
+};
+
+/* The tiers named by which: "local", a remote's name, "all", or NULL for
+ * all; the local tier first. */
+enum result tiers_open(struct tier_set *set, const struct conf *c, const char *which,
+		       struct error *err);
+void tiers_close(struct tier_set *set);
+
+struct candidate {
+	char name[BACKUP_NAME_MAX];
+	struct backup_name parsed;
+	size_t tier;      /* index into the set */
+	uint64_t size;
+	bool has_meta;
+};
+
+struct candidate_list {
+	struct candidate *items;  /* newest first; for one name, tiers in set order */
+	size_t n;
+};
+
+/* Every backup the tiers hold.  A tier that cannot be listed is skipped and
+ * marked (tier.listed false, tier.list_error); the call fails only when
+ * memory runs out. */
+enum result tiers_candidates(struct tier_set *set, struct candidate_list *out,
+			     struct error *err);
+void candidates_free(struct candidate_list *l);
+
+/* Read a candidate back into out_fd (an empty file at out_path) with every
+ * check: metadata that names it, gzip CRC-32, SHA-256 against the metadata,
+ * integrity_check.  What it writes is bounded as check.h says, and a tier
+ * that sends more bytes than its listing gave is cut off there.  Fills
+ * *meta / *have_meta with the metadata it used. */
+enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int out_fd,
+			const char *out_path, struct progress *bar, struct check_result *res,
+			struct backup_meta *meta, bool *have_meta, struct error *err);
+
+#endif
