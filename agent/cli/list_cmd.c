@@ -218,14 +218,10 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 enum result cmd_list(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
-	struct tier local;
 	struct catalog list = {0};
 	if (cli->tier && strcmp(cli->tier, "local") != 0)
 		return list_tiers(cli, err);
-	enum result r = tier_open_local(&local, c->local_dir, &c->local_keep, err);
-	if (!r)
-		r = tier_catalog(&local, NULL, "list", &list, err);
-	tier_close(&local);
+	enum result r = tier_catalog_local(c, "list", &list, err);
 	if (r)
 		return r;
 	if (cli->json) {

@@ -21,16 +21,12 @@ struct type_stats {
 enum result cmd_stats(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
-	struct tier local;
 	struct catalog list = {0};
 	struct type_stats per[BT_COUNT] = {{0}};
 	uint64_t data_bytes = 0, disk = 0;
 	double ratio_sum = 0;
 	size_t ratio_n = 0;
-	enum result r = tier_open_local(&local, c->local_dir, &c->local_keep, err);
-	if (!r)
-		r = tier_catalog(&local, NULL, "stats", &list, err);
-	tier_close(&local);
+	enum result r = tier_catalog_local(c, "stats", &list, err);
 	if (r)
 		return r;
 	for (size_t i = 0; i < list.n; i++) {

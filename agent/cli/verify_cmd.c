@@ -189,11 +189,7 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		return verify_tiers(cli, err);
 	}
 	if (n == 0) {
-		struct tier local;
-		if (!(r = tier_open_local(&local, c->local_dir, &c->local_keep, err)))
-			r = tier_catalog(&local, NULL, "verify", &list, err);
-		tier_close(&local);
-		if (r)
+		if ((r = tier_catalog_local(c, "verify", &list, err)))
 			return r;
 		if (list.n == 0) {
 			catalog_free(&list);

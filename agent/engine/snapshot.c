@@ -100,6 +100,17 @@ int snapshot_copy(sqlite3 *dst, sqlite3 *src, double busy_timeout, uint64_t *pag
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+static void fill_result(struct snapshot_result *res, const struct gz_result *gr, int page_size,
+			uint64_t page_count, bool fallback)
+{
+	res->page_size = (uint64_t)page_size;
+	res->page_count = page_count;
+	res->data_size = gr->data_size;
+	res->compressed_size = gr->compressed_size;
+	memcpy(res->sha256, gr->sha256, SHA256_LEN);
+	res->used_fallback = fallback;
+}
+
 /* The streaming route.  On failure *fallback says whether the temp-file
  * route should be tried (SQLite wrote something that cannot be streamed). */
 static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
@@ -162,12 +173,7 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 	struct gz_result gr;
 	if ((r = gz_writer_finish(s.gz, s.head, &gr, err)))
 		goto done;
-	res->page_size = (uint64_t)s.page_size;
-	res->page_count = (uint64_t)s.size / (uint64_t)s.page_size;
-	res->data_size = gr.data_size;
-	res->compressed_size = gr.compressed_size;
-	memcpy(res->sha256, gr.sha256, SHA256_LEN);
-	res->used_fallback = false;
+	fill_result(res, &gr, s.page_size, (uint64_t)s.size / (uint64_t)s.page_size, false);
 	r = CB_OK;
 done:
 	if (dst)
@@ -269,12 +275,7 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 	struct gz_result gr;
 	if ((r = gz_writer_finish(gz, NULL, &gr, err)))
 		goto done;
-	res->page_size = (uint64_t)pgsz;
-	res->page_count = pages;
-	res->data_size = gr.data_size;
-	res->compressed_size = gr.compressed_size;
-	memcpy(res->sha256, gr.sha256, SHA256_LEN);
-	res->used_fallback = true;
+	fill_result(res, &gr, pgsz, pages, true);
 	r = CB_OK;
 done:
 	if (dst)

@@ -116,6 +116,17 @@ enum result tier_catalog(struct tier *t, const char *db, const char *comp, struc
 	return CB_OK;
 }
 
+enum result tier_catalog_local(const struct conf *c, const char *comp, struct catalog *out,
+			       struct error *err)
+{
+	struct tier local;
+	enum result r = tier_open_local(&local, c->local_dir, &c->local_keep, err);
+	if (!r)
+		r = tier_catalog(&local, NULL, comp, out, err);
+	tier_close(&local);
+	return r;
+}
+
 enum result tier_delete(struct tier *t, const char *name, struct error *err)
 {
 	char meta_key[BACKUP_NAME_MAX + 8];

@@ -46,6 +46,11 @@ void tier_close(struct tier *t);
 enum result tier_catalog(struct tier *t, const char *db, const char *comp, struct catalog *out,
 			 struct error *err);
 
+/* The local tier of configuration c listed (tier_catalog with every
+ * database's backups), opened and closed around it. */
+enum result tier_catalog_local(const struct conf *c, const char *comp, struct catalog *out,
+			       struct error *err);
+
 /* Read e's metadata into e->meta (if not read yet): CB_OK when it is there,
  * usable and names e; CB_ERR_NOT_FOUND when e has none; else the error. */
 enum result tier_read_meta(struct tier *t, struct catalog_entry *e, struct error *err);
