@@ -192,10 +192,8 @@ enum result sync_tier(struct tier *local, struct tier *remote, const struct sync
 		st->wanted++;
 		if (e->held)
 			st->present++;
-		else if (e->local)
+		else    /* only a local backup can be incomplete there */
 			todo[ntodo++] = e;
-		else
-			st->unavailable++;
 	}
 
 	qsort(todo, ntodo, sizeof(*todo), oldest_first);

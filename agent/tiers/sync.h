@@ -55,7 +55,6 @@ struct sync_stats {
 	size_t wanted;        /* backups the remote's policy wants that exist somewhere */
 	size_t present;       /* ... of which the remote already had */
 	size_t uploaded;      /* ... uploaded now */
-	size_t unavailable;   /* wanted but missing on both tiers' data (gone locally) */
 	uint64_t bytes;       /* bytes uploaded */
 	size_t stale_removed;
 	size_t unfinished_aborted;    /* uploads a stopped run of this host left, ended now */

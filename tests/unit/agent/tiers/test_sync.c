@@ -284,7 +284,6 @@ static void uploads_what_the_remote_wants_oldest_first(void **state)
 	assert_int_equal(st.wanted, 5);
 	assert_int_equal(st.present, 0);
 	assert_int_equal(st.uploaded, 5);
-	assert_int_equal(st.unavailable, 0);
 	assert_int_equal(st.halves_removed, 0);
 	assert_int_equal(st.pruned.deleted, 0);
 	assert_int_equal(st.pruned.kept, 5);
