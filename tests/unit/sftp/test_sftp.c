@@ -25,16 +25,6 @@
  * stderr and exits 1.  Without arguments (as CTest runs it) it needs no
  * server and only runs the unit tests.
  */
-#ifndef CBSYNC_HAVE_BACKEND_SFTP
-/* Built with CBSYNC_BACKEND_SFTP=OFF: there is nothing to test. */
-#include <stdio.h>
-
-int main(void)
-{
-	fprintf(stderr, "test_sftp: the SFTP backend is not built; nothing to test\n");
-	return 0;
-}
-#else
 #include "backends/sftp/sftp_internal.h"
 #include "common/cancel.h"
 
@@ -760,4 +750,3 @@ int main(int argc, char **argv)
 			"against a real sshd is tests/integration/test_sftp_backend.py\n");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
-#endif
