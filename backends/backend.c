@@ -5,7 +5,6 @@
  * and the process-wide set-up of every compiled-in backend.
  */
 #include "backends/backend.h"
-#include "common/cancel.h"
 #include "common/backup_name.h"
 #include "common/fsutil.h"
 #include "common/meta.h"
@@ -18,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PUT_CHUNK (1 << 20)
 
 enum result backend_global_init(struct error *err)
 {
@@ -182,7 +180,7 @@ void backend_listing_free(struct backend_listing *l)
 	l->unsafe = 0;
 }
 
-enum result backend_get(struct backend *b, const char *key, backend_sink_fn sink,
+enum result backend_get(struct backend *b, const char *key, stream_write_fn sink,
 			void *sink_ctx, struct error *err)
 {
 	if (!backend_key_valid(key))
@@ -267,6 +265,17 @@ bool backend_temp_key_of(const char *key, const char *tmp_key)
 	return true;
 }
 
+struct put_sink {
+	struct backend *b;
+	void *put;
+};
+
+static enum result to_put(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct put_sink *p = ctx;
+	return prefixed(p->b, p->b->ops->put_write(p->put, buf, len, err), err);
+}
+
 enum result backend_put_file(struct backend *b, const char *key, const char *path,
 			     const struct put_file_opts *opts, struct error *err)
 {
@@ -275,9 +284,8 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 		opts = &none;
 	const char *sha256_hex = opts->sha256_hex;
 	struct put_track track = {.b = b, .key = key};
-	struct sha256 h = {0};
-	unsigned char *buf = NULL;
-	void *put = NULL;
+	struct put_sink sink = {.b = b};
+	struct stream s;
 	enum result r;
 
 	if (!backend_key_valid(key))
@@ -286,49 +294,29 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	if (fd < 0)
 		return error_errno(err, errno, path);
 	int64_t size = fs_file_size(path);
-	buf = malloc(PUT_CHUNK);
-	if (!buf || size < 0) {
-		r = buf ? error_errno(err, EIO, path) : error_nomem(err);
+	if ((r = stream_init(&s, to_put, &sink, true, err))) {
+		close(fd);
+		return r;
+	}
+	if (size < 0) {
+		r = error_errno(err, EIO, path);
 		goto done;
 	}
-	if ((r = sha256_init(&h, err)))
-		goto done;
+	s.progress = opts->progress;
+	s.progress_ctx = opts->progress_ctx;
+	s.total = (uint64_t)size;
 	struct backend_put_info info = {.size = (uint64_t)size, .sha256_hex = sha256_hex,
 					.started = put_started, .started_ctx = &track};
-	if ((r = b->ops->put_begin(b->ctx, key, &info, &put, err))) {
-		put = NULL;
+	if ((r = b->ops->put_begin(b->ctx, key, &info, &sink.put, err))) {
+		sink.put = NULL;
 		r = prefixed(b, r, err);
 		goto done;
 	}
-	uint64_t sent = 0;
-	for (;;) {
-		if (cancel_requested()) {
-			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
-			goto done;
-		}
-		ssize_t n = read(fd, buf, PUT_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = error_errno(err, errno, path);
-			goto done;
-		}
-		if (n == 0)
-			break;
-		sha256_update(&h, buf, (size_t)n);
-		if ((r = b->ops->put_write(put, buf, (size_t)n, err))) {
-			r = prefixed(b, r, err);
-			goto done;
-		}
-		sent += (uint64_t)n;
-		if (opts->progress)
-			opts->progress(opts->progress_ctx, sent, (uint64_t)size);
-	}
-	uint8_t digest[SHA256_LEN];
+	if ((r = stream_pump_fd(fd, path, &s, err)))
+		goto done;
 	char hex[SHA256_HEX_LEN + 1];
-	sha256_final(&h, digest);
-	hex_encode(digest, SHA256_LEN, hex);
-	if (sent != (uint64_t)size || (sha256_hex && strcasecmp(hex, sha256_hex) != 0)) {
+	stream_sha256_hex(&s, hex);
+	if (s.bytes != (uint64_t)size || (sha256_hex && strcasecmp(hex, sha256_hex) != 0)) {
 		/* The local file is not what its metadata says: never upload it. */
 		r = error_set(err, CB_ERR_CORRUPT,
 			      "local backup '%s' does not match its metadata (SHA-256 or size); "
@@ -336,15 +324,14 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 			      path);
 		goto done;
 	}
-	void *p = put;
-	put = NULL;
+	void *p = sink.put;
+	sink.put = NULL;
 	r = prefixed(b, b->ops->put_commit(p, err), err);
 done:
-	if (put)
-		b->ops->put_abort(put);
+	if (sink.put)
+		b->ops->put_abort(sink.put);
 	put_ended(&track, r == CB_OK);
-	sha256_free(&h);
-	free(buf);
+	stream_free(&s);
 	close(fd);
 	return r;
 }

@@ -67,6 +67,7 @@
 
 #include "common/hash.h"
 #include "common/result.h"
+#include "common/stream.h"
 #include "conf/conf.h"
 
 #include <stdbool.h>
@@ -125,9 +126,6 @@ struct abort_upload_opts {
 	void *spare_ctx;
 };
 
-/* Where a get's bytes go; a non-CB_OK result stops the transfer. */
-typedef enum result (*backend_sink_fn)(void *ctx, const void *buf, size_t len,
-				       struct error *err);
 
 /* Request counters, for the benchmark and for metrics. */
 struct backend_stats {
@@ -179,7 +177,7 @@ struct backend_ops {
 	void (*put_abort)(void *put);
 
 	/* Stream the object's bytes to sink.  CB_ERR_NOT_FOUND if missing. */
-	enum result (*get)(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+	enum result (*get)(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 			   struct error *err);
 
 	/* Remove the object; a missing object is not an error. */
@@ -269,16 +267,14 @@ void backend_close(struct backend *b);
 enum result backend_list(struct backend *b, const char *prefix, struct backend_listing *out,
 			 struct error *err);
 void backend_listing_free(struct backend_listing *l);
-enum result backend_get(struct backend *b, const char *key, backend_sink_fn sink,
+enum result backend_get(struct backend *b, const char *key, stream_write_fn sink,
 			void *sink_ctx, struct error *err);
 enum result backend_remove(struct backend *b, const char *key, struct error *err);
 
-/* Called now and then with the bytes of a file sent so far. */
-typedef void (*backend_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 struct put_file_opts {
 	const char *sha256_hex;       /* what the file must hash to, or NULL */
-	backend_progress_fn progress;
+	stream_progress_fn progress;
 	void *progress_ctx;
 };
 

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Write in, escaped, into out (size bytes, NUL-terminated, cut on a whole
  * escape if it does not fit).  Returns true if nothing had to change. */
@@ -25,5 +26,8 @@ void text_escape_inplace(char *s, size_t size);
 
 /* True if s has no byte text_escape would change. */
 bool text_is_clean(const char *s);
+
+/* A size for people: "512 B", "1.2 KiB", "340.0 MiB", "1.07 GiB". */
+void format_size(uint64_t bytes, char *buf, size_t size);
 
 #endif

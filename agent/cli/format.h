@@ -6,15 +6,13 @@
 
 #include "common/backup_name.h"
 #include "common/meta.h"
+#include "common/text.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 #include <stdio.h>
-
-/* "512 B", "1.2 KiB", "340.0 MiB", "1.07 GiB". */
-void format_size(uint64_t bytes, char *buf, size_t size);
 
 /* The backup table of `list`: a header, then a row per backup.  width is the
  * longest name's length; tiers (NULL to leave the column out) says where a

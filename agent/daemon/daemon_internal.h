@@ -17,7 +17,7 @@
 #include "agent/tiers/tiers.h"
 #include "agent/engine/backup.h"
 #include "agent/daemon/debounce.h"
-#include "agent/cli/format.h"
+#include "common/text.h"
 #include "agent/tiers/lock.h"
 #include "agent/daemon/metrics.h"
 #include "agent/tiers/oplog.h"

@@ -2,7 +2,7 @@
  * Backup checks: gzip, SHA-256 against metadata, SQLite integrity.
  */
 #include "agent/engine/check.h"
-#include "agent/cli/format.h"
+#include "common/text.h"
 #include "common/fsutil.h"
 
 #include <errno.h>
@@ -76,8 +76,9 @@ enum result check_sink_write(void *ctx, const void *buf, size_t len, struct erro
 	return CB_OK;
 }
 
-static void on_progress(void *ctx, uint64_t done)
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
+	(void)total;
 	progress_update(ctx, done);
 }
 

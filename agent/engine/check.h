@@ -34,7 +34,7 @@
 #define CHECK_SPACE_RESERVE (16ull << 20)
 
 /* Where decompressed bytes go, with the bound above.  check_sink_write is a
- * gz_sink_fn. */
+ * stream_write_fn. */
 struct check_sink {
 	int fd;
 	const char *path;

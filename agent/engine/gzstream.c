@@ -191,7 +191,7 @@ struct gz_reader {
 	z_stream zs;
 	struct sha256 h;
 	unsigned char *out;
-	gz_sink_fn sink;
+	stream_write_fn sink;
 	void *sink_ctx;
 	uint64_t total_in;
 	uint64_t total_out;
@@ -200,7 +200,7 @@ struct gz_reader {
 	enum result failed;
 };
 
-enum result gz_reader_new(struct gz_reader **out, gz_sink_fn sink, void *sink_ctx,
+enum result gz_reader_new(struct gz_reader **out, stream_write_fn sink, void *sink_ctx,
 			  struct error *err)
 {
 	struct gz_reader *g = calloc(1, sizeof(*g));
@@ -315,42 +315,28 @@ void gz_reader_free(struct gz_reader *g)
 	free(g);
 }
 
-enum result gz_read_fd(int fd, gz_sink_fn sink, void *sink_ctx,
-		       gz_progress_fn progress, void *progress_ctx,
+static enum result to_reader(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return gz_reader_feed(ctx, buf, len, err);
+}
+
+enum result gz_read_fd(int fd, stream_write_fn sink, void *sink_ctx,
+		       stream_progress_fn progress, void *progress_ctx,
 		       struct gz_read_result *res, struct error *err)
 {
 	struct gz_reader *g = NULL;
-	unsigned char *in = malloc(IO_CHUNK);
-	enum result r;
-	uint64_t done = 0;
-
-	if (!in)
-		return error_nomem(err);
-	if ((r = gz_reader_new(&g, sink, sink_ctx, err)))
-		goto out;
-	for (;;) {
-		if (cancel_requested()) {
-			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
-			goto out;
-		}
-		ssize_t n = read(fd, in, IO_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = io_error(err, errno, "reading the backup");
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((r = gz_reader_feed(g, in, (size_t)n, err)))
-			goto out;
-		done += (uint64_t)n;
-		if (progress)
-			progress(progress_ctx, done);
-	}
-	r = gz_reader_finish(g, res, err);
-out:
+	struct stream in;
+	enum result r = gz_reader_new(&g, sink, sink_ctx, err);
+	if (r)
+		return r;
+	stream_init(&in, to_reader, g, false, err);
+	in.progress = progress;
+	in.progress_ctx = progress_ctx;
+	r = stream_pump_fd(fd, "the backup", &in, err);
+	if (r && in.read_errno)
+		r = io_error(err, in.read_errno, "reading the backup");
+	if (!r)
+		r = gz_reader_finish(g, res, err);
 	gz_reader_free(g);
-	free(in);
 	return r;
 }

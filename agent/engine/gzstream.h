@@ -21,6 +21,7 @@
 
 #include "common/hash.h"
 #include "common/result.h"
+#include "common/stream.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,10 +56,6 @@ enum result gz_writer_finish(struct gz_writer *w, const void *head,
 
 void gz_writer_free(struct gz_writer *w);
 
-/* Where decompressed bytes go; returns CB_OK or an error (which stops reading). */
-typedef enum result (*gz_sink_fn)(void *ctx, const void *buf, size_t len,
-				  struct error *err);
-
 struct gz_read_result {
 	uint64_t data_size;       /* decompressed bytes */
 	uint64_t compressed_size; /* compressed bytes fed */
@@ -72,7 +69,7 @@ struct gz_read_result {
  * that says which. */
 struct gz_reader;
 
-enum result gz_reader_new(struct gz_reader **out, gz_sink_fn sink, void *sink_ctx,
+enum result gz_reader_new(struct gz_reader **out, stream_write_fn sink, void *sink_ctx,
 			  struct error *err);
 enum result gz_reader_feed(struct gz_reader *g, const void *buf, size_t len,
 			   struct error *err);
@@ -81,12 +78,10 @@ enum result gz_reader_finish(struct gz_reader *g, struct gz_read_result *res,
 			     struct error *err);
 void gz_reader_free(struct gz_reader *g);
 
-/* Called now and then with the compressed bytes read so far. */
-typedef void (*gz_progress_fn)(void *ctx, uint64_t done);
-
-/* Feed the whole file open on fd (from its offset to EOF) through a reader. */
-enum result gz_read_fd(int fd, gz_sink_fn sink, void *sink_ctx,
-		       gz_progress_fn progress, void *progress_ctx,
+/* Feed the whole file open on fd (from its offset to EOF) through a reader,
+ * telling progress (if not NULL) of the compressed bytes read so far. */
+enum result gz_read_fd(int fd, stream_write_fn sink, void *sink_ctx,
+		       stream_progress_fn progress, void *progress_ctx,
 		       struct gz_read_result *res, struct error *err);
 
 #endif

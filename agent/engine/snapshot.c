@@ -119,7 +119,7 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 				   struct error *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct stream s = {.fd = fd, .level = opts->level, .err = err, .opts = opts};
+	struct vfs_stream s = {.fd = fd, .level = opts->level, .err = err, .opts = opts};
 	sqlite3 *dst = NULL;
 	char uri[96];
 	enum result r;
@@ -184,6 +184,11 @@ done:
 	return r;
 }
 
+static enum result to_gzip(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return gz_writer_write(ctx, buf, len, err);
+}
+
 /* The fallback route: back up into a temp file, then compress that file. */
 static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 				     const struct snapshot_opts *opts,
@@ -193,7 +198,6 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 	int tfd = -1;
 	sqlite3 *dst = NULL;
 	struct gz_writer *gz = NULL;
-	unsigned char *buf = NULL;
 	enum result r;
 	uint64_t pages = 0;
 	const char *dir = opts->tmp_dir ? opts->tmp_dir : ".";
@@ -246,32 +250,15 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 	struct gz_writer_opts go = {.level = opts->level, .threads = opts->threads, .head_size = 0};
 	if ((r = gz_writer_open(&gz, fd, &go, err)))
 		goto done;
-	buf = malloc(1 << 20);
-	if (!buf) {
-		r = error_nomem(err);
+	struct stream copy;
+	stream_init(&copy, to_gzip, gz, false, err);
+	if (pgsz > 0) {
+		copy.progress = opts->progress;
+		copy.progress_ctx = opts->progress_ctx;
+		copy.total = pages * (uint64_t)pgsz;
+	}
+	if ((r = stream_pump_fd(tfd, tmpl, &copy, err)))
 		goto done;
-	}
-	uint64_t done_bytes = 0;
-	for (;;) {
-		if (cancel_requested()) {
-			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
-			goto done;
-		}
-		ssize_t n = read(tfd, buf, 1 << 20);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = error_errno(err, errno, tmpl);
-			goto done;
-		}
-		if (n == 0)
-			break;
-		if ((r = gz_writer_write(gz, buf, (size_t)n, err)))
-			goto done;
-		done_bytes += (uint64_t)n;
-		if (opts->progress && pgsz > 0)
-			opts->progress(opts->progress_ctx, done_bytes, pages * (uint64_t)pgsz);
-	}
 	struct gz_result gr;
 	if ((r = gz_writer_finish(gz, NULL, &gr, err)))
 		goto done;
@@ -281,7 +268,6 @@ done:
 	if (dst)
 		sqlite3_close(dst);
 	gz_writer_free(gz);
-	free(buf);
 	if (tfd >= 0)
 		close(tfd);
 	unlink(tmpl);

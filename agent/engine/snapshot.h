@@ -22,13 +22,11 @@
 
 #include "common/hash.h"
 #include "common/result.h"
+#include "common/stream.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-/* Bytes of the database copied so far, and the database's size in bytes. */
-typedef void (*snapshot_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 struct snapshot_opts {
 	int level;                /* gzip level 1..9 */
@@ -36,7 +34,7 @@ struct snapshot_opts {
 	double busy_timeout;      /* seconds to keep retrying a locked database */
 	const char *tmp_dir;      /* for the fallback copy */
 	bool force_fallback;      /* take the temp-file route (for tests) */
-	snapshot_progress_fn progress;
+	stream_progress_fn progress;  /* bytes of the database copied, of its size */
 	void *progress_ctx;
 };
 

@@ -15,10 +15,10 @@
 
 struct stream_file {
 	sqlite3_file base;
-	struct stream *s;
+	struct vfs_stream *s;
 };
 
-static enum result stream_fail(struct stream *s, enum result code, const char *msg)
+static enum result stream_fail(struct vfs_stream *s, enum result code, const char *msg)
 {
 	if (!s->failure) {
 		s->failure = code;
@@ -36,7 +36,7 @@ static int sf_close(sqlite3_file *f)
 
 static int sf_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
 {
-	struct stream *s = ((struct stream_file *)f)->s;
+	struct vfs_stream *s = ((struct stream_file *)f)->s;
 	if (off >= s->size) {
 		memset(buf, 0, (size_t)n);
 		return SQLITE_IOERR_SHORT_READ;
@@ -56,7 +56,7 @@ static int valid_page_size(int n)
 }
 
 /* Append zeros to the body, for pages SQLite skips (the lock-byte page). */
-static enum result stream_zeros(struct stream *s, int64_t len)
+static enum result stream_zeros(struct vfs_stream *s, int64_t len)
 {
 	static const unsigned char zeros[ZERO_CHUNK];
 	while (len > 0) {
@@ -71,7 +71,7 @@ static enum result stream_zeros(struct stream *s, int64_t len)
 
 static int sf_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
-	struct stream *s = ((struct stream_file *)f)->s;
+	struct vfs_stream *s = ((struct stream_file *)f)->s;
 
 	if (s->failure || s->out_of_order)
 		return SQLITE_IOERR_WRITE;
@@ -129,7 +129,7 @@ static int sf_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 
 static int sf_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
-	struct stream *s = ((struct stream_file *)f)->s;
+	struct vfs_stream *s = ((struct stream_file *)f)->s;
 	if (size == s->size)
 		return SQLITE_OK;
 	if (size < s->size) {

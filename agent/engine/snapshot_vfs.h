@@ -22,7 +22,7 @@
 #define STREAM_VFS_NAME "cbsync-stream"
 
 /* What the destination VFS streams into, and what went wrong if anything. */
-struct stream {
+struct vfs_stream {
 	int fd;
 	int level;
 	struct gz_writer *gz;

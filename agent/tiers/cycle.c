@@ -2,7 +2,7 @@
  * The backup cycle: backup, push, local retention.
  */
 #include "agent/tiers/cycle.h"
-#include "agent/cli/format.h"
+#include "common/text.h"
 #include "agent/tiers/oplog.h"
 #include "agent/engine/progress.h"
 #include "agent/tiers/sync.h"

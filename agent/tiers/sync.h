@@ -45,7 +45,7 @@ struct sync_opts {
 	int64_t now;                   /* for the retention policy */
 	const char *db;                /* the database's stem: only its backups are synced */
 	bool remove_stale;             /* also clear what old unfinished uploads left */
-	backend_progress_fn progress;  /* per file, for a terminal */
+	stream_progress_fn progress;  /* per file, for a terminal */
 	void *progress_ctx;
 	/* Called before each upload with the backup's name (for progress labels). */
 	void (*on_upload)(void *ctx, const char *name, uint64_t size);

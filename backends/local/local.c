@@ -13,7 +13,6 @@
  * is "retry later".
  */
 #include "backends/local/local.h"
-#include "common/cancel.h"
 #include "common/fsutil.h"
 
 #include <dirent.h>
@@ -25,8 +24,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#define GET_CHUNK (1 << 20)
 
 /* A mirror's [remote] settings, filled from local_keys by the configuration. */
 struct local_settings {
@@ -317,7 +314,7 @@ static void local_put_abort(void *put)
 	free(p);
 }
 
-static enum result local_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+static enum result local_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 			     struct error *err)
 {
 	struct local *l = ctx;
@@ -334,27 +331,12 @@ static enum result local_get(void *ctx, const char *key, backend_sink_fn sink, v
 		free(path);
 		return r;
 	}
-	unsigned char *buf = malloc(GET_CHUNK);
-	if (!buf)
-		r = error_nomem(err);
-	while (buf && !r) {
-		if (cancel_requested()) {
-			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
-			break;
-		}
-		ssize_t n = read(fd, buf, GET_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = store_error(l, err, errno, path);
-			break;
-		}
-		if (n == 0)
-			break;
-		l->stats.bytes_down += (uint64_t)n;
-		r = sink(sink_ctx, buf, (size_t)n, err);
-	}
-	free(buf);
+	struct stream s;
+	stream_init(&s, sink, sink_ctx, false, err);
+	r = stream_pump_fd(fd, path, &s, err);
+	if (r && s.read_errno)
+		r = store_error(l, err, s.read_errno, path);
+	l->stats.bytes_down += s.bytes;
 	free(path);
 	close(fd);
 	return r;

@@ -78,7 +78,7 @@ struct s3_request {
 	const char *content_md5;        /* base64, or NULL */
 	bool storage_class;             /* send x-amz-storage-class */
 	bool ignore_cancel;             /* clean-up requests run even when cancelled */
-	backend_sink_fn sink;           /* where a successful response body goes */
+	stream_write_fn sink;           /* where a successful response body goes */
 	void *sink_ctx;
 
 	long status;                    /* HTTP status, 0 if none arrived */
@@ -162,7 +162,7 @@ enum result s3_bad_response(struct s3_request *req, struct error *err, const cha
 /* The operations (backend.h), file by file. */
 
 /* s3_object.c */
-enum result s3_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+enum result s3_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 		   struct error *err);
 enum result s3_remove(void *ctx, const char *key, struct error *err);
 

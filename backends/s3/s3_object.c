@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum result s3_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+enum result s3_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 		   struct error *err)
 {
 	struct s3 *s3 = ctx;

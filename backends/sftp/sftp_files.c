@@ -127,7 +127,7 @@ done:
 }
 
 struct fetch {
-	backend_sink_fn sink;
+	stream_write_fn sink;
 	void *sink_ctx;
 	struct error *err;
 	enum result r;
@@ -150,7 +150,7 @@ static bool fetch_replayable(void *ctx)
 	return f->n == 0;
 }
 
-enum result sftp_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+enum result sftp_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 		     struct error *err)
 {
 	struct sftp *s = ctx;

@@ -290,7 +290,7 @@ enum result sftp_ensure_root(struct sftp *s, struct sftp_conn *c, struct error *
 enum result sftp_unlink(struct sftp *s, struct sftp_conn *c, const char *rel, struct error *err);
 
 /* The operations (backend.h). */
-enum result sftp_get(void *ctx, const char *key, backend_sink_fn sink, void *sink_ctx,
+enum result sftp_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 		     struct error *err);
 enum result sftp_remove(void *ctx, const char *key, struct error *err);
 enum result sftp_remove_stale(void *ctx, int64_t older_than, size_t *removed,

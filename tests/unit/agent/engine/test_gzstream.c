@@ -751,9 +751,10 @@ struct progress {
 	bool monotonic;
 };
 
-static void progress_fn(void *ctx, uint64_t done)
+static void progress_fn(void *ctx, uint64_t done, uint64_t total)
 {
 	struct progress *p = ctx;
+	(void)total;
 	if (done < p->last)
 		p->monotonic = false;
 	p->last = done;
