@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PUMP_CHUNK (1 << 20)
@@ -48,7 +49,12 @@ void stream_sha256_hex(struct stream *s, char hex[SHA256_HEX_LEN + 1])
 
 enum result stream_pump_fd(int fd, const char *path, struct stream *s, struct error *err)
 {
-	unsigned char *buf = malloc(PUMP_CHUNK);
+	/* A small file (metadata) needs no megabyte of buffer. */
+	struct stat st;
+	size_t chunk = PUMP_CHUNK;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < PUMP_CHUNK)
+		chunk = (size_t)st.st_size < 4096 ? 4096 : (size_t)st.st_size + 1;
+	unsigned char *buf = malloc(chunk);
 	enum result r = CB_OK;
 	if (!buf)
 		return error_nomem(err);
@@ -57,7 +63,7 @@ enum result stream_pump_fd(int fd, const char *path, struct stream *s, struct er
 			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
 			break;
 		}
-		ssize_t n = read(fd, buf, PUMP_CHUNK);
+		ssize_t n = read(fd, buf, chunk);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

@@ -78,8 +78,8 @@ static int rows_newest_first(const void *a, const void *b)
 
 /* Add a tier's backups to rows.  A remote's metadata is fetched for the
  * backups no tier before it described. */
-static enum result add_rows(struct tier *t, struct row **rows, size_t *n, size_t *cap,
-			    struct error *err)
+static enum result add_rows(struct tier *t, bool first, struct row **rows, size_t *n,
+			    size_t *cap, struct error *err)
 {
 	struct catalog cat = {0};
 	enum result r = tier_catalog(t, NULL, "list", &cat, err);
@@ -87,7 +87,8 @@ static enum result add_rows(struct tier *t, struct row **rows, size_t *n, size_t
 		struct catalog_entry *e = &cat.items[i];
 		if (!e->has_data)
 			continue;
-		struct row *row = find_row(*rows, *n, e->name);
+		/* The first tier's names are all new: no search. */
+		struct row *row = first ? NULL : find_row(*rows, *n, e->name);
 		if (!row) {
 			if (*n == *cap) {
 				size_t ncap = *cap ? *cap * 2 : 64;
@@ -136,7 +137,7 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 	if (all) {
 		struct tier local;
 		if (!(r = tier_open_local(&local, c->local_dir, &c->local_keep, err)))
-			r = add_rows(&local, &rows, &n, &cap, err);
+			r = add_rows(&local, true, &rows, &n, &cap, err);
 		tier_close(&local);
 		if (r) {
 			free(rows);
@@ -152,7 +153,7 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 		struct error rerr = {0};
 		enum result rr = tier_open_remote(&t, rc, &rerr);
 		if (!rr)
-			rr = add_rows(&t, &rows, &n, &cap, &rerr);
+			rr = add_rows(&t, n == 0, &rows, &n, &cap, &rerr);
 		tier_close(&t);
 		if (rr && !failed) {
 			failed = rr;
