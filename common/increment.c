@@ -1,0 +1,300 @@
+/*
+ * Increment names and metadata.
+ */
+#include "common/increment.h"
+#include "common/timeutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEQ_DIGITS 10
+#define STAMP_LEN 15   /* YYYYMMDD_HHMMSS */
+/* "<seq>-<seq>_<stamp>_<stamp>" */
+#define TAIL_LEN (SEQ_DIGITS + 1 + SEQ_DIGITS + 1 + STAMP_LEN + 1 + STAMP_LEN)
+
+static bool seq_parse(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < SEQ_DIGITS; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static bool stamp_parse(const char *s, int64_t *out)
+{
+	char buf[STAMP_LEN + 1];
+	memcpy(buf, s, STAMP_LEN);
+	buf[STAMP_LEN] = '\0';
+	return time_parse_stamp(buf, out);
+}
+
+static bool valid(const struct incr_name *n)
+{
+	return n->seq_first >= 1 && n->seq_first <= n->seq_last && n->seq_last <= INCR_SEQ_MAX &&
+	       n->first <= n->last && backup_name_parse(n->snapshot, NULL);
+}
+
+bool incr_name_parse(const char *key, struct incr_name *out)
+{
+	struct incr_name n = {0};
+	size_t dir = strlen(INCR_DIR), len = strlen(key), sfx = strlen(INCR_SUFFIX);
+	if (len <= dir + 1 + TAIL_LEN + sfx || strncmp(key, INCR_DIR "/", dir + 1) != 0 ||
+	    strcmp(key + len - sfx, INCR_SUFFIX) != 0)
+		return false;
+	const char *tail = key + len - sfx - TAIL_LEN;
+	if (tail[-1] != '/' || tail[SEQ_DIGITS] != '-' || tail[2 * SEQ_DIGITS + 1] != '_' ||
+	    tail[2 * SEQ_DIGITS + 2 + STAMP_LEN] != '_')
+		return false;
+	/* The folder is the snapshot's name without its suffix. */
+	size_t stem = (size_t)(tail - 1 - (key + dir + 1));
+	if (stem == 0 || stem + strlen(BACKUP_SUFFIX) >= sizeof(n.snapshot) ||
+	    memchr(key + dir + 1, '/', stem))
+		return false;
+	memcpy(n.snapshot, key + dir + 1, stem);
+	memcpy(n.snapshot + stem, BACKUP_SUFFIX, sizeof(BACKUP_SUFFIX));
+	if (!seq_parse(tail, &n.seq_first) || !seq_parse(tail + SEQ_DIGITS + 1, &n.seq_last) ||
+	    !stamp_parse(tail + 2 * SEQ_DIGITS + 2, &n.first) ||
+	    !stamp_parse(tail + 2 * SEQ_DIGITS + 3 + STAMP_LEN, &n.last) || !valid(&n))
+		return false;
+	if (out)
+		*out = n;
+	return true;
+}
+
+bool incr_name_format(const struct incr_name *n, char *buf, size_t size)
+{
+	size_t slen = strlen(n->snapshot), sfx = strlen(BACKUP_SUFFIX);
+	if (!valid(n) || slen <= sfx)
+		return false;
+	char first[STAMP_LEN + 1], last[STAMP_LEN + 1];
+	time_format_stamp(n->first, first, sizeof(first));
+	time_format_stamp(n->last, last, sizeof(last));
+	int w = snprintf(buf, size, "%s/%.*s/%010llu-%010llu_%s_%s%s", INCR_DIR, (int)(slen - sfx),
+			 n->snapshot, (unsigned long long)n->seq_first,
+			 (unsigned long long)n->seq_last, first, last, INCR_SUFFIX);
+	return w > 0 && (size_t)w < size;
+}
+
+void incr_checksum_format(uint64_t sum, char buf[17])
+{
+	snprintf(buf, 17, "%016llx", (unsigned long long)sum);
+}
+
+bool incr_checksum_parse(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (strlen(s) != 16)
+		return false;
+	for (int i = 0; i < 16; i++) {
+		char c = s[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return false;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return true;
+}
+
+/* "2026-11-29T02:00:01.123Z" */
+static void format_ms(int64_t ms, char buf[32])
+{
+	char iso[32];
+	int64_t s = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+	time_format_iso(s, iso, sizeof(iso));
+	iso[19] = '\0';   /* drop the Z */
+	snprintf(buf, 32, "%s.%03dZ", iso, (int)(ms - s * 1000));
+}
+
+static bool parse_ms(const char *text, int64_t *out)
+{
+	char iso[20];
+	int64_t s;
+	if (strlen(text) != 24 || text[19] != '.' || text[23] != 'Z')
+		return false;
+	memcpy(iso, text, 19);
+	iso[19] = '\0';
+	int frac = 0;
+	for (int i = 20; i < 23; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+		frac = frac * 10 + (text[i] - '0');
+	}
+	if (!time_parse_iso(iso, &s))
+		return false;
+	*out = s * 1000 + frac;
+	return true;
+}
+
+char *incr_meta_to_json(const struct incr_meta *m)
+{
+	char first[32], last[32], sum[17];
+	format_ms(m->first_tx_ms, first);
+	format_ms(m->last_tx_ms, last);
+	incr_checksum_format(m->state_checksum, sum);
+	json_t *o = json_pack(
+		"{s:i, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, "
+		"s:s, s:s, s:s}",
+		"format", 1, "kind", "increment", "name", m->name, "database", m->database,
+		"snapshot", m->snapshot, "prev", m->prev[0] ? json_string(m->prev) : json_null(),
+		"seq_first", (json_int_t)m->seq_first, "seq_last", (json_int_t)m->seq_last,
+		"first_tx", first, "last_tx", last, "page_size", (json_int_t)m->page_size,
+		"page_count", (json_int_t)m->page_count, "pages", (json_int_t)m->pages,
+		"original_size", (json_int_t)m->original_size, "compressed_size",
+		(json_int_t)m->compressed_size, "sha256", m->sha256, "state_checksum", sum, "tool",
+		"cbsync", "version", m->version);
+	if (!o)
+		return NULL;
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *out = realloc(s, n + 2);
+	if (!out) {
+		free(s);
+		return NULL;
+	}
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	return out;
+}
+
+static enum result bad(struct error *err, const char *field, const char *what)
+{
+	return error_set(err, CB_ERR_CORRUPT, "increment metadata field \"%s\" %s", field, what);
+}
+
+static enum result get_int(json_t *o, const char *key, int64_t min, int64_t *out,
+			   struct error *err)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v)
+		return bad(err, key, "is missing");
+	if (!json_is_integer(v))
+		return bad(err, key, "is not an integer");
+	if (json_integer_value(v) < min)
+		return bad(err, key, "is out of range");
+	*out = json_integer_value(v);
+	return CB_OK;
+}
+
+static enum result get_str(json_t *o, const char *key, char *out, size_t size,
+			   struct error *err)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v)
+		return bad(err, key, "is missing");
+	if (!json_is_string(v))
+		return bad(err, key, "is not a string");
+	const char *s = json_string_value(v);
+	if (strlen(s) >= size)
+		return bad(err, key, "is too long");
+	memcpy(out, s, strlen(s) + 1);
+	return CB_OK;
+}
+
+/* The fields that must agree with each other and with the name. */
+static enum result check(const struct incr_meta *m, struct error *err)
+{
+	struct incr_name n, p;
+	struct backup_name snap;
+	if (!incr_name_parse(m->name, &n))
+		return bad(err, "name", "is not an increment's name");
+	if (strcmp(n.snapshot, m->snapshot) != 0 || n.seq_first != m->seq_first ||
+	    n.seq_last != m->seq_last || n.first != m->first_tx_ms / 1000 ||
+	    n.last != m->last_tx_ms / 1000)
+		return error_set(err, CB_ERR_CORRUPT, "increment metadata does not match its name "
+				 "\"%s\"", m->name);
+	if (!backup_name_parse(m->snapshot, &snap) || strcmp(snap.db, m->database) != 0)
+		return bad(err, "database", "is not its snapshot's database");
+	if (m->page_size < 512 || m->page_size > 65536 || (m->page_size & (m->page_size - 1)))
+		return bad(err, "page_size", "is not a page size");
+	if (m->pages > m->page_count && m->page_count > 0)
+		return bad(err, "pages", "is more than the database's pages");
+	if (m->prev[0] == '\0')
+		return m->seq_first == 1 ? CB_OK
+					 : bad(err, "prev", "is missing although the increment is not "
+						   "the first of its chain");
+	if (!incr_name_parse(m->prev, &p) || strcmp(p.snapshot, m->snapshot) != 0 ||
+	    p.seq_last + 1 != m->seq_first || p.last > n.first)
+		return bad(err, "prev", "is not the increment just before it in its chain");
+	return CB_OK;
+}
+
+enum result incr_meta_from_json(const char *text, size_t len, struct incr_meta *out,
+				struct error *err)
+{
+	json_error_t jerr;
+	struct incr_meta m;
+	char kind[32], first[32], last[32], sum[32];
+	int64_t format, seq_first, seq_last;
+	enum result r;
+
+	memset(&m, 0, sizeof(m));
+	json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!o)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "increment metadata is not valid JSON (line %d: %s)", jerr.line,
+				 jerr.text);
+	if (!json_is_object(o)) {
+		r = error_set(err, CB_ERR_CORRUPT, "increment metadata is not a JSON object");
+		goto out;
+	}
+	if ((r = get_int(o, "format", 1, &format, err)))
+		goto out;
+	if (format != 1) {
+		r = error_set(err, CB_ERR_CORRUPT,
+			      "increment metadata format %lld is not supported by this version",
+			      (long long)format);
+		goto out;
+	}
+	json_t *prev = json_object_get(o, "prev");
+	if (!prev || (!json_is_null(prev) && !json_is_string(prev))) {
+		r = bad(err, "prev", prev ? "is neither a name nor null" : "is missing");
+		goto out;
+	}
+	if ((r = get_str(o, "kind", kind, sizeof(kind), err)) ||
+	    (r = get_str(o, "name", m.name, sizeof(m.name), err)) ||
+	    (r = get_str(o, "database", m.database, sizeof(m.database), err)) ||
+	    (r = get_str(o, "snapshot", m.snapshot, sizeof(m.snapshot), err)) ||
+	    (!json_is_null(prev) && (r = get_str(o, "prev", m.prev, sizeof(m.prev), err))) ||
+	    (r = get_int(o, "seq_first", 1, &seq_first, err)) ||
+	    (r = get_int(o, "seq_last", 1, &seq_last, err)) ||
+	    (r = get_str(o, "first_tx", first, sizeof(first), err)) ||
+	    (r = get_str(o, "last_tx", last, sizeof(last), err)) ||
+	    (r = get_int(o, "page_size", 512, &m.page_size, err)) ||
+	    (r = get_int(o, "page_count", 0, &m.page_count, err)) ||
+	    (r = get_int(o, "pages", 0, &m.pages, err)) ||
+	    (r = get_int(o, "original_size", 0, &m.original_size, err)) ||
+	    (r = get_int(o, "compressed_size", 0, &m.compressed_size, err)) ||
+	    (r = get_str(o, "sha256", m.sha256, sizeof(m.sha256), err)) ||
+	    (r = get_str(o, "state_checksum", sum, sizeof(sum), err)) ||
+	    (r = get_str(o, "version", m.version, sizeof(m.version), err)))
+		goto out;
+	m.seq_first = (uint64_t)seq_first;
+	m.seq_last = (uint64_t)seq_last;
+	if (strcmp(kind, "increment") != 0)
+		r = bad(err, "kind", "is not \"increment\"");
+	else if (!parse_ms(first, &m.first_tx_ms))
+		r = bad(err, "first_tx", "is not a UTC time to the millisecond");
+	else if (!parse_ms(last, &m.last_tx_ms) || m.last_tx_ms < m.first_tx_ms)
+		r = bad(err, "last_tx", "is not a UTC time to the millisecond, at or after first_tx");
+	else if (!sha256_hex_valid(m.sha256))
+		r = bad(err, "sha256", "is not a SHA-256 digest");
+	else if (!incr_checksum_parse(sum, &m.state_checksum))
+		r = bad(err, "state_checksum", "is not 16 lower-case hex digits");
+	else
+		r = check(&m, err);
+	if (!r)
+		*out = m;
+out:
+	json_decref(o);
+	return r;
+}
