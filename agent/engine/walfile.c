@@ -2,14 +2,6 @@
  * Increment files in SQLite's WAL format: writer, checking reader, and the
  * helper that applies one to a database image (the format, and what cbsync
  * adds to it, are described in walfile.h).
- *
- * A note on rollback-journal images.  SQLite opens a "-wal" file it finds
- * beside a database whatever the image's header says, and reads pages
- * through it; but a connection that then sees bytes 18/19 = 1 in page 1 is
- * in rollback mode, and what happens to the WAL on close differs between
- * versions.  The recipe is therefore defined for WAL-mode images only:
- * cbsync's snapshots of a rollback-journal database get bytes 18/19 set to 2
- * by whoever takes them (see the tests for what SQLite does otherwise).
  */
 #include "agent/engine/walfile.h"
 
@@ -83,13 +75,6 @@ enum result walfile_random_salts(uint32_t salt[2], struct error *err)
 	salt[0] = get_be32(b);
 	salt[1] = get_be32(b + 4);
 	return CB_OK;
-}
-
-bool walfile_image_is_wal(const void *head, size_t len)
-{
-	const unsigned char *p = head;
-
-	return len >= 20 && p[18] == 2 && p[19] == 2;
 }
 
 /* ---- a set of page numbers ----------------------------------------------

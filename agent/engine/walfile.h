@@ -44,9 +44,14 @@
  * the caller's (an increment's sequence number is a natural choice); SQLite
  * does not check it on recovery.
  *
- * The database image the increment is applied to must be a WAL-mode image
- * (bytes 18 and 19 of its header are 2) for SQLite to honour a "-wal" file
- * the recipe way: see walfile_image_is_wal.
+ * The image an increment is applied to may be in either journal mode: SQLite
+ * opens a "-wal" it finds beside any non-empty database file, whatever bytes
+ * 18/19 of the header say, and the image keeps the mode its page 1 says
+ * (page 1 comes from the increment like any other page).  But SQLite deletes,
+ * unread, a "-wal" beside an empty (0-byte) file: the by-hand recipe starts
+ * from a snapshot, never from nothing.  walfile_apply_fd has neither limit.
+ * (Both behaviours are checked by the tests, with the sqlite3 library and
+ * shell that the build uses.)
  */
 #ifndef CBSYNC_WALFILE_H
 #define CBSYNC_WALFILE_H
@@ -90,7 +95,7 @@ struct walfile_info {
  * once, in any order; commit writes the last page as the commit frame.  The
  * last page added is held back until the next add_page or the commit, since
  * only then is it known whether it is the commit frame, so a writer holds one
- * page of memory (plus 8 bytes a page to catch repeats).  Output goes to
+ * page of memory (plus a few bytes a page to catch repeats).  Output goes to
  * write(ctx) as it is made, a frame per call -- straight into a gz_writer
  * (gzstream.h) or a file.  After any failure the writer only fails; the
  * caller discards what it wrote. */
@@ -193,11 +198,5 @@ enum result walfile_target_finish(struct walfile_target *t, const struct walfile
  * held.  The image is not fsync'd: that is the caller's. */
 enum result walfile_apply_fd(int db_fd, const char *db_path, int wal_fd, const char *wal_path,
 			     struct walfile_info *info, struct error *err);
-
-/* True if the first bytes of a database image (at least 20) say WAL mode
- * (bytes 18 and 19 both 2).  SQLite opens a "-wal" file beside a
- * rollback-journal image too, but see walfile.c's note on what it does
- * with one; the recipe wants a WAL-mode image. */
-bool walfile_image_is_wal(const void *head, size_t len);
 
 #endif

@@ -17,6 +17,7 @@
  *   - what happens with a rollback-journal image.
  */
 #include "agent/engine/walfile.h"
+#include "agent/engine/gzstream.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #define SQLITE_SHELL "/usr/bin/sqlite3"
+#define GUNZIP "/bin/gunzip"
 
 static char test_dir[64];
 
@@ -243,6 +245,33 @@ static void remove_db(const char *path)
 	unlink(p);
 }
 
+static enum result gz_sink(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return gz_writer_write(ctx, buf, len, err);
+}
+
+static struct gz_writer *gz_open(const char *path, int *fd)
+{
+	struct gz_writer *gz;
+	struct error err = {0};
+
+	*fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(*fd >= 0);
+	assert_int_equal(gz_writer_open(&gz, *fd, &(struct gz_writer_opts){.level = 6,
+					.threads = 1}, &err), CB_OK);
+	return gz;
+}
+
+static void gz_close(struct gz_writer *gz, int fd)
+{
+	struct gz_result res;
+	struct error err = {0};
+
+	assert_int_equal(gz_writer_finish(gz, NULL, &res, &err), CB_OK);
+	gz_writer_free(gz);
+	assert_int_equal(close(fd), 0);
+}
+
 /* ---- round trips --------------------------------------------------------- */
 
 static void test_round_trip_page_sizes(void **state)
@@ -369,6 +398,73 @@ static void test_reads_sqlite_wal(void **state)
 	remove_db(db_path);
 	bytes_free(&g.pages);
 	bytes_free(&wal);
+}
+
+/* The writer straight into a gz_writer, and back through gz_read_fd into a
+ * reader: the route increments take to and from a tier.  gunzip gives back
+ * the very bytes of the plain file. */
+static void test_through_gzip(void **state)
+{
+	(void)state;
+	static const uint32_t pgnos[] = {1, 6, 2, 5};
+	char gz_path[128];
+	struct bytes plain = {0}, page = {0};
+	struct walfile_writer w;
+	struct walfile_writer_opts o = {.page_size = 4096, .checkpoint_seq = 7,
+					.salt = {0x11223344, 0x55667788}};
+	struct walfile_reader *r;
+	struct walfile_info info;
+	struct gz_read_result res;
+	struct gz_writer *gz;
+	struct got g = {0};
+	struct error err = {0};
+	int fd;
+
+	make_wal(&plain, 4096, pgnos, 4, 6);
+	path_in_dir(gz_path, sizeof gz_path, "inc.wal.gz");
+	gz = gz_open(gz_path, &fd);
+	assert_int_equal(walfile_writer_init(&w, &o, gz_sink, gz, &err), CB_OK);
+	bytes_add(&page, plain.p, 4096); /* room for one page */
+	for (size_t i = 0; i < 4; i++) {
+		fill_page(page.p, 4096, pgnos[i]);
+		assert_int_equal(walfile_add_page(&w, pgnos[i], page.p, &err), CB_OK);
+	}
+	assert_int_equal(walfile_commit(&w, 6, NULL, &err), CB_OK);
+	walfile_writer_free(&w);
+	gz_close(gz, fd);
+
+	fd = open(gz_path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(walfile_reader_new(&r, collect, &g, &err), CB_OK);
+	assert_int_equal(gz_read_fd(fd, walfile_reader_write, r, NULL, NULL, &res, &err), CB_OK);
+	assert_int_equal(walfile_reader_finish(r, &info, &err), CB_OK);
+	walfile_reader_free(r);
+	close(fd);
+	assert_int_equal(res.data_size, plain.len);
+	assert_int_equal(info.frames, 4);
+	assert_memory_equal(g.pages.p, plain.p + 32 + 24, 4096);
+
+	if (access(GUNZIP, X_OK) == 0) {
+		char cmd[300];
+		FILE *p;
+		struct bytes out = {0};
+		unsigned char buf[8192];
+		size_t n;
+
+		snprintf(cmd, sizeof cmd, "%s -c '%s'", GUNZIP, gz_path);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+			bytes_add(&out, buf, n);
+		assert_int_equal(pclose(p), 0);
+		assert_int_equal(out.len, plain.len);
+		assert_memory_equal(out.p, plain.p, plain.len);
+		bytes_free(&out);
+	}
+	unlink(gz_path);
+	bytes_free(&g.pages);
+	bytes_free(&plain);
+	bytes_free(&page);
 }
 
 /* ---- the writer refuses misuse ------------------------------------------- */
@@ -815,18 +911,24 @@ static void check_step(const struct bytes *before, const struct bytes *after, ui
 		assert_memory_equal(got.p, after->p, after->len);
 	}
 
-	/* 3. the recipe: the sqlite3 shell, nothing else */
-	if (access(SQLITE_SHELL, X_OK) == 0) {
-		char cmd[512], out[512];
+	/* 3. the recipe: gunzip and the sqlite3 shell, nothing else */
+	if (access(SQLITE_SHELL, X_OK) == 0 && access(GUNZIP, X_OK) == 0) {
+		char cmd[768], out[512], gz_path[128];
+		struct gz_writer *gz;
 		size_t n;
 		FILE *p;
+		int fd;
 
 		remove_db(db_path);
 		write_file(db_path, before->p, before->len);
-		write_file(wal_path, wal.p, wal.len);
+		path_in_dir(gz_path, sizeof gz_path, "inc.wal.gz");
+		gz = gz_open(gz_path, &fd);
+		assert_int_equal(gz_writer_write(gz, wal.p, wal.len, &err), CB_OK);
+		gz_close(gz, fd);
 		snprintf(cmd, sizeof cmd,
-			 "%s '%s' 'PRAGMA integrity_check; SELECT count(*), total(length(b)) FROM t;'"
-			 " 2>&1", SQLITE_SHELL, db_path);
+			 "%s -c '%s' > '%s' && %s '%s' "
+			 "'PRAGMA integrity_check; SELECT count(*), total(length(b)) FROM t;' 2>&1",
+			 GUNZIP, gz_path, wal_path, SQLITE_SHELL, db_path);
 		p = popen(cmd, "r");
 		assert_non_null(p);
 		n = fread(out, 1, sizeof out - 1, p);
@@ -837,9 +939,10 @@ static void check_step(const struct bytes *before, const struct bytes *after, ui
 		assert_int_equal(got.len, after->len);
 		assert_memory_equal(got.p, after->p, after->len);
 		assert_int_equal(access(wal_path, F_OK), -1);
+		unlink(gz_path);
 	} else {
-		print_message("note: %s not installed, the shell recipe was not run\n",
-			      SQLITE_SHELL);
+		print_message("note: %s or %s missing, the shell recipe was not run\n",
+			      SQLITE_SHELL, GUNZIP);
 	}
 	remove_db(db_path);
 	bytes_free(&wal);
@@ -893,6 +996,9 @@ static void run_history(uint32_t ps, const char *journal_mode)
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 	take_state(live, &s0, &c, shell, sizeof shell);
 	assert_int_equal(s0.len % ps, 0);
+	/* bytes 18/19: 2 for WAL, 1 for a rollback journal */
+	assert_int_equal(s0.p[18], strcmp(journal_mode, "WAL") == 0 ? 2 : 1);
+	assert_int_equal(s0.p[19], s0.p[18]);
 
 	/* growth, updates, deletes, a big overflow chain */
 	db = open_live(live);
@@ -928,6 +1034,123 @@ static void test_sqlite_applies_increments(void **state)
 		run_history(ps, "WAL");
 }
 
+/* A rollback-journal image (bytes 18/19 = 1) works the same: SQLite opens
+ * a "-wal" found beside any non-empty database whatever the header says,
+ * checkpoints it, and the image stays a rollback-journal one, since page 1
+ * comes from the increment like any page. */
+static void test_rollback_image(void **state)
+{
+	(void)state;
+	run_history(4096, "DELETE");
+}
+
+/* A damaged increment is not half-applied by hand either: SQLite stops at
+ * the first frame whose checksum fails, and without its commit frame the
+ * transaction never happened -- the copy keeps the old image.  (This is
+ * also what shows that the tests above really went through the "-wal".) */
+static void test_sqlite_ignores_damage(void **state)
+{
+	(void)state;
+	char live[128], db_path[128], wal_path[160], shell[256];
+	struct bytes s0 = {0}, s1 = {0}, c0 = {0}, c1 = {0}, wal = {0}, got = {0};
+	uint32_t frames;
+	sqlite3 *db;
+
+	path_in_dir(live, sizeof live, "live.db");
+	remove_db(live);
+	db = open_live(live);
+	exec_sql(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v, b);"
+		     "INSERT INTO t VALUES (1, 'one', randomblob(100));");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	take_state(live, &s0, &c0, shell, sizeof shell);
+	db = open_live(live);
+	exec_sql(db, "INSERT INTO t VALUES (2, 'two', randomblob(20000));");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	take_state(live, &s1, &c1, shell, sizeof shell);
+	diff_to_wal(&s0, &s1, 4096, false, &wal, &frames);
+	assert_true(frames > 1);
+	wal.p[wal.len - 100] ^= 1;   /* in the commit frame's page */
+
+	path_in_dir(db_path, sizeof db_path, "copy.db");
+	snprintf(wal_path, sizeof wal_path, "%s-wal", db_path);
+	remove_db(db_path);
+	write_file(db_path, s0.p, s0.len);
+	write_file(wal_path, wal.p, wal.len);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	dump_db(db, &got);
+	assert_int_equal(got.len, c0.len);
+	assert_memory_equal(got.p, c0.p, c0.len);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	read_file(db_path, &got);
+	assert_int_equal(got.len, s0.len);
+	assert_memory_equal(got.p, s0.p, s0.len);
+	assert_corrupt(wal.p, wal.len, "checksum mismatch");
+
+	remove_db(db_path);
+	remove_db(live);
+	bytes_free(&s0);
+	bytes_free(&s1);
+	bytes_free(&c0);
+	bytes_free(&c1);
+	bytes_free(&wal);
+	bytes_free(&got);
+}
+
+/* SQLite deletes a "-wal" beside an empty (0-byte) file without reading it,
+ * so the recipe starts from a snapshot, never from nothing; the apply
+ * helper builds the whole image from nothing. */
+static void test_empty_image(void **state)
+{
+	(void)state;
+	char live[128], db_path[128], wal_path[160], shell[256];
+	struct bytes empty = {0}, img = {0}, c = {0}, wal = {0}, got = {0};
+	struct walfile_info info;
+	struct error err = {0};
+	uint32_t frames;
+	sqlite3 *db;
+	char row[64];
+	int dbfd, walfd;
+
+	path_in_dir(live, sizeof live, "live.db");
+	remove_db(live);
+	db = open_live(live);
+	exec_sql(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v, b);"
+		     "INSERT INTO t VALUES (1, 'one', randomblob(9000));");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	take_state(live, &img, &c, shell, sizeof shell);
+	diff_to_wal(&empty, &img, 4096, false, &wal, &frames);
+	assert_int_equal(frames, img.len / 4096);
+
+	path_in_dir(db_path, sizeof db_path, "copy.db");
+	snprintf(wal_path, sizeof wal_path, "%s-wal", db_path);
+	remove_db(db_path);
+	write_file(db_path, "", 0);
+	write_file(wal_path, wal.p, wal.len);
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	one_row(db, "SELECT count(*) FROM sqlite_schema", row, sizeof row);
+	assert_string_equal(row, "0");
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	assert_int_equal(access(wal_path, F_OK), -1);   /* gone, unread */
+
+	write_file(wal_path, wal.p, wal.len);
+	dbfd = open(db_path, O_RDWR);
+	walfd = open(wal_path, O_RDONLY);
+	assert_true(dbfd >= 0 && walfd >= 0);
+	assert_int_equal(walfile_apply_fd(dbfd, db_path, walfd, wal_path, &info, &err), CB_OK);
+	close(dbfd);
+	close(walfd);
+	read_file(db_path, &got);
+	assert_int_equal(got.len, img.len);
+	assert_memory_equal(got.p, img.p, img.len);
+
+	remove_db(db_path);
+	remove_db(live);
+	bytes_free(&img);
+	bytes_free(&c);
+	bytes_free(&wal);
+	bytes_free(&got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -935,6 +1158,7 @@ int main(void)
 		cmocka_unit_test(test_one_page),
 		cmocka_unit_test(test_random_salts),
 		cmocka_unit_test(test_reads_sqlite_wal),
+		cmocka_unit_test(test_through_gzip),
 		cmocka_unit_test(test_writer_misuse),
 		cmocka_unit_test(test_writer_write_error),
 		cmocka_unit_test(test_corrupt_header),
@@ -943,6 +1167,9 @@ int main(void)
 		cmocka_unit_test(test_corrupt_length),
 		cmocka_unit_test(test_reader_sticky_and_sink_error),
 		cmocka_unit_test(test_sqlite_applies_increments),
+		cmocka_unit_test(test_rollback_image),
+		cmocka_unit_test(test_sqlite_ignores_damage),
+		cmocka_unit_test(test_empty_image),
 	};
 	int rc;
 
