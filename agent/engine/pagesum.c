@@ -295,6 +295,10 @@ enum result pagesum_build(int fd, uint32_t page_size, struct pagesum **out, stru
 		r = error_set(err, CB_ERR_IO, "cannot stat database image: %s", strerror(errno));
 		goto fail;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		r = error_set(err, CB_ERR_INTERNAL, "database image is not a regular file");
+		goto fail;
+	}
 	if (st.st_size % page_size != 0) {
 		r = error_set(err, CB_ERR_CORRUPT,
 			      "database image of %jd bytes is not a whole number of %" PRIu32
@@ -555,10 +559,8 @@ bool pagesum_parse(const char *s, uint64_t *out)
 			d = (unsigned)(c - '0');
 		else if (c >= 'a' && c <= 'f')
 			d = (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (unsigned)(c - 'A' + 10);
 		else
-			return false;  /* also the NUL of a short string */
+			return false;  /* upper case, and the NUL of a short string */
 		v = v << 4 | d;
 	}
 	if (s[PAGESUM_HEX_LEN] != '\0')

@@ -100,7 +100,7 @@ enum result pagesum_new(uint32_t page_size, struct pagesum **out, struct error *
  * with pread (fd's offset is left alone) in bounded chunks.  The file's size
  * must be a multiple of page_size (else CB_ERR_CORRUPT), and when the file
  * begins with SQLite's header, the page size recorded there must be
- * page_size (else CB_ERR_CORRUPT). */
+ * page_size (else CB_ERR_CORRUPT).  fd must be a regular file. */
 enum result pagesum_build(int fd, uint32_t page_size, struct pagesum **out, struct error *err);
 
 void pagesum_free(struct pagesum *t);
@@ -148,8 +148,9 @@ enum result pagesum_load(const char *path, struct pagesum **out, struct error *e
 /* out needs PAGESUM_HEX_LEN + 1 bytes. */
 void pagesum_format(uint64_t sum, char *out);
 
-/* Parse exactly PAGESUM_HEX_LEN hex digits (either case, nothing else);
- * false, leaving *out alone, for anything else. */
+/* Parse exactly PAGESUM_HEX_LEN lower-case hex digits, the one spelling
+ * pagesum_format writes (so equal checksums are equal strings too); false,
+ * leaving *out alone, for anything else. */
 bool pagesum_parse(const char *s, uint64_t *out);
 
 #endif

@@ -11,6 +11,7 @@
  * Each test works in a fresh directory under /tmp.
  */
 #include "agent/engine/pagesum.h"
+#include "common/hash.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -510,6 +511,13 @@ static void test_build_refuses(void **state)
 	assert_int_equal(pagesum_build(fd, 3000, &t, &err), CB_ERR_INTERNAL);
 	assert_int_equal(pagesum_new(256, &t, &err), CB_ERR_INTERNAL);
 	close(fd);
+	/* a pipe has no size to trust */
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(pagesum_build(pipefd[0], 4096, &t, &err), CB_ERR_INTERNAL);
+	assert_null(t);
+	close(pipefd[0]);
+	close(pipefd[1]);
 
 	/* not a whole number of pages */
 	size_t len;
@@ -664,6 +672,98 @@ static void test_load_refuses_every_corruption(void **state)
 	free(file);
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* Recompute the digest at 32 of a table file, as a writer would. */
+static void reseal(uint8_t *file, size_t len)
+{
+	struct sha256 h;
+	assert_int_equal(sha256_init(&h, NULL), CB_OK);
+	sha256_update(&h, file, 32);
+	sha256_update(&h, file + 64, len - 64);
+	sha256_final(&h, file + 32);
+}
+
+/* The file is what pagesum.h documents, read here independently; and a
+ * file whose digest is right but whose contents disagree with each other
+ * (a writer's bug, not a torn write) is refused too. */
+static void test_file_format(void **state)
+{
+	struct ctx *c = *state;
+	const uint32_t ps = 65536;
+	uint32_t lock = pagesum_lock_page(ps);
+	uint8_t *page = calloc(1, ps);
+	assert_non_null(page);
+	struct pagesum *t = NULL;
+	assert_int_equal(pagesum_new(ps, &t, NULL), CB_OK);
+	assert_int_equal(pagesum_resize(t, lock + 1, NULL), CB_OK);
+	for (uint32_t p = 1; p <= lock + 1; p += 1000) {
+		page[0] = (uint8_t)p;
+		assert_int_equal(pagesum_update(t, p, page, NULL), CB_OK);
+	}
+	assert_int_equal(pagesum_save(t, c->sums, NULL), CB_OK);
+	size_t len;
+	uint8_t *file = slurp(c->sums, &len);
+	assert_int_equal(len, 64 + 8 * (size_t)(lock + 1));
+	assert_memory_equal(file, "CBSPGSUM", 8);
+	assert_int_equal(be32(file + 8), 1);
+	assert_int_equal(be32(file + 12), ps);
+	assert_int_equal(be32(file + 16), lock + 1);
+	assert_int_equal(be32(file + 20), 0);
+	assert_true(be64(file + 24) == pagesum_checksum(t));
+	uint64_t sum = 0;
+	for (uint32_t p = 1; p <= lock + 1; p++) {
+		assert_true(be64(file + 64 + 8 * (size_t)(p - 1)) == pagesum_get(t, p));
+		sum ^= pagesum_get(t, p);
+	}
+	assert_true(sum == pagesum_checksum(t));
+	uint8_t digest[SHA256_LEN];
+	memcpy(digest, file + 32, SHA256_LEN);
+	reseal(file, len);
+	assert_memory_equal(digest, file + 32, SHA256_LEN);
+
+	/* resealed after a consistent change, it loads */
+	put64(file + 64, be64(file + 64) ^ 0x1234);
+	put64(file + 24, be64(file + 24) ^ 0x1234);
+	reseal(file, len);
+	overwrite(c->tmp, file, len);
+	struct pagesum *u = NULL;
+	assert_int_equal(pagesum_load(c->tmp, &u, NULL), CB_OK);
+	assert_true(pagesum_checksum(u) == (pagesum_checksum(t) ^ 0x1234));
+	pagesum_free(u);
+	u = NULL;
+
+	/* a state checksum that is not the XOR of the hashes */
+	put64(file + 24, be64(file + 24) ^ 1);
+	reseal(file, len);
+	expect_corrupt(c->tmp, file, len, "stale state checksum", 24);
+	put64(file + 24, be64(file + 24) ^ 1);
+
+	/* a hash recorded for the lock page, the checksum made to agree */
+	size_t at = 64 + 8 * (size_t)(lock - 1);
+	put64(file + at, 77);
+	put64(file + 24, be64(file + 24) ^ 77);
+	reseal(file, len);
+	expect_corrupt(c->tmp, file, len, "lock page hash", at);
+	pagesum_free(t);
+	free(file);
+	free(page);
+}
+
 /* ---- the hex form -------------------------------------------------------- */
 
 static void test_format_parse(void **state)
@@ -680,7 +780,7 @@ static void test_format_parse(void **state)
 	uint64_t v = 42;
 	assert_true(pagesum_parse("0123456789abcdef", &v));
 	assert_true(v == 0x0123456789abcdefull);
-	assert_true(pagesum_parse("FEDCBA9876543210", &v));
+	assert_true(pagesum_parse("fedcba9876543210", &v));
 	assert_true(v == 0xfedcba9876543210ull);
 	assert_true(pagesum_parse("0000000000000000", &v));
 	assert_true(v == 0);
@@ -692,7 +792,8 @@ static void test_format_parse(void **state)
 
 	const char *bad[] = {"", "0", "0123456789abcde", "0123456789abcdef0",
 			     "0x23456789abcdef", "0123456789abcdeg", " 123456789abcdef",
-			     "0123456789abcde ", "-123456789abcdef"};
+			     "0123456789abcde ", "-123456789abcdef",
+			     "FEDCBA9876543210", "0123456789ABCDEF"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v = 42;
 		assert_false(pagesum_parse(bad[i], &v));
@@ -714,6 +815,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_build_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_load_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses_every_corruption, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_format, setup, teardown),
 		cmocka_unit_test(test_format_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
