@@ -80,7 +80,7 @@ bool pagesum_page_size_valid(uint32_t page_size)
 
 uint32_t pagesum_lock_page(uint32_t page_size)
 {
-	return LOCK_BYTE / page_size + 1;
+	return pagesum_page_size_valid(page_size) ? LOCK_BYTE / page_size + 1 : 0;
 }
 
 /* The hash of one page with ctx and md; false if libcrypto failed. */
@@ -103,6 +103,8 @@ static bool hash_page(EVP_MD_CTX *ctx, const EVP_MD *md, uint32_t pgno, const vo
 enum result pagesum_page(uint32_t pgno, const void *page, uint32_t page_size, uint64_t *out,
 			 struct error *err)
 {
+	if (!pagesum_page_size_valid(page_size))
+		return error_set(err, CB_ERR_INTERNAL, "invalid page size %" PRIu32, page_size);
 	if (pgno == pagesum_lock_page(page_size)) {
 		*out = 0;
 		return CB_OK;

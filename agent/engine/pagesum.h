@@ -84,7 +84,8 @@ struct pagesum;
 /* True if page_size is one SQLite can use. */
 bool pagesum_page_size_valid(uint32_t page_size);
 
-/* The lock-byte page's number for page_size: the page that holds byte 2^30. */
+/* The lock-byte page's number for page_size: the page that holds byte 2^30
+ * (0 for a page size SQLite cannot have). */
 uint32_t pagesum_lock_page(uint32_t page_size);
 
 /* The hash of one page (pgno >= 1, page_size bytes at page).  For hashing

@@ -412,12 +412,15 @@ static void test_lock_page(void **state)
 	assert_int_equal(lock, 16385);
 	assert_int_equal(pagesum_lock_page(512), 2097153);
 	assert_int_equal(pagesum_lock_page(4096), 262145);
+	assert_int_equal(pagesum_lock_page(0), 0);
+	assert_int_equal(pagesum_lock_page(1000), 0);
 	uint8_t *page = malloc(ps), *zero = calloc(1, ps);
 	assert_non_null(page);
 	assert_non_null(zero);
 	for (uint32_t i = 0; i < ps; i++)
 		page[i] = (uint8_t)(i ^ (i >> 8));
 	uint64_t h = 1;
+	assert_int_equal(pagesum_page(1, zero, 0, &h, NULL), CB_ERR_INTERNAL);
 	assert_int_equal(pagesum_page(lock, page, ps, &h, NULL), CB_OK);
 	assert_true(h == 0);
 
