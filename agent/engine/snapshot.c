@@ -111,6 +111,28 @@ static void fill_result(struct snapshot_result *res, const struct gz_result *gr,
 	res->used_fallback = fallback;
 }
 
+/* The streaming route's consumer: the backup's gzip stream, page 1 written
+ * into its reserved head at the end. */
+struct gz_out {
+	int fd;
+	const struct snapshot_opts *opts;
+	struct gz_writer *gz;
+};
+
+static enum result gz_start(void *ctx, int page_size, struct error *err)
+{
+	struct gz_out *g = ctx;
+	struct gz_writer_opts go = {.level = g->opts->level, .threads = g->opts->threads,
+				    .head_size = (size_t)page_size};
+	return gz_writer_open(&g->gz, g->fd, &go, err);
+}
+
+static enum result gz_body(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct gz_out *g = ctx;
+	return gz_writer_write(g->gz, buf, len, err);
+}
+
 /* The streaming route.  On failure *fallback says whether the temp-file
  * route should be tried (SQLite wrote something that cannot be streamed). */
 static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
@@ -119,7 +141,10 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 				   struct error *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct vfs_stream s = {.fd = fd, .level = opts->level, .err = err, .opts = opts};
+	struct gz_out gzo = {.fd = fd, .opts = opts};
+	struct vfs_consumer out = {.start = gz_start, .body = gz_body, .ctx = &gzo,
+				   .progress = opts->progress, .progress_ctx = opts->progress_ctx};
+	struct vfs_stream s = {.out = &out, .err = err};
 	sqlite3 *dst = NULL;
 	char uri[96];
 	enum result r;
@@ -164,21 +189,21 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 	}
 	/* An empty source (0 pages) still yields one page: SQLite writes a
 	 * fresh page 1.  The size streamed is what counts. */
-	if (!s.gz || !s.head_written || s.size % s.page_size != 0 ||
+	if (!gzo.gz || !s.head_written || s.size % s.page_size != 0 ||
 	    (pages && (uint64_t)s.size != pages * (uint64_t)s.page_size)) {
 		s.out_of_order = true;
 		r = error_set(err, CB_ERR_INTERNAL, "snapshot stream incomplete");
 		goto done;
 	}
 	struct gz_result gr;
-	if ((r = gz_writer_finish(s.gz, s.head, &gr, err)))
+	if ((r = gz_writer_finish(gzo.gz, s.head, &gr, err)))
 		goto done;
 	fill_result(res, &gr, s.page_size, (uint64_t)s.size / (uint64_t)s.page_size, false);
 	r = CB_OK;
 done:
 	if (dst)
 		sqlite3_close(dst);
-	gz_writer_free(s.gz);
+	gz_writer_free(gzo.gz);
 	free(s.head);
 	*fallback = r != CB_OK && s.out_of_order && !s.failure;
 	return r;

@@ -61,7 +61,7 @@ static enum result stream_zeros(struct vfs_stream *s, int64_t len)
 	static const unsigned char zeros[ZERO_CHUNK];
 	while (len > 0) {
 		size_t n = len > ZERO_CHUNK ? ZERO_CHUNK : (size_t)len;
-		enum result r = gz_writer_write(s->gz, zeros, n, s->err);
+		enum result r = s->out->body(s->out->ctx, zeros, n, s->err);
 		if (r)
 			return stream_fail(s, r, NULL);
 		len -= (int64_t)n;
@@ -91,9 +91,7 @@ static int sf_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 			stream_fail(s, CB_ERR_NOMEM, "out of memory");
 			return SQLITE_NOMEM;
 		}
-		struct gz_writer_opts go = {.level = s->level, .threads = s->opts->threads,
-					    .head_size = (size_t)n};
-		if (gz_writer_open(&s->gz, s->fd, &go, s->err)) {
+		if (s->out->start(s->out->ctx, n, s->err)) {
 			stream_fail(s, s->err->code, NULL);
 			return SQLITE_IOERR_WRITE;
 		}
@@ -112,7 +110,7 @@ static int sf_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 		}
 		if (off > s->next && stream_zeros(s, off - s->next))
 			return SQLITE_IOERR_WRITE;
-		if (gz_writer_write(s->gz, buf, (size_t)n, s->err)) {
+		if (s->out->body(s->out->ctx, buf, (size_t)n, s->err)) {
 			stream_fail(s, s->err->code, NULL);
 			return SQLITE_IOERR_WRITE;
 		}
@@ -121,8 +119,8 @@ static int sf_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 	if (off + n > s->size)
 		s->size = off + n;
 	s->pages_done++;
-	if (s->opts->progress && (s->pages_done & 255) == 0)
-		s->opts->progress(s->opts->progress_ctx, s->pages_done * (uint64_t)n,
+	if (s->out->progress && (s->pages_done & 255) == 0)
+		s->out->progress(s->out->progress_ctx, s->pages_done * (uint64_t)n,
 				  s->pages_total * (uint64_t)n);
 	return SQLITE_OK;
 }

@@ -1,6 +1,7 @@
 /*
  * The snapshot's destination: an SQLite VFS ("cbsync-stream") whose one
- * main database file is not a file but the gzip stream of the backup.
+ * main database file is not a file but a stream of the copy's pages to a
+ * consumer -- the gzip stream of a backup, or a capture's page comparison.
  * SQLite's backup API writes the copy's pages into it in order; page 1 is
  * held back and written last (its header changes until the end), and a
  * write that cannot be streamed marks the stream out of order, for the
@@ -12,20 +13,32 @@
 #ifndef CBSYNC_SNAPSHOT_VFS_H
 #define CBSYNC_SNAPSHOT_VFS_H
 
-#include "agent/engine/gzstream.h"
-#include "agent/engine/snapshot.h"
 #include "common/result.h"
+#include "common/stream.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #define STREAM_VFS_NAME "cbsync-stream"
 
-/* What the destination VFS streams into, and what went wrong if anything. */
+/* Who takes the copy's bytes: a snapshot's gzip writer, or a capture that
+ * compares each page with the state before. */
+struct vfs_consumer {
+	/* The first write fixed the page size. */
+	enum result (*start)(void *ctx, int page_size, struct error *err);
+	/* The next bytes of the copy after page 1, in order (zeros for pages
+	 * SQLite skips), a whole number of pages at a time. */
+	enum result (*body)(void *ctx, const void *buf, size_t len, struct error *err);
+	void *ctx;
+	/* Optional: pages copied so far, of the source's total, in bytes. */
+	stream_progress_fn progress;
+	void *progress_ctx;
+};
+
+/* What the destination VFS streams into, and what went wrong if anything.
+ * Page 1 is held back in head (SQLite rewrites it until the end). */
 struct vfs_stream {
-	int fd;
-	int level;
-	struct gz_writer *gz;
+	const struct vfs_consumer *out;
 	struct error *err;
 	enum result failure;    /* first error, CB_OK if none */
 	bool out_of_order;      /* a write SQLite could not stream: fall back */
@@ -36,7 +49,6 @@ struct vfs_stream {
 	int64_t size;           /* logical size of the destination file */
 	uint64_t pages_total;
 	uint64_t pages_done;
-	const struct snapshot_opts *opts;
 };
 
 /* Register the VFS with SQLite (once per process: call through
