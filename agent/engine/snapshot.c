@@ -44,8 +44,7 @@ enum result snapshot_sqlite_error(struct error *err, int rc, const char *path,
 	return error_set(err, CB_ERR_DB, "%s '%s': %s", what, path, sqlite3_errstr(rc));
 }
 
-/* Open the live database read-only for a snapshot, never checkpointing. */
-static enum result open_source(const char *path, double busy_timeout, sqlite3 **out,
+enum result snapshot_open_source(const char *path, double busy_timeout, sqlite3 **out,
 			       struct error *err)
 {
 	sqlite3 *db = NULL;
@@ -133,34 +132,26 @@ static enum result gz_body(void *ctx, const void *buf, size_t len, struct error 
 	return gz_writer_write(g->gz, buf, len, err);
 }
 
-/* The streaming route.  On failure *fallback says whether the temp-file
- * route should be tried (SQLite wrote something that cannot be streamed). */
-static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
-				   const struct snapshot_opts *opts,
-				   struct snapshot_result *res, bool *fallback,
-				   struct error *err)
+enum result snapshot_stream_copy(sqlite3 *src, const char *db_path, double busy_timeout,
+				 struct vfs_stream *s, struct error *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	struct gz_out gzo = {.fd = fd, .opts = opts};
-	struct vfs_consumer out = {.start = gz_start, .body = gz_body, .ctx = &gzo,
-				   .progress = opts->progress, .progress_ctx = opts->progress_ctx};
-	struct vfs_stream s = {.out = &out, .err = err};
 	sqlite3 *dst = NULL;
 	char uri[96];
-	enum result r;
 	uint64_t pages = 0;
 
 	pthread_once(&once, snapshot_vfs_register);
-	s.pages_total = source_page_count(src);
-	snprintf(uri, sizeof(uri), "file:cbsync-stream?ctx=%p", (void *)&s);
+	s->err = err;
+	s->pages_total = source_page_count(src);
+	snprintf(uri, sizeof(uri), "file:cbsync-stream?ctx=%p", (void *)s);
 	int rc = sqlite3_open_v2(uri, &dst,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 					 SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
 				 STREAM_VFS_NAME);
 	if (rc != SQLITE_OK) {
-		r = error_set(err, CB_ERR_INTERNAL, "cannot open the snapshot stream: %s",
-			      sqlite3_errstr(rc));
-		goto done;
+		sqlite3_close(dst);
+		return error_set(err, CB_ERR_INTERNAL, "cannot open the snapshot stream: %s",
+				 sqlite3_errstr(rc));
 	}
 	char pragmas[128];
 	snprintf(pragmas, sizeof(pragmas),
@@ -168,41 +159,44 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 		 DEST_CACHE_KIB);
 	rc = sqlite3_exec(dst, pragmas, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		r = error_set(err, CB_ERR_INTERNAL, "cannot set up the snapshot stream: %s",
-			      sqlite3_errmsg(dst));
-		goto done;
+		enum result r = error_set(err, CB_ERR_INTERNAL,
+					  "cannot set up the snapshot stream: %s", sqlite3_errmsg(dst));
+		sqlite3_close(dst);
+		return r;
 	}
-	rc = snapshot_copy(dst, src, opts->busy_timeout, &pages);
+	rc = snapshot_copy(dst, src, busy_timeout, &pages);
 	sqlite3_close(dst);
-	dst = NULL;
-	if (s.failure) {
-		r = s.failure;
-		goto done;
-	}
-	if (s.out_of_order) {
-		r = error_set(err, CB_ERR_INTERNAL, "snapshot stream out of order");
-		goto done;
-	}
-	if (rc != SQLITE_OK) {
-		r = snapshot_sqlite_error(err, rc, db_path, "cannot read database");
-		goto done;
-	}
+	if (s->failure)
+		return s->failure;
+	if (s->out_of_order)
+		return error_set(err, CB_ERR_INTERNAL, "snapshot stream out of order");
+	if (rc != SQLITE_OK)
+		return snapshot_sqlite_error(err, rc, db_path, "cannot read database");
 	/* An empty source (0 pages) still yields one page: SQLite writes a
 	 * fresh page 1.  The size streamed is what counts. */
-	if (!gzo.gz || !s.head_written || s.size % s.page_size != 0 ||
-	    (pages && (uint64_t)s.size != pages * (uint64_t)s.page_size)) {
-		s.out_of_order = true;
-		r = error_set(err, CB_ERR_INTERNAL, "snapshot stream incomplete");
-		goto done;
+	if (!s->head_written || s->size % s->page_size != 0 ||
+	    (pages && (uint64_t)s->size != pages * (uint64_t)s->page_size)) {
+		s->out_of_order = true;
+		return error_set(err, CB_ERR_INTERNAL, "snapshot stream incomplete");
 	}
+	return CB_OK;
+}
+
+/* The streaming route.  On failure *fallback says whether the temp-file
+ * route should be tried (SQLite wrote something that cannot be streamed). */
+static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
+				   const struct snapshot_opts *opts,
+				   struct snapshot_result *res, bool *fallback,
+				   struct error *err)
+{
+	struct gz_out gzo = {.fd = fd, .opts = opts};
+	struct vfs_consumer out = {.start = gz_start, .body = gz_body, .ctx = &gzo,
+				   .progress = opts->progress, .progress_ctx = opts->progress_ctx};
+	struct vfs_stream s = {.out = &out};
 	struct gz_result gr;
-	if ((r = gz_writer_finish(gzo.gz, s.head, &gr, err)))
-		goto done;
-	fill_result(res, &gr, s.page_size, (uint64_t)s.size / (uint64_t)s.page_size, false);
-	r = CB_OK;
-done:
-	if (dst)
-		sqlite3_close(dst);
+	enum result r = snapshot_stream_copy(src, db_path, opts->busy_timeout, &s, err);
+	if (!r && !(r = gz_writer_finish(gzo.gz, s.head, &gr, err)))
+		fill_result(res, &gr, s.page_size, (uint64_t)s.size / (uint64_t)s.page_size, false);
 	gz_writer_free(gzo.gz);
 	free(s.head);
 	*fallback = r != CB_OK && s.out_of_order && !s.failure;
@@ -305,7 +299,7 @@ enum result snapshot_to_gzip(const char *db_path, int fd,
 			     struct snapshot_result *res, struct error *err)
 {
 	sqlite3 *src = NULL;
-	enum result r = open_source(db_path, opts->busy_timeout, &src, err);
+	enum result r = snapshot_open_source(db_path, opts->busy_timeout, &src, err);
 	if (r)
 		return r;
 	if (!opts->force_fallback) {

@@ -60,6 +60,11 @@ enum result snapshot_to_gzip(const char *db_path, int fd,
  * source's size in pages. */
 int snapshot_copy(sqlite3 *dst, sqlite3 *src, double busy_timeout, uint64_t *page_count);
 
+/* Open the live database at path read-only for a copy, never checkpointing
+ * it (not even on close), waiting busy_timeout seconds for locks. */
+enum result snapshot_open_source(const char *path, double busy_timeout, sqlite3 **out,
+				 struct error *err);
+
 /* Map a SQLite error on db to an error line about path. */
 enum result snapshot_sqlite_error(struct error *err, int rc, const char *path,
 				  const char *what);

@@ -16,6 +16,8 @@
 #include "common/result.h"
 #include "common/stream.h"
 
+#include <sqlite3.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,5 +56,14 @@ struct vfs_stream {
 /* Register the VFS with SQLite (once per process: call through
  * pthread_once). */
 void snapshot_vfs_register(void);
+
+/* Copy src (the live database at db_path, opened with snapshot_open_source)
+ * through the VFS to s->out, under one read transaction of src; s is zeroed
+ * but for out.  On success s->head holds page 1 and s->size the copy's size
+ * (a whole number of s->page_size pages); the caller frees s->head either
+ * way.  s->out_of_order after a failure: SQLite wrote something that cannot
+ * be streamed, and a copy into a file would work. */
+enum result snapshot_stream_copy(sqlite3 *src, const char *db_path, double busy_timeout,
+				 struct vfs_stream *s, struct error *err);
 
 #endif
