@@ -2,6 +2,7 @@
  * Backup metadata to and from JSON (jansson), strictly validated on read.
  */
 #include "common/meta.h"
+#include "common/increment.h"
 #include "common/timeutil.h"
 
 #include <jansson.h>
@@ -32,6 +33,18 @@ char *meta_to_json(const struct backup_meta *m)
 		(json_int_t)m->page_count, "tool", "cbsync", "version", m->version);
 	if (!o)
 		return NULL;
+	if (m->has_state_checksum) {
+		char sum[17];
+		incr_checksum_format(m->state_checksum, sum);
+		/* Before "tool", so the document still ends with who wrote it. */
+		json_t *tool = json_incref(json_object_get(o, "tool"));
+		json_t *version = json_incref(json_object_get(o, "version"));
+		json_object_del(o, "tool");
+		json_object_del(o, "version");
+		json_object_set_new(o, "state_checksum", json_string(sum));
+		json_object_set_new(o, "tool", tool);
+		json_object_set_new(o, "version", version);
+	}
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (!s)
@@ -130,6 +143,15 @@ enum result meta_from_json(const char *text, size_t len, struct backup_meta *out
 	if (!sha256_hex_valid(m.sha256)) {
 		r = bad(err, "sha256", "is not a SHA-256 digest");
 		goto out;
+	}
+	json_t *sum = json_object_get(o, "state_checksum");
+	if (sum) {
+		if (!json_is_string(sum) ||
+		    !incr_checksum_parse(json_string_value(sum), &m.state_checksum)) {
+			r = bad(err, "state_checksum", "is not 16 lower-case hex digits");
+			goto out;
+		}
+		m.has_state_checksum = true;
 	}
 	if (!backup_name_parse(m.name, &parsed)) {
 		r = bad(err, "name", "is not a backup name");

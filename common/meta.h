@@ -10,7 +10,10 @@
  *    "page_count":256, "tool":"cbsync", "version":"0.1.0"}
  *
  * compression_ratio is the share of the original size saved, in percent, as
- * the seed tool reported it ("70-90% compression ratios").
+ * the seed tool reported it ("70-90% compression ratios").  Backups made
+ * since increments came also have "state_checksum" (16 hex digits): the
+ * checksum of the whole database state they hold, the one an increment
+ * chain starts from and every check verifies; it is optional on reading.
  */
 #ifndef CBSYNC_META_H
 #define CBSYNC_META_H
@@ -19,6 +22,7 @@
 #include "common/hash.h"
 #include "common/result.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define META_SUFFIX ".json"
@@ -35,6 +39,8 @@ struct backup_meta {
 	char sha256[SHA256_HEX_LEN + 1];
 	int64_t page_size;
 	int64_t page_count;
+	bool has_state_checksum;  /* older backups (and the seed's) have none */
+	uint64_t state_checksum;  /* of the database it holds (agent/engine/pagesum.h) */
 	char version[32];
 };
 

@@ -112,6 +112,8 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 	hex_encode(snap.sha256, SHA256_LEN, m->sha256);
 	m->page_size = (int64_t)snap.page_size;
 	m->page_count = (int64_t)snap.page_count;
+	m->has_state_checksum = true;
+	m->state_checksum = snap.state_checksum;
 	snprintf(m->version, sizeof(m->version), "%s", CBSYNC_VERSION);
 
 	json = meta_to_json(m);

@@ -2,10 +2,13 @@
  * Backup checks: gzip, SHA-256 against metadata, SQLite integrity.
  */
 #include "agent/engine/check.h"
-#include "common/text.h"
+#include "agent/engine/pagesum.h"
 #include "common/fsutil.h"
+#include "common/increment.h"
+#include "common/text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +173,30 @@ done:
 	return r;
 }
 
+/* The checksum of the whole database state (agent/engine/pagesum.h) equals
+ * what the metadata recorded when the backup was made. */
+static enum result check_state(const char *db_path, uint32_t page_size, uint64_t want,
+			       struct error *err)
+{
+	struct pagesum *sum = NULL;
+	int fd = open(db_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_errno(err, errno, db_path);
+	enum result r = pagesum_build(fd, page_size, &sum, err);
+	close(fd);
+	if (r)
+		return r;
+	uint64_t have = pagesum_checksum(sum);
+	pagesum_free(sum);
+	if (have == want)
+		return CB_OK;
+	char h[17], w[17];
+	incr_checksum_format(have, h);
+	incr_checksum_format(want, w);
+	return error_set(err, CB_ERR_CORRUPT,
+			 "its database state checksum is %s, its metadata says %s", h, w);
+}
+
 enum result check_decompressed(const struct gz_read_result *gz, const char *label,
 			       const struct backup_meta *meta, const char *db_path,
 			       struct check_result *res, struct error *err)
@@ -197,6 +224,8 @@ enum result check_decompressed(const struct gz_read_result *gz, const char *labe
 		return error_set(err, CB_ERR_CORRUPT,
 				 "backup '%s' is corrupt: it decompresses to nothing", label);
 	r = check_integrity(db_path, &res->page_size, &res->page_count, err);
+	if (!r && meta && meta->has_state_checksum)
+		r = check_state(db_path, (uint32_t)res->page_size, meta->state_checksum, err);
 	if (r)
 		error_prefix(err, "backup '%s' is corrupt", label);
 	return r;

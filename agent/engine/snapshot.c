@@ -7,6 +7,7 @@
  */
 #include "agent/engine/snapshot.h"
 #include "agent/engine/gzstream.h"
+#include "agent/engine/pagesum.h"
 #include "agent/engine/snapshot_vfs.h"
 #include "common/cancel.h"
 #include "common/fsutil.h"
@@ -116,6 +117,9 @@ struct gz_out {
 	int fd;
 	const struct snapshot_opts *opts;
 	struct gz_writer *gz;
+	struct pagesum *sum;   /* the state checksum, page by page */
+	uint32_t page_size;
+	uint32_t next_pgno;
 };
 
 static enum result gz_start(void *ctx, int page_size, struct error *err)
@@ -123,12 +127,31 @@ static enum result gz_start(void *ctx, int page_size, struct error *err)
 	struct gz_out *g = ctx;
 	struct gz_writer_opts go = {.level = g->opts->level, .threads = g->opts->threads,
 				    .head_size = (size_t)page_size};
-	return gz_writer_open(&g->gz, g->fd, &go, err);
+	g->page_size = (uint32_t)page_size;
+	g->next_pgno = 2;
+	enum result r = pagesum_new(g->page_size, &g->sum, err);
+	return r ? r : gz_writer_open(&g->gz, g->fd, &go, err);
+}
+
+/* Page pgno of the copy joins the state checksum. */
+static enum result sum_page(struct pagesum *sum, uint32_t pgno, const void *data,
+			    struct error *err)
+{
+	enum result r = CB_OK;
+	if (pgno > pagesum_page_count(sum))
+		r = pagesum_resize(sum, pgno, err);
+	return r ? r : pagesum_update(sum, pgno, data, err);
 }
 
 static enum result gz_body(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct gz_out *g = ctx;
+	const unsigned char *p = buf;
+	for (size_t off = 0; off + g->page_size <= len; off += g->page_size) {
+		enum result r = sum_page(g->sum, g->next_pgno++, p + off, err);
+		if (r)
+			return r;
+	}
 	return gz_writer_write(g->gz, buf, len, err);
 }
 
@@ -195,9 +218,15 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 	struct vfs_stream s = {.out = &out};
 	struct gz_result gr;
 	enum result r = snapshot_stream_copy(src, db_path, opts->busy_timeout, &s, err);
-	if (!r && !(r = gz_writer_finish(gzo.gz, s.head, &gr, err)))
-		fill_result(res, &gr, s.page_size, (uint64_t)s.size / (uint64_t)s.page_size, false);
+	uint32_t pages = r ? 0 : (uint32_t)(s.size / s.page_size);
+	if (!r && !(r = sum_page(gzo.sum, 1, s.head, err)) &&
+	    !(r = pagesum_resize(gzo.sum, pages, err)) &&
+	    !(r = gz_writer_finish(gzo.gz, s.head, &gr, err))) {
+		fill_result(res, &gr, s.page_size, pages, false);
+		res->state_checksum = pagesum_checksum(gzo.sum);
+	}
 	gz_writer_free(gzo.gz);
+	pagesum_free(gzo.sum);
 	free(s.head);
 	*fallback = r != CB_OK && s.out_of_order && !s.failure;
 	return r;
@@ -279,9 +308,13 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 	if ((r = stream_pump_fd(tfd, tmpl, &copy, err)))
 		goto done;
 	struct gz_result gr;
-	if ((r = gz_writer_finish(gz, NULL, &gr, err)))
+	struct pagesum *sum = NULL;
+	if ((r = gz_writer_finish(gz, NULL, &gr, err)) ||
+	    (r = pagesum_build(tfd, (uint32_t)pgsz, &sum, err)))
 		goto done;
 	fill_result(res, &gr, pgsz, pages, true);
+	res->state_checksum = pagesum_checksum(sum);
+	pagesum_free(sum);
 	r = CB_OK;
 done:
 	if (dst)

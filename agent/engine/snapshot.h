@@ -44,6 +44,7 @@ struct snapshot_result {
 	uint64_t data_size;       /* page_size * page_count */
 	uint64_t compressed_size;
 	uint8_t sha256[SHA256_LEN];
+	uint64_t state_checksum;  /* of the copy's pages (agent/engine/pagesum.h) */
 	bool used_fallback;
 };
 

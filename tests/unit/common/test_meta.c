@@ -124,6 +124,47 @@ static void test_round_trip(void **state)
 	}
 }
 
+/* The optional state checksum: written only when there is one, read back,
+ * and refused in any other spelling. */
+static void test_state_checksum(void **state)
+{
+	(void)state;
+	struct backup_meta m = sample(), back;
+	struct error err = {0};
+	char *text = meta_to_json(&m);
+	assert_null(strstr(text, "state_checksum"));
+	assert_int_equal(meta_from_json(text, strlen(text), &back, &err), CB_OK);
+	assert_false(back.has_state_checksum);
+	free(text);
+
+	m.has_state_checksum = true;
+	m.state_checksum = UINT64_C(0x00ff00ff00ff00ff);
+	text = meta_to_json(&m);
+	assert_non_null(strstr(text, "\"state_checksum\": \"00ff00ff00ff00ff\""));
+	/* still ending with who wrote it */
+	assert_true(strstr(text, "state_checksum") < strstr(text, "\"tool\""));
+	memset(&back, 0, sizeof(back));
+	assert_int_equal(meta_from_json(text, strlen(text), &back, &err), CB_OK);
+	assert_true(back.has_state_checksum);
+	assert_true(back.state_checksum == m.state_checksum);
+	free(text);
+
+	static const char *bad[] = {"\"00FF00FF00FF00FF\"", "\"00ff\"", "12", "null",
+				    "\"00ff00ff00ff00fg\""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		m.has_state_checksum = false;
+		text = meta_to_json(&m);
+		char *end = strrchr(text, '}');
+		*end = '\0';
+		char *doc = NULL;
+		assert_true(asprintf(&doc, "%s, \"state_checksum\": %s}", text, bad[i]) > 0);
+		assert_int_equal(meta_from_json(doc, strlen(doc), &back, &err), CB_ERR_CORRUPT);
+		assert_non_null(strstr(err.msg, "state_checksum"));
+		free(doc);
+		free(text);
+	}
+}
+
 static void test_json_fields(void **state)
 {
 	(void)state;
@@ -514,6 +555,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_state_checksum),
 		cmocka_unit_test(test_json_fields),
 		cmocka_unit_test(test_ratio_in_json_rounded),
 		cmocka_unit_test(test_meta_ratio),
