@@ -61,6 +61,9 @@
  * a digest or checksum that does not match; the caller then rebuilds the
  * table from a database image.
  *
+ * In metadata a checksum is written as 16 lower-case hex digits:
+ * incr_checksum_format and incr_checksum_parse (common/increment.h).
+ *
  * A table is not thread-safe (it holds a digest context); use one per thread.
  */
 #ifndef CBSYNC_PAGESUM_H
@@ -71,9 +74,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* The hex form of a checksum in metadata: 16 lower-case hex digits. */
-#define PAGESUM_HEX_LEN 16
 
 /* SQLite's page sizes: powers of two from 512 to 65536. */
 #define PAGESUM_MIN_PAGE_SIZE 512
@@ -145,13 +145,5 @@ enum result pagesum_save(const struct pagesum *t, const char *path, struct error
  * format above), CB_ERR_IO when it cannot be read.  Memory is bounded by the
  * file's size, checked before anything is allocated. */
 enum result pagesum_load(const char *path, struct pagesum **out, struct error *err);
-
-/* out needs PAGESUM_HEX_LEN + 1 bytes. */
-void pagesum_format(uint64_t sum, char *out);
-
-/* Parse exactly PAGESUM_HEX_LEN lower-case hex digits, the one spelling
- * pagesum_format writes (so equal checksums are equal strings too); false,
- * leaving *out alone, for anything else. */
-bool pagesum_parse(const char *s, uint64_t *out);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/engine/pagesum.c: the state checksum and the
+ * Unit tests for agent/engine/pagesum*.c: the state checksum and the
  * page-hash table, over real SQLite database files made here at every page
  * size from 512 to 65536.  The central property: a table brought up to date
  * from the changed pages alone (resize, then update) has the same checksum
@@ -7,11 +7,13 @@
  * a VACUUM that shrinks the file and growth.  Then what the checksum must
  * tell apart (pages swapped, the same bytes at another page number, a page
  * appended or cut off), the lock-byte page, the saved file (round trip,
- * every byte of it flipped, every truncation) and the hex form.
+ * every byte of it flipped, every truncation) and the hex form it is
+ * written in (common/increment.h's).
  * Each test works in a fresh directory under /tmp.
  */
 #include "agent/engine/pagesum.h"
 #include "common/hash.h"
+#include "common/increment.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -772,24 +774,24 @@ static void test_file_format(void **state)
 static void test_format_parse(void **state)
 {
 	(void)state;
-	char hex[PAGESUM_HEX_LEN + 1];
-	pagesum_format(0, hex);
+	char hex[17];
+	incr_checksum_format(0, hex);
 	assert_string_equal(hex, "0000000000000000");
-	pagesum_format(0x0123456789abcdefull, hex);
+	incr_checksum_format(0x0123456789abcdefull, hex);
 	assert_string_equal(hex, "0123456789abcdef");
-	pagesum_format(UINT64_MAX, hex);
+	incr_checksum_format(UINT64_MAX, hex);
 	assert_string_equal(hex, "ffffffffffffffff");
 
 	uint64_t v = 42;
-	assert_true(pagesum_parse("0123456789abcdef", &v));
+	assert_true(incr_checksum_parse("0123456789abcdef", &v));
 	assert_true(v == 0x0123456789abcdefull);
-	assert_true(pagesum_parse("fedcba9876543210", &v));
+	assert_true(incr_checksum_parse("fedcba9876543210", &v));
 	assert_true(v == 0xfedcba9876543210ull);
-	assert_true(pagesum_parse("0000000000000000", &v));
+	assert_true(incr_checksum_parse("0000000000000000", &v));
 	assert_true(v == 0);
 	for (uint64_t x = 1; x; x <<= 7) {
-		pagesum_format(x * 0x9e3779b97f4a7c15ull, hex);
-		assert_true(pagesum_parse(hex, &v));
+		incr_checksum_format(x * 0x9e3779b97f4a7c15ull, hex);
+		assert_true(incr_checksum_parse(hex, &v));
 		assert_true(v == x * 0x9e3779b97f4a7c15ull);
 	}
 
@@ -799,7 +801,7 @@ static void test_format_parse(void **state)
 			     "FEDCBA9876543210", "0123456789ABCDEF"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v = 42;
-		assert_false(pagesum_parse(bad[i], &v));
+		assert_false(incr_checksum_parse(bad[i], &v));
 		assert_true(v == 42);
 	}
 }

@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/engine/walfile.c: increments in SQLite's WAL format.
+ * Unit tests for agent/engine/walfile*.c: increments in SQLite's WAL format.
  *
  *   - round trips writer -> reader at every page size, fed in chunks of many
  *     sizes, and the header's fields as SQLite's documentation lays them out;
