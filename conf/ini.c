@@ -23,9 +23,10 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const fixed_sections[] = {"database", "local", "schedule", "watch",
+static const char *const fixed_sections[] = {"database", "local", "schedule", "watch", "replicate",
 						 "restore", "sync", "metrics", "log"};
 #define N_SECTIONS (sizeof(fixed_sections) / sizeof(fixed_sections[0]))
+_Static_assert(N_SECTIONS <= LD_MAX_SECTIONS, "struct loader counts too few sections");
 
 /* key = value in a fixed section of the file. */
 static enum result file_fixed(struct loader *ld, const char *key, const char *raw)

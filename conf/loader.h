@@ -55,6 +55,9 @@ struct envvar {
 
 enum section_kind { SEC_NONE, SEC_FIXED, SEC_REMOTE, SEC_BROKEN };
 
+/* The most fixed sections ([database], [local], ...) a file can have. */
+#define LD_MAX_SECTIONS 16
+
 struct loader {
 	const struct conf_load_opts *opts;
 	char **env;
@@ -75,8 +78,8 @@ struct loader {
 	enum section_kind sec;
 	const char *sec_name;   /* the fixed section, canonical spelling */
 	size_t sec_remote;      /* index into decl */
-	const char *seen_section[8];
-	int seen_line[8];
+	const char *seen_section[LD_MAX_SECTIONS];  /* fixed sections met so far */
+	int seen_line[LD_MAX_SECTIONS];
 	size_t n_seen;
 
 	/* Per fixed key: the file line that set it and whether through _file,
