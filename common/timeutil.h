@@ -13,6 +13,9 @@
 
 int64_t time_now(void);
 
+/* The same in milliseconds. */
+int64_t time_now_ms(void);
+
 /* Seconds on a monotonic clock, for durations and timers. */
 double time_mono(void);
 

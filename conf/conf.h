@@ -186,6 +186,8 @@ struct conf {
 	double watch_quiet;         /* [watch] quiet, seconds */
 	double watch_min_interval;  /* [watch] min_interval, seconds */
 	double watch_max_delay;     /* [watch] max_delay, seconds */
+	bool replicate_enabled;     /* [replicate] enabled: increments between snapshots */
+	double replicate_interval;  /* [replicate] interval, seconds */
 	uint64_t restore_max_size;  /* [restore] max_size: the most a backup without
 				     * metadata may decompress to (64G) */
 	double sync_retry_min;      /* [sync] retry_min: first retry of a failed sync */

@@ -39,6 +39,8 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"watch", "quiet", VT_DURATION, FIELD(watch_quiet), BT_COUNT},
 	{"watch", "min_interval", VT_DURATION, FIELD(watch_min_interval), BT_COUNT},
 	{"watch", "max_delay", VT_DURATION, FIELD(watch_max_delay), BT_COUNT},
+	{"replicate", "enabled", VT_BOOL, FIELD(replicate_enabled), BT_COUNT},
+	{"replicate", "interval", VT_DURATION, FIELD(replicate_interval), BT_COUNT},
 	{"restore", "max_size", VT_SIZE, FIELD(restore_max_size), BT_COUNT},
 	{"sync", "retry_min", VT_DURATION, FIELD(sync_retry_min), BT_COUNT},
 	{"sync", "retry_max", VT_DURATION, FIELD(sync_retry_max), BT_COUNT},

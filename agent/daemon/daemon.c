@@ -30,6 +30,17 @@ void daemon_set_activity(struct daemon *d, const char *fmt, const char *arg)
 	snprintf(d->state.activity, sizeof(d->state.activity), fmt, arg);
 }
 
+/* When changes are captured: [watch]'s settling rules for change backups;
+ * with replication on, an increment at most every [replicate] interval and
+ * no later than that after the first change it covers. */
+static void debounce_of(const struct conf *c, double *quiet, double *min_interval,
+			double *max_delay)
+{
+	*quiet = c->replicate_enabled ? 0 : c->watch_quiet;
+	*min_interval = c->replicate_enabled ? c->replicate_interval : c->watch_min_interval;
+	*max_delay = c->replicate_enabled ? c->replicate_interval : c->watch_max_delay;
+}
+
 static void on_watch(struct daemon *d)
 {
 	if (!watch_read(d->watch))
@@ -96,9 +107,7 @@ static void reload(struct daemon *d)
 	daemon_remotes_setup(d);
 	log_setup(d->conf.log_level, d->conf.log_format);
 	apply_timezone(&d->conf);
-	d->deb.quiet = d->conf.watch_quiet;
-	d->deb.min_interval = d->conf.watch_min_interval;
-	d->deb.max_delay = d->conf.watch_max_delay;
+	debounce_of(&d->conf, &d->deb.quiet, &d->deb.min_interval, &d->deb.max_delay);
 	if (db_moved) {
 		struct watch *w = NULL;
 		if (watch_open(&w, d->conf.db_path, &err) == CB_OK) {
@@ -204,8 +213,9 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 		memcpy(d.state.last, prev.last, sizeof(d.state.last));
 		d.state.failures = 0;
 	}
-	debounce_init(&d.deb, d.conf.watch_quiet, d.conf.watch_min_interval,
-		      d.conf.watch_max_delay);
+	double quiet, min_interval, max_delay;
+	debounce_of(&d.conf, &quiet, &min_interval, &max_delay);
+	debounce_init(&d.deb, quiet, min_interval, max_delay);
 	db_fingerprint_take(d.conf.db_path, &d.fp);
 	if (have_prev && strcmp(prev.database, d.conf.db_path) == 0 && d.fp.exists) {
 		if (prev.have_fingerprint) {

@@ -81,10 +81,15 @@ struct job {
 	struct remote_holdings *held;
 	struct retention_policy *held_keep;
 	size_t n_held;
+	bool capture;              /* an increment, not a change backup */
+	int64_t first_ms;          /* ... covering changes seen since (wall clock) */
 	/* results */
 	enum result result;
 	struct error err;
+	bool made_backup;          /* a backup was made (also by a capture that
+				    * had no chain to continue) */
 	struct backup_outcome out;
+	struct replicate_result inc;
 	struct prune_result pruned;
 };
 

@@ -20,13 +20,20 @@ static void job_free(struct job *j)
 }
 
 /* The worker: one cycle without its push (the remotes' own workers sync
- * once the loop hears of the backup): back up, then the local retention. */
+ * once the loop hears of the backup): back up -- or, with replication,
+ * capture an increment -- then the local retention after a backup. */
 static void run_job(void *arg, void *ctx)
 {
 	struct job *j = arg;
 	(void)ctx;
-	j->result = cycle_backup(&j->settings, j->type, "agent", false, &j->out, &j->err);
-	if (j->result)
+	if (j->capture) {
+		j->result = cycle_capture(&j->settings, j->first_ms, &j->inc, &j->made_backup,
+					  &j->out, &j->err);
+	} else {
+		j->result = cycle_backup(&j->settings, j->type, "agent", false, &j->out, &j->err);
+		j->made_backup = !j->result;
+	}
+	if (j->result || !j->made_backup)
 		return;
 	struct error perr = {0};
 	if (cycle_prune_local(&j->settings, "agent", j->held, j->n_held, time_now(), false, NULL,
@@ -97,6 +104,13 @@ static void start_job(struct daemon *d, enum backup_type type)
 		job_free(j);
 		return;
 	}
+	/* With replication on, changes become increments; the first one
+	 * covered was seen at deb.first_change (monotonic). */
+	j->capture = type == BT_CHANGE && d->conf.replicate_enabled;
+	if (j->capture) {
+		double age = d->deb.dirty ? time_mono() - d->deb.first_change : 0;
+		j->first_ms = time_now_ms() - (int64_t)(age * 1000);
+	}
 	/* Changes seen from here on are not in this backup. */
 	db_fingerprint_take(d->conf.db_path, &d->fp_job);
 	debounce_started(&d->deb, time_mono(), type == BT_CHANGE);
@@ -109,6 +123,33 @@ static void start_job(struct daemon *d, enum backup_type type)
 	worker_submit(d->worker, j);
 }
 
+/* An increment made (or nothing to capture): the database as it was when
+ * the capture started is covered; the remotes are not asked to sync (they
+ * do not take increments yet). */
+static void finish_capture(struct daemon *d, struct job *j)
+{
+	d->fp = d->fp_job;
+	d->state.fingerprint = d->fp;
+	d->state.have_fingerprint = true;
+	d->backoff = 0;
+	d->not_before = 0;
+	d->waiting_for_db = false;
+	if (j->inc.made) {
+		struct state_last *l = &d->state.last[BT_CHANGE];
+		l->set = true;
+		snprintf(l->name, sizeof(l->name), "%s", j->inc.name);
+		l->time = time_now();
+		l->seconds = 0;
+	}
+	daemon_save_state(d);
+	if (j->inc.made) {
+		char size[32];
+		format_size(j->inc.bytes, size, sizeof(size));
+		log_info("agent", "increment made: %s (%u page%s, %s)", j->inc.name, j->inc.pages,
+			 j->inc.pages == 1 ? "" : "s", size);
+	}
+}
+
 void daemon_finish_job(struct daemon *d)
 {
 	struct job *j = worker_take(d->worker);
@@ -116,6 +157,11 @@ void daemon_finish_job(struct daemon *d)
 		return;
 	d->busy = false;
 	daemon_set_activity(d, "%s", "idle");
+	if (j->result == CB_OK && !j->made_backup) {
+		finish_capture(d, j);
+		job_free(j);
+		return;
+	}
 	if (j->result == CB_OK) {
 		struct state_last *l = &d->state.last[j->type];
 		l->set = true;

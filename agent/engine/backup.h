@@ -12,6 +12,8 @@
 #include <limits.h>
 #include <stdbool.h>
 
+struct pagesum;
+
 struct backup_opts {
 	const char *db_path;
 	const char *dir;
@@ -21,6 +23,7 @@ struct backup_opts {
 	double busy_timeout;     /* seconds to retry a locked database */
 	bool progress;           /* draw progress on a terminal */
 	bool force_fallback;     /* use the temp-file snapshot route */
+	struct pagesum **sum_out; /* if not NULL: the copy's page-hash table */
 };
 
 struct backup_outcome {

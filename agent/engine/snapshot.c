@@ -224,6 +224,10 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 	    !(r = gz_writer_finish(gzo.gz, s.head, &gr, err))) {
 		fill_result(res, &gr, s.page_size, pages, false);
 		res->state_checksum = pagesum_checksum(gzo.sum);
+		if (opts->sum_out) {
+			*opts->sum_out = gzo.sum;
+			gzo.sum = NULL;
+		}
 	}
 	gz_writer_free(gzo.gz);
 	pagesum_free(gzo.sum);
@@ -314,6 +318,10 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 		goto done;
 	fill_result(res, &gr, pgsz, pages, true);
 	res->state_checksum = pagesum_checksum(sum);
+	if (opts->sum_out) {
+		*opts->sum_out = sum;
+		sum = NULL;
+	}
 	pagesum_free(sum);
 	r = CB_OK;
 done:

@@ -24,6 +24,8 @@
 #include "common/result.h"
 #include "common/stream.h"
 
+struct pagesum;
+
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,6 +38,9 @@ struct snapshot_opts {
 	bool force_fallback;      /* take the temp-file route (for tests) */
 	stream_progress_fn progress;  /* bytes of the database copied, of its size */
 	void *progress_ctx;
+	/* If not NULL: gets the page-hash table of the copy (pagesum.h), the
+	 * state an increment chain starts from; the caller frees it. */
+	struct pagesum **sum_out;
 };
 
 struct snapshot_result {

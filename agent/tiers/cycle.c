@@ -9,6 +9,7 @@
 #include "agent/tiers/tier_local.h"
 #include "agent/tiers/tiers.h"
 #include "common/fsutil.h"
+#include "common/log.h"
 #include "common/timeutil.h"
 
 #include <stdio.h>
@@ -25,7 +26,46 @@ void cycle_settings_of(struct cycle_settings *s, const struct conf *c)
 		.lock_timeout = c->lock_timeout,
 		.busy_timeout = c->busy_timeout,
 		.keep = &c->local_keep,
+		.replicate = c->replicate_enabled,
 	};
+}
+
+/* Make a backup under the lock already held; with replication on, it
+ * starts a new chain (a failure to start one is logged: the next capture
+ * finds no chain and asks for a snapshot again). */
+static enum result backup_locked(const struct cycle_settings *s, enum backup_type type,
+				 bool progress, struct backup_outcome *out, struct error *err)
+{
+	struct pagesum *sum = NULL;
+	struct backup_opts bo = {
+		.db_path = s->db_path,
+		.dir = s->dir,
+		.type = type,
+		.level = s->level,
+		.threads = s->threads,
+		.busy_timeout = s->busy_timeout,
+		.progress = progress,
+		.sum_out = s->replicate ? &sum : NULL,
+	};
+	enum result r = backup_make(&bo, out, err);
+	if (!r && sum) {
+		struct error cerr = {0};
+		if (replicate_begin(s->dir, s->db_path, out->meta.name, sum, &cerr))
+			log_warn("replicate", "cannot start a chain from %s: %s", out->meta.name,
+				 cerr.msg);
+	}
+	pagesum_free(sum);
+	return r;
+}
+
+static void record_backup(const struct cycle_settings *s, enum result r,
+			  const struct backup_outcome *out, double start, const struct error *err)
+{
+	if (!r)
+		oplog_record(s->dir, "backup", out->meta.name, CB_OK, out->seconds, NULL);
+	else if (r != CB_ERR_INTERRUPTED)
+		oplog_record(fs_exists(s->dir) ? s->dir : NULL, "backup", NULL, r,
+			     time_mono() - start, err->msg);
 }
 
 enum result cycle_backup(const struct cycle_settings *s, enum backup_type type, const char *op,
@@ -34,24 +74,38 @@ enum result cycle_backup(const struct cycle_settings *s, enum backup_type type, 
 	struct dir_lock lock = {.fd = -1};
 	double start = time_mono();
 	enum result r = local_lock(s->dir, s->lock_timeout, op, &lock, err);
-	if (!r) {
-		struct backup_opts bo = {
-			.db_path = s->db_path,
-			.dir = s->dir,
-			.type = type,
-			.level = s->level,
-			.threads = s->threads,
-			.busy_timeout = s->busy_timeout,
-			.progress = progress,
-		};
-		r = backup_make(&bo, out, err);
+	if (!r)
+		r = backup_locked(s, type, progress, out, err);
+	dir_lock_release(&lock);
+	record_backup(s, r, out, start, err);
+	return r;
+}
+
+enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
+			  struct replicate_result *inc, bool *made_backup,
+			  struct backup_outcome *out, struct error *err)
+{
+	struct dir_lock lock = {.fd = -1};
+	double start = time_mono();
+	struct replicate_opts ro = {.dir = s->dir, .db_path = s->db_path, .level = s->level,
+				    .threads = s->threads, .busy_timeout = s->busy_timeout,
+				    .first_ms = first_ms};
+	*made_backup = false;
+	enum result r = local_lock(s->dir, s->lock_timeout, "agent", &lock, err);
+	if (!r)
+		r = replicate_capture(&ro, inc, err);
+	if (!r && inc->new_base) {
+		log_info("replicate", "a new chain: %s", inc->why);
+		*made_backup = true;
+		r = backup_locked(s, BT_CHANGE, false, out, err);
+		record_backup(s, r, out, start, err);
+	} else if (!r && inc->made) {
+		oplog_record(s->dir, "increment", inc->name, CB_OK, time_mono() - start, NULL);
+	} else if (r && r != CB_ERR_INTERRUPTED) {
+		oplog_record(fs_exists(s->dir) ? s->dir : NULL, "increment", NULL, r,
+			     time_mono() - start, err->msg);
 	}
 	dir_lock_release(&lock);
-	if (!r)
-		oplog_record(s->dir, "backup", out->meta.name, CB_OK, out->seconds, NULL);
-	else if (r != CB_ERR_INTERRUPTED)
-		oplog_record(fs_exists(s->dir) ? s->dir : NULL, "backup", NULL, r,
-			     time_mono() - start, err->msg);
 	return r;
 }
 

@@ -15,6 +15,7 @@
 #include "agent/engine/backup.h"
 #include "agent/tiers/lock.h"
 #include "agent/tiers/prune.h"
+#include "agent/tiers/replicate.h"
 #include "conf/conf.h"
 
 #include <stdbool.h>
@@ -30,6 +31,8 @@ struct cycle_settings {
 	double lock_timeout;
 	double busy_timeout;
 	const struct retention_policy *keep; /* the local tier's */
+	bool replicate;                      /* [replicate] enabled: each backup
+					      * starts a chain of increments */
 };
 
 void cycle_settings_of(struct cycle_settings *s, const struct conf *c);
@@ -38,6 +41,15 @@ void cycle_settings_of(struct cycle_settings *s, const struct conf *c);
  * in the operations log.  progress: draw progress on a terminal. */
 enum result cycle_backup(const struct cycle_settings *s, enum backup_type type, const char *op,
 			 bool progress, struct backup_outcome *out, struct error *err);
+
+/* Capture the changes since the local tier's chain state as an increment
+ * (agent/tiers/replicate.h), under the lock; when the chain cannot go on,
+ * make a change backup instead, which starts a new one (then *made_backup
+ * is set and out filled).  first_ms: when the first change it covers was
+ * seen.  Records what it made in the operations log. */
+enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
+			  struct replicate_result *inc, bool *made_backup,
+			  struct backup_outcome *out, struct error *err);
 
 /* Sync each remote (or only the one named only) with the local tier, in
  * turn, printing a line per remote on report (NULL: none).  held, when not
