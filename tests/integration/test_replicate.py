@@ -140,6 +140,63 @@ class ReplicateTest(CbsyncTest):
         names = [b["name"] for b in self.w.list_json()]
         self.assertEqual(names, [c["snapshot"]])
 
+    def test_kill_loop(self):
+        """kill -9 at random moments while a writer commits: every restart
+        continues the chain or starts a new one from a snapshot, and the
+        newest chain still replays by hand to the live database."""
+        import random
+        make_db(self.w.db, rows=300)
+        base_m, base_i, _ = consistent_counts(self.w.db, 0)
+        conf = self.w.path("cbsync.conf")
+        with open(conf, "w") as f:
+            f.write(CONFIG.format(db=self.w.db, dir=self.w.backups))
+        os.chmod(conf, 0o600)
+        rng = random.Random(12)
+        writer = Writer(self.w.db)
+        try:
+            for _ in range(6):
+                agent = start_cbsync(self.w.root, "agent", "--config", conf)
+                time.sleep(rng.uniform(0.5, 3.0))
+                agent.kill()
+                agent.wait(timeout=30)
+        finally:
+            n = writer.stop()
+        agent = start_cbsync(self.w.root, "agent", "--config", conf)
+        self.addCleanup(lambda: agent.poll() is None and agent.kill())
+        want = state_checksum(live_state(self.w.db, self.w.path("live.db")), 4096)
+        deadline = time.time() + 60
+        while time.time() < deadline and (self.chain() or {}).get("checksum") != want:
+            time.sleep(0.2)
+        agent.send_signal(signal.SIGTERM)
+        self.assertEqual(agent.wait(timeout=60), 0)
+        c = self.chain()
+        self.assertEqual(c["checksum"], want)
+
+        work = self.w.path("by-hand")
+        os.makedirs(work)
+        db = os.path.join(work, "cloudbrain.db")
+        by_hand(os.path.join(self.w.backups, c["snapshot"]), db)
+        for k, inc in enumerate(self.increments(c["snapshot"]), 1):
+            with open(inc + ".json") as f:
+                meta = json.load(f)
+            self.assertEqual(meta["seq_first"], k, "a gap or a repeat in the chain")
+            by_hand(inc, db + "-wal")
+            subprocess.run(["sqlite3", db, "PRAGMA wal_checkpoint(TRUNCATE);"],
+                           capture_output=True, check=True)
+            for side in ("-wal", "-shm"):
+                if os.path.exists(db + side):
+                    os.remove(db + side)
+            with open(db, "rb") as f:
+                self.assertEqual(state_checksum(f.read(), 4096), meta["state_checksum"])
+            m, i, k2 = consistent_counts(db, base_m, base_i)
+            self.assertEqual((m, i), (k2, k2))
+        with open(db, "rb") as f:
+            self.assertEqual(state_checksum(f.read(), 4096), want)
+        self.assertEqual(consistent_counts(db, base_m, base_i)[2], n)
+        # Nothing half-written stayed behind.
+        for root, _, files in os.walk(self.w.backups):
+            self.assertEqual([f for f in files if f.startswith(".cbsync-tmp-")], [], root)
+
 
 if __name__ == "__main__":
     main()
