@@ -2,12 +2,16 @@
  * Increment names and metadata.
  */
 #include "common/increment.h"
+#include "common/jsondoc.h"
 #include "common/timeutil.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How a field's error line names the document. */
+static const char WHAT[] = "increment metadata";
 
 #define SEQ_DIGITS 10
 #define STAMP_LEN 15   /* YYYYMMDD_HHMMSS */
@@ -151,53 +155,7 @@ char *incr_meta_to_json(const struct incr_meta *m)
 		"cbsync", "version", m->version);
 	if (!o)
 		return NULL;
-	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (!s)
-		return NULL;
-	size_t n = strlen(s);
-	char *out = realloc(s, n + 2);
-	if (!out) {
-		free(s);
-		return NULL;
-	}
-	out[n] = '\n';
-	out[n + 1] = '\0';
-	return out;
-}
-
-static enum result bad(struct error *err, const char *field, const char *what)
-{
-	return error_set(err, CB_ERR_CORRUPT, "increment metadata field \"%s\" %s", field, what);
-}
-
-static enum result get_int(json_t *o, const char *key, int64_t min, int64_t *out,
-			   struct error *err)
-{
-	json_t *v = json_object_get(o, key);
-	if (!v)
-		return bad(err, key, "is missing");
-	if (!json_is_integer(v))
-		return bad(err, key, "is not an integer");
-	if (json_integer_value(v) < min)
-		return bad(err, key, "is out of range");
-	*out = json_integer_value(v);
-	return CB_OK;
-}
-
-static enum result get_str(json_t *o, const char *key, char *out, size_t size,
-			   struct error *err)
-{
-	json_t *v = json_object_get(o, key);
-	if (!v)
-		return bad(err, key, "is missing");
-	if (!json_is_string(v))
-		return bad(err, key, "is not a string");
-	const char *s = json_string_value(v);
-	if (strlen(s) >= size)
-		return bad(err, key, "is too long");
-	memcpy(out, s, strlen(s) + 1);
-	return CB_OK;
+	return jsondoc_text(o);
 }
 
 /* The fields that must agree with each other and with the name. */
@@ -206,25 +164,25 @@ static enum result check(const struct incr_meta *m, struct error *err)
 	struct incr_name n, p;
 	struct backup_name snap;
 	if (!incr_name_parse(m->name, &n))
-		return bad(err, "name", "is not an increment's name");
+		return jsondoc_bad(err, WHAT, "name", "is not an increment's name");
 	if (strcmp(n.snapshot, m->snapshot) != 0 || n.seq_first != m->seq_first ||
 	    n.seq_last != m->seq_last || n.first != m->first_tx_ms / 1000 ||
 	    n.last != m->last_tx_ms / 1000)
 		return error_set(err, CB_ERR_CORRUPT, "increment metadata does not match its name "
 				 "\"%s\"", m->name);
 	if (!backup_name_parse(m->snapshot, &snap) || strcmp(snap.db, m->database) != 0)
-		return bad(err, "database", "is not its snapshot's database");
+		return jsondoc_bad(err, WHAT, "database", "is not its snapshot's database");
 	if (m->page_size < 512 || m->page_size > 65536 || (m->page_size & (m->page_size - 1)))
-		return bad(err, "page_size", "is not a page size");
+		return jsondoc_bad(err, WHAT, "page_size", "is not a page size");
 	if (m->pages > m->page_count && m->page_count > 0)
-		return bad(err, "pages", "is more than the database's pages");
+		return jsondoc_bad(err, WHAT, "pages", "is more than the database's pages");
 	if (m->prev[0] == '\0')
 		return m->seq_first == 1 ? CB_OK
-					 : bad(err, "prev", "is missing although the increment is not "
+					 : jsondoc_bad(err, WHAT, "prev", "is missing although the increment is not "
 						   "the first of its chain");
 	if (!incr_name_parse(m->prev, &p) || strcmp(p.snapshot, m->snapshot) != 0 ||
 	    p.seq_last + 1 != m->seq_first || p.last > n.first)
-		return bad(err, "prev", "is not the increment just before it in its chain");
+		return jsondoc_bad(err, WHAT, "prev", "is not the increment just before it in its chain");
 	return CB_OK;
 }
 
@@ -247,7 +205,7 @@ enum result incr_meta_from_json(const char *text, size_t len, struct incr_meta *
 		r = error_set(err, CB_ERR_CORRUPT, "increment metadata is not a JSON object");
 		goto out;
 	}
-	if ((r = get_int(o, "format", 1, &format, err)))
+	if ((r = jsondoc_int(o, WHAT, "format", 1, &format, err)))
 		goto out;
 	if (format != 1) {
 		r = error_set(err, CB_ERR_CORRUPT,
@@ -257,39 +215,40 @@ enum result incr_meta_from_json(const char *text, size_t len, struct incr_meta *
 	}
 	json_t *prev = json_object_get(o, "prev");
 	if (!prev || (!json_is_null(prev) && !json_is_string(prev))) {
-		r = bad(err, "prev", prev ? "is neither a name nor null" : "is missing");
+		r = jsondoc_bad(err, WHAT, "prev", prev ? "is neither a name nor null" : "is missing");
 		goto out;
 	}
-	if ((r = get_str(o, "kind", kind, sizeof(kind), err)) ||
-	    (r = get_str(o, "name", m.name, sizeof(m.name), err)) ||
-	    (r = get_str(o, "database", m.database, sizeof(m.database), err)) ||
-	    (r = get_str(o, "snapshot", m.snapshot, sizeof(m.snapshot), err)) ||
-	    (!json_is_null(prev) && (r = get_str(o, "prev", m.prev, sizeof(m.prev), err))) ||
-	    (r = get_int(o, "seq_first", 1, &seq_first, err)) ||
-	    (r = get_int(o, "seq_last", 1, &seq_last, err)) ||
-	    (r = get_str(o, "first_tx", first, sizeof(first), err)) ||
-	    (r = get_str(o, "last_tx", last, sizeof(last), err)) ||
-	    (r = get_int(o, "page_size", 512, &m.page_size, err)) ||
-	    (r = get_int(o, "page_count", 0, &m.page_count, err)) ||
-	    (r = get_int(o, "pages", 0, &m.pages, err)) ||
-	    (r = get_int(o, "original_size", 0, &m.original_size, err)) ||
-	    (r = get_int(o, "compressed_size", 0, &m.compressed_size, err)) ||
-	    (r = get_str(o, "sha256", m.sha256, sizeof(m.sha256), err)) ||
-	    (r = get_str(o, "state_checksum", sum, sizeof(sum), err)) ||
-	    (r = get_str(o, "version", m.version, sizeof(m.version), err)))
+	if ((r = jsondoc_str(o, WHAT, "kind", kind, sizeof(kind), err)) ||
+	    (r = jsondoc_str(o, WHAT, "name", m.name, sizeof(m.name), err)) ||
+	    (r = jsondoc_str(o, WHAT, "database", m.database, sizeof(m.database), err)) ||
+	    (r = jsondoc_str(o, WHAT, "snapshot", m.snapshot, sizeof(m.snapshot), err)) ||
+	    (!json_is_null(prev) && (r = jsondoc_str(o, WHAT, "prev", m.prev, sizeof(m.prev), err))) ||
+	    (r = jsondoc_int(o, WHAT, "seq_first", 1, &seq_first, err)) ||
+	    (r = jsondoc_int(o, WHAT, "seq_last", 1, &seq_last, err)) ||
+	    (r = jsondoc_str(o, WHAT, "first_tx", first, sizeof(first), err)) ||
+	    (r = jsondoc_str(o, WHAT, "last_tx", last, sizeof(last), err)) ||
+	    (r = jsondoc_int(o, WHAT, "page_size", 512, &m.page_size, err)) ||
+	    (r = jsondoc_int(o, WHAT, "page_count", 0, &m.page_count, err)) ||
+	    (r = jsondoc_int(o, WHAT, "pages", 0, &m.pages, err)) ||
+	    (r = jsondoc_int(o, WHAT, "original_size", 0, &m.original_size, err)) ||
+	    (r = jsondoc_int(o, WHAT, "compressed_size", 0, &m.compressed_size, err)) ||
+	    (r = jsondoc_str(o, WHAT, "sha256", m.sha256, sizeof(m.sha256), err)) ||
+	    (r = jsondoc_str(o, WHAT, "state_checksum", sum, sizeof(sum), err)) ||
+	    (r = jsondoc_str(o, WHAT, "version", m.version, sizeof(m.version), err)))
 		goto out;
 	m.seq_first = (uint64_t)seq_first;
 	m.seq_last = (uint64_t)seq_last;
 	if (strcmp(kind, "increment") != 0)
-		r = bad(err, "kind", "is not \"increment\"");
+		r = jsondoc_bad(err, WHAT, "kind", "is not \"increment\"");
 	else if (!parse_ms(first, &m.first_tx_ms))
-		r = bad(err, "first_tx", "is not a UTC time to the millisecond");
+		r = jsondoc_bad(err, WHAT, "first_tx", "is not a UTC time to the millisecond");
 	else if (!parse_ms(last, &m.last_tx_ms) || m.last_tx_ms < m.first_tx_ms)
-		r = bad(err, "last_tx", "is not a UTC time to the millisecond, at or after first_tx");
+		r = jsondoc_bad(err, WHAT, "last_tx",
+				"is not a UTC time to the millisecond, at or after first_tx");
 	else if (!sha256_hex_valid(m.sha256))
-		r = bad(err, "sha256", "is not a SHA-256 digest");
+		r = jsondoc_bad(err, WHAT, "sha256", "is not a SHA-256 digest");
 	else if (!incr_checksum_parse(sum, &m.state_checksum))
-		r = bad(err, "state_checksum", "is not 16 lower-case hex digits");
+		r = jsondoc_bad(err, WHAT, "state_checksum", "is not 16 lower-case hex digits");
 	else
 		r = check(&m, err);
 	if (!r)

@@ -3,10 +3,14 @@
  */
 #include "common/meta.h"
 #include "common/increment.h"
+#include "common/jsondoc.h"
 #include "common/timeutil.h"
 
 #include <jansson.h>
 #include <string.h>
+
+/* How a field's error line names the document. */
+static const char WHAT[] = "metadata";
 
 double meta_ratio(int64_t original_size, int64_t compressed_size)
 {
@@ -45,53 +49,7 @@ char *meta_to_json(const struct backup_meta *m)
 		json_object_set_new(o, "tool", tool);
 		json_object_set_new(o, "version", version);
 	}
-	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (!s)
-		return NULL;
-	size_t n = strlen(s);
-	char *out = realloc(s, n + 2);
-	if (!out) {
-		free(s);
-		return NULL;
-	}
-	out[n] = '\n';
-	out[n + 1] = '\0';
-	return out;
-}
-
-static enum result bad(struct error *err, const char *field, const char *what)
-{
-	return error_set(err, CB_ERR_CORRUPT, "metadata field \"%s\" %s", field, what);
-}
-
-static enum result get_int(json_t *o, const char *key, int64_t min, int64_t *out,
-			   struct error *err)
-{
-	json_t *v = json_object_get(o, key);
-	if (!v)
-		return bad(err, key, "is missing");
-	if (!json_is_integer(v))
-		return bad(err, key, "is not an integer");
-	if (json_integer_value(v) < min)
-		return bad(err, key, "is out of range");
-	*out = json_integer_value(v);
-	return CB_OK;
-}
-
-static enum result get_str(json_t *o, const char *key, char *out, size_t size,
-			   struct error *err)
-{
-	json_t *v = json_object_get(o, key);
-	if (!v)
-		return bad(err, key, "is missing");
-	if (!json_is_string(v))
-		return bad(err, key, "is not a string");
-	const char *s = json_string_value(v);
-	if (strlen(s) >= size)
-		return bad(err, key, "is too long");
-	memcpy(out, s, strlen(s) + 1);
-	return CB_OK;
+	return jsondoc_text(o);
 }
 
 enum result meta_from_json(const char *text, size_t len, struct backup_meta *out,
@@ -113,7 +71,7 @@ enum result meta_from_json(const char *text, size_t len, struct backup_meta *out
 		r = error_set(err, CB_ERR_CORRUPT, "metadata is not a JSON object");
 		goto out;
 	}
-	if ((r = get_int(o, "format", 1, &format, err)))
+	if ((r = jsondoc_int(o, WHAT, "format", 1, &format, err)))
 		goto out;
 	if (format != META_FORMAT) {
 		r = error_set(err, CB_ERR_CORRUPT,
@@ -121,40 +79,40 @@ enum result meta_from_json(const char *text, size_t len, struct backup_meta *out
 			      (long long)format);
 		goto out;
 	}
-	if ((r = get_str(o, "name", m.name, sizeof(m.name), err)) ||
-	    (r = get_str(o, "database", m.database, sizeof(m.database), err)) ||
-	    (r = get_str(o, "type", type, sizeof(type), err)) ||
-	    (r = get_str(o, "created", created, sizeof(created), err)) ||
-	    (r = get_int(o, "original_size", 0, &m.original_size, err)) ||
-	    (r = get_int(o, "compressed_size", 0, &m.compressed_size, err)) ||
-	    (r = get_str(o, "sha256", m.sha256, sizeof(m.sha256), err)) ||
-	    (r = get_int(o, "page_size", 512, &m.page_size, err)) ||
-	    (r = get_int(o, "page_count", 0, &m.page_count, err)) ||
-	    (r = get_str(o, "version", m.version, sizeof(m.version), err)))
+	if ((r = jsondoc_str(o, WHAT, "name", m.name, sizeof(m.name), err)) ||
+	    (r = jsondoc_str(o, WHAT, "database", m.database, sizeof(m.database), err)) ||
+	    (r = jsondoc_str(o, WHAT, "type", type, sizeof(type), err)) ||
+	    (r = jsondoc_str(o, WHAT, "created", created, sizeof(created), err)) ||
+	    (r = jsondoc_int(o, WHAT, "original_size", 0, &m.original_size, err)) ||
+	    (r = jsondoc_int(o, WHAT, "compressed_size", 0, &m.compressed_size, err)) ||
+	    (r = jsondoc_str(o, WHAT, "sha256", m.sha256, sizeof(m.sha256), err)) ||
+	    (r = jsondoc_int(o, WHAT, "page_size", 512, &m.page_size, err)) ||
+	    (r = jsondoc_int(o, WHAT, "page_count", 0, &m.page_count, err)) ||
+	    (r = jsondoc_str(o, WHAT, "version", m.version, sizeof(m.version), err)))
 		goto out;
 	if (!backup_type_parse(type, &m.type)) {
-		r = bad(err, "type", "is not a backup type");
+		r = jsondoc_bad(err, WHAT, "type", "is not a backup type");
 		goto out;
 	}
 	if (!time_parse_iso(created, &m.created)) {
-		r = bad(err, "created", "is not an ISO 8601 UTC time");
+		r = jsondoc_bad(err, WHAT, "created", "is not an ISO 8601 UTC time");
 		goto out;
 	}
 	if (!sha256_hex_valid(m.sha256)) {
-		r = bad(err, "sha256", "is not a SHA-256 digest");
+		r = jsondoc_bad(err, WHAT, "sha256", "is not a SHA-256 digest");
 		goto out;
 	}
 	json_t *sum = json_object_get(o, "state_checksum");
 	if (sum) {
 		if (!json_is_string(sum) ||
 		    !incr_checksum_parse(json_string_value(sum), &m.state_checksum)) {
-			r = bad(err, "state_checksum", "is not 16 lower-case hex digits");
+			r = jsondoc_bad(err, WHAT, "state_checksum", "is not 16 lower-case hex digits");
 			goto out;
 		}
 		m.has_state_checksum = true;
 	}
 	if (!backup_name_parse(m.name, &parsed)) {
-		r = bad(err, "name", "is not a backup name");
+		r = jsondoc_bad(err, WHAT, "name", "is not a backup name");
 		goto out;
 	}
 	if (parsed.type != m.type || parsed.created != m.created ||
