@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tiers_test.h"
+
 #include "agent/tiers/prune.h"
 #include "backends/backend.h"
 #include "common/fsutil.h"
@@ -40,35 +42,6 @@ static int64_t now;
 enum { D0, D1, D2, D3, M, CH_NEW, CH_OLD, OTHER_DB, N_B };
 static char names[N_B][BACKUP_NAME_MAX];
 static const size_t sizes[N_B] = {100, 110, 120, 130, 140, 150, 160, 170};
-
-static void name_of(char *buf, const char *db, enum backup_type type, int64_t created)
-{
-	struct backup_name bn = {.type = type, .created = created};
-	snprintf(bn.db, sizeof(bn.db), "%s", db);
-	assert_true(backup_name_format(&bn, buf, BACKUP_NAME_MAX));
-}
-
-static char *path_in(const char *dir, const char *key)
-{
-	char *p = fs_join(dir, key);
-	assert_non_null(p);
-	return p;
-}
-
-static bool exists(const char *dir, const char *key)
-{
-	char *p = path_in(dir, key);
-	bool e = fs_exists(p);
-	free(p);
-	return e;
-}
-
-static bool meta_exists(const char *dir, const char *name)
-{
-	char key[BACKUP_NAME_MAX + 8];
-	snprintf(key, sizeof(key), "%s%s", name, META_SUFFIX);
-	return exists(dir, key);
-}
 
 /* A backup object of size bytes with its metadata. */
 static void make(const char *dir, const char *name, size_t size)
@@ -107,14 +80,6 @@ static void make_all(const char *dir)
 {
 	for (int i = 0; i < N_B; i++)
 		make(dir, names[i], sizes[i]);
-}
-
-static bool held_has(const struct remote_holdings *h, const char *name)
-{
-	for (size_t i = 0; i < h->n_held; i++)
-		if (strcmp(h->held[i], name) == 0)
-			return true;
-	return false;
 }
 
 /* A report written to memory. */

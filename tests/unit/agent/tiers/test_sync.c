@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tiers_test.h"
+
 #include "agent/tiers/sync.h"
 #include "backends/backend.h"
 #include "common/fsutil.h"
@@ -42,57 +44,6 @@ static int64_t now;
 /* The local backups every test starts from. */
 enum { D0, D1, D2, D3, M, CH_NEW, CH_OLD, OTHER_DB, N_B };
 static char names[N_B][BACKUP_NAME_MAX];
-
-static void name_of(char *buf, const char *db, enum backup_type type, int64_t created)
-{
-	struct backup_name bn = {.type = type, .created = created};
-	snprintf(bn.db, sizeof(bn.db), "%s", db);
-	assert_true(backup_name_format(&bn, buf, BACKUP_NAME_MAX));
-}
-
-static char *path_in(const char *dir, const char *key)
-{
-	char *p = fs_join(dir, key);
-	assert_non_null(p);
-	return p;
-}
-
-static void write_obj(const char *dir, const char *key, const void *data, size_t len)
-{
-	char *p = path_in(dir, key);
-	struct error err = {0};
-	assert_int_equal(fs_write_file_atomic(p, data, len, 0600, &err), CB_OK);
-	free(p);
-}
-
-static char *read_obj(const char *dir, const char *key, size_t *len)
-{
-	char *p = path_in(dir, key), *data = NULL;
-	struct error err = {0};
-	assert_int_equal(fs_read_file(p, 1 << 20, &data, len, &err), CB_OK);
-	free(p);
-	return data;
-}
-
-static bool exists(const char *dir, const char *key)
-{
-	char *p = path_in(dir, key);
-	bool e = fs_exists(p);
-	free(p);
-	return e;
-}
-
-static void meta_key(char *buf, size_t size, const char *name)
-{
-	snprintf(buf, size, "%s%s", name, META_SUFFIX);
-}
-
-static bool meta_exists(const char *dir, const char *name)
-{
-	char key[BACKUP_NAME_MAX + 8];
-	meta_key(key, sizeof(key), name);
-	return exists(dir, key);
-}
 
 static void remove_obj(const char *dir, const char *key)
 {
@@ -205,14 +156,6 @@ static size_t backups_in(const char *dir, char names_out[][BACKUP_NAME_MAX], siz
 	}
 	closedir(d);
 	return n;
-}
-
-static bool held_has(const struct remote_holdings *h, const char *name)
-{
-	for (size_t i = 0; i < h->n_held; i++)
-		if (strcmp(h->held[i], name) == 0)
-			return true;
-	return false;
 }
 
 /* held is exactly the cloudbrain backups whose data is in the mirror. */

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tiers_test.h"
+
 #include "agent/tiers/tiers.h"
 #include "backends/backend.h"
 #include "common/fsutil.h"
@@ -41,41 +43,9 @@ static char mirror[128];
 static char gone[128];
 static struct conf conf;
 
-static char *path_in(const char *dir, const char *key)
-{
-	char *p = fs_join(dir, key);
-	assert_non_null(p);
-	return p;
-}
-
-static void write_obj(const char *dir, const char *key, const void *data, size_t len)
-{
-	char *p = path_in(dir, key);
-	struct error err = {0};
-	assert_int_equal(fs_write_file_atomic(p, data, len, 0600, &err), CB_OK);
-	free(p);
-}
-
 static void write_text(const char *dir, const char *key, const char *text)
 {
 	write_obj(dir, key, text, strlen(text));
-}
-
-static char *read_obj(const char *dir, const char *key, size_t *len)
-{
-	char *p = path_in(dir, key), *data = NULL;
-	struct error err = {0};
-	assert_int_equal(fs_read_file(p, 1 << 26, &data, len, &err), CB_OK);
-	free(p);
-	return data;
-}
-
-static bool exists(const char *dir, const char *key)
-{
-	char *p = path_in(dir, key);
-	bool e = fs_exists(p);
-	free(p);
-	return e;
 }
 
 static void copy_obj(const char *from, const char *to, const char *key)
@@ -84,11 +54,6 @@ static void copy_obj(const char *from, const char *to, const char *key)
 	char *data = read_obj(from, key, &len);
 	write_obj(to, key, data, len);
 	free(data);
-}
-
-static void meta_key(char *buf, size_t size, const char *name)
-{
-	snprintf(buf, size, "%s%s", name, META_SUFFIX);
 }
 
 static void write_meta(const char *dir, const struct backup_meta *m)
