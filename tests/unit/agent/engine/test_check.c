@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine_test.h"
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <openssl/evp.h>
@@ -43,13 +45,6 @@ static const char *path_in(const struct ctx *c, const char *name)
 	which = (which + 1) % 8;
 	snprintf(buf[which], sizeof(buf[which]), "%s/%s", c->dir, name);
 	return buf[which];
-}
-
-static void exec_ok(sqlite3 *db, const char *sql)
-{
-	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("SQL \"%s\" failed: %s", sql, msg ? msg : "?");
 }
 
 /* A rollback-journal database with the given page size, a table, an index
@@ -80,36 +75,6 @@ static void make_db(const char *path, int page_size, int rows)
 	sqlite3_finalize(st);
 	exec_ok(db, "COMMIT");
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	*len = 0;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	assert_int_equal(fstat(fd, &st), 0);
-	size_t n = (size_t)st.st_size;
-	unsigned char *p = malloc(n + 1);
-	assert_non_null(p);
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, p + got, n - got);
-		assert_true(r > 0);
-		got += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return p;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(fs_write_all(fd, data, len), 0);
-	assert_int_equal(close(fd), 0);
 }
 
 static off_t file_size(const char *path)

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine_test.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -52,13 +54,6 @@ static const char *path_in(const char *dir, const char *name)
 	which = (which + 1) % 8;
 	snprintf(buf[which], sizeof(buf[which]), "%s/%s", dir, name);
 	return buf[which];
-}
-
-static void exec_ok(sqlite3 *db, const char *sql)
-{
-	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("SQL \"%s\" failed: %s", sql, msg ? msg : "?");
 }
 
 /* A database whose table `marker` holds one row, `label`, and `rows` rows of
@@ -105,36 +100,6 @@ static void assert_marker(const char *path, const char *want)
 	char got[64];
 	marker_of(path, got, sizeof(got));
 	assert_string_equal(got, want);
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	*len = 0;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	assert_int_equal(fstat(fd, &st), 0);
-	size_t n = (size_t)st.st_size;
-	unsigned char *p = malloc(n + 1);
-	assert_non_null(p);
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, p + got, n - got);
-		assert_true(r > 0);
-		got += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return p;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(fs_write_all(fd, data, len), 0);
-	assert_int_equal(close(fd), 0);
 }
 
 /* A copy of a file's bytes, to compare with later. */

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine_test.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -40,13 +42,6 @@ static const char *path_in(const struct ctx *c, const char *name)
 	which = (which + 1) % 8;
 	snprintf(buf[which], sizeof(buf[which]), "%s/%s", c->dir, name);
 	return buf[which];
-}
-
-static void exec_ok(sqlite3 *db, const char *sql)
-{
-	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		fail_msg("SQL \"%s\" failed: %s", sql, msg ? msg : "?");
 }
 
 /* Create a database with the given page size and journal mode and rows of
@@ -93,27 +88,6 @@ static sqlite3 *make_db(const char *path, int page_size, const char *journal, in
 }
 
 /* Whole file, or NULL with *len 0 if it does not exist. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	*len = 0;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	assert_int_equal(fstat(fd, &st), 0);
-	size_t n = (size_t)st.st_size;
-	unsigned char *p = malloc(n + 1);
-	assert_non_null(p);
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, p + got, n - got);
-		assert_true(r > 0);
-		got += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return p;
-}
 
 /* The reference: SQLite's backup API into an ordinary file. */
 static unsigned char *reference_backup(const struct ctx *c, const char *src_path,
