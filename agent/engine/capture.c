@@ -52,10 +52,8 @@ static enum result page(struct diff *d, uint32_t pgno, const void *data, struct 
 		return CB_OK;
 	if (!d->writing && (r = open_increment(d, err)))
 		return r;
-	if (pgno > pagesum_page_count(d->table) && (r = pagesum_resize(d->table, pgno, err)))
-		return r;
 	if ((r = walfile_add_page(&d->wal, pgno, data, err)) ||
-	    (r = pagesum_update(d->table, pgno, data, err)))
+	    (r = pagesum_set(d->table, pgno, data, err)))
 		return r;
 	d->pages++;
 	return CB_OK;

@@ -189,6 +189,14 @@ enum result pagesum_update(struct pagesum *t, uint32_t pgno, const void *page,
 	return CB_OK;
 }
 
+enum result pagesum_set(struct pagesum *t, uint32_t pgno, const void *page, struct error *err)
+{
+	enum result r = CB_OK;
+	if (pgno > pagesum_page_count(t))
+		r = pagesum_resize(t, pgno, err);
+	return r ? r : pagesum_update(t, pgno, page, err);
+}
+
 bool pagesum_changed(struct pagesum *t, uint32_t pgno, const void *page)
 {
 	if (pgno < 1 || pgno > t->count)

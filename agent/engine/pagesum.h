@@ -129,6 +129,10 @@ enum result pagesum_resize(struct pagesum *t, uint32_t page_count, struct error 
 enum result pagesum_update(struct pagesum *t, uint32_t pgno, const void *page,
 			   struct error *err);
 
+/* The same for a copy that streams its pages in order: a page past the end
+ * grows the table to it first (the pages between start with no hash). */
+enum result pagesum_set(struct pagesum *t, uint32_t pgno, const void *page, struct error *err);
+
 /* True if page pgno's bytes differ from what the table records for it (by
  * their hash): a page diff emits exactly the pages for which this is true.
  * Also true when pgno is beyond the table, or when the hash cannot be

@@ -133,22 +133,12 @@ static enum result gz_start(void *ctx, int page_size, struct error *err)
 	return r ? r : gz_writer_open(&g->gz, g->fd, &go, err);
 }
 
-/* Page pgno of the copy joins the state checksum. */
-static enum result sum_page(struct pagesum *sum, uint32_t pgno, const void *data,
-			    struct error *err)
-{
-	enum result r = CB_OK;
-	if (pgno > pagesum_page_count(sum))
-		r = pagesum_resize(sum, pgno, err);
-	return r ? r : pagesum_update(sum, pgno, data, err);
-}
-
 static enum result gz_body(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct gz_out *g = ctx;
 	const unsigned char *p = buf;
 	for (size_t off = 0; off + g->page_size <= len; off += g->page_size) {
-		enum result r = sum_page(g->sum, g->next_pgno++, p + off, err);
+		enum result r = pagesum_set(g->sum, g->next_pgno++, p + off, err);
 		if (r)
 			return r;
 	}
@@ -219,7 +209,7 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 	struct gz_result gr;
 	enum result r = snapshot_stream_copy(src, db_path, opts->busy_timeout, &s, err);
 	uint32_t pages = r ? 0 : (uint32_t)(s.size / s.page_size);
-	if (!r && !(r = sum_page(gzo.sum, 1, s.head, err)) &&
+	if (!r && !(r = pagesum_set(gzo.sum, 1, s.head, err)) &&
 	    !(r = pagesum_resize(gzo.sum, pages, err)) &&
 	    !(r = gz_writer_finish(gzo.gz, s.head, &gr, err))) {
 		fill_result(res, &gr, s.page_size, pages, false);
