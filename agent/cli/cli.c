@@ -12,7 +12,7 @@
 
 enum opt_id {
 	OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN,
-	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER, OPT_FROM, OPT_LATEST, OPT_NAME, OPT_BEFORE,
+	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER, OPT_FROM, OPT_LATEST, OPT_NAME, OPT_BEFORE, OPT_AT,
 	OPT_IF_DB_NOT_EXISTS, OPT_IF_BACKUP_EXISTS, OPT_FALLBACK, OPT_ALL, OPT_NOW, OPT_REMOTES,
 };
 
@@ -43,7 +43,7 @@ static const struct opt_spec options[] = {
 	{"json", ARG_NONE, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS)},
 	{"path", ARG_VALUE, OPT_PATH, V(VERB_RESTORE)},
 	{"to", ARG_VALUE, OPT_TO, V(VERB_RESTORE)},
-	{"dry-run", ARG_NONE, OPT_DRY_RUN, V(VERB_PRUNE)},
+	{"dry-run", ARG_NONE, OPT_DRY_RUN, V(VERB_PRUNE) | V(VERB_RESTORE)},
 	{"no-sync", ARG_NONE, OPT_NO_SYNC, V(VERB_BACKUP)},
 	{"remote", ARG_VALUE, OPT_REMOTE, V(VERB_PUSH)},
 	{"tier", ARG_VALUE, OPT_TIER, V(VERB_LIST) | V(VERB_VERIFY) | V(VERB_PRUNE)},
@@ -51,6 +51,7 @@ static const struct opt_spec options[] = {
 	{"latest", ARG_COUNT, OPT_LATEST, V(VERB_RESTORE) | V(VERB_VERIFY)},
 	{"name", ARG_VALUE, OPT_NAME, V(VERB_RESTORE)},
 	{"before", ARG_VALUE, OPT_BEFORE, V(VERB_RESTORE)},
+	{"at", ARG_VALUE, OPT_AT, V(VERB_RESTORE)},
 	{"if-db-not-exists", ARG_NONE, OPT_IF_DB_NOT_EXISTS, V(VERB_RESTORE)},
 	{"if-backup-exists", ARG_NONE, OPT_IF_BACKUP_EXISTS, V(VERB_RESTORE)},
 	{"fallback", ARG_NONE, OPT_FALLBACK, V(VERB_RESTORE)},
@@ -218,6 +219,7 @@ static void apply(struct cli *cli, enum opt_id id, const char *value)
 		break;
 	case OPT_NAME: cli->name = value; break;
 	case OPT_BEFORE: cli->before = value; break;
+	case OPT_AT: cli->at = value; break;
 	case OPT_IF_DB_NOT_EXISTS: cli->if_db_not_exists = true; break;
 	case OPT_IF_BACKUP_EXISTS: cli->if_backup_exists = true; break;
 	case OPT_FALLBACK: cli->fallback = true; break;

@@ -69,10 +69,19 @@ enum result check_backup(int in_fd, const char *label, const struct backup_meta 
 			 struct progress *progress, struct check_result *res, struct error *err);
 
 /* The checks after decompression, for callers that decompress themselves:
- * compare gz's SHA-256 and sizes with meta, then check the database file. */
+ * compare gz's SHA-256 and sizes with meta (check_compressed), then check
+ * the database file (integrity, and the state checksum when meta has one). */
 enum result check_decompressed(const struct gz_read_result *gz, const char *label,
 			       const struct backup_meta *meta, const char *db_path,
 			       struct check_result *res, struct error *err);
+
+/* The first half of check_decompressed: gz's SHA-256 and sizes against
+ * meta (which may be NULL), filling res but for page size and count.  For
+ * an image that increments will change before it is checked as a
+ * database (engine/restore.h, restore_apply_chain). */
+enum result check_compressed(const struct gz_read_result *gz, const char *label,
+			     const struct backup_meta *meta, struct check_result *res,
+			     struct error *err);
 
 /* PRAGMA integrity_check on a database file that nothing else uses, opened
  * immutable (no locks, no -wal/-shm files).  Reports page size and count. */

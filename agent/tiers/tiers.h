@@ -42,7 +42,9 @@ void tier_close(struct tier *t);
  * database's), newest first, warning (component comp) about names cbsync
  * would never write.  The local tier's metadata is read for every backup as
  * well -- a file read each, which list, stats and sync all need; a remote's
- * costs a request each, so it is read on demand with tier_read_meta. */
+ * costs a request each, so it is read on demand with tier_read_meta.  The
+ * increments' metadata is read on demand on every tier (tier_read_incr_meta):
+ * a chain has many, and only a restore or a verify needs them. */
 enum result tier_catalog(struct tier *t, const char *db, const char *comp, struct catalog *out,
 			 struct error *err);
 
@@ -54,6 +56,13 @@ enum result tier_catalog_local(const struct conf *c, const char *comp, struct ca
 /* Read e's metadata into e->meta (if not read yet): CB_OK when it is there,
  * usable and names e; CB_ERR_NOT_FOUND when e has none; else the error. */
 enum result tier_read_meta(struct tier *t, struct catalog_entry *e, struct error *err);
+
+/* Read increment e's metadata into e->meta (if not read yet), bounded by
+ * META_MAX_BYTES and validated (incr_meta_from_json): CB_OK when it is
+ * there, usable and names e; CB_ERR_NOT_FOUND when e has none; else the
+ * error (CB_ERR_CORRUPT for metadata that is unusable or names another
+ * increment). */
+enum result tier_read_incr_meta(struct tier *t, struct catalog_incr *e, struct error *err);
 
 /* Remove a backup from the tier: its data first (so that it vanishes at
  * once), then its metadata. */
@@ -82,14 +91,23 @@ struct candidate {
 	bool has_meta;
 };
 
+/* An increment one tier holds, as its catalog listed it: its metadata is
+ * read on demand (tier_read_incr_meta on the tier) and freed with the list. */
+struct incr_candidate {
+	struct catalog_incr e;
+	size_t tier;      /* index into the set */
+};
+
 struct candidate_list {
 	struct candidate *items;  /* newest first; for one name, tiers in set order */
 	size_t n;
+	struct incr_candidate *incrs;  /* tier by tier in set order, each in chain order */
+	size_t n_incrs;
 };
 
-/* Every backup the tiers hold.  A tier that cannot be listed is skipped and
- * marked (tier.listed false, tier.list_error); the call fails only when
- * memory runs out. */
+/* Every backup and increment the tiers hold.  A tier that cannot be listed
+ * is skipped and marked (tier.listed false, tier.list_error); the call
+ * fails only when memory runs out. */
 enum result tiers_candidates(struct tier_set *set, struct candidate_list *out,
 			     struct error *err);
 void candidates_free(struct candidate_list *l);
@@ -102,5 +120,24 @@ void candidates_free(struct candidate_list *l);
 enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int out_fd,
 			const char *out_path, struct progress *bar, struct check_result *res,
 			struct backup_meta *meta, bool *have_meta, struct error *err);
+
+/* tiers_fetch without the checks of the image as a database (integrity,
+ * state checksum; res gets no page size or count): for a snapshot that
+ * increments will change first, whose chain checks its state and whose
+ * result is checked as a database at the end (engine/restore.h). */
+enum result tiers_fetch_image(struct tier_set *set, const struct candidate *cand, int out_fd,
+			      const char *out_path, struct progress *bar,
+			      struct check_result *res, struct backup_meta *meta, bool *have_meta,
+			      struct error *err);
+
+/* The metadata of a candidate, read from its tier and naming it:
+ * CB_ERR_NOT_FOUND when it has none. */
+enum result tiers_candidate_meta(struct tier_set *set, const struct candidate *cand,
+				 struct backup_meta *meta, struct error *err);
+
+/* Stream an increment's object from its tier into sink, cut off (as
+ * corrupt) past the size its listing gave. */
+enum result tiers_fetch_incr(struct tier_set *set, const struct incr_candidate *ic,
+			     stream_write_fn sink, void *sink_ctx, struct error *err);
 
 #endif
