@@ -134,6 +134,10 @@ static void finish_capture(struct daemon *d, struct job *j)
 	d->backoff = 0;
 	d->not_before = 0;
 	d->waiting_for_db = false;
+	/* A commit was on its way: its publication makes no file event, so
+	 * the next capture is due as if it had. */
+	if (j->inc.pending)
+		debounce_change(&d->deb, time_mono());
 	if (j->inc.route == REPLICATE_WAL) {
 		d->state.captures_wal++;
 		d->state.restarts_followed += j->inc.followed_restart;

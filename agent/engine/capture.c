@@ -162,6 +162,7 @@ enum result capture_diff(const struct capture_opts *o, struct pagesum *table, in
 	res->state_checksum = pagesum_checksum(table);
 	if (d.out.open)
 		r = capture_out_finish(&d.out, count, res, err);
+	res->pending = walcap_commit_pending(o->db_path, &res->pos);
 done:
 	capture_out_free(&d.out);
 	free(s.head);

@@ -62,6 +62,8 @@ struct capture_result {
 	 * checked (the WAL route) -- so never before a commit it includes. */
 	int64_t state_ms;
 	struct walpos pos;        /* the state's place in the WAL (valid: known) */
+	bool pending;             /* a commit was being written past that state
+				   * (walcap_commit_pending): capture again soon */
 };
 
 /* Compare the database with table (the state the chain is at) and, if any

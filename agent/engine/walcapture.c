@@ -209,6 +209,46 @@ static enum result walk(struct run *w, const struct wal_header *h, const uint32_
 	return CB_OK;
 }
 
+/* Is a commit frame written after frame after (the chain sum after it) that
+ * the wal-index does not publish yet -- a commit being fsync'd?  Then the
+ * caller captures again soon: no file event may follow its publication. */
+static bool pending_in(int fd, const char *path, const struct wal_header *h, bool big_endian,
+		       const uint32_t sum[2], uint32_t after)
+{
+	struct wal_pages scratch = {0};
+	struct error e = {0};
+	struct wal_scan s = {.fd = fd, .path = path, .page_size = h->info.page_size,
+			     .big_endian = big_endian, .salt = {h->info.salt[0], h->info.salt[1]},
+			     .sum = {sum[0], sum[1]}, .first = after + 1};
+	bool pending = wal_scan(&s, &scratch, &e) == CB_OK && s.commit != 0;
+	wal_pages_free(&scratch);
+	return pending;
+}
+
+static bool commit_pending(struct run *w, const struct wal_header *h, bool big_endian,
+			   const uint32_t sum[2], uint32_t after)
+{
+	return pending_in(w->fd, w->path, h, big_endian, sum, after);
+}
+
+bool walcap_commit_pending(const char *db_path, const struct walpos *pos)
+{
+	char path[PATH_MAX];
+	struct wal_header h;
+	struct error e = {0};
+	bool pending = false;
+	if (!pos->valid)
+		return false;
+	int fd = open_wal(db_path, path, sizeof(path));
+	if (fd >= 0 && wal_header_read(fd, path, &h, &e) == CB_OK &&
+	    salts_equal(h.info.salt, pos->salt))
+		pending = pending_in(fd, path, &h, pos->frames ? pos->big_endian : h.big_endian,
+				     pos->frames ? pos->sum : h.sum, pos->frames);
+	if (fd >= 0)
+		close(fd);
+	return pending;
+}
+
 /* Where the WAL is against the position, and the frames to read: into
  * w->pages, w->to.  Sets a fallback if continuity is lost. */
 static enum result find_frames(struct run *w, struct error *err)
@@ -223,8 +263,16 @@ static enum result find_frames(struct run *w, struct error *err)
 	w->to.wal_dev = (uint64_t)w->wal_st.st_dev;
 	w->to.wal_ino = (uint64_t)w->wal_st.st_ino;
 	if (salts_equal(w->idx.salt, from->salt)) {
-		if (w->idx.max_frame == from->frames)
-			return CB_OK;   /* nothing committed since */
+		if (w->idx.max_frame == from->frames) {
+			/* Nothing committed since; unless a commit is on its
+			 * way (its generation's header is then written). */
+			if (wal_header_read(w->fd, w->path, h, &e) == CB_OK &&
+			    salts_equal(h->info.salt, from->salt))
+				w->res->cap.pending = commit_pending(
+					w, h, from->frames ? from->big_endian : h->big_endian,
+					from->frames ? from->sum : h->sum, from->frames);
+			return CB_OK;
+		}
 		if (w->idx.max_frame < from->frames)
 			return fallback(w, "the wal-index is behind the chain's position");
 	}
@@ -260,6 +308,9 @@ static enum result find_frames(struct run *w, struct error *err)
 			w->to.sum[0] = s.commit_sum[0];
 			w->to.sum[1] = s.commit_sum[1];
 		}
+		if (bounded)
+			w->res->cap.pending = commit_pending(w, h, be, w->to.frames ? w->to.sum : h->sum,
+							 w->to.frames);
 		return CB_OK;
 	}
 
@@ -291,6 +342,7 @@ static enum result find_frames(struct run *w, struct error *err)
 	w->to.frames = s.commit;
 	w->to.sum[0] = s.commit ? s.commit_sum[0] : h->sum[0];
 	w->to.sum[1] = s.commit ? s.commit_sum[1] : h->sum[1];
+	w->res->cap.pending = commit_pending(w, h, h->big_endian, w->to.sum, w->to.frames);
 	return CB_OK;
 }
 

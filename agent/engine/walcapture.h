@@ -77,6 +77,12 @@
 enum result walcap_begin_read(sqlite3 *src, const char *db_path, struct walpos *pos,
 			      struct error *err);
 
+/* Is a commit frame written past the state at pos that SQLite has not
+ * published yet (being fsync'd)?  Its publication makes no file event, so a
+ * caller that saw the frames' write and captured before the publication
+ * must capture again. */
+bool walcap_commit_pending(const char *db_path, const struct walpos *pos);
+
 struct walcap_result {
 	bool fallback;            /* continuity lost: take the page diff */
 	char why[160];            /* ... why, one line */

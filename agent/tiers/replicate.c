@@ -326,6 +326,7 @@ enum result replicate_capture(const struct replicate_opts *o, struct replicate_r
 				  .checkpoint_seq = (uint32_t)n.seq_first};
 	if ((r = capture(&s, &table, tpath, data.fd, &co, &cap, res, err)))
 		goto done;
+	res->pending = cap.pending;
 	if (cap.new_base) {
 		snprintf(res->why, sizeof(res->why), "the page size changed");
 		goto new_base;

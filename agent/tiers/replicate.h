@@ -73,6 +73,8 @@ struct replicate_result {
 	enum replicate_route route;
 	char fallback[160];       /* route DIFF: why not the WAL's frames */
 	bool followed_restart;    /* route WAL across a WAL restart */
+	bool pending;             /* a commit was still being written past the
+				   * state reached: capture again within the interval */
 	bool adopted;             /* took in an increment a crash had left past the chain file */
 };
 

@@ -348,13 +348,19 @@ static void test_unpublished_commit_is_left(void **state)
 	struct ctx *c = *state;
 	start(c, "wal");
 	rows(c, 4, 200);
-	assert_true(capture(c).cap.changed);
-	append_unpublished_commit(c);
-	/* A scan of the file alone would take it; the wal-index says no. */
 	struct walcap_result r = capture(c);
+	assert_true(r.cap.changed);
+	assert_false(r.cap.pending);
+	assert_false(walcap_commit_pending(c->db, &c->pos));
+	append_unpublished_commit(c);
+	/* A scan of the file alone would take it; the wal-index says no, and
+	 * the capture says to come back for it. */
+	r = capture(c);
 	if (r.fallback)
 		fail_msg("fallback: %s", r.why);
 	assert_false(r.cap.changed);
+	assert_true(r.cap.pending);
+	assert_true(walcap_commit_pending(c->db, &c->pos));
 	/* The writer's next commit goes over it, and is captured. */
 	rows(c, 3, 200);
 	r = capture(c);
