@@ -96,6 +96,16 @@ enum result cmd_status(struct cli *cli, struct error *err)
 	print_time("  monthly  ", s.next[BT_MONTHLY]);
 	printf("  change   %s\n", s.change_pending ? "pending (the database changed)"
 						 : "when the database changes");
+	if (s.captures_wal || s.captures_diff) {
+		printf("\nCaptures:   %llu from the WAL (%llu across a restart), %llu by page diff\n",
+		       (unsigned long long)s.captures_wal, (unsigned long long)s.restarts_followed,
+		       (unsigned long long)s.captures_diff);
+		if (s.last_diff_time) {
+			char when[32];
+			time_format_iso(s.last_diff_time, when, sizeof(when));
+			printf("            last page diff %s: %s\n", when, s.last_diff_reason);
+		}
+	}
 	if (s.n_remotes)
 		printf("\nRemotes:\n");
 	for (size_t i = 0; i < s.n_remotes; i++) {

@@ -134,6 +134,19 @@ static void finish_capture(struct daemon *d, struct job *j)
 	d->backoff = 0;
 	d->not_before = 0;
 	d->waiting_for_db = false;
+	/* A commit was on its way: its publication makes no file event, so
+	 * the next capture is due as if it had. */
+	if (j->inc.pending)
+		debounce_change(&d->deb, time_mono());
+	if (j->inc.route == REPLICATE_WAL) {
+		d->state.captures_wal++;
+		d->state.restarts_followed += j->inc.followed_restart;
+	} else if (j->inc.route == REPLICATE_DIFF) {
+		d->state.captures_diff++;
+		d->state.last_diff_time = time_now();
+		snprintf(d->state.last_diff_reason, sizeof(d->state.last_diff_reason), "%s",
+			 j->inc.fallback);
+	}
 	if (j->inc.made) {
 		struct state_last *l = &d->state.last[BT_CHANGE];
 		l->set = true;
@@ -143,10 +156,11 @@ static void finish_capture(struct daemon *d, struct job *j)
 	}
 	daemon_save_state(d);
 	if (j->inc.made) {
-		char size[32];
+		char size[32], route[200];
 		format_size(j->inc.bytes, size, sizeof(size));
-		log_info("agent", "increment made: %s (%u page%s, %s)", j->inc.name, j->inc.pages,
-			 j->inc.pages == 1 ? "" : "s", size);
+		cycle_capture_route(&j->inc, route, sizeof(route));
+		log_info("agent", "increment made: %s (%u page%s, %s, %s)", j->inc.name,
+			 j->inc.pages, j->inc.pages == 1 ? "" : "s", size, route);
 	}
 }
 

@@ -90,6 +90,16 @@ char *metrics_render(const struct agent_state *s)
 		buf_addf(&t, "cbsync_backups_total{type=\"%s\"} %llu\n",
 			 backup_type_name(agent_types[i]),
 			 (unsigned long long)s->made[agent_types[i]]);
+	header(&t, "cbsync_captures_total", "counter",
+	       "Captures of increments, by route: the WAL's frames, or a page diff.");
+	buf_addf(&t, "cbsync_captures_total{route=\"wal\"} %llu\n",
+		 (unsigned long long)s->captures_wal);
+	buf_addf(&t, "cbsync_captures_total{route=\"diff\"} %llu\n",
+		 (unsigned long long)s->captures_diff);
+	header(&t, "cbsync_wal_restarts_followed_total", "counter",
+	       "WAL restarts the capture went on across without a page diff.");
+	buf_addf(&t, "cbsync_wal_restarts_followed_total %llu\n",
+		 (unsigned long long)s->restarts_followed);
 	header(&t, "cbsync_backup_failures_total", "counter", "Backups that failed.");
 	buf_addf(&t, "cbsync_backup_failures_total %llu\n", (unsigned long long)s->failures);
 	header(&t, "cbsync_last_backup_timestamp_seconds", "gauge",

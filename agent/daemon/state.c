@@ -77,6 +77,13 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 				  "last_error",
 				  r->failing ? text_value(r->error) : json_null()));
 	}
+	json_t *captures = json_pack(
+		"{s:I, s:I, s:I, s:o}", "wal", (json_int_t)s->captures_wal, "diff",
+		(json_int_t)s->captures_diff, "restarts_followed", (json_int_t)s->restarts_followed,
+		"last_diff",
+		s->last_diff_time ? json_pack("{s:o, s:o}", "time", time_or_null(s->last_diff_time),
+					      "reason", text_value(s->last_diff_reason))
+				  : json_null());
 	json_t *doc = json_pack(
 		"{s:i, s:I, s:o, s:o, s:o, s:o, s:s?, s:o, s:o, s:o, s:I, s:o, s:o}",
 		"format", 1, "pid", (json_int_t)s->pid, "started", time_or_null(s->started),
@@ -88,6 +95,10 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 					  "message", text_value(s->error))
 			      : json_null(),
 		"remotes", remotes);
+	if (doc && captures)
+		json_object_set_new(doc, "captures", captures);
+	else
+		json_decref(captures);
 	if (doc && s->log_lost)
 		json_object_set_new(doc, "log_lost",
 				    json_pack("{s:o, s:o}", "time", time_or_null(s->log_lost_time),
@@ -175,6 +186,17 @@ enum result state_read(const char *dir, struct agent_state *s, struct error *err
 			 json_object_get(lost, "error"));
 	}
 	s->failures = (uint64_t)json_integer_value(json_object_get(doc, "failures"));
+	json_t *cap = json_object_get(doc, "captures");
+	s->captures_wal = (uint64_t)json_integer_value(json_object_get(cap, "wal"));
+	s->captures_diff = (uint64_t)json_integer_value(json_object_get(cap, "diff"));
+	s->restarts_followed =
+		(uint64_t)json_integer_value(json_object_get(cap, "restarts_followed"));
+	json_t *ld = json_object_get(cap, "last_diff");
+	if (json_is_object(ld)) {
+		s->last_diff_time = parse_time(json_object_get(ld, "time"));
+		copy_str(s->last_diff_reason, sizeof(s->last_diff_reason),
+			 json_object_get(ld, "reason"));
+	}
 	json_t *remotes = json_object_get(doc, "remotes");
 	for (size_t i = 0; i < json_array_size(remotes) && i < STATE_MAX_REMOTES; i++) {
 		json_t *o = json_array_get(remotes, i);

@@ -60,6 +60,14 @@ struct agent_state {
 	int64_t log_lost_time;
 	char log_lost_error[128];
 	uint64_t made[BT_COUNT];       /* backups made since the agent started */
+	/* Captures of increments since the agent started, by route: from the
+	 * WAL's frames (of them, across a WAL restart), or by page diff; the
+	 * last diff's reason. */
+	uint64_t captures_wal;
+	uint64_t captures_diff;
+	uint64_t restarts_followed;
+	int64_t last_diff_time;        /* 0: none */
+	char last_diff_reason[160];
 	uint64_t failures;
 	bool have_error;
 	int64_t error_time;

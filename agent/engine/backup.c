@@ -96,6 +96,7 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 		.progress = on_snapshot_progress,
 		.progress_ctx = &bar,
 		.sum_out = o->sum_out,
+		.pos_out = o->pos_out,
 	};
 	r = snapshot_to_gzip(o->db_path, data.fd, &so, &snap, err);
 	progress_end(&bar);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 struct pagesum;
+struct walpos;
 
 struct backup_opts {
 	const char *db_path;
@@ -24,6 +25,7 @@ struct backup_opts {
 	bool progress;           /* draw progress on a terminal */
 	bool force_fallback;     /* use the temp-file snapshot route */
 	struct pagesum **sum_out; /* if not NULL: the copy's page-hash table */
+	struct walpos *pos_out;   /* if not NULL: the copy's place in the WAL */
 };
 
 struct backup_outcome {

@@ -9,6 +9,7 @@
 #include "agent/engine/gzstream.h"
 #include "agent/engine/pagesum.h"
 #include "agent/engine/snapshot_vfs.h"
+#include "agent/engine/walcapture.h"
 #include "common/cancel.h"
 #include "common/fsutil.h"
 #include "common/timeutil.h"
@@ -343,6 +344,12 @@ enum result snapshot_to_gzip(const char *db_path, int fd,
 	enum result r = snapshot_open_source(db_path, opts->busy_timeout, &src, err);
 	if (r)
 		return r;
+	/* To know the copy's place in the WAL, its read transaction is begun
+	 * here; the backup API reads under it, on either route. */
+	if (opts->pos_out && (r = walcap_begin_read(src, db_path, opts->pos_out, err))) {
+		sqlite3_close(src);
+		return r;
+	}
 	if (!opts->force_fallback) {
 		bool fallback = false;
 		r = snapshot_stream(src, db_path, fd, opts, res, &fallback, err);

@@ -25,6 +25,7 @@
 #include "common/stream.h"
 
 struct pagesum;
+struct walpos;
 
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -41,6 +42,10 @@ struct snapshot_opts {
 	/* If not NULL: gets the page-hash table of the copy (pagesum.h), the
 	 * state an increment chain starts from; the caller frees it. */
 	struct pagesum **sum_out;
+	/* If not NULL: where the state copied stands in the WAL (walcapture.h;
+	 * pos_out->valid false when that is not known), so that an increment
+	 * chain can go on from the live WAL's frames. */
+	struct walpos *pos_out;
 };
 
 struct snapshot_result {

@@ -1,8 +1,9 @@
 /*
- * Private to walfile.c, walfile_write.c and walfile_read.c: big-endian
- * words, the WAL header's encoding and decoding, the frame checksum, and the
- * set of page numbers with which the writer and the reader catch a page
- * given twice.  The format itself is described in walfile.h.
+ * Private to walfile.c, walfile_write.c and walfile_read.c, and to
+ * walsource.c, which reads the live database's WAL by the same rules:
+ * big-endian words, the WAL header's encoding and decoding, the frame
+ * checksum, and the set of page numbers with which the writer and the reader
+ * catch a page given twice.  The format itself is described in walfile.h.
  */
 #ifndef CBSYNC_WALFILE_INTERNAL_H
 #define CBSYNC_WALFILE_INTERNAL_H

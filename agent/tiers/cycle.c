@@ -37,6 +37,7 @@ static enum result backup_locked(const struct cycle_settings *s, enum backup_typ
 				 bool progress, struct backup_outcome *out, struct error *err)
 {
 	struct pagesum *sum = NULL;
+	struct walpos pos = {0};
 	struct backup_opts bo = {
 		.db_path = s->db_path,
 		.dir = s->dir,
@@ -46,11 +47,12 @@ static enum result backup_locked(const struct cycle_settings *s, enum backup_typ
 		.busy_timeout = s->busy_timeout,
 		.progress = progress,
 		.sum_out = s->replicate ? &sum : NULL,
+		.pos_out = s->replicate ? &pos : NULL,
 	};
 	enum result r = backup_make(&bo, out, err);
 	if (!r && sum) {
 		struct error cerr = {0};
-		if (replicate_begin(s->dir, s->db_path, out->meta.name, sum, &cerr))
+		if (replicate_begin(s->dir, s->db_path, out->meta.name, sum, &pos, &cerr))
 			log_warn("replicate", "cannot start a chain from %s: %s", out->meta.name,
 				 cerr.msg);
 	}
@@ -81,6 +83,15 @@ enum result cycle_backup(const struct cycle_settings *s, enum backup_type type, 
 	return r;
 }
 
+void cycle_capture_route(const struct replicate_result *inc, char *buf, size_t size)
+{
+	if (inc->route == REPLICATE_DIFF)
+		snprintf(buf, size, "diff (%s)", inc->fallback);
+	else
+		snprintf(buf, size, "%s%s", replicate_route_name(inc->route),
+			 inc->followed_restart ? " (across a WAL restart)" : "");
+}
+
 enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
 			  struct replicate_result *inc, bool *made_backup,
 			  struct backup_outcome *out, struct error *err)
@@ -94,13 +105,19 @@ enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
 	enum result r = local_lock(s->dir, s->lock_timeout, "agent", &lock, err);
 	if (!r)
 		r = replicate_capture(&ro, inc, err);
+	if (!r && inc->adopted)
+		log_info("replicate", "took in an increment a crash left past the chain file");
+	if (!r && inc->route == REPLICATE_DIFF)
+		log_info("replicate", "page diff: %s", inc->fallback);
 	if (!r && inc->new_base) {
 		log_info("replicate", "a new chain: %s", inc->why);
 		*made_backup = true;
 		r = backup_locked(s, BT_CHANGE, false, out, err);
 		record_backup(s, r, out, start, err);
 	} else if (!r && inc->made) {
-		oplog_record(s->dir, "increment", inc->name, CB_OK, time_mono() - start, NULL);
+		char route[200];
+		cycle_capture_route(inc, route, sizeof(route));
+		oplog_record(s->dir, "increment", inc->name, CB_OK, time_mono() - start, route);
 	} else if (r && r != CB_ERR_INTERRUPTED) {
 		oplog_record(fs_exists(s->dir) ? s->dir : NULL, "increment", NULL, r,
 			     time_mono() - start, err->msg);

@@ -51,6 +51,10 @@ enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
 			  struct replicate_result *inc, bool *made_backup,
 			  struct backup_outcome *out, struct error *err);
 
+/* How a capture read its changes, for a log line: "wal", "wal (across a
+ * WAL restart)" or "diff (why)". */
+void cycle_capture_route(const struct replicate_result *inc, char *buf, size_t size);
+
 /* Sync each remote (or only the one named only) with the local tier, in
  * turn, printing a line per remote on report (NULL: none).  held, when not
  * NULL, has a slot per configured remote: each synced one is filled with
