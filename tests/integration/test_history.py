@@ -54,7 +54,6 @@ KEEP = os.environ.get("CBSYNC_HISTORY_KEEP")   # a folder to leave the runs in
 LOCK_PAGE_SIZE = int(os.environ.get("CBSYNC_HISTORY_LOCK_PAGE_SIZE", "4096"))
 INTERVAL = 1.0
 LAG = INTERVAL + 1.0      # the issue's bound on a restored state's age
-GRACE = 3.0               # after the agent starts, before the bound applies
 
 CONFIG = """
 [database]
@@ -142,10 +141,20 @@ class Agent:
             self.proc.kill()
             self.proc.wait()
 
+    def settle(self, backups):
+        """Find when each run was ready: when it first wrote a snapshot or an
+        increment (the files' modification times)."""
+        made = sorted(os.stat(p).st_mtime for p in
+                      glob.glob(os.path.join(backups, "*.db.gz")) +
+                      glob.glob(os.path.join(backups, "increments", "*", "*.wal.gz")))
+        self.ready = []
+        for s, e in self.runs:
+            self.ready.append(next((t for t in made if s < t <= e), None))
+
     def steady(self, a, b):
-        """Was one run up, and past its start-up, from a to b?"""
-        return any(s + GRACE <= a and b <= (e if e is not None else float("inf"))
-                   for s, e in self.runs)
+        """Was one run up and capturing (past its first capture) from a to b?"""
+        return any(r is not None and r <= a and b <= e
+                   for (s, e), r in zip(self.runs, self.ready))
 
     def tail(self, lines=30):
         out = []
@@ -161,7 +170,7 @@ class Scenario:
     checkpointer; then the checks against the recording."""
 
     def __init__(self, test, root, name, seed, profiles, page_size=4096, journal="wal",
-                 rows=300, checkpoints=True, kills=0, prepare=None, holds=()):
+                 rows=300, checkpoints=True, kills=0, prepare=None, holds=(), timing=True):
         self.test, self.name, self.seed = test, name, seed
         self.profiles, self.page_size, self.journal, self.rows = profiles, page_size, journal, rows
         self.checkpoints = checkpoints and journal == "wal"
@@ -170,6 +179,10 @@ class Scenario:
                       for _ in range(kills)]
         self.prepare = prepare
         self.holds = list(holds)   # (name, when): the writer waits until when(self)
+        # Whether to hold the agent to the issue's timing (a state at most
+        # interval + 1 s old, the state before a pause exactly): only where
+        # nothing else of ours competes for the machine.
+        self.timing = timing
         self.root = os.path.join(root, name)
         os.makedirs(self.root)
         self.db = os.path.join(self.root, "ai_db", "cloudbrain.db")
@@ -238,6 +251,7 @@ class Scenario:
                                        "--initial-begin", repr(begin))
             holds = list(self.holds)
             while writer.poll() is None:
+                self.check_alive()
                 if holds and holds[0][1](self):
                     open(f"{self.db}.go-{holds.pop(0)[0]}", "w").close()
                 if not kills:
@@ -267,11 +281,13 @@ class Scenario:
         want = live_checksum(self.db, os.path.join(self.root, "live-copy.db"), self.page_size)
         try:
             wait_for(f"{self.name}: the chain to reach the final state",
-                     lambda: (self.chain_file() or {}).get("checksum") == want, 300)
+                     lambda: self.check_alive() and
+                     (self.chain_file() or {}).get("checksum") == want, 300)
         except AssertionError as e:
             raise AssertionError(f"{e}\n{self.agent.tail()}")
         rc = self.agent.stop()
         self.test.assertEqual(rc, 0, f"{self.name}: agent exit\n{self.agent.tail()}")
+        self.agent.settle(self.backups)
         for log in self.agent.logs:
             with open(log, errors="replace") as f:
                 text = f.read()
@@ -289,6 +305,13 @@ class Scenario:
                  f"commit latency p50 {lat[len(lat) // 2] * 1000:.1f} ms, "
                  f"p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
 
+    def check_alive(self):
+        """The agent runs unless the test stopped it: fail at once if it died."""
+        if self.agent.proc.poll() is not None and self.agent.runs[-1][1] is None:
+            raise AssertionError(f"{self.name}: the agent died (exit {self.agent.proc.returncode})"
+                                 f"\n{self.agent.tail()}")
+        return True
+
     def recreate(self):
         """Delete the database (and its -wal, -shm) while the agent runs, and
         make a new one; returns when the deletion began."""
@@ -300,7 +323,13 @@ class Scenario:
         time.sleep(2.5)   # long enough for the agent to notice
         self.test.assertFalse(os.path.exists(self.db),
                               f"{self.name}: something made the deleted database again")
-        self.make()
+        # Made aside and renamed into place: it appears whole, in one step.
+        real, self.db = self.db, os.path.join(self.root, "new.db")
+        try:
+            self.make()
+        finally:
+            self.db = real
+        os.rename(os.path.join(self.root, "new.db"), self.db)
         self.recreated.append((t, time.time()))
         return t
 
@@ -439,7 +468,7 @@ class Scenario:
                 out[key] = res
         return out
 
-    def check_restores(self, times, captured, lag_applies=True):
+    def check_restores(self, times, captured):
         """restore --at each time; returns a list of problems."""
         tl = self.timeline
         pauses = tl.pauses(LAG)
@@ -453,10 +482,10 @@ class Scenario:
                                 f"{p.stderr.strip()[-500:]}")
                 continue
             exact = None
-            for k, a, b in pauses:
+            for k, a, b in pauses if self.timing else ():
                 if a <= t <= b and self.agent.steady(tl.commit[k], a):
                     exact = k
-            lag = LAG if lag_applies and self.agent.steady(t - LAG, t) else None
+            lag = LAG if self.timing and self.agent.steady(t - LAG, t) else None
             in_pause += exact is not None
             bounded += lag is not None
             why = tl.judge(t, h, lag=lag, exact=exact)
@@ -550,6 +579,8 @@ class Scenario:
                 problems.append(f"{what} {victim}: the error does not name it: {errs[0]}")
             elif os.path.exists(target):
                 problems.append(f"{what}: {target} was made")
+            else:
+                self.say(f"{what}: exit {p.returncode}, {errs[0]}")
             p, h, _ = self.restore(conf, ["--at", iso(before)], target)
             if p.returncode != 0:
                 problems.append(f"{what} {victim}: the state before it, at {iso(before)}, "
@@ -632,7 +663,7 @@ class HistoryTest(CbsyncTest):
         """A smaller run: record, replay by hand, restore a few times and the
         latest; returns its problems."""
         checks = kw.pop("checks", 8)
-        s = Scenario(self, self.root, name, seed, **kw)
+        s = Scenario(self, self.root, name, seed, timing=False, **kw)
         s.record()
         captured, problems = s.by_hand(check_every_checksum=name != "lock-page")
         if checks:
