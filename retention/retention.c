@@ -19,6 +19,7 @@ void retention_policy_default(struct retention_policy *p)
 	p->keep[BT_WEEKLY] = (struct keep_rule){KEEP_SECONDS, 28 * DAY};
 	p->keep[BT_MONTHLY] = (struct keep_rule){KEEP_MONTHS, 12};
 	p->keep[BT_CHANGE] = (struct keep_rule){KEEP_SECONDS, DAY};
+	p->increments = (struct keep_rule){KEEP_SECONDS, DAY};
 }
 
 static bool is_leap(int64_t y)

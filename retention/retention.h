@@ -42,6 +42,9 @@ struct keep_rule {
 
 struct retention_policy {
 	struct keep_rule keep[BT_COUNT];
+	/* How far back point-in-time restore reaches: increments are kept
+	 * while a time within this window needs them (agent/tiers/prune.h). */
+	struct keep_rule increments;
 };
 
 struct retention_item {
