@@ -10,6 +10,14 @@
 
 #define DAY (24 * 3600)
 
+void retention_chains(const int64_t *bases, size_t n, const struct keep_rule *window,
+		      int64_t now, bool *needed)
+{
+	int64_t cutoff = retention_cutoff(window, now);
+	for (size_t i = 0; i < n; i++)
+		needed[i] = i + 1 == n || bases[i + 1] > cutoff || bases[i] > now;
+}
+
 void retention_policy_default(struct retention_policy *p)
 {
 	memset(p, 0, sizeof(*p));

@@ -79,6 +79,15 @@ bool retention_plan(const struct retention_item *items, size_t n,
 		    const struct retention_policy *policy, int64_t now,
 		    struct retention_decision *out);
 
+/* Chains of increments (common/increment.h) for one database: a chain
+ * serves the times from its snapshot's until the next chain's snapshot, and
+ * is needed while any of those falls within window (the newest chain always
+ * is, as are chains from the future).  bases are the chains' snapshot times,
+ * ascending; needed gets n answers.  A needed chain keeps its increments and
+ * its snapshot; the others' increments can go. */
+void retention_chains(const int64_t *bases, size_t n, const struct keep_rule *window,
+		      int64_t now, bool *needed);
+
 /* The earliest creation time still within rule at now (for KEEP_SECONDS and
  * KEEP_MONTHS); INT64_MIN for KEEP_FOREVER. */
 int64_t retention_cutoff(const struct keep_rule *rule, int64_t now);
