@@ -146,6 +146,8 @@ bool retention_plan(const struct retention_item *items, size_t n,
 		d->keep = true;
 		if (it->pinned)
 			d->reason = RR_PINNED;
+		else if (it->chain)
+			d->reason = RR_CHAIN;
 		else if (it->type == BT_MANUAL || it->type == BT_RESTORE_POINT)
 			d->reason = RR_NEVER_PRUNED;
 		else if (newest[i])
@@ -198,6 +200,12 @@ void retention_reason_format(const struct retention_decision *d,
 	case RR_PINNED:
 		snprintf(buf, size, "still wanted by a remote that lacks it");
 		return;
+	case RR_CHAIN: {
+		char window[32];
+		keep_rule_format(&p->increments, window, sizeof(window));
+		snprintf(buf, size, "its increments reach into keep_increments %s", window);
+		return;
+	}
 	case RR_NEVER_PRUNED:
 		snprintf(buf, size, "%s backups are never pruned automatically",
 			 type == BT_MANUAL ? "manual" : "restore point");

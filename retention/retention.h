@@ -8,6 +8,8 @@
  * Rules, applied to each backup in this order (the first that matches
  * decides):
  *   1. pinned by the caller (e.g. a remote still wants it)      -> keep
+ *   1b. a chain of increments that is still needed starts from it
+ *       (retention_chains)                                     -> keep
  *   2. manual backups and restore points                        -> keep
  *   3. the newest backup of its (database, type)                -> keep
  *   4. its type's rule is forever (also "off"/"never")          -> keep
@@ -52,10 +54,12 @@ struct retention_item {
 	enum backup_type type;
 	int64_t created;        /* seconds since the epoch, UTC */
 	bool pinned;            /* keep regardless of age */
+	bool chain;             /* a needed chain starts from it: keep */
 };
 
 enum retention_reason {
 	RR_PINNED,
+	RR_CHAIN,         /* a needed chain of increments starts from it */
 	RR_NEVER_PRUNED,  /* manual or restore point */
 	RR_NEWEST,
 	RR_FOREVER,
