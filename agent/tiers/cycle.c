@@ -96,7 +96,6 @@ static void compact_run(const struct cycle_settings *s, bool dry_run, FILE *repo
 			struct compact_result *res)
 {
 	int64_t now = time_now();
-	atomic_store(&compacted_at, now);
 	char stem[BACKUP_STEM_MAX + 1];
 	backup_db_stem(s->db_path, stem, sizeof(stem));
 	struct compact_opts o = {.dir = s->dir, .db = stem, .level = s->level,
@@ -141,6 +140,7 @@ static bool compact_now(const struct cycle_settings *s, char *why, size_t size)
 	bool have = false;
 	if (time_now() - atomic_load(&compacted_at) < 60)
 		return false;
+	atomic_store(&compacted_at, time_now());
 	compact_run(s, false, NULL, &res);
 	if (!res.newest[0] || s->rebase_share <= 0)
 		return false;

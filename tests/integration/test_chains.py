@@ -245,5 +245,38 @@ class ChainsTest(CbsyncTest):
         self.assertTrue(glob.glob(os.path.join(other, "*.wal.gz")))
 
 
+    def test_rebase_share(self):
+        """A chain that outgrows rebase_share of its snapshot ends: the next
+        capture takes a new snapshot, which starts a new chain."""
+        make_db(self.w.db, rows=300)
+        conf = self.conf()
+        with open(conf, "a") as f:
+            f.write("rebase_share = 1%\n")
+        agent = start_cbsync(self.w.root, "agent", "--config", conf,
+                             stderr=subprocess.PIPE)
+        self.addCleanup(lambda: agent.poll() is None and agent.kill())
+        writer = Writer(self.w.db)
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                snaps = glob.glob(os.path.join(self.w.backups, "cloudbrain_change_*.db.gz"))
+                if len(snaps) >= 2:
+                    break
+                time.sleep(0.3)
+        finally:
+            writer.stop()
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=60)
+        self.assertEqual(agent.returncode, 0, err)
+        snaps = sorted(glob.glob(os.path.join(self.w.backups, "cloudbrain_change_*.db.gz")))
+        self.assertGreaterEqual(len(snaps), 2, err)
+        self.assertRegex(err, r"a new chain: the increments since cloudbrain_change_\S+ add up "
+                              r"to \d+% of it \(rebase_share 1%\)")
+        # the first chain has what it had when it ended, and applies
+        first = os.path.basename(snaps[0])
+        self.assertTrue(self.increments(first))
+        self.apply_by_hand(first)
+
+
 if __name__ == "__main__":
     main()
