@@ -197,10 +197,14 @@ bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char
 	case VT_PERCENT: {
 		char *end = NULL;
 		long n = strtol(value, &end, 10);
+		if (strcasecmp(value, "off") == 0) {
+			*(int *)f = 0;
+			return true;
+		}
 		if (end && *end == '%')
 			end++;
 		if (!*value || *end || n < 1 || n > 1000) {
-			snprintf(why, why_size, "is not a percentage (1%% .. 1000%%, e.g. 50%%)");
+			snprintf(why, why_size, "is not a percentage (1%% .. 1000%%, e.g. 50%%) or off");
 			return false;
 		}
 		*(int *)f = (int)n;
@@ -317,7 +321,10 @@ void conf_fixed_format(const struct conf *c, const struct conf_fixed_key *k, cha
 		snprintf(buf, size, "%d", *(const int *)f);
 		return;
 	case VT_PERCENT:
-		snprintf(buf, size, "%d%%", *(const int *)f);
+		if (*(const int *)f)
+			snprintf(buf, size, "%d%%", *(const int *)f);
+		else
+			snprintf(buf, size, "off");
 		return;
 	case VT_DURATION:
 		conf_format_duration(*(const double *)f, buf, size);

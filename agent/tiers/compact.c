@@ -488,13 +488,13 @@ done:
 	return r;
 }
 
-/* What a restore of the chain's newest state replays. */
+/* What a restore of the chain's newest state reads. */
 static uint64_t chain_bytes(const struct chain_dir *c)
 {
 	uint64_t sum = 0;
 	for (size_t i = 0; i < c->n; i++)
 		if (c->items[i].has_meta)
-			sum += (uint64_t)c->items[i].m.original_size;
+			sum += (uint64_t)c->items[i].m.compressed_size;
 	return sum;
 }
 
@@ -525,6 +525,7 @@ static enum result compact_chain(struct chain_dir *c, const struct compact_opts 
 	else
 		compact_plan(names, c->n, o->now, &protect, groups, total);
 	free(names);
+	uint64_t before = res->bytes_before, after = res->bytes_after;
 	/* Oldest first: a merge relinks the item after it (in memory too), so
 	 * the next merge starts from the right predecessor. */
 	for (size_t k = 0; k < total && !r; k++) {
@@ -535,6 +536,7 @@ static enum result compact_chain(struct chain_dir *c, const struct compact_opts 
 		}
 		r = merge(c, groups[k].first, groups[k].count, o, res, err);
 	}
+	*bytes = *bytes - (res->bytes_before - before) + (res->bytes_after - after);
 	free(groups);
 	return r;
 }

@@ -79,8 +79,8 @@ struct compact_result {
 	uint64_t bytes_before;    /* sizes of what was merged */
 	uint64_t bytes_after;     /* ... and of what replaced it */
 	/* The newest chain (by its snapshot's time): its snapshot and the
-	 * uncompressed size of its increments, what a restore of its newest
-	 * state replays. */
+	 * size of its increments' objects once compacted, what a restore of
+	 * its newest state reads besides the snapshot. */
 	char newest[BACKUP_NAME_MAX];
 	uint64_t newest_bytes;
 };

@@ -147,11 +147,11 @@ static bool compact_now(const struct cycle_settings *s, char *why, size_t size)
 	char *path = fs_join(s->dir, res.newest);
 	struct error err = {0};
 	bool due = path && !load_meta(path, &meta, &have, &err) && have &&
-		   res.newest_bytes * 100 > (uint64_t)meta.original_size * (uint64_t)s->rebase_share;
+		   res.newest_bytes * 100 > (uint64_t)meta.compressed_size * (uint64_t)s->rebase_share;
 	if (due)
 		snprintf(why, size, "the increments since %s add up to %llu%% of it (rebase_share "
 			 "%d%%)", res.newest, (unsigned long long)(res.newest_bytes * 100 /
-			 (uint64_t)(meta.original_size ? meta.original_size : 1)), s->rebase_share);
+			 (uint64_t)(meta.compressed_size ? meta.compressed_size : 1)), s->rebase_share);
 	free(path);
 	return due;
 }

@@ -35,6 +35,7 @@ catch_up = false
 [replicate]
 enabled = true
 interval = 1s
+rebase_share = off
 """
 
 STAMP = re.compile(r"(?<![0-9])(\d{8}_\d{6})(?![0-9])")
@@ -250,8 +251,10 @@ class ChainsTest(CbsyncTest):
         capture takes a new snapshot, which starts a new chain."""
         make_db(self.w.db, rows=300)
         conf = self.conf()
-        with open(conf, "a") as f:
-            f.write("rebase_share = 1%\n")
+        with open(conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace("rebase_share = off", "rebase_share = 1%"))
         agent = start_cbsync(self.w.root, "agent", "--config", conf,
                              stderr=subprocess.PIPE)
         self.addCleanup(lambda: agent.poll() is None and agent.kill())
