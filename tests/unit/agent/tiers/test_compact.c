@@ -150,7 +150,7 @@ static void cut(const char *live, struct pagesum *sums, uint64_t seq, int64_t at
 	snprintf(path, sizeof(path), "%s/%s%s", dir, m.name, META_SUFFIX);
 	spit(path, json, strlen(json));
 	free(json);
-	strcpy(prev, m.name);
+	snprintf(prev, INCR_NAME_MAX, "%s", m.name);
 	if (seq == NINCR) {
 		final_img = img;
 		final_len = len;
