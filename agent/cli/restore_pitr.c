@@ -155,23 +155,38 @@ static enum result gather_incrs(struct by_time *b, struct error *err)
 	return CB_OK;
 }
 
-/* Say so when the chosen chain breaks before the time asked for: the state
- * restored is then older than the time would give. */
-static void warn_break(const struct by_time *b, const struct pitr_plan *p)
+/* The chosen chain breaks before the time asked for (an increment whose
+ * object is there but that cannot be applied: unusable metadata, a gap, a
+ * wrong predecessor, one that failed its checks): the plan stops short of
+ * the state asked for.  That is refused, naming the increment -- unless
+ * --fallback accepts the state before the break, with a warning. */
+static enum result check_break(const struct by_time *b, const struct pitr_plan *p,
+			       struct error *err)
 {
 	struct pitr_chain ch;
-	struct error err = {0};
-	if (pitr_chain_of(b->snaps, p->snap, b->incrs, b->n_incrs, &ch, &err))
-		return;
-	if (ch.lost && p->reach_ms >= ch.path.reach_ms &&
-	    incr_cand(b, ch.first_lost)->e.parsed.first * 1000 <= b->at_ms) {
+	enum result r = pitr_chain_of(b->snaps, p->snap, b->incrs, b->n_incrs, &ch, err);
+	if (r)
+		return r;
+	/* The first increment past the end matters if its state may be at or
+	 * before the time: its name's last second says it is not before. */
+	const struct pitr_incr *next = ch.lost ? &b->incrs[ch.first_lost] : NULL;
+	int64_t next_at = !next ? 0 : next->meta ? next->meta->last_tx_ms
+					       : incr_cand(b, ch.first_lost)->e.parsed.last * 1000;
+	if (next && p->reach_ms >= ch.path.reach_ms && next_at <= b->at_ms) {
 		char at[32];
 		time_format_iso_ms(p->reach_ms, at, sizeof(at));
-		fprintf(stderr, "warning: the chain of %s breaks before the time asked for: %s; "
-			"restoring the state at %s, the last before the break\n",
-			b->snaps[p->snap].name, ch.why, at);
+		if (b->x->cli->fallback)
+			fprintf(stderr, "warning: the chain of %s breaks before the time asked "
+				"for: %s; restoring the state at %s, the last before the break "
+				"(--fallback)\n", b->snaps[p->snap].name, ch.why, at);
+		else
+			r = error_set(err, CB_ERR_CORRUPT,
+				      "the chain of %s breaks before the time asked for: %s; "
+				      "nothing was restored; HINT: --fallback restores the state "
+				      "before the break, at %s", b->snaps[p->snap].name, ch.why, at);
 	}
 	pitr_chain_free(&ch);
+	return r;
 }
 
 /* "local" or "local, remote 'offsite'": the tiers the plan's increments
@@ -232,16 +247,6 @@ static void print_plan(const struct by_time *b, const struct pitr_plan *p)
 	printf("Nothing was restored (--dry-run)\n");
 }
 
-/* The page size an image's header gives (bytes 16-17; 1 means 65536). */
-static uint32_t image_page_size(int fd)
-{
-	unsigned char h[2];
-	if (pread(fd, h, 2, 16) != 2)
-		return 0;
-	uint32_t v = (uint32_t)h[0] << 8 | h[1];
-	return v == 1 ? 65536 : v;
-}
-
 /* restore_chain.fetch: the plan's step k from its tier. */
 static enum result fetch_step(void *ctx, size_t k, stream_write_fn sink, void *sink_ctx,
 			      struct error *err)
@@ -295,7 +300,7 @@ static enum result apply(struct by_time *b, const struct pitr_plan *p, size_t *f
 		struct restore_chain rc = {
 			.snapshot = cand->name,
 			.page_size = have_meta ? (uint32_t)meta.page_size
-					       : image_page_size(job.tmp.fd),
+					       : check_image_page_size(job.tmp.fd),
 			.state_checksum = have_meta && meta.has_state_checksum
 						  ? &meta.state_checksum : NULL,
 			.steps = steps, .n_steps = p->n_steps,
@@ -352,7 +357,6 @@ static void drop(struct by_time *b, const struct pitr_plan *p, size_t failed)
 		return;
 	}
 	struct pitr_incr *in = &b->incrs[p->steps[failed]];
-	in->has_data = false;
 	in->meta = NULL;
 	in->problem = "it failed its checks";
 }
@@ -408,7 +412,10 @@ enum result restore_by_time(struct restore_ctx *x, struct error *err)
 			}
 			break;
 		}
-		warn_break(&b, &plan);
+		if ((r = check_break(&b, &plan, err))) {
+			pitr_plan_free(&plan);
+			break;
+		}
 		if (x->cli->dry_run) {
 			if (!(r = restore_dry_target(x->cli, x->target, err)))
 				print_plan(&b, &plan);

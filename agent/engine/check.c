@@ -110,6 +110,15 @@ static char *file_uri(const char *path, const char *query)
 	return out;
 }
 
+uint32_t check_image_page_size(int fd)
+{
+	unsigned char h[2];
+	if (pread(fd, h, 2, 16) != 2)
+		return 0;
+	uint32_t v = (uint32_t)h[0] << 8 | h[1];
+	return v == 1 ? 65536 : v;
+}
+
 int check_open_image(const char *path, sqlite3 **out)
 {
 	*out = NULL;

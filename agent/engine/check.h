@@ -88,6 +88,10 @@ enum result check_compressed(const struct gz_read_result *gz, const char *label,
 enum result check_integrity(const char *path, int64_t *page_size,
 			    int64_t *page_count, struct error *err);
 
+/* The page size a database image's header gives (bytes 16-17, 1 meaning
+ * 65536), read from the file open on fd; 0 if it cannot be read. */
+uint32_t check_image_page_size(int fd);
+
 /* Open a database file read-only and immutable (no locks, no side files);
  * returns a SQLite result code, *out set either way (close it). */
 int check_open_image(const char *path, sqlite3 **out);

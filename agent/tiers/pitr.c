@@ -247,7 +247,7 @@ static void why_not(const struct pitr_incr *in, uint64_t end, const char *last,
 	else if (n->seq_first > end + 2)
 		snprintf(why, size, "increments %llu-%llu of the chain are missing",
 			 (unsigned long long)end + 1, (unsigned long long)n->seq_first - 1);
-	else if (!in->has_data)
+	else if (!in->has_data && !in->problem)
 		snprintf(why, size, "the object of increment '%s' is missing", in->key);
 	else if (!in->meta)
 		snprintf(why, size, "increment '%s': %s", in->key,
@@ -282,16 +282,22 @@ enum result pitr_chain_of(const struct pitr_snap *snaps, size_t snap,
 		end = m->seq_last;
 		last = m->name;
 	}
-	/* The first increment past the end, in chain order, says why. */
+	/* The first increment past the end, in chain order, says why; the
+	 * ones past it whose objects are there are lost.  (One listed by its
+	 * metadata alone is what an interrupted capture leaves: never made.) */
 	struct incr_name first = {0};
+	bool beyond = false;
 	for (size_t i = 0; i < n_incrs; i++) {
 		struct incr_name n;
 		if (!incr_name_parse(incrs[i].key, &n) || strcmp(n.snapshot, s->name) != 0 ||
 		    n.seq_last <= end)
 			continue;
-		if (out->lost++ == 0 || strcmp(incrs[i].key, incrs[out->first_lost].key) < 0) {
+		if (incrs[i].has_data)
+			out->lost++;
+		if (!beyond || strcmp(incrs[i].key, incrs[out->first_lost].key) < 0) {
 			out->first_lost = i;
 			first = n;
+			beyond = true;
 		}
 	}
 	if (out->lost)

@@ -87,13 +87,15 @@ bool pitr_span(const struct pitr_snap *snaps, size_t n_snaps, const struct pitr_
 
 /* Where snapshot snaps[snap]'s chain ends, for verify: the path to its
  * newest state (as pitr_plan with PITR_LATEST would take it, from this
- * snapshot alone), and the increments of the chain that no path reaches
- * beyond that end -- listed, but not restorable. */
+ * snapshot alone), and the increments of the chain past that end whose
+ * objects are there -- listed, but no restore can reach them.  (Metadata
+ * without its object past the end is what an interrupted capture leaves
+ * behind, and lost nothing.) */
 struct pitr_chain {
 	struct pitr_plan path;     /* path.snap is snap */
-	size_t lost;               /* increments past the end that no path reaches */
-	size_t first_lost;         /* the first of them (index), when lost > 0 */
-	char why[256];             /* why the chain ends before it, when lost > 0 */
+	size_t lost;               /* increments with objects past the end */
+	size_t first_lost;         /* the first increment past the end (index), when lost */
+	char why[256];             /* why the chain ends before it, when lost */
 };
 
 enum result pitr_chain_of(const struct pitr_snap *snaps, size_t snap,

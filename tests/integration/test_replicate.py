@@ -32,6 +32,7 @@ catch_up = false
 [replicate]
 enabled = true
 interval = 1s
+rebase_share = off
 """
 
 

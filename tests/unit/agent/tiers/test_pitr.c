@@ -404,6 +404,7 @@ static void where_verify_says_a_chain_ends(void **state)
 	pitr_chain_free(&c);
 
 	w.incrs[2].meta = &w.metas[2];
+	w.incrs[2].problem = NULL;
 	w.incrs[2].has_data = false;
 	assert_int_equal(pitr_chain_of(w.snaps, 0, w.incrs, w.n_incrs, &c, &err), CB_OK);
 	snprintf(want, sizeof(want), "the object of increment '%s' is missing", w.metas[2].name);
@@ -416,6 +417,17 @@ static void where_verify_says_a_chain_ends(void **state)
 	assert_int_equal(c.path.n_steps, 3);
 	assert_int_equal(c.lost, 2);
 	assert_non_null(strstr(c.why, "does not continue the chain: its predecessor is"));
+	pitr_chain_free(&c);
+
+	/* The last listed by its metadata alone (an interrupted capture):
+	 * nothing is lost. */
+	struct world t = {0};
+	add_snap(&t, S1, T1, 5000, 0);
+	plain_chain(&t, S1, T1, 5);
+	t.incrs[4].has_data = false;
+	assert_int_equal(pitr_chain_of(t.snaps, 0, t.incrs, t.n_incrs, &c, &err), CB_OK);
+	assert_int_equal(c.path.n_steps, 4);
+	assert_int_equal(c.lost, 0);
 	pitr_chain_free(&c);
 
 	/* The second and third gone: a gap. */
