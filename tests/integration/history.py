@@ -86,9 +86,19 @@ def _quote(name):
     return '"' + name.replace('"', '""') + '"'
 
 
+# Tables whose rows are summarised, not read whole: the bulk table of the
+# run that grows a database past 1 GiB, whose rows are a stamp and a blob of
+# zeros (its pages are still checked, by the state checksum).
+SUMMARISED = {"blobs": "rowid, stamp, length(b)"}
+
+
+def select_rows(table):
+    return f"SELECT {SUMMARISED.get(table, 'rowid, *')} FROM {_quote(table)}"
+
+
 def table_acc(con, table):
     acc = 0
-    for row in con.execute(f"SELECT rowid, * FROM {_quote(table)}"):
+    for row in con.execute(select_rows(table)):
         acc ^= row_digest(table, row)
     return acc
 
@@ -154,8 +164,7 @@ class Tracker:
         for k in range(0, len(rowids), 500):
             part = rowids[k:k + 500]
             marks = ",".join("?" * len(part))
-            yield from self.con.execute(
-                f"SELECT rowid, * FROM {_quote(table)} WHERE rowid IN ({marks})", part)
+            yield from self.con.execute(f"{select_rows(table)} WHERE rowid IN ({marks})", part)
 
     def remove(self, table, rowids):
         for row in self._rows(table, rowids):
@@ -274,11 +283,10 @@ class Shapes:
                      text(self.rng, self.rng.randint(10, 120))))
 
     def blob(self):
-        """Bulk growth: one row of blob_bytes (zeros with a stamp at each
-        end, cheap to compress, every page still a page)."""
-        stamp = struct.pack(">Q", self.rng.getrandbits(64))
-        cur = self.con.execute("INSERT INTO blobs(b) VALUES (?)",
-                               (stamp + bytes(self.blob_bytes - 16) + stamp,))
+        """Bulk growth: one row of blob_bytes of zeros (cheap to compress,
+        every page still a page) and a stamp that tells it apart."""
+        cur = self.con.execute("INSERT INTO blobs(stamp, b) VALUES (?, zeroblob(?))",
+                               (self.rng.getrandbits(62), self.blob_bytes))
         self.t.add("blobs", [cur.lastrowid])
 
     def schema_change(self):

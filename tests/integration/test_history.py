@@ -27,7 +27,6 @@ long soak), CBSYNC_HISTORY_KEEP=DIR leaves each run's files there, and
 CBSYNC_HISTORY_ONLY=NAME,... runs only those of the smaller runs."""
 import concurrent.futures
 import glob
-import gzip
 import json
 import os
 import random
@@ -358,11 +357,23 @@ class Scenario:
                 return parse_iso(meta[key])
         return parse_iso(meta["created"])
 
+    def judged(self, db, t, name, problems):
+        """The content hash of the state by hand in db, judged as the state
+        at time t (its metadata's); None if it cannot even be read."""
+        try:
+            h = content_hash(db)
+        except sqlite3.DatabaseError as e:
+            problems.append(f"{name} (by hand): the database after it cannot be read: {e}")
+            return None
+        why = self.timeline.judge(t, h)
+        if why:
+            problems.append(f"{name} (by hand, at the time its metadata gives): {why}")
+        return h
+
     def by_hand(self, check_every_checksum=True):
         """Replay every chain with the README's recipe; judge each state
         reached.  Returns (captured, problems): captured is a list of
         (time, content hash, object) for every captured state."""
-        tl = self.timeline
         captured, problems = [], []
         work = os.path.join(self.root, "by-hand")
         os.makedirs(work, exist_ok=True)
@@ -375,11 +386,8 @@ class Scenario:
             smeta = self.meta(spath)
             gunzip_to(spath, db)
             t = self.snapshot_time(smeta)
-            h = content_hash(db)
+            h = self.judged(db, t, snap, problems)
             captured.append((t, h, snap))
-            why = tl.judge(t, h)
-            if why:
-                problems.append(f"{snap} (by hand): {why}")
             prev_seq = 0
             incs = self.increments(snap)
             for n, inc in enumerate(incs):
@@ -408,15 +416,14 @@ class Scenario:
                         problems.append(f"{inc}: state checksum {got} after it by hand, "
                                         f"its metadata says {m['state_checksum']}")
                 t = parse_iso(m["last_tx"])
-                h = content_hash(db)
+                h = self.judged(db, t, os.path.basename(inc), problems)
                 captured.append((t, h, os.path.basename(inc)))
-                why = tl.judge(t, h)
-                if why:
-                    problems.append(f"{os.path.basename(inc)} (by hand, at its last_tx_ms): "
-                                    f"{why}")
-            if integrity(db) != "ok":
-                problems.append(f"the chain of {snap} by hand: integrity_check failed")
-            problems += [f"the chain of {snap} by hand: {p}" for p in fts_check(db)]
+            try:
+                if integrity(db) != "ok":
+                    problems.append(f"the chain of {snap} by hand: integrity_check failed")
+                problems += [f"the chain of {snap} by hand: {p}" for p in fts_check(db)]
+            except sqlite3.DatabaseError as e:
+                problems.append(f"the chain of {snap} by hand: {e}")
         shutil.rmtree(work)
         captured.sort(key=lambda c: c[0])
         return captured, problems
@@ -468,12 +475,16 @@ class Scenario:
                 out[key] = res
         return out
 
-    def check_restores(self, times, captured):
-        """restore --at each time; returns a list of problems."""
+    def check_restores(self, times, captured, latest=False):
+        """restore --at each time (and --latest, side by side with them);
+        returns a list of problems."""
         tl = self.timeline
         pauses = tl.pauses(LAG)
-        res = self.restore_many([(t, ["--at", iso(t)]) for t in times])
+        jobs = [(t, ["--at", iso(t)]) for t in times]
+        res = self.restore_many(jobs + ([("latest", ["--latest"])] if latest else []))
         problems, took, in_pause, bounded = [], [], 0, 0
+        if latest:
+            problems += self.judge_latest(*res["latest"])
         for t in times:
             p, h, secs = res[t]
             took.append(secs)
@@ -491,7 +502,7 @@ class Scenario:
             why = tl.judge(t, h, lag=lag, exact=exact)
             # And it is the newest state captured at or before t.
             newest = [c for c in captured if c[0] <= t]
-            if not why and newest and h != newest[-1][1]:
+            if not why and newest and newest[-1][1] is not None and h != newest[-1][1]:
                 why = (f"restore at {iso(t)} gave content {h}, not that of the newest state "
                        f"captured at or before it, {newest[-1][2]} at {iso(newest[-1][0])} "
                        f"({newest[-1][1]})")
@@ -503,7 +514,10 @@ class Scenario:
         return problems
 
     def check_latest(self):
-        p, h, secs = self.restore_many([("latest", ["--latest"])], workers=1)["latest"]
+        return self.judge_latest(*self.restore_many([("latest", ["--latest"])],
+                                                    workers=1)["latest"])
+
+    def judge_latest(self, p, h, secs):
         if p.returncode != 0:
             return [f"restore --latest exited {p.returncode}: {p.stderr.strip()[-500:]}"]
         if h != self.timeline.hash[-1]:
@@ -516,7 +530,7 @@ class Scenario:
         commit; in_pauses of them inside the writer's pauses."""
         lo, hi = captured[0][0], self.timeline.end + 2 * LAG
         windows = [(a, b) for _, a, b in self.timeline.pauses(LAG) if a >= lo]
-        in_pauses = in_pauses if windows else 0
+        in_pauses = min(in_pauses, n // 2) if windows else 0
         times = [self.rng.uniform(lo, hi) for _ in range(n - in_pauses)]
         for _ in range(in_pauses):
             a, b = self.rng.choice(windows)
@@ -601,7 +615,7 @@ def blob_prepare(target_bytes):
         con = sqlite3.connect(db, isolation_level=None)
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
-        con.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)")
+        con.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, stamp INTEGER, b BLOB)")
         ps = con.execute("PRAGMA page_size").fetchone()[0]
         con.execute("BEGIN")
         while con.execute("PRAGMA page_count").fetchone()[0] * ps < target_bytes - (2 << 20):
@@ -643,10 +657,10 @@ class HistoryTest(CbsyncTest):
 
     def test_recorded_history(self):
         s = Scenario(self, self.root, "history", SEED, rows=300, kills=6, profiles=[{
-            "commits": self.commits(2500), "pause_every": [150, 400], "pause": [3.0, 4.0],
+            "commits": self.commits(2000), "pause_every": [120, 320], "pause": [3.0, 4.0],
             "gap": [0.0, 0.012],
-            "specials": {"900": "vacuum", "1400": "schema_change", "2000": "purge",
-                         "2001": "vacuum"}}])
+            "specials": {"700": "vacuum", "1100": "schema_change", "1600": "purge",
+                         "1601": "vacuum"}}])
         s.record()
         with self.subTest("by hand"):
             captured, problems = s.by_hand()
@@ -656,6 +670,12 @@ class HistoryTest(CbsyncTest):
             self.fail_with(s.check_restores(times, captured), "restore --at")
         with self.subTest("restore --latest"):
             self.fail_with(s.check_latest(), "restore --latest")
+        with self.subTest("nothing covers the time"):
+            t = captured[0][0] - 60
+            p, h, _ = s.restore_many([(t, ["--at", iso(t)])], workers=1)[t]
+            line = self.assertFails(p, 4)
+            self.assertIn(iso(captured[0][0]), line, "the oldest restorable time")
+            self.assertIn(iso(captured[-1][0]), line, "the newest restorable time")
         with self.subTest("damaged chains"):
             self.fail_with(s.check_damage(), "damaged chains")
 
@@ -666,10 +686,8 @@ class HistoryTest(CbsyncTest):
         s = Scenario(self, self.root, name, seed, timing=False, **kw)
         s.record()
         captured, problems = s.by_hand(check_every_checksum=name != "lock-page")
-        if checks:
-            problems += s.check_restores(s.random_times(checks, captured, in_pauses=2),
-                                         captured)
-        problems += s.check_latest()
+        problems += s.check_restores(s.random_times(checks, captured, in_pauses=2), captured,
+                                     latest=True)
         if s.recreated:
             problems += self.check_recreated(s, captured)
         if name == "lock-page":
@@ -713,7 +731,8 @@ class HistoryTest(CbsyncTest):
         side by side."""
         small = {"commits": self.commits(300), "pause_every": [120, 160], "pause": [3.0, 3.5],
                  "gap": [0.0, 0.02], "specials": {"200": "vacuum"}}
-        runs = [("lock-page", dict(page_size=LOCK_PAGE_SIZE, rows=100, checks=2, checkpoints=False,
+        runs = [("lock-page", dict(page_size=LOCK_PAGE_SIZE, rows=100, checks=1,
+                                   checkpoints=False,
                                    prepare=blob_prepare((1 << 30) - (2 << 20)),
                                    holds=[("snapshot", lambda s: s.chain_file()),
                                           ("increment",
