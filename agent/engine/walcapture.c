@@ -19,20 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* True if the database file's header says WAL mode (its read and write
- * format versions are 2).  The file, not page 1 in the WAL: the flag is set
- * in the file before WAL mode begins and cleared only after it ends. */
-static bool db_in_wal_mode(const char *db_path)
-{
-	unsigned char h[20];
-	int fd = open(db_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = pread(fd, h, sizeof(h), 0);
-	close(fd);
-	return n == (ssize_t)sizeof(h) && h[18] == 2 && h[19] == 2;
-}
-
 /* A read that makes the connection's transaction take its snapshot now. */
 static int read_now(sqlite3 *src)
 {
@@ -120,25 +106,21 @@ enum result walcap_begin_read(sqlite3 *src, const char *db_path, struct walpos *
 	bool have = false;
 
 	memset(pos, 0, sizeof(*pos));
-	if (db_in_wal_mode(db_path) && stat(db_path, &st) == 0) {
-		have = wal_index_read(db_path, &before, &e) == CB_OK;
-		if (!have) {
-			/* No connection has the wal-index set up: a first read
-			 * does (it stays up while src is open). */
-			int rc = read_now(src);
-			if (rc != SQLITE_OK)
-				return snapshot_sqlite_error(err, rc, db_path,
-							     "cannot read database");
-			have = wal_index_read(db_path, &before, &e) == CB_OK;
-		}
+	if (wal_db_in_wal_mode(src) && stat(db_path, &st) == 0) {
+		/* A first read opens the connection's WAL and maps its
+		 * wal-index; the transaction the caller reads under is the
+		 * next one. */
+		int rc = read_now(src);
+		if (rc != SQLITE_OK)
+			return snapshot_sqlite_error(err, rc, db_path, "cannot read database");
+		have = wal_index_read(src, &before, &e) == CB_OK;
 	}
 	enum result r = begin_read(src, db_path, err);
 	if (r)
 		return r;
 	/* The transaction took the header as it was at some moment between
 	 * the two reads; the same both times, it took that one. */
-	if (have && wal_index_read(db_path, &after, &e) == CB_OK &&
-	    wal_index_equal(&before, &after))
+	if (have && wal_index_read(src, &after, &e) == CB_OK && wal_index_equal(&before, &after))
 		place(db_path, &st, &before, pos);
 	return CB_OK;
 }
@@ -314,12 +296,16 @@ static enum result find_frames(struct run *w, struct error *err)
 		return CB_OK;
 	}
 
-	/* Another generation: follow one restart, if nothing was lost. */
-	if (!from->frames || h->info.checkpoint_seq != from->ckpt + 1 ||
-	    h->info.salt[0] != from->salt[0] + 1)
-		return fallback(w, "the WAL was restarted (checkpoint sequence %u, was %u)%s",
-				h->info.checkpoint_seq, from->ckpt,
-				from->frames ? "" : " before any frame was captured");
+	/* Another generation: follow one restart, if nothing was lost.  Each
+	 * restart adds one to salt-1 of the generation it ends (whichever
+	 * connection makes it); the checkpoint sequence in the header is the
+	 * writing connection's own count, which skips the restarts other
+	 * connections made (a TRUNCATE checkpoint's), so it says nothing. */
+	if (!from->frames)
+		return fallback(w, "the WAL was restarted before any of its frames was captured");
+	if (h->info.salt[0] != from->salt[0] + 1)
+		return fallback(w, "the WAL was restarted more than once (salt-1 %u, was %u)",
+				h->info.salt[0], from->salt[0]);
 	if (h->info.page_size != from->page_size)
 		return fallback(w, "the page size changed");
 	if (!bounded)
@@ -409,19 +395,19 @@ static bool still_valid(struct run *w)
 	return !w->res->followed_restart || witness_intact(w);
 }
 
-/* Checks that need no read transaction: the files are the position's. */
+/* Checks that need no read transaction: the files are the position's.  (The
+ * -wal may be opened and closed at will: SQLite locks the database file and
+ * the wal-index, never the -wal.) */
 static enum result check_files(struct run *w)
 {
 	struct stat st;
 	const struct walpos *from = w->from;
-	if (!from->valid)
-		return fallback(w, "no WAL position to continue from");
 	if (stat(w->o->db_path, &st) != 0)
 		return fallback(w, "cannot stat the database: %s", strerror(errno));
+	if (!from->valid)
+		return fallback(w, "no WAL position to continue from");
 	if ((uint64_t)st.st_dev != from->db_dev || (uint64_t)st.st_ino != from->db_ino)
 		return fallback(w, "the database file was replaced");
-	if (!db_in_wal_mode(w->o->db_path))
-		return fallback(w, "the database is not in WAL mode");
 	w->fd = open_wal(w->o->db_path, w->path, sizeof(w->path));
 	if (w->fd < 0)
 		return fallback(w, "no WAL file (%s)", strerror(errno));
@@ -444,13 +430,18 @@ enum result walcap_capture(const struct capture_opts *o, struct pagesum *table,
 	enum result r;
 
 	memset(res, 0, sizeof(*res));
+	if ((r = snapshot_open_source(o->db_path, o->busy_timeout, &src, err)))
+		goto done;
+	if (!wal_db_in_wal_mode(src)) {
+		fallback(&w, "the database is not in WAL mode");
+		goto done;
+	}
 	if ((r = check_files(&w)) || res->fallback)
 		goto done;
 	/* Hold a read transaction: the WAL cannot restart under it. */
-	if ((r = snapshot_open_source(o->db_path, o->busy_timeout, &src, err)) ||
-	    (r = begin_read(src, o->db_path, err)))
+	if ((r = begin_read(src, o->db_path, err)))
 		goto done;
-	if (wal_index_read(o->db_path, &w.idx, &e)) {
+	if (wal_index_read(src, &w.idx, &e)) {
 		fallback(&w, "cannot use the wal-index: %s", e.msg);
 		goto done;
 	}

@@ -30,8 +30,10 @@
  *     have changed it before writing any frame.  Nothing here depends on
  *     winning a race; anything that does not check out is a "fallback".
  *   - A restart SQLite made since the last capture is followed when nothing
- *     was lost: exactly one restart (checkpoint sequence and salt-1 each one
- *     more), and the new generation has not yet reached the old position
+ *     was lost: exactly one restart (salt-1 one more: every restart adds one
+ *     to it, while the header's checkpoint sequence is the writing
+ *     connection's own count), and the new generation has not yet reached
+ *     the old position
  *     (the frame at the position is still there, before and after the read;
  *     SQLite writes a generation from its first frame on, in order).  Then
  *     the old generation's frames after the position are all still in the

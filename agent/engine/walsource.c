@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,9 @@
 #define INDEX_VERSION 3007000u
 /* Tries at a pair of equal copies while a writer rewrites them. */
 #define INDEX_TRIES 200
+/* The size of the regions SQLite maps the wal-index in (its WALINDEX_PGSZ);
+ * the header is at the start of the first. */
+#define INDEX_REGION 32768
 
 /* pread all of len bytes at off: the bytes read (short only at the end of
  * the file), or -1 with errno set. */
@@ -59,47 +63,61 @@ static bool index_checksum_ok(const unsigned char *h)
 	return s1 == native32(h + 40) && s2 == native32(h + 44);
 }
 
-enum result wal_index_read(const char *db_path, struct wal_index *out, struct error *err)
+/* The database file of db, as SQLite has it open. */
+static sqlite3_file *db_file(sqlite3 *db)
 {
-	char path[PATH_MAX];
-	unsigned char a[INDEX_HDR], b[INDEX_HDR];
-	enum result r = CB_OK;
+	sqlite3_file *f = NULL;
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+	    !f->pMethods)
+		return NULL;
+	return f;
+}
 
-	if (snprintf(path, sizeof(path), "%s-shm", db_path) >= (int)sizeof(path))
-		return error_set(err, CB_ERR_INTERNAL, "path too long: '%s'", db_path);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? error_set(err, CB_ERR_NOT_FOUND, "no wal-index '%s'", path)
-				       : error_errno(err, errno, path);
+bool wal_db_in_wal_mode(sqlite3 *db)
+{
+	unsigned char h[20];
+	sqlite3_file *f = db_file(db);
+	return f && f->pMethods->xRead(f, h, sizeof(h), 0) == SQLITE_OK && h[18] == 2 &&
+	       h[19] == 2;
+}
+
+static void copy_volatile(unsigned char *dst, const volatile unsigned char *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = src[i];
+}
+
+enum result wal_index_read(sqlite3 *db, struct wal_index *out, struct error *err)
+{
+	unsigned char a[INDEX_HDR], b[INDEX_HDR];
+	void volatile *map = NULL;
+	sqlite3_file *f = db_file(db);
+
+	/* Only a connection that has its WAL open has the wal-index mapped;
+	 * asked of any other, the VFS would create one. */
+	if (!f || f->pMethods->iVersion < 2 || !f->pMethods->xShmMap || !wal_db_in_wal_mode(db))
+		return error_set(err, CB_ERR_NOT_FOUND, "no wal-index: not a WAL database");
+	int rc = f->pMethods->xShmMap(f, 0, INDEX_REGION, 0, &map);
+	if (rc != SQLITE_OK || !map)
+		return error_set(err, CB_ERR_NOT_FOUND, "no wal-index mapped (%s)",
+				 sqlite3_errstr(rc));
 	/* As SQLite's readers do: the first copy, then the second; equal
 	 * copies were not being written. */
-	int tries = 0;
-	for (;;) {
-		ssize_t n1 = pread_full(fd, a, INDEX_HDR, 0);
-		ssize_t n2 = n1 == INDEX_HDR ? pread_full(fd, b, INDEX_HDR, INDEX_HDR) : n1;
-		if (n1 < 0 || n2 < 0) {
-			r = error_errno(err, errno, path);
-			goto done;
-		}
-		if (n1 < INDEX_HDR || n2 < INDEX_HDR) {
-			r = error_set(err, CB_ERR_NOT_FOUND, "wal-index '%s' has no header", path);
-			goto done;
-		}
+	const volatile unsigned char *h = map;
+	for (int tries = 0;; tries++) {
+		copy_volatile(a, h, INDEX_HDR);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		copy_volatile(b, h + INDEX_HDR, INDEX_HDR);
 		if (memcmp(a, b, INDEX_HDR) == 0)
 			break;
-		if (++tries == INDEX_TRIES) {
-			r = error_set(err, CB_ERR_CORRUPT, "wal-index '%s': the header kept changing",
-				      path);
-			goto done;
-		}
+		if (tries == INDEX_TRIES)
+			return error_set(err, CB_ERR_CORRUPT, "the wal-index header kept changing");
 		nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
 	}
-	if (native32(a) != INDEX_VERSION || a[12] != 1 || !index_checksum_ok(a)) {
-		r = error_set(err, CB_ERR_CORRUPT,
-			      "wal-index '%s': not an initialised version %u header", path,
-			      INDEX_VERSION);
-		goto done;
-	}
+	if (native32(a) != INDEX_VERSION || a[12] != 1 || !index_checksum_ok(a))
+		return error_set(err, CB_ERR_CORRUPT,
+				 "the wal-index header is not an initialised version %u one",
+				 INDEX_VERSION);
 	/* The page size as SQLite packs it into 16 bits: 65536 is 1. */
 	uint16_t sz16;
 	memcpy(&sz16, a + 14, 2);
@@ -112,11 +130,9 @@ enum result wal_index_read(const char *db_path, struct wal_index *out, struct er
 		.frame_sum = {native32(a + 24), native32(a + 28)},
 		.salt = {get_be32(a + 32), get_be32(a + 36)},
 	};
-	if (!walfile_page_size_valid(out->page_size) && out->max_frame)
-		r = error_set(err, CB_ERR_CORRUPT, "wal-index '%s': page size %u", path, sz);
-done:
-	close(fd);
-	return r;
+	if (out->max_frame && !walfile_page_size_valid(out->page_size))
+		return error_set(err, CB_ERR_CORRUPT, "the wal-index says page size %u", sz);
+	return CB_OK;
 }
 
 bool walpos_equal(const struct walpos *a, const struct walpos *b)

@@ -9,12 +9,15 @@
  * frames of 24 bytes + one page, each carrying the header's salts and a
  * checksum that continues the one before.  SQLite starts the WAL over (a
  * "restart") after a checkpoint has copied every frame into the database: it
- * adds one to the checkpoint sequence and to salt-1, draws a new salt-2 and
- * writes the new generation's frames from the start of the file over the
- * old ones, so a frame is valid only while its salts are the header's and
- * the checksum chain reaches it.
+ * adds one to salt-1, draws a new salt-2 and writes the new generation's
+ * frames from the start of the file over the old ones, so a frame is valid
+ * only while its salts are the header's and the checksum chain reaches it.
+ * (The header's checkpoint sequence is the writing connection's own count
+ * of the restarts it made: a restart by another connection, a TRUNCATE
+ * checkpoint's, does not move it.)
  *
- * The wal-index header (the first 96 bytes of "-shm": two copies of a
+ * The wal-index header (the first 96 bytes of "-shm", which SQLite maps in
+ * every connection's memory: two copies of a
  * 48-byte record in the host's byte order, written second copy first) is
  * where SQLite publishes a commit: the last frame of the last committed
  * transaction (mxFrame), the database's size then, that frame's checksum
@@ -35,6 +38,7 @@
 #include "agent/engine/walfile.h"
 #include "common/result.h"
 
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,11 +53,22 @@ struct wal_index {
 	uint32_t salt[2];       /* the generation's salts (as in the -wal header) */
 };
 
-/* Read the wal-index header of the database at db_path.  CB_ERR_NOT_FOUND
- * when there is no -shm (or it is shorter than the header), CB_ERR_CORRUPT
- * when the header is not one to trust (uninitialised, unknown version, bad
- * checksum, or torn on every try), CB_ERR_IO when it cannot be read. */
-enum result wal_index_read(const char *db_path, struct wal_index *out, struct error *err);
+/* Read the wal-index header through db, a connection to the live database
+ * that has read from it (so that SQLite has its WAL open and the wal-index
+ * mapped): the mapping SQLite itself uses, found with the documented
+ * SQLITE_FCNTL_FILE_POINTER and the VFS's xShmMap.  Never through a file
+ * descriptor of our own: closing any descriptor of a file drops every POSIX
+ * lock the process holds on it, SQLite's read locks included.
+ * CB_ERR_NOT_FOUND when db has no wal-index (not a WAL database, or no
+ * read yet), CB_ERR_CORRUPT when the header is not one to trust
+ * (uninitialised, unknown version, bad checksum, or torn on every try). */
+enum result wal_index_read(sqlite3 *db, struct wal_index *out, struct error *err);
+
+/* True if db's database file says WAL mode (read and write format versions
+ * 2), read through SQLite's own file handle for the reason above.  The file,
+ * not page 1 in the WAL: the flag is set in the file before WAL mode begins
+ * and cleared only after it ends. */
+bool wal_db_in_wal_mode(sqlite3 *db);
 
 /* Two headers say the same state (every field). */
 bool wal_index_equal(const struct wal_index *a, const struct wal_index *b);

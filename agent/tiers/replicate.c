@@ -243,27 +243,23 @@ static enum result capture(const struct chain_state *s,
 {
 	struct walcap_result wr;
 	enum result r;
-	if (s->pos.valid) {
-		if ((r = walcap_capture(co, *table, &s->pos, fd, &wr, err)))
-			return r;
-		if (!wr.fallback) {
-			*cap = wr.cap;
-			res->route = REPLICATE_WAL;
-			res->followed_restart = wr.followed_restart;
-			return CB_OK;
-		}
-		snprintf(res->fallback, sizeof(res->fallback), "%s", wr.why);
-		if (wr.table_touched) {
-			pagesum_free(*table);
-			*table = NULL;
-			if ((r = pagesum_load(tpath, table, err)))
-				return r;
-		}
-		if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
-			return error_errno(err, errno, NULL);
-	} else {
-		snprintf(res->fallback, sizeof(res->fallback), "no WAL position");
+	if ((r = walcap_capture(co, *table, &s->pos, fd, &wr, err)))
+		return r;
+	if (!wr.fallback) {
+		*cap = wr.cap;
+		res->route = REPLICATE_WAL;
+		res->followed_restart = wr.followed_restart;
+		return CB_OK;
 	}
+	snprintf(res->fallback, sizeof(res->fallback), "%s", wr.why);
+	if (wr.table_touched) {
+		pagesum_free(*table);
+		*table = NULL;
+		if ((r = pagesum_load(tpath, table, err)))
+			return r;
+	}
+	if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+		return error_errno(err, errno, NULL);
 	res->route = REPLICATE_DIFF;
 	return capture_diff(co, *table, fd, cap, err);
 }
