@@ -37,6 +37,7 @@ enum result conf_defaults(struct conf *c, struct error *err)
 	c->monthly = (struct conf_schedule){.enabled = true, .hour = 4, .mday = 1};
 	c->catch_up = true;
 	c->watch_enabled = true;
+	c->replicate_enabled = true;
 	c->watch_quiet = 5.0;
 	c->watch_min_interval = 60.0;
 	c->watch_max_delay = 300.0;
