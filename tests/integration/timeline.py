@@ -65,6 +65,14 @@ class Timeline:
     def stale_ok(self, k, t, lag):
         return k + 1 >= len(self) or self.commit[k + 1] >= t - lag
 
+    def staleness(self, t, h):
+        """How old, at t, a restored state with content h is at least: 0 if
+        it may still have been the live one, else how long before t the
+        next state had surely replaced it (None if h is no state)."""
+        ages = [max(0.0, t - self.commit[k + 1]) if k + 1 < len(self) else 0.0
+                for k in self.by_hash.get(h, []) if self.begin[k] <= t]
+        return min(ages) if ages else None
+
     def pauses(self, lag):
         """(k, from, to): the writer paused after state k; from `from` to
         `to` every restore must give exactly state k."""
