@@ -218,6 +218,22 @@ def machine_busy():
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+def disk_written():
+    """Bytes written to the machine's disks so far (whole devices in
+    /sys/block, from /proc/diskstats), or None."""
+    try:
+        disks = set(os.listdir("/sys/block"))
+        total = 0
+        with open("/proc/diskstats") as f:
+            for line in f:
+                v = line.split()
+                if len(v) > 9 and v[2] in disks:
+                    total += int(v[9]) * 512
+        return total
+    except (OSError, ValueError):
+        return None
+
+
 def parse_time_ms(text):
     """An ISO 8601 UTC time ("...Z", fractions optional) in ms, or None."""
     if not isinstance(text, str):
@@ -439,7 +455,7 @@ def run_mode(mode, args, cbsync, work, base_db, problems):
             wait_settled(agent.pid)
         wal = db + "-wal"
         log_path = os.path.join(root, "writer.json")
-        busy0 = machine_busy()
+        busy0, disk0 = machine_busy(), disk_written()
         self0 = time.process_time()
         if agent:
             cpu0, io0 = cpu_seconds(agent.pid), io_written(agent.pid)
@@ -484,7 +500,7 @@ def run_mode(mode, args, cbsync, work, base_db, problems):
             cpu, io1 = None, None
         if writer_rusage is None:
             writer.wait()
-        busy1 = machine_busy()
+        busy1, disk1 = machine_busy(), disk_written()
         self_cpu = time.process_time() - self0
         if writer.returncode != 0 or not os.path.exists(log_path):
             problems.append(f"{mode}: the writer failed ({writer.returncode})")
@@ -501,6 +517,8 @@ def run_mode(mode, args, cbsync, work, base_db, problems):
         res["agent_cpu_s"] = cpu
         res["agent_wchar_bytes"] = (io1 - io0) if agent and io1 is not None and io0 is not None \
             else None
+        if disk0 is not None and disk1 is not None:
+            res["disk_written_bytes"] = disk1 - disk0
         if busy0 is not None and busy1 is not None:
             res["other_cpu_s"] = (busy1 - busy0) - (cpu or 0) - writer_cpu - self_cpu
         # The stricter floor: the distinct pages this run changed.
@@ -818,6 +836,8 @@ def report(args, rows, base_info, problems):
     row("  p99 s from the stamps", [fmt(get(m, "rpo_by_stamp", "p99_s"), ".2f") for m in modes],
         "(stamps instead of the commits read)")
     row("writer commits", [fmt(get(m, "commits"), "d") for m in modes])
+    row("  ticks it fell behind", [fmt(get(m, "writer_late_ticks"), "d") for m in modes],
+        "(a commit took longer than 200 ms)")
     row("  latency p50 ms", [fmt(get(m, "latency_p50_ms"), ".2f") for m in modes])
     row("  p99 ms", [fmt(get(m, "latency_p99_ms"), ".2f") for m in modes])
     row("  p99 / none's", ["baseline" if m == "none" else judged(m, "latency_p99_x_none", ".2f")
@@ -828,6 +848,9 @@ def report(args, rows, base_info, problems):
                                  else get(m, "wal_max_bytes") / mib, ".2f") for m in modes])
     row("other CPU s on the machine", [fmt(get(m, "other_cpu_s"), ".1f") for m in modes],
         "(others' load during the run)")
+    row("disk writes MiB, whole machine", [fmt(None if get(m, "disk_written_bytes") is None
+                                               else get(m, "disk_written_bytes") / mib, ".0f")
+                                           for m in modes], "(everyone's, during the run)")
     lines.append("")
     if floor_h is not None:
         lines.append(f"floor: the increments' changed pages gzip'd alone (level 6): "
