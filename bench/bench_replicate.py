@@ -405,6 +405,15 @@ def clean_env():
     return {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")}
 
 
+def tail(path, n=3):
+    """The last n lines of a log, on one line."""
+    try:
+        with open(path, errors="replace") as f:
+            return " | ".join(line.strip() for line in f.readlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
 def wait_settled(pid, limit=60.0):
     """Wait until the agent's CPU use stops moving (it has started and done
     whatever it does first), at least 2 s and at most `limit`."""
@@ -488,9 +497,11 @@ def run_mode(mode, args, cbsync, work, base_db, problems):
             if grace_end is not None and time.monotonic() >= grace_end:
                 break
             if agent and agent.poll() is not None:
-                problems.append(f"{mode}: the agent exited early ({agent.returncode}); "
-                                f"see {agent_log}")
-                break
+                # Nothing of this run means anything without it; the
+                # writer is stopped in finally.
+                problems.append(f"{mode}: the agent exited early ({agent.returncode}): "
+                                f"{tail(agent_log)}")
+                return res
         if agent and agent.poll() is None:
             cpu = cpu_seconds(agent.pid) - cpu0
             io1 = io_written(agent.pid)
