@@ -326,12 +326,21 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 					 "name files to verify, or use --tier/--all/--latest; not both");
 		return verify_tiers(cli, err);
 	}
-	/* The local tier stays open: chains are read from it. */
+	/* The local tier stays open: chains are read from it.  Named files are
+	 * checked even when it cannot be listed (a directory this user cannot
+	 * read all of): then without their chains. */
 	if ((r = tier_open_local(&local, c->local_dir, &c->local_keep, err)))
 		return r;
-	if ((r = tier_catalog(&local, NULL, "verify", &list, err))) {
-		tier_close(&local);
-		return r;
+	struct error lerr = {0};
+	if ((r = tier_catalog(&local, NULL, "verify", &list, &lerr))) {
+		if (n == 0 || r == CB_ERR_NOMEM) {
+			tier_close(&local);
+			*err = lerr;
+			return r;
+		}
+		fprintf(stderr, "warning: cannot look for chains of increments: %s; checking the "
+			"files alone\n", lerr.msg);
+		memset(&list, 0, sizeof(list));
 	}
 	if (n == 0) {
 		if (list.n == 0) {
