@@ -37,10 +37,12 @@ enum result conf_defaults(struct conf *c, struct error *err)
 	c->monthly = (struct conf_schedule){.enabled = true, .hour = 4, .mday = 1};
 	c->catch_up = true;
 	c->watch_enabled = true;
+	c->replicate_enabled = true;
 	c->watch_quiet = 5.0;
 	c->watch_min_interval = 60.0;
 	c->watch_max_delay = 300.0;
 	c->replicate_interval = 1.0;
+	c->replicate_rebase_share = 50;
 	c->log_level = LOG_INFO;
 	c->log_format = LOG_FORMAT_TEXT;
 	/* One origin slot per fixed key; NULL reads as "default". */

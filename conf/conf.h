@@ -188,6 +188,8 @@ struct conf {
 	double watch_max_delay;     /* [watch] max_delay, seconds */
 	bool replicate_enabled;     /* [replicate] enabled: increments between snapshots */
 	double replicate_interval;  /* [replicate] interval, seconds */
+	int replicate_rebase_share; /* [replicate] rebase_share: a new snapshot once a
+				     * chain's increments reach this percent of it */
 	uint64_t restore_max_size;  /* [restore] max_size: the most a backup without
 				     * metadata may decompress to (64G) */
 	double sync_retry_min;      /* [sync] retry_min: first retry of a failed sync */

@@ -29,6 +29,7 @@ enum conf_vtype {
 	VT_THREADS,     /* int, 0 for auto (one per CPU), else 1..64 */
 	VT_SIZE,        /* uint64_t bytes, > 0 */
 	VT_MODE,        /* unsigned, file permission bits in octal, 0400..0666 */
+	VT_PERCENT,     /* int, 1..1000, "50%" or "50"; 0 for "off" */
 };
 
 /* One key of the fixed sections ([database] .. [log]). */

@@ -26,6 +26,7 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"local", "keep_weekly", KEEP(BT_WEEKLY)},
 	{"local", "keep_monthly", KEEP(BT_MONTHLY)},
 	{"local", "keep_change", KEEP(BT_CHANGE)},
+	{"local", "keep_increments", VT_KEEP, FIELD(local_keep.increments), BT_CHANGE},
 	{"local", "compression", VT_COMPRESSION, FIELD(compression), BT_COUNT},
 	{"local", "threads", VT_THREADS, FIELD(threads), BT_COUNT},
 	{"local", "lock_timeout", VT_DURATION, FIELD(lock_timeout), BT_COUNT},
@@ -41,6 +42,7 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"watch", "max_delay", VT_DURATION, FIELD(watch_max_delay), BT_COUNT},
 	{"replicate", "enabled", VT_BOOL, FIELD(replicate_enabled), BT_COUNT},
 	{"replicate", "interval", VT_DURATION, FIELD(replicate_interval), BT_COUNT},
+	{"replicate", "rebase_share", VT_PERCENT, FIELD(replicate_rebase_share), BT_COUNT},
 	{"restore", "max_size", VT_SIZE, FIELD(restore_max_size), BT_COUNT},
 	{"sync", "retry_min", VT_DURATION, FIELD(sync_retry_min), BT_COUNT},
 	{"sync", "retry_max", VT_DURATION, FIELD(sync_retry_max), BT_COUNT},
@@ -192,6 +194,22 @@ bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char
 		*(int *)f = (int)n;
 		return true;
 	}
+	case VT_PERCENT: {
+		char *end = NULL;
+		long n = strtol(value, &end, 10);
+		if (strcasecmp(value, "off") == 0) {
+			*(int *)f = 0;
+			return true;
+		}
+		if (end && *end == '%')
+			end++;
+		if (!*value || *end || n < 1 || n > 1000) {
+			snprintf(why, why_size, "is not a percentage (1%% .. 1000%%, e.g. 50%%) or off");
+			return false;
+		}
+		*(int *)f = (int)n;
+		return true;
+	}
 	case VT_SIZE: {
 		unsigned long long v;
 		if (!conf_parse_size(value, &v) || v == 0) {
@@ -301,6 +319,12 @@ void conf_fixed_format(const struct conf *c, const struct conf_fixed_key *k, cha
 		return;
 	case VT_COMPRESSION:
 		snprintf(buf, size, "%d", *(const int *)f);
+		return;
+	case VT_PERCENT:
+		if (*(const int *)f)
+			snprintf(buf, size, "%d%%", *(const int *)f);
+		else
+			snprintf(buf, size, "off");
 		return;
 	case VT_DURATION:
 		conf_format_duration(*(const double *)f, buf, size);

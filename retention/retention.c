@@ -10,6 +10,14 @@
 
 #define DAY (24 * 3600)
 
+void retention_chains(const int64_t *bases, size_t n, const struct keep_rule *window,
+		      int64_t now, bool *needed)
+{
+	int64_t cutoff = retention_cutoff(window, now);
+	for (size_t i = 0; i < n; i++)
+		needed[i] = i + 1 == n || bases[i + 1] > cutoff || bases[i] > now;
+}
+
 void retention_policy_default(struct retention_policy *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -19,6 +27,7 @@ void retention_policy_default(struct retention_policy *p)
 	p->keep[BT_WEEKLY] = (struct keep_rule){KEEP_SECONDS, 28 * DAY};
 	p->keep[BT_MONTHLY] = (struct keep_rule){KEEP_MONTHS, 12};
 	p->keep[BT_CHANGE] = (struct keep_rule){KEEP_SECONDS, DAY};
+	p->increments = (struct keep_rule){KEEP_SECONDS, DAY};
 }
 
 static bool is_leap(int64_t y)
@@ -137,6 +146,8 @@ bool retention_plan(const struct retention_item *items, size_t n,
 		d->keep = true;
 		if (it->pinned)
 			d->reason = RR_PINNED;
+		else if (it->chain)
+			d->reason = RR_CHAIN;
 		else if (it->type == BT_MANUAL || it->type == BT_RESTORE_POINT)
 			d->reason = RR_NEVER_PRUNED;
 		else if (newest[i])
@@ -189,6 +200,12 @@ void retention_reason_format(const struct retention_decision *d,
 	case RR_PINNED:
 		snprintf(buf, size, "still wanted by a remote that lacks it");
 		return;
+	case RR_CHAIN: {
+		char window[32];
+		keep_rule_format(&p->increments, window, sizeof(window));
+		snprintf(buf, size, "its increments reach into keep_increments %s", window);
+		return;
+	}
 	case RR_NEVER_PRUNED:
 		snprintf(buf, size, "%s backups are never pruned automatically",
 			 type == BT_MANUAL ? "manual" : "restore point");

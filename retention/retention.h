@@ -8,6 +8,8 @@
  * Rules, applied to each backup in this order (the first that matches
  * decides):
  *   1. pinned by the caller (e.g. a remote still wants it)      -> keep
+ *   1b. a chain of increments that is still needed starts from it
+ *       (retention_chains)                                     -> keep
  *   2. manual backups and restore points                        -> keep
  *   3. the newest backup of its (database, type)                -> keep
  *   4. its type's rule is forever (also "off"/"never")          -> keep
@@ -42,6 +44,9 @@ struct keep_rule {
 
 struct retention_policy {
 	struct keep_rule keep[BT_COUNT];
+	/* How far back point-in-time restore reaches: increments are kept
+	 * while a time within this window needs them (agent/tiers/prune.h). */
+	struct keep_rule increments;
 };
 
 struct retention_item {
@@ -49,10 +54,12 @@ struct retention_item {
 	enum backup_type type;
 	int64_t created;        /* seconds since the epoch, UTC */
 	bool pinned;            /* keep regardless of age */
+	bool chain;             /* a needed chain starts from it: keep */
 };
 
 enum retention_reason {
 	RR_PINNED,
+	RR_CHAIN,         /* a needed chain of increments starts from it */
 	RR_NEVER_PRUNED,  /* manual or restore point */
 	RR_NEWEST,
 	RR_FOREVER,
@@ -75,6 +82,15 @@ void retention_policy_default(struct retention_policy *p);
 bool retention_plan(const struct retention_item *items, size_t n,
 		    const struct retention_policy *policy, int64_t now,
 		    struct retention_decision *out);
+
+/* Chains of increments (common/increment.h) for one database: a chain
+ * serves the times from its snapshot's until the next chain's snapshot, and
+ * is needed while any of those falls within window (the newest chain always
+ * is, as are chains from the future).  bases are the chains' snapshot times,
+ * ascending; needed gets n answers.  A needed chain keeps its increments and
+ * its snapshot; the others' increments can go. */
+void retention_chains(const int64_t *bases, size_t n, const struct keep_rule *window,
+		      int64_t now, bool *needed);
 
 /* The earliest creation time still within rule at now (for KEEP_SECONDS and
  * KEEP_MONTHS); INT64_MIN for KEEP_FOREVER. */

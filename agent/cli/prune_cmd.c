@@ -26,6 +26,13 @@ static void print_prune_summary(const char *tier, bool dry_run, const struct pru
 		printf("%s%sPruned %zu backup%s (%s freed); %zu kept%s\n", tier ? tier : "",
 		       tier ? ": " : "", res->deleted, res->deleted == 1 ? "" : "s", freed, res->kept,
 		       pinned);
+	if (res->chains_kept || res->chains_deleted)
+		printf("%s%s%s %zu chain%s of increments (%zu increment%s); %zu chain%s kept\n",
+		       tier ? tier : "", tier ? ": " : "",
+		       dry_run ? "Dry run: would delete" : "Deleted", res->chains_deleted,
+		       res->chains_deleted == 1 ? "" : "s", res->incrs_deleted,
+		       res->incrs_deleted == 1 ? "" : "s", res->chains_kept,
+		       res->chains_kept == 1 ? "" : "s");
 }
 
 enum result cmd_prune(struct cli *cli, struct error *err)

@@ -1,5 +1,5 @@
 /*
- * Catalogs: listings read as backups.
+ * Catalogs: listings read as backups and increments.
  */
 #include "agent/tiers/catalog.h"
 #include "common/fsutil.h"
@@ -24,6 +24,69 @@ static int newest_first(const void *a, const void *b)
 	return -strcmp(x->name, y->name);
 }
 
+/* Increments in chain order: by snapshot, then seq first, then seq last,
+ * then key. */
+static int incr_order(const void *a, const void *b)
+{
+	const struct catalog_incr *x = a, *y = b;
+	int c = strcmp(x->parsed.snapshot, y->parsed.snapshot);
+	if (c)
+		return c;
+	if (x->parsed.seq_first != y->parsed.seq_first)
+		return x->parsed.seq_first < y->parsed.seq_first ? -1 : 1;
+	if (x->parsed.seq_last != y->parsed.seq_last)
+		return x->parsed.seq_last < y->parsed.seq_last ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/* Is key (nlen bytes of it, without ".json" for metadata) an increment's?
+ * Then add it to out's increments (merged below). */
+static bool add_incr(struct catalog *out, const struct backend_object *o, size_t nlen,
+		     bool meta)
+{
+	char key[INCR_NAME_MAX];
+	struct incr_name parsed;
+	if (nlen >= sizeof(key) || strncmp(o->key, INCR_DIR "/", strlen(INCR_DIR) + 1) != 0)
+		return false;
+	memcpy(key, o->key, nlen);
+	key[nlen] = '\0';
+	if (!incr_name_parse(key, &parsed) || !backend_key_valid(o->key))
+		return false;
+	struct catalog_incr *e = &out->incrs[out->n_incrs++];
+	memcpy(e->key, key, nlen + 1);
+	e->parsed = parsed;
+	if (meta) {
+		e->has_meta = true;
+	} else {
+		e->has_data = true;
+		e->size = o->size;
+		e->mtime = o->mtime;
+	}
+	return true;
+}
+
+/* Merge the data and metadata entries of each increment, and sort. */
+static void merge_incrs(struct catalog *out)
+{
+	qsort(out->incrs, out->n_incrs, sizeof(*out->incrs), incr_order);
+	size_t w = 0;
+	for (size_t i = 0; i < out->n_incrs; i++) {
+		struct catalog_incr *b = &out->incrs[i];
+		if (w > 0 && strcmp(out->incrs[w - 1].key, b->key) == 0) {
+			struct catalog_incr *a = &out->incrs[w - 1];
+			if (b->has_data) {
+				a->has_data = true;
+				a->size = b->size;
+				a->mtime = b->mtime;
+			}
+			a->has_meta = a->has_meta || b->has_meta;
+			continue;
+		}
+		out->incrs[w++] = *b;
+	}
+	out->n_incrs = w;
+}
+
 enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 			  struct error *err)
 {
@@ -32,8 +95,11 @@ enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 	out->unsafe = l->unsafe;
 	memcpy(out->unsafe_example, l->unsafe_example, sizeof(out->unsafe_example));
 	out->items = calloc(l->n ? l->n : 1, sizeof(*out->items));
-	if (!out->items)
+	out->incrs = calloc(l->n ? l->n : 1, sizeof(*out->incrs));
+	if (!out->items || !out->incrs) {
+		catalog_free(out);
 		return error_nomem(err);
+	}
 	/* Collect an entry per data object and per metadata object. */
 	size_t n = 0;
 	for (size_t i = 0; i < l->n; i++) {
@@ -47,6 +113,8 @@ enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 			out->temp++;
 			continue;
 		}
+		if (add_incr(out, &l->items[i], nlen, meta))
+			continue;
 		if (strchr(key, '/') || nlen >= sizeof(name)) {
 			out->foreign++;
 			continue;
@@ -94,6 +162,7 @@ enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 	}
 	out->n = w;
 	qsort(out->items, out->n, sizeof(*out->items), newest_first);
+	merge_incrs(out);
 	return CB_OK;
 }
 
@@ -110,6 +179,18 @@ void catalog_keep_db(struct catalog *c, const char *db)
 		c->items[w++] = c->items[i];
 	}
 	c->n = w;
+	w = 0;
+	for (size_t i = 0; i < c->n_incrs; i++) {
+		struct backup_name snap;
+		if (!backup_name_parse(c->incrs[i].parsed.snapshot, &snap) ||
+		    strcmp(snap.db, db) != 0) {
+			free(c->incrs[i].meta);
+			free(c->incrs[i].meta_error);
+			continue;
+		}
+		c->incrs[w++] = c->incrs[i];
+	}
+	c->n_incrs = w;
 }
 
 void catalog_warn_unsafe(const struct catalog *c, const char *comp,
@@ -130,7 +211,12 @@ void catalog_free(struct catalog *c)
 		free(c->items[i].meta);
 		free(c->items[i].meta_error);
 	}
+	for (size_t i = 0; i < c->n_incrs; i++) {
+		free(c->incrs[i].meta);
+		free(c->incrs[i].meta_error);
+	}
 	free(c->items);
+	free(c->incrs);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -140,4 +226,23 @@ struct catalog_entry *catalog_find(const struct catalog *c, const char *name)
 		if (strcmp(c->items[i].name, name) == 0)
 			return &c->items[i];
 	return NULL;
+}
+
+struct catalog_incr *catalog_chain(const struct catalog *c, const char *snapshot, size_t *n)
+{
+	/* The chains are runs in snapshot order: find the run's start by
+	 * bisection, then its end. */
+	size_t lo = 0, hi = c->n_incrs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(c->incrs[mid].parsed.snapshot, snapshot) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t end = lo;
+	while (end < c->n_incrs && strcmp(c->incrs[end].parsed.snapshot, snapshot) == 0)
+		end++;
+	*n = end - lo;
+	return *n ? &c->incrs[lo] : NULL;
 }

@@ -2,6 +2,7 @@
  * The backup cycle: backup, push, local retention.
  */
 #include "agent/tiers/cycle.h"
+#include "agent/tiers/compact.h"
 #include "common/text.h"
 #include "agent/tiers/oplog.h"
 #include "agent/engine/progress.h"
@@ -12,6 +13,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@ void cycle_settings_of(struct cycle_settings *s, const struct conf *c)
 		.busy_timeout = c->busy_timeout,
 		.keep = &c->local_keep,
 		.replicate = c->replicate_enabled,
+		.rebase_share = c->replicate_rebase_share,
 	};
 }
 
@@ -92,6 +95,78 @@ void cycle_capture_route(const struct replicate_result *inc, char *buf, size_t s
 			 inc->followed_restart ? " (across a WAL restart)" : "");
 }
 
+/* When the agent last compacted its chains: once a minute is plenty, as
+ * what compacts is at least an hour old. */
+static _Atomic int64_t compacted_at;
+
+/* Compact the local tier's chains (under the lock the caller holds),
+ * printing what it did or would do on report (NULL: the log only).  A
+ * failure is logged and left for the next time: restore's checks never
+ * depend on compaction. */
+static void compact_run(const struct cycle_settings *s, bool dry_run, FILE *report,
+			struct compact_result *res)
+{
+	int64_t now = time_now();
+	char stem[BACKUP_STEM_MAX + 1];
+	backup_db_stem(s->db_path, stem, sizeof(stem));
+	struct compact_opts o = {.dir = s->dir, .db = stem, .level = s->level,
+				 .threads = s->threads, .now = now, .dry_run = dry_run};
+	struct error err = {0};
+	double start = time_mono();
+	if (compact_local(&o, res, &err)) {
+		log_warn("compact", "cannot compact the increments in %s: %s", s->dir, err.msg);
+		return;
+	}
+	if (!res->made && !res->repaired)
+		return;
+	char detail[192], before[32], after[32];
+	format_size(res->bytes_before, before, sizeof(before));
+	format_size(res->bytes_after, after, sizeof(after));
+	if (dry_run)
+		snprintf(detail, sizeof(detail), "would merge %zu increments into %zu", res->merged,
+			 res->made);
+	else
+		snprintf(detail, sizeof(detail), "merged %zu increments into %zu (%s -> %s)",
+			 res->merged, res->made, before, after);
+	if (res->repaired)
+		snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+			 "%s%s %zu interrupted compaction%s", res->made ? ", " : "",
+			 dry_run ? "would finish" : "finished", res->repaired,
+			 res->repaired == 1 ? "" : "s");
+	if (report)
+		fprintf(report, "increments: %s\n", detail);
+	if (!dry_run) {
+		log_info("compact", "%s", detail);
+		oplog_record(s->dir, "compact", NULL, CB_OK, time_mono() - start, detail);
+	}
+}
+
+/* Once a minute: compact, and tell whether the newest chain has grown to
+ * rebase_share of its snapshot, so that a new base is due (a restore then
+ * never replays more than about that share of the database). */
+static bool compact_now(const struct cycle_settings *s, char *why, size_t size)
+{
+	struct compact_result res;
+	struct backup_meta meta;
+	bool have = false;
+	if (time_now() - atomic_load(&compacted_at) < 60)
+		return false;
+	atomic_store(&compacted_at, time_now());
+	compact_run(s, false, NULL, &res);
+	if (!res.newest[0] || s->rebase_share <= 0)
+		return false;
+	char *path = fs_join(s->dir, res.newest);
+	struct error err = {0};
+	bool due = path && !load_meta(path, &meta, &have, &err) && have &&
+		   res.newest_bytes * 100 > (uint64_t)meta.compressed_size * (uint64_t)s->rebase_share;
+	if (due)
+		snprintf(why, size, "the increments since %s add up to %llu%% of it (rebase_share "
+			 "%d%%)", res.newest, (unsigned long long)(res.newest_bytes * 100 /
+			 (uint64_t)(meta.compressed_size ? meta.compressed_size : 1)), s->rebase_share);
+	free(path);
+	return due;
+}
+
 enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
 			  struct replicate_result *inc, bool *made_backup,
 			  struct backup_outcome *out, struct error *err)
@@ -118,6 +193,17 @@ enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
 		char route[200];
 		cycle_capture_route(inc, route, sizeof(route));
 		oplog_record(s->dir, "increment", inc->name, CB_OK, time_mono() - start, route);
+		char why[sizeof(inc->why)];
+		if (compact_now(s, why, sizeof(why))) {
+			log_info("replicate", "a new chain: %s", why);
+			struct error berr = {0};
+			double bstart = time_mono();
+			/* The increment is made and reported; a failed new base is
+			 * logged, and the chain simply goes on. */
+			enum result br = backup_locked(s, BT_CHANGE, false, out, &berr);
+			*made_backup = !br;
+			record_backup(s, br, out, bstart, &berr);
+		}
 	} else if (r && r != CB_ERR_INTERRUPTED) {
 		oplog_record(fs_exists(s->dir) ? s->dir : NULL, "increment", NULL, r,
 			     time_mono() - start, err->msg);
@@ -145,6 +231,9 @@ enum result cycle_prune_local(const struct cycle_settings *s, const char *op,
 	if (!r)
 		r = prune_listed(&local, stem, pins, n_pins, now, dry_run, report, res, NULL, err);
 	tier_close(&local);
+	struct compact_result cres;
+	if (!r && fs_exists(s->dir))
+		compact_run(s, dry_run, report, &cres);
 	dir_lock_release(&lock);
 	return r;
 }

@@ -33,6 +33,7 @@ struct cycle_settings {
 	const struct retention_policy *keep; /* the local tier's */
 	bool replicate;                      /* [replicate] enabled: each backup
 					      * starts a chain of increments */
+	int rebase_share;                    /* [replicate] rebase_share, percent */
 };
 
 void cycle_settings_of(struct cycle_settings *s, const struct conf *c);

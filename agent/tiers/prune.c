@@ -3,6 +3,8 @@
  */
 #include "agent/tiers/prune.h"
 #include "common/meta.h"
+#include "common/text.h"
+#include "common/timeutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,148 @@ static enum result compute_pins(const struct prune_item *mine, size_t n_mine, co
 		free(items);
 		free(dec);
 		free(extra);
+	}
+	return CB_OK;
+}
+
+/* One chain as retention sees it: a snapshot (there or not) and its
+ * increments on the tier. */
+struct chain_verdict {
+	const char *snapshot;
+	int64_t base;
+	const struct catalog_incr *incrs;   /* its run in cat->incrs, or NULL */
+	size_t n_incrs;
+	bool needed;
+};
+
+static int verdict_cmp(const void *a, const void *b)
+{
+	const struct chain_verdict *x = a, *y = b;
+	if (x->base != y->base)
+		return x->base < y->base ? -1 : 1;
+	return strcmp(x->snapshot, y->snapshot);
+}
+
+/* Every chain of db on the tier: each backup there starts one (perhaps
+ * with no increments yet), judged by the window; increments whose snapshot
+ * is gone can never be restored, and go once nothing has been added to
+ * them for an hour (on a remote, a snapshot may still be on its way). */
+static enum result judge_chains(const struct catalog *cat, const char *db,
+				const struct retention_policy *keep, int64_t now,
+				struct chain_verdict **out, size_t *n_out, struct error *err)
+{
+	size_t cap = cat->n + cat->n_incrs + 1, n = 0;
+	struct chain_verdict *v = calloc(cap, sizeof(*v));
+	int64_t *bases = calloc(cap, sizeof(*bases));
+	bool *needed = calloc(cap, sizeof(*needed));
+	if (!v || !bases || !needed) {
+		free(v);
+		free(bases);
+		free(needed);
+		return error_nomem(err);
+	}
+	for (size_t i = 0; i < cat->n; i++) {
+		const struct catalog_entry *e = &cat->items[i];
+		if (!e->has_data || strcmp(e->parsed.db, db) != 0)
+			continue;
+		v[n].snapshot = e->name;
+		v[n].base = e->parsed.created;
+		v[n].incrs = catalog_chain(cat, e->name, &v[n].n_incrs);
+		n++;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), verdict_cmp);
+	for (size_t i = 0; i < n; i++)
+		bases[i] = v[i].base;
+	retention_chains(bases, n, &keep->increments, now, needed);
+	for (size_t i = 0; i < n; i++)
+		v[i].needed = needed[i];
+	for (size_t i = 0; i < cat->n_incrs;) {
+		const char *snap = cat->incrs[i].parsed.snapshot;
+		size_t len = 0;
+		const struct catalog_incr *run = catalog_chain(cat, snap, &len);
+		struct backup_name bn;
+		bool known = false;
+		for (size_t k = 0; k < n && !known; k++)
+			known = strcmp(v[k].snapshot, snap) == 0;
+		if (!known && backup_name_parse(snap, &bn) && strcmp(bn.db, db) == 0) {
+			v[n].snapshot = snap;
+			v[n].base = bn.created;
+			v[n].incrs = run;
+			v[n].n_incrs = len;
+			v[n].needed = len && run[len - 1].parsed.last > now - 3600;
+			n++;
+		}
+		i += len ? len : 1;
+	}
+	free(bases);
+	free(needed);
+	*out = v;
+	*n_out = n;
+	return CB_OK;
+}
+
+static void describe_chain(const struct chain_verdict *c, char *buf, size_t size)
+{
+	char first[32], last[32], bytes[32];
+	uint64_t total = 0;
+	for (size_t i = 0; i < c->n_incrs; i++)
+		total += c->incrs[i].size;
+	time_format_iso(c->incrs[0].parsed.first, first, sizeof(first));
+	time_format_iso(c->incrs[c->n_incrs - 1].parsed.last, last, sizeof(last));
+	format_size(total, bytes, sizeof(bytes));
+	snprintf(buf, size, "chain %s: %zu increment%s, %s .. %s, %s", c->snapshot, c->n_incrs,
+		 c->n_incrs == 1 ? "" : "s", first, last, bytes);
+}
+
+/* Delete the increments of chains no longer needed (or say which, with
+ * dry_run), oldest chain first and each chain from its end back, so that
+ * what an interruption leaves is always a chain's whole beginning. */
+static enum result apply_chains(struct tier *t, const struct chain_verdict *v, size_t n,
+				bool dry_run, FILE *report, struct prune_result *res,
+				struct error *err)
+{
+	char window[32], what[BACKUP_NAME_MAX + 128];
+	keep_rule_format(&t->keep->increments, window, sizeof(window));
+	for (size_t i = 0; i < n; i++) {
+		const struct chain_verdict *c = &v[i];
+		if (!c->n_incrs)
+			continue;
+		describe_chain(c, what, sizeof(what));
+		if (c->needed) {
+			res->chains_kept++;
+			if (dry_run && report)
+				fprintf(report, "keep    %s  (within keep_increments %s)\n", what,
+					window);
+			continue;
+		}
+		if (dry_run) {
+			res->chains_deleted++;
+			res->incrs_deleted += c->n_incrs;
+			for (size_t k = 0; k < c->n_incrs; k++)
+				res->freed += c->incrs[k].size;
+			if (report)
+				fprintf(report, "delete  %s  (older than keep_increments %s)\n", what,
+					window);
+			continue;
+		}
+		for (size_t k = c->n_incrs; k-- > 0;) {
+			const struct catalog_incr *e = &c->incrs[k];
+			char meta_key[INCR_NAME_MAX + 8];
+			enum result r = CB_OK;
+			snprintf(meta_key, sizeof(meta_key), "%s%s", e->key, META_SUFFIX);
+			if (e->has_data)
+				r = backend_remove(t->backend, e->key, err);
+			if (!r && e->has_meta)
+				r = backend_remove(t->backend, meta_key, err);
+			if (r)
+				return r;
+			res->incrs_deleted++;
+			res->freed += e->size;
+		}
+		res->chains_deleted++;
+		if (report)
+			fprintf(report, "Deleted %s (older than keep_increments %s)\n", what, window);
 	}
 	return CB_OK;
 }
@@ -136,7 +280,8 @@ enum result prune_tier(struct tier *t, const struct catalog *cat, const char *db
 	struct retention_item *plan = calloc(cat->n + 1, sizeof(*plan));
 	struct retention_decision *dec = calloc(cat->n + 1, sizeof(*dec));
 	bool *pinned = calloc(cat->n + 1, sizeof(*pinned));
-	size_t n = 0;
+	struct chain_verdict *chains = NULL;
+	size_t n = 0, n_chains = 0;
 	enum result r;
 
 	memset(res, 0, sizeof(*res));
@@ -148,19 +293,33 @@ enum result prune_tier(struct tier *t, const struct catalog *cat, const char *db
 	for (size_t i = 0; i < cat->n; i++)
 		if (cat->items[i].has_data && strcmp(cat->items[i].parsed.db, db) == 0)
 			items[n++].e = &cat->items[i];
-	if ((r = compute_pins(items, n, db, pins, n_pins, now, pinned, err)))
+	if ((r = compute_pins(items, n, db, pins, n_pins, now, pinned, err)) ||
+	    (r = judge_chains(cat, db, t->keep, now, &chains, &n_chains, err)))
 		goto done;
 	for (size_t i = 0; i < n; i++) {
 		plan[i].db = items[i].e->parsed.db;
 		plan[i].type = items[i].e->parsed.type;
 		plan[i].created = items[i].e->parsed.created;
 		plan[i].pinned = pinned[i];
+		for (size_t k = 0; k < n_chains; k++)
+			if (chains[k].needed && chains[k].n_incrs &&
+			    strcmp(chains[k].snapshot, items[i].e->name) == 0)
+				plan[i].chain = true;
 	}
 	retention_plan(plan, n, t->keep, now, dec);
 	for (size_t i = 0; i < n; i++)
 		items[i].d = dec[i];
+	/* The chains first: a snapshot goes only after its increments. */
+	struct prune_result cres = {0};
+	if ((r = apply_chains(t, chains, n_chains, dry_run, report, &cres, err)))
+		goto done;
 	r = prune_apply(t, items, n, dry_run, report, res, held, err);
+	res->chains_kept = cres.chains_kept;
+	res->chains_deleted = cres.chains_deleted;
+	res->incrs_deleted = cres.incrs_deleted;
+	res->freed += cres.freed;
 done:
+	free(chains);
 	free(items);
 	free(plan);
 	free(dec);

@@ -9,6 +9,12 @@
  * remote whose holdings are unknown (never listed: down since the agent
  * started), everything its policy wants is pinned.
  *
+ * Chains of increments follow the tier's keep_increments window
+ * (retention_chains): a chain that still serves a time within it keeps its
+ * increments, and its snapshot is kept (RR_CHAIN); the others' increments
+ * are deleted -- metadata of increments whose data is gone too -- whatever
+ * becomes of their snapshot.
+ *
  * Every function here acts on one database's backups only: db is its stem
  * (backup_db_stem), and a backup whose name has another <db> part -- another
  * server sharing the directory or prefix -- is never judged or deleted.
@@ -30,7 +36,10 @@ struct prune_result {
 	size_t kept;
 	size_t deleted;
 	size_t pinned;   /* kept only because a remote still wants them */
-	uint64_t freed;  /* bytes of deleted backups */
+	uint64_t freed;  /* bytes of deleted backups and increments */
+	size_t chains_kept;     /* chains of increments still needed */
+	size_t chains_deleted;  /* chains whose increments went */
+	size_t incrs_deleted;   /* increments deleted (data and metadata) */
 };
 
 /* What one remote holds, as far as the local tier's pruning is concerned. */

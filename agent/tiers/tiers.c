@@ -77,6 +77,38 @@ enum result tier_read_meta(struct tier *t, struct catalog_entry *e, struct error
 	return CB_OK;
 }
 
+enum result tier_read_incr_meta(struct tier *t, struct catalog_incr *e, struct error *err)
+{
+	if (e->meta)
+		return CB_OK;
+	if (!e->has_meta)
+		return error_set(err, CB_ERR_NOT_FOUND, "increment '%s' has no metadata", e->key);
+	char key[INCR_NAME_MAX + 8], *text = NULL;
+	size_t len = 0;
+	snprintf(key, sizeof(key), "%s%s", e->key, META_SUFFIX);
+	enum result r = backend_get_buffer(t->backend, key, META_MAX_BYTES, &text, &len, err);
+	if (r)
+		return r;
+	struct incr_meta *m = malloc(sizeof(*m));
+	if (!m) {
+		free(text);
+		return error_nomem(err);
+	}
+	r = incr_meta_from_json(text, len, m, err);
+	free(text);
+	if (!r && strcmp(m->name, e->key) != 0)
+		r = error_set(err, CB_ERR_CORRUPT,
+			      "its metadata describes another increment (%s)", m->name);
+	if (r) {
+		free(m);
+		if (r == CB_ERR_CORRUPT)
+			error_prefix(err, "increment '%s'", e->key);
+		return r;
+	}
+	e->meta = m;
+	return CB_OK;
+}
+
 enum result tier_catalog(struct tier *t, const char *db, const char *comp, struct catalog *out,
 			 struct error *err)
 {

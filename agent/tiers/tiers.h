@@ -42,7 +42,9 @@ void tier_close(struct tier *t);
  * database's), newest first, warning (component comp) about names cbsync
  * would never write.  The local tier's metadata is read for every backup as
  * well -- a file read each, which list, stats and sync all need; a remote's
- * costs a request each, so it is read on demand with tier_read_meta. */
+ * costs a request each, so it is read on demand with tier_read_meta.  The
+ * increments' metadata is read on demand on every tier (tier_read_incr_meta):
+ * a chain has many, and only a restore or a verify needs them. */
 enum result tier_catalog(struct tier *t, const char *db, const char *comp, struct catalog *out,
 			 struct error *err);
 
@@ -54,6 +56,13 @@ enum result tier_catalog_local(const struct conf *c, const char *comp, struct ca
 /* Read e's metadata into e->meta (if not read yet): CB_OK when it is there,
  * usable and names e; CB_ERR_NOT_FOUND when e has none; else the error. */
 enum result tier_read_meta(struct tier *t, struct catalog_entry *e, struct error *err);
+
+/* Read increment e's metadata into e->meta (if not read yet), bounded by
+ * META_MAX_BYTES and validated (incr_meta_from_json): CB_OK when it is
+ * there, usable and names e; CB_ERR_NOT_FOUND when e has none; else the
+ * error (CB_ERR_CORRUPT for metadata that is unusable or names another
+ * increment). */
+enum result tier_read_incr_meta(struct tier *t, struct catalog_incr *e, struct error *err);
 
 /* Remove a backup from the tier: its data first (so that it vanishes at
  * once), then its metadata. */

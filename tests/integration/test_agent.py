@@ -25,6 +25,10 @@ catch_up = false
 quiet = {quiet}
 min_interval = {min_interval}
 max_delay = {max_delay}
+# These tests are about full change backups: the agent as it is with
+# increments off (test_replicate, test_chains and test_history cover them).
+[replicate]
+enabled = false
 [log]
 level = {level}
 format = {format}

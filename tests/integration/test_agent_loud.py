@@ -27,6 +27,9 @@ catch_up = {catch_up}
 quiet = {quiet}
 min_interval = 1s
 max_delay = {max_delay}
+# change backups, as with increments off
+[replicate]
+enabled = false
 [sync]
 retry_min = 1s
 retry_max = 2s

@@ -30,6 +30,7 @@ catch_up = false
 [replicate]
 enabled = true
 interval = 1s
+rebase_share = off
 """
 
 

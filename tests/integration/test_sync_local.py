@@ -190,6 +190,9 @@ monthly = off
 quiet = 0.5s
 min_interval = 1s
 max_delay = 2s
+# change backups go to the remote, as with increments off
+[replicate]
+enabled = false
 [sync]
 retry_min = 1s
 retry_max = 2s

@@ -840,6 +840,41 @@ static void test_plan_reasons_describe(void **state)
 	assert_string_equal(buf, "older than 1w");
 }
 
+/* Chains: each serves from its snapshot to the next one's; only those
+ * serving some time in the window are needed, the newest always. */
+static void test_chains(void **state)
+{
+	(void)state;
+	const int64_t now = 1800000000;
+	const struct keep_rule day = {KEEP_SECONDS, 86400};
+	const struct keep_rule forever = {KEEP_FOREVER, 0};
+	int64_t bases[] = {now - 5 * 86400, now - 3 * 86400, now - 86400 - 10, now - 86400,
+			   now - 3600, now + 600};
+	bool needed[6];
+
+	retention_chains(bases, 5, &day, now, needed);
+	/* the first two end before the window; the third ends 10 s before it
+	 * opens, the fourth starts exactly at its edge */
+	assert_false(needed[0]);
+	assert_false(needed[1]);
+	assert_false(needed[2]);
+	assert_true(needed[3]);
+	assert_true(needed[4]);
+	/* a chain from the future, and the one before it */
+	retention_chains(bases, 6, &day, now, needed);
+	assert_true(needed[4]);
+	assert_true(needed[5]);
+	/* one second later the boundary chain still serves now - 86400 + 1 */
+	retention_chains(bases, 5, &day, now + 1, needed);
+	assert_true(needed[3]);
+	/* forever keeps all; an old lone chain is the newest, so needed */
+	retention_chains(bases, 5, &forever, now, needed);
+	for (int i = 0; i < 5; i++)
+		assert_true(needed[i]);
+	retention_chains(bases, 1, &day, now, needed);
+	assert_true(needed[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -867,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_keep_rule_format),
 		cmocka_unit_test(test_reason_format),
 		cmocka_unit_test(test_plan_reasons_describe),
+		cmocka_unit_test(test_chains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

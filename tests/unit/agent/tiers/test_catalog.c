@@ -3,7 +3,9 @@
  * metadata objects merged into one entry per backup, lone metadata, temp
  * objects of unfinished uploads, keys in subdirectories, other tools' files
  * and names that do not parse (counted, never backups), unsafe names, the
- * newest-first order with its tie-break, catalog_keep_db and catalog_find.
+ * newest-first order with its tie-break, catalog_keep_db and catalog_find;
+ * increments listed apart from the backups, in chain order, one chain per
+ * snapshot (catalog_chain), never counted as foreign.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -262,6 +264,102 @@ static void empty_listing(void **state)
 	catalog_free(&cat);
 }
 
+/* Increment keys of the chain rooted in A and of two others. */
+#define INC_DIR_A "increments/cloudbrain_daily_20270103_020000/"
+#define I1 INC_DIR_A "0000000001-0000000001_20270103_020001_20270103_020002.wal.gz"
+#define I2 INC_DIR_A "0000000002-0000000002_20270103_020003_20270103_020003.wal.gz"
+#define I3 INC_DIR_A "0000000003-0000000003_20270103_020004_20270103_020009.wal.gz"
+#define I13 INC_DIR_A "0000000001-0000000003_20270103_020001_20270103_020009.wal.gz"
+#define IC "increments/cloudbrain_manual_20270101_120000/" \
+	"0000000001-0000000001_20270101_120001_20270101_120001.wal.gz"
+#define IOTHER "increments/cloud_daily_20270104_020000/" \
+	"0000000001-0000000001_20270104_020001_20270104_020001.wal.gz"
+
+static void increments_are_listed_apart(void **state)
+{
+	(void)state;
+	struct backend_object objs[] = {
+		{(char *)I3 META_SUFFIX, 400, 1},    /* metadata listed before its data */
+		{(char *)I3, 3000, 2},
+		{(char *)I1, 1000, 3},
+		{(char *)I1 META_SUFFIX, 401, 4},
+		{(char *)I13, 3500, 5},              /* merged, beside the originals */
+		{(char *)I13 META_SUFFIX, 402, 6},
+		{(char *)I2, 2000, 7},               /* data without metadata */
+		{(char *)IC META_SUFFIX, 403, 8},    /* metadata without data */
+		{(char *)IOTHER, 10, 9},
+		{(char *)A, 4096, 10},
+		{(char *)A META_SUFFIX, 300, 11},
+		{(char *)INC_DIR_A ".cbsync-tmp-x.wal.gz.Ab12cd", 5, 0},  /* temp of a capture */
+		{(char *)INC_DIR_A "notes.txt", 5, 0},                     /* not cbsync's */
+		{(char *)INC_DIR_A "0000000001-0000000001_20270103_020001.wal.gz", 5, 0},
+		{(char *)"increments/" A "/" "0000000001-0000000001_20270103_020001_"
+		 "20270103_020002.wal.gz", 5, 0},  /* the folder is not a snapshot stem */
+		{(char *)I1 ".json.json", 5, 0},
+	};
+	struct catalog cat;
+	build(objs, sizeof(objs) / sizeof(objs[0]), &cat);
+	/* The backups are as without increments. */
+	assert_int_equal(cat.n, 1);
+	assert_string_equal(cat.items[0].name, A);
+	assert_true(cat.items[0].has_data && cat.items[0].has_meta);
+	assert_int_equal(cat.temp, 1);
+	assert_int_equal(cat.foreign, 4);
+	assert_int_equal(cat.unsafe, 0);
+
+	/* Chain order: snapshot (C's chain, then A's... by name), seq first,
+	 * seq last; the merged one after the first original it covers. */
+	assert_int_equal(cat.n_incrs, 6);
+	const char *order[] = {IOTHER, I1, I13, I2, I3, IC};
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(cat.incrs[i].key, order[i]);
+	const struct catalog_incr *i1 = &cat.incrs[1], *i13 = &cat.incrs[2];
+	const struct catalog_incr *i2 = &cat.incrs[3], *i3 = &cat.incrs[4], *ic = &cat.incrs[5];
+	assert_true(i1->has_data && i1->has_meta);
+	assert_int_equal(i1->size, 1000);
+	assert_int_equal(i1->mtime, 3);
+	assert_int_equal(i1->parsed.seq_first, 1);
+	assert_string_equal(i1->parsed.snapshot, A);
+	assert_int_equal(i1->parsed.first, at(2027, 1, 3, 2, 0, 1));
+	assert_int_equal(i1->parsed.last, at(2027, 1, 3, 2, 0, 2));
+	assert_null(i1->meta);
+	assert_null(i1->meta_error);
+	assert_int_equal(i13->parsed.seq_first, 1);
+	assert_int_equal(i13->parsed.seq_last, 3);
+	assert_int_equal(i13->size, 3500);
+	assert_true(i2->has_data && !i2->has_meta);
+	assert_true(i3->has_data && i3->has_meta);
+	assert_int_equal(i3->size, 3000);       /* the data's size, not the metadata's */
+	assert_true(!ic->has_data && ic->has_meta);
+	assert_int_equal(ic->size, 0);
+
+	/* One chain per snapshot. */
+	size_t n = 99;
+	struct catalog_incr *chain = catalog_chain(&cat, A, &n);
+	assert_int_equal(n, 4);
+	assert_ptr_equal(chain, i1);
+	chain = catalog_chain(&cat, C, &n);
+	assert_int_equal(n, 1);
+	assert_ptr_equal(chain, ic);
+	assert_null(catalog_chain(&cat, B_DAILY, &n));
+	assert_int_equal(n, 0);
+
+	/* Another database's chain goes with its backups. */
+	cat.incrs[1].meta = calloc(1, sizeof(*cat.incrs[1].meta));
+	cat.incrs[0].meta_error = strdup("freed with its entry");
+	catalog_keep_db(&cat, "cloudbrain");
+	assert_int_equal(cat.n_incrs, 5);
+	assert_string_equal(cat.incrs[0].key, I1);
+	assert_non_null(cat.incrs[0].meta);
+	assert_null(catalog_chain(&cat, OTHER, &n));
+	catalog_keep_db(&cat, "cloud");
+	assert_int_equal(cat.n_incrs, 0);
+	assert_null(catalog_chain(&cat, A, &n));
+	catalog_free(&cat);
+	assert_null(cat.incrs);
+	assert_int_equal(cat.n_incrs, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +369,7 @@ int main(void)
 		cmocka_unit_test(newest_first_with_ties),
 		cmocka_unit_test(keep_db_counts_other_databases),
 		cmocka_unit_test(empty_listing),
+		cmocka_unit_test(increments_are_listed_apart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

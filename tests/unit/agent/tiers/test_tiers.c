@@ -5,7 +5,9 @@
  * on demand), deleting, opening sets of tiers by name, the candidates of a
  * set with one remote down, and fetching real gzip'd SQLite backups back
  * with every check -- a SHA-256 that disagrees with the metadata, metadata
- * that names another backup, and an object that grew past its listed size.
+ * that names another backup, and an object that grew past its listed size;
+ * increments listed on both kinds of tier, their metadata read on demand
+ * (good, missing, unusable, naming another increment).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include "backends/backend.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
+#include "common/increment.h"
 #include "common/meta.h"
 
 #include <fcntl.h>
@@ -176,6 +179,54 @@ static void same_file(const char *a, const char *b)
 	assert_memory_equal(x, y, la);
 	free(x);
 	free(y);
+}
+
+/* Metadata of increment seq of the chain rooted in snapshot, one second a
+ * step from its snapshot's time; m->name is its key. */
+static void incr_meta_of(struct incr_meta *m, const char *snapshot, uint64_t seq)
+{
+	struct backup_name bn;
+	assert_true(backup_name_parse(snapshot, &bn));
+	memset(m, 0, sizeof(*m));
+	struct incr_name n = {.seq_first = seq, .seq_last = seq,
+			      .first = bn.created + (int64_t)seq, .last = bn.created + (int64_t)seq};
+	snprintf(n.snapshot, sizeof(n.snapshot), "%s", snapshot);
+	assert_true(incr_name_format(&n, m->name, sizeof(m->name)));
+	if (seq > 1) {
+		n.seq_first = n.seq_last = seq - 1;
+		n.first = n.last = bn.created + (int64_t)seq - 1;
+		assert_true(incr_name_format(&n, m->prev, sizeof(m->prev)));
+	}
+	snprintf(m->database, sizeof(m->database), "%s", bn.db);
+	snprintf(m->snapshot, sizeof(m->snapshot), "%s", snapshot);
+	m->seq_first = m->seq_last = seq;
+	m->first_tx_ms = m->last_tx_ms = (bn.created + (int64_t)seq) * 1000 + 250;
+	m->page_size = 4096;
+	m->page_count = 3;
+	m->pages = 1;
+	m->original_size = 32 + 4096 + 24;
+	m->compressed_size = 100;
+	memset(m->sha256, 'b', SHA256_HEX_LEN);
+	snprintf(m->version, sizeof(m->version), "test");
+}
+
+static void write_incr(const char *dir, const struct incr_meta *m, bool data, bool meta)
+{
+	char *path = path_in(dir, m->name), *folder = fs_dirname(path);
+	struct error err = {0};
+	assert_int_equal(fs_mkdirs(folder, 0700, &err), CB_OK);
+	free(folder);
+	free(path);
+	if (data)
+		write_text(dir, m->name, "not really an increment");
+	if (meta) {
+		char key[INCR_NAME_MAX + 8];
+		char *json = incr_meta_to_json(m);
+		assert_non_null(json);
+		snprintf(key, sizeof(key), "%s%s", m->name, META_SUFFIX);
+		write_text(dir, key, json);
+		free(json);
+	}
 }
 
 /* ---- opening and listing ---- */
@@ -350,6 +401,86 @@ static void remote_metadata_is_read_on_demand(void **state)
 	assert_int_equal(tier_read_meta(&t, lone, &err), CB_ERR_NOT_FOUND);
 	catalog_free(&cat);
 	tier_close(&t);
+}
+
+static void increment_metadata_is_read_on_demand(void **state)
+{
+	(void)state;
+	struct incr_meta m1, m2, m3, m4, mo;
+	incr_meta_of(&m1, A, 1);
+	incr_meta_of(&m2, A, 2);
+	incr_meta_of(&m3, A, 3);
+	incr_meta_of(&m4, A, 4);
+	incr_meta_of(&mo, OTHER, 1);
+	const char *dirs[] = {local_dir, mirror};
+	for (size_t k = 0; k < 2; k++) {
+		const char *dir = dirs[k];
+		fake_backup(dir, A, true);
+		write_incr(dir, &m1, true, true);
+		write_incr(dir, &m2, true, false);       /* no metadata */
+		write_incr(dir, &m3, true, false);
+		char key[INCR_NAME_MAX + 8];
+		snprintf(key, sizeof(key), "%s%s", m3.name, META_SUFFIX);
+		write_text(dir, key, "{\"format\": 1");  /* unusable */
+		struct incr_meta swapped = m3;           /* names the fourth */
+		snprintf(swapped.name, sizeof(swapped.name), "%s", m4.name);
+		write_incr(dir, &m4, true, false);
+		snprintf(key, sizeof(key), "%s%s", m4.name, META_SUFFIX);
+		char *json = incr_meta_to_json(&m3);
+		write_text(dir, key, json);
+		free(json);
+		write_incr(dir, &mo, true, true);
+
+		struct tier t;
+		struct error err = {0};
+		if (k == 0)
+			assert_int_equal(tier_open_local(&t, dir, &conf.local_keep, &err), CB_OK);
+		else
+			assert_int_equal(tier_open_remote(&t, remote("off"), &err), CB_OK);
+		struct catalog cat;
+		assert_int_equal(tier_catalog(&t, "cloudbrain", "test", &cat, &err), CB_OK);
+		assert_int_equal(cat.n, 1);
+		assert_int_equal(cat.foreign, 0);
+		size_t n = 0;
+		struct catalog_incr *chain = catalog_chain(&cat, A, &n);
+		assert_int_equal(n, 4);
+		assert_int_equal(cat.n_incrs, 4);      /* the other database's is gone */
+		for (size_t i = 0; i < n; i++)
+			assert_null(chain[i].meta);      /* not read by the listing */
+
+		assert_int_equal(tier_read_incr_meta(&t, &chain[0], &err), CB_OK);
+		assert_non_null(chain[0].meta);
+		assert_string_equal(chain[0].meta->name, m1.name);
+		assert_int_equal(chain[0].meta->last_tx_ms, m1.last_tx_ms);
+		struct incr_meta *kept = chain[0].meta;
+		assert_int_equal(tier_read_incr_meta(&t, &chain[0], &err), CB_OK);
+		assert_ptr_equal(chain[0].meta, kept);  /* read once */
+
+		assert_int_equal(tier_read_incr_meta(&t, &chain[1], &err), CB_ERR_NOT_FOUND);
+		assert_null(chain[1].meta);
+		assert_int_equal(tier_read_incr_meta(&t, &chain[2], &err), CB_ERR_CORRUPT);
+		assert_non_null(strstr(err.msg, m3.name));
+		assert_null(chain[2].meta);
+		assert_int_equal(tier_read_incr_meta(&t, &chain[3], &err), CB_ERR_CORRUPT);
+		assert_non_null(strstr(err.msg, "describes another increment"));
+		assert_non_null(strstr(err.msg, m4.name));
+		assert_null(chain[3].meta);
+		catalog_free(&cat);
+
+		/* A metadata object bigger than any metadata is refused unread. */
+		char *big = malloc(META_MAX_BYTES + 2);
+		memset(big, ' ', META_MAX_BYTES + 1);
+		big[META_MAX_BYTES + 1] = '\0';
+		snprintf(key, sizeof(key), "%s%s", m1.name, META_SUFFIX);
+		write_text(dir, key, big);
+		free(big);
+		assert_int_equal(tier_catalog(&t, "cloudbrain", "test", &cat, &err), CB_OK);
+		chain = catalog_chain(&cat, A, &n);
+		assert_int_not_equal(tier_read_incr_meta(&t, &chain[0], &err), CB_OK);
+		assert_null(chain[0].meta);
+		catalog_free(&cat);
+		tier_close(&t);
+	}
 }
 
 static void delete_removes_data_then_metadata(void **state)
@@ -689,6 +820,7 @@ int main(void)
 		T(local_tier_on_a_missing_directory),
 		T(local_catalog_reads_every_metadata),
 		T(remote_metadata_is_read_on_demand),
+		T(increment_metadata_is_read_on_demand),
 		T(delete_removes_data_then_metadata),
 		T(tiers_open_by_name),
 		T(candidates_with_a_remote_down),

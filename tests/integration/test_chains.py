@@ -1,0 +1,285 @@
+"""Chains of increments over time: compaction and retention, through the binary.
+
+The agent makes a real chain under a busy writer; the test then moves the
+chain back in time (its snapshot's and increments' names and metadata, all
+consistent, so it is exactly the chain an agent would have made then) and
+lets `cbsync prune` compact and expire it.  After every step the chain is
+applied with the README's by-hand recipe and must still reach the live
+state, checked by its state checksum."""
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from datetime import datetime, timezone
+
+from harness import CbsyncTest, Writer, integrity, main, make_db, start_cbsync
+from test_replicate import by_hand, live_state
+from test_state_checksum import state_checksum
+
+CONFIG = """
+[database]
+path = {db}
+[local]
+dir = {dir}
+keep_change = 24h
+keep_increments = 24h
+[schedule]
+daily = off
+weekly = off
+monthly = off
+catch_up = false
+[replicate]
+enabled = true
+interval = 1s
+rebase_share = off
+"""
+
+STAMP = re.compile(r"(?<![0-9])(\d{8}_\d{6})(?![0-9])")
+
+
+def stamp(t):
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y%m%d_%H%M%S")
+
+
+def unstamp(s):
+    return int(datetime.strptime(s, "%Y%m%d_%H%M%S").replace(tzinfo=timezone.utc).timestamp())
+
+
+def shift_name(name, seconds):
+    return STAMP.sub(lambda m: stamp(unstamp(m.group(1)) - seconds), name)
+
+
+def shift_chain(backups, snapshot, seconds):
+    """Move a snapshot and its chain `seconds` into the past, consistently:
+    every name, and every time and name in the metadata.  Returns the
+    snapshot's new name."""
+    new_snap = shift_name(snapshot, seconds)
+    meta_path = os.path.join(backups, snapshot + ".json")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    meta["name"] = new_snap
+    meta["created"] = datetime.fromtimestamp(
+        unstamp(STAMP.search(new_snap).group(1)), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    os.remove(meta_path)
+    with open(os.path.join(backups, new_snap + ".json"), "w") as f:
+        json.dump(meta, f)
+    os.rename(os.path.join(backups, snapshot), os.path.join(backups, new_snap))
+    old_dir = os.path.join(backups, "increments", snapshot[:-len(".db.gz")])
+    new_dir = os.path.join(backups, "increments", new_snap[:-len(".db.gz")])
+    if not os.path.isdir(old_dir):
+        return new_snap
+    os.makedirs(new_dir)
+    for data in sorted(glob.glob(os.path.join(old_dir, "*.wal.gz"))):
+        with open(data + ".json") as f:
+            m = json.load(f)
+        m["snapshot"] = new_snap
+        m["name"] = "increments/%s/%s" % (new_snap[:-len(".db.gz")],
+                                          shift_name(os.path.basename(data), seconds))
+        if m["prev"]:
+            m["prev"] = "increments/%s/%s" % (new_snap[:-len(".db.gz")],
+                                              shift_name(os.path.basename(m["prev"]), seconds))
+        for key in ("first_tx", "last_tx"):
+            t = datetime.strptime(m[key], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+            m[key] = datetime.fromtimestamp(t.timestamp() - seconds, timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        target = os.path.join(backups, m["name"])
+        os.rename(data, target)
+        with open(target + ".json", "w") as f:
+            json.dump(m, f)
+        os.remove(data + ".json")
+    os.rmdir(old_dir)
+    return new_snap
+
+
+class ChainsTest(CbsyncTest):
+    def conf(self):
+        path = self.w.path("cbsync.conf")
+        with open(path, "w") as f:
+            f.write(CONFIG.format(db=self.w.db, dir=self.w.backups))
+        os.chmod(path, 0o600)
+        return path
+
+    def cbsync(self, *args):
+        return self.w.run(*args, "--config", self.conf())
+
+    def increments(self, snapshot):
+        folder = os.path.join(self.w.backups, "increments", snapshot[:-len(".db.gz")])
+        return sorted(glob.glob(os.path.join(folder, "*.wal.gz")))
+
+    def make_chain(self, want):
+        """Run the agent under a writer until its chain has `want`
+        increments and has caught up with the live database; returns the
+        chain's snapshot and the live state's checksum."""
+        conf = self.conf()
+        agent = start_cbsync(self.w.root, "agent", "--config", conf)
+        self.addCleanup(lambda: agent.poll() is None and agent.kill())
+        chain_file = os.path.join(self.w.backups, ".cbsync-chain", "cloudbrain.json")
+        writer = Writer(self.w.db)
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                if os.path.exists(chain_file):
+                    with open(chain_file) as f:
+                        snap = json.load(f)["snapshot"]
+                    if len(self.increments(snap)) >= want:
+                        break
+                time.sleep(0.3)
+        finally:
+            writer.stop()
+        live = state_checksum(live_state(self.w.db, self.w.path("live.db")), 4096)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with open(chain_file) as f:
+                c = json.load(f)
+            if c["checksum"] == live:
+                break
+            time.sleep(0.2)
+        self.assertEqual(c["checksum"], live, "the chain never reached the live state")
+        agent.send_signal(signal.SIGTERM)
+        self.assertEqual(agent.wait(timeout=60), 0)
+        self.assertGreaterEqual(len(self.increments(c["snapshot"])), want)
+        return c["snapshot"], live
+
+    def apply_by_hand(self, snapshot):
+        """The README's recipe; returns the final state's checksum."""
+        work = self.w.path("by-hand")
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        db = os.path.join(work, "cloudbrain.db")
+        by_hand(os.path.join(self.w.backups, snapshot), db)
+        for inc in self.increments(snapshot):
+            by_hand(inc, db + "-wal")
+            subprocess.run(["sqlite3", db, "PRAGMA wal_checkpoint(TRUNCATE);"],
+                           capture_output=True, check=True)
+            for side in ("-wal", "-shm"):
+                if os.path.exists(db + side):
+                    os.remove(db + side)
+            with open(inc + ".json") as f:
+                meta = json.load(f)
+            with open(db, "rb") as f:
+                self.assertEqual(state_checksum(f.read(), 4096), meta["state_checksum"], inc)
+        self.assertEqual(integrity(db), "ok")
+        with open(db, "rb") as f:
+            return state_checksum(f.read(), 4096)
+
+    def test_compaction_and_retention(self):
+        make_db(self.w.db, rows=300)
+        snap, live = self.make_chain(8)
+        n = len(self.increments(snap))
+
+        # Two hours ago: older than an hour, so merged per minute.
+        snap = shift_chain(self.w.backups, snap, 7200)
+        self.assertEqual(self.apply_by_hand(snap), live)
+        out = self.cbsync("prune", "--dry-run")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        # all but the newest, which the agent continues from by name
+        self.assertRegex(out.stdout, r"increments: would merge %d increments into [12]\b" % (n - 1))
+        self.assertIn("keep    chain %s: %d increments" % (snap, n), out.stdout)
+        self.assertEqual(len(self.increments(snap)), n, "a dry run changed the chain")
+        out = self.cbsync("prune")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("increments: merged %d increments into" % (n - 1), out.stdout)
+        merged = self.increments(snap)
+        self.assertIn(len(merged), (2, 3))
+        self.assertEqual(self.apply_by_hand(snap), live)
+        with open(os.path.join(self.w.backups, "operations.log")) as f:
+            self.assertIn("compact", f.read())
+
+        # A new chain from now on, and the old one 30 hours back: it still
+        # serves the window's start, so it and its snapshot (a change backup
+        # older than keep_change) stay, for that reason.
+        snap = shift_chain(self.w.backups, snap, 28 * 3600)
+        new = self.cbsync("backup")
+        self.assertEqual(new.returncode, 0, new.stderr)
+        out = self.cbsync("prune", "--dry-run")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, r"keep    %s  \(its increments reach into "
+                         r"keep_increments 1d\)" % re.escape(snap))
+        self.assertIn("keep    chain %s" % snap, out.stdout)
+
+        # Two days back, with the next base 25 hours back: the window no
+        # longer reaches it, its increments go; the snapshot follows its own
+        # rules (here: the newest change backup).
+        snap2 = shift_chain(self.w.backups, snap, 20 * 3600)
+        manual = os.path.basename(glob.glob(os.path.join(self.w.backups,
+                                                         "cloudbrain_manual_*.db.gz"))[0])
+        shift_chain(self.w.backups, manual, 25 * 3600)
+        out = self.cbsync("prune", "--dry-run")
+        self.assertIn("delete  chain %s" % snap2, out.stdout)
+        self.assertIn("older than keep_increments 1d", out.stdout)
+        self.assertRegex(out.stdout, r"Dry run: would delete 1 chain of increments")
+        self.assertTrue(self.increments(snap2))
+        out = self.cbsync("prune")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("Deleted chain %s" % snap2, out.stdout)
+        self.assertEqual(self.increments(snap2), [])
+        self.assertFalse(os.path.exists(
+            os.path.join(self.w.backups, "increments", snap2[:-len(".db.gz")])))
+        self.assertTrue(os.path.exists(os.path.join(self.w.backups, snap2)))
+        self.assertIn("keep    %s  (newest change backup)" % snap2,
+                      self.cbsync("prune", "--dry-run").stdout)
+
+    def test_orphan_chain_and_foreign_files(self):
+        make_db(self.w.db, rows=100)
+        snap, _ = self.make_chain(3)
+        snap = shift_chain(self.w.backups, snap, 3 * 86400)
+        # The snapshot is gone (deleted by hand); a newer base exists; a file
+        # that is not cbsync's sits in the chain's folder.
+        os.remove(os.path.join(self.w.backups, snap))
+        os.remove(os.path.join(self.w.backups, snap + ".json"))
+        folder = os.path.join(self.w.backups, "increments", snap[:-len(".db.gz")])
+        with open(os.path.join(folder, "notes.txt"), "w") as f:
+            f.write("mine\n")
+        # Another database's chain, as old, is never touched.
+        other = os.path.join(self.w.backups, "increments", "otherdb" + snap[len("cloudbrain"):-6])
+        shutil.copytree(folder, other)
+        self.assertEqual(self.cbsync("backup").returncode, 0)
+        out = self.cbsync("prune")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("Deleted chain %s" % snap, out.stdout)
+        self.assertEqual(self.increments(snap), [])
+        self.assertTrue(os.path.exists(os.path.join(folder, "notes.txt")))
+        self.assertTrue(glob.glob(os.path.join(other, "*.wal.gz")))
+
+
+    def test_rebase_share(self):
+        """A chain that outgrows rebase_share of its snapshot ends: the next
+        capture takes a new snapshot, which starts a new chain."""
+        make_db(self.w.db, rows=300)
+        conf = self.conf()
+        with open(conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace("rebase_share = off", "rebase_share = 1%"))
+        agent = start_cbsync(self.w.root, "agent", "--config", conf,
+                             stderr=subprocess.PIPE)
+        self.addCleanup(lambda: agent.poll() is None and agent.kill())
+        writer = Writer(self.w.db)
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                snaps = glob.glob(os.path.join(self.w.backups, "cloudbrain_change_*.db.gz"))
+                if len(snaps) >= 2:
+                    break
+                time.sleep(0.3)
+        finally:
+            writer.stop()
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=60)
+        self.assertEqual(agent.returncode, 0, err)
+        snaps = sorted(glob.glob(os.path.join(self.w.backups, "cloudbrain_change_*.db.gz")))
+        self.assertGreaterEqual(len(snaps), 2, err)
+        self.assertRegex(err, r"a new chain: the increments since cloudbrain_change_\S+ add up "
+                              r"to \d+% of it \(rebase_share 1%\)")
+        # the first chain has what it had when it ended, and applies
+        first = os.path.basename(snaps[0])
+        self.assertTrue(self.increments(first))
+        self.apply_by_hand(first)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+/*
+ * Compaction of a chain (agent/tiers/compact.h): the plan by age, and merges
+ * that a restore applies to exactly the states the originals reached --
+ * through a shrinking VACUUM and regrowth -- including after a compaction
+ * interrupted at each of its steps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "agent/engine/chain.h"
+#include "agent/engine/gzstream.h"
+#include "agent/engine/pagesum.h"
+#include "agent/engine/walfile.h"
+#include "agent/tiers/compact.h"
+#include "common/fsutil.h"
+#include "common/increment.h"
+#include "common/meta.h"
+#include "../engine/engine_test.h"
+
+#include <dirent.h>
+#include <string.h>
+#include <time.h>
+
+#define PAGE_SIZE 1024
+#define NINCR 12
+#define SNAP "cloudbrain_daily_20261129_020000.db.gz"
+#define STEM "cloudbrain_daily_20261129_020000"
+
+static char dir[64];
+static char cdir[128];
+static char snap_img[160];
+static uint64_t snap_sum;
+static unsigned char *final_img;
+static size_t final_len;
+static uint64_t final_sum;
+static int64_t now;
+
+/* ---- the plan ------------------------------------------------------------ */
+
+static void test_buckets(void **state)
+{
+	(void)state;
+	int64_t t = 1800000000;
+	assert_int_equal(compact_bucket(t - 10, t), -1);
+	assert_int_equal(compact_bucket(t - 3599, t), -1);
+	/* a minute: equal within it, different in the next */
+	assert_true(compact_bucket(t - 7200, t) >= 0);
+	int64_t m0 = (t - 7200) / 60 * 60;
+	assert_int_equal(compact_bucket(m0, t), compact_bucket(m0 + 59, t));
+	assert_true(compact_bucket(m0 + 60, t) != compact_bucket(m0, t));
+	/* an hour, past a day; never equal to a minute's */
+	int64_t h0 = (t - 3 * 86400) / 3600 * 3600;
+	assert_int_equal(compact_bucket(h0, t), compact_bucket(h0 + 3599, t));
+	assert_true(compact_bucket(h0, t) % 2 != compact_bucket(m0, t) % 2);
+}
+
+static void test_plan(void **state)
+{
+	(void)state;
+	int64_t t = 1800000000, m0 = (t - 7200) / 60 * 60;
+	struct incr_name n[8];
+	struct compact_group g[8];
+	memset(n, 0, sizeof(n));
+	/* 0-2 in one minute, 3 alone in the next, 4-5 in a third with a gap
+	 * between them, 6-7 recent */
+	int64_t times[8] = {m0 + 1, m0 + 20, m0 + 50, m0 + 70, m0 + 130, m0 + 140, t - 5, t - 1};
+	uint64_t seq = 1;
+	for (int i = 0; i < 8; i++) {
+		n[i].seq_first = seq;
+		n[i].seq_last = seq;
+		seq += i == 4 ? 2 : 1;   /* a gap after 4 */
+		n[i].first = n[i].last = times[i];
+	}
+	assert_int_equal(compact_plan(n, 8, t, NULL, g, 8), 1);
+	assert_int_equal(g[0].first, 0);
+	assert_int_equal(g[0].count, 3);
+	/* protecting the middle one splits the run: nothing left to merge */
+	size_t protect = 1;
+	assert_int_equal(compact_plan(n, 8, t, &protect, g, 8), 0);
+	/* without the gap, 4-5 merge too; a day later, all six share an hour */
+	n[5].seq_first = n[5].seq_last = n[4].seq_last + 1;
+	assert_int_equal(compact_plan(n, 6, t, NULL, g, 8), 2);
+	assert_int_equal(compact_plan(n, 6, t + 86400 * 2, NULL, g, 8), 1);
+	assert_int_equal(g[0].count, 6);
+}
+
+/* ---- merges -------------------------------------------------------------- */
+
+static enum result gz_sink(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return gz_writer_write(ctx, buf, len, err);
+}
+
+/* Write the pages of live that differ from sums as increment seq, cut
+ * `ago` seconds before now, into the chain folder. */
+static void cut(const char *live, struct pagesum *sums, uint64_t seq, int64_t at, char *prev)
+{
+	struct incr_meta m = {0};
+	struct incr_name n = {.seq_first = seq, .seq_last = seq, .first = at, .last = at};
+	struct walfile_writer w = {0};
+	struct walfile_writer_opts o = {.page_size = PAGE_SIZE, .checkpoint_seq = (uint32_t)seq};
+	struct walfile_info info;
+	struct gz_writer *gz;
+	struct gz_result res;
+	struct error err = {0};
+	size_t len;
+	unsigned char *img = slurp(live, &len);
+	uint32_t npages = (uint32_t)(len / PAGE_SIZE);
+	char path[512];
+
+	snprintf(n.snapshot, sizeof(n.snapshot), "%s", SNAP);
+	assert_true(incr_name_format(&n, m.name, sizeof(m.name)));
+	snprintf(path, sizeof(path), "%s/%s", dir, m.name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(gz_writer_open(&gz, fd, &(struct gz_writer_opts){.level = 6, .threads = 1},
+					&err), CB_OK);
+	assert_int_equal(walfile_random_salts(o.salt, &err), CB_OK);
+	assert_int_equal(walfile_writer_init(&w, &o, gz_sink, gz, &err), CB_OK);
+	assert_int_equal(pagesum_resize(sums, npages, &err), CB_OK);
+	for (uint32_t p = 1; p <= npages; p++) {
+		const unsigned char *page = img + (size_t)(p - 1) * PAGE_SIZE;
+		if (!pagesum_changed(sums, p, page))
+			continue;
+		assert_int_equal(walfile_add_page(&w, p, page, &err), CB_OK);
+		assert_int_equal(pagesum_update(sums, p, page, &err), CB_OK);
+	}
+	assert_int_equal(walfile_commit(&w, npages, &info, &err), CB_OK);
+	walfile_writer_free(&w);
+	assert_int_equal(gz_writer_finish(gz, NULL, &res, &err), CB_OK);
+	gz_writer_free(gz);
+	close(fd);
+
+	snprintf(m.database, sizeof(m.database), "cloudbrain");
+	snprintf(m.snapshot, sizeof(m.snapshot), "%s", SNAP);
+	snprintf(m.prev, sizeof(m.prev), "%s", prev);
+	m.seq_first = m.seq_last = seq;
+	m.first_tx_ms = m.last_tx_ms = at * 1000;
+	m.page_size = PAGE_SIZE;
+	m.page_count = info.db_pages;
+	m.pages = info.frames;
+	m.original_size = (int64_t)info.bytes;
+	m.compressed_size = (int64_t)res.compressed_size;
+	hex_encode(res.sha256, SHA256_LEN, m.sha256);
+	m.state_checksum = pagesum_checksum(sums);
+	snprintf(m.version, sizeof(m.version), "test");
+	char *json = incr_meta_to_json(&m);
+	snprintf(path, sizeof(path), "%s/%s%s", dir, m.name, META_SUFFIX);
+	spit(path, json, strlen(json));
+	free(json);
+	snprintf(prev, INCR_NAME_MAX, "%s", m.name);
+	if (seq == NINCR) {
+		final_img = img;
+		final_len = len;
+		final_sum = m.state_checksum;
+	} else {
+		free(img);
+	}
+}
+
+static const char *const rounds[NINCR] = {
+	"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<300) "
+	"INSERT INTO msg(body) SELECT printf('m%d %s', i, hex(randomblob(80))) FROM n;",
+	"UPDATE msg SET body = body || ' edited' WHERE id % 7 = 0;",
+	"DELETE FROM msg WHERE id % 3 = 0;",
+	"CREATE TABLE tag(id INTEGER PRIMARY KEY, name TEXT);"
+	"INSERT INTO tag(name) SELECT substr(body, 1, 12) FROM msg WHERE id % 5 = 1;",
+	"DELETE FROM msg WHERE id > 40; DROP TABLE tag;",
+	"VACUUM;",
+	"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<200) "
+	"INSERT INTO msg(body) SELECT printf('again %d %s', i, hex(randomblob(90))) FROM n;",
+	"UPDATE msg SET body = 'short' WHERE id % 2 = 0;",
+	"INSERT INTO msg(body) VALUES ('one more');",
+	"DELETE FROM msg WHERE id % 5 = 0; VACUUM;",
+	"INSERT INTO msg(body) VALUES ('nearly');",
+	"UPDATE msg SET body = 'last' WHERE id = 1;",
+};
+
+/* The times increments are cut at: 0-5 in one minute two hours ago, 6-9 in
+ * the next, 10-11 a minute ago (kept as cut). */
+static int64_t cut_time(int i)
+{
+	int64_t m0 = (now - 7200) / 60 * 60;
+	return i < 6 ? m0 + 2 + i * 5 : i < 10 ? m0 + 62 + (i - 6) * 5 : now - 60 + i;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	char live[128], prev[INCR_NAME_MAX] = "";
+	struct pagesum *sums;
+	struct error err = {0};
+	sqlite3 *db;
+
+	now = time(NULL);
+	snprintf(dir, sizeof(dir), "/tmp/cbsync-compact-%d", (int)getpid());
+	snprintf(cdir, sizeof(cdir), "%s/%s/%s", dir, INCR_DIR, STEM);
+	assert_int_equal(fs_mkdirs(cdir, 0700, &err), CB_OK);
+	snprintf(live, sizeof(live), "%s/live.db", dir);
+	snprintf(snap_img, sizeof(snap_img), "%s/snapshot.img", dir);
+	assert_int_equal(sqlite3_open(live, &db), SQLITE_OK);
+	exec_ok(db, "PRAGMA page_size=1024; PRAGMA journal_mode=DELETE;"
+		    "CREATE TABLE msg(id INTEGER PRIMARY KEY, body TEXT);"
+		    "INSERT INTO msg(body) VALUES ('hello'), ('world');");
+	size_t len;
+	unsigned char *img = slurp(live, &len);
+	spit(snap_img, img, len);
+	free(img);
+	int fd = open(snap_img, O_RDONLY);
+	assert_int_equal(pagesum_build(fd, PAGE_SIZE, &sums, &err), CB_OK);
+	close(fd);
+	snap_sum = pagesum_checksum(sums);
+	for (int i = 0; i < NINCR; i++) {
+		exec_ok(db, rounds[i]);
+		cut(live, sums, (uint64_t)i + 1, cut_time(i), prev);
+	}
+	sqlite3_close(db);
+	pagesum_free(sums);
+	unlink(live);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	free(final_img);
+	return 0;
+}
+
+/* The chain's increments, by name, in seq order (names sort so). */
+static size_t chain_names(char names[][128], size_t max)
+{
+	DIR *d = opendir(cdir);
+	struct dirent *de;
+	size_t n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len > 7 && strcmp(de->d_name + len - 7, ".wal.gz") == 0 && n < max)
+			snprintf(names[n++], 128, "%s", de->d_name);
+	}
+	closedir(d);
+	qsort(names, n, 128, (int (*)(const void *, const void *))strcmp);
+	return n;
+}
+
+/* Apply the chain in the folder to a copy of the snapshot: it must reach
+ * the final state, byte for byte. */
+static void assert_chain_reaches_final(size_t expect)
+{
+	char names[64][128], img[192], path[512];
+	struct error err = {0};
+	struct chain c = {0};
+	size_t n = chain_names(names, 64);
+	assert_int_equal(n, expect);
+	snprintf(img, sizeof(img), "%s/scratch.img", dir);
+	size_t len;
+	unsigned char *p = slurp(snap_img, &len);
+	spit(img, p, len);
+	free(p);
+	int fd = open(img, O_RDWR);
+	assert_int_equal(chain_begin(&c, fd, img, &(struct chain_base){.snapshot = SNAP,
+		.page_size = PAGE_SIZE, .state_checksum = &snap_sum}, &err), CB_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct incr_meta m;
+		char *text;
+		size_t tlen;
+		snprintf(path, sizeof(path), "%s/%s%s", cdir, names[i], META_SUFFIX);
+		assert_int_equal(fs_read_file(path, 65536, &text, &tlen, &err), CB_OK);
+		assert_int_equal(incr_meta_from_json(text, tlen, &m, &err), CB_OK);
+		free(text);
+		snprintf(path, sizeof(path), "%s/%s", cdir, names[i]);
+		int ofd = open(path, O_RDONLY);
+		if (chain_apply_fd(&c, &m, ofd, path, &err))
+			fail_msg("%s: %s", names[i], err.msg);
+		close(ofd);
+	}
+	uint64_t sum;
+	assert_int_equal(chain_end(&c, &sum, &err), CB_OK);
+	chain_free(&c);
+	close(fd);
+	assert_true(sum == final_sum);
+	p = slurp(img, &len);
+	assert_int_equal(len, final_len);
+	assert_memory_equal(p, final_img, len);
+	free(p);
+	unlink(img);
+}
+
+static struct compact_result compact(void)
+{
+	struct compact_opts o = {.dir = dir, .db = "cloudbrain", .level = 6, .threads = 1,
+				 .now = now};
+	struct compact_result res;
+	struct error err = {0};
+	if (compact_local(&o, &res, &err))
+		fail_msg("compact: %s", err.msg);
+	return res;
+}
+
+/* Copy the chain folder's files aside, or back (restoring what a crash
+ * would have left). */
+static void snapshot_folder(const char *to)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/%s && cp -a %s %s/%s", dir, to, cdir, dir, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_merge_and_repair(void **state)
+{
+	(void)state;
+	assert_chain_reaches_final(NINCR);
+	snapshot_folder("before");
+
+	/* dry run: the plan, nothing written */
+	struct compact_opts o = {.dir = dir, .db = "cloudbrain", .level = 6, .threads = 1,
+				 .now = now, .dry_run = true};
+	struct compact_result res;
+	struct error err = {0};
+	assert_int_equal(compact_local(&o, &res, &err), CB_OK);
+	assert_int_equal(res.made, 2);
+	assert_int_equal(res.merged, 10);
+	char names[64][128];
+	assert_int_equal(chain_names(names, 64), NINCR);
+
+	/* two minutes merged, the recent two kept: 2 + 2 increments */
+	res = compact();
+	assert_int_equal(res.made, 2);
+	assert_int_equal(res.merged, 10);
+	assert_true(res.bytes_after < res.bytes_before);
+	assert_chain_reaches_final(4);
+	assert_int_equal(chain_names(names, 64), 4);
+	assert_non_null(strstr(names[0], "0000000001-0000000006_"));
+	assert_non_null(strstr(names[1], "0000000007-0000000010_"));
+	snapshot_folder("after");
+	/* nothing more to do */
+	res = compact();
+	assert_int_equal(res.made + res.merged + res.repaired, 0);
+
+	/* Interrupted after the merged ones were written and relinked, before
+	 * the originals went: both routes are there, and the next run tidies. */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cp -a %s/before/. %s/ && cp -a %s/after/. %s/", dir, cdir, dir,
+		 cdir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(chain_names(names, 64), NINCR + 2);
+	res = compact();
+	assert_int_equal(res.repaired, 2);
+	assert_chain_reaches_final(4);
+
+	/* Interrupted before the relink: the successors still name the
+	 * originals; the repair relinks them. */
+	snprintf(cmd, sizeof(cmd), "cp -a %s/after/. %s/ && cp -a %s/before/. %s/", dir, cdir, dir,
+		 cdir);
+	assert_int_equal(system(cmd), 0);
+	res = compact();
+	assert_int_equal(res.repaired, 2);
+	assert_chain_reaches_final(4);
+
+	/* Metadata written, data never committed: an orphan, removed. */
+	struct incr_name on = {.seq_first = NINCR + 1, .seq_last = NINCR + 1, .first = now,
+			       .last = now};
+	char oname[INCR_NAME_MAX], opath[512];
+	snprintf(on.snapshot, sizeof(on.snapshot), "%s", SNAP);
+	assert_true(incr_name_format(&on, oname, sizeof(oname)));
+	snprintf(opath, sizeof(opath), "%s/%s%s", dir, oname, META_SUFFIX);
+	spit(opath, "{}", 2);
+	res = compact();
+	assert_false(fs_exists(opath));
+	assert_chain_reaches_final(4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buckets),
+		cmocka_unit_test(test_plan),
+		cmocka_unit_test_setup_teardown(test_merge_and_repair, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
