@@ -3,7 +3,8 @@
 
   /usr/bin/python3 bench/bench_replicate.py --cbsync build/cbsync \
       [--size-mib 256] [--seconds 1200] [--modes none,increments,changes] \
-      [--json out.json] [--work DIR] [--restore-repeat N] [--keep]
+      [--json out.json] [--work DIR] [--restore-repeat N] [--keep] \
+      [--baseline OTHER/cbsync]
 
 One CloudBrain-shaped database is generated (gen_cloudbrain.py, WAL mode).
 Then, one mode after another, each on a fresh copy of it and for --seconds,
@@ -15,6 +16,8 @@ every second, while:
                rebase_share at its default
   changes      `cbsync agent` with [replicate] enabled = false: today's full
                change backups at the [watch] defaults
+  baseline     with --baseline: the increments again, with another build (say
+               the commit before a change), for its CPU ratio on this machine
 
 Each agent mode starts from a snapshot made before the clock starts (catch-up
 and schedules off), so it measures the changes only.  Figures, side by side:
@@ -34,6 +37,8 @@ and schedules off), so it measures the changes only.  Figures, side by side:
   * after the increments run: `cbsync restore --latest` (the snapshot and its
     increments) against `cbsync restore --path <that snapshot>`, when the
     binary restores through increments;
+  * how the agent's captures went, from its `status --json` (from the WAL's
+    frames, across a WAL restart, by page diff), when it says;
   * the issue's targets beside each figure, marked met / not met.
 
 How a captured state is timed and read: the sampler polls the backup
@@ -428,6 +433,17 @@ def wait_settled(pid, limit=60.0):
         last = now
 
 
+def captures_of(cbsync, conf, env):
+    """The agent's capture counts by route, from its status (None: it has
+    none to tell)."""
+    p = subprocess.run([cbsync, "--config", conf, "status", "--json"], capture_output=True,
+                       text=True, env=env)
+    try:
+        return json.loads(p.stdout)["state"].get("captures")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def run_mode(mode, args, cbsync, work, base_db, problems):
     root = tempfile.mkdtemp(prefix=f"{mode}-", dir=work)
     db = os.path.join(root, DB_NAME)
@@ -442,7 +458,7 @@ def run_mode(mode, args, cbsync, work, base_db, problems):
         if mode != "none":
             with open(conf, "w") as f:
                 f.write(CONFIG.format(db=db, dir=backups,
-                                      replicate="true" if mode == "increments" else "false"))
+                                      replicate="false" if mode == "changes" else "true"))
                 if mode == "changes" and args.changes_max_delay:
                     # Only to try the script in a short run: quiet and
                     # min_interval must fit inside max_delay.
@@ -523,6 +539,8 @@ def run_mode(mode, args, cbsync, work, base_db, problems):
             problems.append(f"{mode}: {len(wlog['errors'])} writer commits failed, "
                             f"first: {wlog['errors'][0]}")
         res.update(measure(mode, args, wlog, poller, ticks, backups))
+        if agent:
+            res["captures"] = captures_of(cbsync, conf, env)
         res["wal_max_bytes"] = wal_max
         res["writer_cpu_s"] = writer_cpu
         res["agent_cpu_s"] = cpu
@@ -883,6 +901,17 @@ def report(args, rows, base_info, problems):
                      f"{get(m, 'stamps_ahead_of_content')}"
                      + (f" (by up to {get(m, 'stamps_ahead_max_ms'):.0f} ms)"
                         if get(m, "stamps_ahead_of_content") else ""))
+    for m in modes:
+        c = get(m, "captures")
+        if c:
+            last = c.get("last_diff") or {}
+            lines.append(f"{m}: captures from the WAL's frames {c.get('wal')} (across a WAL "
+                         f"restart {c.get('restarts_followed')}), by page diff {c.get('diff')}"
+                         + (f"; last diff: {last.get('reason')}" if last else ""))
+    b, i = rows.get("baseline", {}), rows.get("increments", {})
+    if b.get("agent_cpu_s") and i.get("agent_cpu_s") is not None:
+        lines.append(f"increments' agent CPU, this build / the baseline build "
+                     f"({args.baseline}): {i['agent_cpu_s'] / b['agent_cpu_s']:.3f}")
     if args.changes_max_delay:
         lines.append(f"changes: [watch] max_delay = {args.changes_max_delay:g} s, not the "
                      f"default (--changes-max-delay): not today's behaviour")
@@ -924,6 +953,8 @@ def main():
                     help="[watch] max_delay for the changes run, seconds (default: the "
                          "agent's, 5 min); shorter only to see change backups in a short try")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--baseline", help="another cbsync build: run the increments with it too "
+                    "(mode baseline), for the CPU ratio")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directories")
     ap.add_argument("--writer-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -932,7 +963,11 @@ def main():
         writer_child(db, log_path, float(seconds), args.seed + 1)
         return 0
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    bad = [m for m in args.modes if m not in MODES]
+    if args.baseline and "baseline" not in args.modes:
+        args.modes.append("baseline")
+    bad = [m for m in args.modes if m not in MODES + ("baseline",)]
+    if "baseline" in args.modes and not args.baseline:
+        ap.error("--modes baseline needs --baseline")
     if bad or not args.modes:
         ap.error(f"--modes: unknown {', '.join(bad) or '(empty)'}; "
                  f"choose from {', '.join(MODES)}")
@@ -955,7 +990,8 @@ def main():
         base_info = {"size": os.path.getsize(base), "page_size": page_size_of(base)}
         for mode in args.modes:
             print(f"running {mode} for {args.seconds:g} s ...", file=sys.stderr, flush=True)
-            rows[mode] = run_mode(mode, args, cbsync, work, base, problems)
+            binary = os.path.abspath(args.baseline) if mode == "baseline" else cbsync
+            rows[mode] = run_mode(mode, args, binary, work, base, problems)
         judge(args, rows)
         print(report(args, rows, base_info, problems))
         if args.json:

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -37,6 +38,23 @@ rebase_share = off
 def by_hand(src_gz, dst):
     with open(dst, "wb") as out:
         subprocess.run(["gunzip", "-c", src_gz], stdout=out, check=True)
+
+
+def live_state(db, scratch):
+    """A consistent copy of the live database, as a file, through the backup
+    API (which rewrites page 1's change counter, schema cookie and
+    version-valid-for number: its state checksum equals a chain's only when
+    the chain's page 1 came from a page diff or a snapshot, as after the
+    writer's close removed the WAL)."""
+    if os.path.exists(scratch):
+        os.remove(scratch)
+    src = sqlite3.connect(db)
+    dst = sqlite3.connect(scratch)
+    src.backup(dst)
+    dst.close()
+    src.close()
+    with open(scratch, "rb") as f:
+        return f.read()
 
 
 class ReplicateTest(CbsyncTest):
