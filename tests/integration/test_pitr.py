@@ -167,7 +167,9 @@ class History:
             size = os.path.getsize(os.path.join(self.backups, name))
             out.append((at, name, 0, size))
             for k, (meta, path) in enumerate(incs, 1):
-                at = max(at, parse_iso(meta["last_tx"]))
+                # Just after its last transaction, whose time is rounded
+                # down to the millisecond.
+                at = max(at, parse_iso(meta["last_tx"]) + 1)
                 size += meta["compressed_size"]
                 out.append((at, name, k, size))
         return sorted(out)
@@ -455,6 +457,14 @@ class PitrTest(CbsyncTest):
         prev = parse_iso(incs[k - 1][0]["last_tx"])
         p, target = self.restore_at(prev)
         self.check_state(prev, p, target)
+        # --fallback steps back to the state before it, saying why.
+        p, target = self.restore_at(t, "--fallback")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"increment '{meta['name']}'", p.stderr)
+        self.assertIn("trying the next candidate (--fallback)", p.stderr)
+        want = [s for s in self.h.states() if s[1] == name and s[2] == k][0]
+        self.assertEqual(state_at(p.stdout), want[0])
+        self.commit_of(file_hash(target))
 
     def test_missing_increment_is_refused(self):
         name, incs, k = self.victim()
