@@ -18,9 +18,10 @@
  * ("2026-02-02T12:00:00.250Z"): when the state they hold is at.  "created"
  * (the name's time) is stamped before the snapshot's read transaction
  * starts, so a commit just after it can be inside the snapshot; state_time
- * is stamped once that transaction holds its snapshot of the database, so
- * every commit in the backup was made before it (and none after).  It is
- * never before created; optional on reading (older backups: use created).
+ * is stamped once that transaction holds its snapshot of the database, and
+ * rounded up to the millisecond, so every commit in the backup was made
+ * before it.  It is never before created; optional on reading (older
+ * backups: use created).
  */
 #ifndef CBSYNC_META_H
 #define CBSYNC_META_H

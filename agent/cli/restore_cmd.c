@@ -25,12 +25,10 @@
 #include "agent/cli/format.h"
 #include "agent/cli/restore_internal.h"
 #include "agent/tiers/oplog.h"
-#include "agent/tiers/pitr.h"
 #include "agent/tiers/tier_local.h"
 #include "common/fsutil.h"
 #include "common/timeutil.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* The planner's view of the tiers, and what it refers back to. */
 struct by_time {
@@ -170,7 +169,7 @@ static enum result check_break(const struct by_time *b, const struct pitr_plan *
 	/* The first increment past the end matters if its state may be at or
 	 * before the time: its name's last second says it is not before. */
 	const struct pitr_incr *next = ch.lost ? &b->incrs[ch.first_lost] : NULL;
-	int64_t next_at = !next ? 0 : next->meta ? next->meta->last_tx_ms
+	int64_t next_at = !next ? 0 : next->meta ? pitr_incr_at(next->meta)
 					       : incr_cand(b, ch.first_lost)->e.parsed.last * 1000;
 	if (next && p->reach_ms >= ch.path.reach_ms && next_at <= b->at_ms) {
 		char at[32];

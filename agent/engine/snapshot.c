@@ -131,8 +131,9 @@ static enum result gz_start(void *ctx, int page_size, struct error *err)
 				    .head_size = (size_t)page_size};
 	/* The first page of the copy is written once the backup step holds the
 	 * source's read transaction (snapshot_vfs.h): the state is fixed, and
-	 * every commit in it came before now. */
-	g->state_ms = time_now_ms();
+	 * every commit in it came before now -- before the next millisecond,
+	 * as now is rounded down. */
+	g->state_ms = time_now_ms() + 1;
 	g->page_size = (uint32_t)page_size;
 	g->next_pgno = 2;
 	enum result r = pagesum_new(g->page_size, &g->sum, err);
@@ -272,8 +273,9 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 	}
 	rc = snapshot_copy(dst, src, opts->busy_timeout, &pages);
 	/* The copy is one step under one read transaction, now ended: its
-	 * state is at some moment before now, so now is a safe bound. */
-	int64_t state_ms = time_now_ms();
+	 * state is at some moment before now, so now (rounded up to the
+	 * millisecond) is a safe bound. */
+	int64_t state_ms = time_now_ms() + 1;
 	if (rc != SQLITE_OK) {
 		r = cancel_requested() ? error_set(err, CB_ERR_INTERRUPTED, "interrupted")
 				       : snapshot_sqlite_error(err, rc, db_path,

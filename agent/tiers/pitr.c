@@ -88,10 +88,11 @@ static void offer(struct node *nodes, size_t j, size_t p, int64_t snap_at)
 	if (n->reached && steps <= n->steps)
 		return;   /* the first finest way in stays: the caller's order */
 	int64_t before = p == NONE ? snap_at : nodes[p].at;
+	int64_t mine = pitr_incr_at(n->m);
 	n->reached = true;
 	n->steps = steps;
 	n->pred = p;
-	n->at = n->m->last_tx_ms > before ? n->m->last_tx_ms : before;
+	n->at = mine > before ? mine : before;
 	n->bytes = (p == NONE ? 0 : nodes[p].bytes) + n->m->compressed_size;
 }
 
@@ -160,6 +161,11 @@ static enum result plan_of(const struct solved *sol, size_t snap, const struct p
 	for (size_t j = sol->best.node; j != NONE; j = sol->nodes[j].pred)
 		out->steps[--k] = sol->nodes[j].incr;
 	return CB_OK;
+}
+
+int64_t pitr_incr_at(const struct incr_meta *m)
+{
+	return m->last_tx_ms + 1;
 }
 
 bool pitr_span(const struct pitr_snap *snaps, size_t n_snaps, const struct pitr_incr *incrs,

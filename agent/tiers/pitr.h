@@ -5,9 +5,13 @@
  * needs; agent/tiers/chains.h does that for restore and verify).
  *
  * A state is at a time: a snapshot's at its state time (meta_state_ms: the
- * moment its read transaction held the database, or its created time when
- * its metadata predates that field), an increment's at its last
- * transaction (last_tx_ms).  A chain is snapshot S, then increments of S
+ * first millisecond after its read transaction held the database, or its
+ * created time when its metadata predates that field), an increment's just
+ * after its last transaction -- last_tx_ms + 1 (pitr_incr_at), since that
+ * time is rounded down to the millisecond: a transaction at 09:48:00.2504
+ * reads 09:48:00.250, and a restore to 09:48:00.250 must not hold it.  So
+ * no state taken for a time holds a commit made after it.  A chain is
+ * snapshot S, then increments of S
  * each of which continues the one before: its seq first is the previous
  * seq last + 1 (1 for the first) and its prev is the previous one's name
  * ("" for the first), with one page size throughout.  Each increment's
@@ -70,6 +74,9 @@ struct pitr_plan {
 	int64_t reach_ms;          /* the time of the state it reaches */
 	uint64_t bytes;            /* what it reads: the snapshot and every step */
 };
+
+/* When the state after increment m is at (see above). */
+int64_t pitr_incr_at(const struct incr_meta *m);
 
 /* Plan a restore to the newest state at or before at_ms (PITR_LATEST: the
  * newest of all).  CB_ERR_NOT_FOUND when no state is at or before at_ms:

@@ -167,7 +167,9 @@ class History:
             size = os.path.getsize(os.path.join(self.backups, name))
             out.append((at, name, 0, size))
             for k, (meta, path) in enumerate(incs, 1):
-                at = max(at, parse_iso(meta["last_tx"]))
+                # Just after its last transaction, whose time is rounded
+                # down to the millisecond.
+                at = max(at, parse_iso(meta["last_tx"]) + 1)
                 size += meta["compressed_size"]
                 out.append((at, name, k, size))
         return sorted(out)
@@ -205,20 +207,20 @@ class PitrTest(CbsyncTest):
                            timeout=120)
             with open(logpath) as f:
                 cls.log = [json.loads(line) for line in f]
-            # Until the agent has captured the last commit.
-            last = cls.log[-1]["t1"] * 1000
+            # Until the agent has captured the last commit: nothing new for
+            # a few intervals.
+            seen, quiet_since = None, time.time()
             deadline = time.time() + 60
-            while time.time() < deadline:
-                states = History(backups).states()
-                if states and states[-1][0] >= last:
-                    break
+            while time.time() < deadline and time.time() - quiet_since < 3:
+                now = sorted(glob.glob(os.path.join(backups, "**", "*.gz"), recursive=True))
+                if now != seen:
+                    seen, quiet_since = now, time.time()
                 time.sleep(0.2)
         finally:
             agent.send_signal(signal.SIGTERM)
             out, err = agent.communicate(timeout=60)
         assert agent.returncode == 0, err
         cls.history = History(backups)
-        assert cls.history.states()[-1][0] >= last, "the agent never caught up"
         assert sum(len(c) for c in cls.history.chains.values()) >= 6, cls.history.chains
 
     @classmethod
@@ -455,6 +457,14 @@ class PitrTest(CbsyncTest):
         prev = parse_iso(incs[k - 1][0]["last_tx"])
         p, target = self.restore_at(prev)
         self.check_state(prev, p, target)
+        # --fallback steps back to the state before it, saying why.
+        p, target = self.restore_at(t, "--fallback")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"increment '{meta['name']}'", p.stderr)
+        self.assertIn("trying the next candidate (--fallback)", p.stderr)
+        want = [s for s in self.h.states() if s[1] == name and s[2] == k][0]
+        self.assertEqual(state_at(p.stdout), want[0])
+        self.commit_of(file_hash(target))
 
     def test_missing_increment_is_refused(self):
         name, incs, k = self.victim()

@@ -83,22 +83,29 @@ static size_t add_incr(struct world *w, const char *snap, uint64_t a, uint64_t b
 	return i;
 }
 
+/* The last transaction of increment k (1..) of a plain chain. */
+static int64_t plain_last(int64_t snap_ms, size_t k)
+{
+	return snap_ms + (int64_t)k * 10000 + 250;
+}
+
+/* The time of the state after it: the next millisecond, as its time is
+ * rounded down. */
+static int64_t plain_at(int64_t snap_ms, size_t k)
+{
+	return plain_last(snap_ms, k) + 1;
+}
+
 /* A plain chain of n increments of snap after snap_ms, one every 10 s,
  * each covering its last second; sizes 100, 200, ... */
 static void plain_chain(struct world *w, const char *snap, int64_t snap_ms, size_t n)
 {
 	const char *prev = "";
 	for (size_t k = 1; k <= n; k++) {
-		int64_t last = snap_ms + (int64_t)k * 10000 + 250;
+		int64_t last = plain_last(snap_ms, k);
 		size_t i = add_incr(w, snap, k, k, prev, last - 900, last, 100 * k, 0);
 		prev = w->metas[i].name;
 	}
-}
-
-/* The time of increment k (1..) of a plain chain. */
-static int64_t plain_at(int64_t snap_ms, size_t k)
-{
-	return snap_ms + (int64_t)k * 10000 + 250;
 }
 
 static enum result plan(const struct world *w, int64_t at, struct pitr_plan *p,
@@ -255,8 +262,8 @@ static void overlap_after_interrupted_compaction(void **state)
 	add_snap(&w, S1, T1, 5000, 0);
 	plain_chain(&w, S1, T1, 5);
 	/* 2..4 merged, written beside the originals; it follows the first. */
-	size_t m = add_incr(&w, S1, 2, 4, w.metas[0].name, plain_at(T1, 2) - 900,
-			    plain_at(T1, 4), 250, 0);
+	size_t m = add_incr(&w, S1, 2, 4, w.metas[0].name, plain_last(T1, 2) - 900,
+			    plain_last(T1, 4), 250, 0);
 	const int all[] = {0, 1, 2, 3, 4, -1};
 	expect(&w, PITR_LATEST, 0, all, plain_at(T1, 5));       /* the finer path */
 	const int upto4[] = {0, 1, 2, 3, -1};
@@ -276,11 +283,11 @@ static void overlap_after_interrupted_compaction(void **state)
 	 * it. */
 	struct world c = {0};
 	add_snap(&c, S1, T1, 5000, 0);
-	size_t a = add_incr(&c, S1, 1, 1, "", plain_at(T1, 1) - 900, plain_at(T1, 1), 100, 0);
-	size_t b = add_incr(&c, S1, 2, 4, c.metas[a].name, plain_at(T1, 2) - 900,
-			    plain_at(T1, 4), 250, 0);
-	size_t e = add_incr(&c, S1, 5, 5, c.metas[b].name, plain_at(T1, 5) - 900,
-			    plain_at(T1, 5), 500, 0);
+	size_t a = add_incr(&c, S1, 1, 1, "", plain_last(T1, 1) - 900, plain_last(T1, 1), 100, 0);
+	size_t b = add_incr(&c, S1, 2, 4, c.metas[a].name, plain_last(T1, 2) - 900,
+			    plain_last(T1, 4), 250, 0);
+	size_t e = add_incr(&c, S1, 5, 5, c.metas[b].name, plain_last(T1, 5) - 900,
+			    plain_last(T1, 5), 500, 0);
 	const int compacted[] = {(int)a, (int)b, (int)e, -1};
 	expect(&c, PITR_LATEST, 0, compacted, plain_at(T1, 5));
 	const int first[] = {(int)a, -1};
@@ -300,19 +307,19 @@ static void several_chains(void **state)
 	expect(&w, T2, 1, s1all, plain_at(T1, 3));           /* S2 is not yet */
 	expect(&w, T2 + 299, 1, s1all, plain_at(T1, 3));
 	expect(&w, T2 + 300, 0, NULL, T2 + 300);
-	expect(&w, PITR_LATEST, 0, s2first, T2 + 6000);
+	expect(&w, PITR_LATEST, 0, s2first, T2 + 6001);
 	expect(&w, T1 + 5, 1, NULL, T1);
 	struct pitr_plan p;
 	struct error err = {0};
 	assert_int_equal(plan(&w, T1 - 1, &p, &err), CB_ERR_NOT_FOUND);
 	assert_non_null(strstr(err.msg, "the oldest restorable state is at "
-			       "2026-11-29T02:00:00.000Z, the newest at 2026-11-29T03:00:06.000Z"));
+			       "2026-11-29T02:00:00.000Z, the newest at 2026-11-29T03:00:06.001Z"));
 
 	/* S1's chain reaching exactly S2's state: the newer snapshot wins. */
 	struct world t = {0};
 	add_snap(&t, S1, T1, 5000, 0);
 	add_snap(&t, S2, T2 + 300, 7000, 0);
-	add_incr(&t, S1, 1, 1, "", T2, T2 + 300, 10, 0);
+	add_incr(&t, S1, 1, 1, "", T2, T2 + 299, 10, 0);
 	expect(&t, PITR_LATEST, 1, NULL, T2 + 300);
 }
 
@@ -326,8 +333,8 @@ static void copies_on_several_tiers(void **state)
 	const char *prev = "";
 	int local_steps[4];
 	for (size_t k = 1; k <= 3; k++) {
-		add_incr(&w, S1, k, k, prev, plain_at(T1, k) - 9, plain_at(T1, k), 10 * k, 1);
-		size_t l = add_incr(&w, S1, k, k, prev, plain_at(T1, k) - 9, plain_at(T1, k),
+		add_incr(&w, S1, k, k, prev, plain_last(T1, k) - 9, plain_last(T1, k), 10 * k, 1);
+		size_t l = add_incr(&w, S1, k, k, prev, plain_last(T1, k) - 9, plain_last(T1, k),
 				    10 * k, 0);
 		local_steps[k - 1] = (int)l;
 		prev = w.metas[l].name;
@@ -361,7 +368,10 @@ static void times_never_go_back(void **state)
 	const int first[] = {0, -1};
 	expect(&w, T1 + 5000, 0, first, T1 + 5000);
 	expect(&w, T1 + 8500, 0, first, T1 + 5000);
-	expect(&w, T1 + 9000, 0, (const int[]){0, 1, 2, -1}, T1 + 9000);
+	expect(&w, T1 + 9000, 0, first, T1 + 5000);
+	expect(&w, T1 + 9001, 0, (const int[]){0, 1, 2, -1}, T1 + 9001);
+	/* A transaction at 9000 ms (and a fraction) is not held at 9000. */
+	assert_int_equal(pitr_incr_at(&w.metas[1]), T1 + 9001);
 }
 
 static void other_chains_are_not_mixed_in(void **state)
@@ -371,7 +381,7 @@ static void other_chains_are_not_mixed_in(void **state)
 	add_snap(&w, S1, T1, 5000, 0);
 	plain_chain(&w, S1, T1, 2);
 	/* S2's first increment, listed among S1's: never part of S1's chain. */
-	add_incr(&w, S2, 3, 3, w.metas[1].name, plain_at(T1, 3) - 9, plain_at(T1, 3), 10, 0);
+	add_incr(&w, S2, 3, 3, w.metas[1].name, plain_last(T1, 3) - 9, plain_last(T1, 3), 10, 0);
 	snprintf(w.metas[2].snapshot, sizeof(w.metas[2].snapshot), "%s", S2);
 	const int two[] = {0, 1, -1};
 	expect(&w, PITR_LATEST, 0, two, plain_at(T1, 2));
@@ -452,7 +462,7 @@ static void where_verify_says_a_chain_ends(void **state)
 	struct world m = {0};
 	add_snap(&m, S1, T1, 5000, 0);
 	plain_chain(&m, S1, T1, 3);
-	add_incr(&m, S1, 1, 3, "", T1 + 1, plain_at(T1, 3), 10, 0);
+	add_incr(&m, S1, 1, 3, "", T1 + 1, plain_last(T1, 3), 10, 0);
 	assert_int_equal(pitr_chain_of(m.snaps, 0, m.incrs, m.n_incrs, &c, &err), CB_OK);
 	assert_int_equal(c.path.n_steps, 3);
 	assert_int_equal(c.lost, 0);
