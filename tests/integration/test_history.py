@@ -345,6 +345,13 @@ class Scenario:
             return json.load(f)
 
     @staticmethod
+    def increment_time(meta):
+        """When an increment's state is: just after its last transaction,
+        whose time is rounded down to the millisecond (so the restore
+        planner counts it from the next one)."""
+        return parse_iso(meta["last_tx"]) + 0.001
+
+    @staticmethod
     def snapshot_time(meta):
         """When a snapshot's state is: its recorded state time if it has
         one, else its creation time (to the second)."""
@@ -411,7 +418,7 @@ class Scenario:
                     if got != m["state_checksum"]:
                         problems.append(f"{inc}: state checksum {got} after it by hand, "
                                         f"its metadata says {m['state_checksum']}")
-                t = parse_iso(m["last_tx"])
+                t = self.increment_time(m)
                 h = self.judged(db, t, os.path.basename(inc), problems)
                 captured.append((t, h, os.path.basename(inc)))
             try:
@@ -557,8 +564,8 @@ class Scenario:
         incs = [os.path.basename(p) for p in self.increments(snap)]
         mid = len(incs) // 2
         victim, after = incs[mid], incs[mid + 1]
-        end = parse_iso(self.meta(self.increments(snap)[-1])["last_tx"])
-        before = parse_iso(self.meta(self.increments(snap)[mid - 1])["last_tx"])
+        end = self.increment_time(self.meta(self.increments(snap)[-1]))
+        before = self.increment_time(self.meta(self.increments(snap)[mid - 1]))
         folder = os.path.join("increments", snap[:-len(".db.gz")])
         problems = []
 

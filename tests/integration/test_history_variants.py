@@ -14,7 +14,7 @@ import os
 import sqlite3
 
 from harness import main
-from test_history import SEED, HistoryBase, Scenario, iso, parse_iso
+from test_history import SEED, HistoryBase, Scenario, iso
 
 # The lock-byte page is the one holding byte 1 GiB whatever the page size, so
 # that run needs a database past 1 GiB.  At 512-byte pages (2 million of
@@ -84,7 +84,7 @@ class VariantsTest(HistoryBase):
             s.say(f"a new chain on the new database: {new[0]}")
         else:
             after = [p for sn in s.snapshots() for p in s.increments(sn)
-                     if parse_iso(s.meta(p)["last_tx"]) >= made]
+                     if s.increment_time(s.meta(p)) >= made]
             first = s.meta(after[0]) if after else {}
             s.say(f"the chain went on across the new database: {os.path.basename(after[0])} "
                   f"holds {first.get('pages')} of its {first.get('page_count')} pages"
