@@ -13,6 +13,13 @@
  * last backup started: the database file's identity, size and mtime, and the
  * -wal file's size and mtime (an empty or missing -wal counts as none).  The
  * agent's own reads never alter it.
+ *
+ * With [replicate] on, a commit's frames written to the -wal are the event
+ * that cuts the next increment (within the interval: tests/integration/
+ * test_walcapture.py).  SQLite publishes a commit in its wal-index only
+ * after writing (and fsyncing) its frames, and that publication is no file
+ * event; a capture that ran in between says so (walcap_commit_pending),
+ * and the agent schedules the next one as if a change had been seen.
  */
 #ifndef CBSYNC_WATCH_H
 #define CBSYNC_WATCH_H

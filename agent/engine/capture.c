@@ -138,8 +138,7 @@ enum result capture_diff(const struct capture_opts *o, struct pagesum *table, in
 		return r;
 	/* The read transaction the copy is made under, and where it stands
 	 * in the WAL; the state is the database's from now on. */
-	r = walcap_begin_read(src, o->db_path, &res->pos, err);
-	res->state_ms = time_now_ms();
+	r = walcap_begin_read(src, o->db_path, &res->pos, &res->state_ms, err);
 	if (!r)
 		r = snapshot_stream_copy(src, o->db_path, o->busy_timeout, &s, err);
 	sqlite3_close(src);

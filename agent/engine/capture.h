@@ -58,8 +58,10 @@ struct capture_result {
 	uint64_t compressed_size; /* the object's size */
 	uint8_t sha256[SHA256_LEN];  /* of the object */
 	/* When the state reached was the database's: stamped once its read
-	 * transaction was established (a diff) or its frames were read and
-	 * checked (the WAL route) -- so never before a commit it includes. */
+	 * transaction was established (a diff), or once the wal-index header
+	 * that publishes it was read (the WAL route) -- so never before a
+	 * commit it includes, and never after one it lacks but by the few
+	 * microseconds those take. */
 	int64_t state_ms;
 	struct walpos pos;        /* the state's place in the WAL (valid: known) */
 	bool pending;             /* a commit was being written past that state

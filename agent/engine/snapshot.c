@@ -348,7 +348,7 @@ enum result snapshot_to_gzip(const char *db_path, int fd,
 		return r;
 	/* To know the copy's place in the WAL, its read transaction is begun
 	 * here; the backup API reads under it, on either route. */
-	if (opts->pos_out && (r = walcap_begin_read(src, db_path, opts->pos_out, err))) {
+	if (opts->pos_out && (r = walcap_begin_read(src, db_path, opts->pos_out, NULL, err))) {
 		sqlite3_close(src);
 		return r;
 	}

@@ -98,7 +98,7 @@ static void place(const char *db_path, const struct stat *db, const struct wal_i
 }
 
 enum result walcap_begin_read(sqlite3 *src, const char *db_path, struct walpos *pos,
-			      struct error *err)
+			      int64_t *state_ms, struct error *err)
 {
 	struct wal_index before, after;
 	struct stat st;
@@ -118,6 +118,8 @@ enum result walcap_begin_read(sqlite3 *src, const char *db_path, struct walpos *
 	enum result r = begin_read(src, db_path, err);
 	if (r)
 		return r;
+	if (state_ms)
+		*state_ms = time_now_ms();
 	/* The transaction took the header as it was at some moment between
 	 * the two reads; the same both times, it took that one. */
 	if (have && wal_index_read(src, &after, &e) == CB_OK && wal_index_equal(&before, &after))
@@ -445,6 +447,11 @@ enum result walcap_capture(const struct capture_opts *o, struct pagesum *table,
 		fallback(&w, "cannot use the wal-index: %s", e.msg);
 		goto done;
 	}
+	/* The state read is what the wal-index published just now: every
+	 * commit in it was published before this moment, every one after
+	 * it was not (reading the frames takes longer, and commits land
+	 * meanwhile that the state does not hold). */
+	res->cap.state_ms = time_now_ms();
 	if ((r = find_frames(&w, err)) || res->fallback)
 		goto done;
 	uint32_t old = pagesum_page_count(table);
@@ -465,8 +472,6 @@ enum result walcap_capture(const struct capture_opts *o, struct pagesum *table,
 		fallback(&w, "the WAL was restarted while it was read");
 		goto done;
 	}
-	/* Every commit read is published and read: the state is now's. */
-	res->cap.state_ms = time_now_ms();
 	res->cap.page_size = pagesum_page_size(table);
 	res->cap.page_count = w.db_pages;
 	res->cap.state_checksum = pagesum_checksum(table);

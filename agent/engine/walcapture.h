@@ -20,8 +20,10 @@
  *     frame ends the last committed transaction (walsource.h), and that
  *     frame's checksum pair must be the one the chain reaches.  So a
  *     transaction still being written, or fsync'd, is left for the next
- *     capture, and the state's time -- stamped after the frames were read --
- *     is never before a commit it holds.
+ *     capture.  The state's time is stamped just after that header was read:
+ *     every commit the state holds was published before it, and none it
+ *     lacks (a stamp after reading the frames, milliseconds later, would
+ *     claim commits published meanwhile).
  *   - Every frame from the position on is checked: the generation's salts,
  *     the checksum chain from the position's pair (a torn frame ends the
  *     read), and the frame at the position itself must still be the one
@@ -75,9 +77,10 @@
  * just after the transaction began (so the transaction reads exactly that
  * state) and the -wal file agrees with it.  The transaction stays open for
  * the caller's reads (SQLite's backup API reads under it) until src is
- * closed or "COMMIT" is run. */
+ * closed or "COMMIT" is run.  state_ms (may be NULL) gets the time just
+ * after the transaction began: its state was the database's then. */
 enum result walcap_begin_read(sqlite3 *src, const char *db_path, struct walpos *pos,
-			      struct error *err);
+			      int64_t *state_ms, struct error *err);
 
 /* Is a commit frame written past the state at pos that SQLite has not
  * published yet (being fsync'd)?  Its publication makes no file event, so a

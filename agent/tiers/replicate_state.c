@@ -6,8 +6,10 @@
  *   {"format": 1, "snapshot": "...db.gz", "seq": 12, "last": "increments/...",
  *    "last_ms": 1764403201234, "checksum": "0123456789abcdef",
  *    "wal": {"salt": [S1, S2], "ckpt": C, "page_size": 4096, "big_endian": false,
- *            "frames": F, "sum": [K1, K2], "db": [DEV, INO], "file": [DEV, INO]}}
+ *            "frames": F, "sum": [K1, K2], "db": ["DEV", "INO"], "file": ["DEV", "INO"]}}
  *
+ * (device and inode numbers as decimal strings: they are 64-bit unsigned,
+ * which a JSON integer here is not)
  * "wal" is null when the place is not known; a reader that finds it missing
  * or malformed takes it as not known (the chain goes on by a page diff).
  */
@@ -15,6 +17,8 @@
 #include "agent/tiers/replicate.h"
 #include "common/fsutil.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,14 @@ static json_t *pair(uint64_t a, uint64_t b)
 	return json_pack("[I, I]", (json_int_t)a, (json_int_t)b);
 }
 
+static json_t *id_pair(uint64_t a, uint64_t b)
+{
+	char x[24], y[24];
+	snprintf(x, sizeof(x), "%" PRIu64, a);
+	snprintf(y, sizeof(y), "%" PRIu64, b);
+	return json_pack("[s, s]", x, y);
+}
+
 static json_t *pos_to_json(const struct walpos *p)
 {
 	if (!p->valid)
@@ -44,7 +56,7 @@ static json_t *pos_to_json(const struct walpos *p)
 			 pair(p->salt[0], p->salt[1]), "ckpt", (json_int_t)p->ckpt, "page_size",
 			 (json_int_t)p->page_size, "big_endian", p->big_endian, "frames",
 			 (json_int_t)p->frames, "sum", pair(p->sum[0], p->sum[1]), "db",
-			 pair(p->db_dev, p->db_ino), "file", pair(p->wal_dev, p->wal_ino));
+			 id_pair(p->db_dev, p->db_ino), "file", id_pair(p->wal_dev, p->wal_ino));
 }
 
 /* A non-negative integer no larger than max. */
@@ -55,6 +67,27 @@ static bool get_uint(json_t *v, uint64_t max, uint64_t *out)
 		return false;
 	*out = (uint64_t)json_integer_value(v);
 	return true;
+}
+
+/* A decimal string of a 64-bit unsigned number. */
+static bool get_id(json_t *v, uint64_t *out)
+{
+	const char *s = json_string_value(v);
+	char *end = NULL;
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (errno || *end || strlen(s) > 20)
+		return false;
+	*out = (uint64_t)n;
+	return true;
+}
+
+static bool get_ids(json_t *v, uint64_t out[2])
+{
+	return json_is_array(v) && json_array_size(v) == 2 && get_id(json_array_get(v, 0), &out[0]) &&
+	       get_id(json_array_get(v, 1), &out[1]);
 }
 
 static bool get_pair(json_t *v, uint64_t max, uint64_t out[2])
@@ -70,8 +103,7 @@ static void pos_from_json(json_t *o, struct walpos *p)
 	memset(p, 0, sizeof(*p));
 	if (!json_is_object(o) || !get_pair(json_object_get(o, "salt"), UINT32_MAX, salt) ||
 	    !get_pair(json_object_get(o, "sum"), UINT32_MAX, sum) ||
-	    !get_pair(json_object_get(o, "db"), INT64_MAX, db) ||
-	    !get_pair(json_object_get(o, "file"), INT64_MAX, file) ||
+	    !get_ids(json_object_get(o, "db"), db) || !get_ids(json_object_get(o, "file"), file) ||
 	    !get_uint(json_object_get(o, "ckpt"), UINT32_MAX, &ckpt) ||
 	    !get_uint(json_object_get(o, "page_size"), UINT32_MAX, &ps) ||
 	    !get_uint(json_object_get(o, "frames"), UINT32_MAX, &frames) ||

@@ -311,6 +311,33 @@ class WalCaptureTest(CbsyncTest):
         agent.send_signal(signal.SIGTERM)
         self.fail(f"no increment {seq}: {agent.communicate(timeout=60)[1]}")
 
+    def test_cut_within_the_interval(self):
+        """A commit after a quiet spell is an increment within [replicate]
+        interval: the watcher sees the -wal written, and the capture reads
+        the commit from its frames."""
+        make_db(self.w.db, rows=300)
+        self.configure()
+        agent = self.agent()
+        time.sleep(1)
+        keep = [self.commit()]
+        c = self.wait_seq(0, agent)
+        lags = []
+        for _ in range(5):
+            seq = self.settle()["seq"]   # quiet for longer than the interval
+            keep.append(self.commit())
+            t = time.time()
+            while self.chain()["seq"] == seq and time.time() - t < 10:
+                time.sleep(0.02)
+            lags.append(time.time() - t)
+        self.stop(agent)
+        for con in keep:
+            con.close()
+        self.assertLess(max(lags), 1.5, lags)
+        with open(os.path.join(self.w.backups, "operations.log")) as f:
+            ops = [line for line in f if " increment " in line]
+        self.assertTrue(all(line.rstrip().endswith(" wal") for line in ops[-5:]), ops)
+        self.assertEqual(c["snapshot"], self.chain()["snapshot"])
+
     def test_chain_file_behind_after_a_crash(self):
         """kill -9 between an increment's commit and the chain file's: the
         chain file (and maybe the page table) is one increment behind.  The

@@ -18,6 +18,7 @@
 #include "agent/engine/walfile.h"
 #include "agent/engine/walfile_internal.h"
 #include "agent/engine/walsource.h"
+#include "common/timeutil.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,7 +144,7 @@ static void start(struct ctx *c, const char *journal)
 	sqlite3 *src = NULL;
 	struct error err = {0};
 	assert_int_equal(snapshot_open_source(c->db, 5, &src, &err), CB_OK);
-	if (walcap_begin_read(src, c->db, &c->pos, &err))
+	if (walcap_begin_read(src, c->db, &c->pos, NULL, &err))
 		fail_msg("begin_read: %s", err.msg);
 	sqlite3_close(src);
 	c->seq = 0;
@@ -250,7 +251,7 @@ static void test_index_and_position(void **state)
 	sqlite3 *src = NULL;
 	struct walpos pos;
 	assert_int_equal(snapshot_open_source(c->db, 5, &src, &err), CB_OK);
-	assert_int_equal(walcap_begin_read(src, c->db, &pos, &err), CB_OK);
+	assert_int_equal(walcap_begin_read(src, c->db, &pos, NULL, &err), CB_OK);
 	/* The read sees the published end, and commits after it do not move
 	 * it: a transaction is open. */
 	rows(c, 5, 100);
@@ -317,7 +318,7 @@ static void test_reader_keeps_its_locks(void **state)
 			 "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);");
 	rows(c, 5, 2000);
 	assert_int_equal(snapshot_open_source(c->db, 5, &src, &err), CB_OK);
-	assert_int_equal(walcap_begin_read(src, c->db, &pos, &err), CB_OK);
+	assert_int_equal(walcap_begin_read(src, c->db, &pos, NULL, &err), CB_OK);
 	assert_true(pos.valid);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(wal_index_read(src, &idx, &err), CB_OK);
@@ -338,7 +339,10 @@ static void test_frames_follow_commits(void **state)
 	start(c, "wal");
 	rows(c, 10, 500);
 	exec_ok(c->live, "UPDATE t SET v = randomblob(50) WHERE id % 9 = 0;");
+	int64_t committed = time_now_ms();
 	struct walcap_result r = capture(c);
+	/* Stamped after every commit it holds. */
+	assert_true(r.cap.state_ms >= committed);
 	if (r.fallback)
 		fail_msg("fallback: %s", r.why);
 	assert_true(r.cap.changed);
