@@ -183,6 +183,11 @@ static enum result walk_dir(struct walk *w, const char *dir, const char *rel, in
 			    struct error *err)
 {
 	DIR *d = opendir(dir);
+	/* A folder removed while listing (another cbsync tidying its own
+	 * bookkeeping folder away) is not there, like a file: only the root
+	 * must exist. */
+	if (!d && depth > 0 && errno == ENOENT)
+		return CB_OK;
 	if (!d)
 		return store_error(w->l, err, errno, dir);
 	enum result r = CB_OK;
