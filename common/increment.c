@@ -106,41 +106,11 @@ bool incr_checksum_parse(const char *s, uint64_t *out)
 	return true;
 }
 
-/* "2026-11-29T02:00:01.123Z" */
-static void format_ms(int64_t ms, char buf[32])
-{
-	char iso[32];
-	int64_t s = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-	time_format_iso(s, iso, sizeof(iso));
-	iso[19] = '\0';   /* drop the Z */
-	snprintf(buf, 32, "%s.%03dZ", iso, (int)(ms - s * 1000));
-}
-
-static bool parse_ms(const char *text, int64_t *out)
-{
-	char iso[20];
-	int64_t s;
-	if (strlen(text) != 24 || text[19] != '.' || text[23] != 'Z')
-		return false;
-	memcpy(iso, text, 19);
-	iso[19] = '\0';
-	int frac = 0;
-	for (int i = 20; i < 23; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			return false;
-		frac = frac * 10 + (text[i] - '0');
-	}
-	if (!time_parse_iso(iso, &s))
-		return false;
-	*out = s * 1000 + frac;
-	return true;
-}
-
 char *incr_meta_to_json(const struct incr_meta *m)
 {
 	char first[32], last[32], sum[17];
-	format_ms(m->first_tx_ms, first);
-	format_ms(m->last_tx_ms, last);
+	time_format_iso_ms(m->first_tx_ms, first, sizeof(first));
+	time_format_iso_ms(m->last_tx_ms, last, sizeof(last));
 	incr_checksum_format(m->state_checksum, sum);
 	json_t *o = json_pack(
 		"{s:i, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, "
@@ -240,9 +210,9 @@ enum result incr_meta_from_json(const char *text, size_t len, struct incr_meta *
 	m.seq_last = (uint64_t)seq_last;
 	if (strcmp(kind, "increment") != 0)
 		r = jsondoc_bad(err, WHAT, "kind", "is not \"increment\"");
-	else if (!parse_ms(first, &m.first_tx_ms))
+	else if (!time_parse_iso_ms(first, &m.first_tx_ms))
 		r = jsondoc_bad(err, WHAT, "first_tx", "is not a UTC time to the millisecond");
-	else if (!parse_ms(last, &m.last_tx_ms) || m.last_tx_ms < m.first_tx_ms)
+	else if (!time_parse_iso_ms(last, &m.last_tx_ms) || m.last_tx_ms < m.first_tx_ms)
 		r = jsondoc_bad(err, WHAT, "last_tx",
 				"is not a UTC time to the millisecond, at or after first_tx");
 	else if (!sha256_hex_valid(m.sha256))

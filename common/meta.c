@@ -19,6 +19,11 @@ double meta_ratio(int64_t original_size, int64_t compressed_size)
 	return (1.0 - (double)compressed_size / (double)original_size) * 100.0;
 }
 
+int64_t meta_state_ms(const struct backup_meta *m)
+{
+	return m->has_state_time ? m->state_ms : m->created * 1000;
+}
+
 char *meta_to_json(const struct backup_meta *m)
 {
 	char created[32];
@@ -37,15 +42,22 @@ char *meta_to_json(const struct backup_meta *m)
 		(json_int_t)m->page_count, "tool", "cbsync", "version", m->version);
 	if (!o)
 		return NULL;
-	if (m->has_state_checksum) {
-		char sum[17];
-		incr_checksum_format(m->state_checksum, sum);
+	if (m->has_state_checksum || m->has_state_time) {
 		/* Before "tool", so the document still ends with who wrote it. */
 		json_t *tool = json_incref(json_object_get(o, "tool"));
 		json_t *version = json_incref(json_object_get(o, "version"));
 		json_object_del(o, "tool");
 		json_object_del(o, "version");
-		json_object_set_new(o, "state_checksum", json_string(sum));
+		if (m->has_state_checksum) {
+			char sum[17];
+			incr_checksum_format(m->state_checksum, sum);
+			json_object_set_new(o, "state_checksum", json_string(sum));
+		}
+		if (m->has_state_time) {
+			char at[32];
+			time_format_iso_ms(m->state_ms, at, sizeof(at));
+			json_object_set_new(o, "state_time", json_string(at));
+		}
 		json_object_set_new(o, "tool", tool);
 		json_object_set_new(o, "version", version);
 	}
@@ -110,6 +122,16 @@ enum result meta_from_json(const char *text, size_t len, struct backup_meta *out
 			goto out;
 		}
 		m.has_state_checksum = true;
+	}
+	json_t *at = json_object_get(o, "state_time");
+	if (at) {
+		if (!json_is_string(at) || !time_parse_iso_ms(json_string_value(at), &m.state_ms) ||
+		    m.state_ms < m.created * 1000) {
+			r = jsondoc_bad(err, WHAT, "state_time",
+					"is not a UTC time to the millisecond, at or after created");
+			goto out;
+		}
+		m.has_state_time = true;
 	}
 	if (!backup_name_parse(m.name, &parsed)) {
 		r = jsondoc_bad(err, WHAT, "name", "is not a backup name");

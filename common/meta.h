@@ -14,6 +14,14 @@
  * since increments came also have "state_checksum" (16 hex digits): the
  * checksum of the whole database state they hold, the one an increment
  * chain starts from and every check verifies; it is optional on reading.
+ * Since point-in-time restore they also have "state_time"
+ * ("2026-02-02T12:00:00.250Z"): when the state they hold is at.  "created"
+ * (the name's time) is stamped before the snapshot's read transaction
+ * starts, so a commit just after it can be inside the snapshot; state_time
+ * is stamped once that transaction holds its snapshot of the database, and
+ * rounded up to the millisecond, so every commit in the backup was made
+ * before it.  It is never before created; optional on reading (older
+ * backups: use created).
  */
 #ifndef CBSYNC_META_H
 #define CBSYNC_META_H
@@ -41,8 +49,14 @@ struct backup_meta {
 	int64_t page_count;
 	bool has_state_checksum;  /* older backups (and the seed's) have none */
 	uint64_t state_checksum;  /* of the database it holds (agent/engine/pagesum.h) */
+	bool has_state_time;      /* older backups (and the seed's) have none */
+	int64_t state_ms;         /* when the state it holds is at, ms since the epoch */
 	char version[32];
 };
+
+/* When m's state is at, in milliseconds: state_time, or for a backup
+ * without one its created time. */
+int64_t meta_state_ms(const struct backup_meta *m);
 
 /* Percent of the original size saved; 0 when the original is empty. */
 double meta_ratio(int64_t original_size, int64_t compressed_size);

@@ -12,7 +12,7 @@
 
 enum opt_id {
 	OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN,
-	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER, OPT_FROM, OPT_LATEST, OPT_NAME, OPT_BEFORE,
+	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER, OPT_FROM, OPT_LATEST, OPT_NAME, OPT_BEFORE, OPT_AT,
 	OPT_IF_DB_NOT_EXISTS, OPT_IF_BACKUP_EXISTS, OPT_FALLBACK, OPT_ALL, OPT_NOW, OPT_REMOTES,
 };
 
@@ -43,7 +43,7 @@ static const struct opt_spec options[] = {
 	{"json", ARG_NONE, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS)},
 	{"path", ARG_VALUE, OPT_PATH, V(VERB_RESTORE)},
 	{"to", ARG_VALUE, OPT_TO, V(VERB_RESTORE)},
-	{"dry-run", ARG_NONE, OPT_DRY_RUN, V(VERB_PRUNE)},
+	{"dry-run", ARG_NONE, OPT_DRY_RUN, V(VERB_PRUNE) | V(VERB_RESTORE)},
 	{"no-sync", ARG_NONE, OPT_NO_SYNC, V(VERB_BACKUP)},
 	{"remote", ARG_VALUE, OPT_REMOTE, V(VERB_PUSH)},
 	{"tier", ARG_VALUE, OPT_TIER, V(VERB_LIST) | V(VERB_VERIFY) | V(VERB_PRUNE)},
@@ -51,6 +51,7 @@ static const struct opt_spec options[] = {
 	{"latest", ARG_COUNT, OPT_LATEST, V(VERB_RESTORE) | V(VERB_VERIFY)},
 	{"name", ARG_VALUE, OPT_NAME, V(VERB_RESTORE)},
 	{"before", ARG_VALUE, OPT_BEFORE, V(VERB_RESTORE)},
+	{"at", ARG_VALUE, OPT_AT, V(VERB_RESTORE)},
 	{"if-db-not-exists", ARG_NONE, OPT_IF_DB_NOT_EXISTS, V(VERB_RESTORE)},
 	{"if-backup-exists", ARG_NONE, OPT_IF_BACKUP_EXISTS, V(VERB_RESTORE)},
 	{"fallback", ARG_NONE, OPT_FALLBACK, V(VERB_RESTORE)},
@@ -76,28 +77,44 @@ static const struct verb_info verbs[VERB_COUNT] = {
 		       "cbsync list [--tier local|REMOTE|all] [--json] [--dir PATH]",
 		       "  --tier T     the local tier (default), one remote, or all tiers\n"
 		       "               together with a column saying where each backup is\n"
-		       "  --json       one JSON array instead of a table\n"},
+		       "  --json       one JSON array instead of a table\n"
+		       "Chains of increments follow the table, one line each (count, time span,\n"
+		       "size); with --json, an \"increments\" field of each backup that has one.\n"},
 	[VERB_STATS] = {"stats", "count and size per type, disk used, oldest and newest",
 			"cbsync stats [--json] [--db PATH] [--dir PATH]",
 			"  --json       one JSON object instead of text\n"},
 	[VERB_RESTORE] = {"restore", "check a backup, make a restore point, and restore it",
-			  "cbsync restore (--path FILE | [--from TIER] (--latest | --name BACKUP | --before TIME)\n"
-			  "                      [--type T] [--fallback]) [--to PATH] [--if-db-not-exists]\n"
-			  "                      [--if-backup-exists]",
+			  "cbsync restore (--path FILE | [--from TIER] (--latest | --at TIME | --before TIME\n"
+			  "                      | --name BACKUP) [--type T] [--fallback]) [--to PATH]\n"
+			  "                      [--if-db-not-exists] [--if-backup-exists] [--dry-run]",
 			  "  --path FILE  the .db.gz to restore (a bare name is looked up in the\n"
 			  "               backup directory)\n"
-			  "  --latest     the newest backup of the database in any tier (the local\n"
-			  "               copy when several tiers hold it)\n"
+			  "  --latest     the newest state of the database in any tier: the newest\n"
+			  "               snapshot and all its increments (the local copy when\n"
+			  "               several tiers hold it)\n"
+			  "  --at TIME    the newest captured state at or before TIME: a snapshot\n"
+			  "               and the increments of its chain up to TIME.  TIME is\n"
+			  "               2026-11-29T09:48:00Z or with an offset (+01:00), local\n"
+			  "               time (2026-11-29 09:48[:30]), or 10 minutes ago, -10min,\n"
+			  "               2h ago, 90s ago, 1 day ago, now\n"
+			  "  --before T   the newest backup created at or before T (UTC, 2026-02-02\n"
+			  "               or 2026-02-02T12:00:00Z), with its increments up to T\n"
 			  "  --name B     that backup, from the first tier that holds it\n"
-			  "  --before T   the newest created at or before T (UTC, 2026-02-02 or\n"
-			  "               2026-02-02T12:00:00Z)\n"
 			  "  --from TIER  only this tier: local or a remote's name\n"
-			  "  --type T     only backups of this type\n"
-			  "  --fallback   if the chosen backup fails a check, take the next one\n"
+			  "  --type T     only backups of this type, without increments\n"
+			  "  --fallback   if the chosen backup or increment fails a check, take the\n"
+			  "               next (another tier's copy, or the newest state before it)\n"
 			  "  --to PATH    restore into PATH (which must not exist) and leave the\n"
 			  "               live database alone\n"
 			  "  --if-db-not-exists  do nothing (exit 0) if the database exists\n"
-			  "  --if-backup-exists  do nothing (exit 0) if no tier holds a backup yet\n"},
+			  "  --if-backup-exists  do nothing (exit 0) if no tier holds a backup yet\n"
+			  "  --dry-run    print the backup and increments it would use, the time of\n"
+			  "               the state it reaches and the bytes it would read; change\n"
+			  "               nothing\n"
+			  "\n"
+			  "Each increment is checked as it is applied (size, SHA-256, gzip, WAL and\n"
+			  "the state checksum after it); one that fails, or is missing before the\n"
+			  "time asked for, is named and nothing is installed.\n"},
 	[VERB_PRUNE] = {"prune", "delete backups the retention policy no longer keeps",
 			"cbsync prune [--tier local|REMOTE|all] [--dry-run] [--now TIME]",
 			"  --tier T     the local tier (default), one remote, or every tier\n"
@@ -106,7 +123,9 @@ static const struct verb_info verbs[VERB_COUNT] = {
 			"  --now TIME   apply the policy as of TIME (UTC), e.g. to plan ahead\n"},
 	[VERB_VERIFY] = {"verify", "check stored backups as restore would, without restoring",
 			 "cbsync verify [FILE...] | [--tier local|REMOTE|all] [--all | --latest [N]]",
-			 "  FILE...      backups to check (default: every backup in the directory)\n"
+			 "  FILE...      backups to check (default: every backup in the directory);\n"
+			 "               a snapshot's chain of increments on the same tier is\n"
+			 "               checked too, as restore would apply it\n"
 			 "  --tier T     check the backups a tier holds, downloading a remote's\n"
 			 "  --all        every backup of the tier (default for the local tier)\n"
 			 "  --latest N   the N newest (default 1 for a remote)\n"},
@@ -218,6 +237,7 @@ static void apply(struct cli *cli, enum opt_id id, const char *value)
 		break;
 	case OPT_NAME: cli->name = value; break;
 	case OPT_BEFORE: cli->before = value; break;
+	case OPT_AT: cli->at = value; break;
 	case OPT_IF_DB_NOT_EXISTS: cli->if_db_not_exists = true; break;
 	case OPT_IF_BACKUP_EXISTS: cli->if_backup_exists = true; break;
 	case OPT_FALLBACK: cli->fallback = true; break;

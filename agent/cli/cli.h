@@ -39,7 +39,7 @@ struct cli {
 	bool json;            /* list, stats, status --json */
 	const char *path;     /* restore --path */
 	const char *to;       /* restore --to */
-	bool dry_run;         /* prune --dry-run */
+	bool dry_run;         /* prune, restore --dry-run */
 	bool no_sync;         /* backup --no-sync */
 	const char *remote;   /* push --remote */
 	bool check_remotes;   /* config check --remotes */
@@ -49,6 +49,7 @@ struct cli {
 	long latest_n;        /* verify --latest N (0 when not given) */
 	const char *name;     /* restore --name */
 	const char *before;   /* restore --before */
+	const char *at;       /* restore --at */
 	bool if_db_not_exists;  /* restore --if-db-not-exists */
 	bool if_backup_exists;  /* restore --if-backup-exists */
 	bool fallback;        /* restore --fallback */

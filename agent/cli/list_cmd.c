@@ -1,6 +1,12 @@
 /*
  * cbsync list: the local tier in the seed's format, or (--tier) any tiers,
  * each backup once with the tiers that hold it.
+ *
+ * Chains of increments follow the table, one line each (the seed's lines
+ * for backups are as they were; with no increments nothing is added), and
+ * in --json each backup with a chain has an "increments" field.  All of it
+ * comes from the names and sizes the listing gives: no increment's
+ * metadata is read.
  */
 #include "agent/cli/commands.h"
 #include "agent/cli/format.h"
@@ -54,6 +60,46 @@ struct row {
 	char tiers[256];
 };
 
+/* A chain on one tier, for the tier listing. */
+struct tier_chain {
+	struct chain_summary c;
+	const char *tier;
+};
+
+struct tier_chains {
+	struct tier_chain *items;
+	size_t n;
+};
+
+/* Add the chains among a tier's increments to all. */
+static enum result add_chains(const struct catalog *cat, const char *tier,
+			      struct tier_chains *all, struct error *err)
+{
+	struct chain_summary *mine = NULL;
+	long n = format_chains(cat->incrs, cat->n_incrs, &mine);
+	if (n < 0)
+		return error_nomem(err);
+	struct tier_chain *more = n ? realloc(all->items, (all->n + (size_t)n) * sizeof(*more))
+				    : all->items;
+	if (n && !more) {
+		free(mine);
+		return error_nomem(err);
+	}
+	all->items = more;
+	for (long i = 0; i < n; i++)
+		all->items[all->n++] = (struct tier_chain){.c = mine[i], .tier = tier};
+	free(mine);
+	return CB_OK;
+}
+
+static bool row_listed(const struct row *rows, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 static struct row *find_row(struct row *rows, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -79,10 +125,12 @@ static int rows_newest_first(const void *a, const void *b)
 /* Add a tier's backups to rows.  A remote's metadata is fetched for the
  * backups no tier before it described. */
 static enum result add_rows(struct tier *t, bool first, struct row **rows, size_t *n,
-			    size_t *cap, struct error *err)
+			    size_t *cap, struct tier_chains *chains, struct error *err)
 {
 	struct catalog cat = {0};
 	enum result r = tier_catalog(t, NULL, "list", &cat, err);
+	if (!r)
+		r = add_chains(&cat, t->name, chains, err);
 	for (size_t i = 0; !r && i < cat.n; i++) {
 		struct catalog_entry *e = &cat.items[i];
 		if (!e->has_data)
@@ -123,6 +171,7 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 	bool all = strcmp(cli->tier, "all") == 0;
 	const struct conf_remote *only = all ? NULL : conf_remote_find(c, cli->tier);
 	struct row *rows = NULL;
+	struct tier_chains chains = {0};
 	size_t n = 0, cap = 0;
 	enum result r = CB_OK, failed = CB_OK;
 	struct error first = {0};
@@ -137,10 +186,11 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 	if (all) {
 		struct tier local;
 		if (!(r = tier_open_local(&local, c->local_dir, &c->local_keep, err)))
-			r = add_rows(&local, true, &rows, &n, &cap, err);
+			r = add_rows(&local, true, &rows, &n, &cap, &chains, err);
 		tier_close(&local);
 		if (r) {
 			free(rows);
+			free(chains.items);
 			return r;
 		}
 	}
@@ -153,7 +203,7 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 		struct error rerr = {0};
 		enum result rr = tier_open_remote(&t, rc, &rerr);
 		if (!rr)
-			rr = add_rows(&t, n == 0, &rows, &n, &cap, &rerr);
+			rr = add_rows(&t, n == 0, &rows, &n, &cap, &chains, &rerr);
 		tier_close(&t);
 		if (rr && !failed) {
 			failed = rr;
@@ -185,6 +235,17 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 					      "sha256",
 					      row->has_meta ? json_string(row->meta.sha256) : json_null(),
 					      "tiers", tiers);
+			json_t *inc = NULL;
+			for (size_t k = 0; o && k < chains.n; k++) {
+				if (strcmp(chains.items[k].c.snapshot, row->name) != 0)
+					continue;
+				if (!inc)
+					inc = json_object();
+				json_object_set_new(inc, chains.items[k].tier,
+						    format_chain_json(&chains.items[k].c));
+			}
+			if (inc)
+				json_object_set_new(o, "increments", inc);
 			json_array_append_new(arr, o);
 		}
 		char *text = arr ? json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -208,6 +269,13 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 		printf("%zu backup%s in %s\n", n, n == 1 ? "" : "s",
 		       all ? "all tiers" : cli->tier);
 	}
+	if (!cli->json && chains.n) {
+		printf("Chains of increments (restore --at reaches their states):\n");
+		for (size_t k = 0; k < chains.n; k++)
+			format_chain_line(stdout, &chains.items[k].c, chains.items[k].tier,
+					  row_listed(rows, n, chains.items[k].c.snapshot));
+	}
+	free(chains.items);
 	free(rows);
 	if (failed) {
 		*err = first;
@@ -222,19 +290,36 @@ enum result cmd_list(struct cli *cli, struct error *err)
 	struct catalog list = {0};
 	if (cli->tier && strcmp(cli->tier, "local") != 0)
 		return list_tiers(cli, err);
+	struct chain_summary *chains = NULL;
 	enum result r = tier_catalog_local(c, "list", &list, err);
 	if (r)
 		return r;
+	long nc = format_chains(list.incrs, list.n_incrs, &chains);
+	if (nc < 0) {
+		catalog_free(&list);
+		return error_nomem(err);
+	}
 	if (cli->json) {
 		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < list.n; i++)
-			json_array_append_new(arr, backup_json(&list.items[i], c->local_dir));
+		for (size_t i = 0; arr && i < list.n; i++) {
+			json_t *o = backup_json(&list.items[i], c->local_dir);
+			const struct chain_summary *ch =
+				format_chain_find(chains, (size_t)nc, list.items[i].name);
+			if (o && ch)
+				json_object_set_new(o, "increments", format_chain_json(ch));
+			json_array_append_new(arr, o);
+		}
 		catalog_free(&list);
+		free(chains);
 		return format_print_json(arr, err);
 	}
-	if (list.n == 0) {
+	if (list.n == 0)
 		printf("No backups found in %s\n", c->local_dir);
+	for (size_t i = 0; list.n == 0 && i < (size_t)nc; i++)
+		format_chain_line(stdout, &chains[i], NULL, false);
+	if (list.n == 0) {
 		catalog_free(&list);
+		free(chains);
 		return CB_OK;
 	}
 	size_t w = 4;
@@ -248,6 +333,12 @@ enum result cmd_list(struct cli *cli, struct error *err)
 				  b->has_meta ? b->meta : NULL, NULL);
 	}
 	printf("%zu backup%s in %s\n", list.n, list.n == 1 ? "" : "s", c->local_dir);
+	if (nc > 0)
+		printf("Chains of increments (restore --at reaches their states):\n");
+	for (size_t i = 0; i < (size_t)nc; i++)
+		format_chain_line(stdout, &chains[i], NULL,
+				  catalog_find(&list, chains[i].snapshot) != NULL);
 	catalog_free(&list);
+	free(chains);
 	return CB_OK;
 }

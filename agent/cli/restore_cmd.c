@@ -1,15 +1,17 @@
 /*
  * cbsync restore: from a file (--path), or chosen from the tiers (--latest,
- * --name, --before; --from picks one tier).
+ * --name, --before, --at; --from picks one tier).
  *
- * Choosing from the tiers lists every tier it may use (local first), and
- * takes the newest backup of this database that matches (type, time), the
- * local copy when several tiers hold it.  Whatever it takes is checked in
- * full before anything is touched (see restore.h); with --fallback a backup
- * that fails a check gives way to the next candidate (another tier's copy of
- * the same backup, then the next newest).  A tier that cannot be listed never
- * counts as "holds no backup": --if-backup-exists only lets a first
- * deployment through when every tier answered.
+ * Choosing from the tiers lists every tier it may use (local first).  By
+ * name it takes that backup; by time (restore_pitr.c) the newest state of
+ * this database at or before the time that a snapshot and the increments
+ * of its chain reach, the local copy when several tiers hold one.  Whatever
+ * it takes is checked in full before anything is touched (see restore.h);
+ * with --fallback a backup that fails a check gives way to the next
+ * candidate (another tier's copy of the same backup, then the next
+ * newest).  A tier that cannot be listed never counts as "holds no backup":
+ * --if-backup-exists only lets a first deployment through when every tier
+ * answered.  --dry-run says what would be restored and touches nothing.
  *
  * Choosing by time (--latest, --before) trusts only what cbsync would have
  * made: on a remote, a backup without its metadata beside it (cbsync always
@@ -20,29 +22,33 @@
  * says which checks it could not make.
  */
 #include "agent/cli/commands.h"
-#include "agent/tiers/oplog.h"
 #include "agent/cli/format.h"
-#include "agent/engine/restore.h"
+#include "agent/cli/restore_internal.h"
+#include "agent/tiers/oplog.h"
 #include "agent/tiers/tier_local.h"
-#include "agent/tiers/tiers.h"
 #include "common/fsutil.h"
 #include "common/timeutil.h"
 
 #include <stdio.h>
-
-#define FUTURE_TOLERANCE (10 * 60)
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-static void print_restored(const char *what, const char *target,
-			   const struct restore_outcome *out, const struct check_result *check,
-			   double seconds)
+void restore_print(const char *what, const char *target, const struct restore_outcome *out,
+		   const struct check_result *check, int64_t state_ms, size_t increments,
+		   double seconds)
 {
 	printf("Restored %s into %s\n", what, target);
+	if (state_ms >= 0) {
+		char at[32];
+		time_format_iso_ms(state_ms, at, sizeof(at));
+		printf("  State at:        %s\n", at);
+	}
 	if (out->made_restore_point)
 		printf("  Restore point:   %s\n", out->restore_point);
-	printf("  Checked:         gzip CRC-32, %sPRAGMA integrity_check\n",
-	       check->sha_checked ? "SHA-256 against metadata, " : "");
+	printf("  Checked:         gzip CRC-32, %s%sPRAGMA integrity_check\n",
+	       check->sha_checked ? "SHA-256 against metadata, " : "",
+	       increments ? "state checksum after each increment, " : "");
 	char size[32];
 	format_size(check->data_size, size, sizeof(size));
 	printf("  Database size:   %s (%lld pages of %lld bytes)\n", size,
@@ -50,8 +56,17 @@ static void print_restored(const char *what, const char *target,
 	printf("  Time taken:      %.2fs\n", seconds);
 }
 
-/* How the configuration and flags say to restore. */
-static struct restore_opts restore_opts_of(const struct cli *cli)
+enum result restore_dry_target(const struct cli *cli, const char *target, struct error *err)
+{
+	struct stat st;
+	if (cli->to && stat(target, &st) == 0)
+		return error_set(err, CB_ERR_USAGE,
+				 "refusing to overwrite '%s'; HINT: --to must name a file that "
+				 "does not exist yet", target);
+	return CB_OK;
+}
+
+struct restore_opts restore_opts_of(const struct cli *cli)
 {
 	const struct conf *c = &cli->conf;
 	return (struct restore_opts){
@@ -101,6 +116,15 @@ static enum result restore_path(struct cli *cli, struct error *err)
 	}
 	if ((r = load_meta(path, &meta, &have_meta, err)))
 		goto done;
+	if (cli->dry_run) {
+		char size[32];
+		format_size((uint64_t)fs_file_size(path), size, sizeof(size));
+		if (!(r = restore_dry_target(cli, cli->to ? cli->to : c->db_path, err)))
+			printf("Would restore %s (%s) into %s\nNothing was restored (--dry-run)\n",
+			       path, size, cli->to ? cli->to : c->db_path);
+		free(path);
+		return r;
+	}
 	if ((r = local_lock(c->local_dir, c->lock_timeout, "restore", &lock, err)))
 		goto done;
 	struct restore_opts ro = restore_opts_of(cli);
@@ -109,8 +133,8 @@ static enum result restore_path(struct cli *cli, struct error *err)
 		oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
 			     out.restore_point_seconds, NULL);
 	if (!r)
-		print_restored(path, cli->to ? cli->to : c->db_path, &out, &check,
-			       time_mono() - start);
+		restore_print(path, cli->to ? cli->to : c->db_path, &out, &check, -1, 0,
+			      time_mono() - start);
 done:
 	oplog_record(lock.fd >= 0 ? c->local_dir : NULL, "restore", fs_basename(path), r,
 		     time_mono() - start, r ? err->msg : NULL);
@@ -119,17 +143,17 @@ done:
 	return r;
 }
 
-/* Does the candidate match what was asked for? */
-static bool wanted(const struct cli *cli, const struct candidate *cand, const char *stem,
-		   enum backup_type type, int64_t before)
+/* Does the candidate match what was asked for?  (By time, any backup of
+ * the database does: restore_pitr.c weighs their times, and names the
+ * oldest and newest when none is early enough.) */
+static bool wanted(const struct restore_ctx *x, const struct candidate *cand)
 {
+	const struct cli *cli = x->cli;
 	if (cli->name)
 		return strcmp(cand->name, cli->name) == 0;
-	if (strcmp(cand->parsed.db, stem) != 0)
+	if (strcmp(cand->parsed.db, x->stem) != 0)
 		return false;
-	if (cli->type && cand->parsed.type != type)
-		return false;
-	return !cli->before || cand->parsed.created <= before;
+	return !cli->type || cand->parsed.type == x->type;
 }
 
 /* Why a candidate that matches is not trusted to be chosen by time, or NULL. */
@@ -143,24 +167,20 @@ static const char *untrusted(const struct tier_set *set, const struct candidate 
 	return NULL;
 }
 
-/* Is candidate i the one to try?  Warns (once per candidate) about one it
- * passes over. */
-static bool choosable(const struct cli *cli, const struct tier_set *set,
-		      const struct candidate_list *cands, size_t i, const char *stem,
-		      enum backup_type type, int64_t before, int64_t now, bool *warned)
+bool restore_choosable(const struct restore_ctx *x, size_t i)
 {
-	const struct candidate *cand = &cands->items[i];
-	if (!wanted(cli, cand, stem, type, before))
+	const struct candidate *cand = &x->cands->items[i];
+	if (!wanted(x, cand))
 		return false;
-	const char *why = untrusted(set, cand, now);
-	if (cli->name || !why)
+	const char *why = untrusted(x->set, cand, x->now);
+	if (x->cli->name || !why)
 		return true;
-	if (!warned[i]) {
+	if (!x->warned[i]) {
 		char where[96];
-		tier_label(&set->tiers[cand->tier], where, sizeof(where));
+		tier_label(&x->set->tiers[cand->tier], where, sizeof(where));
 		fprintf(stderr, "warning: passing over %s on %s: %s; HINT: restore it with "
 			"--name if you trust it\n", cand->name, where, why);
-		warned[i] = true;
+		x->warned[i] = true;
 	}
 	return false;
 }
@@ -173,29 +193,110 @@ static void tier_names(const struct tier_set *set, char *buf, size_t size)
 		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", set->tiers[i].name);
 }
 
+/* restore --name: that backup, from the first tier that holds it (the
+ * next one's copy with --fallback). */
+static enum result restore_by_name(struct restore_ctx *x, size_t first, struct error *err)
+{
+	struct cli *cli = x->cli;
+	const struct conf *c = &cli->conf;
+	struct tier_set *set = x->set;
+	enum result r;
+
+	if (cli->dry_run) {
+		const struct candidate *cand = &x->cands->items[first];
+		char where[96], size[32];
+		tier_label(&set->tiers[cand->tier], where, sizeof(where));
+		format_size(cand->size, size, sizeof(size));
+		if ((r = restore_dry_target(cli, x->target, err)))
+			return r;
+		printf("Would restore %s from %s (%s) into %s\nNothing was restored (--dry-run)\n",
+		       cand->name, where, size, x->target);
+		return CB_OK;
+	}
+	if ((r = local_lock(c->local_dir, c->lock_timeout, "restore", x->lock, err)))
+		return r;
+	struct restore_opts ro = restore_opts_of(cli);
+	for (size_t i = first; i < x->cands->n; i++) {
+		const struct candidate *cand = &x->cands->items[i];
+		if (!restore_choosable(x, i))
+			continue;
+		char where[96];
+		tier_label(&set->tiers[cand->tier], where, sizeof(where));
+		if (!cand->has_meta)
+			fprintf(stderr, "warning: %s on %s has no metadata: its SHA-256 and size "
+				"cannot be checked, only its gzip CRC-32 and PRAGMA integrity_check\n",
+				cand->name, where);
+		if (cand->parsed.created > x->now + FUTURE_TOLERANCE)
+			fprintf(stderr, "warning: %s on %s is dated in the future\n", cand->name,
+				where);
+		struct restore_job job;
+		struct restore_outcome out;
+		struct check_result check;
+		struct backup_meta meta;
+		bool have_meta = false;
+		struct progress bar;
+		memset(&out, 0, sizeof(out));
+		if ((r = restore_begin(&job, &ro, err)))
+			return r;
+		progress_start(&bar, "restore", cand->size);
+		r = tiers_fetch(set, cand, job.tmp.fd, job.tmp.tmp_path, &bar, &check,
+				&meta, &have_meta, err);
+		progress_end(&bar);
+		if (!r)
+			r = restore_install(&job, &check, &out, err);
+		restore_end(&job);
+		if (out.made_restore_point)
+			oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
+				     out.restore_point_seconds, NULL);
+		if (r == CB_OK) {
+			char what[BACKUP_NAME_MAX + 128];
+			snprintf(what, sizeof(what), "%s from %s", cand->name, where);
+			restore_print(what, x->target, &out, &check, -1, 0, time_mono() - x->start);
+			oplog_record(c->local_dir, "restore", cand->name, CB_OK,
+				     time_mono() - x->start, where);
+			return CB_OK;
+		}
+		error_prefix(err, "%s", where);
+		oplog_record(c->local_dir, "restore", cand->name, r, time_mono() - x->start,
+			     err->msg);
+		/* Only a backup that failed its checks gives way to the next one. */
+		if (r != CB_ERR_CORRUPT || !cli->fallback)
+			return r;
+		fprintf(stderr, "%s; trying the next candidate (--fallback)\n", err->msg);
+	}
+	error_prefix(err, "no candidate passed its checks; the last");
+	return r;
+}
+
 static enum result restore_tiers(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
-	const char *target = cli->to ? cli->to : c->db_path;
 	struct tier_set set = {0};
 	struct candidate_list cands = {0};
 	struct dir_lock lock = {.fd = -1};
-	bool *warned = NULL;
-	enum backup_type type = BT_MANUAL;
-	int64_t before = 0;
 	char stem[BACKUP_STEM_MAX + 1];
+	struct restore_ctx x = {.cli = cli, .set = &set, .cands = &cands, .stem = stem,
+				.target = cli->to ? cli->to : c->db_path, .start = time_mono(),
+				.lock = &lock, .at_ms = INT64_MAX};
 	enum result r;
-	double start = time_mono();
 
-	if (cli->type && !backup_type_parse(cli->type, &type))
+	if (cli->type && !backup_type_parse(cli->type, &x.type))
 		return error_set(err, CB_ERR_USAGE, "unknown backup type '%s'", cli->type);
-	if (cli->before && !time_parse_iso(cli->before, &before))
+	if (cli->before && !time_parse_iso(cli->before, &x.before))
 		return error_set(err, CB_ERR_USAGE,
 				 "--before '%s' is not a UTC time (e.g. 2026-02-02 or "
 				 "2026-02-02T12:00:00Z)",
 				 cli->before);
-	if (cli->if_db_not_exists && fs_exists(target)) {
-		printf("Database %s exists; nothing restored (--if-db-not-exists)\n", target);
+	if (cli->at && !time_parse_when(cli->at, time_now_ms(), &x.at_ms))
+		return error_set(err, CB_ERR_USAGE,
+				 "--at '%s' is not a time; HINT: e.g. 2026-11-29T09:48:00Z, "
+				 "2026-11-29T10:48:00+01:00, 2026-11-29 09:48 (local time), "
+				 "10 minutes ago, -2h",
+				 cli->at);
+	if (cli->before)
+		x.at_ms = x.before * 1000;
+	if (cli->if_db_not_exists && fs_exists(x.target)) {
+		printf("Database %s exists; nothing restored (--if-db-not-exists)\n", x.target);
 		return CB_OK;
 	}
 	backup_db_stem(c->db_path, stem, sizeof(stem));
@@ -210,14 +311,14 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 	for (size_t i = 0; i < set.n && !unreachable.code; i++)
 		if (!set.tiers[i].listed)
 			unreachable = set.tiers[i].list_error;
-	int64_t now = time_now();
-	if (!(warned = calloc(cands.n + 1, sizeof(*warned)))) {
+	x.now = time_now();
+	if (!(x.warned = calloc(cands.n + 1, sizeof(*x.warned)))) {
 		r = error_nomem(err);
 		goto done;
 	}
 	size_t first = cands.n;
 	for (size_t i = 0; i < cands.n && first == cands.n; i++)
-		if (choosable(cli, &set, &cands, i, stem, type, before, now, warned))
+		if (restore_choosable(&x, i))
 			first = i;
 	/* Going ahead without a tier: it may have held something newer. */
 	for (size_t i = 0; first < cands.n && i < set.n; i++)
@@ -244,60 +345,9 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 		}
 		goto done;
 	}
-	if ((r = local_lock(c->local_dir, c->lock_timeout, "restore", &lock, err)))
-		goto done;
-
-	struct restore_opts ro = restore_opts_of(cli);
-	for (size_t i = first; i < cands.n; i++) {
-		const struct candidate *cand = &cands.items[i];
-		if (!choosable(cli, &set, &cands, i, stem, type, before, now, warned))
-			continue;
-		char where[96];
-		tier_label(&set.tiers[cand->tier], where, sizeof(where));
-		if (cli->name && !cand->has_meta)
-			fprintf(stderr, "warning: %s on %s has no metadata: its SHA-256 and size "
-				"cannot be checked, only its gzip CRC-32 and PRAGMA integrity_check\n",
-				cand->name, where);
-		if (cli->name && cand->parsed.created > now + FUTURE_TOLERANCE)
-			fprintf(stderr, "warning: %s on %s is dated in the future\n", cand->name,
-				where);
-		struct restore_job job;
-		struct restore_outcome out;
-		struct check_result check;
-		struct backup_meta meta;
-		bool have_meta = false;
-		struct progress bar;
-		memset(&out, 0, sizeof(out));
-		if ((r = restore_begin(&job, &ro, err)))
-			goto done;
-		progress_start(&bar, "restore", cand->size);
-		r = tiers_fetch(&set, cand, job.tmp.fd, job.tmp.tmp_path, &bar, &check,
-				&meta, &have_meta, err);
-		progress_end(&bar);
-		if (!r)
-			r = restore_install(&job, &check, &out, err);
-		restore_end(&job);
-		if (out.made_restore_point)
-			oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
-				     out.restore_point_seconds, NULL);
-		if (r == CB_OK) {
-			char what[BACKUP_NAME_MAX + 128];
-			snprintf(what, sizeof(what), "%s from %s", cand->name, where);
-			print_restored(what, target, &out, &check, time_mono() - start);
-			oplog_record(c->local_dir, "restore", cand->name, CB_OK, time_mono() - start,
-				     where);
-			goto done;
-		}
-		error_prefix(err, "%s", where);
-		oplog_record(c->local_dir, "restore", cand->name, r, time_mono() - start, err->msg);
-		/* Only a backup that failed its checks gives way to the next one. */
-		if (r != CB_ERR_CORRUPT || !cli->fallback)
-			goto done;
-		fprintf(stderr, "%s; trying the next candidate (--fallback)\n", err->msg);
-	}
-	error_prefix(err, "no candidate passed its checks; the last");
+	r = cli->name ? restore_by_name(&x, first, err) : restore_by_time(&x, err);
 done:
-	free(warned);
+	free(x.warned);
 	dir_lock_release(&lock);
 	candidates_free(&cands);
 	tiers_close(&set);
@@ -306,22 +356,26 @@ done:
 
 enum result cmd_restore(struct cli *cli, struct error *err)
 {
-	int modes = (cli->path != NULL) + cli->latest + (cli->name != NULL) + (cli->before != NULL);
+	int modes = (cli->path != NULL) + cli->latest + (cli->name != NULL) +
+		    (cli->before != NULL) + (cli->at != NULL);
 	if (cli->path && modes > 1)
 		return error_set(err, CB_ERR_USAGE,
-				 "--path restores one file; it goes with none of --latest, --name "
-				 "or --before");
+				 "--path restores one file; it goes with none of --latest, --name, "
+				 "--before or --at");
 	if (cli->path && (cli->from || cli->type))
 		return error_set(err, CB_ERR_USAGE, "--from and --type choose among the tiers; "
 				 "they do not go with --path");
-	if (cli->name && (cli->latest || cli->before))
-		return error_set(err, CB_ERR_USAGE, "--name picks one backup; it goes with neither "
-				 "--latest nor --before");
+	if (cli->name && (cli->latest || cli->before || cli->at))
+		return error_set(err, CB_ERR_USAGE, "--name picks one backup; it goes with none "
+				 "of --latest, --before or --at");
+	if (cli->before && cli->at)
+		return error_set(err, CB_ERR_USAGE, "--before and --at each give a time; give one "
+				 "of them");
 	if (cli->latest && cli->latest_n)
 		return error_set(err, CB_ERR_USAGE, "restore takes --latest without a count");
 	if (modes == 0)
 		return error_set(err, CB_ERR_USAGE,
-				 "restore needs --path FILE, or --latest, --name or --before; "
+				 "restore needs --path FILE, or --latest, --at, --before or --name; "
 				 "HINT: 'cbsync list --tier all' shows the backups");
 	if (cli->path) {
 		if (cli->if_db_not_exists && fs_exists(cli->to ? cli->to : cli->conf.db_path)) {

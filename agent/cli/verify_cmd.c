@@ -3,12 +3,20 @@
  * SHA-256 against the metadata, PRAGMA integrity_check), without installing
  * them -- local files by name or the whole local tier, or one tier or all
  * with --tier (downloading each remote backup into a scratch file).
+ *
+ * A snapshot with a chain of increments on the same tier has its chain
+ * checked too, always, on the scratch copy its own check left: each
+ * increment as a restore applies it (size, SHA-256, gzip, WAL, the state
+ * checksum after it), then integrity_check on the state the chain ends at
+ * (agent/tiers/chains.h).  A chain that breaks -- an increment whose object
+ * is there but that no restore can reach -- fails too.
  */
 #include "agent/cli/commands.h"
 #include "agent/engine/check.h"
 #include "agent/cli/format.h"
 #include "agent/tiers/oplog.h"
 #include "agent/engine/progress.h"
+#include "agent/tiers/chains.h"
 #include "agent/tiers/tier_local.h"
 #include "agent/tiers/tiers.h"
 #include "common/fsutil.h"
@@ -39,9 +47,100 @@ static enum result scratch_file(struct atomic_file *tmp, const char *dir, const 
 	return r;
 }
 
+/* Is the file at path in the backup directory dir (where its chain is)? */
+static bool in_local_dir(const char *path, const char *dir)
+{
+	char *pdir = fs_dirname(path);
+	char *a = pdir ? realpath(pdir, NULL) : NULL, *b = realpath(dir, NULL);
+	bool same = a && b && strcmp(a, b) == 0;
+	free(pdir);
+	free(a);
+	free(b);
+	return same;
+}
+
+/* A snapshot's chain on a tier, to check after the snapshot. */
+struct chain_src {
+	struct tier *tier;
+	struct catalog_incr **incrs;   /* its increments as the tier lists them */
+	size_t n;
+};
+
+/* How the check of a chain went. */
+struct chain_outcome {
+	bool ran;                  /* the snapshot passed and had a chain */
+	enum result r;
+	struct error err;
+	struct chain_report report;
+	double seconds;
+};
+
+/* The increments of snapshot among a catalog's (as pointers, for
+ * chain_verify); *n 0 when it has none.  NULL when memory runs out. */
+static struct catalog_incr **chain_of(struct catalog_incr *incrs, size_t n_incrs,
+				      const char *snapshot, size_t *n)
+{
+	struct catalog_incr **out = calloc(n_incrs + 1, sizeof(*out));
+	*n = 0;
+	for (size_t i = 0; out && i < n_incrs; i++)
+		if (strcmp(incrs[i].parsed.snapshot, snapshot) == 0)
+			out[(*n)++] = &incrs[i];
+	return out;
+}
+
+/* Check the chain src describes on the checked image in tmp. */
+static void check_chain(const struct chain_src *src, const char *name,
+			const struct backup_meta *meta, struct atomic_file *tmp,
+			struct chain_outcome *co)
+{
+	struct progress bar;
+	uint64_t total = 0;
+	for (size_t i = 0; i < src->n; i++)
+		total += src->incrs[i]->size;
+	double start = time_mono();
+	co->ran = true;
+	progress_start(&bar, "verify", total);
+	co->r = chain_verify(src->tier, src->incrs, src->n, name, meta, tmp->fd,
+			     tmp->tmp_path, &bar, &co->report, &co->err);
+	progress_end(&bar);
+	co->seconds = time_mono() - start;
+}
+
+/* Report how the check of name's chain went (where: "" or "local; "), and
+ * record it; true if it passed. */
+static bool report_chain(const char *name, const char *where, const struct chain_outcome *co,
+			 const char *log_dir, struct error *err)
+{
+	const struct chain_report *rep = &co->report;
+	char at[32], size[32], what[BACKUP_NAME_MAX + 32];
+	time_format_iso_ms(rep->reach_ms, at, sizeof(at));
+	snprintf(what, sizeof(what), "%s+increments", name);
+	if (co->r == CB_OK && rep->lost == 0) {
+		format_size(rep->bytes, size, sizeof(size));
+		printf("ok      %s + %zu increment%s  (%seach one's SHA-256 and state checksum, "
+		       "integrity ok, %s; to %s)\n",
+		       name, rep->steps, rep->steps == 1 ? "" : "s", where, size, at);
+		oplog_record(log_dir, "verify", what, CB_OK, co->seconds, NULL);
+		return true;
+	}
+	if (co->r)
+		*err = co->err;
+	else
+		error_set(err, CB_ERR_CORRUPT,
+			  "the chain of %s breaks after %zu increment%s (the state at %s): %s; "
+			  "%zu increment%s after it cannot be restored",
+			  name, rep->steps, rep->steps == 1 ? "" : "s", at, rep->why, rep->lost,
+			  rep->lost == 1 ? "" : "s");
+	printf("FAILED  %s + increments%s%.*s: %s\n", name, where[0] ? " (" : "",
+	       where[0] ? (int)strlen(where) - 2 : 0, where, err->msg);
+	oplog_record(log_dir, "verify", what, err->code, co->seconds, err->msg);
+	return false;
+}
+
 /* Check one backup into a throwaway file beside it (or in TMPDIR when its
- * directory is read-only). */
+ * directory is read-only), then its chain (chain may be NULL). */
 static enum result verify_one(const char *path, const char *label, uint64_t max_size,
+			      const struct chain_src *chain, struct chain_outcome *co,
 			      struct check_result *res, struct error *err)
 {
 	struct backup_meta meta;
@@ -70,6 +169,8 @@ static enum result verify_one(const char *path, const char *label, uint64_t max_
 			 res, err);
 	progress_end(&bar);
 	close(in);
+	if (!r && chain && chain->n)
+		check_chain(chain, fs_basename(path), have_meta ? &meta : NULL, &tmp, co);
 	atomic_file_abort(&tmp);
 	return r;
 }
@@ -83,6 +184,13 @@ static enum result verify_worst(enum result worst, enum result r)
 	return worst == CB_OK || r == CB_ERR_CORRUPT ? r : worst;
 }
 
+static void print_chain_count(size_t ok, size_t failed)
+{
+	if (ok + failed)
+		printf("%zu chain%s of increments checked: %zu ok, %zu failed\n", ok + failed,
+		       ok + failed == 1 ? "" : "s", ok, failed);
+}
+
 /* verify --tier: download and check backups of one tier or all, as restore
  * would, without installing them. */
 static enum result verify_tiers(struct cli *cli, struct error *err)
@@ -91,7 +199,7 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 	const char *which = cli->tier ? cli->tier : "local";
 	struct tier_set set = {0};
 	struct candidate_list cands = {0};
-	size_t ok = 0, failed = 0;
+	size_t ok = 0, failed = 0, chains_ok = 0, chains_failed = 0;
 	enum result worst = CB_OK;
 	enum result r;
 
@@ -130,7 +238,18 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 			bool have_meta = false;
 			struct error verr = {0};
 			struct progress bar;
+			struct chain_outcome co = {0};
+			struct chain_src src = {.tier = tier};
 			double start = time_mono();
+			/* Its chain on this tier, as pointers into the list. */
+			if (!(src.incrs = calloc(cands.n_incrs + 1, sizeof(*src.incrs)))) {
+				r = error_nomem(err);
+				goto done;
+			}
+			for (size_t k = 0; k < cands.n_incrs; k++)
+				if (cands.incrs[k].tier == t &&
+				    strcmp(cands.incrs[k].e.parsed.snapshot, cand->name) == 0)
+					src.incrs[src.n++] = &cands.incrs[k].e;
 			r = scratch_file(&tmp, c->local_dir, cand->name, &verr);
 			if (!r) {
 				progress_start(&bar, "verify", cand->size);
@@ -138,6 +257,9 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 						&meta, &have_meta, &verr);
 				progress_end(&bar);
 			}
+			if (!r && src.n)
+				check_chain(&src, cand->name, have_meta ? &meta : NULL, &tmp, &co);
+			free(src.incrs);
 			atomic_file_abort(&tmp);
 			if (r == CB_OK) {
 				char size[32];
@@ -152,16 +274,31 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 				worst = verify_worst(worst, r);
 				*err = verr;
 			}
-			oplog_record(fs_exists(c->local_dir) ? c->local_dir : NULL, "verify", cand->name,
-				     r, time_mono() - start, r ? verr.msg : label);
+			const char *log_dir = fs_exists(c->local_dir) ? c->local_dir : NULL;
+			oplog_record(log_dir, "verify", cand->name, r, time_mono() - start,
+				     r ? verr.msg : label);
+			if (co.ran) {
+				char where[128];
+				snprintf(where, sizeof(where), "%s; ", label);
+				struct error cerr = {0};
+				if (report_chain(cand->name, where, &co, log_dir, &cerr)) {
+					chains_ok++;
+				} else {
+					chains_failed++;
+					worst = verify_worst(worst, cerr.code);
+					*err = cerr;
+				}
+			}
 		}
 		if (done_here == 0)
 			printf("No backups found in %s\n", label);
 	}
 	printf("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,
 	       ok + failed == 1 ? "" : "s", ok, failed);
-	if (failed)
-		r = error_set(err, worst, "%zu of %zu checks failed", failed, ok + failed);
+	print_chain_count(chains_ok, chains_failed);
+	if (failed || chains_failed)
+		r = error_set(err, worst, "%zu of %zu checks failed", failed + chains_failed,
+			      ok + failed + chains_ok + chains_failed);
 	else if (ok == 0)
 		r = error_set(err, CB_ERR_NOT_FOUND, "No backups found in %s: nothing was verified",
 			      which);
@@ -177,7 +314,8 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
 	struct catalog list = {0};
-	size_t ok = 0, failed = 0;
+	struct tier local;
+	size_t ok = 0, failed = 0, chains_ok = 0, chains_failed = 0;
 	enum result worst = CB_OK;
 	enum result r;
 	int n = cli->nargs;
@@ -188,11 +326,26 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 					 "name files to verify, or use --tier/--all/--latest; not both");
 		return verify_tiers(cli, err);
 	}
-	if (n == 0) {
-		if ((r = tier_catalog_local(c, "verify", &list, err)))
+	/* The local tier stays open: chains are read from it.  Named files are
+	 * checked even when it cannot be listed (a directory this user cannot
+	 * read all of): then without their chains. */
+	if ((r = tier_open_local(&local, c->local_dir, &c->local_keep, err)))
+		return r;
+	struct error lerr = {0};
+	if ((r = tier_catalog(&local, NULL, "verify", &list, &lerr))) {
+		if (n == 0 || r == CB_ERR_NOMEM) {
+			tier_close(&local);
+			*err = lerr;
 			return r;
+		}
+		fprintf(stderr, "warning: cannot look for chains of increments: %s; checking the "
+			"files alone\n", lerr.msg);
+		memset(&list, 0, sizeof(list));
+	}
+	if (n == 0) {
 		if (list.n == 0) {
 			catalog_free(&list);
+			tier_close(&local);
 			printf("No backups found in %s\n", c->local_dir);
 			/* Nothing checked is not "all checks passed". */
 			return error_set(err, CB_ERR_NOT_FOUND,
@@ -202,17 +355,27 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		n = (int)list.n;
 	}
 	for (int i = 0; i < n; i++) {
-		char *path = list.n ? fs_join(c->local_dir, list.items[i].name)
+		bool named = cli->nargs > 0;
+		char *path = !named ? fs_join(c->local_dir, list.items[i].name)
 				    : resolve_backup_path(cli->args[i], c->local_dir);
-		const char *label = list.n ? list.items[i].name : cli->args[i];
+		const char *label = !named ? list.items[i].name : cli->args[i];
 		struct check_result res;
 		struct error verr = {0};
+		struct chain_outcome co = {0};
+		struct chain_src src = {.tier = &local};
 		double start = time_mono();
-		if (!path) {
+		/* A file named outside the backup directory has no chain there. */
+		bool chained = path && (!named || in_local_dir(path, c->local_dir));
+		if (chained)
+			src.incrs = chain_of(list.incrs, list.n_incrs, fs_basename(path), &src.n);
+		if (!path || (chained && !src.incrs)) {
+			free(path);
 			catalog_free(&list);
+			tier_close(&local);
 			return error_nomem(err);
 		}
-		r = verify_one(path, label, c->restore_max_size, &res, &verr);
+		r = verify_one(path, label, c->restore_max_size, &src, &co, &res, &verr);
+		free(src.incrs);
 		char *log_dir = fs_dirname(path);
 		if (r == CB_OK) {
 			char size[32];
@@ -229,12 +392,28 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		}
 		oplog_record(r == CB_ERR_NOT_FOUND ? NULL : log_dir, "verify",
 			     fs_basename(path), r, time_mono() - start, r ? verr.msg : NULL);
+		if (co.ran) {
+			struct error cerr = {0};
+			if (report_chain(fs_basename(path), "", &co, log_dir, &cerr)) {
+				chains_ok++;
+			} else {
+				chains_failed++;
+				worst = verify_worst(worst, cerr.code);
+				*err = cerr;
+			}
+		}
 		free(log_dir);
 		free(path);
 	}
 	catalog_free(&list);
+	tier_close(&local);
 	printf("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,
 	       ok + failed == 1 ? "" : "s", ok, failed);
+	print_chain_count(chains_ok, chains_failed);
+	if (chains_failed)
+		return error_set(err, worst, "%zu of %zu backups and %zu of %zu chains of "
+				 "increments failed verification", failed, ok + failed,
+				 chains_failed, chains_ok + chains_failed);
 	if (failed)
 		return error_set(err, worst, "%zu of %zu backups failed verification", failed,
 				 ok + failed);

@@ -116,6 +116,9 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 	m->page_count = (int64_t)snap.page_count;
 	m->has_state_checksum = true;
 	m->state_checksum = snap.state_checksum;
+	/* Never before the name's time, even if the clock stepped back. */
+	m->has_state_time = true;
+	m->state_ms = snap.state_ms > bn.created * 1000 ? snap.state_ms : bn.created * 1000;
 	snprintf(m->version, sizeof(m->version), "%s", CBSYNC_VERSION);
 
 	json = meta_to_json(m);

@@ -110,6 +110,15 @@ static char *file_uri(const char *path, const char *query)
 	return out;
 }
 
+uint32_t check_image_page_size(int fd)
+{
+	unsigned char h[2];
+	if (pread(fd, h, 2, 16) != 2)
+		return 0;
+	uint32_t v = (uint32_t)h[0] << 8 | h[1];
+	return v == 1 ? 65536 : v;
+}
+
 int check_open_image(const char *path, sqlite3 **out)
 {
 	*out = NULL;
@@ -197,11 +206,10 @@ static enum result check_state(const char *db_path, uint32_t page_size, uint64_t
 			 "its database state checksum is %s, its metadata says %s", h, w);
 }
 
-enum result check_decompressed(const struct gz_read_result *gz, const char *label,
-			       const struct backup_meta *meta, const char *db_path,
-			       struct check_result *res, struct error *err)
+enum result check_compressed(const struct gz_read_result *gz, const char *label,
+			     const struct backup_meta *meta, struct check_result *res,
+			     struct error *err)
 {
-	enum result r;
 	memset(res, 0, sizeof(*res));
 	hex_encode(gz->sha256, SHA256_LEN, res->sha256);
 	res->data_size = gz->data_size;
@@ -223,6 +231,16 @@ enum result check_decompressed(const struct gz_read_result *gz, const char *labe
 	if (gz->data_size == 0)
 		return error_set(err, CB_ERR_CORRUPT,
 				 "backup '%s' is corrupt: it decompresses to nothing", label);
+	return CB_OK;
+}
+
+enum result check_decompressed(const struct gz_read_result *gz, const char *label,
+			       const struct backup_meta *meta, const char *db_path,
+			       struct check_result *res, struct error *err)
+{
+	enum result r = check_compressed(gz, label, meta, res, err);
+	if (r)
+		return r;
 	r = check_integrity(db_path, &res->page_size, &res->page_count, err);
 	if (!r && meta && meta->has_state_checksum)
 		r = check_state(db_path, (uint32_t)res->page_size, meta->state_checksum, err);

@@ -69,15 +69,28 @@ enum result check_backup(int in_fd, const char *label, const struct backup_meta 
 			 struct progress *progress, struct check_result *res, struct error *err);
 
 /* The checks after decompression, for callers that decompress themselves:
- * compare gz's SHA-256 and sizes with meta, then check the database file. */
+ * compare gz's SHA-256 and sizes with meta (check_compressed), then check
+ * the database file (integrity, and the state checksum when meta has one). */
 enum result check_decompressed(const struct gz_read_result *gz, const char *label,
 			       const struct backup_meta *meta, const char *db_path,
 			       struct check_result *res, struct error *err);
+
+/* The first half of check_decompressed: gz's SHA-256 and sizes against
+ * meta (which may be NULL), filling res but for page size and count.  For
+ * an image that increments will change before it is checked as a
+ * database (engine/restore.h, restore_apply_chain). */
+enum result check_compressed(const struct gz_read_result *gz, const char *label,
+			     const struct backup_meta *meta, struct check_result *res,
+			     struct error *err);
 
 /* PRAGMA integrity_check on a database file that nothing else uses, opened
  * immutable (no locks, no -wal/-shm files).  Reports page size and count. */
 enum result check_integrity(const char *path, int64_t *page_size,
 			    int64_t *page_count, struct error *err);
+
+/* The page size a database image's header gives (bytes 16-17, 1 meaning
+ * 65536), read from the file open on fd; 0 if it cannot be read. */
+uint32_t check_image_page_size(int fd);
 
 /* Open a database file read-only and immutable (no locks, no side files);
  * returns a SQLite result code, *out set either way (close it). */

@@ -1,8 +1,10 @@
 /*
- * Restore: check into a temp file, restore point, install.
+ * Restore: check into a temp file, (apply increments,) restore point,
+ * install.
  */
 #include "agent/engine/restore.h"
 #include "agent/engine/backup.h"
+#include "agent/engine/chain.h"
 #include "agent/engine/snapshot.h"
 #include "common/cancel.h"
 #include "common/fsutil.h"
@@ -229,6 +231,63 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 	snprintf(out->restore_point, sizeof(out->restore_point), "%s", bout.path);
 	r = install_live(live, job->target, job->tmp.tmp_path, o->busy_timeout, err);
 	sqlite3_close(live);
+	return r;
+}
+
+/* What a step's bytes pass through on their way into the chain. */
+struct step_feed {
+	struct chain *chain;
+	struct progress *bar;
+	uint64_t done;
+};
+
+static enum result feed_step(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct step_feed *f = ctx;
+	f->done += len;
+	progress_update(f->bar, f->done);
+	return chain_step_write(f->chain, buf, len, err);
+}
+
+enum result restore_apply_chain(int fd, const char *path, const struct restore_chain *rc,
+				struct check_result *check, size_t *failed, struct error *err)
+{
+	struct chain c = {0};
+	struct step_feed feed = {.chain = &c, .bar = rc->bar};
+	struct chain_base base = {.snapshot = rc->snapshot, .page_size = rc->page_size,
+				  .state_checksum = rc->state_checksum};
+	enum result r;
+
+	*failed = SIZE_MAX;
+	if ((r = chain_begin(&c, fd, path, &base, err)))
+		return r;
+	for (size_t k = 0; k < rc->n_steps; k++) {
+		*failed = k;
+		if ((r = chain_step_begin(&c, rc->steps[k], err)))
+			goto done;
+		r = rc->fetch(rc->ctx, k, feed_step, &feed, err);
+		if (r) {
+			/* The step's own refusal names it; a tier's failure may not. */
+			if (!strstr(err->msg, rc->steps[k]->name))
+				error_prefix(err, "increment '%s'", rc->steps[k]->name);
+			goto done;
+		}
+		if ((r = chain_step_finish(&c, err)))
+			goto done;
+	}
+	/* From here what fails is the state the last step leads to. */
+	*failed = rc->n_steps ? rc->n_steps - 1 : SIZE_MAX;
+	if ((r = chain_end(&c, NULL, err)))
+		goto done;
+	progress_phase(rc->bar, "checking integrity (PRAGMA integrity_check)");
+	if ((r = check_integrity(path, &check->page_size, &check->page_count, err))) {
+		error_prefix(err, "the state %s and its increments lead to is corrupt",
+			     rc->snapshot);
+		goto done;
+	}
+	check->data_size = (uint64_t)check->page_size * (uint64_t)check->page_count;
+done:
+	chain_free(&c);
 	return r;
 }
 

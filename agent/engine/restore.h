@@ -15,6 +15,11 @@
  *
  * The steps are separate functions so that a restore from a remote can feed
  * the download straight into the temp file.
+ *
+ * A point-in-time restore puts a snapshot's image into the temp file, then
+ * applies a chain of increments to it (restore_apply_chain, with every check
+ * agent/engine/chain.h makes), and checks the result as any backup is
+ * checked before it goes further.
  */
 #ifndef CBSYNC_RESTORE_H
 #define CBSYNC_RESTORE_H
@@ -22,9 +27,12 @@
 #include "agent/engine/check.h"
 #include "agent/engine/progress.h"
 #include "common/fsutil.h"
+#include "common/increment.h"
 #include "common/result.h"
+#include "common/stream.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <stdbool.h>
@@ -68,6 +76,30 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 
 /* Remove the temp file (if still there). */
 void restore_end(struct restore_job *job);
+
+/* Increments to apply to a snapshot's image, in chain order. */
+struct restore_chain {
+	const char *snapshot;             /* the snapshot's name */
+	uint32_t page_size;               /* its page size */
+	const uint64_t *state_checksum;   /* its metadata's, or NULL (chain.h) */
+	const struct incr_meta *const *steps;
+	size_t n_steps;
+	/* Stream step k's object, in order, into sink (ctx: the caller's). */
+	enum result (*fetch)(void *ctx, size_t k, stream_write_fn sink, void *sink_ctx,
+			     struct error *err);
+	void *ctx;
+	struct progress *bar;             /* over the steps' bytes; may be NULL */
+};
+
+/* The image of rc->snapshot is in the file open read-write on fd at path
+ * (decompressed, its SHA-256 checked: check_compressed filled check).
+ * Apply every step (chain.h), then PRAGMA integrity_check on the result;
+ * check gets the result's size, page size and count.  On failure the file
+ * is unusable, and *failed says what is at fault: the index of a step (the
+ * last one when the final check fails), or SIZE_MAX for the snapshot's
+ * image (its state checksum). */
+enum result restore_apply_chain(int fd, const char *path, const struct restore_chain *rc,
+				struct check_result *check, size_t *failed, struct error *err);
 
 /* The whole restore from a local .db.gz file (meta may be NULL). */
 enum result restore_from_file(const struct restore_opts *opts, const char *backup_path,

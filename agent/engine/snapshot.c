@@ -121,6 +121,7 @@ struct gz_out {
 	struct pagesum *sum;   /* the state checksum, page by page */
 	uint32_t page_size;
 	uint32_t next_pgno;
+	int64_t state_ms;      /* when the first page came */
 };
 
 static enum result gz_start(void *ctx, int page_size, struct error *err)
@@ -128,6 +129,11 @@ static enum result gz_start(void *ctx, int page_size, struct error *err)
 	struct gz_out *g = ctx;
 	struct gz_writer_opts go = {.level = g->opts->level, .threads = g->opts->threads,
 				    .head_size = (size_t)page_size};
+	/* The first page of the copy is written once the backup step holds the
+	 * source's read transaction (snapshot_vfs.h): the state is fixed, and
+	 * every commit in it came before now -- before the next millisecond,
+	 * as now is rounded down. */
+	g->state_ms = time_now_ms() + 1;
 	g->page_size = (uint32_t)page_size;
 	g->next_pgno = 2;
 	enum result r = pagesum_new(g->page_size, &g->sum, err);
@@ -215,6 +221,7 @@ static enum result snapshot_stream(sqlite3 *src, const char *db_path, int fd,
 	    !(r = gz_writer_finish(gzo.gz, s.head, &gr, err))) {
 		fill_result(res, &gr, s.page_size, pages, false);
 		res->state_checksum = pagesum_checksum(gzo.sum);
+		res->state_ms = gzo.state_ms;
 		if (opts->sum_out) {
 			*opts->sum_out = gzo.sum;
 			gzo.sum = NULL;
@@ -265,6 +272,10 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 		goto done;
 	}
 	rc = snapshot_copy(dst, src, opts->busy_timeout, &pages);
+	/* The copy is one step under one read transaction, now ended: its
+	 * state is at some moment before now, so now (rounded up to the
+	 * millisecond) is a safe bound. */
+	int64_t state_ms = time_now_ms() + 1;
 	if (rc != SQLITE_OK) {
 		r = cancel_requested() ? error_set(err, CB_ERR_INTERRUPTED, "interrupted")
 				       : snapshot_sqlite_error(err, rc, db_path,
@@ -309,6 +320,7 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 		goto done;
 	fill_result(res, &gr, pgsz, pages, true);
 	res->state_checksum = pagesum_checksum(sum);
+	res->state_ms = state_ms;
 	if (opts->sum_out) {
 		*opts->sum_out = sum;
 		sum = NULL;

@@ -55,6 +55,10 @@ struct snapshot_result {
 	uint64_t compressed_size;
 	uint8_t sha256[SHA256_LEN];
 	uint64_t state_checksum;  /* of the copy's pages (agent/engine/pagesum.h) */
+	/* When the copy's state is at (ms since the epoch): stamped once the
+	 * source's read transaction holds its snapshot, and rounded up, so
+	 * every commit the copy holds was made before it. */
+	int64_t state_ms;
 	bool used_fallback;
 };
 

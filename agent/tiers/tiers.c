@@ -231,8 +231,7 @@ enum result tiers_candidates(struct tier_set *set, struct candidate_list *out,
 			     struct error *err)
 {
 	size_t cap = 0;
-	out->items = NULL;
-	out->n = 0;
+	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < set->n; i++) {
 		struct tier *t = &set->tiers[i];
 		struct catalog cat;
@@ -240,6 +239,23 @@ enum result tiers_candidates(struct tier_set *set, struct candidate_list *out,
 		if (tier_catalog(t, NULL, "tiers", &cat, &t->list_error))
 			continue;
 		t->listed = true;
+		if (cat.n_incrs) {
+			struct incr_candidate *ni = realloc(out->incrs, (out->n_incrs + cat.n_incrs) *
+								 sizeof(*ni));
+			if (!ni) {
+				catalog_free(&cat);
+				candidates_free(out);
+				return error_nomem(err);
+			}
+			out->incrs = ni;
+			/* The list takes the entries over, metadata and all. */
+			for (size_t k = 0; k < cat.n_incrs; k++) {
+				out->incrs[out->n_incrs++] = (struct incr_candidate){
+					.e = cat.incrs[k], .tier = i};
+				cat.incrs[k].meta = NULL;
+				cat.incrs[k].meta_error = NULL;
+			}
+		}
 		for (size_t k = 0; k < cat.n; k++) {
 			const struct catalog_entry *e = &cat.items[k];
 			if (!e->has_data)
@@ -269,36 +285,70 @@ enum result tiers_candidates(struct tier_set *set, struct candidate_list *out,
 
 void candidates_free(struct candidate_list *l)
 {
+	for (size_t i = 0; i < l->n_incrs; i++) {
+		free(l->incrs[i].e.meta);
+		free(l->incrs[i].e.meta_error);
+	}
+	free(l->incrs);
 	free(l->items);
-	l->items = NULL;
-	l->n = 0;
+	memset(l, 0, sizeof(*l));
 }
 
 struct download {
-	struct gz_reader *gz;
+	stream_write_fn sink;
+	void *sink_ctx;
 	struct progress *bar;
+	const char *what;  /* "backup", "increment" */
 	const char *name;
 	const char *from;  /* "remote", "file" */
 	uint64_t listed;  /* the size the listing gave */
 	uint64_t done;
 };
 
-static enum result to_reader(void *ctx, const void *buf, size_t len, struct error *err)
+/* Pass what a tier sends on, no more than its listing said it holds. */
+static enum result bounded(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct download *d = ctx;
 	if (len > d->listed - d->done)
 		return error_set(err, CB_ERR_CORRUPT,
-				 "backup '%s' is corrupt: the %s sent more than the %llu "
+				 "%s '%s' is corrupt: the %s sent more than the %llu "
 				 "bytes its listing gave; stopped there",
-				 d->name, d->from, (unsigned long long)d->listed);
+				 d->what, d->name, d->from, (unsigned long long)d->listed);
 	d->done += len;
 	progress_update(d->bar, d->done);
-	return gz_reader_feed(d->gz, buf, len, err);
+	return d->sink(d->sink_ctx, buf, len, err);
 }
 
-enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int out_fd,
-			const char *out_path, struct progress *bar, struct check_result *res,
-			struct backup_meta *meta, bool *have_meta, struct error *err)
+static enum result to_reader(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return gz_reader_feed(ctx, buf, len, err);
+}
+
+enum result tiers_candidate_meta(struct tier_set *set, const struct candidate *cand,
+				 struct backup_meta *meta, struct error *err)
+{
+	if (!cand->has_meta)
+		return error_set(err, CB_ERR_NOT_FOUND, "backup '%s' has no metadata", cand->name);
+	enum result r = read_meta(&set->tiers[cand->tier], cand->name, meta, err);
+	if (r == CB_ERR_CORRUPT)
+		error_prefix(err, "backup '%s' is refused", cand->name);
+	return r;
+}
+
+enum result tiers_fetch_incr(struct tier_set *set, const struct incr_candidate *ic,
+			     stream_write_fn sink, void *sink_ctx, struct error *err)
+{
+	struct tier *t = &set->tiers[ic->tier];
+	struct download d = {.sink = sink, .sink_ctx = sink_ctx, .what = "increment",
+			     .name = ic->e.key, .listed = ic->e.size,
+			     .from = t->dir ? "file" : "remote"};
+	return backend_get(t->backend, ic->e.key, bounded, &d, err);
+}
+
+static enum result fetch(struct tier_set *set, const struct candidate *cand, int out_fd,
+			 const char *out_path, struct progress *bar, bool db_checks,
+			 struct check_result *res, struct backup_meta *meta, bool *have_meta,
+			 struct error *err)
 {
 	struct tier *t = &set->tiers[cand->tier];
 	enum result r;
@@ -312,18 +362,20 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int 
 		*have_meta = true;
 	}
 	struct check_sink sink;
-	struct download d = {.bar = bar, .name = cand->name, .listed = cand->size,
-			     .from = t->dir ? "file" : "remote"};
+	struct gz_reader *gzr = NULL;
 	if ((r = check_sink_init(&sink, out_fd, out_path, cand->name, *have_meta ? meta : NULL,
 				 set->max_size, err)))
 		return r;
-	if ((r = gz_reader_new(&d.gz, check_sink_write, &sink, err)))
+	if ((r = gz_reader_new(&gzr, check_sink_write, &sink, err)))
 		return r;
-	r = backend_get(t->backend, cand->name, to_reader, &d, err);
+	struct download d = {.sink = to_reader, .sink_ctx = gzr, .bar = bar, .what = "backup",
+			     .name = cand->name, .listed = cand->size,
+			     .from = t->dir ? "file" : "remote"};
+	r = backend_get(t->backend, cand->name, bounded, &d, err);
 	struct gz_read_result gz;
 	if (!r)
-		r = gz_reader_finish(d.gz, &gz, err);
-	gz_reader_free(d.gz);
+		r = gz_reader_finish(gzr, &gz, err);
+	gz_reader_free(gzr);
 	if (r) {
 		if (r == CB_ERR_CORRUPT && strncmp(err->msg, "backup '", 8) != 0)
 			error_prefix(err, "backup '%s' is corrupt", cand->name);
@@ -331,6 +383,23 @@ enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int 
 	}
 	if (fsync(out_fd) != 0)
 		return error_errno(err, errno, out_path);
+	if (!db_checks)
+		return check_compressed(&gz, cand->name, *have_meta ? meta : NULL, res, err);
 	progress_phase(bar, "checking integrity (PRAGMA integrity_check)");
 	return check_decompressed(&gz, cand->name, *have_meta ? meta : NULL, out_path, res, err);
+}
+
+enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int out_fd,
+			const char *out_path, struct progress *bar, struct check_result *res,
+			struct backup_meta *meta, bool *have_meta, struct error *err)
+{
+	return fetch(set, cand, out_fd, out_path, bar, true, res, meta, have_meta, err);
+}
+
+enum result tiers_fetch_image(struct tier_set *set, const struct candidate *cand, int out_fd,
+			      const char *out_path, struct progress *bar,
+			      struct check_result *res, struct backup_meta *meta, bool *have_meta,
+			      struct error *err)
+{
+	return fetch(set, cand, out_fd, out_path, bar, false, res, meta, have_meta, err);
 }

@@ -91,14 +91,23 @@ struct candidate {
 	bool has_meta;
 };
 
+/* An increment one tier holds, as its catalog listed it: its metadata is
+ * read on demand (tier_read_incr_meta on the tier) and freed with the list. */
+struct incr_candidate {
+	struct catalog_incr e;
+	size_t tier;      /* index into the set */
+};
+
 struct candidate_list {
 	struct candidate *items;  /* newest first; for one name, tiers in set order */
 	size_t n;
+	struct incr_candidate *incrs;  /* tier by tier in set order, each in chain order */
+	size_t n_incrs;
 };
 
-/* Every backup the tiers hold.  A tier that cannot be listed is skipped and
- * marked (tier.listed false, tier.list_error); the call fails only when
- * memory runs out. */
+/* Every backup and increment the tiers hold.  A tier that cannot be listed
+ * is skipped and marked (tier.listed false, tier.list_error); the call
+ * fails only when memory runs out. */
 enum result tiers_candidates(struct tier_set *set, struct candidate_list *out,
 			     struct error *err);
 void candidates_free(struct candidate_list *l);
@@ -111,5 +120,24 @@ void candidates_free(struct candidate_list *l);
 enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int out_fd,
 			const char *out_path, struct progress *bar, struct check_result *res,
 			struct backup_meta *meta, bool *have_meta, struct error *err);
+
+/* tiers_fetch without the checks of the image as a database (integrity,
+ * state checksum; res gets no page size or count): for a snapshot that
+ * increments will change first, whose chain checks its state and whose
+ * result is checked as a database at the end (engine/restore.h). */
+enum result tiers_fetch_image(struct tier_set *set, const struct candidate *cand, int out_fd,
+			      const char *out_path, struct progress *bar,
+			      struct check_result *res, struct backup_meta *meta, bool *have_meta,
+			      struct error *err);
+
+/* The metadata of a candidate, read from its tier and naming it:
+ * CB_ERR_NOT_FOUND when it has none. */
+enum result tiers_candidate_meta(struct tier_set *set, const struct candidate *cand,
+				 struct backup_meta *meta, struct error *err);
+
+/* Stream an increment's object from its tier into sink, cut off (as
+ * corrupt) past the size its listing gave. */
+enum result tiers_fetch_incr(struct tier_set *set, const struct incr_candidate *ic,
+			     stream_write_fn sink, void *sink_ctx, struct error *err);
 
 #endif

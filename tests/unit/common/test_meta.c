@@ -165,6 +165,57 @@ static void test_state_checksum(void **state)
 	}
 }
 
+/* The optional state time: written only when there is one, to the
+ * millisecond, never before created; older backups fall back to created. */
+static void test_state_time(void **state)
+{
+	(void)state;
+	struct backup_meta m = sample(), back;
+	struct error err = {0};
+	char *text = meta_to_json(&m);
+	assert_null(strstr(text, "state_time"));
+	assert_int_equal(meta_from_json(text, strlen(text), &back, &err), CB_OK);
+	assert_false(back.has_state_time);
+	assert_int_equal(meta_state_ms(&back), m.created * 1000);
+	free(text);
+
+	m.has_state_time = true;
+	m.state_ms = m.created * 1000 + 1250;
+	text = meta_to_json(&m);
+	assert_non_null(strstr(text, "\"state_time\": \"2026-02-02T12:00:01.250Z\""));
+	assert_true(strstr(text, "state_time") < strstr(text, "\"tool\""));
+	memset(&back, 0, sizeof(back));
+	assert_int_equal(meta_from_json(text, strlen(text), &back, &err), CB_OK);
+	assert_true(back.has_state_time);
+	assert_int_equal(back.state_ms, m.state_ms);
+	assert_int_equal(meta_state_ms(&back), m.state_ms);
+	assert_false(back.has_state_checksum);
+	free(text);
+
+	static const char *bad[] = {"\"2026-02-02T11:59:59.999Z\"",  /* before created */
+				    "\"2026-02-02T12:00:01Z\"", "\"2026-02-02T12:00:01.25Z\"",
+				    "1770033601250", "null", "\"soon\""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		m.has_state_time = false;
+		text = meta_to_json(&m);
+		char *end = strrchr(text, '}');
+		*end = '\0';
+		char *doc = NULL;
+		assert_true(asprintf(&doc, "%s, \"state_time\": %s}", text, bad[i]) > 0);
+		assert_int_equal(meta_from_json(doc, strlen(doc), &back, &err), CB_ERR_CORRUPT);
+		assert_non_null(strstr(err.msg, "state_time"));
+		free(doc);
+		free(text);
+	}
+	/* Exactly created is fine. */
+	m.has_state_time = true;
+	m.state_ms = m.created * 1000;
+	text = meta_to_json(&m);
+	assert_int_equal(meta_from_json(text, strlen(text), &back, &err), CB_OK);
+	assert_int_equal(back.state_ms, m.created * 1000);
+	free(text);
+}
+
 static void test_json_fields(void **state)
 {
 	(void)state;
@@ -556,6 +607,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_state_checksum),
+		cmocka_unit_test(test_state_time),
 		cmocka_unit_test(test_json_fields),
 		cmocka_unit_test(test_ratio_in_json_rounded),
 		cmocka_unit_test(test_meta_ratio),

@@ -1,5 +1,8 @@
 /*
- * Unit tests for common/timeutil.c: UTC formatting and strict parsing.
+ * Unit tests for common/timeutil.c: UTC formatting and strict parsing, the
+ * millisecond form of state times, and time_parse_when (ISO 8601 with an
+ * offset, local time in a zone with daylight saving, relative forms, and
+ * the input it must refuse).
  *
  * Expected epoch values were worked out independently (Python's
  * calendar.timegm) and are written out as constants.
@@ -12,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -278,6 +282,157 @@ static void test_clocks(void **state)
 	assert_true(time_mono() >= m1);
 }
 
+#define MS_2026_11_29_094800 INT64_C(1795945680000)  /* 2026-11-29T09:48:00Z */
+#define MS_2026_11_28_230000 INT64_C(1795906800000)
+#define MS_2026_10_25_003000 INT64_C(1792888200000)
+#define MS_2026_10_25_013000 INT64_C(1792891800000)
+
+static void test_iso_ms(void **state)
+{
+	(void)state;
+	char buf[25];
+	time_format_iso_ms(MS_2026_11_29_094800 + 250, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-11-29T09:48:00.250Z");
+	time_format_iso_ms(MS_2026_11_29_094800 + 7, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-11-29T09:48:00.007Z");
+	time_format_iso_ms(-1, buf, sizeof(buf));
+	assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+	int64_t ms = 0;
+	assert_true(time_parse_iso_ms("2026-11-29T09:48:00.250Z", &ms));
+	assert_int_equal(ms, MS_2026_11_29_094800 + 250);
+	for (int64_t t = MS_2026_11_29_094800 - 5000; t < MS_2026_11_29_094800 + 5000; t += 37) {
+		time_format_iso_ms(t, buf, sizeof(buf));
+		assert_true(time_parse_iso_ms(buf, &ms));
+		assert_int_equal(ms, t);
+	}
+	const char *bad[] = {"2026-11-29T09:48:00Z", "2026-11-29T09:48:00.25Z",
+			     "2026-11-29T09:48:00.2500Z", "2026-11-29T09:48:00.250",
+			     "2026-11-29T09:48:60.250Z", "2026-11-29T09:48:00,250Z",
+			     "2026-11-29T09:48:00.2a0Z", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		ms = 42;
+		assert_false(time_parse_iso_ms(bad[i], &ms));
+		assert_int_equal(ms, 42);
+	}
+}
+
+static void when_is(const char *s, int64_t now, int64_t want)
+{
+	int64_t got = -1;
+	if (!time_parse_when(s, now, &got))
+		fail_msg("'%s' was refused", s);
+	if (got != want)
+		fail_msg("'%s' read as %lld, not %lld", s, (long long)got, (long long)want);
+}
+
+static void when_refused(const char *s)
+{
+	int64_t got = 42;
+	if (time_parse_when(s, MS_2026_11_29_094800, &got))
+		fail_msg("'%s' was taken, as %lld", s, (long long)got);
+	assert_int_equal(got, 42);
+}
+
+static void test_when_with_offset(void **state)
+{
+	(void)state;
+	const int64_t t = MS_2026_11_29_094800, now = 0;
+	when_is("2026-11-29T09:48:00Z", now, t);
+	when_is("2026-11-29t09:48:00z", now, t);
+	when_is("2026-11-29 09:48:00Z", now, t);
+	when_is("2026-11-29T09:48Z", now, t);
+	when_is("2026-11-29T09:48:00.250Z", now, t + 250);
+	when_is("2026-11-29T09:48:00.2Z", now, t + 200);
+	/* Digits past the millisecond are dropped, never rounded up. */
+	when_is("2026-11-29T09:48:00.2509Z", now, t + 250);
+	when_is("2026-11-29T09:48:00.999999999Z", now, t + 999);
+	when_is("2026-11-29T10:48:00+01:00", now, t);
+	when_is("2026-11-29T10:48:00+0100", now, t);
+	when_is("2026-11-29T10:48:00+01", now, t);
+	when_is("2026-11-29T04:18:00.5-05:30", now, t + 500);
+	when_is("2026-11-30T00:48+15:00", now, t);
+	when_is("  2026-11-29T09:48:00Z  ", now, t);
+}
+
+static void test_when_local(void **state)
+{
+	(void)state;
+	const char *old = getenv("TZ");
+	char *saved = old ? strdup(old) : NULL;
+	/* Central European time, with its daylight-saving rules written out so
+	 * that the test needs no time-zone database. */
+	setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
+	tzset();
+	const int64_t t = MS_2026_11_29_094800;
+	when_is("2026-11-29 10:48", 0, t);
+	when_is("2026-11-29 10:48:30", 0, t + 30000);
+	when_is("2026-11-29T10:48:00.5", 0, t + 500);
+	when_is("2026-11-29", 0, MS_2026_11_28_230000);
+	/* Summer time: two hours ahead of UTC. */
+	when_is("2026-07-01 12:00", 0, INT64_C(1782900000000));
+	/* 02:30 on the last Sunday of March never shows on the clock. */
+	when_refused("2026-03-29 02:30");
+	when_is("2026-03-29 03:30", 0, INT64_C(1774747800000));
+	/* 02:30 on the last Sunday of October shows twice: either will do. */
+	int64_t got = 0;
+	assert_true(time_parse_when("2026-10-25 02:30", 0, &got));
+	assert_true(got == MS_2026_10_25_003000 || got == MS_2026_10_25_013000);
+	when_refused("2026-02-30 10:00");
+	setenv("TZ", "UTC0", 1);
+	tzset();
+	when_is("2026-11-29 09:48", 0, t);
+	if (saved) {
+		setenv("TZ", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("TZ");
+	}
+	tzset();
+}
+
+static void test_when_relative(void **state)
+{
+	(void)state;
+	const int64_t now = MS_2026_11_29_094800 + 123;
+	when_is("now", now, now);
+	when_is("NOW", now, now);
+	when_is("10 minutes ago", now, now - 600000);
+	when_is("-10min", now, now - 600000);
+	when_is("-10 min", now, now - 600000);
+	when_is("2h ago", now, now - 7200000);
+	when_is("2hago", now, now - 7200000);
+	when_is("90s ago", now, now - 90000);
+	when_is("1 day ago", now, now - 86400000);
+	when_is("3 days ago", now, now - 3 * INT64_C(86400000));
+	when_is("1 week ago", now, now - 7 * INT64_C(86400000));
+	when_is("1h30m ago", now, now - 5400000);
+	when_is("1 hour 30 minutes ago", now, now - 5400000);
+	when_is("-2 hours", now, now - 7200000);
+	when_is("-1d2h3m4s", now, now - (86400000 + 7200000 + 180000 + 4000));
+	when_is(" 10 MINUTES AGO ", now, now - 600000);
+	when_is("45 sec ago", now, now - 45000);
+	when_is("-0s", now, now);
+}
+
+static void test_when_refused(void **state)
+{
+	(void)state;
+	const char *bad[] = {
+		"", "   ", "yesterday", "10 minutes", "ago", "-", "-10", "10 ago", "10 parsecs ago",
+		"-10 parsecs", "minutes ago", "1h ago ago", "+10min", "10min from now",
+		"-1h-2m", "1.5h ago", "-99999999999 days", "999999999 weeks ago",
+		"2026-11-29T09:48:00+25:00", "2026-11-29T09:48:00+01:60", "2026-11-29T09:48:00+1",
+		"2026-11-29T24:00:00Z", "2026-11-29T09:60Z", "2026-11-29T09:48:00ZZ",
+		"2026-11-29T9:48Z", "2026-11-29T09:48:00.Z", "2026-11-29T09:48:00.1234567890Z",
+		"2026-11-29Z", "2026-11-29T", "2026-11-29T09", "2026-11-29 09:48 Z",
+		"2026/11/29 09:48", "29.11.2026 09:48", "@1795945680", "1795945680",
+		"2026-11-29T09:48:00Z trailing", "2026-13-01", "1969-12-31T23:59:59Z",
+		"a very long text that is not a time at all but goes on and on and on and on",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		when_refused(bad[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +445,11 @@ int main(void)
 		cmocka_unit_test(test_from_fields),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_clocks),
+		cmocka_unit_test(test_iso_ms),
+		cmocka_unit_test(test_when_with_offset),
+		cmocka_unit_test(test_when_local),
+		cmocka_unit_test(test_when_relative),
+		cmocka_unit_test(test_when_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

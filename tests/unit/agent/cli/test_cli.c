@@ -202,6 +202,29 @@ static void test_flags(void **state)
 	usage_error(ARGC(d), d, "option '--dry-run' takes no value");
 }
 
+/* restore --at takes a value that may start with "-"; restore takes
+ * --dry-run. */
+static void test_restore_at(void **state)
+{
+	(void)state;
+	struct cli cli;
+	struct error err = {0};
+	char *a[] = {"cbsync", "restore", "--at", "-10min", "--dry-run", NULL};
+	assert_int_equal(parse(&cli, ARGC(a), a, &err), CB_OK);
+	assert_string_equal(cli.at, "-10min");
+	assert_true(cli.dry_run);
+	done(&cli);
+	char *b[] = {"cbsync", "restore", "--at=10 minutes ago", NULL};
+	assert_int_equal(parse(&cli, ARGC(b), b, &err), CB_OK);
+	assert_string_equal(cli.at, "10 minutes ago");
+	assert_false(cli.dry_run);
+	done(&cli);
+	char *c[] = {"cbsync", "restore", "--at", NULL};
+	usage_error(ARGC(c), c, "option '--at' needs a value");
+	char *d[] = {"cbsync", "list", "--at", "now", NULL};
+	usage_error(ARGC(d), d, "option '--at' does not apply to 'list'; HINT: see 'cbsync help list'");
+}
+
 static void test_unknown_option(void **state)
 {
 	(void)state;
@@ -486,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_options_before_and_after_verb),
 		cmocka_unit_test(test_equals_and_separate_forms),
 		cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_restore_at),
 		cmocka_unit_test(test_unknown_option),
 		cmocka_unit_test(test_option_not_for_verb),
 		cmocka_unit_test(test_missing_value),

@@ -6,9 +6,13 @@
  * with a separate read-only connection.  The snapshot is decompressed with
  * zlib in one call and compared byte for byte, for both the streaming route
  * and the temp-file fallback.  Each test works in a fresh directory.
+ *
+ * The snapshot's state time is checked against a commit the snapshot had to
+ * wait for: it must be no earlier than that commit, on both routes.
  */
 #include "agent/engine/snapshot.h"
 #include "common/fsutil.h"
+#include "common/timeutil.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +24,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -178,9 +183,11 @@ static unsigned char *snapshot(const struct ctx *c, const char *db_path, bool fa
 	};
 	struct error err = {0};
 	memset(res, 0xCC, sizeof(*res));
+	int64_t before = time_now_ms();
 	enum result r = snapshot_to_gzip(db_path, fd, &opts, res, &err);
 	if (r != CB_OK)
 		fail_msg("snapshot_to_gzip: %d %s", (int)r, err.msg);
+	assert_true(res->state_ms >= before && res->state_ms <= time_now_ms());
 	close(fd);
 	assert_int_equal(count_tmp(c), 0); /* the fallback cleaned up */
 	size_t gz_len;
@@ -593,6 +600,79 @@ static void test_stream_and_fallback_identical(void **state)
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* A snapshot run on a thread of its own. */
+struct bg_snapshot {
+	const char *db_path;
+	const char *out_path;
+	const char *dir;
+	bool fallback;
+	struct snapshot_result res;
+	enum result r;
+	struct error err;
+};
+
+static void *run_snapshot(void *arg)
+{
+	struct bg_snapshot *b = arg;
+	int fd = open(b->out_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	struct snapshot_opts opts = {.level = 1, .busy_timeout = 20.0, .tmp_dir = b->dir,
+				     .force_fallback = b->fallback};
+	b->r = fd < 0 ? CB_ERR_IO : snapshot_to_gzip(b->db_path, fd, &opts, &b->res, &b->err);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* A writer holds the database (rollback journal: readers wait) while the
+ * snapshot starts, then commits: the snapshot holds that commit, so its
+ * state time must not be before it -- the time it started would be. */
+static void test_state_time_after_a_commit_it_waited_for(void **state)
+{
+	struct ctx *c = *state;
+	const char *db_path = path_in(c, "held.db");
+	for (int fb = 0; fb < 2; fb++) {
+		unlink(db_path);
+		sqlite3 *db = make_db(db_path, 4096, "DELETE", 50);
+		exec_ok(db, "BEGIN EXCLUSIVE; INSERT INTO t(name) VALUES ('the held commit');");
+		struct bg_snapshot b = {.db_path = db_path, .out_path = path_in(c, "held.db.gz"),
+					.dir = c->dir, .fallback = fb == 1};
+		int64_t started = time_now_ms();
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, run_snapshot, &b), 0);
+		time_sleep(0.4);
+		int64_t committing = time_now_ms();
+		exec_ok(db, "COMMIT");
+		assert_int_equal(pthread_join(th, NULL), 0);
+		if (b.r != CB_OK)
+			fail_msg("snapshot: %s", b.err.msg);
+		assert_true(b.res.state_ms >= committing);
+		assert_true(b.res.state_ms > started + 300);
+		/* ... and the commit is in it. */
+		size_t gz_len, len;
+		unsigned char *gz = slurp(b.out_path, &gz_len);
+		unsigned char *img = gunzip_once(gz, gz_len, (size_t)b.res.data_size, &len);
+		const char *img_path = path_in(c, "held-image.db");
+		FILE *f = fopen(img_path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(img, 1, len, f), len);
+		fclose(f);
+		sqlite3 *check = NULL;
+		sqlite3_stmt *st = NULL;
+		assert_int_equal(sqlite3_open(img_path, &check), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(check, "SELECT count(*) FROM t WHERE name = "
+						    "'the held commit'", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 1);
+		sqlite3_finalize(st);
+		sqlite3_close(check);
+		unlink(img_path);
+		unlink(b.out_path);
+		free(img);
+		free(gz);
+		assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	}
+}
+
 /* ---- fixtures ------------------------------------------------------------ */
 
 static int setup(void **state)
@@ -634,6 +714,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_page_sizes_rollback),
+		T(test_state_time_after_a_commit_it_waited_for),
 		T(test_page_sizes_wal),
 		T(test_one_page_database),
 		T(test_empty_database_file),

@@ -1,0 +1,59 @@
+/*
+ * cbsync restore, shared by its two files: restore_cmd.c (the command, a
+ * file, a backup by name) and restore_pitr.c (a backup and its increments
+ * chosen by time: --latest, --before, --at).
+ */
+#ifndef CBSYNC_RESTORE_INTERNAL_H
+#define CBSYNC_RESTORE_INTERNAL_H
+
+#include "agent/cli/cli.h"
+#include "agent/engine/restore.h"
+#include "agent/tiers/lock.h"
+#include "agent/tiers/tiers.h"
+#include "common/backup_name.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A backup dated further ahead of the clock than this is not chosen by
+ * time (see restore_cmd.c). */
+#define FUTURE_TOLERANCE (10 * 60)
+
+/* What restore_cmd.c found before choosing by time. */
+struct restore_ctx {
+	struct cli *cli;
+	struct tier_set *set;
+	struct candidate_list *cands;
+	bool *warned;              /* per candidate: passed over with a warning */
+	const char *stem;          /* the database's <db> part */
+	enum backup_type type;     /* with cli->type */
+	int64_t before;            /* --before, seconds */
+	int64_t now;               /* seconds */
+	int64_t at_ms;             /* the time asked for; PITR_LATEST-like for --latest */
+	const char *target;        /* the database restored into */
+	double start;              /* time_mono() at the start */
+	struct dir_lock *lock;     /* taken when something is about to be restored */
+};
+
+/* Is candidate i one to choose?  Warns (once per candidate) about one it
+ * passes over. */
+bool restore_choosable(const struct restore_ctx *x, size_t i);
+
+/* How the configuration and flags say to restore. */
+struct restore_opts restore_opts_of(const struct cli *cli);
+
+/* The lines of a restore that succeeded.  what says what was restored
+ * from where; state_ms (or -1) when its state is at. */
+void restore_print(const char *what, const char *target, const struct restore_outcome *out,
+		   const struct check_result *check, int64_t state_ms, size_t increments,
+		   double seconds);
+
+/* --dry-run: refuse now what restore_begin would refuse (a --to that
+ * exists), touching nothing. */
+enum result restore_dry_target(const struct cli *cli, const char *target, struct error *err);
+
+/* Choose by time (--latest, --before, --at) among x's candidates and their
+ * chains, and restore (or, with --dry-run, say what would be restored). */
+enum result restore_by_time(struct restore_ctx *x, struct error *err);
+
+#endif

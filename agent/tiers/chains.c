@@ -1,0 +1,115 @@
+/*
+ * Verifying chains of increments (see chains.h).
+ */
+#include "agent/tiers/chains.h"
+#include "agent/engine/restore.h"
+#include "agent/tiers/pitr.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct verify_fetch {
+	struct tier *t;
+	struct catalog_incr *const *incrs;
+	const struct pitr_plan *path;
+	const char *from;
+};
+
+struct bounded {
+	stream_write_fn sink;
+	void *ctx;
+	const char *key;
+	const char *from;
+	uint64_t listed;
+	uint64_t done;
+};
+
+static enum result bounded_write(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct bounded *b = ctx;
+	if (len > b->listed - b->done)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "increment '%s' is corrupt: the %s sent more than the %llu bytes "
+				 "its listing gave; stopped there",
+				 b->key, b->from, (unsigned long long)b->listed);
+	b->done += len;
+	return b->sink(b->ctx, buf, len, err);
+}
+
+static enum result fetch_step(void *ctx, size_t k, stream_write_fn sink, void *sink_ctx,
+			      struct error *err)
+{
+	struct verify_fetch *f = ctx;
+	struct catalog_incr *e = f->incrs[f->path->steps[k]];
+	struct bounded b = {.sink = sink, .ctx = sink_ctx, .key = e->key, .from = f->from,
+			    .listed = e->size};
+	return backend_get(f->t->backend, e->key, bounded_write, &b, err);
+}
+
+enum result chain_verify(struct tier *t, struct catalog_incr *const *incrs, size_t n,
+			 const char *snapshot, const struct backup_meta *meta, int fd,
+			 const char *path, struct progress *bar, struct chain_report *out,
+			 struct error *err)
+{
+	struct pitr_incr *in = calloc(n + 1, sizeof(*in));
+	const struct incr_meta **steps = NULL;
+	struct pitr_chain ch = {0};
+	enum result r = CB_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (!in)
+		return error_nomem(err);
+	for (size_t i = 0; i < n; i++) {
+		struct catalog_incr *e = incrs[i];
+		in[i] = (struct pitr_incr){.key = e->key, .has_data = e->has_data, .size = e->size,
+					   .ref = i};
+		if (!e->has_data)
+			continue;
+		struct error merr = {0};
+		r = tier_read_incr_meta(t, e, &merr);
+		if (r == CB_ERR_NOMEM)
+			goto done;
+		if (r == CB_OK)
+			in[i].meta = e->meta;
+		else if (r == CB_ERR_NOT_FOUND)
+			in[i].problem = "its metadata is missing";
+		else if (e->meta_error || (e->meta_error = strdup(merr.msg)))
+			in[i].problem = e->meta_error;
+		r = CB_OK;
+	}
+	struct pitr_snap snap = {.name = snapshot,
+				 .state_ms = meta ? meta_state_ms(meta) : 0};
+	if ((r = pitr_chain_of(&snap, 0, in, n, &ch, err)))
+		goto done;
+	out->lost = ch.lost;
+	snprintf(out->why, sizeof(out->why), "%s", ch.why);
+	if (ch.path.n_steps == 0)
+		goto done;
+	if (!(steps = calloc(ch.path.n_steps, sizeof(*steps)))) {
+		r = error_nomem(err);
+		goto done;
+	}
+	for (size_t k = 0; k < ch.path.n_steps; k++) {
+		steps[k] = in[ch.path.steps[k]].meta;
+		out->bytes += in[ch.path.steps[k]].size;
+	}
+	struct verify_fetch f = {.t = t, .incrs = incrs, .path = &ch.path,
+				 .from = t->dir ? "file" : "remote"};
+	struct restore_chain rc = {
+		.snapshot = snapshot,
+		.page_size = meta ? (uint32_t)meta->page_size : check_image_page_size(fd),
+		.state_checksum = meta && meta->has_state_checksum ? &meta->state_checksum : NULL,
+		.steps = steps, .n_steps = ch.path.n_steps, .fetch = fetch_step, .ctx = &f,
+		.bar = bar,
+	};
+	size_t failed;
+	if ((r = restore_apply_chain(fd, path, &rc, &out->check, &failed, err)))
+		goto done;
+	out->steps = ch.path.n_steps;
+	out->reach_ms = ch.path.reach_ms;
+done:
+	pitr_chain_free(&ch);
+	free(steps);
+	free(in);
+	return r;
+}
