@@ -2,6 +2,7 @@
  * Compaction of the local tier's chains (compact.h).
  */
 #include "agent/tiers/compact.h"
+#include "agent/engine/capture.h"
 #include "agent/engine/gzstream.h"
 #include "agent/engine/walfile.h"
 #include "common/fsutil.h"
@@ -348,35 +349,22 @@ done:
 	return r;
 }
 
-static enum result to_gzip(void *ctx, const void *buf, size_t len, struct error *err)
-{
-	return gz_writer_write(ctx, buf, len, err);
-}
-
-/* Write the merged increment's pages from the scratch file into data. */
+/* Write the merged increment's pages from the scratch file into data, with
+ * the writer the capture routes use: the same WAL-in-gzip object, fresh
+ * salts, seq as its checkpoint sequence. */
 static enum result emit(struct gather *g, uint32_t pages_after, const struct compact_opts *o,
 			int data_fd, uint32_t seq, struct incr_meta *m, struct error *err)
 {
-	struct gz_writer *gz = NULL;
-	struct walfile_writer w = {0};
-	struct walfile_writer_opts wo = {.page_size = g->page_size, .checkpoint_seq = seq};
-	struct gz_writer_opts go = {.level = o->level, .threads = o->threads};
-	struct walfile_info info;
-	struct gz_result res;
-	bool wal = false;
+	struct capture_opts co = {.level = o->level, .threads = o->threads, .checkpoint_seq = seq};
+	struct capture_out w = {.o = &co, .fd = data_fd, .page_size = g->page_size};
+	struct capture_result res = {0};
 	unsigned char *page = malloc(g->page_size);
-	enum result r;
+	enum result r = CB_OK;
 	if (!page)
 		return error_nomem(err);
-	if ((r = walfile_random_salts(wo.salt, err)) ||
-	    (r = gz_writer_open(&gz, data_fd, &go, err)) ||
-	    (r = walfile_writer_init(&w, &wo, to_gzip, gz, err)))
-		goto done;
-	wal = true;
 	/* The page holding SQLite's lock bytes is never used: zeros in every
 	 * state, so it needs no frame. */
 	uint32_t lock_page = (uint32_t)(1073741824u / g->page_size) + 1;
-	m->pages = 0;
 	for (uint32_t p = 1; p <= pages_after && !r; p++) {
 		if ((!gathered(g, p) && p <= g->low) || p == lock_page)
 			continue;
@@ -387,19 +375,15 @@ static enum result emit(struct gather *g, uint32_t pages_after, const struct com
 			break;
 		}
 		memset(page + got, 0, g->page_size - (size_t)got);
-		r = walfile_add_page(&w, p, page, err);
-		m->pages++;
+		r = capture_out_page(&w, p, page, err);
 	}
-	if (!r && !(r = walfile_commit(&w, pages_after, &info, err)) &&
-	    !(r = gz_writer_finish(gz, NULL, &res, err))) {
-		m->original_size = (int64_t)info.bytes;
+	if (!r && !(r = capture_out_finish(&w, pages_after, &res, err))) {
+		m->pages = res.pages;
+		m->original_size = (int64_t)res.original_size;
 		m->compressed_size = (int64_t)res.compressed_size;
 		hex_encode(res.sha256, SHA256_LEN, m->sha256);
 	}
-done:
-	if (wal)
-		walfile_writer_free(&w);
-	gz_writer_free(gz);
+	capture_out_free(&w);
 	free(page);
 	return r;
 }
