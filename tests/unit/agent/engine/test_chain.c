@@ -37,6 +37,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine_test.h"
+
 #define PAGE_SIZE 1024
 #define SNAPSHOT "cloudbrain_daily_20261129_020000.db.gz"
 #define OTHER_SNAPSHOT "cloudbrain_daily_20261130_020000.db.gz"
@@ -105,77 +107,19 @@ static void exec_sql(sqlite3 *db, const char *sql)
 		fail_msg("%s: %s", sql, msg ? msg : "?");
 }
 
-static enum result gz_write(void *ctx, const void *buf, size_t len, struct error *err)
-{
-	return gz_writer_write(ctx, buf, len, err);
-}
-
 /* Make increment i from the database file at live: the pages that differ
  * from sums (then updated to the new state), covering seqs first..last. */
-static void make_increment(int i, const char *live, struct pagesum *sums, uint64_t first,
-			   uint64_t last, const char *prev)
+static void cut_increment(int i, const char *live, struct pagesum *sums, uint64_t first,
+			  uint64_t last, const char *prev)
 {
-	struct incr_meta *m = &fx.meta[i];
 	struct incr_name n = {.seq_first = first, .seq_last = last,
 			      .first = 1795485601 + (int64_t)first,
 			      .last = 1795485601 + (int64_t)last};
-	struct walfile_writer w = {0};
-	struct walfile_writer_opts o = {.page_size = PAGE_SIZE, .checkpoint_seq = (uint32_t)last};
-	struct walfile_info info;
-	struct gz_writer *gz;
-	struct gz_result res;
-	struct error err = {0};
-	unsigned char *img;
-	size_t len;
-	uint32_t npages;
-	int fd;
 
-	read_file(live, &img, &len);
-	assert_int_equal(len % PAGE_SIZE, 0);
-	npages = (uint32_t)(len / PAGE_SIZE);
-	fx.state[i] = img;
-	fx.state_len[i] = len;
-
-	snprintf(fx.obj[i], sizeof fx.obj[i], "%s/incr-%d.wal.gz", test_dir, i);
-	fd = open(fx.obj[i], O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(gz_writer_open(&gz, fd, &(struct gz_writer_opts){.level = 6, .threads = 1},
-					&err), CB_OK);
-	assert_int_equal(walfile_random_salts(o.salt, &err), CB_OK);
-	assert_int_equal(walfile_writer_init(&w, &o, gz_write, gz, &err), CB_OK);
-	assert_int_equal(pagesum_resize(sums, npages, &err), CB_OK);
-	for (uint32_t p = 1; p <= npages; p++) {
-		const unsigned char *page = img + (size_t)(p - 1) * PAGE_SIZE;
-
-		if (!pagesum_changed(sums, p, page))
-			continue;
-		assert_int_equal(walfile_add_page(&w, p, page, &err), CB_OK);
-		assert_int_equal(pagesum_update(sums, p, page, &err), CB_OK);
-	}
-	assert_int_equal(walfile_commit(&w, npages, &info, &err), CB_OK);
-	walfile_writer_free(&w);
-	assert_int_equal(gz_writer_finish(gz, NULL, &res, &err), CB_OK);
-	gz_writer_free(gz);
-	close(fd);
-
-	*m = (struct incr_meta){0};
 	snprintf(n.snapshot, sizeof n.snapshot, "%s", SNAPSHOT);
-	assert_true(incr_name_format(&n, m->name, sizeof m->name));
-	snprintf(m->database, sizeof m->database, "cloudbrain");
-	snprintf(m->snapshot, sizeof m->snapshot, "%s", SNAPSHOT);
-	snprintf(m->prev, sizeof m->prev, "%s", prev);
-	m->seq_first = first;
-	m->seq_last = last;
-	m->first_tx_ms = n.first * 1000;
-	m->last_tx_ms = n.last * 1000;
-	m->page_size = PAGE_SIZE;
-	m->page_count = info.db_pages;
-	m->pages = info.frames;
-	m->original_size = (int64_t)info.bytes;
-	m->compressed_size = (int64_t)res.compressed_size;
-	hex_encode(res.sha256, SHA256_LEN, m->sha256);
-	m->state_checksum = pagesum_checksum(sums);
-	snprintf(m->version, sizeof m->version, "test");
+	snprintf(fx.obj[i], sizeof fx.obj[i], "%s/incr-%d.wal.gz", test_dir, i);
+	fx.state[i] = make_increment(live, sums, PAGE_SIZE, &n, prev, NULL, fx.obj[i], &fx.meta[i],
+				     &fx.state_len[i]);
 }
 
 static const char *const rounds[] = {
@@ -219,16 +163,16 @@ static int setup(void **state)
 	fx.snap_checksum = pagesum_checksum(sums);
 
 	exec_sql(db, rounds[0]);
-	make_increment(0, live, sums, 1, 1, "");
+	cut_increment(0, live, sums, 1, 1, "");
 	exec_sql(db, rounds[1]);
-	make_increment(1, live, sums, 2, 2, fx.meta[0].name);
+	cut_increment(1, live, sums, 2, 2, fx.meta[0].name);
 	exec_sql(db, rounds[2]);
 	exec_sql(db, rounds[3]);
-	make_increment(2, live, sums, 3, 4, fx.meta[1].name);
+	cut_increment(2, live, sums, 3, 4, fx.meta[1].name);
 	exec_sql(db, rounds[4]);
-	make_increment(3, live, sums, 5, 5, fx.meta[2].name);
+	cut_increment(3, live, sums, 5, 5, fx.meta[2].name);
 	exec_sql(db, rounds[5]);
-	make_increment(4, live, sums, 6, 6, fx.meta[3].name);
+	cut_increment(4, live, sums, 6, 6, fx.meta[3].name);
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
 	/* the VACUUM shrank the file, and round 1 grew it */
 	assert_true(fx.state_len[4] < fx.state_len[3]);
@@ -638,7 +582,7 @@ static void test_wal_page_size(void **state)
 	assert_true(ofd >= 0);
 	assert_int_equal(gz_writer_open(&gz, ofd, &(struct gz_writer_opts){.level = 1,
 					.threads = 1}, &err), CB_OK);
-	assert_int_equal(walfile_writer_init(&w, &o, gz_write, gz, &err), CB_OK);
+	assert_int_equal(walfile_writer_init(&w, &o, engine_test_gz_sink, gz, &err), CB_OK);
 	assert_int_equal(walfile_add_page(&w, 3, page, &err), CB_OK);
 	assert_int_equal(walfile_commit(&w, 4, &info, &err), CB_OK);
 	walfile_writer_free(&w);

@@ -88,64 +88,17 @@ static void test_plan(void **state)
 
 /* ---- merges -------------------------------------------------------------- */
 
-static enum result gz_sink(void *ctx, const void *buf, size_t len, struct error *err)
-{
-	return gz_writer_write(ctx, buf, len, err);
-}
-
-/* Write the pages of live that differ from sums as increment seq, cut
- * `ago` seconds before now, into the chain folder. */
+/* Write the pages of live that differ from sums as increment seq, cut at
+ * `at` (seconds), into the chain folder, with its metadata beside it. */
 static void cut(const char *live, struct pagesum *sums, uint64_t seq, int64_t at, char *prev)
 {
-	struct incr_meta m = {0};
+	struct incr_meta m;
 	struct incr_name n = {.seq_first = seq, .seq_last = seq, .first = at, .last = at};
-	struct walfile_writer w = {0};
-	struct walfile_writer_opts o = {.page_size = PAGE_SIZE, .checkpoint_seq = (uint32_t)seq};
-	struct walfile_info info;
-	struct gz_writer *gz;
-	struct gz_result res;
-	struct error err = {0};
-	size_t len;
-	unsigned char *img = slurp(live, &len);
-	uint32_t npages = (uint32_t)(len / PAGE_SIZE);
 	char path[512];
+	size_t len;
 
 	snprintf(n.snapshot, sizeof(n.snapshot), "%s", SNAP);
-	assert_true(incr_name_format(&n, m.name, sizeof(m.name)));
-	snprintf(path, sizeof(path), "%s/%s", dir, m.name);
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(gz_writer_open(&gz, fd, &(struct gz_writer_opts){.level = 6, .threads = 1},
-					&err), CB_OK);
-	assert_int_equal(walfile_random_salts(o.salt, &err), CB_OK);
-	assert_int_equal(walfile_writer_init(&w, &o, gz_sink, gz, &err), CB_OK);
-	assert_int_equal(pagesum_resize(sums, npages, &err), CB_OK);
-	for (uint32_t p = 1; p <= npages; p++) {
-		const unsigned char *page = img + (size_t)(p - 1) * PAGE_SIZE;
-		if (!pagesum_changed(sums, p, page))
-			continue;
-		assert_int_equal(walfile_add_page(&w, p, page, &err), CB_OK);
-		assert_int_equal(pagesum_update(sums, p, page, &err), CB_OK);
-	}
-	assert_int_equal(walfile_commit(&w, npages, &info, &err), CB_OK);
-	walfile_writer_free(&w);
-	assert_int_equal(gz_writer_finish(gz, NULL, &res, &err), CB_OK);
-	gz_writer_free(gz);
-	close(fd);
-
-	snprintf(m.database, sizeof(m.database), "cloudbrain");
-	snprintf(m.snapshot, sizeof(m.snapshot), "%s", SNAP);
-	snprintf(m.prev, sizeof(m.prev), "%s", prev);
-	m.seq_first = m.seq_last = seq;
-	m.first_tx_ms = m.last_tx_ms = at * 1000;
-	m.page_size = PAGE_SIZE;
-	m.page_count = info.db_pages;
-	m.pages = info.frames;
-	m.original_size = (int64_t)info.bytes;
-	m.compressed_size = (int64_t)res.compressed_size;
-	hex_encode(res.sha256, SHA256_LEN, m.sha256);
-	m.state_checksum = pagesum_checksum(sums);
-	snprintf(m.version, sizeof(m.version), "test");
+	unsigned char *img = make_increment(live, sums, PAGE_SIZE, &n, prev, dir, NULL, &m, &len);
 	char *json = incr_meta_to_json(&m);
 	snprintf(path, sizeof(path), "%s/%s%s", dir, m.name, META_SUFFIX);
 	spit(path, json, strlen(json));
