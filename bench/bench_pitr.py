@@ -30,24 +30,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import gen_cloudbrain  # noqa: E402
-
-CONFIG = """
-[database]
-path = {db}
-[local]
-dir = {dir}
-[schedule]
-daily = off
-weekly = off
-monthly = off
-catch_up = false
-[replicate]
-enabled = true
-interval = {interval}
-rebase_share = off
-"""
-
+from harness import write_agent_config  # noqa: E402
 
 def writer(db, stop, message_ms):
     con = sqlite3.connect(db, isolation_level=None, timeout=60)
@@ -91,10 +76,8 @@ def main():
     os.makedirs(os.path.dirname(db), exist_ok=True)
     gen_cloudbrain.generate(db, size_mib=a.size_mib, seed=1)
     sqlite3.connect(db).execute("PRAGMA journal_mode=wal").fetchone()
-    conf = os.path.join(work, "cbsync.conf")
-    with open(conf, "w") as f:
-        f.write(CONFIG.format(db=db, dir=backups, interval=a.interval))
-    os.chmod(conf, 0o600)
+    conf = write_agent_config(os.path.join(work, "cbsync.conf"), db, backups,
+                              interval=a.interval, rebase_share="off")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CBSYNC_")}
     agent = subprocess.Popen([cbsync, "agent", "--config", conf], cwd=work, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -156,6 +156,24 @@ def cbsync_env(extra=None):
     return env
 
 
+def write_agent_config(path, db, backups, interval="1s", rebase_share=None, extra=""):
+    """Write at path (mode 0600) the config of an agent that replicates db
+    into the local tier backups: no scheduled snapshots and no catch-up, so
+    that every snapshot is one the replication takes; [replicate] enabled
+    with this interval, and rebase_share only when given (else cbsync's
+    default).  extra (whole sections) goes at the end.  Returns path."""
+    text = (f"[database]\npath = {db}\n"
+            f"[local]\ndir = {backups}\n"
+            "[schedule]\ndaily = off\nweekly = off\nmonthly = off\ncatch_up = false\n"
+            f"[replicate]\nenabled = true\ninterval = {interval}\n")
+    if rebase_share is not None:
+        text += f"rebase_share = {rebase_share}\n"
+    with open(path, "w") as f:
+        f.write(text + extra)
+    os.chmod(path, 0o600)
+    return path
+
+
 def start_cbsync(cwd, *args, env=None, **popen):
     """cbsync running in the background (text mode, stdout and stderr piped
     unless popen says otherwise)."""

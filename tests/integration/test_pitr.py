@@ -34,22 +34,7 @@ import sys
 import tempfile
 import time
 
-from harness import CbsyncTest, main, make_db, read_bytes, start_cbsync
-
-CONFIG = """
-[database]
-path = {db}
-[local]
-dir = {dir}
-[schedule]
-daily = off
-weekly = off
-monthly = off
-catch_up = false
-[replicate]
-enabled = true
-interval = 1s
-"""
+from harness import CbsyncTest, main, make_db, read_bytes, start_cbsync, write_agent_config
 
 # The writer: varied transactions, each logged with the time just before its
 # COMMIT, the time just after, and the hash of the content it committed.
@@ -190,10 +175,7 @@ class PitrTest(CbsyncTest):
         db = os.path.join(cls.base, "ai_db", "cloudbrain.db")
         backups = os.path.join(cls.base, "ai_db", "backups")
         make_db(db, rows=300)
-        conf = os.path.join(cls.base, "cbsync.conf")
-        with open(conf, "w") as f:
-            f.write(CONFIG.format(db=db, dir=backups))
-        os.chmod(conf, 0o600)
+        conf = write_agent_config(os.path.join(cls.base, "cbsync.conf"), db, backups)
         agent = start_cbsync(cls.base, "agent", "--config", conf)
         try:
             # The writer's first commit makes the agent take the snapshot

@@ -15,25 +15,8 @@ import subprocess
 import time
 
 from harness import (CbsyncTest, Writer, consistent_counts, dump, integrity, main, make_db,
-                     start_cbsync)
+                     start_cbsync, write_agent_config)
 from test_state_checksum import state_checksum
-
-CONFIG = """
-[database]
-path = {db}
-[local]
-dir = {dir}
-[schedule]
-daily = off
-weekly = off
-monthly = off
-catch_up = false
-[replicate]
-enabled = true
-interval = 1s
-rebase_share = off
-"""
-
 
 def by_hand(src_gz, dst):
     with open(dst, "wb") as out:
@@ -88,10 +71,8 @@ class ReplicateTest(CbsyncTest):
     def test_chain_applied_by_hand(self):
         make_db(self.w.db, rows=300)
         base_m, base_i, _ = consistent_counts(self.w.db, 0)
-        conf = self.w.path("cbsync.conf")
-        with open(conf, "w") as f:
-            f.write(CONFIG.format(db=self.w.db, dir=self.w.backups))
-        os.chmod(conf, 0o600)
+        conf = write_agent_config(self.w.path("cbsync.conf"), self.w.db, self.w.backups,
+                                  rebase_share="off")
         agent = start_cbsync(self.w.root, "agent", "--config", conf)
         self.addCleanup(lambda: agent.poll() is None and agent.kill())
 
@@ -164,10 +145,8 @@ class ReplicateTest(CbsyncTest):
         import random
         make_db(self.w.db, rows=300)
         base_m, base_i, _ = consistent_counts(self.w.db, 0)
-        conf = self.w.path("cbsync.conf")
-        with open(conf, "w") as f:
-            f.write(CONFIG.format(db=self.w.db, dir=self.w.backups))
-        os.chmod(conf, 0o600)
+        conf = write_agent_config(self.w.path("cbsync.conf"), self.w.db, self.w.backups,
+                                  rebase_share="off")
         rng = random.Random(12)
         writer = Writer(self.w.db)
         try:

@@ -22,23 +22,7 @@ import time
 import urllib.request
 
 from harness import (CbsyncTest, consistent_counts, dump, free_port, integrity, main,
-                     make_db, start_cbsync)
-
-CONFIG = """
-[database]
-path = {db}
-[local]
-dir = {dir}
-[schedule]
-daily = off
-weekly = off
-monthly = off
-catch_up = false
-[replicate]
-enabled = true
-interval = 1s
-{extra}
-"""
+                     make_db, start_cbsync, write_agent_config)
 
 # Each transaction adds a message and an insight and bumps the counter, so a
 # committed state has count(messages) == count(insights) == counter; its
@@ -124,9 +108,7 @@ class WalCaptureTest(CbsyncTest):
         self.conf = self.w.path("cbsync.conf")
 
     def configure(self, extra=""):
-        with open(self.conf, "w") as f:
-            f.write(CONFIG.format(db=self.w.db, dir=self.w.backups, extra=extra))
-        os.chmod(self.conf, 0o600)
+        write_agent_config(self.conf, self.w.db, self.w.backups, extra=extra)
 
     def agent(self):
         a = start_cbsync(self.w.root, "agent", "--config", self.conf)
