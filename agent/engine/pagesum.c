@@ -131,6 +131,7 @@ void pagesum_free(struct pagesum *t)
 	EVP_MD_CTX_free(t->ctx);
 	EVP_MD_free(t->md);
 	free(t->hash);
+	free(t->saved.pgno);
 	free(t);
 }
 
@@ -159,6 +160,8 @@ uint64_t pagesum_get(const struct pagesum *t, uint32_t pgno)
 enum result pagesum_resize(struct pagesum *t, uint32_t page_count, struct error *err)
 {
 	if (page_count < t->count) {
+		if (page_count < t->saved.low)
+			t->saved.low = page_count;
 		for (uint32_t i = page_count; i < t->count; i++) {
 			t->sum ^= t->hash[i];
 			t->hash[i] = 0;
@@ -186,6 +189,7 @@ enum result pagesum_update(struct pagesum *t, uint32_t pgno, const void *page,
 				 pgno);
 	t->sum ^= t->hash[pgno - 1] ^ h;
 	t->hash[pgno - 1] = h;
+	pagesum_saved_touch(t, pgno);
 	return CB_OK;
 }
 

@@ -43,8 +43,9 @@
  * object (and its encryption), not of this checksum.
  *
  * The table keeps 8 bytes per page (a 256 MiB database at 4 KiB pages: 512
- * KiB) and the running XOR.  It is saved crash-safely (temp file, fsync,
- * rename) in a file of its own:
+ * KiB) and the running XOR.  It is saved in two files.  The base, at path,
+ * holds the whole table; it is written crash-safely (temp file, fsync,
+ * rename):
  *
  *     offset  size
  *          0     8  magic "CBSPGSUM"
@@ -56,10 +57,39 @@
  *         32    32  SHA-256 of bytes 0..31 followed by bytes 64..end
  *         64   8*N  the page hashes, pages 1..N
  *
- * all integers big-endian.  Load refuses (CB_ERR_CORRUPT) any file that is
- * not exactly that: a wrong magic or version, a size that does not match N,
- * a digest or checksum that does not match; the caller then rebuilds the
- * table from a database image.
+ * The log, at path + "-log", holds what changed after the base, so that a
+ * capture of a few pages writes a few dozen bytes rather than the whole
+ * table (an agent capturing every second would otherwise rewrite 1.8 GiB an
+ * hour at 256 MiB).  It is appended to, one record per commit, and fsynced:
+ *
+ *     header   0     8  magic "CBSPGLOG"
+ *              8     4  format version, 1
+ *             12     4  reserved, 0
+ *             16    32  the base's SHA-256 (bytes 32..63 of the base)
+ *     record   0     4  entries E
+ *              4     4  the fewest pages the table had since the previous
+ *                       record (pages cut off, and maybe grown back)
+ *              8     4  page count after
+ *             12     4  reserved, 0
+ *             16     8  state checksum after
+ *             24  12*E  entries: page number (4), its new hash (8)
+ *        24+12*E    32  SHA-256 of the previous record's digest (the
+ *                       base's for the first) followed by bytes 0..24+12*E
+ *
+ * A record is replayed as: cut the table to its fewest pages, resize it to
+ * its page count, set each entry's hash, and the checksum must then be the
+ * recorded one.  The digests chain the records to each other and to one
+ * base, so a torn record (a crash while appending) or a log left from an
+ * older base ends the log there; the table loads as of the last whole
+ * record, and the next commit writes over the rest.  When the log has grown
+ * past twice the base's size (plus 256 KiB), or when most of the table has
+ * changed, a commit saves the whole table as a new base and removes the log.
+ *
+ * Load refuses (CB_ERR_CORRUPT) a base that is not exactly that: a wrong
+ * magic or version, a size that does not match N, a digest or checksum that
+ * does not match; and a log record whose digest matches but which does not
+ * replay to its own checksum (not a torn write: a wrong one).  The caller
+ * then rebuilds the table from a database image.
  *
  * In metadata a checksum is written as 16 lower-case hex digits:
  * incr_checksum_format and incr_checksum_parse (common/increment.h).
@@ -140,14 +170,25 @@ enum result pagesum_set(struct pagesum *t, uint32_t pgno, const void *page, stru
  * database).  False for the lock page. */
 bool pagesum_changed(struct pagesum *t, uint32_t pgno, const void *page);
 
-/* Save the table at path (mode 0600), atomically: the old file or the new
- * one, never a torn one. */
-enum result pagesum_save(const struct pagesum *t, const char *path, struct error *err);
+/* Save the whole table at path (mode 0600), atomically: the old file or the
+ * new one, never a torn one; then remove path's log, which no longer
+ * applies.  The table then tracks its changes for pagesum_commit. */
+enum result pagesum_save(struct pagesum *t, const char *path, struct error *err);
 
-/* Load a table saved by pagesum_save.  CB_ERR_NOT_FOUND when path does not
- * exist, CB_ERR_CORRUPT when it is not exactly a valid table file (see the
- * format above), CB_ERR_IO when it cannot be read.  Memory is bounded by the
- * file's size, checked before anything is allocated. */
+/* Make what path holds equal the table, durably, at the least cost: when the
+ * table was loaded from path or last saved or committed there, append the
+ * pages changed since to path's log; else (or when the log is due to be
+ * folded in, see above) pagesum_save.  After an error, the next commit saves
+ * the whole table.  path must be the one the table came from: the table
+ * does not know it, and a log appended to another base is ignored at load
+ * (that base's table then loads as it was). */
+enum result pagesum_commit(struct pagesum *t, const char *path, struct error *err);
+
+/* Load a table saved by pagesum_save, with the changes its log holds.
+ * CB_ERR_NOT_FOUND when path does not exist, CB_ERR_CORRUPT when it is not
+ * exactly a valid table file or a whole log record does not replay (see the
+ * format above), CB_ERR_IO when it cannot be read.  Memory is bounded by
+ * the files' sizes, checked before anything is allocated. */
 enum result pagesum_load(const char *path, struct pagesum **out, struct error *err);
 
 #endif

@@ -30,7 +30,7 @@ const char *replicate_route_name(enum replicate_route route)
 }
 
 enum result replicate_begin(const char *dir, const char *db_path, const char *snapshot,
-			    const struct pagesum *table, const struct walpos *pos,
+			    struct pagesum *table, const struct walpos *pos,
 			    struct error *err)
 {
 	struct chain_state s = {.checksum = pagesum_checksum(table)};
@@ -176,7 +176,7 @@ static bool adopt(const struct replicate_opts *o, struct chain_state *s, struct 
 	s->last_ms = m.last_tx_ms;
 	s->checksum = m.state_checksum;
 	s->pos.valid = false;
-	ok = !pagesum_save(table, tpath, &err) &&
+	ok = !pagesum_commit(table, tpath, &err) &&
 	     !replicate_state_write(o->dir, o->db_path, s, &err);
 	if (!ok)
 		snprintf(why, size, "cannot take in %s: %s", name, err.msg);
@@ -354,7 +354,7 @@ enum result replicate_capture(const struct replicate_opts *o, struct replicate_r
 	s.last_ms = cap.state_ms;
 	s.checksum = cap.state_checksum;
 	s.pos = cap.pos;
-	if (!(r = pagesum_save(table, tpath, err)))
+	if (!(r = pagesum_commit(table, tpath, err)))
 		r = replicate_state_write(o->dir, o->db_path, &s, err);
 	goto done;
 new_base:

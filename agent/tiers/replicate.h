@@ -44,7 +44,7 @@
  * page-hash table of what it holds and, if pos is not NULL and valid, that
  * state's place in the WAL. */
 enum result replicate_begin(const char *dir, const char *db_path, const char *snapshot,
-			    const struct pagesum *table, const struct walpos *pos,
+			    struct pagesum *table, const struct walpos *pos,
 			    struct error *err);
 
 struct replicate_opts {

@@ -95,6 +95,24 @@ class ReplicateTest(CbsyncTest):
         agent.send_signal(signal.SIGTERM)
         self.assertEqual(agent.wait(timeout=60), 0)
 
+        # The page-hash table was written whole once, at the chain's start;
+        # each increment appended its pages' hashes to the log beside it.
+        table = os.path.join(self.w.backups, ".cbsync-chain", "cloudbrain.pagesum")
+        log = table + "-log"
+        # A record is 56 bytes plus 12 a page, after a 48-byte header; the
+        # log holds the newest increments (one that changed over half the
+        # pages saves the table whole instead).
+        pages = []
+        for inc in self.increments(self.chain()["snapshot"]):
+            with open(inc + ".json") as f:
+                pages.append(json.load(f)["pages"])
+        self.assertTrue(os.path.exists(log), os.listdir(os.path.dirname(table)))
+        size = os.path.getsize(log)
+        held = [k for k in range(1, len(pages) + 1)
+                if size == 48 + sum(56 + 12 * p for p in pages[-k:])]
+        self.assertTrue(held and held[0] >= 2, (size, pages))
+        self.assertLessEqual(os.path.getmtime(table), os.path.getmtime(log))
+
         # The recipe: gunzip the snapshot, then each increment as DB-wal.
         c = self.chain()
         work = self.w.path("by-hand")

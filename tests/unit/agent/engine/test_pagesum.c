@@ -7,8 +7,9 @@
  * a VACUUM that shrinks the file and growth.  Then what the checksum must
  * tell apart (pages swapped, the same bytes at another page number, a page
  * appended or cut off), the lock-byte page, the saved file (round trip,
- * every byte of it flipped, every truncation) and the hex form it is
- * written in (common/increment.h's).
+ * every byte of it flipped, every truncation), the log of changes appended
+ * after it (replayed at load, torn anywhere, left from another base, folded
+ * into a new base) and the hex form it is written in (common/increment.h's).
  * Each test works in a fresh directory under /tmp.
  */
 #include "agent/engine/pagesum.h"
@@ -771,6 +772,318 @@ static void test_file_format(void **state)
 
 /* ---- the hex form -------------------------------------------------------- */
 
+/* ---- the log of changes -------------------------------------------------- */
+
+static char *log_of(const char *sums)
+{
+	char *p = NULL;
+	assert_true(asprintf(&p, "%s-log", sums) > 0);
+	return p;
+}
+
+static off_t size_of(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return -1;
+	return st.st_size;
+}
+
+static struct pagesum *load_ok(const char *path)
+{
+	struct pagesum *t = NULL;
+	struct error err = {0};
+	if (pagesum_load(path, &t, &err) != CB_OK)
+		fail_msg("load: %s", err.msg);
+	return t;
+}
+
+static void commit_ok(struct pagesum *t, const char *path)
+{
+	struct error err = {0};
+	if (pagesum_commit(t, path, &err) != CB_OK)
+		fail_msg("commit: %s", err.msg);
+}
+
+/* Give page pgno of t new bytes, made from tag. */
+static void touch_page(struct pagesum *t, uint32_t pgno, int tag)
+{
+	uint32_t ps = pagesum_page_size(t);
+	uint8_t *page = malloc(ps);
+	assert_non_null(page);
+	for (uint32_t i = 0; i < ps; i++)
+		page[i] = (uint8_t)(tag * 31 + i * 7 + pgno);
+	assert_int_equal(pagesum_update(t, pgno, page, NULL), CB_OK);
+	free(page);
+}
+
+/* A saved table of a database of a few hundred pages, loaded back. */
+static struct pagesum *saved_table(struct ctx *c, uint32_t ps, int rows)
+{
+	sqlite3 *db = open_db(c->db, ps);
+	insert_rows(db, 0, rows, 200);
+	sqlite3_close(db);
+	struct pagesum *t = build_path(c->db, ps);
+	assert_int_equal(pagesum_save(t, c->sums, NULL), CB_OK);
+	pagesum_free(t);
+	return load_ok(c->sums);
+}
+
+static void test_commit_appends_and_load_replays(void **state)
+{
+	struct ctx *c = *state;
+	struct pagesum *t = saved_table(c, 1024, 400);
+	uint32_t n = pagesum_page_count(t);
+	assert_true(n > 40);
+	size_t blen;
+	uint8_t *base = slurp(c->sums, &blen);
+	char *log = log_of(c->sums);
+
+	/* A commit of nothing writes nothing. */
+	commit_ok(t, c->sums);
+	assert_int_equal(size_of(log), -1);
+
+	/* Pages changed, pages added: the base stays, the log gets them. */
+	touch_page(t, 2, 1);
+	touch_page(t, n / 2, 1);
+	assert_int_equal(pagesum_resize(t, n + 3, NULL), CB_OK);
+	for (uint32_t p = n + 1; p <= n + 3; p++)
+		touch_page(t, p, 1);
+	commit_ok(t, c->sums);
+	size_t len;
+	uint8_t *now = slurp(c->sums, &len);
+	assert_int_equal(len, blen);
+	assert_memory_equal(now, base, blen);
+	free(now);
+	/* header, then one record of 5 entries */
+	assert_int_equal(size_of(log), 48 + 24 + 12 * 5 + 32);
+	struct pagesum *u = load_ok(c->sums);
+	assert_tables_equal(t, u);
+	pagesum_free(u);
+
+	/* Cut off and grown back in one commit, only some pages given again:
+	 * the others must load as no hash, not as the hash they had. */
+	assert_int_equal(pagesum_resize(t, n - 10, NULL), CB_OK);
+	assert_int_equal(pagesum_resize(t, n - 2, NULL), CB_OK);
+	touch_page(t, n - 5, 2);
+	touch_page(t, n - 2, 2);
+	touch_page(t, 2, 2);
+	touch_page(t, 2, 3); /* twice */
+	commit_ok(t, c->sums);
+	assert_true(pagesum_get(t, n - 3) == 0);
+	u = load_ok(c->sums);
+	assert_tables_equal(t, u);
+
+	/* A loaded table carries on appending to the same log. */
+	off_t before = size_of(log);
+	touch_page(u, 3, 4);
+	touch_page(t, 3, 4);
+	commit_ok(u, c->sums);
+	assert_true(size_of(log) > before);
+	struct pagesum *v = load_ok(c->sums);
+	assert_tables_equal(t, v);
+
+	/* Shrinking alone is a change too. */
+	assert_int_equal(pagesum_resize(v, n - 20, NULL), CB_OK);
+	assert_int_equal(pagesum_resize(t, n - 20, NULL), CB_OK);
+	commit_ok(v, c->sums);
+	pagesum_free(u);
+	u = load_ok(c->sums);
+	assert_tables_equal(t, u);
+	now = slurp(c->sums, &len);
+	assert_memory_equal(now, base, blen);
+	free(now);
+
+	pagesum_free(u);
+	pagesum_free(v);
+	pagesum_free(t);
+	free(base);
+	free(log);
+}
+
+/* Every cut of the log inside its last record (a crash while appending)
+ * loads as the state before that record; so does a flipped byte in it.
+ * The next commit writes over what was left. */
+static void test_torn_log_ends_at_last_whole_record(void **state)
+{
+	struct ctx *c = *state;
+	struct pagesum *t = saved_table(c, 512, 300);
+	char *log = log_of(c->sums);
+	touch_page(t, 2, 1);
+	commit_ok(t, c->sums);
+	touch_page(t, 3, 1);
+	commit_ok(t, c->sums);
+	struct pagesum *before = load_ok(c->sums);
+	off_t whole = size_of(log);
+	touch_page(t, 4, 1);
+	touch_page(t, 5, 1);
+	assert_int_equal(pagesum_resize(t, pagesum_page_count(t) - 1, NULL), CB_OK);
+	commit_ok(t, c->sums);
+	size_t len;
+	uint8_t *full = slurp(log, &len);
+	assert_true((off_t)len > whole);
+
+	for (size_t cut = (size_t)whole; cut < len; cut++) {
+		overwrite(log, full, cut);
+		struct pagesum *u = load_ok(c->sums);
+		assert_tables_equal(before, u);
+		pagesum_free(u);
+	}
+	for (size_t at = (size_t)whole; at < len; at++) {
+		full[at] ^= 0x10;
+		overwrite(log, full, len);
+		full[at] ^= 0x10;
+		struct pagesum *u = load_ok(c->sums);
+		assert_tables_equal(before, u);
+		pagesum_free(u);
+	}
+
+	/* Torn by more than the next record's length: that commit must not
+	 * leave the garbage behind it either. */
+	uint8_t *junk = malloc(len + 4096);
+	assert_non_null(junk);
+	memcpy(junk, full, (size_t)whole);
+	memset(junk + whole, 0xa5, len + 4096 - (size_t)whole);
+	overwrite(log, junk, len + 4096);
+	struct pagesum *u = load_ok(c->sums);
+	assert_tables_equal(before, u);
+	touch_page(u, 6, 9);
+	touch_page(before, 6, 9);
+	commit_ok(u, c->sums);
+	assert_int_equal(size_of(log), whole + 24 + 12 + 32);
+	pagesum_free(u);
+	u = load_ok(c->sums);
+	assert_tables_equal(before, u);
+
+	pagesum_free(u);
+	pagesum_free(before);
+	pagesum_free(t);
+	free(junk);
+	free(full);
+	free(log);
+}
+
+/* A log left beside a newer base (a crash between the base's rename and
+ * the log's removal) follows another base: it is ignored. */
+static void test_log_of_another_base_is_ignored(void **state)
+{
+	struct ctx *c = *state;
+	struct pagesum *t = saved_table(c, 4096, 300);
+	char *log = log_of(c->sums);
+	touch_page(t, 2, 1);
+	commit_ok(t, c->sums);
+	size_t len;
+	uint8_t *old = slurp(log, &len);
+	touch_page(t, 3, 1);
+	assert_int_equal(pagesum_save(t, c->sums, NULL), CB_OK);
+	assert_int_equal(size_of(log), -1);
+	overwrite(log, old, len);
+	struct pagesum *u = load_ok(c->sums);
+	assert_tables_equal(t, u);
+	/* and the next commit starts a log of its own */
+	touch_page(u, 4, 1);
+	touch_page(t, 4, 1);
+	commit_ok(u, c->sums);
+	assert_int_equal(size_of(log), 48 + 24 + 12 + 32);
+	pagesum_free(u);
+	u = load_ok(c->sums);
+	assert_tables_equal(t, u);
+	pagesum_free(u);
+	pagesum_free(t);
+	free(old);
+	free(log);
+}
+
+/* A whole record that does not replay to its own checksum is not a torn
+ * write: the load refuses the table. */
+static void test_log_record_that_does_not_replay(void **state)
+{
+	struct ctx *c = *state;
+	struct pagesum *t = saved_table(c, 1024, 200);
+	char *log = log_of(c->sums);
+	touch_page(t, 2, 1);
+	commit_ok(t, c->sums);
+	size_t blen, len;
+	uint8_t *base = slurp(c->sums, &blen);
+	uint8_t *l = slurp(log, &len);
+	assert_int_equal(len, 48 + 24 + 12 + 32);
+	/* a wrong checksum, with the digest made to match */
+	l[48 + 16] ^= 1;
+	uint8_t buf[32 + 24 + 12];
+	memcpy(buf, base + 32, 32);
+	memcpy(buf + 32, l + 48, 24 + 12);
+	sha256_buf(buf, sizeof(buf), l + 48 + 36);
+	overwrite(log, l, len);
+	struct pagesum *u = NULL;
+	struct error err = {0};
+	assert_int_equal(pagesum_load(c->sums, &u, &err), CB_ERR_CORRUPT);
+	assert_null(u);
+	assert_non_null(strstr(err.msg, "state checksum"));
+	pagesum_free(t);
+	free(base);
+	free(l);
+	free(log);
+}
+
+/* The log is folded into a new base when it grows past its bound, and a
+ * commit that changed most of the table saves it whole. */
+static void test_log_folds_into_a_new_base(void **state)
+{
+	struct ctx *c = *state;
+	struct pagesum *t = saved_table(c, 512, 2000);
+	uint32_t n = pagesum_page_count(t);
+	assert_true(n > 1000);
+	char *log = log_of(c->sums);
+	size_t blen;
+	uint8_t *base = slurp(c->sums, &blen);
+	bool folded = false;
+	for (int round = 1; round < 200 && !folded; round++) {
+		for (uint32_t p = 2; p < n / 3; p++)
+			touch_page(t, p, round);
+		commit_ok(t, c->sums);
+		size_t len;
+		uint8_t *now = slurp(c->sums, &len);
+		folded = len != blen || memcmp(now, base, blen) != 0;
+		free(now);
+		off_t lsize = size_of(log);
+		if (folded)
+			assert_int_equal(lsize, -1);
+		else
+			assert_true(lsize > 0 && (uint64_t)lsize <= 2 * blen + 256 * 1024);
+		struct pagesum *u = load_ok(c->sums);
+		assert_tables_equal(t, u);
+		pagesum_free(u);
+	}
+	assert_true(folded);
+
+	/* most pages changed at once: saved whole, no log */
+	touch_page(t, 2, 1000);
+	commit_ok(t, c->sums);
+	assert_true(size_of(log) > 0);
+	for (uint32_t p = 2; p <= n; p++)
+		touch_page(t, p, 1001);
+	commit_ok(t, c->sums);
+	assert_int_equal(size_of(log), -1);
+	struct pagesum *u = load_ok(c->sums);
+	assert_tables_equal(t, u);
+	pagesum_free(u);
+
+	/* a table that was built, not loaded, saves whole on its first commit */
+	struct pagesum *b = build_path(c->db, 512);
+	touch_page(t, 2, 1002);
+	commit_ok(t, c->sums);
+	assert_true(size_of(log) > 0);
+	commit_ok(b, c->sums);
+	assert_int_equal(size_of(log), -1);
+	u = load_ok(c->sums);
+	assert_tables_equal(b, u);
+	pagesum_free(u);
+	pagesum_free(b);
+	pagesum_free(t);
+	free(base);
+	free(log);
+}
+
 static void test_format_parse(void **state)
 {
 	(void)state;
@@ -821,6 +1134,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_load_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses_every_corruption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_appends_and_load_replays, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_torn_log_ends_at_last_whole_record, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_log_of_another_base_is_ignored, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_log_record_that_does_not_replay, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_log_folds_into_a_new_base, setup, teardown),
 		cmocka_unit_test(test_format_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
