@@ -6,6 +6,7 @@
 #include "common/timeutil.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,15 @@ bool incr_name_parse(const char *key, struct incr_name *out)
 	if (tail[-1] != '/' || tail[SEQ_DIGITS] != '-' || tail[2 * SEQ_DIGITS + 1] != '_' ||
 	    tail[2 * SEQ_DIGITS + 2 + STAMP_LEN] != '_')
 		return false;
-	/* The folder is the snapshot's name without its suffix. */
+	/* The folder is the snapshot's name without its suffix, maybe with
+	 * the roll-ups' folder inside it. */
 	size_t stem = (size_t)(tail - 1 - (key + dir + 1));
+	size_t rdir = strlen(INCR_ROLLUP_DIR);
+	if (stem > rdir + 1 && strncmp(tail - 1 - rdir, INCR_ROLLUP_DIR, rdir) == 0 &&
+	    tail[-2 - (ptrdiff_t)rdir] == '/') {
+		n.rollup = true;
+		stem -= rdir + 1;
+	}
 	if (stem == 0 || stem + strlen(BACKUP_SUFFIX) >= sizeof(n.snapshot) ||
 	    memchr(key + dir + 1, '/', stem))
 		return false;
@@ -79,8 +87,9 @@ bool incr_name_format(const struct incr_name *n, char *buf, size_t size)
 	char first[STAMP_LEN + 1], last[STAMP_LEN + 1];
 	time_format_stamp(n->first, first, sizeof(first));
 	time_format_stamp(n->last, last, sizeof(last));
-	int w = snprintf(buf, size, "%s/%.*s/%010llu-%010llu_%s_%s%s", INCR_DIR, (int)(slen - sfx),
-			 n->snapshot, (unsigned long long)n->seq_first,
+	int w = snprintf(buf, size, "%s/%.*s/%s%010llu-%010llu_%s_%s%s", INCR_DIR,
+			 (int)(slen - sfx), n->snapshot, n->rollup ? INCR_ROLLUP_DIR "/" : "",
+			 (unsigned long long)n->seq_first,
 			 (unsigned long long)n->seq_last, first, last, INCR_SUFFIX);
 	return w > 0 && (size_t)w < size;
 }
@@ -150,7 +159,7 @@ static enum result check(const struct incr_meta *m, struct error *err)
 		return m->seq_first == 1 ? CB_OK
 					 : jsondoc_bad(err, WHAT, "prev", "is missing although the increment is not "
 						   "the first of its chain");
-	if (!incr_name_parse(m->prev, &p) || strcmp(p.snapshot, m->snapshot) != 0 ||
+	if (!incr_name_parse(m->prev, &p) || p.rollup || strcmp(p.snapshot, m->snapshot) != 0 ||
 	    p.seq_last + 1 != m->seq_first || p.last > n.first)
 		return jsondoc_bad(err, WHAT, "prev", "is not the increment just before it in its chain");
 	return CB_OK;

@@ -22,6 +22,17 @@
  * the first and the last transaction it covers.  Every field after the
  * folder has a fixed width, so a name parses from the right.
  *
+ * Roll-ups sit in a folder of their own inside the chain's:
+ *
+ *   increments/<snapshot>/rollups/<seq first>-<seq last>_<first>_<last>.wal.gz
+ *
+ * A roll-up is an increment like any other (same format, same metadata,
+ * its prev the increment before its range), made by merging increments
+ * seq first..seq last, and kept beside them rather than in their place: it
+ * adds no state of its own (its state is the one after seq last), it lets a
+ * restore skip ahead with fewer bytes (agent/tiers/compact.h says when they
+ * are made).  An increment's prev is never a roll-up.
+ *
  * The metadata (format 1, "kind":"increment") records: the snapshot, the
  * predecessor (none for the first of a chain, which follows the snapshot),
  * the sequence numbers, the first and last transaction to the millisecond,
@@ -41,10 +52,11 @@
 #include <stdint.h>
 
 #define INCR_DIR "increments"
+#define INCR_ROLLUP_DIR "rollups"
 #define INCR_SUFFIX ".wal.gz"
 #define INCR_SEQ_MAX 9999999999ull
-/* "increments/" + a snapshot stem + "/" + 53 characters + ".wal.gz" */
-#define INCR_NAME_MAX (BACKUP_NAME_MAX + 80)
+/* "increments/" + a snapshot stem + "/rollups/" + 53 characters + ".wal.gz" */
+#define INCR_NAME_MAX (BACKUP_NAME_MAX + 96)
 
 struct incr_name {
 	char snapshot[BACKUP_NAME_MAX];  /* the chain's snapshot, with ".db.gz" */
@@ -52,6 +64,7 @@ struct incr_name {
 	uint64_t seq_last;               /* >= seq_first */
 	int64_t first;                   /* first transaction, seconds, UTC */
 	int64_t last;                    /* last transaction, >= first */
+	bool rollup;                     /* in the chain's rollups folder */
 };
 
 /* True if key is an increment's object key (as above, not its metadata);

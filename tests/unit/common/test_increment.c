@@ -48,6 +48,18 @@ static void test_name_round_trip(void **state)
 	assert_int_equal(p.seq_first, 61);
 	assert_true(p.seq_last == INCR_SEQ_MAX);
 
+	assert_false(p.rollup);
+
+	/* A roll-up: the same name in the chain's rollups folder. */
+	n.rollup = true;
+	assert_true(incr_name_format(&n, buf, sizeof(buf)));
+	assert_non_null(strstr(buf, "_020000/rollups/0000000061-"));
+	assert_true(incr_name_parse(buf, &p));
+	assert_true(p.rollup);
+	assert_string_equal(p.snapshot, n.snapshot);
+	assert_int_equal(p.seq_first, 61);
+	n.rollup = false;
+
 	/* Too small a buffer, and names that are not valid. */
 	assert_false(incr_name_format(&n, buf, 20));
 	n.seq_first = 0;
@@ -103,6 +115,11 @@ static void test_name_refusals(void **state)
 		DIRP "0000000001-0000000001_20251329_020001_20251129_020002.wal.gz",
 		DIRP "0000000001-0000000001_20251129_020001_20251129_020002x.wal.gz",
 		DIRP "1-1_20251129_020001_20251129_020002.wal.gz",
+		DIRP "rollup/0000000001-0000000001_20251129_020001_20251129_020002.wal.gz",
+		DIRP "x/rollups/0000000001-0000000001_20251129_020001_20251129_020002.wal.gz",
+		DIRP "rollups/rollups/0000000001-0000000001_20251129_020001_20251129_020002.wal.gz",
+		"increments/rollups/0000000001-0000000001_20251129_020001_20251129_020002.wal.gz",
+		"increments//rollups/0000000001-0000000001_20251129_020001_20251129_020002.wal.gz",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
 		if (incr_name_parse(bad[i], NULL))
@@ -236,6 +253,11 @@ static void test_meta_refusals(void **state)
 		       "\"prev\"");
 	expect_refused("prev",
 		       json_string(DIRP "0000000001-0000000001_20251129_020000_20251129_020009.wal.gz"),
+		       "\"prev\"");
+	/* A roll-up is never an increment's predecessor. */
+	expect_refused("prev",
+		       json_string(DIRP "rollups/"
+				   "0000000001-0000000001_20251129_020000_20251129_020001.wal.gz"),
 		       "\"prev\"");
 
 	struct incr_meta back;
