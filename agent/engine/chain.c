@@ -127,7 +127,14 @@ static enum result check_continues(const struct chain *c, const struct incr_meta
 		return error_set(err, CB_ERR_CORRUPT,
 				 "increment '%s' does not continue the chain: expected seq %" PRIu64
 				 ", got %" PRIu64, m->name, c->seq + 1, m->seq_first);
-	if (strcmp(m->prev, c->last) != 0)
+	/* After a roll-up, the increment's prev is the one the roll-up ends
+	 * with, named otherwise: the state is the same (the planner matched
+	 * their checksums, and this step's checksum checks it again). */
+	struct incr_name last, prev;
+	bool after_rollup = incr_name_parse(c->last, &last) && last.rollup &&
+			    incr_name_parse(m->prev, &prev) && !prev.rollup &&
+			    prev.seq_last == c->seq && strcmp(prev.snapshot, c->snapshot) == 0;
+	if (!after_rollup && strcmp(m->prev, c->last) != 0)
 		return error_set(err, CB_ERR_CORRUPT,
 				 "increment '%s' does not continue the chain: its predecessor is "
 				 "'%s', the chain's last is '%s'", m->name,

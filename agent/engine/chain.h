@@ -103,7 +103,8 @@ enum result chain_begin(struct chain *c, int image_fd, const char *image_path,
 			const struct chain_base *base, struct error *err);
 
 /* Start applying the increment m describes (m is copied): checks that it
- * continues the chain.  Then feed its object's bytes, in order, to
+ * continues the chain (its prev is the last one applied, or, after a
+ * roll-up, the increment that roll-up ends with).  Then feed its object's bytes, in order, to
  * chain_step_write, and call chain_step_finish after the last. */
 enum result chain_step_begin(struct chain *c, const struct incr_meta *m, struct error *err);
 
