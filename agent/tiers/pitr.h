@@ -20,11 +20,15 @@
  * that does not continue any usable increment (a gap, a wrong prev), ends
  * the chain there -- the states before it stay restorable.
  *
- * Overlapping increments exist after an interrupted compaction: a merged
- * increment covering seq a..b beside the originals a..b.  Either path
- * whose links check may be taken; where two reach the same state, the
- * finer-grained one (more increments) is, because its intermediate states
- * are the ones a time between them needs, and it is what was captured.
+ * Overlapping increments exist after an interrupted compaction (a merged
+ * increment covering seq a..b beside the originals a..b) and by design as
+ * roll-ups (common/increment.h): an increment may follow a roll-up that
+ * ends in the same state as its prev -- same seq last, state checksum, page
+ * count and page size -- though the roll-up is not its prev by name.  Any
+ * path whose links check may be taken; where two reach the same state, the
+ * plan takes the one that reads fewer bytes, then the finer-grained one
+ * (more increments).  Every intermediate state stays a target of its own,
+ * so a time between the ends of a merged range still gets its own state.
  *
  * A state's time is never taken as earlier than the state it follows (a
  * clock that stepped back cannot make a later state look older), so along
@@ -92,9 +96,9 @@ void pitr_plan_free(struct pitr_plan *p);
 bool pitr_span(const struct pitr_snap *snaps, size_t n_snaps, const struct pitr_incr *incrs,
 	       size_t n_incrs, int64_t *oldest_ms, int64_t *newest_ms);
 
-/* Where snapshot snaps[snap]'s chain ends, for verify: the path to its
- * newest state (as pitr_plan with PITR_LATEST would take it, from this
- * snapshot alone), and the increments of the chain past that end whose
+/* Where snapshot snaps[snap]'s chain ends, for verify: the finest path to
+ * its newest state without roll-ups (the one that checks every increment
+ * captured or merged), and the increments of the chain past that end whose
  * objects are there -- listed, but no restore can reach them.  (Metadata
  * without its object past the end is what an interrupted capture leaves
  * behind, and lost nothing.) */

@@ -264,10 +264,13 @@ static void overlap_after_interrupted_compaction(void **state)
 	/* 2..4 merged, written beside the originals; it follows the first. */
 	size_t m = add_incr(&w, S1, 2, 4, w.metas[0].name, plain_last(T1, 2) - 900,
 			    plain_last(T1, 4), 250, 0);
+	/* The fifth's prev is the original fourth: the merged one is no way
+	 * to it.  The fourth's state is reached cheaper through the merged
+	 * one (100 + 250 bytes against 100 + 200 + 300 + 400). */
 	const int all[] = {0, 1, 2, 3, 4, -1};
-	expect(&w, PITR_LATEST, 0, all, plain_at(T1, 5));       /* the finer path */
-	const int upto4[] = {0, 1, 2, 3, -1};
-	expect(&w, plain_at(T1, 4), 0, upto4, plain_at(T1, 4)); /* finer, though longer */
+	expect(&w, PITR_LATEST, 0, all, plain_at(T1, 5));
+	const int upto4[] = {0, (int)m, -1};
+	expect(&w, plain_at(T1, 4), 0, upto4, plain_at(T1, 4));
 	const int upto2[] = {0, 1, -1};
 	expect(&w, plain_at(T1, 3) - 1, 0, upto2, plain_at(T1, 2));
 
@@ -292,6 +295,80 @@ static void overlap_after_interrupted_compaction(void **state)
 	expect(&c, PITR_LATEST, 0, compacted, plain_at(T1, 5));
 	const int first[] = {(int)a, -1};
 	expect(&c, plain_at(T1, 3), 0, first, plain_at(T1, 1));
+}
+
+/* Add a roll-up of a..b of snap's chain: prev the increment before a, its
+ * state (checksum) that of the increment it ends with, index ends. */
+static size_t add_rollup(struct world *w, const char *snap, size_t first, size_t ends,
+			 uint64_t size)
+{
+	const struct incr_meta *f = &w->metas[first], *e = &w->metas[ends];
+	size_t i = add_incr(w, snap, f->seq_first, e->seq_last, f->prev, f->first_tx_ms,
+			    e->last_tx_ms, size, 0);
+	struct incr_meta *m = &w->metas[i];
+	struct incr_name n;
+	assert_true(incr_name_parse(m->name, &n));
+	n.rollup = true;
+	assert_true(incr_name_format(&n, m->name, sizeof(m->name)));
+	m->state_checksum = e->state_checksum;
+	m->page_count = e->page_count;
+	return i;
+}
+
+static void rollups_skip_ahead(void **state)
+{
+	(void)state;
+	struct world w = {0};
+	add_snap(&w, S1, T1, 5000, 0);
+	plain_chain(&w, S1, T1, 8);
+	for (size_t k = 0; k < 8; k++)
+		w.metas[k].state_checksum = 0x1000 + k;
+	/* 2..4 and 5..7 rolled up, and 2..7 on top of them */
+	size_t r24 = add_rollup(&w, S1, 1, 3, 50);
+	size_t r57 = add_rollup(&w, S1, 4, 6, 60);
+	size_t r27 = add_rollup(&w, S1, 1, 6, 70);
+	(void)r57;
+	/* the newest: 1, the widest roll-up, then 8 -- whose prev names 7 */
+	const int latest[] = {0, (int)r27, 7, -1};
+	expect(&w, PITR_LATEST, 0, latest, plain_at(T1, 8));
+	/* every state in between is still a state of its own */
+	const int upto4[] = {0, (int)r24, -1};
+	expect(&w, plain_at(T1, 4), 0, upto4, plain_at(T1, 4));
+	const int upto5[] = {0, (int)r24, 4, -1};
+	expect(&w, plain_at(T1, 5), 0, upto5, plain_at(T1, 5));
+	expect(&w, plain_at(T1, 5) + 500, 0, upto5, plain_at(T1, 5));
+	const int upto3[] = {0, 1, 2, -1};
+	expect(&w, plain_at(T1, 3), 0, upto3, plain_at(T1, 3));
+
+	/* A roll-up whose state is not its last increment's is no way on. */
+	w.metas[r27].state_checksum ^= 1;
+	const int via57[] = {0, (int)r24, (int)r57, 7, -1};
+	expect(&w, PITR_LATEST, 0, via57, plain_at(T1, 8));
+	/* nor one whose object is gone */
+	w.incrs[r57].has_data = false;
+	const int fine_tail[] = {0, (int)r24, 4, 5, 6, 7, -1};
+	expect(&w, PITR_LATEST, 0, fine_tail, plain_at(T1, 8));
+	/* The original fourth gone: the fifth, whose prev it is, cannot be
+	 * reached, and the roll-up of 2..4 is no state (no increment vouches
+	 * for it); the seventh's state still is, through the roll-up of 2..7. */
+	w.metas[r27].state_checksum ^= 1;
+	w.incrs[3].has_data = false;
+	expect(&w, PITR_LATEST, 0, latest, plain_at(T1, 8));
+	expect(&w, plain_at(T1, 6), 0, upto3, plain_at(T1, 3));
+	/* nor is a roll-up whose state no increment has */
+	w.incrs[3].has_data = true;
+	w.metas[r24].state_checksum ^= 1;
+	expect(&w, plain_at(T1, 4), 0, (const int[]){0, 1, 2, 3, -1}, plain_at(T1, 4));
+	w.metas[r24].state_checksum ^= 1;
+
+	/* Verify's path checks every increment and no roll-up. */
+	struct pitr_chain c;
+	struct error err = {0};
+	w.incrs[3].has_data = true;
+	assert_int_equal(pitr_chain_of(w.snaps, 0, w.incrs, w.n_incrs, &c, &err), CB_OK);
+	assert_int_equal(c.path.n_steps, 8);
+	assert_int_equal(c.lost, 0);
+	pitr_chain_free(&c);
 }
 
 static void several_chains(void **state)
@@ -476,6 +553,7 @@ int main(void)
 		cmocka_unit_test(plain_chain_at_every_time),
 		cmocka_unit_test(chain_cut),
 		cmocka_unit_test(overlap_after_interrupted_compaction),
+		cmocka_unit_test(rollups_skip_ahead),
 		cmocka_unit_test(several_chains),
 		cmocka_unit_test(copies_on_several_tiers),
 		cmocka_unit_test(times_never_go_back),
