@@ -63,11 +63,19 @@ struct item {
 };
 
 struct chain_dir {
-	char *path;               /* <dir>/increments/<stem> */
+	char *path;               /* <dir>/increments/<stem>[/rollups] */
 	char stem[BACKUP_NAME_MAX];
+	bool rollups;             /* the roll-ups' folder */
 	struct item *items;       /* sorted by seq_first, then widest first */
 	size_t n;
 };
+
+/* The key of file in c: increments/<stem>/[rollups/]<file>. */
+static void key_of(const struct chain_dir *c, const char *file, char *key, size_t size)
+{
+	snprintf(key, size, "%s/%s/%s%s", INCR_DIR, c->stem, c->rollups ? INCR_ROLLUP_DIR "/" : "",
+		 file);
+}
 
 static int item_cmp(const void *a, const void *b)
 {
@@ -105,7 +113,7 @@ static enum result read_item_meta(const struct chain_dir *c, struct item *it)
 	if (!fs_read_file(path, INCR_META_MAX, &text, &len, &e) &&
 	    !incr_meta_from_json(text, len, &it->m, &e)) {
 		char key[INCR_NAME_MAX];
-		snprintf(key, sizeof(key), "%s/%s/%s", INCR_DIR, c->stem, it->file);
+		key_of(c, it->file, key, sizeof(key));
 		it->has_meta = strcmp(it->m.name, key) == 0;
 	}
 	free(text);
@@ -130,9 +138,9 @@ static enum result chain_read(struct chain_dir *c, struct error *err)
 		if (len - (meta ? mlen : 0) >= sizeof(file))
 			continue;
 		snprintf(file, sizeof(file), "%.*s", (int)(len - (meta ? mlen : 0)), de->d_name);
-		snprintf(key, sizeof(key), "%s/%s/%s", INCR_DIR, c->stem, file);
+		key_of(c, file, key, sizeof(key));
 		struct incr_name n;
-		if (!incr_name_parse(key, &n))
+		if (!incr_name_parse(key, &n) || n.rollup != c->rollups)
 			continue;
 		struct item *it = find_file(c, file);
 		if (!it) {
@@ -388,69 +396,122 @@ static enum result emit(struct gather *g, uint32_t pages_after, const struct com
 	return r;
 }
 
-/* Merge items[first .. first+count-1] of c into one increment. */
-static enum result merge(struct chain_dir *c, size_t first, size_t count,
-			 const struct compact_opts *o, struct compact_result *res, struct error *err)
+/* One increment to merge, and the folder it is in. */
+struct source {
+	const struct chain_dir *dir;
+	const struct item *it;
+};
+
+/* Write the merge of src (n increments in chain order) into folder out as
+ * the increment m describes (its name, prev, seq, times, page count and
+ * state set by the caller; its sizes and SHA-256 are filled in here):
+ * metadata, then data, never over a file of that name. */
+static enum result write_merged(const struct source *src, size_t n, const struct chain_dir *out,
+				const struct compact_opts *o, struct incr_meta *m,
+				struct error *err)
 {
-	struct item *a = &c->items[first], *b = &c->items[first + count - 1];
-	struct item *next = first + count < c->n ? &c->items[first + count] : NULL;
-	struct gather g = {.fd = -1, .page_size = (uint32_t)a->m.page_size, .low = UINT32_MAX};
+	struct gather g = {.fd = -1, .page_size = (uint32_t)m->page_size, .low = UINT32_MAX};
 	struct atomic_file data = {.fd = -1};
-	struct incr_meta m = b->m;
 	char tmpl[4096], file[96];
-	uint64_t before = 0;
 	enum result r = CB_OK;
 
-	for (size_t i = first; i < first + count; i++) {
-		struct item *it = &c->items[i];
-		if (!it->has_data || !it->has_meta || it->m.page_size != a->m.page_size ||
-		    (i > first && strcmp(it->m.prev, c->items[i - 1].m.name) != 0))
-			return CB_OK;   /* not a clean run: leave it to restore's checks */
-		before += (uint64_t)it->m.compressed_size;
-	}
-	if (next && (!next->has_meta || strcmp(next->m.prev, b->m.name) != 0))
-		next = NULL;
-	struct incr_name n = a->n;
-	n.seq_last = b->n.seq_last;
-	n.last = b->n.last;
-	if (!incr_name_format(&n, m.name, sizeof(m.name)))
-		return error_set(err, CB_ERR_INTERNAL, "cannot name a merged increment");
-	snprintf(file, sizeof(file), "%s", fs_basename(m.name));
-	snprintf(m.prev, sizeof(m.prev), "%s", a->m.prev);
-	m.seq_first = a->m.seq_first;
-	m.first_tx_ms = a->m.first_tx_ms;
-	snprintf(m.version, sizeof(m.version), "%s", CBSYNC_VERSION);
-
-	snprintf(tmpl, sizeof(tmpl), "%s/%scompact-XXXXXX", c->path, FS_TMP_PREFIX);
-	if ((g.fd = fs_temp_create(tmpl, 0600)) < 0) {
-		r = error_set(err, CB_ERR_IO, "cannot create a scratch file in %s: %s", c->path,
-			      strerror(errno));
-		goto done;
-	}
+	snprintf(file, sizeof(file), "%s", fs_basename(m->name));
+	snprintf(m->version, sizeof(m->version), "%s", CBSYNC_VERSION);
+	snprintf(tmpl, sizeof(tmpl), "%s/%scompact-XXXXXX", out->path, FS_TMP_PREFIX);
+	if ((g.fd = fs_temp_create(tmpl, 0600)) < 0)
+		return error_set(err, CB_ERR_IO, "cannot create a scratch file in %s: %s",
+				 out->path, strerror(errno));
 	unlink(tmpl);
-	for (size_t i = first; i < first + count && !r; i++)
-		r = gather_one(&g, c, &c->items[i], err);
-	char *path = r ? NULL : path_in(c, file, NULL);
+	for (size_t i = 0; i < n && !r; i++)
+		r = gather_one(&g, src[i].dir, src[i].it, err);
+	char *path = r ? NULL : path_in(out, file, NULL);
 	if (!r && !path)
 		r = error_nomem(err);
 	if (!r)
 		r = atomic_file_open(&data, path, 0600, err);
 	free(path);
 	if (!r)
-		r = emit(&g, (uint32_t)b->m.page_count, o, data.fd, (uint32_t)m.seq_first, &m, err);
-	/* The merged increment, beside the originals: metadata, then data. */
-	if (!r && !(r = write_meta(c, &m, file, err)) &&
+		r = emit(&g, (uint32_t)m->page_count, o, data.fd, (uint32_t)m->seq_first, m, err);
+	if (!r && !(r = write_meta(out, m, file, err)) &&
 	    (r = atomic_file_commit(&data, &(struct commit_opts){.no_replace = true}, err))) {
-		char *mp = path_in(c, file, META_SUFFIX);
+		char *mp = path_in(out, file, META_SUFFIX);
 		if (mp)
 			unlink(mp);
 		free(mp);
 	}
-	if (r)
+	atomic_file_abort(&data);
+	close(g.fd);
+	free(g.bits);
+	return r;
+}
+
+/* Is items[first .. first+count-1] a clean run: each there whole, in one
+ * page size, each naming the one before as its predecessor? */
+static bool clean_run(const struct chain_dir *c, size_t first, size_t count)
+{
+	const struct item *a = &c->items[first];
+	for (size_t i = first; i < first + count; i++) {
+		const struct item *it = &c->items[i];
+		if (!it->has_data || !it->has_meta || it->m.page_size != a->m.page_size ||
+		    (i > first && strcmp(it->m.prev, c->items[i - 1].m.name) != 0))
+			return false;
+	}
+	return true;
+}
+
+/* The metadata of an increment covering items[first .. last]: the last
+ * one's state, the first one's predecessor and start. */
+static bool merged_meta(const struct chain_dir *c, size_t first, size_t last, bool rollup,
+			struct incr_meta *m)
+{
+	const struct item *a = &c->items[first], *b = &c->items[last];
+	*m = b->m;
+	struct incr_name n = a->n;
+	n.seq_last = b->n.seq_last;
+	n.last = b->n.last;
+	n.rollup = rollup;
+	snprintf(m->prev, sizeof(m->prev), "%s", a->m.prev);
+	m->seq_first = a->m.seq_first;
+	m->first_tx_ms = a->m.first_tx_ms;
+	return incr_name_format(&n, m->name, sizeof(m->name));
+}
+
+/* Merge items[first .. first+count-1] of c into one increment; roll-ups
+ * (ru) that followed the last of them follow the merged one. */
+static enum result merge(struct chain_dir *c, struct chain_dir *ru, size_t first, size_t count,
+			 const struct compact_opts *o, struct compact_result *res, struct error *err)
+{
+	struct item *b = &c->items[first + count - 1];
+	struct item *next = first + count < c->n ? &c->items[first + count] : NULL;
+	struct source *src = NULL;
+	struct incr_meta m;
+	uint64_t before = 0;
+	enum result r = CB_OK;
+
+	if (!clean_run(c, first, count))
+		return CB_OK;   /* leave it to restore's checks */
+	if (next && (!next->has_meta || strcmp(next->m.prev, b->m.name) != 0))
+		next = NULL;
+	if (!merged_meta(c, first, first + count - 1, false, &m))
+		return error_set(err, CB_ERR_INTERNAL, "cannot name a merged increment");
+	if (!(src = calloc(count, sizeof(*src))))
+		return error_nomem(err);
+	for (size_t i = 0; i < count; i++) {
+		src[i] = (struct source){.dir = c, .it = &c->items[first + i]};
+		before += (uint64_t)c->items[first + i].m.compressed_size;
+	}
+	/* The merged increment, beside the originals; then the routes through
+	 * it; then the originals go. */
+	if ((r = write_merged(src, count, c, o, &m, err)))
 		goto done;
-	/* Then the route through it, then the originals go. */
 	if (next && (r = relink(c, next, &m, err)))
 		goto done;
+	for (size_t i = 0; i < ru->n && !r; i++) {
+		struct item *u = &ru->items[i];
+		if (u->has_meta && u->m.seq_first == b->m.seq_last + 1 &&
+		    strcmp(u->m.prev, b->m.name) == 0)
+			r = relink(ru, u, &m, err);
+	}
 	for (size_t i = first; i < first + count && !r; i++)
 		r = remove_item(c, &c->items[i], err);
 	if (!r)
@@ -461,67 +522,266 @@ static enum result merge(struct chain_dir *c, size_t first, size_t count,
 		res->bytes_before += before;
 		res->bytes_after += (uint64_t)m.compressed_size;
 		log_debug("compact", "%s: merged %zu increments into %s (%llu -> %lld bytes)",
-			  c->stem, count, file, (unsigned long long)before,
+			  c->stem, count, fs_basename(m.name), (unsigned long long)before,
 			  (long long)m.compressed_size);
 	}
 done:
-	atomic_file_abort(&data);
-	if (g.fd >= 0)
-		close(g.fd);
-	free(g.bits);
+	free(src);
 	return r;
 }
 
-/* What a restore of the chain's newest state reads. */
-static uint64_t chain_bytes(const struct chain_dir *c)
+/* ---- roll-ups ------------------------------------------------------------ */
+
+/* Windows of wall time (seconds, UTC) a roll-up covers, finest first. */
+static const int64_t rollup_window[] = {60, 600, 3600, 21600};
+#define N_WINDOWS (sizeof(rollup_window) / sizeof(*rollup_window))
+
+/* Is m's predecessor there in c (or is m the first of the chain)? */
+static bool prev_there(const struct chain_dir *c, const struct incr_meta *m)
 {
-	uint64_t sum = 0;
+	if (m->seq_first == 1 && m->prev[0] == '\0')
+		return true;
 	for (size_t i = 0; i < c->n; i++)
-		if (c->items[i].has_meta)
-			sum += (uint64_t)c->items[i].m.compressed_size;
-	return sum;
+		if (c->items[i].has_meta && c->items[i].has_data &&
+		    strcmp(c->items[i].m.name, m->prev) == 0 &&
+		    c->items[i].m.seq_last + 1 == m->seq_first)
+			return true;
+	return false;
 }
 
-static enum result compact_chain(struct chain_dir *c, const struct compact_opts *o,
-				 uint64_t *bytes, struct compact_result *res, struct error *err)
+/* Is roll-up u still a way through c: its predecessor an increment of c,
+ * its end an increment of c in the same state, and more than one increment
+ * between? */
+static bool rollup_valid(const struct chain_dir *c, const struct item *u)
+{
+	if (!u->has_data || !u->has_meta)
+		return false;
+	bool end = false;
+	size_t inside = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct incr_meta *f = &c->items[i].m;
+		if (!c->items[i].has_meta || !c->items[i].has_data)
+			continue;
+		if (f->seq_first >= u->m.seq_first && f->seq_last <= u->m.seq_last)
+			inside++;
+		if (f->seq_last == u->m.seq_last && f->state_checksum == u->m.state_checksum &&
+		    f->page_count == u->m.page_count && f->page_size == u->m.page_size)
+			end = true;
+	}
+	return end && inside >= 2 && prev_there(c, &u->m);
+}
+
+/* The cheapest way through items[first .. last] of c, with the roll-ups in
+ * ru: its bytes, and (when src is not NULL) its increments, in order, into
+ * src (room for last - first + 1), their number into *n. */
+static enum result cover(const struct chain_dir *c, const struct chain_dir *ru, size_t first,
+			 size_t last, struct source *src, size_t *n, uint64_t *bytes,
+			 struct error *err)
+{
+	size_t len = last - first + 2;
+	uint64_t *cost = malloc(len * sizeof(*cost));
+	size_t *from = malloc(len * sizeof(*from));
+	const struct item **via = malloc(len * sizeof(*via));
+	if (!cost || !from || !via) {
+		free(cost);
+		free(from);
+		free(via);
+		return error_nomem(err);
+	}
+	/* cost[k]: the cheapest way to the state after items[first + k - 1]. */
+	for (size_t k = 0; k < len; k++)
+		cost[k] = UINT64_MAX;
+	cost[0] = 0;
+	for (size_t k = 0; k + 1 < len; k++) {
+		if (cost[k] == UINT64_MAX)
+			continue;
+		const struct item *f = &c->items[first + k];
+		uint64_t via_f = cost[k] + (uint64_t)f->m.compressed_size;
+		if (via_f < cost[k + 1]) {
+			cost[k + 1] = via_f;
+			from[k + 1] = k;
+			via[k + 1] = f;
+		}
+		for (size_t i = 0; i < ru->n; i++) {
+			const struct item *u = &ru->items[i];
+			if (!u->has_meta || u->m.seq_first != f->m.seq_first)
+				continue;
+			for (size_t e = k; e + 1 < len; e++) {
+				if (c->items[first + e].m.seq_last != u->m.seq_last)
+					continue;
+				uint64_t via_u = cost[k] + (uint64_t)u->m.compressed_size;
+				if (via_u < cost[e + 1]) {
+					cost[e + 1] = via_u;
+					from[e + 1] = k;
+					via[e + 1] = u;
+				}
+			}
+		}
+	}
+	*bytes = cost[len - 1];
+	if (src) {
+		size_t m = 0;
+		for (size_t k = len - 1; k > 0; k = from[k])
+			m++;
+		*n = m;
+		for (size_t k = len - 1; k > 0; k = from[k])
+			src[--m] = (struct source){.dir = via[k]->n.rollup ? ru : c, .it = via[k]};
+	}
+	free(cost);
+	free(from);
+	free(via);
+	return CB_OK;
+}
+
+static bool has_rollup(const struct chain_dir *ru, uint64_t first, uint64_t last)
+{
+	for (size_t i = 0; i < ru->n; i++)
+		if (ru->items[i].has_meta && ru->items[i].m.seq_first == first &&
+		    ru->items[i].m.seq_last == last)
+			return true;
+	return false;
+}
+
+/* Roll up items[first .. last] of c into ru. */
+static enum result make_rollup(struct chain_dir *c, struct chain_dir *ru, size_t first,
+			       size_t last, const struct compact_opts *o,
+			       struct compact_result *res, struct error *err)
+{
+	struct source *src = calloc(last - first + 1, sizeof(*src));
+	struct incr_meta m;
+	uint64_t bytes = 0;
+	size_t n = 0;
+	enum result r;
+	if (!src)
+		return error_nomem(err);
+	if (!merged_meta(c, first, last, true, &m))
+		r = error_set(err, CB_ERR_INTERNAL, "cannot name a roll-up");
+	else if (!(r = cover(c, ru, first, last, src, &n, &bytes, err)) &&
+		 !(r = fs_mkdirs(ru->path, 0700, err)))
+		r = write_merged(src, n, ru, o, &m, err);
+	free(src);
+	if (r)
+		return r;
+	struct item *grown = realloc(ru->items, (ru->n + 1) * sizeof(*grown));
+	if (!grown)
+		return error_nomem(err);
+	ru->items = grown;
+	struct item *it = &ru->items[ru->n++];
+	memset(it, 0, sizeof(*it));
+	if (!incr_name_parse(m.name, &it->n))
+		return error_set(err, CB_ERR_INTERNAL, "roll-up %s does not parse", m.name);
+	snprintf(it->file, sizeof(it->file), "%s", fs_basename(m.name));
+	it->has_data = it->has_meta = true;
+	it->m = m;
+	res->rolled++;
+	log_debug("compact", "%s: rolled up increments %llu-%llu into %s (%llu -> %lld bytes)",
+		  c->stem, (unsigned long long)m.seq_first, (unsigned long long)m.seq_last,
+		  it->file, (unsigned long long)bytes, (long long)m.compressed_size);
+	return CB_OK;
+}
+
+/* Drop the roll-ups that no longer lead anywhere, and roll up each
+ * window of wall time that has ended and has more than one increment in
+ * it (those that fine compaction merges anyway excepted). */
+static enum result rollups_update(struct chain_dir *c, struct chain_dir *ru,
+				  const struct compact_opts *o, struct compact_result *res,
+				  struct error *err)
+{
+	enum result r = CB_OK;
+	size_t kept = 0;
+	for (size_t i = 0; i < ru->n && !r; i++) {
+		if (rollup_valid(c, &ru->items[i])) {
+			ru->items[kept++] = ru->items[i];
+			continue;
+		}
+		if (!(r = remove_item(ru, &ru->items[i], err)))
+			res->dropped++;
+	}
+	ru->n = kept;
+	for (size_t w = 0; w < N_WINDOWS && !r; w++) {
+		int64_t win = rollup_window[w];
+		for (size_t i = 0, j; i < c->n && !r; i = j) {
+			int64_t id = c->items[i].n.last / win;
+			for (j = i + 1; j < c->n && c->items[j].n.last / win == id &&
+					c->items[j].n.seq_first == c->items[j - 1].n.seq_last + 1;
+			     j++)
+				;
+			/* Ended (a later increment exists), more than one, not what
+			 * fine compaction makes of it, and not there yet. */
+			int64_t age = o->now - c->items[j - 1].n.last;
+			if (j == c->n || j - i < 2 ||
+			    (win <= 60 && age >= COMPACT_KEEP_FINE) ||
+			    (win <= 3600 && age >= COMPACT_MINUTES) ||
+			    has_rollup(ru, c->items[i].m.seq_first, c->items[j - 1].m.seq_last) ||
+			    !clean_run(c, i, j - i) || !prev_there(c, &c->items[i].m))
+				continue;
+			r = make_rollup(c, ru, i, j - 1, o, res, err);
+		}
+	}
+	return r;
+}
+
+/* What a restore of the chain's newest state reads: its cheapest way
+ * through, roll-ups and all (increments with no usable metadata count as
+ * nothing). */
+static enum result chain_bytes(const struct chain_dir *c, const struct chain_dir *ru,
+			       uint64_t *bytes, struct error *err)
+{
+	*bytes = 0;
+	return c->n ? cover(c, ru, 0, c->n - 1, NULL, NULL, bytes, err) : CB_OK;
+}
+
+static enum result compact_chain(struct chain_dir *c, struct chain_dir *ru,
+				 const struct compact_opts *o, uint64_t *bytes,
+				 struct compact_result *res, struct error *err)
 {
 	enum result r;
 	if ((r = chain_read(c, err)) || (r = repair(c, o->dry_run, &res->repaired, err)))
 		return r;
 	chain_clear(c);
-	if ((r = chain_read(c, err)))
+	if ((r = chain_read(c, err)) || (r = chain_read(ru, err)))
 		return r;
-	*bytes = chain_bytes(c);
-	if (c->n < 3)
-		return r;
-	struct incr_name *names = malloc(c->n * sizeof(*names));
-	if (!names)
-		return error_nomem(err);
-	for (size_t i = 0; i < c->n; i++)
-		names[i] = c->items[i].n;
-	/* The chain's newest increment stays as cut: the agent continues from
-	 * it by name. */
-	size_t protect = c->n - 1;
-	size_t total = compact_plan(names, c->n, o->now, &protect, NULL, 0);
-	struct compact_group *groups = total ? calloc(total, sizeof(*groups)) : NULL;
-	if (total && !groups)
-		r = error_nomem(err);
-	else
-		compact_plan(names, c->n, o->now, &protect, groups, total);
-	free(names);
-	uint64_t before = res->bytes_before, after = res->bytes_after;
-	/* Oldest first: a merge relinks the item after it (in memory too), so
-	 * the next merge starts from the right predecessor. */
-	for (size_t k = 0; k < total && !r; k++) {
-		if (o->dry_run) {
-			res->merged += groups[k].count;
-			res->made++;
-			continue;
+	size_t total = 0;
+	if (c->n >= 3) {
+		struct incr_name *names = malloc(c->n * sizeof(*names));
+		if (!names)
+			return error_nomem(err);
+		for (size_t i = 0; i < c->n; i++)
+			names[i] = c->items[i].n;
+		/* The chain's newest increment stays as cut: the agent continues
+		 * from it by name. */
+		size_t protect = c->n - 1;
+		total = compact_plan(names, c->n, o->now, &protect, NULL, 0);
+		struct compact_group *groups = total ? calloc(total, sizeof(*groups)) : NULL;
+		if (total && !groups)
+			r = error_nomem(err);
+		else
+			compact_plan(names, c->n, o->now, &protect, groups, total);
+		free(names);
+		/* Oldest first: a merge relinks the item after it (in memory
+		 * too), so the next merge starts from the right predecessor. */
+		for (size_t k = 0; k < total && !r; k++) {
+			if (o->dry_run) {
+				res->merged += groups[k].count;
+				res->made++;
+				continue;
+			}
+			r = merge(c, ru, groups[k].first, groups[k].count, o, res, err);
 		}
-		r = merge(c, groups[k].first, groups[k].count, o, res, err);
+		free(groups);
 	}
-	*bytes = *bytes - (res->bytes_before - before) + (res->bytes_after - after);
-	free(groups);
+	if (!r && total && !o->dry_run) {
+		chain_clear(c);
+		chain_clear(ru);
+		if (!(r = chain_read(c, err)))
+			r = chain_read(ru, err);
+	}
+	if (!r && !o->dry_run)
+		r = rollups_update(c, ru, o, res, err);
+	if (!r)
+		r = chain_bytes(c, ru, bytes, err);
+	if (!o->dry_run && ru->n == 0)
+		rmdir(ru->path);   /* when empty: the chain's folder can go with its last file */
 	return r;
 }
 
@@ -556,9 +816,19 @@ enum result compact_local(const struct compact_opts *o, struct compact_result *r
 			r = error_nomem(err);
 			break;
 		}
+		struct chain_dir ru = {.rollups = true};
+		snprintf(ru.stem, sizeof(ru.stem), "%s", de->d_name);
+		if (asprintf(&ru.path, "%s/%s", c.path, INCR_ROLLUP_DIR) < 0) {
+			free(c.path);
+			r = error_nomem(err);
+			break;
+		}
 		fs_remove_dead_temps(c.path);
+		fs_remove_dead_temps(ru.path);
 		uint64_t bytes = 0;
-		r = compact_chain(&c, o, &bytes, res, err);
+		r = compact_chain(&c, &ru, o, &bytes, res, err);
+		chain_clear(&ru);
+		free(ru.path);
 		struct backup_name newest;
 		if (!res->newest[0] || (backup_name_parse(res->newest, &newest) &&
 					bn.created > newest.created)) {

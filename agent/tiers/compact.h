@@ -28,6 +28,25 @@
  * next compaction of the chain finishes the job (compact_repair); a restore
  * in between follows whichever route links (agent/tiers/pitr.h).
  *
+ * Roll-ups.  Kept as cut, an hour of one-second increments of a busy
+ * database re-ships its hot pages (b-tree interior pages, full-text index
+ * segments) thousands of times: more bytes than the snapshot they follow,
+ * all of which a restore of the newest state would read.  So beside the
+ * increments, each window of wall time that has ended is rolled up -- every
+ * minute, every 10 minutes, every hour and every 6 hours (UTC), from the
+ * finest roll-ups already made -- into one increment holding the newest
+ * image of each page the window changed, in the chain's rollups folder
+ * (common/increment.h).  Increments stay as they are, so every second stays
+ * restorable; a restore takes the cheapest way through (agent/tiers/pitr.h)
+ * and reads about the pages that changed rather than every copy of them.
+ * A window is rolled up when it has more than one increment and fine
+ * compaction will not merge it into one anyway (a minute older than an
+ * hour, an hour older than a day).  A roll-up is dropped once it leads
+ * nowhere: its predecessor merged away (merging relinks roll-ups that
+ * followed, as it relinks the increment that did), its end no longer an
+ * increment in the same state, or one increment left in its range.
+ * rebase_share measures the newest chain by its cheapest way through.
+ *
  * Memory is bounded by one page and a bit per page of the database: the
  * pages are gathered in a sparse scratch file in the chain's folder.
  */
@@ -78,9 +97,12 @@ struct compact_result {
 	size_t repaired;          /* interrupted compactions finished */
 	uint64_t bytes_before;    /* sizes of what was merged */
 	uint64_t bytes_after;     /* ... and of what replaced it */
-	/* The newest chain (by its snapshot's time): its snapshot and the
-	 * size of its increments' objects once compacted, what a restore of
-	 * its newest state reads besides the snapshot. */
+	size_t rolled;            /* roll-ups written */
+	size_t dropped;           /* roll-ups removed, no longer a way through */
+	/* The newest chain (by its snapshot's time): its snapshot and what a
+	 * restore of its newest state reads besides the snapshot, once
+	 * compacted: the sizes of the objects on its cheapest way through,
+	 * roll-ups and all. */
 	char newest[BACKUP_NAME_MAX];
 	uint64_t newest_bytes;
 };

@@ -96,7 +96,7 @@ void cycle_capture_route(const struct replicate_result *inc, char *buf, size_t s
 }
 
 /* When the agent last compacted its chains: once a minute is plenty, as
- * what compacts is at least an hour old. */
+ * what merges is at least an hour old and the finest roll-up a minute. */
 static _Atomic int64_t compacted_at;
 
 /* Compact the local tier's chains (under the lock the caller holds),

@@ -131,10 +131,19 @@ static const char *const rounds[NINCR] = {
 	"UPDATE msg SET body = 'last' WHERE id = 1;",
 };
 
-/* The times increments are cut at: 0-5 in one minute two hours ago, 6-9 in
- * the next, 10-11 a minute ago (kept as cut). */
+/* The chain's times: old (for merging) or recent (for roll-ups). */
+static bool recent;
+
+/* The times increments are cut at.  Old: 0-5 in one minute two hours ago,
+ * 6-9 in the next, 10-11 a minute ago (kept as cut).  Recent: 0-3, 4-7 and
+ * 8-9 in three minutes of one ten minutes half an hour ago, 10-11 a minute
+ * ago. */
 static int64_t cut_time(int i)
 {
+	if (recent) {
+		int64_t w0 = (now - 1800) / 600 * 600;
+		return i < 10 ? w0 + (i / 4) * 60 + 5 + (i % 4) * 10 : now - 60 + i;
+	}
 	int64_t m0 = (now - 7200) / 60 * 60;
 	return i < 6 ? m0 + 2 + i * 5 : i < 10 ? m0 + 62 + (i - 6) * 5 : now - 60 + i;
 }
@@ -329,12 +338,218 @@ static void test_merge_and_repair(void **state)
 	assert_chain_reaches_final(4);
 }
 
+static int setup_recent(void **state)
+{
+	recent = true;
+	return setup(state);
+}
+
+/* Apply, to a copy of the snapshot, the files listed (in the chain's folder,
+ * "rollups/..." in its roll-ups'): the final state, byte for byte. */
+static void assert_route_reaches_final(const char *const *files, size_t n)
+{
+	char img[192], path[512];
+	struct error err = {0};
+	struct chain c = {0};
+	size_t len;
+	snprintf(img, sizeof(img), "%s/scratch.img", dir);
+	unsigned char *p = slurp(snap_img, &len);
+	spit(img, p, len);
+	free(p);
+	int fd = open(img, O_RDWR);
+	assert_int_equal(chain_begin(&c, fd, img, &(struct chain_base){.snapshot = SNAP,
+		.page_size = PAGE_SIZE, .state_checksum = &snap_sum}, &err), CB_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct incr_meta m;
+		char *text;
+		size_t tlen;
+		snprintf(path, sizeof(path), "%s/%s%s", cdir, files[i], META_SUFFIX);
+		if (fs_read_file(path, 65536, &text, &tlen, &err))
+			fail_msg("%s: %s", files[i], err.msg);
+		assert_int_equal(incr_meta_from_json(text, tlen, &m, &err), CB_OK);
+		free(text);
+		snprintf(path, sizeof(path), "%s/%s", cdir, files[i]);
+		int ofd = open(path, O_RDONLY);
+		if (chain_apply_fd(&c, &m, ofd, path, &err))
+			fail_msg("%s: %s", files[i], err.msg);
+		close(ofd);
+	}
+	uint64_t sum;
+	assert_int_equal(chain_end(&c, &sum, &err), CB_OK);
+	chain_free(&c);
+	close(fd);
+	assert_true(sum == final_sum);
+	p = slurp(img, &len);
+	assert_int_equal(len, final_len);
+	assert_memory_equal(p, final_img, len);
+	free(p);
+	unlink(img);
+}
+
+/* The file in folder (the chain's, or "rollups") whose name starts with
+ * prefix, into out. */
+static void find_in(const char *folder, const char *prefix, char *out, size_t size)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s%s%s", cdir, folder[0] ? "/" : "", folder);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	assert_non_null(d);
+	out[0] = '\0';
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && len > 7 &&
+		    strcmp(de->d_name + len - 7, ".wal.gz") == 0)
+			snprintf(out, size, "%s%s%s", folder, folder[0] ? "/" : "", de->d_name);
+	}
+	closedir(d);
+	if (!out[0])
+		fail_msg("no %s* in %s", prefix, path);
+}
+
+static size_t count_in(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	size_t n = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		n += len > 7 && strcmp(de->d_name + len - 7, ".wal.gz") == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_rollups(void **state)
+{
+	(void)state;
+	char rdir[192];
+	snprintf(rdir, sizeof(rdir), "%s/%s", cdir, INCR_ROLLUP_DIR);
+	uint64_t fine_bytes = 0;
+	{
+		char names[64][128], path[512];
+		size_t n = chain_names(names, 64);
+		for (size_t i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%s/%s", cdir, names[i]);
+			fine_bytes += (uint64_t)fs_file_size(path);
+		}
+	}
+
+	/* Three ended minutes and the ten minutes around them; the last two
+	 * increments' window has not ended.  Nothing is merged. */
+	struct compact_result res = compact();
+	assert_int_equal(res.made + res.merged, 0);
+	assert_int_equal(res.rolled, 4);
+	assert_int_equal(count_in(rdir), 4);
+	assert_chain_reaches_final(NINCR);
+	/* The newest state is read through the widest roll-up: fewer bytes. */
+	assert_true(res.newest_bytes < fine_bytes);
+
+	char r1_4[256], r5_8[256], r9_10[256], r1_10[256], i5[256], i11[256], i12[256];
+	find_in(INCR_ROLLUP_DIR, "0000000001-0000000004_", r1_4, sizeof(r1_4));
+	find_in(INCR_ROLLUP_DIR, "0000000005-0000000008_", r5_8, sizeof(r5_8));
+	find_in(INCR_ROLLUP_DIR, "0000000009-0000000010_", r9_10, sizeof(r9_10));
+	find_in(INCR_ROLLUP_DIR, "0000000001-0000000010_", r1_10, sizeof(r1_10));
+	find_in("", "0000000005-", i5, sizeof(i5));
+	find_in("", "0000000011-", i11, sizeof(i11));
+	find_in("", "0000000012-", i12, sizeof(i12));
+
+	/* Every way through reaches the same final state; an increment
+	 * follows a roll-up though its prev names the increment the roll-up
+	 * ends with. */
+	const char *wide[] = {r1_10, i11, i12};
+	assert_route_reaches_final(wide, 3);
+	const char *minutes[] = {r1_4, r5_8, r9_10, i11, i12};
+	assert_route_reaches_final(minutes, 5);
+	char rest[7][256];
+	for (int k = 6; k <= 10; k++) {
+		char prefix[32];
+		snprintf(prefix, sizeof(prefix), "%010d-", k);
+		find_in("", prefix, rest[k - 6], sizeof(rest[0]));
+	}
+	const char *mixed[] = {r1_4, i5, rest[0], rest[1], rest[2], r9_10, i11, i12};
+	assert_route_reaches_final(mixed, 8);
+
+	/* A roll-up out of order is refused by the chain's checks. */
+	{
+		char img[192];
+		struct error err = {0};
+		struct chain c = {0};
+		size_t len;
+		snprintf(img, sizeof(img), "%s/scratch.img", dir);
+		unsigned char *p = slurp(snap_img, &len);
+		spit(img, p, len);
+		free(p);
+		int fd = open(img, O_RDWR);
+		assert_int_equal(chain_begin(&c, fd, img, &(struct chain_base){.snapshot = SNAP,
+			.page_size = PAGE_SIZE, .state_checksum = &snap_sum}, &err), CB_OK);
+		struct incr_meta m;
+		char path[512], *text;
+		snprintf(path, sizeof(path), "%s/%s%s", cdir, r5_8, META_SUFFIX);
+		assert_int_equal(fs_read_file(path, 65536, &text, &len, &err), CB_OK);
+		assert_int_equal(incr_meta_from_json(text, len, &m, &err), CB_OK);
+		free(text);
+		assert_int_equal(chain_step_begin(&c, &m, &err), CB_ERR_CORRUPT);
+		chain_free(&c);
+		close(fd);
+		unlink(img);
+	}
+
+	/* Nothing more to do. */
+	res = compact();
+	assert_int_equal(res.rolled + res.dropped, 0);
+
+	/* A roll-up that does not end in its last increment's state leads
+	 * nowhere: dropped, and made again. */
+	{
+		char path[512], *text;
+		size_t len;
+		struct error err = {0};
+		struct incr_meta m;
+		snprintf(path, sizeof(path), "%s/%s%s", cdir, r5_8, META_SUFFIX);
+		assert_int_equal(fs_read_file(path, 65536, &text, &len, &err), CB_OK);
+		assert_int_equal(incr_meta_from_json(text, len, &m, &err), CB_OK);
+		free(text);
+		m.state_checksum ^= 1;
+		text = incr_meta_to_json(&m);
+		spit(path, text, strlen(text));
+		free(text);
+	}
+	res = compact();
+	assert_int_equal(res.dropped, 1);
+	assert_int_equal(res.rolled, 1);
+	assert_route_reaches_final(minutes, 5);
+
+	/* A roll-up whose predecessor is gone leads nowhere either (the
+	 * increment before 5-8 merged away without the relink). */
+	{
+		char i4[256], path[512];
+		find_in("", "0000000004-", i4, sizeof(i4));
+		snprintf(path, sizeof(path), "%s/%s", cdir, i4);
+		assert_int_equal(unlink(path), 0);
+		snprintf(path, sizeof(path), "%s/%s%s", cdir, i4, META_SUFFIX);
+		assert_int_equal(unlink(path), 0);
+	}
+	/* 1-4 ended with it, 5-8 followed it: both go.  1-3 is made (a run
+	 * with a gap after it); 5-8 is not made again, having no way in. */
+	res = compact();
+	assert_int_equal(res.dropped, 2);
+	assert_int_equal(res.rolled, 1);
+	assert_int_equal(count_in(rdir), 3);
+	find_in(INCR_ROLLUP_DIR, "0000000001-0000000003_", r1_4, sizeof(r1_4));
+	res = compact();
+	assert_int_equal(res.rolled + res.dropped, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buckets),
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test_setup_teardown(test_merge_and_repair, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollups, setup_recent, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
