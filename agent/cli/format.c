@@ -49,11 +49,13 @@ long format_chains(const struct catalog_incr *incrs, size_t n, struct chain_summ
 			c->incomplete++;
 		if (!e->has_data)
 			continue;
+		c->size += e->size;
+		if (e->parsed.rollup)
+			continue;   /* no state of its own: counted in size only */
 		if (c->count++ == 0 || e->parsed.first < c->first)
 			c->first = e->parsed.first;
 		if (c->count == 1 || e->parsed.last > c->last)
 			c->last = e->parsed.last;
-		c->size += e->size;
 	}
 	return (long)k;
 }

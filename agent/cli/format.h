@@ -24,7 +24,8 @@ void format_backup_row(FILE *out, int width, const char *name, const struct back
 
 /* One chain of increments as `list` shows it, from the names alone (no
  * metadata is read): the increments whose objects are there, the span of
- * the times their names give, their total size; incomplete counts those
+ * the times their names give, their total size (roll-ups' too, which are
+ * not counted as increments: they add no state); incomplete counts those
  * listed with only their object or only their metadata. */
 struct chain_summary {
 	char snapshot[BACKUP_NAME_MAX];

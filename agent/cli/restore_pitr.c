@@ -428,11 +428,19 @@ enum result restore_by_time(struct restore_ctx *x, struct error *err)
 		}
 		size_t failed;
 		r = apply(&b, &plan, &failed, err);
-		if (r == CB_OK || r != CB_ERR_CORRUPT || !x->cli->fallback) {
+		/* A roll-up is a shortcut, not a state of its own: one that fails
+		 * its checks is left out and the same state reached without it. */
+		struct incr_name fn;
+		bool rollup = r == CB_ERR_CORRUPT && failed != SIZE_MAX &&
+			      incr_name_parse(b.incrs[plan.steps[failed]].key, &fn) && fn.rollup;
+		if (r == CB_OK || r != CB_ERR_CORRUPT || (!x->cli->fallback && !rollup)) {
 			pitr_plan_free(&plan);
 			break;
 		}
-		fprintf(stderr, "%s; trying the next candidate (--fallback)\n", err->msg);
+		if (rollup)
+			fprintf(stderr, "warning: %s; restoring without that roll-up\n", err->msg);
+		else
+			fprintf(stderr, "%s; trying the next candidate (--fallback)\n", err->msg);
 		last = *err;
 		drop(&b, &plan, failed);
 		pitr_plan_free(&plan);

@@ -116,10 +116,14 @@ static bool report_chain(const char *name, const char *where, const struct chain
 	time_format_iso_ms(rep->reach_ms, at, sizeof(at));
 	snprintf(what, sizeof(what), "%s+increments", name);
 	if (co->r == CB_OK && rep->lost == 0) {
+		char rollups[48] = "";
+		if (rep->rollups)
+			snprintf(rollups, sizeof(rollups), " and %zu roll-up%s", rep->rollups,
+				 rep->rollups == 1 ? "" : "s");
 		format_size(rep->bytes, size, sizeof(size));
-		printf("ok      %s + %zu increment%s  (%seach one's SHA-256 and state checksum, "
+		printf("ok      %s + %zu increment%s%s  (%seach one's SHA-256 and state checksum, "
 		       "integrity ok, %s; to %s)\n",
-		       name, rep->steps, rep->steps == 1 ? "" : "s", where, size, at);
+		       name, rep->steps, rep->steps == 1 ? "" : "s", rollups, where, size, at);
 		oplog_record(log_dir, "verify", what, CB_OK, co->seconds, NULL);
 		return true;
 	}

@@ -2,7 +2,9 @@
  * Verifying chains of increments (see chains.h).
  */
 #include "agent/tiers/chains.h"
+#include "agent/engine/gzstream.h"
 #include "agent/engine/restore.h"
+#include "agent/engine/walfile.h"
 #include "agent/tiers/pitr.h"
 
 #include <stdlib.h>
@@ -44,6 +46,82 @@ static enum result fetch_step(void *ctx, size_t k, stream_write_fn sink, void *s
 	struct bounded b = {.sink = sink, .ctx = sink_ctx, .key = e->key, .from = f->from,
 			    .listed = e->size};
 	return backend_get(f->t->backend, e->key, bounded_write, &b, err);
+}
+
+static enum result ignore_page(void *ctx, uint32_t pgno, const void *data, uint32_t page_size,
+			       struct error *err)
+{
+	(void)ctx;
+	(void)pgno;
+	(void)data;
+	(void)page_size;
+	(void)err;
+	return CB_OK;
+}
+
+static enum result feed_gz(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return gz_reader_feed(ctx, buf, len, err);
+}
+
+/* Roll-up e (metadata m), one a restore may take: its object read from the
+ * tier, its size, SHA-256, gzip and WAL checked against its metadata. */
+static enum result check_rollup(struct tier *t, const struct catalog_incr *e,
+				const struct incr_meta *m, struct error *err)
+{
+	struct walfile_reader *wr = NULL;
+	struct gz_reader *gz = NULL;
+	struct gz_read_result gr;
+	struct walfile_info info;
+	char hex[SHA256_HEX_LEN + 1];
+	enum result r;
+	if ((r = walfile_reader_new(&wr, ignore_page, NULL, err)) ||
+	    (r = gz_reader_new(&gz, walfile_reader_write, wr, err)))
+		goto done;
+	struct bounded b = {.sink = feed_gz, .ctx = gz, .key = e->key,
+			    .from = t->dir ? "file" : "remote", .listed = e->size};
+	if ((r = backend_get(t->backend, e->key, bounded_write, &b, err)) ||
+	    (r = gz_reader_finish(gz, &gr, err)) || (r = walfile_reader_finish(wr, &info, err)))
+		goto done;
+	hex_encode(gr.sha256, SHA256_LEN, hex);
+	if (strcmp(hex, m->sha256) != 0 || (int64_t)gr.compressed_size != m->compressed_size ||
+	    (int64_t)info.db_pages != m->page_count || (int64_t)info.frames != m->pages ||
+	    (int64_t)info.page_size != m->page_size)
+		r = error_set(err, CB_ERR_CORRUPT, "roll-up '%s' does not match its metadata",
+			      e->key);
+done:
+	if (r && !strstr(err->msg, e->key))
+		error_prefix(err, "roll-up '%s'", e->key);
+	gz_reader_free(gz);
+	walfile_reader_free(wr);
+	return r;
+}
+
+/* The roll-ups of the chain a restore may take -- those that end in a
+ * state the checked path went through -- checked. */
+static enum result check_rollups(struct tier *t, struct catalog_incr *const *incrs,
+				 const struct pitr_incr *in, size_t n, const struct pitr_plan *path,
+				 size_t *checked, struct error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct incr_name name;
+		if (!in[i].meta || !incr_name_parse(in[i].key, &name) || !name.rollup)
+			continue;
+		const struct incr_meta *u = in[i].meta;
+		bool vouched = false;
+		for (size_t k = 0; k < path->n_steps && !vouched; k++) {
+			const struct incr_meta *f = in[path->steps[k]].meta;
+			vouched = f->seq_last == u->seq_last && f->state_checksum == u->state_checksum &&
+				  f->page_count == u->page_count;
+		}
+		if (!vouched)
+			continue;   /* never taken: no increment ends in its state */
+		enum result r = check_rollup(t, incrs[i], u, err);
+		if (r)
+			return r;
+		(*checked)++;
+	}
+	return CB_OK;
 }
 
 enum result chain_verify(struct tier *t, struct catalog_incr *const *incrs, size_t n,
@@ -103,7 +181,8 @@ enum result chain_verify(struct tier *t, struct catalog_incr *const *incrs, size
 		.bar = bar,
 	};
 	size_t failed;
-	if ((r = restore_apply_chain(fd, path, &rc, &out->check, &failed, err)))
+	if ((r = restore_apply_chain(fd, path, &rc, &out->check, &failed, err)) ||
+	    (r = check_rollups(t, incrs, in, n, &ch.path, &out->rollups, err)))
 		goto done;
 	out->steps = ch.path.n_steps;
 	out->reach_ms = ch.path.reach_ms;

@@ -5,7 +5,12 @@
  * streamed from the tier through every check of agent/engine/chain.h (its
  * size and SHA-256, its gzip and WAL, the state checksum after it), then
  * PRAGMA integrity_check on the state it ends at -- and where the chain
- * breaks, the increments after the break that no restore can reach.
+ * breaks, the increments after the break that no restore can reach.  The
+ * path is the finest, without roll-ups, so that every increment is checked;
+ * then every roll-up a restore may take instead (one that ends in a state
+ * the path went through) has its object checked against its metadata: size,
+ * SHA-256, gzip and WAL.  (A roll-up's pages are checked against the state
+ * they lead to when a restore takes it; one that fails is left out.)
  */
 #ifndef CBSYNC_CHAINS_H
 #define CBSYNC_CHAINS_H
@@ -20,6 +25,7 @@
 
 struct chain_report {
 	size_t steps;              /* increments applied and checked */
+	size_t rollups;            /* roll-ups a restore may take, checked */
 	int64_t reach_ms;          /* the time of the state the chain ends at */
 	uint64_t bytes;            /* the increments' sizes */
 	size_t lost;               /* increments (with objects) past a break */

@@ -141,17 +141,27 @@ static enum result judge_chains(const struct catalog *cat, const char *db,
 	return CB_OK;
 }
 
+/* The chain's increments, its roll-ups left out (they add no state). */
+static size_t increments_of(const struct chain_verdict *c)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->n_incrs; i++)
+		n += !c->incrs[i].parsed.rollup;
+	return n;
+}
+
 static void describe_chain(const struct chain_verdict *c, char *buf, size_t size)
 {
 	char first[32], last[32], bytes[32];
 	uint64_t total = 0;
+	size_t n = increments_of(c);
 	for (size_t i = 0; i < c->n_incrs; i++)
 		total += c->incrs[i].size;
 	time_format_iso(c->incrs[0].parsed.first, first, sizeof(first));
 	time_format_iso(c->incrs[c->n_incrs - 1].parsed.last, last, sizeof(last));
 	format_size(total, bytes, sizeof(bytes));
-	snprintf(buf, size, "chain %s: %zu increment%s, %s .. %s, %s", c->snapshot, c->n_incrs,
-		 c->n_incrs == 1 ? "" : "s", first, last, bytes);
+	snprintf(buf, size, "chain %s: %zu increment%s, %s .. %s, %s", c->snapshot, n,
+		 n == 1 ? "" : "s", first, last, bytes);
 }
 
 /* Delete the increments of chains no longer needed (or say which, with
@@ -177,7 +187,7 @@ static enum result apply_chains(struct tier *t, const struct chain_verdict *v, s
 		}
 		if (dry_run) {
 			res->chains_deleted++;
-			res->incrs_deleted += c->n_incrs;
+			res->incrs_deleted += increments_of(c);
 			for (size_t k = 0; k < c->n_incrs; k++)
 				res->freed += c->incrs[k].size;
 			if (report)
@@ -196,7 +206,7 @@ static enum result apply_chains(struct tier *t, const struct chain_verdict *v, s
 				r = backend_remove(t->backend, meta_key, err);
 			if (r)
 				return r;
-			res->incrs_deleted++;
+			res->incrs_deleted += !e->parsed.rollup;
 			res->freed += e->size;
 		}
 		res->chains_deleted++;

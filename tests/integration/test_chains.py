@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from harness import CbsyncTest, Writer, integrity, main, make_db, start_cbsync
 from test_replicate import by_hand, live_state
@@ -72,27 +72,57 @@ def shift_chain(backups, snapshot, seconds):
     new_dir = os.path.join(backups, "increments", new_snap[:-len(".db.gz")])
     if not os.path.isdir(old_dir):
         return new_snap
-    os.makedirs(new_dir)
-    for data in sorted(glob.glob(os.path.join(old_dir, "*.wal.gz"))):
-        with open(data + ".json") as f:
-            m = json.load(f)
+    retime_chain(backups, snapshot, new_snap, lambda k, last: -seconds)
+    return new_snap
+
+
+def iso_ms(t):
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def retime_chain(backups, snapshot, new_snap, delta):
+    """Move snapshot's increments (and roll-ups) under new_snap, the times
+    of increment k (seq, from 1) moved by delta(k, its last_tx in seconds):
+    names and metadata, consistently (a roll-up's first time as its first
+    increment's, its last as its last one's)."""
+    old_dir = os.path.join(backups, "increments", snapshot[:-len(".db.gz")])
+    new_dir = os.path.join(backups, "increments", new_snap[:-len(".db.gz")])
+    stem = new_snap[:-len(".db.gz")]
+    names = {}
+    metas = []
+    for sub in ("", "rollups"):
+        for data in sorted(glob.glob(os.path.join(old_dir, sub, "*.wal.gz"))):
+            with open(data + ".json") as f:
+                metas.append((sub, data, json.load(f)))
+    def secs(text):
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=timezone.utc).timestamp()
+    moves = {m["seq_first"]: delta(m["seq_first"], secs(m["last_tx"]))
+             for sub, _, m in metas if not sub and m["seq_first"] == m["seq_last"]}
+    for sub, data, m in metas:
+        ts = {}
+        for key, k in (("first_tx", m["seq_first"]), ("last_tx", m["seq_last"])):
+            move = moves[k] if k in moves else delta(k, secs(m["last_tx"]))
+            ts[key] = secs(m[key]) + move
+            m[key] = iso_ms(ts[key])
+        base = "%010d-%010d_%s_%s.wal.gz" % (m["seq_first"], m["seq_last"],
+                                             stamp(int(ts["first_tx"])), stamp(int(ts["last_tx"])))
+        names[m["name"]] = "increments/%s/%s%s" % (stem, sub + "/" if sub else "", base)
+    os.makedirs(os.path.join(new_dir, "rollups"), exist_ok=True)
+    for sub, data, m in metas:
+        old = m["name"]
         m["snapshot"] = new_snap
-        m["name"] = "increments/%s/%s" % (new_snap[:-len(".db.gz")],
-                                          shift_name(os.path.basename(data), seconds))
+        m["name"] = names[old]
         if m["prev"]:
-            m["prev"] = "increments/%s/%s" % (new_snap[:-len(".db.gz")],
-                                              shift_name(os.path.basename(m["prev"]), seconds))
-        for key in ("first_tx", "last_tx"):
-            t = datetime.strptime(m[key], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-            m[key] = datetime.fromtimestamp(t.timestamp() - seconds, timezone.utc).strftime(
-                "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            m["prev"] = names[m["prev"]]
         target = os.path.join(backups, m["name"])
         os.rename(data, target)
         with open(target + ".json", "w") as f:
             json.dump(m, f)
         os.remove(data + ".json")
-    os.rmdir(old_dir)
-    return new_snap
+    for d in (os.path.join(new_dir, "rollups"), os.path.join(old_dir, "rollups"), old_dir):
+        if os.path.isdir(d) and not os.listdir(d):
+            os.rmdir(d)
 
 
 class ChainsTest(CbsyncTest):
@@ -245,6 +275,108 @@ class ChainsTest(CbsyncTest):
         self.assertTrue(os.path.exists(os.path.join(folder, "notes.txt")))
         self.assertTrue(glob.glob(os.path.join(other, "*.wal.gz")))
 
+
+    def test_rollups(self):
+        """Ended minutes (and ten minutes) of one-second increments are
+        rolled up beside them: every state stays restorable, a restore of
+        the newest reads fewer bytes, verify checks the roll-ups, a damaged
+        one is left out, and retention takes them with their chain."""
+        make_db(self.w.db, rows=300)
+        snap, live = self.make_chain(12)
+        # Half an hour ago (younger than an hour: kept as cut), the
+        # increments 20 s apart: three or four to a minute.
+        snap0 = snap
+        snap = shift_name(snap0, 1800)
+        with open(os.path.join(self.w.backups, snap0 + ".json")) as f:
+            meta = json.load(f)
+        start = unstamp(STAMP.search(snap).group(1))
+        meta["name"] = snap
+        meta["created"] = datetime.fromtimestamp(start, timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        meta.pop("state_time", None)
+        with open(os.path.join(self.w.backups, snap + ".json"), "w") as f:
+            json.dump(meta, f)
+        os.remove(os.path.join(self.w.backups, snap0 + ".json"))
+        os.rename(os.path.join(self.w.backups, snap0), os.path.join(self.w.backups, snap))
+        retime_chain(self.w.backups, snap0, snap, lambda k, last: start + 20 * k - int(last))
+        n = len(self.increments(snap))
+        self.assertEqual(self.apply_by_hand(snap), live)
+
+        out = self.cbsync("prune")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertNotIn("cannot compact", out.stderr)
+        rdir = os.path.join(self.w.backups, "increments", snap[:-len(".db.gz")], "rollups")
+        rollups = sorted(glob.glob(os.path.join(rdir, "*.wal.gz")))
+        self.assertGreaterEqual(len(rollups), 3, os.listdir(os.path.dirname(rdir)))
+        self.assertEqual(len(self.increments(snap)), n, "roll-ups replace nothing")
+        self.assertEqual(self.apply_by_hand(snap), live)
+        # list counts increments, not roll-ups
+        self.assertIn("%s: %d increments" % (snap, n), self.cbsync("list").stdout)
+
+        # The newest state through the roll-ups: fewer bytes, the same state.
+        dry = self.cbsync("restore", "--latest", "--dry-run")
+        self.assertEqual(dry.returncode, 0, dry.stderr)
+        self.assertIn("/rollups/", dry.stdout)
+        read = int(re.search(r"Would read: .*\((\d+) bytes\)", dry.stdout).group(1))
+        fine = sum(os.path.getsize(p) for p in self.increments(snap))
+        fine += os.path.getsize(os.path.join(self.w.backups, snap))
+        self.assertLess(read, fine)
+        target = self.w.path("latest.db")
+        out = self.cbsync("restore", "--latest", "--to", target)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        with open(target, "rb") as f:
+            self.assertEqual(state_checksum(f.read(), 4096), live)
+
+        # Every increment's own state, at its own time, inside rolled-up
+        # minutes too.
+        for inc in self.increments(snap)[:-1]:
+            with open(inc + ".json") as f:
+                m = json.load(f)
+            target = self.w.path("at-%d.db" % m["seq_first"])
+            # its state is at the millisecond after its last transaction
+            t = datetime.strptime(m["last_tx"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=timezone.utc)
+            at = (t + timedelta(milliseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            out = self.cbsync("restore", "--at", at, "--to", target)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            with open(target, "rb") as f:
+                self.assertEqual(state_checksum(f.read(), 4096), m["state_checksum"], inc)
+
+        out = self.cbsync("verify")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertRegex(out.stdout, r"\+ %d increments and \d+ roll-ups" % n)
+
+        # A damaged roll-up on the way: restore goes without it, verify names it.
+        used = [l.strip() for l in dry.stdout.splitlines() if "/rollups/" in l][0]
+        path = os.path.join(self.w.backups, used)
+        with open(path, "r+b") as f:
+            f.seek(os.path.getsize(path) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x5A]))
+        target = self.w.path("latest2.db")
+        out = self.cbsync("restore", "--latest", "--to", target)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("restoring without that roll-up", out.stderr)
+        self.assertIn(os.path.basename(used), out.stderr)
+        with open(target, "rb") as f:
+            self.assertEqual(state_checksum(f.read(), 4096), live)
+        out = self.cbsync("verify")
+        self.assertEqual(out.returncode, 5, out.stdout + out.stderr)
+        self.assertIn("roll-up '%s'" % used, out.stdout)
+
+        # Retention takes the chain with its roll-ups (once a newer base
+        # serves the window's start).
+        snap = shift_chain(self.w.backups, snap, 3 * 86400)
+        self.assertEqual(self.cbsync("backup").returncode, 0)
+        manual = os.path.basename(glob.glob(os.path.join(self.w.backups,
+                                                         "cloudbrain_manual_*.db.gz"))[0])
+        shift_chain(self.w.backups, manual, 2 * 86400)
+        out = self.cbsync("prune")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("Deleted chain %s: %d increments" % (snap, n), out.stdout)
+        self.assertFalse(os.path.exists(
+            os.path.join(self.w.backups, "increments", snap[:-len(".db.gz")])))
 
     def test_rebase_share(self):
         """A chain that outgrows rebase_share of its snapshot ends: the next
