@@ -579,9 +579,9 @@ static enum result cover(const struct chain_dir *c, const struct chain_dir *ru, 
 			 struct error *err)
 {
 	size_t len = last - first + 2;
-	uint64_t *cost = malloc(len * sizeof(*cost));
-	size_t *from = malloc(len * sizeof(*from));
-	const struct item **via = malloc(len * sizeof(*via));
+	uint64_t *cost = calloc(len, sizeof(*cost));
+	size_t *from = calloc(len, sizeof(*from));
+	const struct item **via = calloc(len, sizeof(*via));
 	if (!cost || !from || !via) {
 		free(cost);
 		free(from);
