@@ -54,8 +54,14 @@ static void on_watch(struct daemon *d)
 	bool was_dirty = d->deb.dirty;
 	debounce_change(&d->deb, time_mono());
 	if (!was_dirty) {
-		log_info("agent", "database changed; a change backup is due in %.0fs at the latest",
-			 fmax(0, debounce_due(&d->deb) - time_mono()));
+		/* With increments this is every second of writes: not news. */
+		double due = fmax(0, debounce_due(&d->deb) - time_mono());
+		if (d->conf.replicate_enabled)
+			log_debug("agent", "database changed; an increment is due in %.0fs at the "
+				  "latest", due);
+		else
+			log_info("agent", "database changed; a change backup is due in %.0fs at the "
+				 "latest", due);
 		daemon_save_state(d);
 	}
 	/* A backup that failed for lack of a database can go now. */
