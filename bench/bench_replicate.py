@@ -608,6 +608,7 @@ def measure(mode, args, wlog, poller, ticks, backups):
     increments = snapshots = rollups = rollup_bytes = 0
     floor = 0
     stamp_ahead = []
+    held_before = 0
     for rel, (seen, size) in sorted(poller.seen.items(), key=lambda kv: kv[1][0]):
         path = os.path.join(backups, rel)
         bytes_objects += size
@@ -647,10 +648,15 @@ def measure(mode, args, wlog, poller, ticks, backups):
         # A state with no marker holds no commit of this run: it captured
         # nothing new (or only what a checkpoint moved), so it changes no RPO.
         by_stamp = bisect.bisect_right(ctimes, stamp / 1000) if isinstance(stamp, int) else None
-        if by_stamp is not None and by_stamp > counter:
+        # An increment's state holds what the states before it held: one
+        # whose own pages carry no marker (say only page 1, after the
+        # writer closed the database) still holds every earlier commit.
+        held = max(counter, held_before) if rel.startswith("increments/") else counter
+        held_before = held
+        if by_stamp is not None and by_stamp > held:
             # The stamp claims commits the state does not hold: by how long
             # the first missing one had returned before the stamp.
-            stamp_ahead.append(stamp / 1000 - ctimes[counter])
+            stamp_ahead.append(stamp / 1000 - ctimes[held])
         states.append((seen, counter, by_stamp))
 
     scale = 3600 / args.seconds
