@@ -94,6 +94,12 @@ bool incr_name_format(const struct incr_name *n, char *buf, size_t size)
 	return w > 0 && (size_t)w < size;
 }
 
+bool incr_same_state(const struct incr_meta *a, const struct incr_meta *b)
+{
+	return a->seq_last == b->seq_last && a->state_checksum == b->state_checksum &&
+	       a->page_count == b->page_count && a->page_size == b->page_size;
+}
+
 void incr_checksum_format(uint64_t sum, char buf[17])
 {
 	snprintf(buf, 17, "%016llx", (unsigned long long)sum);

@@ -93,6 +93,11 @@ struct incr_meta {
 	char version[32];
 };
 
+/* Do a and b end in the same state of their chain: the same seq last, state
+ * checksum, page count and page size?  (A roll-up is a way to a state only
+ * where an increment ends in the state it claims.) */
+bool incr_same_state(const struct incr_meta *a, const struct incr_meta *b);
+
 /* Serialise to a newly allocated NUL-terminated JSON text (with a newline);
  * NULL if out of memory. */
 char *incr_meta_to_json(const struct incr_meta *m);

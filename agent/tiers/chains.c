@@ -109,11 +109,8 @@ static enum result check_rollups(struct tier *t, struct catalog_incr *const *inc
 			continue;
 		const struct incr_meta *u = in[i].meta;
 		bool vouched = false;
-		for (size_t k = 0; k < path->n_steps && !vouched; k++) {
-			const struct incr_meta *f = in[path->steps[k]].meta;
-			vouched = f->seq_last == u->seq_last && f->state_checksum == u->state_checksum &&
-				  f->page_count == u->page_count;
-		}
+		for (size_t k = 0; k < path->n_steps && !vouched; k++)
+			vouched = incr_same_state(in[path->steps[k]].meta, u);
 		if (!vouched)
 			continue;   /* never taken: no increment ends in its state */
 		enum result r = check_rollup(t, incrs[i], u, err);

@@ -564,8 +564,7 @@ static bool rollup_valid(const struct chain_dir *c, const struct item *u)
 			continue;
 		if (f->seq_first >= u->m.seq_first && f->seq_last <= u->m.seq_last)
 			inside++;
-		if (f->seq_last == u->m.seq_last && f->state_checksum == u->m.state_checksum &&
-		    f->page_count == u->m.page_count && f->page_size == u->m.page_size)
+		if (incr_same_state(f, &u->m))
 			end = true;
 	}
 	return end && inside >= 2 && prev_there(c, &u->m);

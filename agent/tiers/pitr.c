@@ -111,13 +111,6 @@ static size_t find_key(const struct named *byname, size_t n, const char *key)
 	return lo < n && strcmp(byname[lo].key, key) == 0 ? lo : NONE;
 }
 
-/* Does roll-up r end in the state increment f ends in? */
-static bool same_state(const struct incr_meta *r, const struct incr_meta *f)
-{
-	return r->seq_last == f->seq_last && r->state_checksum == f->state_checksum &&
-	       r->page_count == f->page_count && r->page_size == f->page_size;
-}
-
 /* Reach node j from node p (or from the snapshot when p is NONE). */
 static void offer(struct node *nodes, size_t j, size_t p, int64_t snap_at)
 {
@@ -178,7 +171,7 @@ static enum result solve(const struct pitr_snap *s, const struct pitr_incr *incr
 			continue;
 		nodes[j].unusable = true;
 		for (size_t f = 0; f < out->n && nodes[j].unusable; f++)
-			if (!nodes[f].rollup && same_state(nodes[j].m, nodes[f].m))
+			if (!nodes[f].rollup && incr_same_state(nodes[j].m, nodes[f].m))
 				nodes[j].unusable = false;
 		if (!nodes[j].unusable)
 			rollups[n_rollups++] = j;
@@ -204,7 +197,7 @@ static enum result solve(const struct pitr_snap *s, const struct pitr_incr *incr
 				offer(nodes, j, p, s->state_ms);
 			for (size_t q = 0; q < n_rollups && rollups[q] < j; q++)
 				if (nodes[rollups[q]].reached &&
-				    same_state(nodes[rollups[q]].m, nodes[p].m))
+				    incr_same_state(nodes[rollups[q]].m, nodes[p].m))
 					offer(nodes, j, rollups[q], s->state_ms);
 		}
 	}
