@@ -211,35 +211,49 @@ static size_t chain_names(char names[][128], size_t max)
 	return n;
 }
 
-/* Apply the chain in the folder to a copy of the snapshot: it must reach
- * the final state, byte for byte. */
-static void assert_chain_reaches_final(size_t expect)
+/* Start a chain on a fresh copy of the snapshot at img; returns its fd. */
+static int begin_on_copy(struct chain *c, char *img, size_t size)
 {
-	char names[64][128], img[192], path[512];
 	struct error err = {0};
-	struct chain c = {0};
-	size_t n = chain_names(names, 64);
-	assert_int_equal(n, expect);
-	snprintf(img, sizeof(img), "%s/scratch.img", dir);
 	size_t len;
+	snprintf(img, size, "%s/scratch.img", dir);
 	unsigned char *p = slurp(snap_img, &len);
 	spit(img, p, len);
 	free(p);
 	int fd = open(img, O_RDWR);
-	assert_int_equal(chain_begin(&c, fd, img, &(struct chain_base){.snapshot = SNAP,
+	assert_int_equal(chain_begin(c, fd, img, &(struct chain_base){.snapshot = SNAP,
 		.page_size = PAGE_SIZE, .state_checksum = &snap_sum}, &err), CB_OK);
+	return fd;
+}
+
+/* The metadata of file in the chain's folder ("rollups/..." for a roll-up). */
+static void read_meta(const char *file, struct incr_meta *m)
+{
+	char path[512], *text;
+	size_t len;
+	struct error err = {0};
+	snprintf(path, sizeof(path), "%s/%s%s", cdir, file, META_SUFFIX);
+	if (fs_read_file(path, 65536, &text, &len, &err))
+		fail_msg("%s: %s", file, err.msg);
+	assert_int_equal(incr_meta_from_json(text, len, m, &err), CB_OK);
+	free(text);
+}
+
+/* Apply, to a copy of the snapshot, the files listed (in the chain's folder,
+ * "rollups/..." in its roll-ups'): the final state, byte for byte. */
+static void assert_route_reaches_final(const char *const *files, size_t n)
+{
+	char img[192], path[512];
+	struct error err = {0};
+	struct chain c = {0};
+	int fd = begin_on_copy(&c, img, sizeof(img));
 	for (size_t i = 0; i < n; i++) {
 		struct incr_meta m;
-		char *text;
-		size_t tlen;
-		snprintf(path, sizeof(path), "%s/%s%s", cdir, names[i], META_SUFFIX);
-		assert_int_equal(fs_read_file(path, 65536, &text, &tlen, &err), CB_OK);
-		assert_int_equal(incr_meta_from_json(text, tlen, &m, &err), CB_OK);
-		free(text);
-		snprintf(path, sizeof(path), "%s/%s", cdir, names[i]);
+		read_meta(files[i], &m);
+		snprintf(path, sizeof(path), "%s/%s", cdir, files[i]);
 		int ofd = open(path, O_RDONLY);
 		if (chain_apply_fd(&c, &m, ofd, path, &err))
-			fail_msg("%s: %s", names[i], err.msg);
+			fail_msg("%s: %s", files[i], err.msg);
 		close(ofd);
 	}
 	uint64_t sum;
@@ -247,11 +261,25 @@ static void assert_chain_reaches_final(size_t expect)
 	chain_free(&c);
 	close(fd);
 	assert_true(sum == final_sum);
-	p = slurp(img, &len);
+	size_t len;
+	unsigned char *p = slurp(img, &len);
 	assert_int_equal(len, final_len);
 	assert_memory_equal(p, final_img, len);
 	free(p);
 	unlink(img);
+}
+
+/* Apply the chain in the folder to a copy of the snapshot: it must reach
+ * the final state, byte for byte. */
+static void assert_chain_reaches_final(size_t expect)
+{
+	char names[64][128];
+	const char *files[64];
+	size_t n = chain_names(names, 64);
+	assert_int_equal(n, expect);
+	for (size_t i = 0; i < n; i++)
+		files[i] = names[i];
+	assert_route_reaches_final(files, n);
 }
 
 static struct compact_result compact(void)
@@ -342,48 +370,6 @@ static int setup_recent(void **state)
 {
 	recent = true;
 	return setup(state);
-}
-
-/* Apply, to a copy of the snapshot, the files listed (in the chain's folder,
- * "rollups/..." in its roll-ups'): the final state, byte for byte. */
-static void assert_route_reaches_final(const char *const *files, size_t n)
-{
-	char img[192], path[512];
-	struct error err = {0};
-	struct chain c = {0};
-	size_t len;
-	snprintf(img, sizeof(img), "%s/scratch.img", dir);
-	unsigned char *p = slurp(snap_img, &len);
-	spit(img, p, len);
-	free(p);
-	int fd = open(img, O_RDWR);
-	assert_int_equal(chain_begin(&c, fd, img, &(struct chain_base){.snapshot = SNAP,
-		.page_size = PAGE_SIZE, .state_checksum = &snap_sum}, &err), CB_OK);
-	for (size_t i = 0; i < n; i++) {
-		struct incr_meta m;
-		char *text;
-		size_t tlen;
-		snprintf(path, sizeof(path), "%s/%s%s", cdir, files[i], META_SUFFIX);
-		if (fs_read_file(path, 65536, &text, &tlen, &err))
-			fail_msg("%s: %s", files[i], err.msg);
-		assert_int_equal(incr_meta_from_json(text, tlen, &m, &err), CB_OK);
-		free(text);
-		snprintf(path, sizeof(path), "%s/%s", cdir, files[i]);
-		int ofd = open(path, O_RDONLY);
-		if (chain_apply_fd(&c, &m, ofd, path, &err))
-			fail_msg("%s: %s", files[i], err.msg);
-		close(ofd);
-	}
-	uint64_t sum;
-	assert_int_equal(chain_end(&c, &sum, &err), CB_OK);
-	chain_free(&c);
-	close(fd);
-	assert_true(sum == final_sum);
-	p = slurp(img, &len);
-	assert_int_equal(len, final_len);
-	assert_memory_equal(p, final_img, len);
-	free(p);
-	unlink(img);
 }
 
 /* The file in folder (the chain's, or "rollups") whose name starts with
@@ -477,20 +463,9 @@ static void test_rollups(void **state)
 		char img[192];
 		struct error err = {0};
 		struct chain c = {0};
-		size_t len;
-		snprintf(img, sizeof(img), "%s/scratch.img", dir);
-		unsigned char *p = slurp(snap_img, &len);
-		spit(img, p, len);
-		free(p);
-		int fd = open(img, O_RDWR);
-		assert_int_equal(chain_begin(&c, fd, img, &(struct chain_base){.snapshot = SNAP,
-			.page_size = PAGE_SIZE, .state_checksum = &snap_sum}, &err), CB_OK);
 		struct incr_meta m;
-		char path[512], *text;
-		snprintf(path, sizeof(path), "%s/%s%s", cdir, r5_8, META_SUFFIX);
-		assert_int_equal(fs_read_file(path, 65536, &text, &len, &err), CB_OK);
-		assert_int_equal(incr_meta_from_json(text, len, &m, &err), CB_OK);
-		free(text);
+		int fd = begin_on_copy(&c, img, sizeof(img));
+		read_meta(r5_8, &m);
 		assert_int_equal(chain_step_begin(&c, &m, &err), CB_ERR_CORRUPT);
 		chain_free(&c);
 		close(fd);
@@ -505,13 +480,9 @@ static void test_rollups(void **state)
 	 * nowhere: dropped, and made again. */
 	{
 		char path[512], *text;
-		size_t len;
-		struct error err = {0};
 		struct incr_meta m;
+		read_meta(r5_8, &m);
 		snprintf(path, sizeof(path), "%s/%s%s", cdir, r5_8, META_SUFFIX);
-		assert_int_equal(fs_read_file(path, 65536, &text, &len, &err), CB_OK);
-		assert_int_equal(incr_meta_from_json(text, len, &m, &err), CB_OK);
-		free(text);
 		m.state_checksum ^= 1;
 		text = incr_meta_to_json(&m);
 		spit(path, text, strlen(text));
