@@ -42,7 +42,7 @@ enum result conf_defaults(struct conf *c, struct error *err)
 	c->watch_min_interval = 60.0;
 	c->watch_max_delay = 300.0;
 	c->replicate_interval = 1.0;
-	c->replicate_rebase_share = 50;
+	c->replicate_rebase_share = 30;
 	c->log_level = LOG_INFO;
 	c->log_format = LOG_FORMAT_TEXT;
 	/* One origin slot per fixed key; NULL reads as "default". */
