@@ -5,6 +5,7 @@
  * and the process-wide set-up of every compiled-in backend.
  */
 #include "backends/backend.h"
+#include "backends/backend_cache.h"
 #include "common/backup_name.h"
 #include "common/fsutil.h"
 #include "common/meta.h"
@@ -112,12 +113,17 @@ void backend_close(struct backend *b)
 	if (!b)
 		return;
 	b->ops->close(b->ctx);
+	backend_cache_disable(b);
 	free(b->name);
 	free(b);
 }
 
 static enum result prefixed(struct backend *b, enum result r, struct error *err)
 {
+	/* A failed call may have done part of its work there, or found the
+	 * remote other than the cache says: the next listing asks. */
+	if (r && r != CB_ERR_NOT_FOUND)
+		backend_cache_invalidate(b);
 	if (r && !b->local_tier)
 		error_prefix(err, "remote '%s'", b->name);
 	return r;
@@ -150,6 +156,9 @@ enum result backend_list(struct backend *b, const char *prefix, struct backend_l
 		if (!ok)
 			return bad_key(b, prefix, err);
 	}
+	if (!len && cache_serve(b, out))
+		return CB_OK;
+	b->calls.list++;
 	enum result r = prefixed(b, b->ops->list(b->ctx, prefix, out, err), err);
 	if (r)
 		return r;
@@ -167,6 +176,8 @@ enum result backend_list(struct backend *b, const char *prefix, struct backend_l
 		free(key);
 	}
 	out->n = w;
+	if (!len)
+		cache_fill(b, out);
 	return CB_OK;
 }
 
@@ -185,14 +196,22 @@ enum result backend_get(struct backend *b, const char *key, stream_write_fn sink
 {
 	if (!backend_key_valid(key))
 		return bad_key(b, key, err);
-	return prefixed(b, b->ops->get(b->ctx, key, sink, sink_ctx, err), err);
+	b->calls.get++;
+	enum result r = prefixed(b, b->ops->get(b->ctx, key, sink, sink_ctx, err), err);
+	if (r == CB_ERR_NOT_FOUND)
+		cache_remove(b, key);
+	return r;
 }
 
 enum result backend_remove(struct backend *b, const char *key, struct error *err)
 {
 	if (!backend_key_valid(key))
 		return bad_key(b, key, err);
-	return prefixed(b, b->ops->remove(b->ctx, key, err), err);
+	b->calls.remove++;
+	enum result r = prefixed(b, b->ops->remove(b->ctx, key, err), err);
+	if (r == CB_OK || r == CB_ERR_NOT_FOUND)
+		cache_remove(b, key);
+	return r;
 }
 
 void backend_track_uploads(struct backend *b, const struct backend_upload_tracker *t)
@@ -307,6 +326,7 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	s.total = (uint64_t)size;
 	struct backend_put_info info = {.size = (uint64_t)size, .sha256_hex = sha256_hex,
 					.started = put_started, .started_ctx = &track};
+	b->calls.put++;
 	if ((r = b->ops->put_begin(b->ctx, key, &info, &sink.put, err))) {
 		sink.put = NULL;
 		r = prefixed(b, r, err);
@@ -327,6 +347,8 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	void *p = sink.put;
 	sink.put = NULL;
 	r = prefixed(b, b->ops->put_commit(p, err), err);
+	if (r == CB_OK)
+		cache_put(b, key, (uint64_t)size);
 done:
 	if (sink.put)
 		b->ops->put_abort(sink.put);
@@ -345,6 +367,7 @@ enum result backend_put_buffer(struct backend *b, const char *key, const void *d
 		return bad_key(b, key, err);
 	struct backend_put_info info = {.size = len, .sha256_hex = NULL,
 					.started = put_started, .started_ctx = &track};
+	b->calls.put++;
 	enum result r = b->ops->put_begin(b->ctx, key, &info, &put, err);
 	if (r) {
 		put_ended(&track, false);
@@ -356,6 +379,8 @@ enum result backend_put_buffer(struct backend *b, const char *key, const void *d
 	else
 		r = b->ops->put_commit(put, err);
 	put_ended(&track, r == CB_OK);
+	if (r == CB_OK)
+		cache_put(b, key, len);
 	return prefixed(b, r, err);
 }
 

@@ -226,6 +226,18 @@ struct backend_upload_tracker {
 	void *ctx;
 };
 
+/* Calls that reached the remote, by kind (a listing served from the cache
+ * below is not one).  A backend may make several requests for one call (a
+ * listing's pages, a multipart upload's parts): backend_stats counts those. */
+struct backend_calls {
+	uint64_t list;
+	uint64_t put;
+	uint64_t get;
+	uint64_t remove;
+};
+
+struct backend_cache;
+
 /* An open remote: its ops, context and name (for messages and logs). */
 struct backend {
 	const struct backend_ops *ops;
@@ -234,7 +246,32 @@ struct backend {
 	const struct backend_upload_tracker *tracker; /* NULL: none */
 	bool local_tier;     /* the backup directory (backends/local/local.h): its
 			      * error lines name paths, not a remote */
+	struct backend_calls calls;
+	struct backend_cache *cache;  /* NULL: every listing asks the remote */
 };
+
+/*
+ * The listing cache: what the remote holds, as this process knows it.
+ *
+ * An agent that lists a remote before every upload pays a LIST request per
+ * object it ships (object stores bill them; on a busy database that is one
+ * a second).  With the cache on, backend_list(b, "") asks the remote only
+ * when the cache is empty -- at first use, after any call that failed (the
+ * remote may have done part of it), and once it is older than max_age (to
+ * catch changes made behind this process's back) -- and otherwise answers
+ * from the last listing plus this process's own confirmed puts and removes.
+ * A listing with a prefix, and everything but listing, always goes to the
+ * remote.  Only this process's own calls keep it current: use it where one
+ * process owns the remote's objects of this database (the agent's workers).
+ */
+/* Turn the cache on (max_age seconds, > 0); false if out of memory. */
+bool backend_cache_enable(struct backend *b, double max_age);
+/* Turn it off again (every listing asks). */
+void backend_cache_disable(struct backend *b);
+/* Forget the cached listing: the next backend_list asks the remote. */
+void backend_cache_invalidate(struct backend *b);
+/* When the cached listing was made (time_mono), or 0 when there is none. */
+double backend_cache_listed_at(const struct backend *b);
 
 /* True if key is one cbsync may write or read (see the top of this file). */
 bool backend_key_valid(const char *key);
