@@ -32,6 +32,7 @@ enum result conf_defaults(struct conf *c, struct error *err)
 	c->busy_timeout = 30.0;
 	c->sync_retry_min = 10.0;
 	c->sync_retry_max = 900.0;
+	c->sync_reconcile_interval = 3600.0;
 	c->daily = (struct conf_schedule){.enabled = true, .hour = 2};
 	c->weekly = (struct conf_schedule){.enabled = true, .hour = 3, .weekday = 0};
 	c->monthly = (struct conf_schedule){.enabled = true, .hour = 4, .mday = 1};

@@ -194,6 +194,8 @@ struct conf {
 				     * metadata may decompress to (64G) */
 	double sync_retry_min;      /* [sync] retry_min: first retry of a failed sync */
 	double sync_retry_max;      /* [sync] retry_max: the longest wait between retries */
+	double sync_reconcile_interval; /* [sync] reconcile_interval: list each remote at least
+					 * this often (between, the agent's own record) */
 	char *metrics_listen;       /* [metrics] listen: "127.0.0.1:9464", NULL when off */
 	enum log_level log_level;   /* [log] level */
 	enum log_format log_format; /* [log] format */

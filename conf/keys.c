@@ -46,6 +46,7 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"restore", "max_size", VT_SIZE, FIELD(restore_max_size), BT_COUNT},
 	{"sync", "retry_min", VT_DURATION, FIELD(sync_retry_min), BT_COUNT},
 	{"sync", "retry_max", VT_DURATION, FIELD(sync_retry_max), BT_COUNT},
+	{"sync", "reconcile_interval", VT_DURATION, FIELD(sync_reconcile_interval), BT_COUNT},
 	{"metrics", "listen", VT_LISTEN, FIELD(metrics_listen), BT_COUNT},
 	{"log", "format", VT_LOG_FORMAT, FIELD(log_format), BT_COUNT},
 	{"log", "level", VT_LOG_LEVEL, FIELD(log_level), BT_COUNT},

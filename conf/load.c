@@ -67,6 +67,11 @@ static enum result cross_check(struct loader *ld)
 		return ld_bad(ld, "%s: must be more than 0 and at most retry_max",
 			      ld->where[i] ? ld->where[i] : "[sync] retry_min");
 	}
+	if (c->sync_reconcile_interval < 1) {
+		size_t i = ld_fixed_index("sync", "reconcile_interval");
+		return ld_bad(ld, "%s: must be at least 1s",
+			      ld->where[i] ? ld->where[i] : "[sync] reconcile_interval");
+	}
 	return CB_OK;
 }
 

@@ -57,6 +57,14 @@ enum result cmd_status(struct cli *cli, struct error *err)
 		json_error_t jerr;
 		json_t *state = json_load_file(path, 0, &jerr);
 		free(path);
+		/* Each remote's lag as of now: the age of the oldest change it lacks. */
+		json_t *remotes = json_object_get(state, "remotes");
+		for (size_t i = 0; i < json_array_size(remotes) && i < s.n_remotes; i++) {
+			int64_t since = s.remotes[i].unshipped_since;
+			int64_t lag = since ? time_now() - since : 0;
+			json_object_set_new(json_array_get(remotes, i), "lag_seconds",
+					    json_integer(lag > 0 ? lag : 0));
+		}
 		json_t *doc = json_pack("{s:b, s:o}", "running", running, "state",
 					state ? state : json_null());
 		char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -116,6 +124,19 @@ enum result cmd_status(struct cli *cli, struct error *err)
 		printf("  %-12s %s; last in step %s; %llu uploaded, %llu requests\n", rs->name,
 		       rs->failing ? "FAILING" : rs->pending ? "sync pending" : "in step", when,
 		       (unsigned long long)rs->uploaded, (unsigned long long)rs->requests);
+		if (rs->newest || rs->incrs_uploaded || rs->unshipped_since) {
+			char newest[32] = "unknown";
+			if (rs->newest)
+				time_format_iso(rs->newest, newest, sizeof(newest));
+			int64_t lag = rs->unshipped_since ? time_now() - rs->unshipped_since : 0;
+			printf("               newest restorable %s; lag %llds; %llu increments "
+			       "uploaded\n", newest, (long long)(lag > 0 ? lag : 0),
+			       (unsigned long long)rs->incrs_uploaded);
+		}
+		printf("               requests by kind: %llu list, %llu put, %llu get, %llu "
+		       "delete\n", (unsigned long long)rs->calls_list,
+		       (unsigned long long)rs->calls_put, (unsigned long long)rs->calls_get,
+		       (unsigned long long)rs->calls_remove);
 		if (rs->failing)
 			printf("               %s\n", rs->error);
 	}

@@ -66,6 +66,8 @@ struct remote_slot {
 	double retry_at;          /* monotonic: not before */
 	double backoff;
 	int64_t last_stale;       /* wall clock of the last stale-upload sweep */
+	int64_t next_unshipped;   /* first change captured while a sync ran (it may
+				   * not carry it); 0: none */
 };
 
 /* One backup for the worker: everything it needs is copied in, so the loop

@@ -124,8 +124,8 @@ static void start_job(struct daemon *d, enum backup_type type)
 }
 
 /* An increment made (or nothing to capture): the database as it was when
- * the capture started is covered; the remotes are not asked to sync (they
- * do not take increments yet). */
+ * the capture started is covered; each remote is asked to ship it, and
+ * counts it as unshipped (its lag) until a sync begun after it ends well. */
 static void finish_capture(struct daemon *d, struct job *j)
 {
 	d->fp = d->fp_job;
@@ -155,6 +155,17 @@ static void finish_capture(struct daemon *d, struct job *j)
 		l->seconds = 0;
 	}
 	daemon_save_state(d);
+	if (j->inc.made) {
+		int64_t since = j->first_ms > 0 ? j->first_ms / 1000 : time_now();
+		for (size_t i = 0; i < d->n_remotes; i++) {
+			struct remote_slot *s = &d->remotes[i];
+			if (!s->st->unshipped_since)
+				s->st->unshipped_since = since;
+			if (remote_worker_busy(s->w) && !s->next_unshipped)
+				s->next_unshipped = since;
+		}
+		daemon_remotes_request_all(d);
+	}
 	if (j->inc.made) {
 		char size[32], route[200];
 		format_size(j->inc.bytes, size, sizeof(size));

@@ -20,7 +20,8 @@ void daemon_remotes_setup(struct daemon *d)
 		struct remote_worker *w = NULL;
 		char stem[BACKUP_STEM_MAX + 1];
 		backup_db_stem(d->conf.db_path, stem, sizeof(stem));
-		if (remote_worker_start(&w, rc, d->conf.local_dir, stem, &err)) {
+		if (remote_worker_start(&w, rc, d->conf.local_dir, stem,
+					d->conf.sync_reconcile_interval, &err)) {
 			/* Checked at start and reload, so rare (out of memory,
 			 * threads); still never silent: it shows as failing. */
 			log_error("agent", "remote '%s' cannot run: %s", rc->name, err.msg);
@@ -111,8 +112,13 @@ void daemon_remotes_on_done(struct daemon *d, struct remote_slot *s)
 	struct state_remote *st = s->st;
 	const char *name = remote_worker_name(s->w);
 	struct backend_stats bs = {0};
-	remote_worker_stats(s->w, &bs);
+	struct backend_calls calls = {0};
+	remote_worker_stats(s->w, &bs, &calls);
 	st->requests = bs.requests;
+	st->calls_list = calls.list;
+	st->calls_put = calls.put;
+	st->calls_get = calls.get;
+	st->calls_remove = calls.remove;
 	if (res.result == CB_OK) {
 		if (st->failing)
 			log_info("agent", "remote '%s' is reachable again", name);
@@ -121,7 +127,12 @@ void daemon_remotes_on_done(struct daemon *d, struct remote_slot *s)
 		st->last_success = time_now();
 		st->next_retry = 0;
 		st->uploaded += res.stats.uploaded;
+		st->incrs_uploaded += res.stats.incrs_uploaded;
 		st->bytes_up += res.stats.bytes;
+		st->newest = res.stats.newest;
+		/* In step with what was captured before the sync began. */
+		st->unshipped_since = s->next_unshipped;
+		s->next_unshipped = 0;
 		holdings_free(&s->held);
 		s->held = res.stats.held;
 		s->held.name = s->rc->name;

@@ -27,6 +27,7 @@
 #include "common/backup_name.h"
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -153,6 +154,38 @@ char *metrics_render(const struct agent_state *s)
 	for (size_t i = 0; i < s->n_remotes; i++)
 		buf_addf(&t, "cbsync_remote_requests_total{remote=\"%s\"} %llu\n",
 			 s->remotes[i].name, (unsigned long long)s->remotes[i].requests);
+	header(&t, "cbsync_remote_calls_total", "counter",
+	       "Calls that reached each remote, by kind (list, put, get, delete).");
+	for (size_t i = 0; i < s->n_remotes; i++) {
+		const struct state_remote *r = &s->remotes[i];
+		const struct {
+			const char *kind;
+			uint64_t n;
+		} kinds[] = {{"list", r->calls_list}, {"put", r->calls_put}, {"get", r->calls_get},
+			     {"delete", r->calls_remove}};
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(*kinds); k++)
+			buf_addf(&t, "cbsync_remote_calls_total{remote=\"%s\",kind=\"%s\"} %llu\n",
+				 r->name, kinds[k].kind, (unsigned long long)kinds[k].n);
+	}
+	header(&t, "cbsync_uploaded_increments_total", "counter",
+	       "Increments and roll-ups uploaded, by remote.");
+	for (size_t i = 0; i < s->n_remotes; i++)
+		buf_addf(&t, "cbsync_uploaded_increments_total{remote=\"%s\"} %llu\n",
+			 s->remotes[i].name, (unsigned long long)s->remotes[i].incrs_uploaded);
+	header(&t, "cbsync_remote_lag_seconds", "gauge",
+	       "Age of the oldest captured change a remote does not hold yet (0: in step).");
+	for (size_t i = 0; i < s->n_remotes; i++) {
+		int64_t since = s->remotes[i].unshipped_since;
+		int64_t lag = since ? time_now() - since : 0;
+		buf_addf(&t, "cbsync_remote_lag_seconds{remote=\"%s\"} %lld\n", s->remotes[i].name,
+			 (long long)(lag > 0 ? lag : 0));
+	}
+	header(&t, "cbsync_remote_newest_restorable_timestamp_seconds", "gauge",
+	       "The newest state each remote can restore (its last transaction).");
+	for (size_t i = 0; i < s->n_remotes; i++)
+		if (s->remotes[i].newest)
+			buf_addf(&t, "cbsync_remote_newest_restorable_timestamp_seconds{remote=\"%s\"} "
+				 "%lld\n", s->remotes[i].name, (long long)s->remotes[i].newest);
 	header(&t, "cbsync_log_up", "gauge",
 	       "1 while the agent's log (stderr) can be written; 0 once a line was lost.");
 	buf_addf(&t, "cbsync_log_up %d\n", s->log_lost ? 0 : 1);

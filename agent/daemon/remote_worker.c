@@ -56,7 +56,8 @@ static void worker_free(struct remote_worker *w)
 }
 
 enum result remote_worker_start(struct remote_worker **out, const struct conf_remote *rc,
-				const char *local_dir, const char *db, struct error *err)
+				const char *local_dir, const char *db, double reconcile,
+				struct error *err)
 {
 	struct remote_worker *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -78,6 +79,10 @@ enum result remote_worker_start(struct remote_worker **out, const struct conf_re
 	w->remote.name = w->name;
 	w->remote.remote = NULL;
 	w->remote.keep = &w->keep;
+	if (!backend_cache_enable(w->remote.backend, reconcile)) {
+		r = error_nomem(err);
+		goto fail;
+	}
 	if ((r = worker_start(&w->worker, &sync_ops, w, err)))
 		goto fail;
 	*out = w;
@@ -122,11 +127,15 @@ bool remote_worker_take_result(struct remote_worker *w, struct remote_result *ou
 	return true;
 }
 
-void remote_worker_stats(struct remote_worker *w, struct backend_stats *out)
+void remote_worker_stats(struct remote_worker *w, struct backend_stats *out,
+			 struct backend_calls *calls)
 {
 	/* The backend's counters are only touched by the worker while busy. */
-	if (!worker_busy(w->worker) && w->remote.backend->ops->stats)
+	if (worker_busy(w->worker))
+		return;
+	if (w->remote.backend->ops->stats)
 		w->remote.backend->ops->stats(w->remote.backend->ctx, out);
+	*calls = w->remote.backend->calls;
 }
 
 void remote_worker_stop(struct remote_worker *w)

@@ -28,8 +28,11 @@ struct remote_result {
 
 /* db is the database's stem (backup_db_stem): the worker syncs and prunes
  * that database's backups only. */
+/* reconcile: [sync] reconcile_interval, how long its record of what the
+ * remote holds stands in for a listing (backend_cache_enable). */
 enum result remote_worker_start(struct remote_worker **out, const struct conf_remote *rc,
-				const char *local_dir, const char *db, struct error *err);
+				const char *local_dir, const char *db, double reconcile,
+				struct error *err);
 const char *remote_worker_name(const struct remote_worker *w);
 int remote_worker_fd(const struct remote_worker *w);
 bool remote_worker_busy(const struct remote_worker *w);
@@ -40,8 +43,9 @@ bool remote_worker_request(struct remote_worker *w, bool remove_stale);
 /* After the fd became readable: the finished sync's result. */
 bool remote_worker_take_result(struct remote_worker *w, struct remote_result *out);
 
-/* The backend's request counters so far. */
-void remote_worker_stats(struct remote_worker *w, struct backend_stats *out);
+/* The backend's request counters so far, and its calls by kind. */
+void remote_worker_stats(struct remote_worker *w, struct backend_stats *out,
+			 struct backend_calls *calls);
 
 /* Wait for the current sync (if any), then stop and free. */
 void remote_worker_stop(struct remote_worker *w);

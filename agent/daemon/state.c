@@ -76,6 +76,15 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 				  (json_int_t)r->requests, "sync_errors", (json_int_t)r->sync_errors,
 				  "last_error",
 				  r->failing ? text_value(r->error) : json_null()));
+		json_t *o = json_array_get(remotes, json_array_size(remotes) - 1);
+		json_object_set_new(o, "increments_uploaded", json_integer((json_int_t)r->incrs_uploaded));
+		json_object_set_new(o, "newest_restorable", time_or_null(r->newest));
+		json_object_set_new(o, "unshipped_since", time_or_null(r->unshipped_since));
+		json_object_set_new(o, "requests_by_kind",
+				    json_pack("{s:I, s:I, s:I, s:I}", "list",
+					      (json_int_t)r->calls_list, "put", (json_int_t)r->calls_put,
+					      "get", (json_int_t)r->calls_get, "delete",
+					      (json_int_t)r->calls_remove));
 	}
 	json_t *captures = json_pack(
 		"{s:I, s:I, s:I, s:o}", "wal", (json_int_t)s->captures_wal, "diff",
@@ -211,6 +220,15 @@ enum result state_read(const char *dir, struct agent_state *s, struct error *err
 		sr->bytes_up = (uint64_t)json_integer_value(json_object_get(o, "bytes_uploaded"));
 		sr->requests = (uint64_t)json_integer_value(json_object_get(o, "requests"));
 		sr->sync_errors = (uint64_t)json_integer_value(json_object_get(o, "sync_errors"));
+		sr->incrs_uploaded =
+			(uint64_t)json_integer_value(json_object_get(o, "increments_uploaded"));
+		sr->newest = parse_time(json_object_get(o, "newest_restorable"));
+		sr->unshipped_since = parse_time(json_object_get(o, "unshipped_since"));
+		json_t *kinds = json_object_get(o, "requests_by_kind");
+		sr->calls_list = (uint64_t)json_integer_value(json_object_get(kinds, "list"));
+		sr->calls_put = (uint64_t)json_integer_value(json_object_get(kinds, "put"));
+		sr->calls_get = (uint64_t)json_integer_value(json_object_get(kinds, "get"));
+		sr->calls_remove = (uint64_t)json_integer_value(json_object_get(kinds, "delete"));
 		copy_str(sr->error, sizeof(sr->error), json_object_get(o, "last_error"));
 	}
 	json_t *e = json_object_get(doc, "last_error");

@@ -31,6 +31,13 @@ struct state_remote {
 	uint64_t uploaded;        /* backups uploaded since the agent started */
 	uint64_t bytes_up;
 	uint64_t requests;        /* requests made to the remote since the agent started */
+	uint64_t incrs_uploaded;  /* increments and roll-ups uploaded since the agent started */
+	uint64_t calls_list;      /* calls that reached it, by kind (backend_calls) */
+	uint64_t calls_put;
+	uint64_t calls_get;
+	uint64_t calls_remove;
+	int64_t newest;           /* the newest state it can restore (seconds), 0: unknown */
+	int64_t unshipped_since;  /* when the oldest change it lacks was captured; 0: none */
 	uint64_t sync_errors;     /* failed syncs since the agent started */
 	char error[ERROR_MSG_MAX];
 };

@@ -202,9 +202,9 @@ static enum result apply_chains(struct tier *t, const struct chain_verdict *v, s
 			snprintf(meta_key, sizeof(meta_key), "%s%s", e->key, META_SUFFIX);
 			if (e->has_data)
 				r = backend_remove(t->backend, e->key, err);
-			if (!r && e->has_meta)
+			if ((!r || r == CB_ERR_NOT_FOUND) && e->has_meta)
 				r = backend_remove(t->backend, meta_key, err);
-			if (r)
+			if (r && r != CB_ERR_NOT_FOUND)   /* gone already is what we want */
 				return r;
 			res->incrs_deleted += !e->parsed.rollup;
 			res->freed += e->size;
@@ -334,6 +334,23 @@ done:
 	free(plan);
 	free(dec);
 	free(pinned);
+	return r;
+}
+
+enum result prune_chains(struct tier *t, const struct catalog *cat, const char *db, int64_t now,
+			 struct prune_result *res, struct error *err)
+{
+	struct chain_verdict *chains = NULL;
+	size_t n = 0;
+	struct prune_result cres = {0};
+	enum result r = judge_chains(cat, db, t->keep, now, &chains, &n, err);
+	if (!r)
+		r = apply_chains(t, chains, n, false, NULL, &cres, err);
+	free(chains);
+	res->chains_kept += cres.chains_kept;
+	res->chains_deleted += cres.chains_deleted;
+	res->incrs_deleted += cres.incrs_deleted;
+	res->freed += cres.freed;
 	return r;
 }
 

@@ -82,6 +82,11 @@ enum result prune_apply(struct tier *t, const struct prune_item *items, size_t n
 			bool dry_run, FILE *report, struct prune_result *res,
 			struct remote_holdings *held, struct error *err);
 
+/* Only the chains of increments of prune_tier: those of db on the tier
+ * (listed as cat) that its keep_increments window no longer needs lose
+ * their increments; adds to res. */
+enum result prune_chains(struct tier *t, const struct catalog *cat, const char *db, int64_t now,
+			 struct prune_result *res, struct error *err);
 void holdings_free(struct remote_holdings *h);
 
 #endif

@@ -2,6 +2,7 @@
  * One reconcile pass for one remote.
  */
 #include "agent/tiers/sync.h"
+#include "agent/tiers/sync_internal.h"
 #include "agent/tiers/uploads.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -119,6 +120,66 @@ static enum result remove_half_pairs(struct tier *remote, struct catalog *cat, i
 	return CB_OK;
 }
 
+/* Which entries start a chain that the remote's keep_increments window
+ * still needs and that either tier holds increments of (chain[i]). */
+static enum result chains_needed(const struct entry *entries, size_t n, const struct catalog *mine,
+				 const struct catalog *cat, const struct retention_policy *keep,
+				 int64_t now, bool *chain, struct error *err)
+{
+	const struct entry **order = calloc(n + 1, sizeof(*order));
+	int64_t *bases = calloc(n + 1, sizeof(*bases));
+	bool *needed = calloc(n + 1, sizeof(*needed));
+	if (!order || !bases || !needed) {
+		free(order);
+		free(bases);
+		free(needed);
+		return error_nomem(err);
+	}
+	for (size_t i = 0; i < n; i++)
+		order[i] = &entries[i];
+	qsort(order, n, sizeof(*order), oldest_first);
+	for (size_t i = 0; i < n; i++)
+		bases[i] = order[i]->parsed->created;
+	retention_chains(bases, n, &keep->increments, now, needed);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = (size_t)(order[i] - entries), nl = 0, nr = 0;
+		catalog_chain(mine, entries[k].name, &nl);
+		catalog_chain(cat, entries[k].name, &nr);
+		chain[k] = needed[i] && (nl || nr);
+	}
+	free(order);
+	free(bases);
+	free(needed);
+	return CB_OK;
+}
+
+/* Ship the chains the remote should hold, oldest first: those of the
+ * snapshots it holds now whose chains are needed. */
+static enum result ship_chains(struct tier *local, struct tier *remote, struct entry *entries,
+			       size_t n, const bool *chain, const struct catalog *mine,
+			       const struct catalog *cat, struct sync_stats *st,
+			       struct error *err)
+{
+	int64_t newest_base = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = &entries[i];
+		if (!e->held)
+			continue;
+		struct sync_reach reach = {0};
+		if (chain[i] && e->local) {
+			enum result r = sync_chain(local, remote, e->name, mine, cat, st, &reach,
+						   err);
+			if (r)
+				return r;
+		}
+		if (e->parsed->created >= newest_base) {
+			newest_base = e->parsed->created;
+			st->newest = reach.time > e->parsed->created ? reach.time : e->parsed->created;
+		}
+	}
+	return CB_OK;
+}
+
 void sync_stats_free(struct sync_stats *st)
 {
 	holdings_free(&st->held);
@@ -133,12 +194,19 @@ enum result sync_tier(struct tier *local, struct tier *remote, const struct sync
 	struct retention_item *items = NULL;
 	struct retention_decision *dec = NULL;
 	struct prune_item *verdicts = NULL;
+	bool *chain = NULL;
 	struct upload_journal *journal = NULL;
 	struct backend *b = remote->backend;
 	size_t n = 0, ntodo = 0, nverdicts = 0;
 	enum result r;
 
 	memset(st, 0, sizeof(*st));
+	/* One listing for the whole pass, kept in step with its own uploads
+	 * and deletions (the agent's workers keep theirs between passes;
+	 * anyone else lists afresh next time). */
+	bool own_cache = !b->cache;
+	if (own_cache && !backend_cache_enable(b, 3600))
+		return error_nomem(err);
 	/* What stopped runs of this host left unfinished there goes first. */
 	journal = upload_journal_begin(b, local->dir, &st->unfinished_aborted);
 	if ((r = tier_catalog(local, opts->db, "sync", &mine, err)))
@@ -174,14 +242,18 @@ enum result sync_tier(struct tier *local, struct tier *remote, const struct sync
 	items = calloc(n + 1, sizeof(*items));
 	dec = calloc(n + 1, sizeof(*dec));
 	verdicts = calloc(n + 1, sizeof(*verdicts));
-	if (!items || !dec || !verdicts) {
+	chain = calloc(n + 1, sizeof(*chain));
+	if (!items || !dec || !verdicts || !chain) {
 		r = error_nomem(err);
 		goto done;
 	}
+	if ((r = chains_needed(entries, n, &mine, &cat, remote->keep, opts->now, chain, err)))
+		goto done;
 	for (size_t i = 0; i < n; i++) {
 		items[i].db = entries[i].parsed->db;
 		items[i].type = entries[i].parsed->type;
 		items[i].created = entries[i].parsed->created;
+		items[i].chain = chain[i];
 	}
 	retention_plan(items, n, remote->keep, opts->now, dec);
 	for (size_t i = 0; i < n; i++) {
@@ -207,7 +279,22 @@ enum result sync_tier(struct tier *local, struct tier *remote, const struct sync
 			todo[i]->remote->has_meta = todo[i]->local->has_meta;
 		}
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!dec[i].keep)
+			chain[i] = false;
+	if ((r = ship_chains(local, remote, entries, n, chain, &mine, &cat, st, err)))
+		goto done;
 	if ((r = remove_half_pairs(remote, &cat, opts->now, st, err)))
+		goto done;
+	/* The chains the window lets go of, before their snapshots (as on the
+	 * local tier), judged on what the remote holds now. */
+	struct catalog now_there = {0};
+	struct prune_result chains_res = {0};
+	r = tier_catalog(remote, opts->db, "sync", &now_there, err);
+	if (!r)
+		r = prune_chains(remote, &now_there, opts->db, opts->now, &chains_res, err);
+	catalog_free(&now_there);
+	if (r)
 		goto done;
 	/* The remote's retention: every backup whose data is there now, by the
 	 * verdict above. */
@@ -223,6 +310,10 @@ enum result sync_tier(struct tier *local, struct tier *remote, const struct sync
 	if ((r = prune_apply(remote, verdicts, nverdicts, false, NULL, &st->pruned, &st->held,
 			     err)))
 		goto done;
+	st->pruned.chains_deleted = chains_res.chains_deleted;
+	st->pruned.chains_kept = chains_res.chains_kept;
+	st->pruned.incrs_deleted = chains_res.incrs_deleted;
+	st->pruned.freed += chains_res.freed;
 	if (opts->remove_stale && b->ops->remove_stale) {
 		struct error serr = {0};
 		/* Best effort: leftovers cost space, not correctness. */
@@ -232,10 +323,13 @@ enum result sync_tier(struct tier *local, struct tier *remote, const struct sync
 	}
 	r = CB_OK;
 done:
+	if (own_cache)
+		backend_cache_disable(b);
 	upload_journal_end(b, journal);
 	free(items);
 	free(dec);
 	free(verdicts);
+	free(chain);
 	free(entries);
 	free(todo);
 	catalog_free(&cat);

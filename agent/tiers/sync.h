@@ -14,6 +14,10 @@
  * take part: another database's backups in the same directory or prefix are
  * neither uploaded nor pruned nor counted.
  *
+ * The chains of increments of the snapshots it holds follow, in chain
+ * order, for as long as the remote's keep_increments window wants them
+ * (sync_chains.c says how a remote that fell behind catches up).
+ *
  * Then it deletes from the remote what that same verdict lets go of --
  * nothing else is listed or judged, so a sync costs one listing request
  * plus its uploads and deletions.
@@ -59,6 +63,9 @@ struct sync_stats {
 	size_t stale_removed;
 	size_t unfinished_aborted;    /* uploads a stopped run of this host left, ended now */
 	size_t halves_removed;        /* lone metadata objects removed (no data to follow) */
+	size_t incrs_uploaded;        /* increments and roll-ups uploaded now */
+	int64_t newest;               /* the newest state the remote can restore (its last
+				       * transaction, seconds), 0 if none */
 	struct prune_result pruned;   /* the remote's retention */
 	struct remote_holdings held;  /* what it holds afterwards (sync_stats_free) */
 };

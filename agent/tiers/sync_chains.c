@@ -1,0 +1,180 @@
+/*
+ * Shipping chains of increments to a remote (sync.h).
+ *
+ * For each chain the remote should hold, the remote's own increments are
+ * walked from the snapshot on, as a restore would: from the state reached
+ * so far (seq pos - 1), the furthest increment there that starts at pos.
+ * Where the remote has none, the local tier's is uploaded -- metadata
+ * first, then the object, whose arrival completes the pair -- so a remote
+ * always holds a chain's whole beginning, never a gap a restore would stop
+ * at.  A remote that fell behind by more than BACKLOG_SECONDS (an outage,
+ * a slow link) gets the backlog as roll-ups where the local tier has them
+ * (each with the increment that ends in its state, which a restore needs to
+ * trust it: pitr.h), not one object per second of the backlog.  Roll-ups
+ * of stretches the remote holds already follow, so that a restore from the
+ * remote reads about what one from the local tier reads.
+ */
+#include "agent/tiers/sync_internal.h"
+#include "common/fsutil.h"
+#include "common/meta.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BACKLOG_SECONDS 60
+
+/* The increment of run (n long) with key, or NULL. */
+static struct catalog_incr *find(struct catalog_incr *run, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(run[i].key, key) == 0)
+			return &run[i];
+	return NULL;
+}
+
+/* Does the remote hold li whole: the object at the local size, and its
+ * metadata? */
+static bool held(struct catalog_incr *rrun, size_t rn, const struct catalog_incr *li)
+{
+	const struct catalog_incr *r = find(rrun, rn, li->key);
+	return r && r->has_data && r->has_meta && r->size == li->size;
+}
+
+/* The fine increment of run that ends where e ends (e's voucher), or NULL. */
+static struct catalog_incr *voucher(struct catalog_incr *run, size_t n,
+				    const struct catalog_incr *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!run[i].parsed.rollup && run[i].parsed.seq_last == e->parsed.seq_last)
+			return &run[i];
+	return NULL;
+}
+
+static enum result upload_incr(struct tier *local, struct tier *remote, struct catalog_incr *li,
+			       struct sync_stats *st, struct error *err)
+{
+	char meta_key[INCR_NAME_MAX + 8];
+	char *json = NULL, *path = NULL;
+	size_t json_len = 0;
+	enum result r;
+
+	if ((r = tier_read_incr_meta(local, li, err)))
+		return r == CB_ERR_NOT_FOUND
+			       ? error_set(err, CB_ERR_CORRUPT, "local increment '%s' has no "
+					   "metadata; not uploaded; HINT: run 'cbsync verify'",
+					   li->key)
+			       : r;
+	snprintf(meta_key, sizeof(meta_key), "%s%s", li->key, META_SUFFIX);
+	if (!(path = fs_join(local->dir, li->key)))
+		return error_nomem(err);
+	if (!(r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json, &json_len,
+				     err)) &&
+	    !(r = backend_put_buffer(remote->backend, meta_key, json, json_len, err))) {
+		struct put_file_opts po = {.sha256_hex = li->meta->sha256};
+		r = backend_put_file(remote->backend, li->key, path, &po, err);
+	}
+	if (r == CB_OK) {
+		st->incrs_uploaded++;
+		st->bytes += li->size + json_len;
+	}
+	free(path);
+	free(json);
+	return r;
+}
+
+/* The local increment to ship next from pos on: a roll-up when the remote
+ * is far behind and one starts there, else the furthest-reaching
+ * increment that starts there; NULL when the local chain has none. */
+static struct catalog_incr *next_local(struct catalog_incr *run, size_t n, uint64_t pos,
+				       int64_t newest)
+{
+	struct catalog_incr *fine = NULL, *roll = NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct catalog_incr *e = &run[i];
+		if (e->parsed.seq_first != pos)
+			continue;
+		if (!e->parsed.rollup) {
+			if (!fine || e->parsed.seq_last > fine->parsed.seq_last)
+				fine = e;
+		} else if (voucher(run, n, e) && (!roll || e->parsed.seq_last > roll->parsed.seq_last)) {
+			roll = e;
+		}
+	}
+	if (roll && fine && newest - fine->parsed.first > BACKLOG_SECONDS &&
+	    roll->parsed.seq_last > fine->parsed.seq_last)
+		return roll;
+	return fine;
+}
+
+/* How far the remote's chain reaches from pos: its furthest increment
+ * (or roll-up it can trust) that starts at pos, or NULL. */
+static struct catalog_incr *next_remote(struct catalog_incr *run, size_t n, uint64_t pos)
+{
+	struct catalog_incr *best = NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct catalog_incr *e = &run[i];
+		if (e->parsed.seq_first != pos || !e->has_data || !e->has_meta)
+			continue;
+		if (e->parsed.rollup) {
+			const struct catalog_incr *v = voucher(run, n, e);
+			if (!v || !v->has_data || !v->has_meta)
+				continue;
+		}
+		if (!best || e->parsed.seq_last > best->parsed.seq_last)
+			best = e;
+	}
+	return best;
+}
+
+enum result sync_chain(struct tier *local, struct tier *remote, const char *snapshot,
+		       const struct catalog *mine, const struct catalog *cat,
+		       struct sync_stats *st, struct sync_reach *reach, struct error *err)
+{
+	size_t ln = 0, rn = 0;
+	struct catalog_incr *lrun = catalog_chain(mine, snapshot, &ln);
+	struct catalog_incr *rrun = catalog_chain(cat, snapshot, &rn);
+	int64_t newest = 0;
+	uint64_t pos = 1;
+	enum result r;
+
+	for (size_t i = 0; i < ln; i++)
+		if (lrun[i].parsed.last > newest)
+			newest = lrun[i].parsed.last;
+	reach->seq = 0;
+	reach->time = 0;
+	for (;;) {
+		struct catalog_incr *there = next_remote(rrun, rn, pos);
+		struct catalog_incr *here = next_local(lrun, ln, pos, newest);
+		if (there && (!here || there->parsed.seq_last >= here->parsed.seq_last)) {
+			pos = there->parsed.seq_last + 1;
+			reach->seq = there->parsed.seq_last;
+			reach->time = there->parsed.last;
+			continue;
+		}
+		if (!here)
+			break;
+		if (here->parsed.rollup) {
+			struct catalog_incr *v = voucher(lrun, ln, here);
+			if (!held(rrun, rn, v) && (r = upload_incr(local, remote, v, st, err)))
+				return r;
+		}
+		if ((r = upload_incr(local, remote, here, st, err)))
+			return r;
+		pos = here->parsed.seq_last + 1;
+		reach->seq = here->parsed.seq_last;
+		reach->time = here->parsed.last;
+	}
+	/* Roll-ups of what the remote holds now, each with its voucher there. */
+	for (size_t i = 0; i < ln; i++) {
+		struct catalog_incr *e = &lrun[i];
+		if (!e->parsed.rollup || e->parsed.seq_last > reach->seq || held(rrun, rn, e))
+			continue;
+		struct catalog_incr *v = voucher(lrun, ln, e);
+		if (!v || !held(rrun, rn, v))
+			continue;
+		if ((r = upload_incr(local, remote, e, st, err)))
+			return r;
+	}
+	return CB_OK;
+}

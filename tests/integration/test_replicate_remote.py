@@ -1,0 +1,188 @@
+"""Increments shipped to a remote (a local mirror here; test_remote_servers
+does the same against Swift's S3 and sshd): the remote holds each chain
+whole, a fresh machine restores any state from it alone, a remote that was
+away catches up, and the agent lists the remote only when it must."""
+import glob
+import json
+import os
+import shutil
+import signal
+import time
+
+from harness import (CbsyncTest, Writer, dump, main, make_db, start_cbsync,
+                     write_agent_config)
+
+
+def remote_section(name, path):
+    return f'[remote "{name}"]\ntype = local\npath = {path}\n'
+
+
+class ReplicateRemoteTest(CbsyncTest):
+    def setUp(self):
+        super().setUp()
+        self.mirror = self.w.path("mirror")
+        os.makedirs(self.mirror)
+        make_db(self.w.db, rows=300)
+        self.conf = write_agent_config(self.w.path("cbsync.conf"), self.w.db, self.w.backups,
+                                       rebase_share="off",
+                                       extra=remote_section("mirror", self.mirror))
+
+    def chain(self):
+        path = os.path.join(self.w.backups, ".cbsync-chain", "cloudbrain.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    def increments(self, root, snapshot):
+        folder = os.path.join(root, "increments", snapshot[:-len(".db.gz")])
+        return sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, "*.wal.gz")))
+
+    def status(self):
+        return json.loads(self.w.ok("status", "--json", "--config", self.conf).stdout)
+
+    def remote_state(self):
+        return self.status()["state"]["remotes"][0]
+
+    def wait_for(self, what, timeout=90):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = what()
+            if got:
+                return got
+            time.sleep(0.3)
+        self.fail("timed out waiting")
+
+    def in_step(self):
+        """The remote holds every increment of the chain the local tier has,
+        and the agent says so (lag 0)."""
+        c = self.chain()
+        if not c:
+            return False
+        here = self.increments(self.w.backups, c["snapshot"])
+        there = self.increments(self.mirror, c["snapshot"])
+        if not here or here != there:
+            return False
+        try:
+            r = self.remote_state()
+        except (KeyError, IndexError, ValueError):
+            return False
+        return r["lag_seconds"] == 0 and not r["unshipped_since"]
+
+    def settled(self):
+        """The chain has not moved for 3 s (the agent has captured the
+        writer's last commit) and the remote is in step with it."""
+        c = self.chain()
+        if c != getattr(self, "_last", None):
+            self._last, self._since = c, time.time()
+            return False
+        return time.time() - self._since > 3 and self.in_step()
+
+    def agent(self):
+        a = start_cbsync(self.w.root, "agent", "--config", self.conf)
+        self.addCleanup(lambda: a.poll() is None and a.kill())
+        return a
+
+    def stop(self, agent):
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=60)
+        self.assertEqual(agent.returncode, 0, err)
+        return err
+
+    def fresh_machine(self):
+        """A config with only the remote: an empty local tier, no database."""
+        root = self.w.path("fresh")
+        os.makedirs(root)
+        conf = os.path.join(root, "cbsync.conf")
+        with open(conf, "w") as f:
+            f.write(f"[database]\npath = {root}/cloudbrain.db\n[local]\ndir = {root}/backups\n"
+                    + remote_section("mirror", self.mirror))
+        return root, conf
+
+    def test_remote_restores_every_state_the_local_tier_does(self):
+        agent = self.agent()
+        writer = Writer(self.w.db)
+        try:
+            self.wait_for(lambda: self.chain() and len(self.increments(
+                self.mirror, self.chain()["snapshot"])) >= 6)
+        finally:
+            writer.stop()
+        self.wait_for(self.settled)
+        snapshot = self.chain()["snapshot"]
+        # Snapshot, increments and their metadata, byte for byte.
+        self.assertTrue(os.path.exists(os.path.join(self.mirror, snapshot)))
+        for name in self.increments(self.w.backups, snapshot):
+            for suffix in ("", ".json"):
+                rel = os.path.join("increments", snapshot[:-len(".db.gz")], name + suffix)
+                with open(os.path.join(self.w.backups, rel), "rb") as a, \
+                        open(os.path.join(self.mirror, rel), "rb") as b:
+                    self.assertEqual(a.read(), b.read(), rel)
+        r = self.remote_state()
+        self.assertGreaterEqual(r["increments_uploaded"], 6)
+        self.assertIsNotNone(r["newest_restorable"])
+        # Shipping an increment costs no listing: one at the start (and
+        # maybe one after a failed call), not one per upload.
+        kinds = r["requests_by_kind"]
+        self.assertGreaterEqual(kinds["put"], 12)
+        self.assertLessEqual(kinds["list"], 2, kinds)
+        self.stop(agent)
+
+        # A fresh machine with only the remote: the newest state, and
+        # states in the middle, exactly as the local tier restores them.
+        root, conf = self.fresh_machine()
+        out = os.path.join(root, "latest.db")
+        p = self.w.run("restore", "--config", conf, "--from", "mirror", "--latest", "--to", out)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(dump(out), dump(self.w.db))
+        metas = []
+        for name in self.increments(self.mirror, snapshot):
+            with open(os.path.join(self.mirror, "increments", snapshot[:-len(".db.gz")],
+                                   name + ".json")) as f:
+                metas.append(json.load(f))
+        for m in metas[1::max(1, len(metas) // 4)]:
+            at = m["last_tx"][:19] + "Z"
+            there = os.path.join(root, "at-remote-%d.db" % m["seq_last"])
+            here = os.path.join(root, "at-local-%d.db" % m["seq_last"])
+            p = self.w.run("restore", "--config", conf, "--from", "mirror", "--at", at,
+                           "--to", there)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            p = self.w.run("restore", "--config", self.conf, "--from", "local", "--at", at,
+                           "--to", here)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertEqual(dump(there), dump(here), at)
+
+    def test_a_remote_that_was_away_catches_up(self):
+        agent = self.agent()
+        writer = Writer(self.w.db)
+        try:
+            self.wait_for(lambda: self.chain() and self.increments(
+                self.mirror, self.chain()["snapshot"]))
+            shutil.move(self.mirror, self.mirror + ".unplugged")
+            # The agent goes on capturing; the remote shows as failing and lagging.
+            self.wait_for(lambda: self.remote_state()["failing"])
+            time.sleep(3)
+            r = self.remote_state()
+            self.assertIsNotNone(r["unshipped_since"])
+            metrics_lag = r["unshipped_since"]
+            snapshot = self.chain()["snapshot"]
+            while len(self.increments(self.w.backups, snapshot)) < 8:
+                time.sleep(0.3)
+            shutil.move(self.mirror + ".unplugged", self.mirror)
+        finally:
+            writer.stop()
+        self.wait_for(self.settled, timeout=120)
+        r = self.remote_state()
+        self.assertFalse(r["failing"])
+        self.assertIsNone(r["unshipped_since"], metrics_lag)
+        p = self.w.run("status", "--config", self.conf)
+        self.assertIn("lag 0s", p.stdout)
+        self.stop(agent)
+        root, conf = self.fresh_machine()
+        out = os.path.join(root, "latest.db")
+        p = self.w.run("restore", "--config", conf, "--from", "mirror", "--latest", "--to", out)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(dump(out), dump(self.w.db))
+
+
+if __name__ == "__main__":
+    main()
