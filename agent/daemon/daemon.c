@@ -267,14 +267,6 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 	log_info("agent", "started: database %s, backups in %s (keeping %s), watch %s, "
 		 "%zu remote%s", d.conf.db_path, d.conf.local_dir, keep,
 		 d.conf.watch_enabled ? "on" : "off", d.n_remotes, d.n_remotes == 1 ? "" : "s");
-	/* Remotes do not take increments yet: say so, once, at start (a
-	 * limit of this release, not a failure: info, as the other start lines). */
-	if (d.conf.replicate_enabled && d.conf.watch_enabled && d.n_remotes)
-		log_info("agent", "increments stay in the local tier: remotes receive the "
-			 "snapshots that start chains and the scheduled ones, not increments; "
-			 "set [replicate] enabled = false to send full change backups offsite "
-			 "instead");
-
 	for (;;) {
 		daemon_maybe_start(&d);
 		daemon_remotes_maybe_start(&d);

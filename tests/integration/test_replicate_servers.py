@@ -1,0 +1,169 @@
+"""Increments replicated to Swift's S3 and to sshd at once, each server
+stopped for a while mid-run and started again on the same port.  Both remotes
+catch up, list only when they must, and a fresh machine restores from each
+of them alone, at random times, exactly the states the local tier restores."""
+import json
+import os
+import random
+import shutil
+import signal
+import time
+
+from harness import (CbsyncTest, Writer, dump, main, make_db, start_cbsync,
+                     write_agent_config)
+from remotes import SshServer, SwiftS3
+
+
+class ReplicateServersTest(CbsyncTest):
+    BUCKET = "cbsync-replicate"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s3 = SwiftS3()
+        cls.s3.start()
+        cls.s3.create_bucket(cls.BUCKET)
+        cls.ssh = SshServer()
+        cls.ssh.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s3.stop()
+        cls.ssh.stop()
+
+    def env(self):
+        return {"CBSYNC_REMOTE_S3_TYPE": "s3",
+                "CBSYNC_REMOTE_S3_ENDPOINT": self.s3.endpoint,
+                "CBSYNC_REMOTE_S3_BUCKET": self.BUCKET,
+                "CBSYNC_REMOTE_S3_PREFIX": self.prefix,
+                "CBSYNC_REMOTE_S3_PATH_STYLE": "true",
+                "CBSYNC_REMOTE_S3_CONNECT_TIMEOUT": "2s",
+                "CBSYNC_REMOTE_S3_TIMEOUT": "3s",
+                "AWS_ACCESS_KEY_ID": self.s3.access_key,
+                "AWS_SECRET_ACCESS_KEY": self.s3.secret_key,
+                "AWS_REGION": self.s3.region,
+                "CBSYNC_REMOTE_SFTP_TYPE": "sftp",
+                "CBSYNC_REMOTE_SFTP_URL": self.ssh.url(self.prefix),
+                "CBSYNC_REMOTE_SFTP_CREATE_DIR": "true",
+                "CBSYNC_REMOTE_SFTP_PRIVATE_KEY": self.ssh.client_key,
+                "CBSYNC_REMOTE_SFTP_KNOWN_HOSTS": self.ssh.known_hosts,
+                "CBSYNC_REMOTE_SFTP_CONNECT_TIMEOUT": "2s",
+                "CBSYNC_REMOTE_SFTP_TIMEOUT": "3s",
+                # Quick retries, so that a thawed server is used again soon.
+                "CBSYNC_SYNC_RETRY_MIN": "1s",
+                "CBSYNC_SYNC_RETRY_MAX": "2s"}
+
+    def setUp(self):
+        super().setUp()
+        self.prefix = "r%d" % random.randrange(1 << 30)
+        make_db(self.w.db, rows=300)
+        self.conf = write_agent_config(self.w.path("cbsync.conf"), self.w.db, self.w.backups,
+                                       rebase_share="off")
+
+    def status(self):
+        p = self.w.run("status", "--json", "--config", self.conf, env=self.env())
+        return json.loads(p.stdout)["state"]
+
+    def chain(self):
+        path = os.path.join(self.w.backups, ".cbsync-chain", "cloudbrain.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    def local_metas(self):
+        c = self.chain()
+        folder = os.path.join(self.w.backups, "increments", c["snapshot"][:-len(".db.gz")])
+        out = []
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".wal.gz.json"):
+                with open(os.path.join(folder, name)) as f:
+                    out.append(json.load(f))
+        return out
+
+    def outage(self, stop, start, seconds):
+        """The server is down for seconds (its clients cut off), then back
+        on the same port."""
+        stop()
+        try:
+            time.sleep(seconds)
+        finally:
+            start()
+
+    def both_in_step(self, since):
+        """Nothing captured has stayed unshipped, the chain has stood still
+        for 3 s, and both remotes succeeded since then."""
+        c = self.chain()
+        if c != getattr(self, "_last", None):
+            self._last, self._since = c, time.time()
+            return False
+        if time.time() - self._since < 3:
+            return False
+        st = self.status()
+        rs = {r["name"]: r for r in st["remotes"]}
+        return all(not r["failing"] and r["lag_seconds"] == 0 and r["last_success"]
+                   and r["last_success"] >= since for r in rs.values()) and len(rs) == 2
+
+    def test_both_remotes_catch_up_and_restore_any_state(self):
+        env = self.env()
+        log = open(self.w.path("agent.log"), "w")
+        self.addCleanup(log.close)
+        if os.environ.get("CBSYNC_KEEP_LOG"):
+            self.addCleanup(lambda: shutil.copy(self.w.path("agent.log"), os.environ["CBSYNC_KEEP_LOG"]))
+        agent = start_cbsync(self.w.root, "agent", "--config", self.conf, env=env,
+                             stderr=log)
+        self.addCleanup(lambda: agent.poll() is None and agent.kill())
+        writer = Writer(self.w.db)
+        try:
+            time.sleep(4)
+            self.outage(self.s3.stop_proxy, self.s3.start_proxy, 8)
+            time.sleep(3)
+            self.outage(self.ssh.pause, self.ssh.resume, 8)
+            time.sleep(3)
+        finally:
+            writer.stop()
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        deadline = time.time() + 120
+        while time.time() < deadline and not self.both_in_step(since):
+            time.sleep(0.5)
+        self.assertTrue(self.both_in_step(since), json.dumps(self.status()["remotes"], indent=1))
+        st = {r["name"]: r for r in self.status()["remotes"]}
+        for name, r in st.items():
+            self.assertGreater(r["increments_uploaded"], 10, name)
+            # The outage was felt: syncs failed while it lasted.
+            self.assertGreaterEqual(r["sync_errors"], 1, (r, open(self.w.path("agent.log")).read()))
+            # Listings: at the start and after failures, never one per upload.
+            self.assertLess(r["requests_by_kind"]["list"], r["increments_uploaded"] / 3, r)
+        agent.send_signal(signal.SIGTERM)
+        agent.communicate(timeout=60)
+        with open(self.w.path("agent.log")) as f:
+            err = f.read()
+        self.assertEqual(agent.returncode, 0, err)
+
+        # A fresh machine: only the configuration and the credentials.
+        fresh = self.w.path("fresh")
+        os.makedirs(fresh)
+        fconf = os.path.join(fresh, "cbsync.conf")
+        with open(fconf, "w") as f:
+            f.write(f"[database]\npath = {fresh}/cloudbrain.db\n[local]\ndir = {fresh}/backups\n")
+        metas = self.local_metas()
+        self.assertGreater(len(metas), 15)
+        rng = random.Random(int(os.environ.get("CBSYNC_REPLICATE_SEED", "1")))
+        times = sorted({m["last_tx"][:19] + "Z" for m in rng.sample(metas, 12)})
+        for at in times + ["latest"]:
+            args = ["--latest"] if at == "latest" else ["--at", at]
+            want = os.path.join(fresh, "local-%s.db" % at)
+            p = self.w.run("restore", "--config", self.conf, "--from", "local", *args,
+                           "--to", want, env=env)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            expected = dump(want)
+            for remote in ("s3", "sftp"):
+                got = os.path.join(fresh, "%s-%s.db" % (remote, at))
+                p = self.w.run("restore", "--config", fconf, "--from", remote, *args,
+                               "--to", got, env=env)
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                self.assertEqual(dump(got), expected, (remote, at))
+        self.assertEqual(expected, dump(self.w.db))
+
+
+if __name__ == "__main__":
+    main()
