@@ -130,7 +130,7 @@ class ReplicateServersTest(CbsyncTest):
         for name, r in st.items():
             self.assertGreater(r["increments_uploaded"], 10, name)
             # The outage was felt: syncs failed while it lasted.
-            self.assertGreaterEqual(r["sync_errors"], 1, (r, open(self.w.path("agent.log")).read()))
+            self.assertGreaterEqual(r["sync_errors"], 1, r)
             # Listings: at the start and after failures, never one per upload.
             self.assertLess(r["requests_by_kind"]["list"], r["increments_uploaded"] / 3, r)
         agent.send_signal(signal.SIGTERM)
