@@ -135,6 +135,12 @@ class ReplicateRemoteTest(CbsyncTest):
         p = self.w.run("restore", "--config", conf, "--from", "mirror", "--latest", "--to", out)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(dump(out), dump(self.w.db))
+        # Without --from, the tier that reaches the time: here only the remote.
+        out = os.path.join(root, "any.db")
+        p = self.w.run("restore", "--config", conf, "--latest", "--to", out)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("remote 'mirror'", p.stdout)
+        self.assertEqual(dump(out), dump(self.w.db))
         metas = []
         for name in self.increments(self.mirror, snapshot):
             with open(os.path.join(self.mirror, "increments", snapshot[:-len(".db.gz")],
@@ -177,6 +183,35 @@ class ReplicateRemoteTest(CbsyncTest):
         self.assertIsNone(r["unshipped_since"], metrics_lag)
         p = self.w.run("status", "--config", self.conf)
         self.assertIn("lag 0s", p.stdout)
+        self.stop(agent)
+        root, conf = self.fresh_machine()
+        out = os.path.join(root, "latest.db")
+        p = self.w.run("restore", "--config", conf, "--from", "mirror", "--latest", "--to", out)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(dump(out), dump(self.w.db))
+
+    def test_objects_deleted_behind_its_back_are_sent_again(self):
+        """Another hand deletes increments on the remote: the agent's next
+        listing (every reconcile_interval, 2 s here) sees the drift and the
+        remote holds the whole chain again."""
+        with open(self.conf, "a") as f:
+            f.write("[sync]\nreconcile_interval = 2s\n")
+        agent = self.agent()
+        writer = Writer(self.w.db)
+        try:
+            self.wait_for(lambda: self.chain() and len(self.increments(
+                self.mirror, self.chain()["snapshot"])) >= 4)
+        finally:
+            writer.stop()
+        self.wait_for(self.settled)
+        snapshot = self.chain()["snapshot"]
+        folder = os.path.join(self.mirror, "increments", snapshot[:-len(".db.gz")])
+        gone = self.increments(self.mirror, snapshot)[1:3]
+        for name in gone:
+            os.remove(os.path.join(folder, name))
+            os.remove(os.path.join(folder, name + ".json"))
+        # Nothing changes in the database: only the reconcile can see it.
+        self.wait_for(lambda: all(os.path.exists(os.path.join(folder, n)) for n in gone), 30)
         self.stop(agent)
         root, conf = self.fresh_machine()
         out = os.path.join(root, "latest.db")
