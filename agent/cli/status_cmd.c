@@ -137,6 +137,8 @@ enum result cmd_status(struct cli *cli, struct error *err)
 		       "delete\n", (unsigned long long)rs->calls_list,
 		       (unsigned long long)rs->calls_put, (unsigned long long)rs->calls_get,
 		       (unsigned long long)rs->calls_remove);
+		if (rs->chain_note[0])
+			printf("               %s\n", rs->chain_note);
 		if (rs->failing)
 			printf("               %s\n", rs->error);
 	}

@@ -69,6 +69,7 @@ struct remote_slot {
 	int64_t next_unshipped;   /* first change captured while a sync ran (it may
 				   * not carry it); 0: none */
 	double listed_at;         /* monotonic: when its last sync that lists began */
+	char broken[BACKUP_NAME_MAX + 160]; /* why it cannot follow the newest chain, or "" */
 };
 
 /* One backup for the worker: everything it needs is copied in, so the loop
@@ -85,6 +86,7 @@ struct job {
 	struct retention_policy *held_keep;
 	size_t n_held;
 	bool capture;              /* an increment, not a change backup */
+	char *rebase_why;          /* why its capture must start a new chain, or NULL */
 	int64_t first_ms;          /* ... covering changes seen since (wall clock) */
 	/* results */
 	enum result result;

@@ -16,6 +16,7 @@ static void job_free(struct job *j)
 	free(j->held_keep);
 	free(j->db_path);
 	free(j->dir);
+	free(j->rebase_why);
 	free(j);
 }
 
@@ -107,6 +108,12 @@ static void start_job(struct daemon *d, enum backup_type type)
 	/* With replication on, changes become increments; the first one
 	 * covered was seen at deb.first_change (monotonic). */
 	j->capture = type == BT_CHANGE && d->conf.replicate_enabled;
+	for (size_t i = 0; j->capture && i < d->n_remotes && !j->rebase_why; i++)
+		if (d->remotes[i].broken[0] &&
+		    asprintf(&j->rebase_why, "remote '%s': %s", remote_worker_name(d->remotes[i].w),
+			     d->remotes[i].broken) < 0)
+			j->rebase_why = NULL;
+	j->settings.rebase_why = j->rebase_why;
 	if (j->capture) {
 		double age = d->deb.dirty ? time_mono() - d->deb.first_change : 0;
 		j->first_ms = time_now_ms() - (int64_t)(age * 1000);
@@ -195,6 +202,10 @@ void daemon_finish_job(struct daemon *d)
 		l->seconds = j->out.seconds;
 		d->state.made[j->type]++;
 		d->fp = d->fp_job;
+		/* A new chain: what kept a remote from following the old one is
+		 * for the next sync to judge again. */
+		for (size_t i = 0; i < d->n_remotes; i++)
+			d->remotes[i].broken[0] = '\0';
 		daemon_remotes_request_all(d);
 		d->state.fingerprint = d->fp;
 		d->state.have_fingerprint = true;

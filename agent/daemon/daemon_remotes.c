@@ -137,6 +137,15 @@ void daemon_remotes_on_done(struct daemon *d, struct remote_slot *s)
 		st->incrs_uploaded += res.stats.incrs_uploaded;
 		st->bytes_up += res.stats.bytes;
 		st->newest = res.stats.newest;
+		if (strcmp(s->broken, res.stats.broken) != 0 && res.stats.broken[0])
+			log_warn("agent", "remote '%s': %s; the next increment starts a new chain", name,
+				 res.stats.broken);
+		snprintf(s->broken, sizeof(s->broken), "%s", res.stats.broken);
+		if (s->broken[0])
+			snprintf(st->chain_note, sizeof(st->chain_note),
+				 "%s; a new chain starts with the next change", s->broken);
+		else
+			st->chain_note[0] = '\0';
 		/* In step with what was captured before the sync began. */
 		st->unshipped_since = s->next_unshipped;
 		s->next_unshipped = 0;

@@ -80,6 +80,8 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 		json_object_set_new(o, "increments_uploaded", json_integer((json_int_t)r->incrs_uploaded));
 		json_object_set_new(o, "newest_restorable", time_or_null(r->newest));
 		json_object_set_new(o, "unshipped_since", time_or_null(r->unshipped_since));
+		json_object_set_new(o, "chain_note",
+				    r->chain_note[0] ? text_value(r->chain_note) : json_null());
 		json_object_set_new(o, "requests_by_kind",
 				    json_pack("{s:I, s:I, s:I, s:I}", "list",
 					      (json_int_t)r->calls_list, "put", (json_int_t)r->calls_put,
@@ -224,6 +226,7 @@ enum result state_read(const char *dir, struct agent_state *s, struct error *err
 			(uint64_t)json_integer_value(json_object_get(o, "increments_uploaded"));
 		sr->newest = parse_time(json_object_get(o, "newest_restorable"));
 		sr->unshipped_since = parse_time(json_object_get(o, "unshipped_since"));
+		copy_str(sr->chain_note, sizeof(sr->chain_note), json_object_get(o, "chain_note"));
 		json_t *kinds = json_object_get(o, "requests_by_kind");
 		sr->calls_list = (uint64_t)json_integer_value(json_object_get(kinds, "list"));
 		sr->calls_put = (uint64_t)json_integer_value(json_object_get(kinds, "put"));

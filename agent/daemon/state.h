@@ -38,6 +38,7 @@ struct state_remote {
 	uint64_t calls_remove;
 	int64_t newest;           /* the newest state it can restore (seconds), 0: unknown */
 	int64_t unshipped_since;  /* when the oldest change it lacks was captured; 0: none */
+	char chain_note[ERROR_MSG_MAX]; /* why it cannot follow the newest chain, or "" */
 	uint64_t sync_errors;     /* failed syncs since the agent started */
 	char error[ERROR_MSG_MAX];
 };

@@ -193,8 +193,13 @@ enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
 		char route[200];
 		cycle_capture_route(inc, route, sizeof(route));
 		oplog_record(s->dir, "increment", inc->name, CB_OK, time_mono() - start, route);
-		char why[sizeof(inc->why)];
-		if (compact_now(s, why, sizeof(why))) {
+		char why[sizeof(inc->why) + 200];
+		bool due = compact_now(s, why, sizeof(why));
+		if (!due && s->rebase_why) {
+			snprintf(why, sizeof(why), "%s", s->rebase_why);
+			due = true;
+		}
+		if (due) {
 			log_info("replicate", "a new chain: %s", why);
 			struct error berr = {0};
 			double bstart = time_mono();

@@ -34,6 +34,8 @@ struct cycle_settings {
 	bool replicate;                      /* [replicate] enabled: each backup
 					      * starts a chain of increments */
 	int rebase_share;                    /* [replicate] rebase_share, percent */
+	const char *rebase_why;              /* non-NULL: start a new chain after the next
+					      * increment, for this reason */
 };
 
 void cycle_settings_of(struct cycle_settings *s, const struct conf *c);

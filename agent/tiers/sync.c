@@ -175,6 +175,11 @@ static enum result ship_chains(struct tier *local, struct tier *remote, struct e
 		if (e->parsed->created >= newest_base) {
 			newest_base = e->parsed->created;
 			st->newest = reach.time > e->parsed->created ? reach.time : e->parsed->created;
+			st->broken[0] = '\0';
+			if (reach.gap)
+				snprintf(st->broken, sizeof(st->broken),
+					 "it cannot follow chain %s past seq %llu: that increment is "
+					 "on neither tier", e->name, (unsigned long long)reach.gap);
 		}
 	}
 	return CB_OK;

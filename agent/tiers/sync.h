@@ -66,6 +66,9 @@ struct sync_stats {
 	size_t incrs_uploaded;        /* increments and roll-ups uploaded now */
 	int64_t newest;               /* the newest state the remote can restore (its last
 				       * transaction, seconds), 0 if none */
+	/* Set when the remote cannot follow the newest chain: an increment it
+	 * lacks is on neither tier (a new snapshot is the way on). */
+	char broken[BACKUP_NAME_MAX + 128];
 	struct prune_result pruned;   /* the remote's retention */
 	struct remote_holdings held;  /* what it holds afterwards (sync_stats_free) */
 };

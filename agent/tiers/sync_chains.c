@@ -143,6 +143,7 @@ enum result sync_chain(struct tier *local, struct tier *remote, const char *snap
 			newest = lrun[i].parsed.last;
 	reach->seq = 0;
 	reach->time = 0;
+	reach->gap = 0;
 	for (;;) {
 		struct catalog_incr *there = next_remote(rrun, rn, pos);
 		struct catalog_incr *here = next_local(lrun, ln, pos, newest);
@@ -152,8 +153,14 @@ enum result sync_chain(struct tier *local, struct tier *remote, const char *snap
 			reach->time = there->parsed.last;
 			continue;
 		}
-		if (!here)
+		if (!here) {
+			/* The local chain goes on past a seq neither tier has:
+			 * the remote cannot follow it. */
+			for (size_t i = 0; i < ln; i++)
+				if (lrun[i].parsed.seq_first > pos)
+					reach->gap = pos;
 			break;
+		}
 		if (here->parsed.rollup) {
 			struct catalog_incr *v = voucher(lrun, ln, here);
 			if (!held(rrun, rn, v) && (r = upload_incr(local, remote, v, st, err)))

@@ -10,6 +10,7 @@
 struct sync_reach {
 	uint64_t seq;      /* seq last of the state it reaches; 0: the snapshot's */
 	int64_t time;      /* that state's last transaction (seconds); 0: the snapshot's */
+	uint64_t gap;      /* the seq the remote needs next that no tier has; 0: none */
 };
 
 /* Upload what the remote lacks of snapshot's chain (the remote holds the

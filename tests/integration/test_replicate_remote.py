@@ -219,6 +219,46 @@ class ReplicateRemoteTest(CbsyncTest):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(dump(out), dump(self.w.db))
 
+    def test_a_chain_the_remote_cannot_follow_gets_a_new_base(self):
+        """An increment lost on both tiers: the remote cannot follow the
+        chain past it, the agent says why and starts a new chain, which the
+        remote then holds whole."""
+        agent = self.agent()
+        writer = Writer(self.w.db)
+        try:
+            self.wait_for(lambda: self.chain() and len(self.increments(
+                self.mirror, self.chain()["snapshot"])) >= 4)
+        finally:
+            writer.stop()
+        self.wait_for(self.settled)
+        self.stop(agent)
+        snapshot = self.chain()["snapshot"]
+        lost = self.increments(self.w.backups, snapshot)[1]
+        for root in (self.w.backups, self.mirror):
+            folder = os.path.join(root, "increments", snapshot[:-len(".db.gz")])
+            os.remove(os.path.join(folder, lost))
+            os.remove(os.path.join(folder, lost + ".json"))
+        agent = start_cbsync(self.w.root, "agent", "--config", self.conf)
+        self.addCleanup(lambda: agent.poll() is None and agent.kill())
+        writer = Writer(self.w.db)
+        try:
+            self.wait_for(lambda: self.chain()["snapshot"] != snapshot, 60)
+            new = self.chain()["snapshot"]
+            self.wait_for(lambda: self.increments(self.mirror, new))
+        finally:
+            writer.stop()
+        self.wait_for(self.settled)
+        self.assertIsNone(self.remote_state()["chain_note"])
+        err = self.stop(agent)
+        self.assertIn("remote 'mirror': it cannot follow chain %s past seq 2: that increment "
+                      "is on neither tier; the next increment starts a new chain" % snapshot, err)
+        self.assertIn("a new chain: remote 'mirror': it cannot follow chain", err)
+        root, conf = self.fresh_machine()
+        out = os.path.join(root, "latest.db")
+        p = self.w.run("restore", "--config", conf, "--from", "mirror", "--latest", "--to", out)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(dump(out), dump(self.w.db))
+
     def test_sidecar_restore_then_agent_goes_on_offsite(self):
         """The container's restore-then-agent on a new machine: the newest
         state comes back from the remote (snapshot and increments), and the
