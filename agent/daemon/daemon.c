@@ -161,6 +161,8 @@ static int poll_timeout_ms(struct daemon *d)
 			struct remote_slot *s = &d->remotes[i];
 			if (s->pending && !remote_worker_busy(s->w))
 				due = fmin(due, fmax(now, s->retry_at));
+			else if (!remote_worker_busy(s->w))
+				due = fmin(due, s->listed_at + d->conf.sync_reconcile_interval);
 		}
 	}
 	if (isinf(due))

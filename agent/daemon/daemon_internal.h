@@ -68,6 +68,7 @@ struct remote_slot {
 	int64_t last_stale;       /* wall clock of the last stale-upload sweep */
 	int64_t next_unshipped;   /* first change captured while a sync ran (it may
 				   * not carry it); 0: none */
+	double listed_at;         /* monotonic: when its last sync that lists began */
 };
 
 /* One backup for the worker: everything it needs is copied in, so the loop

@@ -92,11 +92,18 @@ void daemon_remotes_maybe_start(struct daemon *d)
 	double now = time_mono();
 	for (size_t i = 0; i < d->n_remotes; i++) {
 		struct remote_slot *s = &d->remotes[i];
+		/* Every reconcile_interval a sync lists the remote afresh, to
+		 * see what changed there behind the agent's back. */
+		bool reconcile = now - s->listed_at >= d->conf.sync_reconcile_interval;
+		if (reconcile && !s->pending && !remote_worker_busy(s->w))
+			s->pending = true;
 		if (!s->pending || now < s->retry_at || remote_worker_busy(s->w))
 			continue;
 		bool stale = time_now() - s->last_stale >= STALE_EVERY;
-		if (!remote_worker_request(s->w, stale))
+		if (!remote_worker_request(s->w, stale, reconcile))
 			continue;   /* out of memory: still pending, tried again later */
+		if (reconcile)
+			s->listed_at = now;
 		if (stale)
 			s->last_stale = time_now();
 		s->pending = false;

@@ -23,6 +23,7 @@ struct remote_worker {
 
 struct sync_job {
 	bool remove_stale;
+	bool reconcile;
 	struct remote_result result;
 };
 
@@ -31,6 +32,8 @@ static void run_sync(void *job, void *ctx)
 	struct sync_job *j = job;
 	struct remote_worker *w = ctx;
 	double start = time_mono();
+	if (j->reconcile)
+		backend_cache_invalidate(w->remote.backend);
 	struct sync_opts so = {.now = time_now(), .db = w->db, .remove_stale = j->remove_stale};
 	j->result.result = sync_tier(&w->local, &w->remote, &so, &j->result.stats, &j->result.err);
 	j->result.seconds = time_mono() - start;
@@ -107,12 +110,13 @@ bool remote_worker_busy(const struct remote_worker *w)
 	return worker_busy(w->worker);
 }
 
-bool remote_worker_request(struct remote_worker *w, bool remove_stale)
+bool remote_worker_request(struct remote_worker *w, bool remove_stale, bool reconcile)
 {
 	struct sync_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return false;
 	j->remove_stale = remove_stale;
+	j->reconcile = reconcile;
 	worker_submit(w->worker, j);
 	return true;
 }

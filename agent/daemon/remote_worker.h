@@ -37,8 +37,9 @@ const char *remote_worker_name(const struct remote_worker *w);
 int remote_worker_fd(const struct remote_worker *w);
 bool remote_worker_busy(const struct remote_worker *w);
 
-/* Start a sync (the worker must not be busy); false if out of memory. */
-bool remote_worker_request(struct remote_worker *w, bool remove_stale);
+/* Start a sync (the worker must not be busy); false if out of memory.
+ * reconcile: list the remote first, whatever the record of it says. */
+bool remote_worker_request(struct remote_worker *w, bool remove_stale, bool reconcile);
 
 /* After the fd became readable: the finished sync's result. */
 bool remote_worker_take_result(struct remote_worker *w, struct remote_result *out);

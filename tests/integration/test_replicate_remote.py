@@ -7,9 +7,10 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 
-from harness import (CbsyncTest, Writer, dump, main, make_db, start_cbsync,
+from harness import (CBSYNC, HERE, CbsyncTest, Writer, dump, main, make_db, start_cbsync,
                      write_agent_config)
 
 
@@ -134,6 +135,12 @@ class ReplicateRemoteTest(CbsyncTest):
         p = self.w.run("restore", "--config", conf, "--from", "mirror", "--latest", "--to", out)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(dump(out), dump(self.w.db))
+        # Without --from, the tier that reaches the time: here only the remote.
+        out = os.path.join(root, "any.db")
+        p = self.w.run("restore", "--config", conf, "--latest", "--to", out)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("remote 'mirror'", p.stdout)
+        self.assertEqual(dump(out), dump(self.w.db))
         metas = []
         for name in self.increments(self.mirror, snapshot):
             with open(os.path.join(self.mirror, "increments", snapshot[:-len(".db.gz")],
@@ -182,6 +189,100 @@ class ReplicateRemoteTest(CbsyncTest):
         p = self.w.run("restore", "--config", conf, "--from", "mirror", "--latest", "--to", out)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(dump(out), dump(self.w.db))
+
+    def test_objects_deleted_behind_its_back_are_sent_again(self):
+        """Another hand deletes increments on the remote: the agent's next
+        listing (every reconcile_interval, 2 s here) sees the drift and the
+        remote holds the whole chain again."""
+        with open(self.conf, "a") as f:
+            f.write("[sync]\nreconcile_interval = 2s\n")
+        agent = self.agent()
+        writer = Writer(self.w.db)
+        try:
+            self.wait_for(lambda: self.chain() and len(self.increments(
+                self.mirror, self.chain()["snapshot"])) >= 4)
+        finally:
+            writer.stop()
+        self.wait_for(self.settled)
+        snapshot = self.chain()["snapshot"]
+        folder = os.path.join(self.mirror, "increments", snapshot[:-len(".db.gz")])
+        gone = self.increments(self.mirror, snapshot)[1:3]
+        for name in gone:
+            os.remove(os.path.join(folder, name))
+            os.remove(os.path.join(folder, name + ".json"))
+        # Nothing changes in the database: only the reconcile can see it.
+        self.wait_for(lambda: all(os.path.exists(os.path.join(folder, n)) for n in gone), 30)
+        self.stop(agent)
+        root, conf = self.fresh_machine()
+        out = os.path.join(root, "latest.db")
+        p = self.w.run("restore", "--config", conf, "--from", "mirror", "--latest", "--to", out)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(dump(out), dump(self.w.db))
+
+    def test_sidecar_restore_then_agent_goes_on_offsite(self):
+        """The container's restore-then-agent on a new machine: the newest
+        state comes back from the remote (snapshot and increments), and the
+        agent goes on replicating there -- a new chain, since the restored
+        file is a new base -- without sending back what the remote holds."""
+        agent = self.agent()
+        writer = Writer(self.w.db)
+        try:
+            self.wait_for(lambda: self.chain() and len(self.increments(
+                self.mirror, self.chain()["snapshot"])) >= 4)
+        finally:
+            writer.stop()
+        self.wait_for(self.settled)
+        self.stop(agent)
+        before = {}
+        for d, _, files in os.walk(self.mirror):
+            for name in files:
+                path = os.path.join(d, name)
+                before[path] = os.stat(path).st_mtime_ns
+        old_snapshot = self.chain()["snapshot"]
+
+        root, conf = self.fresh_machine()
+        with open(conf, "a") as f:
+            f.write("[schedule]\ndaily = off\nweekly = off\nmonthly = off\n"
+                    "catch_up = false\n[replicate]\nenabled = true\ninterval = 1s\n")
+        entry = os.path.join(HERE, "..", "..", "packaging", "docker", "entrypoint.sh")
+        env = dict(os.environ, CBSYNC_BIN=CBSYNC, CBSYNC_CONFIG=conf)
+        side = subprocess.Popen(["/bin/sh", entry, "restore-then-agent"], cwd=root, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: side.poll() is None and side.kill())
+        db = os.path.join(root, "cloudbrain.db")
+        self.wait_for(lambda: side.poll() is not None or json.loads(self.w.run(
+            "status", "--json", "--config", conf).stdout)["running"])
+        self.assertIsNone(side.poll(), side.stderr.read() if side.poll() is not None else "")
+        self.assertEqual(dump(db), dump(self.w.db))
+        writer = Writer(db)
+        try:
+            time.sleep(4)
+        finally:
+            writer.stop()
+        with open(os.path.join(root, "backups", ".cbsync-chain", "cloudbrain.json")) as f:
+            new_snapshot = json.load(f)["snapshot"]
+        self.assertNotEqual(new_snapshot, old_snapshot)
+        self.wait_for(lambda: len(self.increments(self.mirror, new_snapshot)) >= 2)
+        time.sleep(3)
+        side.send_signal(signal.SIGTERM)
+        _, err = side.communicate(timeout=60)
+        self.assertEqual(side.returncode, 0, err)
+        # Nothing the remote held was sent again or changed.
+        for path, mtime in before.items():
+            self.assertEqual(os.stat(path).st_mtime_ns, mtime, path)
+        # And a third machine gets the new machine's newest state from it.
+        os.makedirs(self.w.path("third"))
+        third = self.w.path("third", "cloudbrain.db")
+        with open(self.w.path("third.conf"), "w") as f:
+            f.write(f"[database]\npath = {third}\n[local]\ndir = {self.w.path('third', 'b')}\n"
+                    + remote_section("mirror", self.mirror))
+        p = self.w.run("restore", "--config", self.w.path("third.conf"), "--from", "mirror",
+                       "--latest", "--to", third)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        p = self.w.run("restore", "--config", conf, "--from", "local", "--latest", "--to",
+                       self.w.path("local-b.db"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(dump(third), dump(self.w.path("local-b.db")))
 
 
 if __name__ == "__main__":

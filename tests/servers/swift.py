@@ -47,6 +47,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ACCESS_KEY = "test:tester"
@@ -289,6 +290,37 @@ class SwiftS3:
         """Start the proxy again after stop_proxy(), on the same port."""
         self._spawn("proxy", ["swift-proxy-server", self._path("proxy-server.conf"), "-v"])
         self._wait_ready()
+
+    def requests(self, bucket, prefix):
+        """What clients asked of the proxy about bucket/prefix, by kind
+        (LIST, GET, HEAD, PUT, POST, DELETE), from its access log -- the
+        server's own count.  Needs log_level INFO (access lines are INFO)."""
+        counts = {}
+        path = self._path("proxy.log")
+        if not os.path.exists(path):
+            return counts
+        with open(path, errors="replace") as f:
+            for line in f:
+                # "proxy: CLIENT REMOTE DATE METHOD PATH PROTO STATUS ...";
+                # Swift's own subrequests have "-" for the client.
+                parts = line.split()
+                if len(parts) < 7 or parts[0] != "proxy:" or parts[1] == "-":
+                    continue
+                method, target = parts[4], urllib.parse.unquote(parts[5])
+                if not target.startswith("/" + bucket):
+                    continue
+                rest = target[len(bucket) + 1:]
+                if "list-type=2" in rest or (method == "GET" and rest.startswith("?")):
+                    query = urllib.parse.parse_qs(rest.partition("?")[2])
+                    if not query.get("prefix", [""])[0].startswith(prefix):
+                        continue
+                    kind = "LIST"
+                elif rest.startswith("/" + prefix):
+                    kind = method
+                else:
+                    continue
+                counts[kind] = counts.get(kind, 0) + 1
+        return counts
 
     def logs(self):
         """Every server's log, for failure messages."""

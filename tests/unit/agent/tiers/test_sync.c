@@ -20,6 +20,7 @@
 #include "backends/backend.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
+#include "common/increment.h"
 #include "common/meta.h"
 #include "common/timeutil.h"
 
@@ -458,6 +459,153 @@ static void a_backup_that_does_not_match_its_metadata_stops_the_sync(void **stat
 	tier_close(&rt);
 }
 
+/* ---- chains of increments ---- */
+
+/* One increment (or roll-up) of snapshot's chain, seqs first..last at
+ * times t0..t1 (seconds), with metadata that matches its bytes; its
+ * predecessor is the fine increment ending at first - 1. */
+static void make_incr(const char *dir, const char *snapshot, uint64_t first, uint64_t last,
+		      bool rollup, int64_t t0, int64_t t1, int64_t prev_t)
+{
+	struct incr_name n = {.seq_first = first, .seq_last = last, .first = t0, .last = t1,
+			      .rollup = rollup};
+	struct incr_meta m = {0};
+	struct backup_name bn;
+	snprintf(n.snapshot, sizeof(n.snapshot), "%s", snapshot);
+	assert_true(backup_name_parse(snapshot, &bn));
+	assert_true(incr_name_format(&n, m.name, sizeof(m.name)));
+	if (first > 1) {
+		struct incr_name p = {.seq_first = first - 1, .seq_last = first - 1,
+				      .first = prev_t, .last = prev_t};
+		snprintf(p.snapshot, sizeof(p.snapshot), "%s", snapshot);
+		assert_true(incr_name_format(&p, m.prev, sizeof(m.prev)));
+	}
+	char content[INCR_NAME_MAX + 16];
+	int len = snprintf(content, sizeof(content), "increment %s\n", m.name);
+	uint8_t d[SHA256_LEN];
+	sha256_buf(content, (size_t)len, d);
+	hex_encode(d, SHA256_LEN, m.sha256);
+	snprintf(m.database, sizeof(m.database), "%s", bn.db);
+	snprintf(m.snapshot, sizeof(m.snapshot), "%s", snapshot);
+	m.seq_first = first;
+	m.seq_last = last;
+	m.first_tx_ms = t0 * 1000;
+	m.last_tx_ms = t1 * 1000;
+	m.page_size = 4096;
+	m.page_count = 3;
+	m.pages = 1;
+	m.original_size = 32 + 4096 + 24;
+	m.compressed_size = len;
+	snprintf(m.version, sizeof(m.version), "test");
+	char *path = path_in(dir, m.name), *folder = fs_dirname(path);
+	struct error err = {0};
+	assert_int_equal(fs_mkdirs(folder, 0700, &err), CB_OK);
+	free(folder);
+	free(path);
+	char *json = incr_meta_to_json(&m);
+	char key[INCR_NAME_MAX + 8];
+	snprintf(key, sizeof(key), "%s%s", m.name, META_SUFFIX);
+	write_obj(dir, key, json, strlen(json));
+	free(json);
+	write_obj(dir, m.name, content, (size_t)len);
+}
+
+/* Fine increments 1..10 of CH_NEW's chain, step seconds apart, and the
+ * roll-up of 1..5. */
+static int64_t make_chain(int64_t step)
+{
+	struct backup_name bn;
+	assert_true(backup_name_parse(names[CH_NEW], &bn));
+	int64_t t = bn.created;
+	make(local_dir, names[CH_NEW]);
+	for (uint64_t i = 1; i <= 10; i++)
+		make_incr(local_dir, names[CH_NEW], i, i, false, t + step * (int64_t)i,
+			  t + step * (int64_t)i, t + step * (int64_t)(i - 1));
+	make_incr(local_dir, names[CH_NEW], 1, 5, true, t + step, t + 5 * step, 0);
+	return t;
+}
+
+/* Does the mirror hold increment (or roll-up) first..last of CH_NEW's chain? */
+static bool mirror_has(uint64_t first, uint64_t last, bool rollup)
+{
+	char stem[BACKUP_NAME_MAX];
+	snprintf(stem, sizeof(stem), "%.*s", (int)(strlen(names[CH_NEW]) - strlen(".db.gz")),
+		 names[CH_NEW]);
+	char pattern[64];
+	snprintf(pattern, sizeof(pattern), "%010llu-%010llu_", (unsigned long long)first,
+		 (unsigned long long)last);
+	char dir[400];
+	snprintf(dir, sizeof(dir), "%s/increments/%s%s", mirror, stem, rollup ? "/rollups" : "");
+	DIR *d = opendir(dir);
+	bool found = false;
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (strncmp(e->d_name, pattern, strlen(pattern)) == 0 &&
+		    strstr(e->d_name, ".json") == NULL)
+			found = true;
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static void a_remote_in_step_gets_each_increment_then_the_roll_ups(void **state)
+{
+	(void)state;
+	make_chain(1);
+	struct tier lt, rt;
+	open_tiers(&lt, &rt, "off");
+	struct sync_opts so = {.now = now, .db = "cloudbrain"};
+	struct sync_stats st;
+	struct error err = {0};
+	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
+	/* Every increment, in chain order; the roll-up waits until the
+	 * increment that vouches for it is known to be there. */
+	assert_int_equal(st.incrs_uploaded, 10);
+	for (uint64_t i = 1; i <= 10; i++)
+		assert_true(mirror_has(i, i, false));
+	assert_false(mirror_has(1, 5, true));
+	struct backup_name bn;
+	assert_true(backup_name_parse(names[CH_NEW], &bn));
+	assert_int_equal(st.newest, bn.created + 10);
+	sync_stats_free(&st);
+	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
+	assert_int_equal(st.incrs_uploaded, 1);
+	assert_true(mirror_has(1, 5, true));
+	sync_stats_free(&st);
+	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
+	assert_int_equal(st.incrs_uploaded, 0);
+	sync_stats_free(&st);
+	tier_close(&lt);
+	tier_close(&rt);
+}
+
+static void a_remote_far_behind_gets_the_backlog_as_roll_ups(void **state)
+{
+	(void)state;
+	make_chain(30);   /* the first increment is 270 s older than the last */
+	struct tier lt, rt;
+	open_tiers(&lt, &rt, "off");
+	struct sync_opts so = {.now = now, .db = "cloudbrain"};
+	struct sync_stats st;
+	struct error err = {0};
+	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
+	/* The roll-up and the increment that vouches for it, then the rest:
+	 * 7 objects where the increments alone were 10. */
+	assert_int_equal(st.incrs_uploaded, 7);
+	assert_true(mirror_has(1, 5, true));
+	assert_true(mirror_has(5, 5, false));
+	for (uint64_t i = 1; i <= 4; i++)
+		assert_false(mirror_has(i, i, false));
+	for (uint64_t i = 6; i <= 10; i++)
+		assert_true(mirror_has(i, i, false));
+	sync_stats_free(&st);
+	/* In step: nothing more to send. */
+	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
+	assert_int_equal(st.incrs_uploaded, 0);
+	sync_stats_free(&st);
+	tier_close(&lt);
+	tier_close(&rt);
+}
+
 /* ---- fixture ---- */
 
 static int setup(void **state)
@@ -526,6 +674,8 @@ int main(void)
 		T(half_pairs_and_remote_only_backups),
 		T(a_remote_that_is_down),
 		T(a_backup_that_does_not_match_its_metadata_stops_the_sync),
+		T(a_remote_in_step_gets_each_increment_then_the_roll_ups),
+		T(a_remote_far_behind_gets_the_backlog_as_roll_ups),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	backend_global_cleanup();
