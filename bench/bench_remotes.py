@@ -1099,8 +1099,9 @@ def report(args, rows, base_info, floor_per_hour, problems):
                                  for n in ("local",) + REMOTES)
                      + f"; agent CPU {r['agent_cpu_s']:.1f} s "
                      f"({100 * r['agent_cpu_s'] / r['window_s']:.2f}% of one core), the whole "
-                     f"machine's {fmt(r.get('machine_busy_cpu_s'), '.1f')} s (everything: "
-                     f"Swift, sshd, the writer, this script); this script's own S3 listings "
+                     f"machine's {fmt(r.get('machine_busy_cpu_s'), '.1f')} s (all of it: "
+                     f"Swift, sshd, the writer, this script, anything else running); this "
+                     f"script's own S3 listings "
                      f"{r['s3_poll_requests']} (not counted above)")
         if r.get("unreadable_states"):
             lines.append(f"{m}: {len(r['unreadable_states'])} states could not be read back "
