@@ -678,7 +678,7 @@ def run_mode(mode, args, cbsync, work, base_db, s3, ssh, problems):
             problems.append(f"{mode}: {len(late)} objects were listed in the bucket before "
                             f"(or without) a PUT of them in the proxy log, first: {late[0]}")
         res.update(measure(args, wlog, ticks, arrivals, backups, sftp_dir, client, bucket,
-                           local, status_samples))
+                           local, status_samples, root))
         if mode == "increments":
             with sqlite3.connect(db) as con:
                 con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -733,25 +733,38 @@ def in_step(local, *remotes):
 # Figures from the records
 # ---------------------------------------------------------------------------
 
-def read_state_object(rel, backups, sftp_dir, client, bucket):
-    """An object's bytes (decompressed), from the local tier, else the sftp
-    remote's copy, else the bucket; None when none has it."""
-    for base in (backups, sftp_dir):
-        path = os.path.join(base, rel)
-        try:
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        except (OSError, EOFError, zlib.error):
-            continue
+def state_counter(rel, backups, sftp_dir, client, bucket, tmp_dir):
+    """The newest commit a state's own pages hold (its largest marker),
+    read from the local tier, else the sftp remote's copy, else the bucket
+    (fetched into tmp_dir); None when none has it.  Snapshots are read in
+    chunks (br.snapshot_counter), never whole."""
+    paths = [os.path.join(base, rel) for base in (backups, sftp_dir)]
+    fetched = None
     try:
-        body = client.get_object(Bucket=bucket, Key=PREFIX + "/" + rel)["Body"].read()
-        return gzip.decompress(body)
-    except Exception:
+        for path in paths + [None]:
+            if path is None:
+                fetched = os.path.join(tmp_dir, "fetched.gz")
+                try:
+                    client.download_file(bucket, PREFIX + "/" + rel, fetched)
+                except Exception:
+                    return None
+                path = fetched
+            try:
+                if rel.endswith(".db.gz"):
+                    return br.snapshot_counter(path)
+                with gzip.open(path, "rb") as f:
+                    _, pages = br.wal_pages(f.read())
+                return br.max_marker(b"".join(pages.values()))
+            except (OSError, EOFError, zlib.error):
+                continue
         return None
+    finally:
+        if fetched and os.path.exists(fetched):
+            os.unlink(fetched)
 
 
 def measure(args, wlog, ticks, arrivals, backups, sftp_dir, client, bucket, local,
-            status_samples):
+            status_samples, tmp_dir):
     """Lag per observer, the floor, and the writer's figures."""
     commits = sorted(wlog["commits"])
     ctimes = [c[2] for c in commits]
@@ -769,15 +782,11 @@ def measure(args, wlog, ticks, arrivals, backups, sftp_dir, client, bucket, loca
     floor = 0
     unreadable = []
     for rel in sorted(rels):
-        data = read_state_object(rel, backups, sftp_dir, client, bucket)
-        if data is None:
+        c = state_counter(rel, backups, sftp_dir, client, bucket, tmp_dir)
+        if c is None:
             unreadable.append(rel)
-            continue
-        if rel.endswith(".db.gz"):
-            own[rel] = br.max_marker(data)
         else:
-            _, pages = br.wal_pages(data)
-            own[rel] = br.max_marker(b"".join(pages.values()))
+            own[rel] = c
     for rel in local.seen:
         if is_state(rel) and rel.startswith("increments/"):
             try:
