@@ -89,16 +89,21 @@ struct chain {
 	char last[INCR_NAME_MAX];      /* its name; "" at the snapshot */
 	struct chain_step *step;       /* the increment being applied, if any */
 	enum result failed;            /* sticky: CB_OK while the chain is good */
+	bool trusted;                  /* began from the snapshot's recorded checksum */
 	char broken_at[INCR_NAME_MAX]; /* what broke it, for later calls' messages */
 };
 
 /* Start a chain on the snapshot's decompressed image, open read-write on
  * image_fd at image_path (the fd is the caller's; c keeps a copy of the
- * path).  Builds the page-hash table of the image (CB_ERR_CORRUPT if its
- * size is not a whole number of pages or its header says another page
- * size) and, when base->state_checksum is set, compares the image's
- * checksum with it (CB_ERR_CORRUPT on a mismatch).  On failure c holds
- * nothing to free (chain_free is still safe). */
+ * path).  CB_ERR_CORRUPT if the image's size is not a whole number of
+ * pages or its header says another page size.  When base->state_checksum
+ * is set, the chain starts from it and reads back only the pages the
+ * increments change (pagesum_trust): a restore of a snapshot plus a few
+ * increments then costs little more than the snapshot's; a recorded
+ * checksum that is wrong shows at the first increment's comparison (its
+ * error line names the snapshot too).  Without it the whole image is
+ * hashed (pagesum_build).  On failure c holds nothing to free (chain_free
+ * is still safe). */
 enum result chain_begin(struct chain *c, int image_fd, const char *image_path,
 			const struct chain_base *base, struct error *err);
 

@@ -100,6 +100,14 @@ static enum result reserve(struct pagesum *t, uint32_t count, struct error *err)
 		return error_nomem(err);
 	memset(p + t->cap, 0, (cap - t->cap) * sizeof(uint64_t));
 	t->hash = p;
+	if (t->image_fd >= 0) {
+		uint8_t *k = realloc(t->known, cap);
+		if (!k)
+			return error_nomem(err);
+		/* Slots past the image's pages hold no page yet: known, hash 0. */
+		memset(k + t->cap, 1, cap - t->cap);
+		t->known = k;
+	}
 	t->cap = cap;
 	return CB_OK;
 }
@@ -114,6 +122,7 @@ enum result pagesum_new(uint32_t page_size, struct pagesum **out, struct error *
 	if (!t)
 		return error_nomem(err);
 	t->page_size = page_size;
+	t->image_fd = -1;
 	t->md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	t->ctx = EVP_MD_CTX_new();
 	if (!t->md || !t->ctx) {
@@ -132,6 +141,8 @@ void pagesum_free(struct pagesum *t)
 	EVP_MD_free(t->md);
 	free(t->hash);
 	free(t->saved.pgno);
+	free(t->known);
+	free(t->page_buf);
 	free(t);
 }
 
@@ -157,8 +168,31 @@ uint64_t pagesum_get(const struct pagesum *t, uint32_t pgno)
 	return t->hash[pgno - 1];
 }
 
+/* In a table from pagesum_trust, make slot i (page i + 1) hold its hash,
+ * reading the page from the image if it was not known yet. */
+static enum result resolve(struct pagesum *t, uint32_t i, struct error *err)
+{
+	if (t->image_fd < 0 || t->known[i])
+		return CB_OK;
+	off_t off = (off_t)i * t->page_size;
+	ssize_t n = pagesum_pread_full(t->image_fd, t->page_buf, t->page_size, off);
+	if (n != (ssize_t)t->page_size)
+		return error_set(err, CB_ERR_IO, "cannot read page %" PRIu32 " of the database "
+				 "image: %s", i + 1, n < 0 ? strerror(errno) : "it is shorter");
+	if (!table_hash(t, i + 1, t->page_buf, &t->hash[i]))
+		return error_set(err, CB_ERR_INTERNAL, "cannot compute SHA-256 of page %" PRIu32,
+				 i + 1);
+	t->known[i] = 1;
+	return CB_OK;
+}
+
 enum result pagesum_resize(struct pagesum *t, uint32_t page_count, struct error *err)
 {
+	for (uint32_t i = page_count; i < t->count; i++) {
+		enum result r = resolve(t, i, err);
+		if (r)
+			return r;
+	}
 	if (page_count < t->count) {
 		if (page_count < t->saved.low)
 			t->saved.low = page_count;
@@ -184,6 +218,9 @@ enum result pagesum_update(struct pagesum *t, uint32_t pgno, const void *page,
 				 "page %" PRIu32 " is beyond the database's %" PRIu32 " pages",
 				 pgno, t->count);
 	uint64_t h;
+	enum result r = resolve(t, pgno - 1, err);
+	if (r)
+		return r;
 	if (!table_hash(t, pgno, page, &h))
 		return error_set(err, CB_ERR_INTERNAL, "cannot compute SHA-256 of page %" PRIu32,
 				 pgno);
@@ -249,6 +286,65 @@ static enum result check_header(const uint8_t *buf, uint32_t page_size, struct e
 	return CB_OK;
 }
 
+/* The image on fd: a regular file of whole pages (*count of them). */
+static enum result image_pages(int fd, uint32_t page_size, uint32_t *count, struct error *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return error_set(err, CB_ERR_IO, "cannot stat database image: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return error_set(err, CB_ERR_INTERNAL, "database image is not a regular file");
+	if (st.st_size % page_size != 0)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "database image of %jd bytes is not a whole number of %" PRIu32
+				 "-byte pages",
+				 (intmax_t)st.st_size, page_size);
+	if ((uint64_t)st.st_size / page_size > UINT32_MAX - 1)
+		return error_set(err, CB_ERR_CORRUPT, "database image of %jd bytes is too large",
+				 (intmax_t)st.st_size);
+	*count = (uint32_t)((uint64_t)st.st_size / page_size);
+	return CB_OK;
+}
+
+enum result pagesum_trust(int fd, uint32_t page_size, uint64_t checksum, struct pagesum **out,
+			  struct error *err)
+{
+	struct pagesum *t = NULL;
+	uint32_t count = 0;
+	enum result r = pagesum_new(page_size, &t, err);
+	if (r)
+		return r;
+	if ((r = image_pages(fd, page_size, &count, err)))
+		goto fail;
+	if (!(t->page_buf = malloc(page_size))) {
+		r = error_nomem(err);
+		goto fail;
+	}
+	if (count) {
+		ssize_t n = pagesum_pread_full(fd, t->page_buf, page_size, 0);
+		if (n != (ssize_t)page_size) {
+			r = error_set(err, CB_ERR_IO, "cannot read database image: %s",
+				      n < 0 ? strerror(errno) : "it shrank");
+			goto fail;
+		}
+		if ((r = check_header(t->page_buf, page_size, err)))
+			goto fail;
+	}
+	t->image_fd = fd;
+	if ((r = reserve(t, count, err)))
+		goto fail;
+	/* The image's pages are not known yet; slots past them are. */
+	if (count)
+		memset(t->known, 0, count);
+	t->count = count;
+	t->sum = checksum;
+	*out = t;
+	return CB_OK;
+fail:
+	pagesum_free(t);
+	return r;
+}
+
 enum result pagesum_build(int fd, uint32_t page_size, struct pagesum **out, struct error *err)
 {
 	struct pagesum *t = NULL;
@@ -257,28 +353,9 @@ enum result pagesum_build(int fd, uint32_t page_size, struct pagesum **out, stru
 	if (r)
 		return r;
 
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		r = error_set(err, CB_ERR_IO, "cannot stat database image: %s", strerror(errno));
+	uint32_t count = 0;
+	if ((r = image_pages(fd, page_size, &count, err)))
 		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = error_set(err, CB_ERR_INTERNAL, "database image is not a regular file");
-		goto fail;
-	}
-	if (st.st_size % page_size != 0) {
-		r = error_set(err, CB_ERR_CORRUPT,
-			      "database image of %jd bytes is not a whole number of %" PRIu32
-			      "-byte pages",
-			      (intmax_t)st.st_size, page_size);
-		goto fail;
-	}
-	if ((uint64_t)st.st_size / page_size > UINT32_MAX - 1) {
-		r = error_set(err, CB_ERR_CORRUPT, "database image of %jd bytes is too large",
-			      (intmax_t)st.st_size);
-		goto fail;
-	}
-	uint32_t count = (uint32_t)((uint64_t)st.st_size / page_size);
 	r = pagesum_resize(t, count, err);
 	if (r)
 		goto fail;

@@ -134,6 +134,19 @@ enum result pagesum_new(uint32_t page_size, struct pagesum **out, struct error *
  * page_size (else CB_ERR_CORRUPT).  fd must be a regular file. */
 enum result pagesum_build(int fd, uint32_t page_size, struct pagesum **out, struct error *err);
 
+/* A table for the image on fd whose checksum is already known (checksum:
+ * from the metadata of a snapshot whose object's SHA-256 was checked):
+ * nothing is read up front.  A page's hash is read from the image the first
+ * time an update or a resize needs it -- its old hash, before the caller
+ * writes the new bytes there -- so applying a chain reads only the pages it
+ * changes, not the whole image.  A wrong checksum is not caught here but at
+ * the first comparison with a recorded one (each XOR carries it along).
+ * Only pagesum_resize, pagesum_update, pagesum_page_count and
+ * pagesum_checksum are for such a table (what chain.h needs); fd must stay
+ * open, and every write to the image must follow the update of its page.
+ * The same checks of the file as pagesum_build's. */
+enum result pagesum_trust(int fd, uint32_t page_size, uint64_t checksum, struct pagesum **out,
+			  struct error *err);
 void pagesum_free(struct pagesum *t);
 
 uint32_t pagesum_page_size(const struct pagesum *t);

@@ -38,6 +38,11 @@ struct pagesum {
 	EVP_MD *md;
 	EVP_MD_CTX *ctx;
 	struct pagesum_saved saved;
+	/* A table from pagesum_trust: the hashes of the pages not yet touched
+	 * are read from the image on fd when first needed (known[i] == 0). */
+	int image_fd;       /* -1 for every other table */
+	uint8_t *known;     /* one byte a slot, as many as cap */
+	uint8_t *page_buf;  /* one page, for reading them */
 };
 
 static inline void put_be32(uint8_t *p, uint32_t v)

@@ -291,6 +291,71 @@ static void test_incremental_equals_rebuild(void **state)
 	}
 }
 
+/* pagesum_trust: a table that starts from a recorded checksum and reads a
+ * page of the image only when a change needs its old hash follows the
+ * database exactly as a table built from every page does, through growth,
+ * VACUUM (pages cut off) and deletes, when each page is written into the
+ * image after its update; a wrong starting checksum is carried along. */
+static void test_trusted_table_follows_the_image(void **state)
+{
+	struct ctx *c = *state;
+	char image[600];
+	snprintf(image, sizeof(image), "%s.image", c->db);
+	for (size_t k = 0; k < N_PAGE_SIZES; k++) {
+		uint32_t ps = page_sizes[k];
+		unlink(c->db);
+		sqlite3 *db = open_db(c->db, ps);
+		insert_rows(db, 0, 300, 150);
+		size_t len;
+		uint8_t *img = slurp(c->db, &len);
+		spill(image, img, len);
+		free(img);
+		int fd = open(image, O_RDWR);
+		assert_true(fd >= 0);
+		uint64_t start = checksum_of(image, ps);
+		struct pagesum *t = NULL, *off = NULL;
+		assert_int_equal(pagesum_trust(fd, ps, start, &t, NULL), CB_OK);
+		int fd2 = open(image, O_RDONLY);
+		assert_int_equal(pagesum_trust(fd2, ps, start ^ 1, &off, NULL), CB_OK);
+		assert_true(pagesum_checksum(t) == start);
+		const char *steps[] = {"UPDATE t SET x = x || '!' WHERE id % 5 = 0", "grow",
+				       "DELETE FROM t WHERE id % 2 = 0", "VACUUM"};
+		for (size_t s2 = 0; s2 < sizeof(steps) / sizeof(steps[0]); s2++) {
+			if (strcmp(steps[s2], "grow") == 0)
+				insert_rows(db, 5000, 80, 2 * (int)ps);
+			else
+				exec_ok(db, steps[s2]);
+			size_t new_len, old_len;
+			uint8_t *now = slurp(c->db, &new_len);
+			uint8_t *was = slurp(image, &old_len);
+			uint32_t count = (uint32_t)(new_len / ps);
+			assert_int_equal(pagesum_resize(t, count, NULL), CB_OK);
+			assert_int_equal(pagesum_resize(off, count, NULL), CB_OK);
+			for (uint32_t p = 1; p <= count; p++) {
+				size_t o = (size_t)(p - 1) * ps;
+				if (o + ps <= old_len && memcmp(now + o, was + o, ps) == 0)
+					continue;
+				assert_int_equal(pagesum_update(t, p, now + o, NULL), CB_OK);
+				assert_int_equal(pagesum_update(off, p, now + o, NULL), CB_OK);
+				assert_int_equal(pwrite(fd, now + o, ps, (off_t)o), (ssize_t)ps);
+			}
+			assert_int_equal(ftruncate(fd, (off_t)new_len), 0);
+			uint64_t fresh = checksum_of(c->db, ps);
+			assert_true(pagesum_checksum(t) == fresh);
+			assert_true(pagesum_checksum(off) == (fresh ^ 1));
+			assert_int_equal(pagesum_page_count(t), count);
+			free(now);
+			free(was);
+		}
+		pagesum_free(t);
+		pagesum_free(off);
+		close(fd);
+		close(fd2);
+		sqlite3_close(db);
+		unlink(image);
+	}
+}
+
 static void test_resize_xors_out_and_requires_new_pages(void **state)
 {
 	struct ctx *c = *state;
@@ -1124,6 +1189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_build_matches_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trusted_table_follows_the_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize_xors_out_and_requires_new_pages, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_swapped_pages_differ, setup, teardown),
