@@ -295,7 +295,7 @@ enum result sync_tier(struct tier *local, struct tier *remote, const struct sync
 	 * local tier), judged on what the remote holds now. */
 	struct catalog now_there = {0};
 	struct prune_result chains_res = {0};
-	r = tier_catalog(remote, opts->db, "sync", &now_there, err);
+	r = tier_catalog(remote, opts->db, NULL, &now_there, err);  /* warned above */
 	if (!r)
 		r = prune_chains(remote, &now_there, opts->db, opts->now, &chains_res, err);
 	catalog_free(&now_there);

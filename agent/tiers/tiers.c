@@ -119,7 +119,7 @@ enum result tier_catalog(struct tier *t, const char *db, const char *comp, struc
 	backend_listing_free(&l);
 	if (r)
 		return r;
-	if (!t->dir)  /* the local directory's odd names were never reported */
+	if (!t->dir && comp)  /* the local directory's odd names were never reported */
 		catalog_warn_unsafe(out, comp, t->name);
 	if (db)
 		catalog_keep_db(out, db);

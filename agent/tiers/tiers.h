@@ -40,7 +40,8 @@ void tier_close(struct tier *t);
 
 /* List the tier as a catalog of database db's backups (db NULL: every
  * database's), newest first, warning (component comp) about names cbsync
- * would never write.  The local tier's metadata is read for every backup as
+ * would never write (comp NULL: no warning, for a second listing in one
+ * pass).  The local tier's metadata is read for every backup as
  * well -- a file read each, which list, stats and sync all need; a remote's
  * costs a request each, so it is read on demand with tier_read_meta.  The
  * increments' metadata is read on demand on every tier (tier_read_incr_meta):
