@@ -24,11 +24,32 @@
 
 #define BACKLOG_SECONDS 60
 
-/* The increment of run (n long) with key, or NULL. */
-static struct catalog_incr *find(struct catalog_incr *run, size_t n, const char *key)
+/*
+ * A run is in chain order (catalog.h: seq first, then seq last, then key),
+ * and a chain a day long holds tens of thousands of increments: a sync,
+ * once a second, looks them up by bisection, never by a scan per step.
+ */
+
+/* The first increment of run (n long) whose seq first is at least seq. */
+static size_t first_at(const struct catalog_incr *run, size_t n, uint64_t seq)
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(run[i].key, key) == 0)
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (run[mid].parsed.seq_first < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The increment of run with the key (and so the seqs) of e, or NULL. */
+static struct catalog_incr *find(struct catalog_incr *run, size_t n, const struct catalog_incr *e)
+{
+	for (size_t i = first_at(run, n, e->parsed.seq_first);
+	     i < n && run[i].parsed.seq_first == e->parsed.seq_first; i++)
+		if (strcmp(run[i].key, e->key) == 0)
 			return &run[i];
 	return NULL;
 }
@@ -37,18 +58,34 @@ static struct catalog_incr *find(struct catalog_incr *run, size_t n, const char 
  * metadata? */
 static bool held(struct catalog_incr *rrun, size_t rn, const struct catalog_incr *li)
 {
-	const struct catalog_incr *r = find(rrun, rn, li->key);
+	const struct catalog_incr *r = find(rrun, rn, li);
 	return r && r->has_data && r->has_meta && r->size == li->size;
 }
 
-/* The fine increment of run that ends where e ends (e's voucher), or NULL. */
+/* The fine increment of run starting at seq that ends at last, or NULL. */
+static struct catalog_incr *fine_from(struct catalog_incr *run, size_t n, uint64_t seq,
+				      uint64_t last)
+{
+	for (size_t i = first_at(run, n, seq); i < n && run[i].parsed.seq_first == seq; i++)
+		if (!run[i].parsed.rollup && run[i].parsed.seq_last == last)
+			return &run[i];
+	return NULL;
+}
+
+/* The fine increment of run that ends where roll-up e ends (e's voucher),
+ * or NULL: a one-commit increment at its end, or the increment compaction
+ * merged from the same stretch; anything else is looked for the long way. */
 static struct catalog_incr *voucher(struct catalog_incr *run, size_t n,
 				    const struct catalog_incr *e)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!run[i].parsed.rollup && run[i].parsed.seq_last == e->parsed.seq_last)
-			return &run[i];
-	return NULL;
+	uint64_t last = e->parsed.seq_last;
+	struct catalog_incr *v = fine_from(run, n, last, last);
+	if (!v)
+		v = fine_from(run, n, e->parsed.seq_first, last);
+	for (size_t i = 0; !v && i < n; i++)
+		if (!run[i].parsed.rollup && run[i].parsed.seq_last == last)
+			v = &run[i];
+	return v;
 }
 
 static enum result upload_incr(struct tier *local, struct tier *remote, struct catalog_incr *li,
@@ -90,10 +127,8 @@ static struct catalog_incr *next_local(struct catalog_incr *run, size_t n, uint6
 				       int64_t newest)
 {
 	struct catalog_incr *fine = NULL, *roll = NULL;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = first_at(run, n, pos); i < n && run[i].parsed.seq_first == pos; i++) {
 		struct catalog_incr *e = &run[i];
-		if (e->parsed.seq_first != pos)
-			continue;
 		if (!e->parsed.rollup) {
 			if (!fine || e->parsed.seq_last > fine->parsed.seq_last)
 				fine = e;
@@ -112,9 +147,9 @@ static struct catalog_incr *next_local(struct catalog_incr *run, size_t n, uint6
 static struct catalog_incr *next_remote(struct catalog_incr *run, size_t n, uint64_t pos)
 {
 	struct catalog_incr *best = NULL;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = first_at(run, n, pos); i < n && run[i].parsed.seq_first == pos; i++) {
 		struct catalog_incr *e = &run[i];
-		if (e->parsed.seq_first != pos || !e->has_data || !e->has_meta)
+		if (!e->has_data || !e->has_meta)
 			continue;
 		if (e->parsed.rollup) {
 			const struct catalog_incr *v = voucher(run, n, e);
