@@ -10,39 +10,12 @@ import signal
 import subprocess
 import time
 
-from harness import (CbsyncTest, Writer, dump, main, make_db, start_cbsync,
-                     write_agent_config)
-from remotes import SshServer, SwiftS3
+from harness import Writer, dump, main, start_cbsync
 import test_replicate_servers as servers
 
 
-class ReplicateKillTest(CbsyncTest):
+class ReplicateKillTest(servers.TwoRemotesCase):
     BUCKET = "cbsync-replicate-kill"
-    # The same remotes, status and "in step" as the outage test's.
-    env = servers.ReplicateServersTest.env
-    status = servers.ReplicateServersTest.status
-    chain = servers.ReplicateServersTest.chain
-    both_in_step = servers.ReplicateServersTest.both_in_step
-
-    @classmethod
-    def setUpClass(cls):
-        cls.s3 = SwiftS3()
-        cls.s3.start()
-        cls.s3.create_bucket(cls.BUCKET)
-        cls.ssh = SshServer()
-        cls.ssh.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s3.stop()
-        cls.ssh.stop()
-
-    def setUp(self):
-        super().setUp()
-        self.prefix = "k%d" % random.randrange(1 << 30)
-        make_db(self.w.db, rows=300)
-        self.conf = write_agent_config(self.w.path("cbsync.conf"), self.w.db, self.w.backups,
-                                       rebase_share="off")
 
     def local_bytes(self, key):
         with open(os.path.join(self.w.backups, key), "rb") as f:

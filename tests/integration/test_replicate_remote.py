@@ -79,6 +79,20 @@ class ReplicateRemoteTest(CbsyncTest):
             return False
         return time.time() - self._since > 3 and self.in_step()
 
+    def replicate_until(self, n):
+        """Start the agent and a writer; once the remote holds n increments
+        of the chain, stop the writer and wait until the agent and the
+        remote have caught up.  Returns the agent, still running."""
+        agent = self.agent()
+        writer = Writer(self.w.db)
+        try:
+            self.wait_for(lambda: self.chain() and len(self.increments(
+                self.mirror, self.chain()["snapshot"])) >= n)
+        finally:
+            writer.stop()
+        self.wait_for(self.settled)
+        return agent
+
     def agent(self):
         a = start_cbsync(self.w.root, "agent", "--config", self.conf)
         self.addCleanup(lambda: a.poll() is None and a.kill())
@@ -101,14 +115,7 @@ class ReplicateRemoteTest(CbsyncTest):
         return root, conf
 
     def test_remote_restores_every_state_the_local_tier_does(self):
-        agent = self.agent()
-        writer = Writer(self.w.db)
-        try:
-            self.wait_for(lambda: self.chain() and len(self.increments(
-                self.mirror, self.chain()["snapshot"])) >= 6)
-        finally:
-            writer.stop()
-        self.wait_for(self.settled)
+        agent = self.replicate_until(6)
         snapshot = self.chain()["snapshot"]
         # Snapshot, increments and their metadata, byte for byte.
         self.assertTrue(os.path.exists(os.path.join(self.mirror, snapshot)))
@@ -196,14 +203,7 @@ class ReplicateRemoteTest(CbsyncTest):
         remote holds the whole chain again."""
         with open(self.conf, "a") as f:
             f.write("[sync]\nreconcile_interval = 2s\n")
-        agent = self.agent()
-        writer = Writer(self.w.db)
-        try:
-            self.wait_for(lambda: self.chain() and len(self.increments(
-                self.mirror, self.chain()["snapshot"])) >= 4)
-        finally:
-            writer.stop()
-        self.wait_for(self.settled)
+        agent = self.replicate_until(4)
         snapshot = self.chain()["snapshot"]
         folder = os.path.join(self.mirror, "increments", snapshot[:-len(".db.gz")])
         gone = self.increments(self.mirror, snapshot)[1:3]
@@ -223,14 +223,7 @@ class ReplicateRemoteTest(CbsyncTest):
         """An increment lost on both tiers: the remote cannot follow the
         chain past it, the agent says why and starts a new chain, which the
         remote then holds whole."""
-        agent = self.agent()
-        writer = Writer(self.w.db)
-        try:
-            self.wait_for(lambda: self.chain() and len(self.increments(
-                self.mirror, self.chain()["snapshot"])) >= 4)
-        finally:
-            writer.stop()
-        self.wait_for(self.settled)
+        agent = self.replicate_until(4)
         self.stop(agent)
         snapshot = self.chain()["snapshot"]
         lost = self.increments(self.w.backups, snapshot)[1]
@@ -264,14 +257,7 @@ class ReplicateRemoteTest(CbsyncTest):
         state comes back from the remote (snapshot and increments), and the
         agent goes on replicating there -- a new chain, since the restored
         file is a new base -- without sending back what the remote holds."""
-        agent = self.agent()
-        writer = Writer(self.w.db)
-        try:
-            self.wait_for(lambda: self.chain() and len(self.increments(
-                self.mirror, self.chain()["snapshot"])) >= 4)
-        finally:
-            writer.stop()
-        self.wait_for(self.settled)
+        agent = self.replicate_until(4)
         self.stop(agent)
         before = {}
         for d, _, files in os.walk(self.mirror):

@@ -16,7 +16,10 @@ from harness import (CbsyncTest, Writer, dump, main, make_db, start_cbsync,
 from remotes import SshServer, SwiftS3
 
 
-class ReplicateServersTest(CbsyncTest):
+class TwoRemotesCase(CbsyncTest):
+    """Swift's S3 (remote "s3", bucket BUCKET) and sshd (remote "sftp"),
+    started once per class; an agent config replicating this test's database
+    to both, under a prefix of its own."""
     BUCKET = "cbsync-replicate"
 
     @classmethod
@@ -57,7 +60,7 @@ class ReplicateServersTest(CbsyncTest):
 
     def setUp(self):
         super().setUp()
-        self.prefix = "r%d" % random.randrange(1 << 30)
+        self.prefix = "p%d" % random.randrange(1 << 30)
         make_db(self.w.db, rows=300)
         self.conf = write_agent_config(self.w.path("cbsync.conf"), self.w.db, self.w.backups,
                                        rebase_share="off")
@@ -73,6 +76,22 @@ class ReplicateServersTest(CbsyncTest):
         with open(path) as f:
             return json.load(f)
 
+    def both_in_step(self, since):
+        """Nothing captured has stayed unshipped, the chain has stood still
+        for 3 s, and both remotes succeeded since then."""
+        c = self.chain()
+        if c != getattr(self, "_last", None):
+            self._last, self._since = c, time.time()
+            return False
+        if time.time() - self._since < 3:
+            return False
+        st = self.status()
+        rs = {r["name"]: r for r in st["remotes"]}
+        return all(not r["failing"] and r["lag_seconds"] == 0 and r["last_success"]
+                   and r["last_success"] >= since for r in rs.values()) and len(rs) == 2
+
+
+class ReplicateServersTest(TwoRemotesCase):
     def local_metas(self):
         c = self.chain()
         folder = os.path.join(self.w.backups, "increments", c["snapshot"][:-len(".db.gz")])
@@ -91,20 +110,6 @@ class ReplicateServersTest(CbsyncTest):
             time.sleep(seconds)
         finally:
             start()
-
-    def both_in_step(self, since):
-        """Nothing captured has stayed unshipped, the chain has stood still
-        for 3 s, and both remotes succeeded since then."""
-        c = self.chain()
-        if c != getattr(self, "_last", None):
-            self._last, self._since = c, time.time()
-            return False
-        if time.time() - self._since < 3:
-            return False
-        st = self.status()
-        rs = {r["name"]: r for r in st["remotes"]}
-        return all(not r["failing"] and r["lag_seconds"] == 0 and r["last_success"]
-                   and r["last_success"] >= since for r in rs.values()) and len(rs) == 2
 
     def test_both_remotes_catch_up_and_restore_any_state(self):
         env = self.env()
