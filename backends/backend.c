@@ -324,7 +324,8 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	s.progress = opts->progress;
 	s.progress_ctx = opts->progress_ctx;
 	s.total = (uint64_t)size;
-	struct backend_put_info info = {.size = (uint64_t)size, .sha256_hex = sha256_hex,
+	uint64_t whole = (uint64_t)size + opts->head_len;
+	struct backend_put_info info = {.size = whole, .sha256_hex = opts->head_len ? NULL : sha256_hex,
 					.started = put_started, .started_ctx = &track};
 	b->calls.put++;
 	if ((r = b->ops->put_begin(b->ctx, key, &info, &sink.put, err))) {
@@ -332,7 +333,8 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 		r = prefixed(b, r, err);
 		goto done;
 	}
-	if ((r = stream_pump_fd(fd, path, &s, err)))
+	if ((opts->head_len && (r = to_put(&sink, opts->head, opts->head_len, err))) ||
+	    (r = stream_pump_fd(fd, path, &s, err)))
 		goto done;
 	char hex[SHA256_HEX_LEN + 1];
 	stream_sha256_hex(&s, hex);
@@ -348,7 +350,7 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	sink.put = NULL;
 	r = prefixed(b, b->ops->put_commit(p, err), err);
 	if (r == CB_OK)
-		cache_put(b, key, (uint64_t)size);
+		cache_put(b, key, whole);
 done:
 	if (sink.put)
 		b->ops->put_abort(sink.put);
@@ -389,11 +391,14 @@ struct buffer_sink {
 	size_t len;
 	size_t max;
 	const char *key;
+	bool drop;          /* keep the first max bytes, drop the rest */
 };
 
 static enum result to_buffer(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct buffer_sink *s = ctx;
+	if (s->drop && s->len + len > s->max)
+		len = s->max - s->len;
 	if (s->len + len > s->max)
 		return error_set(err, CB_ERR_CORRUPT, "object '%s' is larger than expected", s->key);
 	char *nd = realloc(s->data, s->len + len + 1);
@@ -406,19 +411,43 @@ static enum result to_buffer(void *ctx, const void *buf, size_t len, struct erro
 	return CB_OK;
 }
 
+static enum result buffer_done(struct buffer_sink *s, enum result r, char **out, size_t *len,
+			       struct error *err)
+{
+	if (r) {
+		free(s->data);
+		return r;
+	}
+	if (!s->data && !(s->data = calloc(1, 1)))
+		return error_nomem(err);
+	*out = s->data;
+	if (len)
+		*len = s->len;
+	return CB_OK;
+}
+
 enum result backend_get_buffer(struct backend *b, const char *key, size_t max, char **out,
 			       size_t *len, struct error *err)
 {
 	struct buffer_sink s = {.max = max, .key = key};
 	enum result r = backend_get(b, key, to_buffer, &s, err);
-	if (r) {
-		free(s.data);
-		return r;
+	return buffer_done(&s, r, out, len, err);
+}
+
+enum result backend_get_head(struct backend *b, const char *key, size_t max, char **out,
+			     size_t *len, struct error *err)
+{
+	struct buffer_sink s = {.max = max, .key = key};
+	enum result r;
+	if (!backend_key_valid(key))
+		return bad_key(b, key, err);
+	if (!b->ops->get_head) {
+		s.drop = true;
+		return buffer_done(&s, backend_get(b, key, to_buffer, &s, err), out, len, err);
 	}
-	if (!s.data && !(s.data = calloc(1, 1)))
-		return error_nomem(err);
-	*out = s.data;
-	if (len)
-		*len = s.len;
-	return CB_OK;
+	b->calls.get++;
+	r = prefixed(b, b->ops->get_head(b->ctx, key, max, to_buffer, &s, err), err);
+	if (r == CB_ERR_NOT_FOUND)
+		cache_remove(b, key);
+	return buffer_done(&s, r, out, len, err);
 }

@@ -13,6 +13,8 @@
  *
  *   <name>.db.gz          the backup, byte for byte the local file
  *   <name>.db.gz.json     its metadata (see common/meta.h)
+ *   increments/...        increments, each one object with its metadata
+ *                         inside (agent/tiers/packed.h)
  *
  * so that a listing of the remote alone describes every backup.  Keys cbsync
  * writes use only [A-Za-z0-9._-] plus "/" between non-empty components, and
@@ -185,6 +187,11 @@ struct backend_ops {
 
 	/* Optional (NULL when absent). */
 
+	/* Stream the object's first max bytes (all of it when shorter) to
+	 * sink: one ranged request, for a small header of a large object. */
+	enum result (*get_head)(void *ctx, const char *key, size_t max, stream_write_fn sink,
+				void *sink_ctx, struct error *err);
+
 	/* Remove what unfinished puts left behind that is older than
 	 * older_than (epoch seconds): temp files, incomplete multipart uploads.
 	 * Returns how many were removed in *removed. */
@@ -311,6 +318,8 @@ enum result backend_remove(struct backend *b, const char *key, struct error *err
 
 struct put_file_opts {
 	const char *sha256_hex;       /* what the file must hash to, or NULL */
+	const void *head;             /* head_len bytes sent before the file's, */
+	size_t head_len;              /* outside sha256_hex's check (agent/tiers/packed.h) */
 	stream_progress_fn progress;
 	void *progress_ctx;
 };
@@ -329,6 +338,13 @@ enum result backend_put_buffer(struct backend *b, const char *key, const void *d
 /* Fetch a small object (at most max bytes) into a NUL-terminated buffer. */
 enum result backend_get_buffer(struct backend *b, const char *key, size_t max, char **out,
 			       size_t *len, struct error *err);
+
+/* Fetch the first max bytes of an object (fewer if it is shorter) into a
+ * NUL-terminated buffer: ops->get_head, or where a backend has none a
+ * whole get of which the rest is dropped.  A server that sends more than
+ * max bytes for a ranged request is refused (CB_ERR_CORRUPT). */
+enum result backend_get_head(struct backend *b, const char *key, size_t max, char **out,
+			     size_t *len, struct error *err);
 
 /* From now on tell t (NULL: nobody) of the puts backend_put_file and
  * backend_put_buffer make; t must outlive its use. */

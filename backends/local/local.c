@@ -347,6 +347,45 @@ static enum result local_get(void *ctx, const char *key, stream_write_fn sink, v
 	return r;
 }
 
+static enum result local_get_head(void *ctx, const char *key, size_t max, stream_write_fn sink,
+				  void *sink_ctx, struct error *err)
+{
+	struct local *l = ctx;
+	char *path;
+	enum result r = object_request(l, key, &path, err);
+	if (r == CB_ERR_NOT_FOUND)
+		return error_set(err, r, "no object '%s'", key);
+	if (r)
+		return r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf = fd < 0 ? NULL : malloc(max ? max : 1);
+	size_t got = 0;
+	if (fd < 0)
+		r = errno == ENOENT ? error_set(err, CB_ERR_NOT_FOUND, "no object '%s'", key)
+				    : store_error(l, err, errno, path);
+	else if (!buf)
+		r = error_nomem(err);
+	while (!r && got < max) {
+		ssize_t n = read(fd, buf + got, max - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = store_error(l, err, errno, path);
+		else if (n == 0)
+			break;
+		else
+			got += (size_t)n;
+	}
+	if (!r && got)
+		r = sink(sink_ctx, buf, got, err);
+	l->stats.bytes_down += got;
+	free(buf);
+	free(path);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 static enum result local_remove(void *ctx, const char *key, struct error *err)
 {
 	struct local *l = ctx;
@@ -445,6 +484,7 @@ const struct backend_ops backend_local = {
 	.put_commit = local_put_commit,
 	.put_abort = local_put_abort,
 	.get = local_get,
+	.get_head = local_get_head,
 	.remove = local_remove,
 	.remove_stale = local_remove_stale,
 	.abort_upload = local_abort_upload,

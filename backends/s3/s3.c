@@ -426,6 +426,7 @@ const struct backend_ops backend_s3 = {
 	.put_commit = s3_put_commit,
 	.put_abort = s3_put_abort,
 	.get = s3_get,
+	.get_head = s3_get_head,
 	.remove = s3_remove,
 	.remove_stale = s3_remove_stale,
 	.abort_upload = s3_abort_put,

@@ -76,6 +76,7 @@ struct s3_request {
 	const void *body;               /* in memory, sent with its SHA-256 */
 	size_t body_len;
 	const char *content_md5;        /* base64, or NULL */
+	const char *range;              /* a Range header's value, or NULL */
 	bool storage_class;             /* send x-amz-storage-class */
 	bool ignore_cancel;             /* clean-up requests run even when cancelled */
 	stream_write_fn sink;           /* where a successful response body goes */
@@ -164,6 +165,8 @@ enum result s3_bad_response(struct s3_request *req, struct error *err, const cha
 /* s3_object.c */
 enum result s3_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 		   struct error *err);
+enum result s3_get_head(void *ctx, const char *key, size_t max, stream_write_fn sink,
+			void *sink_ctx, struct error *err);
 enum result s3_remove(void *ctx, const char *key, struct error *err);
 
 /* s3_list.c */

@@ -177,7 +177,7 @@ static struct curl_slist *signed_headers(struct s3 *s3, struct s3_request *req,
 {
 	char date[SIGV4_DATE_LEN + 1], hash[SHA256_HEX_LEN + 1];
 	uint8_t digest[SHA256_LEN];
-	struct sigv4_header h[6];
+	struct sigv4_header h[7];
 	size_t n = 0;
 	struct curl_slist *list = NULL;
 	struct buf line = {0};
@@ -196,6 +196,8 @@ static struct curl_slist *signed_headers(struct s3 *s3, struct s3_request *req,
 		h[n++] = (struct sigv4_header){"content-md5", req->content_md5};
 	if (req->storage_class && s3->storage_class)
 		h[n++] = (struct sigv4_header){"x-amz-storage-class", s3->storage_class};
+	if (req->range)
+		h[n++] = (struct sigv4_header){"range", req->range};
 
 	struct sigv4_request sr = {
 		.method = req->method,

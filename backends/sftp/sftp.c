@@ -251,6 +251,7 @@ const struct backend_ops backend_sftp = {
 	.put_commit = sftp_put_commit,
 	.put_abort = sftp_put_abort,
 	.get = sftp_get,
+	.get_head = sftp_get_head,
 	.remove = sftp_remove,
 	.remove_stale = sftp_remove_stale,
 	.abort_upload = sftp_abort_put,

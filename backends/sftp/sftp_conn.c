@@ -130,6 +130,8 @@ static void set_options(struct sftp *s, struct sftp_conn *c, const struct sftp_r
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	if (r->filetime)
 		curl_easy_setopt(h, CURLOPT_FILETIME, 1L);
+	if (r->range)
+		curl_easy_setopt(h, CURLOPT_RANGE, r->range);
 	if (r->quote)
 		curl_easy_setopt(h, CURLOPT_QUOTE, r->quote);
 	if (r->upload) {

@@ -150,10 +150,10 @@ static bool fetch_replayable(void *ctx)
 	return f->n == 0;
 }
 
-enum result sftp_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
-		     struct error *err)
+/* The object's bytes, or with range ("first-last") only those. */
+static enum result get(struct sftp *s, const char *key, const char *range, stream_write_fn sink,
+		       void *sink_ctx, struct error *err)
 {
-	struct sftp *s = ctx;
 	struct sftp_conn *c = NULL;
 	struct fetch f = {.sink = sink, .sink_ctx = sink_ctx, .err = err};
 	char *url = sftp_url_of(&s->url, key, false);
@@ -165,7 +165,8 @@ enum result sftp_get(void *ctx, const char *key, stream_write_fn sink, void *sin
 	}
 	if ((r = sftp_prepare(s, err)) || (r = sftp_conn_take(s, &c, err)))
 		goto done;
-	struct sftp_req req = {.url = url, .transfer = true, .write = fetch_data, .write_ctx = &f,
+	struct sftp_req req = {.url = url, .transfer = true, .range = range,
+			       .write = fetch_data, .write_ctx = &f,
 			       .replayable = fetch_replayable, .replay_ctx = &f};
 	CURLcode rc = sftp_perform(s, c, &req);
 	s->stats.requests++;
@@ -183,6 +184,20 @@ done:
 	free(url);
 	free(path);
 	return r;
+}
+
+enum result sftp_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
+		     struct error *err)
+{
+	return get(ctx, key, NULL, sink, sink_ctx, err);
+}
+
+enum result sftp_get_head(void *ctx, const char *key, size_t max, stream_write_fn sink,
+			  void *sink_ctx, struct error *err)
+{
+	char range[48];
+	snprintf(range, sizeof(range), "0-%zu", max ? max - 1 : 0);
+	return get(ctx, key, range, sink, sink_ctx, err);
 }
 
 enum result sftp_remove(void *ctx, const char *key, struct error *err)

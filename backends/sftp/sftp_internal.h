@@ -230,6 +230,7 @@ struct sftp_req {
 	const char *url;
 	bool nobody;                /* stat a file, or only run the quote commands */
 	bool filetime;              /* ask for the file's mtime */
+	const char *range;          /* "first-last" bytes to fetch, or NULL for all */
 	bool upload;
 	bool transfer;              /* a transfer of any size: a stall limit, not a total one */
 	struct curl_slist *quote;
@@ -292,6 +293,8 @@ enum result sftp_unlink(struct sftp *s, struct sftp_conn *c, const char *rel, st
 /* The operations (backend.h). */
 enum result sftp_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 		     struct error *err);
+enum result sftp_get_head(void *ctx, const char *key, size_t max, stream_write_fn sink,
+			  void *sink_ctx, struct error *err);
 enum result sftp_remove(void *ctx, const char *key, struct error *err);
 enum result sftp_remove_stale(void *ctx, int64_t older_than, size_t *removed,
 			      struct error *err);
