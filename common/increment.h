@@ -14,6 +14,9 @@
  * e.g. increments/cloudbrain_daily_20261129_020000/
  *      0000000001-0000000001_20261129_020001_20261129_020001.wal.gz
  *
+ * (On the local tier; a remote holds the two as one object under the
+ * first key: agent/tiers/packed.h.)
+ *
  * <snapshot> is the snapshot's name without ".db.gz".  The sequence numbers
  * count the chain's increments from 1; an increment made by merging several
  * (compaction) covers a range of them, so one increment's seq first is the

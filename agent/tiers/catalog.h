@@ -49,6 +49,10 @@ struct catalog_incr {
 			     * set), usable and naming this increment */
 	uint64_t size;      /* the object's size */
 	int64_t mtime;
+	bool packed;        /* a remote's object that holds its own metadata
+			     * (agent/tiers/packed.h); has_meta is then set */
+	size_t head_len;    /* packed: where its .wal.gz starts, once read */
+	size_t meta_len;    /* its metadata text's length, once read */
 	struct incr_meta *meta;   /* read by tier_read_incr_meta, or NULL */
 	char *meta_error;   /* why metadata that is there was unusable, or NULL */
 };

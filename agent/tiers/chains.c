@@ -14,38 +14,13 @@ struct verify_fetch {
 	struct tier *t;
 	struct catalog_incr *const *incrs;
 	const struct pitr_plan *path;
-	const char *from;
 };
-
-struct bounded {
-	stream_write_fn sink;
-	void *ctx;
-	const char *key;
-	const char *from;
-	uint64_t listed;
-	uint64_t done;
-};
-
-static enum result bounded_write(void *ctx, const void *buf, size_t len, struct error *err)
-{
-	struct bounded *b = ctx;
-	if (len > b->listed - b->done)
-		return error_set(err, CB_ERR_CORRUPT,
-				 "increment '%s' is corrupt: the %s sent more than the %llu bytes "
-				 "its listing gave; stopped there",
-				 b->key, b->from, (unsigned long long)b->listed);
-	b->done += len;
-	return b->sink(b->ctx, buf, len, err);
-}
 
 static enum result fetch_step(void *ctx, size_t k, stream_write_fn sink, void *sink_ctx,
 			      struct error *err)
 {
 	struct verify_fetch *f = ctx;
-	struct catalog_incr *e = f->incrs[f->path->steps[k]];
-	struct bounded b = {.sink = sink, .ctx = sink_ctx, .key = e->key, .from = f->from,
-			    .listed = e->size};
-	return backend_get(f->t->backend, e->key, bounded_write, &b, err);
+	return tier_fetch_incr(f->t, f->incrs[f->path->steps[k]], sink, sink_ctx, err);
 }
 
 static enum result ignore_page(void *ctx, uint32_t pgno, const void *data, uint32_t page_size,
@@ -78,9 +53,7 @@ static enum result check_rollup(struct tier *t, const struct catalog_incr *e,
 	if ((r = walfile_reader_new(&wr, ignore_page, NULL, err)) ||
 	    (r = gz_reader_new(&gz, walfile_reader_write, wr, err)))
 		goto done;
-	struct bounded b = {.sink = feed_gz, .ctx = gz, .key = e->key,
-			    .from = t->dir ? "file" : "remote", .listed = e->size};
-	if ((r = backend_get(t->backend, e->key, bounded_write, &b, err)) ||
+	if ((r = tier_fetch_incr(t, e, feed_gz, gz, err)) ||
 	    (r = gz_reader_finish(gz, &gr, err)) || (r = walfile_reader_finish(wr, &info, err)))
 		goto done;
 	hex_encode(gr.sha256, SHA256_LEN, hex);
@@ -168,8 +141,7 @@ enum result chain_verify(struct tier *t, struct catalog_incr *const *incrs, size
 		steps[k] = in[ch.path.steps[k]].meta;
 		out->bytes += in[ch.path.steps[k]].size;
 	}
-	struct verify_fetch f = {.t = t, .incrs = incrs, .path = &ch.path,
-				 .from = t->dir ? "file" : "remote"};
+	struct verify_fetch f = {.t = t, .incrs = incrs, .path = &ch.path};
 	struct restore_chain rc = {
 		.snapshot = snapshot,
 		.page_size = meta ? (uint32_t)meta->page_size : check_image_page_size(fd),

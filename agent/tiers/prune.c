@@ -202,7 +202,7 @@ static enum result apply_chains(struct tier *t, const struct chain_verdict *v, s
 			snprintf(meta_key, sizeof(meta_key), "%s%s", e->key, META_SUFFIX);
 			if (e->has_data)
 				r = backend_remove(t->backend, e->key, err);
-			if ((!r || r == CB_ERR_NOT_FOUND) && e->has_meta)
+			if ((!r || r == CB_ERR_NOT_FOUND) && e->has_meta && !e->packed)
 				r = backend_remove(t->backend, meta_key, err);
 			if (r && r != CB_ERR_NOT_FOUND)   /* gone already is what we want */
 				return r;

@@ -4,10 +4,9 @@
  * For each chain the remote should hold, the remote's own increments are
  * walked from the snapshot on, as a restore would: from the state reached
  * so far (seq pos - 1), the furthest increment there that starts at pos.
- * Where the remote has none, the local tier's is uploaded -- metadata
- * first, then the object, whose arrival completes the pair -- so a remote
- * always holds a chain's whole beginning, never a gap a restore would stop
- * at.  A remote that fell behind by more than BACKLOG_SECONDS (an outage,
+ * Where the remote has none, the local tier's is uploaded, packed with its
+ * metadata into one object (packed.h), so a remote always holds a chain's
+ * whole beginning, never a gap a restore would stop at.  A remote that fell behind by more than BACKLOG_SECONDS (an outage,
  * a slow link) gets the backlog as roll-ups where the local tier has them
  * (each with the increment that ends in its state, which a restore needs to
  * trust it: pitr.h), not one object per second of the backlog.  Roll-ups
@@ -15,6 +14,7 @@
  * remote reads about what one from the local tier reads.
  */
 #include "agent/tiers/sync_internal.h"
+#include "agent/tiers/packed.h"
 #include "common/fsutil.h"
 #include "common/meta.h"
 
@@ -54,12 +54,20 @@ static struct catalog_incr *find(struct catalog_incr *run, size_t n, const struc
 	return NULL;
 }
 
-/* Does the remote hold li whole: the object at the local size, and its
- * metadata? */
-static bool held(struct catalog_incr *rrun, size_t rn, const struct catalog_incr *li)
+/* Does the remote hold local increment li whole: packed, at the local
+ * size and its metadata member's (packed.h); or, as cbsync wrote it before
+ * packing, the object at the local size and a .json beside it? */
+static bool held(struct tier *local, struct catalog_incr *rrun, size_t rn,
+		 struct catalog_incr *li)
 {
 	const struct catalog_incr *r = find(rrun, rn, li);
-	return r && r->has_data && r->has_meta && r->size == li->size;
+	struct error ignored = {0};
+	if (!r || !r->has_data || !r->has_meta)
+		return false;
+	if (!r->packed)
+		return r->size == li->size;
+	return tier_read_incr_meta(local, li, &ignored) == CB_OK &&
+	       r->size == li->size + li->meta_len + PACKED_OVERHEAD;
 }
 
 /* The fine increment of run starting at seq that ends at last, or NULL. */
@@ -88,12 +96,19 @@ static struct catalog_incr *voucher(struct catalog_incr *run, size_t n,
 	return v;
 }
 
+/* Upload local increment li to the remote packed (packed.h): one object,
+ * one request.  A lone .json the remote holds for it (an upload from before
+ * packing, cut short) goes first, or readers would take the new object
+ * for the old format. */
 static enum result upload_incr(struct tier *local, struct tier *remote, struct catalog_incr *li,
-			       struct sync_stats *st, struct error *err)
+			       struct catalog_incr *rrun, size_t rn, struct sync_stats *st,
+			       struct error *err)
 {
 	char meta_key[INCR_NAME_MAX + 8];
 	char *json = NULL, *path = NULL;
-	size_t json_len = 0;
+	unsigned char *head = NULL;
+	size_t json_len = 0, head_len = 0;
+	const struct catalog_incr *there = find(rrun, rn, li);
 	enum result r;
 
 	if ((r = tier_read_incr_meta(local, li, err)))
@@ -107,16 +122,20 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 		return error_nomem(err);
 	if (!(r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json, &json_len,
 				     err)) &&
-	    !(r = backend_put_buffer(remote->backend, meta_key, json, json_len, err))) {
-		struct put_file_opts po = {.sha256_hex = li->meta->sha256};
+	    !(r = packed_head(json, json_len, &head, &head_len, err)) &&
+	    !(r = there && there->has_meta && !there->packed
+			  ? backend_remove(remote->backend, meta_key, err) : CB_OK)) {
+		struct put_file_opts po = {.sha256_hex = li->meta->sha256, .head = head,
+					   .head_len = head_len};
 		r = backend_put_file(remote->backend, li->key, path, &po, err);
 	}
 	if (r == CB_OK) {
 		st->incrs_uploaded++;
-		st->bytes += li->size + json_len;
+		st->bytes += li->size + head_len;
 	}
 	free(path);
 	free(json);
+	free(head);
 	return r;
 }
 
@@ -198,24 +217,29 @@ enum result sync_chain(struct tier *local, struct tier *remote, const char *snap
 		}
 		if (here->parsed.rollup) {
 			struct catalog_incr *v = voucher(lrun, ln, here);
-			if (!held(rrun, rn, v) && (r = upload_incr(local, remote, v, st, err)))
+			if (!held(local, rrun, rn, v) &&
+			    (r = upload_incr(local, remote, v, rrun, rn, st, err)))
 				return r;
 		}
-		if ((r = upload_incr(local, remote, here, st, err)))
+		if ((r = upload_incr(local, remote, here, rrun, rn, st, err)))
 			return r;
 		pos = here->parsed.seq_last + 1;
 		reach->seq = here->parsed.seq_last;
 		reach->time = here->parsed.last;
 	}
-	/* Roll-ups of what the remote holds now, each with its voucher there. */
+	/* Roll-ups of what the remote holds now, each with its voucher there;
+	 * not those of a minute (commits within one UTC minute): they would
+	 * add a third to the bytes shipped to save a restore from a remote
+	 * at most a minute's increments of each ten. */
 	for (size_t i = 0; i < ln; i++) {
 		struct catalog_incr *e = &lrun[i];
-		if (!e->parsed.rollup || e->parsed.seq_last > reach->seq || held(rrun, rn, e))
+		if (!e->parsed.rollup || e->parsed.seq_last > reach->seq ||
+		    e->parsed.first / 60 == e->parsed.last / 60 || held(local, rrun, rn, e))
 			continue;
 		struct catalog_incr *v = voucher(lrun, ln, e);
-		if (!v || !held(rrun, rn, v))
+		if (!v || !held(local, rrun, rn, v))
 			continue;
-		if ((r = upload_incr(local, remote, e, st, err)))
+		if ((r = upload_incr(local, remote, e, rrun, rn, st, err)))
 			return r;
 	}
 	return CB_OK;

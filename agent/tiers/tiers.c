@@ -3,6 +3,7 @@
  */
 #include "agent/tiers/tiers.h"
 #include "agent/engine/gzstream.h"
+#include "agent/tiers/packed.h"
 #include "backends/local/local.h"
 #include "common/meta.h"
 
@@ -77,6 +78,28 @@ enum result tier_read_meta(struct tier *t, struct catalog_entry *e, struct error
 	return CB_OK;
 }
 
+/* The metadata text of packed increment e, from the first bytes of its
+ * object; e->head_len set. */
+static enum result read_packed(struct tier *t, struct catalog_incr *e, char **text, size_t *len,
+			       struct error *err)
+{
+	char *head = NULL;
+	size_t got = 0;
+	size_t max = e->size < PACKED_HEAD_MAX ? (size_t)e->size : PACKED_HEAD_MAX;
+	enum result r = backend_get_head(t->backend, e->key, max, &head, &got, err);
+	if (r)
+		return r;
+	r = packed_parse(head, got, text, len, &e->head_len, err);
+	free(head);
+	if (!r && *len > META_MAX_BYTES) {
+		free(*text);
+		r = error_set(err, CB_ERR_CORRUPT, "its metadata is over %d bytes", META_MAX_BYTES);
+	}
+	if (r == CB_ERR_CORRUPT)
+		error_prefix(err, "increment '%s'", e->key);
+	return r;
+}
+
 enum result tier_read_incr_meta(struct tier *t, struct catalog_incr *e, struct error *err)
 {
 	if (e->meta)
@@ -85,10 +108,15 @@ enum result tier_read_incr_meta(struct tier *t, struct catalog_incr *e, struct e
 		return error_set(err, CB_ERR_NOT_FOUND, "increment '%s' has no metadata", e->key);
 	char key[INCR_NAME_MAX + 8], *text = NULL;
 	size_t len = 0;
-	snprintf(key, sizeof(key), "%s%s", e->key, META_SUFFIX);
-	enum result r = backend_get_buffer(t->backend, key, META_MAX_BYTES, &text, &len, err);
-	if (r)
-		return r;
+	enum result r;
+	if (e->packed) {
+		if ((r = read_packed(t, e, &text, &len, err)))
+			return r;
+	} else {
+		snprintf(key, sizeof(key), "%s%s", e->key, META_SUFFIX);
+		if ((r = backend_get_buffer(t->backend, key, META_MAX_BYTES, &text, &len, err)))
+			return r;
+	}
 	struct incr_meta *m = malloc(sizeof(*m));
 	if (!m) {
 		free(text);
@@ -96,9 +124,14 @@ enum result tier_read_incr_meta(struct tier *t, struct catalog_incr *e, struct e
 	}
 	r = incr_meta_from_json(text, len, m, err);
 	free(text);
+	e->meta_len = len;
 	if (!r && strcmp(m->name, e->key) != 0)
 		r = error_set(err, CB_ERR_CORRUPT,
 			      "its metadata describes another increment (%s)", m->name);
+	else if (!r && e->packed && e->size != e->head_len + (uint64_t)m->compressed_size)
+		r = error_set(err, CB_ERR_CORRUPT, "its object is %llu bytes, its metadata "
+			      "says %zu + %lld", (unsigned long long)e->size, e->head_len,
+			      (long long)m->compressed_size);
 	if (r) {
 		free(m);
 		if (r == CB_ERR_CORRUPT)
@@ -123,6 +156,13 @@ enum result tier_catalog(struct tier *t, const char *db, const char *comp, struc
 		catalog_warn_unsafe(out, comp, t->name);
 	if (db)
 		catalog_keep_db(out, db);
+	/* On a remote, an increment's object without a .json beside it holds
+	 * its metadata itself (packed.h); read, it must. */
+	for (size_t i = 0; !t->dir && i < out->n_incrs; i++) {
+		struct catalog_incr *e = &out->incrs[i];
+		if (e->has_data && !e->has_meta)
+			e->packed = e->has_meta = true;
+	}
 	/* Only whole backups: a lone metadata file in the local directory is
 	 * what a killed run left, tidied under the lock (local_cleanup_stale). */
 	size_t w = 0;
@@ -302,10 +342,12 @@ struct download {
 	const char *name;
 	const char *from;  /* "remote", "file" */
 	uint64_t listed;  /* the size the listing gave */
+	uint64_t skip;    /* bytes not passed on */
 	uint64_t done;
 };
 
-/* Pass what a tier sends on, no more than its listing said it holds. */
+/* Pass what a tier sends on, no more than its listing said it holds, less
+ * the first skip bytes (a packed increment's metadata member). */
 static enum result bounded(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct download *d = ctx;
@@ -314,9 +356,12 @@ static enum result bounded(void *ctx, const void *buf, size_t len, struct error 
 				 "%s '%s' is corrupt: the %s sent more than the %llu "
 				 "bytes its listing gave; stopped there",
 				 d->what, d->name, d->from, (unsigned long long)d->listed);
+	size_t skip = d->done < d->skip ? (size_t)(d->skip - d->done) : 0;
 	d->done += len;
 	progress_update(d->bar, d->done);
-	return d->sink(d->sink_ctx, buf, len, err);
+	if (skip >= len)
+		return CB_OK;
+	return d->sink(d->sink_ctx, (const char *)buf + skip, len - skip, err);
 }
 
 static enum result to_reader(void *ctx, const void *buf, size_t len, struct error *err)
@@ -335,14 +380,22 @@ enum result tiers_candidate_meta(struct tier_set *set, const struct candidate *c
 	return r;
 }
 
+enum result tier_fetch_incr(struct tier *t, const struct catalog_incr *e, stream_write_fn sink,
+			    void *sink_ctx, struct error *err)
+{
+	if (e->packed && !e->meta)
+		return error_set(err, CB_ERR_USAGE, "increment '%s': its metadata was not read",
+				 e->key);
+	struct download d = {.sink = sink, .sink_ctx = sink_ctx, .what = "increment",
+			     .name = e->key, .listed = e->size, .skip = e->packed ? e->head_len : 0,
+			     .from = t->dir ? "file" : "remote"};
+	return backend_get(t->backend, e->key, bounded, &d, err);
+}
+
 enum result tiers_fetch_incr(struct tier_set *set, const struct incr_candidate *ic,
 			     stream_write_fn sink, void *sink_ctx, struct error *err)
 {
-	struct tier *t = &set->tiers[ic->tier];
-	struct download d = {.sink = sink, .sink_ctx = sink_ctx, .what = "increment",
-			     .name = ic->e.key, .listed = ic->e.size,
-			     .from = t->dir ? "file" : "remote"};
-	return backend_get(t->backend, ic->e.key, bounded, &d, err);
+	return tier_fetch_incr(&set->tiers[ic->tier], &ic->e, sink, sink_ctx, err);
 }
 
 static enum result fetch(struct tier_set *set, const struct candidate *cand, int out_fd,

@@ -65,6 +65,12 @@ enum result tier_read_meta(struct tier *t, struct catalog_entry *e, struct error
  * increment). */
 enum result tier_read_incr_meta(struct tier *t, struct catalog_incr *e, struct error *err);
 
+/* Stream increment e's .wal.gz from t to sink, no more than its listing
+ * gave; of a packed one (packed.h), whose metadata must have been read,
+ * what follows its metadata member. */
+enum result tier_fetch_incr(struct tier *t, const struct catalog_incr *e, stream_write_fn sink,
+			    void *sink_ctx, struct error *err);
+
 /* Remove a backup from the tier: its data first (so that it vanishes at
  * once), then its metadata. */
 enum result tier_delete(struct tier *t, const char *name, struct error *err);

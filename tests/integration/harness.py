@@ -118,6 +118,33 @@ def gunzip_to(src, dst):
         subprocess.run(["gunzip", "-c", src], stdout=out, check=True)
 
 
+def gunzip(path):
+    """What `gunzip -c` makes of path (every gzip member, one after another)."""
+    return subprocess.run(["gunzip", "-c", path], check=True, capture_output=True).stdout
+
+
+def packed_metadata(data):
+    """A packed increment (agent/tiers/packed.h), read as RFC 1952 says and
+    without cbsync: the metadata text in its first member's "CB" extra
+    subfield, and that member's length, where zlib finds the next one.
+    None if data does not start that way."""
+    import struct
+    import zlib
+    if len(data) < 12 or data[:3] != b"\x1f\x8b\x08" or not data[3] & 4:
+        return None
+    (xlen,) = struct.unpack_from("<H", data, 10)
+    extra, meta, pos = data[12:12 + xlen], None, 0
+    while pos + 4 <= len(extra):
+        (n,) = struct.unpack_from("<H", extra, pos + 2)
+        if extra[pos:pos + 2] == b"CB":
+            meta = extra[pos + 4:pos + 4 + n]
+        pos += 4 + n
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if meta is None or d.decompress(data) != b"" or not d.eof:
+        return None
+    return meta, len(data) - len(d.unused_data)
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket

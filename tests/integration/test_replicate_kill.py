@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from harness import Writer, dump, main, start_cbsync
+from harness import Writer, dump, main, packed_metadata, start_cbsync
 import test_replicate_servers as servers
 
 
@@ -48,6 +48,13 @@ class ReplicateKillTest(servers.TwoRemotesCase):
                 continue
             if key.endswith(".json"):
                 json.loads(data)
+            elif key.startswith("increments/"):
+                # One object: the metadata member, then the local object.
+                packed = packed_metadata(data)
+                self.assertIsNotNone(packed, f"{where}: {key}")
+                meta, head = packed
+                self.assertEqual(json.loads(meta)["name"], key, f"{where}: {key}")
+                self.assertEqual(data[head:], self.local_bytes(key), f"{where}: {key}")
             else:
                 self.assertEqual(data, self.local_bytes(key), f"{where}: {key}")
 

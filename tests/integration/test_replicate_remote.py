@@ -10,8 +10,8 @@ import signal
 import subprocess
 import time
 
-from harness import (CBSYNC, HERE, CbsyncTest, Writer, dump, main, make_db, start_cbsync,
-                     write_agent_config)
+from harness import (CBSYNC, HERE, CbsyncTest, Writer, dump, gunzip, main, make_db,
+                     packed_metadata, start_cbsync, write_agent_config)
 
 
 def remote_section(name, path):
@@ -117,21 +117,29 @@ class ReplicateRemoteTest(CbsyncTest):
     def test_remote_restores_every_state_the_local_tier_does(self):
         agent = self.replicate_until(6)
         snapshot = self.chain()["snapshot"]
-        # Snapshot, increments and their metadata, byte for byte.
+        # The snapshot; each increment packed, one object: a gzip member
+        # whose header holds the local metadata, then the local object,
+        # byte for byte, which gunzip reads as the same WAL file.
         self.assertTrue(os.path.exists(os.path.join(self.mirror, snapshot)))
         for name in self.increments(self.w.backups, snapshot):
-            for suffix in ("", ".json"):
-                rel = os.path.join("increments", snapshot[:-len(".db.gz")], name + suffix)
-                with open(os.path.join(self.w.backups, rel), "rb") as a, \
-                        open(os.path.join(self.mirror, rel), "rb") as b:
-                    self.assertEqual(a.read(), b.read(), rel)
+            rel = os.path.join("increments", snapshot[:-len(".db.gz")], name)
+            with open(os.path.join(self.w.backups, rel), "rb") as a, \
+                    open(os.path.join(self.w.backups, rel + ".json"), "rb") as m, \
+                    open(os.path.join(self.mirror, rel), "rb") as b:
+                local, meta, packed = a.read(), m.read(), b.read()
+            self.assertFalse(os.path.exists(os.path.join(self.mirror, rel + ".json")), rel)
+            self.assertEqual(packed_metadata(packed), (meta, len(packed) - len(local)), rel)
+            self.assertTrue(packed.endswith(local), rel)
+            self.assertEqual(gunzip(os.path.join(self.mirror, rel)),
+                             gunzip(os.path.join(self.w.backups, rel)), rel)
         r = self.remote_state()
         self.assertGreaterEqual(r["increments_uploaded"], 6)
         self.assertIsNotNone(r["newest_restorable"])
-        # Shipping an increment costs no listing: one at the start (and
-        # maybe one after a failed call), not one per upload.
+        # Shipping an increment is one PUT and no listing: one listing at
+        # the start (and maybe one after a failed call), not one per upload.
         kinds = r["requests_by_kind"]
-        self.assertGreaterEqual(kinds["put"], 12)
+        self.assertGreaterEqual(kinds["put"], r["increments_uploaded"])
+        self.assertLessEqual(kinds["put"], r["increments_uploaded"] + 2, kinds)
         self.assertLessEqual(kinds["list"], 2, kinds)
         self.stop(agent)
 
@@ -151,8 +159,8 @@ class ReplicateRemoteTest(CbsyncTest):
         metas = []
         for name in self.increments(self.mirror, snapshot):
             with open(os.path.join(self.mirror, "increments", snapshot[:-len(".db.gz")],
-                                   name + ".json")) as f:
-                metas.append(json.load(f))
+                                   name), "rb") as f:
+                metas.append(json.loads(packed_metadata(f.read())[0]))
         for m in metas[1::max(1, len(metas) // 4)]:
             at = m["last_tx"][:19] + "Z"
             there = os.path.join(root, "at-remote-%d.db" % m["seq_last"])
@@ -209,7 +217,6 @@ class ReplicateRemoteTest(CbsyncTest):
         gone = self.increments(self.mirror, snapshot)[1:3]
         for name in gone:
             os.remove(os.path.join(folder, name))
-            os.remove(os.path.join(folder, name + ".json"))
         # Nothing changes in the database: only the reconcile can see it.
         self.wait_for(lambda: all(os.path.exists(os.path.join(folder, n)) for n in gone), 30)
         self.stop(agent)
@@ -230,7 +237,8 @@ class ReplicateRemoteTest(CbsyncTest):
         for root in (self.w.backups, self.mirror):
             folder = os.path.join(root, "increments", snapshot[:-len(".db.gz")])
             os.remove(os.path.join(folder, lost))
-            os.remove(os.path.join(folder, lost + ".json"))
+            if root == self.w.backups:   # the remote's is packed, one object
+                os.remove(os.path.join(folder, lost + ".json"))
         agent = start_cbsync(self.w.root, "agent", "--config", self.conf)
         self.addCleanup(lambda: agent.poll() is None and agent.kill())
         writer = Writer(self.w.db)

@@ -16,7 +16,9 @@
 
 #include "tiers_test.h"
 
+#include "agent/tiers/packed.h"
 #include "agent/tiers/sync.h"
+#include "agent/tiers/tiers.h"
 #include "backends/backend.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
@@ -510,19 +512,45 @@ static void make_incr(const char *dir, const char *snapshot, uint64_t first, uin
 	write_obj(dir, m.name, content, (size_t)len);
 }
 
-/* Fine increments 1..10 of CH_NEW's chain, step seconds apart, and the
- * roll-up of 1..5. */
-static int64_t make_chain(int64_t step)
+/* Fine increments 1..10 of CH_NEW's chain, step seconds apart from offset
+ * seconds after the snapshot (taken on a minute), and the roll-up of
+ * 1..5. */
+static int64_t make_chain(int64_t offset, int64_t step)
 {
 	struct backup_name bn;
 	assert_true(backup_name_parse(names[CH_NEW], &bn));
-	int64_t t = bn.created;
+	int64_t t = bn.created + offset;
 	make(local_dir, names[CH_NEW]);
 	for (uint64_t i = 1; i <= 10; i++)
 		make_incr(local_dir, names[CH_NEW], i, i, false, t + step * (int64_t)i,
 			  t + step * (int64_t)i, t + step * (int64_t)(i - 1));
 	make_incr(local_dir, names[CH_NEW], 1, 5, true, t + step, t + 5 * step, 0);
 	return t;
+}
+
+/* The mirror's copy of a local increment (or roll-up) of CH_NEW's chain is
+ * one object: its metadata member (packed.h), then the local object. */
+static void packed_on_mirror(const char *key)
+{
+	size_t local_len, obj_len, meta_len, json_len, head_len;
+	char *local = read_obj(local_dir, key, &local_len);
+	char *obj = read_obj(mirror, key, &obj_len);
+	char meta_key[INCR_NAME_MAX + 8], *json;
+	snprintf(meta_key, sizeof(meta_key), "%s%s", key, META_SUFFIX);
+	char *meta = read_obj(local_dir, meta_key, &meta_len);
+	char *p = path_in(mirror, meta_key);
+	assert_int_not_equal(access(p, F_OK), 0);      /* no .json beside it */
+	free(p);
+	struct error err = {0};
+	assert_int_equal(packed_parse(obj, obj_len, &json, &json_len, &head_len, &err), CB_OK);
+	assert_int_equal(json_len, meta_len);
+	assert_memory_equal(json, meta, meta_len);
+	assert_int_equal(obj_len, head_len + local_len);
+	assert_memory_equal(obj + head_len, local, local_len);
+	free(json);
+	free(meta);
+	free(obj);
+	free(local);
 }
 
 /* Does the mirror hold increment (or roll-up) first..last of CH_NEW's chain? */
@@ -550,7 +578,10 @@ static bool mirror_has(uint64_t first, uint64_t last, bool rollup)
 static void a_remote_in_step_gets_each_increment_then_the_roll_ups(void **state)
 {
 	(void)state;
-	make_chain(1);
+	/* 1..5 from the 56th second to the 60th: a roll-up across a minute;
+	 * 6..8, the 61st to the 63rd, one within a minute, never shipped. */
+	int64_t t = make_chain(55, 1);
+	make_incr(local_dir, names[CH_NEW], 6, 8, true, t + 6, t + 8, 0);
 	struct tier lt, rt;
 	open_tiers(&lt, &rt, "off");
 	struct sync_opts so = {.now = now, .db = "cloudbrain"};
@@ -565,15 +596,25 @@ static void a_remote_in_step_gets_each_increment_then_the_roll_ups(void **state)
 	assert_false(mirror_has(1, 5, true));
 	struct backup_name bn;
 	assert_true(backup_name_parse(names[CH_NEW], &bn));
-	assert_int_equal(st.newest, bn.created + 10);
+	assert_int_equal(st.newest, t + 10);
 	sync_stats_free(&st);
 	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
 	assert_int_equal(st.incrs_uploaded, 1);
 	assert_true(mirror_has(1, 5, true));
+	assert_false(mirror_has(6, 8, true));
 	sync_stats_free(&st);
 	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
 	assert_int_equal(st.incrs_uploaded, 0);
 	sync_stats_free(&st);
+	struct catalog cat;
+	size_t n;
+	assert_int_equal(tier_catalog(&lt, "cloudbrain", NULL, &cat, &err), CB_OK);
+	struct catalog_incr *run = catalog_chain(&cat, names[CH_NEW], &n);
+	for (size_t i = 0; i < n; i++)
+		if (mirror_has(run[i].parsed.seq_first, run[i].parsed.seq_last,
+			       run[i].parsed.rollup))
+			packed_on_mirror(run[i].key);
+	catalog_free(&cat);
 	tier_close(&lt);
 	tier_close(&rt);
 }
@@ -581,7 +622,7 @@ static void a_remote_in_step_gets_each_increment_then_the_roll_ups(void **state)
 static void a_remote_far_behind_gets_the_backlog_as_roll_ups(void **state)
 {
 	(void)state;
-	make_chain(30);   /* the first increment is 270 s older than the last */
+	make_chain(0, 30);   /* the first increment is 270 s older than the last */
 	struct tier lt, rt;
 	open_tiers(&lt, &rt, "off");
 	struct sync_opts so = {.now = now, .db = "cloudbrain"};

@@ -17,7 +17,9 @@
 
 #include "tiers_test.h"
 
+#include "agent/tiers/packed.h"
 #include "agent/tiers/tiers.h"
+#include "common/buf.h"
 #include "backends/backend.h"
 #include "common/fsutil.h"
 #include "common/hash.h"
@@ -456,7 +458,15 @@ static void increment_metadata_is_read_on_demand(void **state)
 		assert_int_equal(tier_read_incr_meta(&t, &chain[0], &err), CB_OK);
 		assert_ptr_equal(chain[0].meta, kept);  /* read once */
 
-		assert_int_equal(tier_read_incr_meta(&t, &chain[1], &err), CB_ERR_NOT_FOUND);
+		/* On a remote, an object without a .json holds its own
+		 * metadata (packed.h), or is refused for not holding it. */
+		if (k == 0) {
+			assert_int_equal(tier_read_incr_meta(&t, &chain[1], &err), CB_ERR_NOT_FOUND);
+		} else {
+			assert_int_equal(tier_read_incr_meta(&t, &chain[1], &err), CB_ERR_CORRUPT);
+			assert_non_null(strstr(err.msg, "metadata member"));
+			assert_non_null(strstr(err.msg, m2.name));
+		}
 		assert_null(chain[1].meta);
 		assert_int_equal(tier_read_incr_meta(&t, &chain[2], &err), CB_ERR_CORRUPT);
 		assert_non_null(strstr(err.msg, m3.name));
@@ -481,6 +491,111 @@ static void increment_metadata_is_read_on_demand(void **state)
 		catalog_free(&cat);
 		tier_close(&t);
 	}
+}
+
+/* Write m's object to the mirror packed (packed.h): the metadata member of
+ * json (m's own when NULL), then body, or only the member's first cut
+ * bytes when cut is not 0. */
+static void write_packed(const struct incr_meta *m, const char *json, const char *body,
+			 size_t cut)
+{
+	char *own = json ? NULL : incr_meta_to_json(m);
+	unsigned char *head;
+	size_t head_len;
+	struct error err = {0};
+	write_incr(mirror, m, false, false);   /* its folder */
+	assert_int_equal(packed_head(json ? json : own, strlen(json ? json : own), &head,
+				     &head_len, &err), CB_OK);
+	assert_int_equal(head_len, strlen(json ? json : own) + PACKED_OVERHEAD);
+	size_t blen = strlen(body);
+	char *obj = malloc(head_len + blen);
+	memcpy(obj, head, head_len);
+	memcpy(obj + head_len, body, blen);
+	write_obj(mirror, m->name, obj, cut ? cut : head_len + blen);
+	free(obj);
+	free(head);
+	free(own);
+}
+
+static enum result collect(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	(void)err;
+	struct buf *b = ctx;
+	buf_add(b, buf, len);
+	return b->oom ? CB_ERR_NOMEM : CB_OK;
+}
+
+static void packed_increments_on_a_remote(void **state)
+{
+	(void)state;
+	static const char body[] = "stands for the .wal.gz of an increment";
+	struct incr_meta m[7];
+	for (uint64_t i = 0; i < 7; i++) {
+		incr_meta_of(&m[i], A, i + 1);
+		m[i].compressed_size = (int64_t)strlen(body);
+	}
+	fake_backup(mirror, A, true);
+	write_packed(&m[0], NULL, body, 0);            /* whole */
+	m[1].compressed_size++;
+	write_packed(&m[1], NULL, body, 0);            /* not the size it says */
+	char *other = incr_meta_to_json(&m[0]);
+	write_packed(&m[2], other, body, 0);           /* names another */
+	free(other);
+	write_packed(&m[3], NULL, body, 20);           /* cut inside its member */
+	z_stream z = {0};                              /* plain gzip of data */
+	unsigned char gz[256];
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (unsigned char *)body;
+	z.avail_in = (uInt)strlen(body);
+	z.next_out = gz;
+	z.avail_out = sizeof(gz);
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	write_incr(mirror, &m[4], false, false);
+	write_obj(mirror, m[4].name, gz, z.total_out);
+	deflateEnd(&z);
+	write_incr(mirror, &m[5], false, false);
+	write_text(mirror, m[5].name, "neither gzip nor anything");
+	write_incr(mirror, &m[6], true, true);         /* before packing: a .json beside */
+
+	struct tier t;
+	struct error err = {0};
+	struct catalog cat;
+	size_t n = 0;
+	assert_int_equal(tier_open_remote(&t, remote("off"), &err), CB_OK);
+	assert_int_equal(tier_catalog(&t, "cloudbrain", "test", &cat, &err), CB_OK);
+	struct catalog_incr *chain = catalog_chain(&cat, A, &n);
+	assert_int_equal(n, 7);
+	for (size_t i = 0; i < 6; i++)
+		assert_true(chain[i].packed && chain[i].has_meta);
+	assert_false(chain[6].packed);
+
+	assert_int_equal(tier_read_incr_meta(&t, &chain[0], &err), CB_OK);
+	assert_string_equal(chain[0].meta->name, m[0].name);
+	assert_int_equal(chain[0].head_len + strlen(body), chain[0].size);
+	struct buf got = {0};
+	assert_int_equal(tier_fetch_incr(&t, &chain[0], collect, &got, &err), CB_OK);
+	assert_int_equal(got.len, strlen(body));
+	assert_memory_equal(got.data, body, strlen(body));
+	buf_free(&got);
+
+	static const char *const why[] = {NULL, "its object is", "describes another increment",
+					  "ends inside its metadata member",
+					  "the first gzip member holds data", "not gzip"};
+	for (size_t i = 1; i < 6; i++) {
+		assert_int_equal(tier_read_incr_meta(&t, &chain[i], &err), CB_ERR_CORRUPT);
+		assert_non_null(strstr(err.msg, m[i].name));
+		assert_non_null(strstr(err.msg, why[i]));
+		assert_null(chain[i].meta);
+		/* Never fetched on a guess where its data starts. */
+		assert_int_not_equal(tier_fetch_incr(&t, &chain[i], collect, &got, &err), CB_OK);
+		buf_free(&got);
+	}
+	assert_int_equal(tier_read_incr_meta(&t, &chain[6], &err), CB_OK);
+	assert_int_equal(tier_fetch_incr(&t, &chain[6], collect, &got, &err), CB_OK);
+	assert_string_equal(got.data ? got.data : "", "not really an increment");
+	buf_free(&got);
+	catalog_free(&cat);
+	tier_close(&t);
 }
 
 static void delete_removes_data_then_metadata(void **state)
@@ -821,6 +936,7 @@ int main(void)
 		T(local_catalog_reads_every_metadata),
 		T(remote_metadata_is_read_on_demand),
 		T(increment_metadata_is_read_on_demand),
+		T(packed_increments_on_a_remote),
 		T(delete_removes_data_then_metadata),
 		T(tiers_open_by_name),
 		T(candidates_with_a_remote_down),
