@@ -132,7 +132,7 @@ static void remote_free(struct conf_remote *r)
 	conf_remote_settings_free(r);
 	free(r->name);
 	free(r->type_origin);
-	for (size_t t = 0; t < BT_COUNT; t++)
+	for (size_t t = 0; t <= CONF_KEEP_INCREMENTS; t++)
 		free(r->keep_origin[t]);
 	for (size_t i = 0; i < r->n_kv; i++) {
 		free(r->kv[i].key);

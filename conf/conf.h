@@ -162,9 +162,14 @@ struct conf_remote {
 	 * string).  Strings are owned here; conf_free frees them. */
 	void *settings;
 	char *type_origin;          /* where type came from (as conf_kv.origin) */
-	char *keep_origin[BT_COUNT]; /* where each keep_* came from; "[local] keep_daily"
-	                             * when inherited; NULL for types not configurable */
+	/* Where each keep_* came from, by backup type, and keep_increments's
+	 * at [CONF_KEEP_INCREMENTS]; "[local] keep_daily" when inherited; NULL
+	 * for types not configurable. */
+	char *keep_origin[BT_COUNT + 1];
 };
+
+/* keep_origin's slot for keep_increments (its rule is keep.increments). */
+#define CONF_KEEP_INCREMENTS BT_COUNT
 
 struct conf {
 	char *source;               /* the file read, or NULL for none */

@@ -16,10 +16,10 @@
 #include <string.h>
 
 const char *const ld_common_keys[LD_N_COMMON] = {
-	"type", "keep_daily", "keep_weekly", "keep_monthly", "keep_change",
+	"type", "keep_daily", "keep_weekly", "keep_monthly", "keep_change", "keep_increments",
 };
-const enum backup_type ld_common_keep_type[LD_N_COMMON] = {
-	BT_COUNT, BT_DAILY, BT_WEEKLY, BT_MONTHLY, BT_CHANGE,
+const unsigned ld_common_keep_type[LD_N_COMMON] = {
+	0, BT_DAILY, BT_WEEKLY, BT_MONTHLY, BT_CHANGE, CONF_KEEP_INCREMENTS,
 };
 
 enum result ld_fail(struct loader *ld, enum result code, const char *fmt, ...)

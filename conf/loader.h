@@ -96,11 +96,12 @@ struct loader {
 	size_t n_vars;
 };
 
-/* The keys every remote has, whatever its type, and the backup type of
- * each keep_* (BT_COUNT for "type", which is first). */
+/* The keys every remote has, whatever its type, and the keep_origin slot of
+ * each keep_*: its backup type, or CONF_KEEP_INCREMENTS ("type", which is
+ * first, has none). */
 extern const char *const ld_common_keys[];
-extern const enum backup_type ld_common_keep_type[];
-#define LD_N_COMMON 5
+extern const unsigned ld_common_keep_type[];
+#define LD_N_COMMON 6
 
 /* Record the first failure (later ones are dropped); returns its code. */
 enum result ld_fail(struct loader *ld, enum result code, const char *fmt, ...)

@@ -57,12 +57,13 @@ static void print_remote(FILE *out, const struct conf_remote *r)
 {
 	static const struct {
 		const char *key;
-		enum backup_type type;
+		unsigned type;
 	} keeps[] = {
 		{"keep_daily", BT_DAILY},
 		{"keep_weekly", BT_WEEKLY},
 		{"keep_monthly", BT_MONTHLY},
 		{"keep_change", BT_CHANGE},
+		{"keep_increments", CONF_KEEP_INCREMENTS},
 	};
 	char buf[1024];
 
@@ -71,7 +72,11 @@ static void print_remote(FILE *out, const struct conf_remote *r)
 		print_value(out, "type", r->type->type, r->type_origin ? r->type_origin : "default");
 	for (size_t i = 0; i < sizeof(keeps) / sizeof(keeps[0]); i++) {
 		const char *o = r->keep_origin[keeps[i].type];
-		conf_format_keep(&r->keep.keep[keeps[i].type], keeps[i].type, buf, sizeof(buf));
+		if (keeps[i].type == CONF_KEEP_INCREMENTS)
+			conf_format_keep(&r->keep.increments, BT_CHANGE, buf, sizeof(buf));
+		else
+			conf_format_keep(&r->keep.keep[keeps[i].type], keeps[i].type, buf,
+					 sizeof(buf));
 		print_value(out, keeps[i].key, buf, o ? o : "default");
 	}
 	for (size_t i = 0; i < r->n_kv; i++) {

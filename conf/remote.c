@@ -309,7 +309,7 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 {
 	const struct conf_remote_type *rt;
 	char **val = NULL, **origin = NULL;
-	bool keep_set[BT_COUNT] = {false};
+	bool keep_set[CONF_KEEP_INCREMENTS + 1] = {false};
 	char where[512], why[512];
 
 	if (!(r->name = strdup(d->name)))
@@ -351,8 +351,10 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 			break;
 		}
 		if (!spec) {
-			enum backup_type bt = ld_common_keep_type[idx];
-			if (!conf_parse_keep(value, &r->keep.keep[bt])) {
+			unsigned bt = ld_common_keep_type[idx];
+			struct keep_rule *rule = bt == CONF_KEEP_INCREMENTS ? &r->keep.increments
+									    : &r->keep.keep[bt];
+			if (!conf_parse_keep(value, rule)) {
 				ld_value_error(ld, where, value, file, false, "is not a retention rule "
 					    "(e.g. 7d, 4w, 12months, 24h, 90min, forever, off)");
 			} else {
@@ -391,7 +393,7 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 
 	/* keep_* not given: the local tier's policy. */
 	for (size_t i = 1; i < LD_N_COMMON; i++) {
-		enum backup_type bt = ld_common_keep_type[i];
+		unsigned bt = ld_common_keep_type[i];
 		if (keep_set[bt])
 			continue;
 		if (!(r->keep_origin[bt] = ld_fmt("[local] %s", ld_common_keys[i]))) {

@@ -126,10 +126,12 @@ def retime_chain(backups, snapshot, new_snap, delta):
 
 
 class ChainsTest(CbsyncTest):
+    extra = ""
+
     def conf(self):
         path = self.w.path("cbsync.conf")
         with open(path, "w") as f:
-            f.write(CONFIG.format(db=self.w.db, dir=self.w.backups))
+            f.write(CONFIG.format(db=self.w.db, dir=self.w.backups) + self.extra)
         os.chmod(path, 0o600)
         return path
 
@@ -252,6 +254,42 @@ class ChainsTest(CbsyncTest):
         self.assertTrue(os.path.exists(os.path.join(self.w.backups, snap2)))
         self.assertIn("keep    %s  (newest change backup)" % snap2,
                       self.cbsync("prune", "--dry-run").stdout)
+
+    def test_each_remote_keeps_its_own_window(self):
+        """[remote] keep_increments: a remote with a 1-hour window neither
+        gets nor keeps a chain that only times 5 hours back need, which the
+        local tier and a remote on the local window (24h) keep."""
+        make_db(self.w.db, rows=100)
+        snap, _ = self.make_chain(3)
+        snap = shift_chain(self.w.backups, snap, 5 * 3600)
+        self.assertEqual(self.cbsync("backup").returncode, 0)
+        manual = os.path.basename(glob.glob(os.path.join(self.w.backups,
+                                                         "cloudbrain_manual_*.db.gz"))[0])
+        shift_chain(self.w.backups, manual, 3 * 3600)
+        short, wide = self.w.path("short"), self.w.path("wide")
+        os.makedirs(short)
+        os.makedirs(wide)
+        self.extra = (f'[remote "short"]\ntype = local\npath = {short}\nkeep_increments = 1h\n'
+                      f'[remote "wide"]\ntype = local\npath = {wide}\n')
+        out = self.cbsync("push")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        stem = snap[:-len(".db.gz")]
+        n = len(self.increments(snap))
+        self.assertEqual(len(glob.glob(os.path.join(wide, "increments", stem, "*.wal.gz"))), n)
+        self.assertEqual(glob.glob(os.path.join(short, "increments", stem, "*")), [])
+        # Put there by another hand: the short window's prune removes it.
+        shutil.copytree(os.path.join(self.w.backups, "increments", stem),
+                        os.path.join(short, "increments", stem))
+        out = self.cbsync("prune", "--tier", "short")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertRegex(out.stdout, r"Deleted chain %s: .*\(older than keep_increments 1h\)"
+                         % re.escape(snap))
+        self.assertEqual(glob.glob(os.path.join(short, "increments", stem, "*")), [])
+        for tier in ("wide", "local"):
+            out = self.cbsync("prune", "--tier", tier, "--dry-run")
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertIn("keep    chain %s" % snap, out.stdout, tier)
+        self.assertEqual(len(self.increments(snap)), n)
 
     def test_orphan_chain_and_foreign_files(self):
         make_db(self.w.db, rows=100)

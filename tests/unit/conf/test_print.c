@@ -147,6 +147,7 @@ static void test_print_round_trip(void **state)
 		"CBSYNC_REMOTE_BOX_HOST=backup.example.com",
 		"CBSYNC_REMOTE_BOX_PASSWORD=pa55-from-env",
 		"CBSYNC_REMOTE_BOX_KEEP_CHANGE=off",
+		"CBSYNC_REMOTE_BOX_KEEP_INCREMENTS=6h",
 		"DOLLARS=a$b",
 		NULL,
 	};
@@ -200,6 +201,12 @@ static void test_print_round_trip(void **state)
 	assert_contains(text, "region = us-east-1  # default\n");
 	assert_contains(text, "\n[remote \"box\"]\ntype = sftp  # from CBSYNC_REMOTE_BOX_TYPE\n");
 	assert_contains(text, "keep_change = forever  # from CBSYNC_REMOTE_BOX_KEEP_CHANGE\n");
+	/* The point-in-time window of each remote: its own, or the local one. */
+	assert_contains(text, "keep_increments = 6h  # from CBSYNC_REMOTE_BOX_KEEP_INCREMENTS\n");
+	assert_contains(text, "keep_increments = 24h  # from [local] keep_increments\n");
+	for (size_t i = 0; i < c.n_remotes; i++)
+		assert_int_equal(c.remotes[i].keep.increments.amount,
+				 strcmp(c.remotes[i].name, "box") == 0 ? 6 * 3600 : 24 * 3600);
 	assert_contains(text, "port = 22  # default\n");
 	free(text);
 	conf_free(&c);
