@@ -205,6 +205,40 @@ class ReplicateRemoteTest(CbsyncTest):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(dump(out), dump(self.w.db))
 
+    def test_a_damaged_packed_increment_is_named_and_never_restored(self):
+        """A byte changed in a remote increment's data, or in the metadata
+        inside it: verify of that remote fails naming the object, and a
+        fresh machine's restore from it installs nothing."""
+        agent = self.replicate_until(4)
+        self.stop(agent)
+        snapshot = self.chain()["snapshot"]
+        folder = os.path.join(self.mirror, "increments", snapshot[:-len(".db.gz")])
+        names = self.increments(self.mirror, snapshot)
+        root, conf = self.fresh_machine()
+        for i, where in ((1, "data"), (2, "metadata")):
+            path = os.path.join(folder, names[i])
+            with open(path, "rb") as f:
+                good = f.read()
+            _, head = packed_metadata(good)
+            at = len(good) - 9 if where == "data" else head // 2
+            bad = bytearray(good)
+            bad[at] ^= 0x20
+            with open(path, "wb") as f:
+                f.write(bytes(bad))
+            p = self.w.run("verify", "--config", self.conf, "--tier", "mirror")
+            self.assertEqual(p.returncode, 5, (where, p.stdout + p.stderr))
+            self.assertIn(names[i], p.stdout + p.stderr, where)
+            out = os.path.join(root, "latest.db")
+            p = self.w.run("restore", "--config", conf, "--from", "mirror", "--latest",
+                           "--to", out)
+            self.assertNotEqual(p.returncode, 0, (where, p.stdout + p.stderr))
+            self.assertIn(names[i], p.stderr, where)
+            self.assertFalse(os.path.exists(out), where)
+            with open(path, "wb") as f:
+                f.write(good)
+        p = self.w.run("verify", "--config", self.conf, "--tier", "mirror")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
     def test_objects_deleted_behind_its_back_are_sent_again(self):
         """Another hand deletes increments on the remote: the agent's next
         listing (every reconcile_interval, 2 s here) sees the drift and the
