@@ -53,6 +53,7 @@ struct catalog_incr {
 			     * (agent/tiers/packed.h); has_meta is then set */
 	size_t head_len;    /* packed: where its .wal.gz starts, once read */
 	size_t meta_len;    /* its metadata text's length, once read */
+	bool shipped;       /* the local tier's, uploaded by this sync pass */
 	struct incr_meta *meta;   /* read by tier_read_incr_meta, or NULL */
 	char *meta_error;   /* why metadata that is there was unusable, or NULL */
 };

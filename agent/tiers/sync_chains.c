@@ -130,6 +130,7 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 		r = backend_put_file(remote->backend, li->key, path, &po, err);
 	}
 	if (r == CB_OK) {
+		li->shipped = true;
 		st->incrs_uploaded++;
 		st->bytes += li->size + head_len;
 	}
@@ -181,6 +182,24 @@ static struct catalog_incr *next_remote(struct catalog_incr *run, size_t n, uint
 	return best;
 }
 
+/* The furthest seq the remote's own chain reaches from pos on. */
+static uint64_t remote_reach(struct catalog_incr *run, size_t n, uint64_t pos)
+{
+	uint64_t last = pos - 1;
+	for (struct catalog_incr *e; (e = next_remote(run, n, last + 1));)
+		last = e->parsed.seq_last;
+	return last;
+}
+
+/* Is local increment e a roll-up of a window of one minute: the increments
+ * it covers all ended in the minute it ends in?  (Compaction groups a
+ * window's increments by the second their state is at.) */
+static bool minute_rollup(struct catalog_incr *run, size_t n, const struct catalog_incr *e)
+{
+	const struct catalog_incr *f = fine_from(run, n, e->parsed.seq_first, e->parsed.seq_first);
+	return e->parsed.rollup && f && f->parsed.last / 60 == e->parsed.last / 60;
+}
+
 enum result sync_chain(struct tier *local, struct tier *remote, const char *snapshot,
 		       const struct catalog *mine, const struct catalog *cat,
 		       struct sync_stats *st, struct sync_reach *reach, struct error *err)
@@ -201,7 +220,11 @@ enum result sync_chain(struct tier *local, struct tier *remote, const char *snap
 	for (;;) {
 		struct catalog_incr *there = next_remote(rrun, rn, pos);
 		struct catalog_incr *here = next_local(lrun, ln, pos, newest);
-		if (there && (!here || there->parsed.seq_last >= here->parsed.seq_last)) {
+		/* The remote's own objects where they go as far: a roll-up is
+		 * for a backlog it does not hold, never a second copy of what it
+		 * holds as increments. */
+		if (there && (!here || there->parsed.seq_last >= here->parsed.seq_last ||
+			      remote_reach(rrun, rn, pos) >= here->parsed.seq_last)) {
 			pos = there->parsed.seq_last + 1;
 			reach->seq = there->parsed.seq_last;
 			reach->time = there->parsed.last;
@@ -227,14 +250,14 @@ enum result sync_chain(struct tier *local, struct tier *remote, const char *snap
 		reach->seq = here->parsed.seq_last;
 		reach->time = here->parsed.last;
 	}
-	/* Roll-ups of what the remote holds now, each with its voucher there;
-	 * not those of a minute (commits within one UTC minute): they would
-	 * add a third to the bytes shipped to save a restore from a remote
-	 * at most a minute's increments of each ten. */
+	/* Roll-ups of what the remote holds now, each with its voucher there,
+	 * once; not those of a one-minute window: they would add about a
+	 * third to the bytes shipped to save a restore from the remote at
+	 * most the increments of the minutes since the last ten-minute one. */
 	for (size_t i = 0; i < ln; i++) {
 		struct catalog_incr *e = &lrun[i];
 		if (!e->parsed.rollup || e->parsed.seq_last > reach->seq ||
-		    e->parsed.first / 60 == e->parsed.last / 60 || held(local, rrun, rn, e))
+		    minute_rollup(lrun, ln, e) || e->shipped || held(local, rrun, rn, e))
 			continue;
 		struct catalog_incr *v = voucher(lrun, ln, e);
 		if (!v || !held(local, rrun, rn, v))

@@ -513,9 +513,9 @@ static void make_incr(const char *dir, const char *snapshot, uint64_t first, uin
 }
 
 /* Fine increments 1..10 of CH_NEW's chain, step seconds apart from offset
- * seconds after the snapshot (taken on a minute), and the roll-up of
- * 1..5. */
-static int64_t make_chain(int64_t offset, int64_t step)
+ * seconds after the snapshot (taken on a minute), and with rollup the
+ * roll-up of 1..5. */
+static int64_t make_chain(int64_t offset, int64_t step, bool rollup)
 {
 	struct backup_name bn;
 	assert_true(backup_name_parse(names[CH_NEW], &bn));
@@ -524,7 +524,8 @@ static int64_t make_chain(int64_t offset, int64_t step)
 	for (uint64_t i = 1; i <= 10; i++)
 		make_incr(local_dir, names[CH_NEW], i, i, false, t + step * (int64_t)i,
 			  t + step * (int64_t)i, t + step * (int64_t)(i - 1));
-	make_incr(local_dir, names[CH_NEW], 1, 5, true, t + step, t + 5 * step, 0);
+	if (rollup)
+		make_incr(local_dir, names[CH_NEW], 1, 5, true, t + step, t + 5 * step, 0);
 	return t;
 }
 
@@ -580,7 +581,7 @@ static void a_remote_in_step_gets_each_increment_then_the_roll_ups(void **state)
 	(void)state;
 	/* 1..5 from the 56th second to the 60th: a roll-up across a minute;
 	 * 6..8, the 61st to the 63rd, one within a minute, never shipped. */
-	int64_t t = make_chain(55, 1);
+	int64_t t = make_chain(55, 1, true);
 	make_incr(local_dir, names[CH_NEW], 6, 8, true, t + 6, t + 8, 0);
 	struct tier lt, rt;
 	open_tiers(&lt, &rt, "off");
@@ -622,7 +623,7 @@ static void a_remote_in_step_gets_each_increment_then_the_roll_ups(void **state)
 static void a_remote_far_behind_gets_the_backlog_as_roll_ups(void **state)
 {
 	(void)state;
-	make_chain(0, 30);   /* the first increment is 270 s older than the last */
+	make_chain(0, 30, true);   /* the first increment is 270 s older than the last */
 	struct tier lt, rt;
 	open_tiers(&lt, &rt, "off");
 	struct sync_opts so = {.now = now, .db = "cloudbrain"};
@@ -640,6 +641,34 @@ static void a_remote_far_behind_gets_the_backlog_as_roll_ups(void **state)
 		assert_true(mirror_has(i, i, false));
 	sync_stats_free(&st);
 	/* In step: nothing more to send. */
+	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
+	assert_int_equal(st.incrs_uploaded, 0);
+	sync_stats_free(&st);
+	tier_close(&lt);
+	tier_close(&rt);
+}
+
+static void a_remote_holding_the_increments_gets_a_roll_up_once(void **state)
+{
+	(void)state;
+	/* Far apart (a backlog, were the remote behind), but the remote has
+	 * every increment before the roll-up is made. */
+	int64_t t = make_chain(0, 30, false);
+	struct tier lt, rt;
+	open_tiers(&lt, &rt, "off");
+	struct sync_opts so = {.now = now, .db = "cloudbrain"};
+	struct sync_stats st;
+	struct error err = {0};
+	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
+	assert_int_equal(st.incrs_uploaded, 10);
+	sync_stats_free(&st);
+	make_incr(local_dir, names[CH_NEW], 1, 5, true, t + 30, t + 150, 0);
+	/* The roll-up goes up once: not as a backlog's shortcut (the remote
+	 * holds what it covers) and then again as a roll-up of what it holds. */
+	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
+	assert_int_equal(st.incrs_uploaded, 1);
+	assert_true(mirror_has(1, 5, true));
+	sync_stats_free(&st);
 	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
 	assert_int_equal(st.incrs_uploaded, 0);
 	sync_stats_free(&st);
@@ -717,6 +746,7 @@ int main(void)
 		T(a_backup_that_does_not_match_its_metadata_stops_the_sync),
 		T(a_remote_in_step_gets_each_increment_then_the_roll_ups),
 		T(a_remote_far_behind_gets_the_backlog_as_roll_ups),
+		T(a_remote_holding_the_increments_gets_a_roll_up_once),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	backend_global_cleanup();
