@@ -1,5 +1,6 @@
 /*
- * Parallel raw deflate with dictionary-primed blocks.
+ * Parallel raw deflate with dictionary-primed blocks, each block through
+ * zlib or, at levels 1-3 where it is built in, Intel's ISA-L (pdeflate.h).
  */
 #include "agent/engine/pdeflate.h"
 
@@ -9,6 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#ifdef CBSYNC_ISAL
+#include <isa-l/crc.h>
+#include <isa-l/igzip_lib.h>
+#endif
 
 #define DICT_SIZE 32768
 #define MAX_THREADS 64
@@ -27,7 +32,18 @@ struct job {
 	size_t out_cap;
 	uint32_t crc;
 	bool last;
-	int zr;               /* zlib's verdict (Z_OK or an error) */
+	int zr;               /* the verdict: Z_OK or a zlib error code */
+};
+
+/* One thread's block compressor. */
+struct blockz {
+	int level;
+	bool isal;            /* ISA-L's deflate, else zlib's */
+	z_stream zs;
+#ifdef CBSYNC_ISAL
+	struct isal_zstream is;
+	uint8_t *level_buf;
+#endif
 };
 
 struct pdeflate {
@@ -50,7 +66,7 @@ struct pdeflate {
 	pthread_cond_t work;  /* a job was queued, or quit */
 	pthread_cond_t done;  /* a job finished */
 	bool quit;
-	z_stream inline_zs;   /* threads == 1 */
+	struct blockz inline_bz;   /* threads == 1 */
 	bool inline_init;
 };
 
@@ -60,9 +76,114 @@ int pdeflate_default_threads(void)
 	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
-/* Compress one job with zs (raw deflate, already initialised). */
-static void compress_job(z_stream *zs, struct job *j)
+bool pdeflate_isal_level(int level)
 {
+#ifdef CBSYNC_ISAL
+	return level >= 1 && level <= 3;
+#else
+	(void)level;
+	return false;
+#endif
+}
+
+static bool blockz_init(struct blockz *b, int level)
+{
+	memset(b, 0, sizeof(*b));
+	b->level = level;
+	b->isal = pdeflate_isal_level(level);
+#ifdef CBSYNC_ISAL
+	if (b->isal) {
+		static const uint32_t sizes[] = {0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT,
+						 ISAL_DEF_LVL3_DEFAULT};
+		isal_deflate_init(&b->is);
+		b->is.level = (uint32_t)level;
+		b->is.level_buf_size = sizes[level];
+		b->is.level_buf = b->level_buf = malloc(sizes[level]);
+		return b->level_buf != NULL;
+	}
+#endif
+	return deflateInit2(&b->zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+}
+
+static void blockz_end(struct blockz *b)
+{
+#ifdef CBSYNC_ISAL
+	if (b->isal) {
+		free(b->level_buf);
+		return;
+	}
+#endif
+	deflateEnd(&b->zs);
+}
+
+/* Double j's output buffer; false when memory runs out. */
+static bool grow_out(struct job *j)
+{
+	size_t ncap = j->out_cap * 2;
+	unsigned char *nb = realloc(j->out, ncap);
+	if (!nb)
+		return false;
+	j->out = nb;
+	j->out_cap = ncap;
+	return true;
+}
+
+#ifdef CBSYNC_ISAL
+/* Compress one job with ISA-L: the same block (a sync flush at its end, or
+ * the end of the stream) as zlib's below. */
+static void compress_job_isal(struct blockz *b, struct job *j)
+{
+	struct isal_zstream *s = &b->is;
+	j->crc = crc32_gzip_refl(0, j->in, j->in_len);
+	isal_deflate_reset(s);
+	s->level = (uint32_t)b->level;
+	s->level_buf = b->level_buf;
+	s->gzip_flag = ISAL_DEFLATE;
+	if (j->dict_len && isal_deflate_set_dict(s, j->dict, (uint32_t)j->dict_len) != COMP_OK) {
+		j->zr = Z_STREAM_ERROR;
+		return;
+	}
+	s->next_in = j->in;
+	s->avail_in = (uint32_t)j->in_len;
+	s->end_of_stream = j->last;
+	s->flush = j->last ? NO_FLUSH : SYNC_FLUSH;
+	j->out_len = 0;
+	for (;;) {
+		s->next_out = j->out + j->out_len;
+		s->avail_out = (uint32_t)(j->out_cap - j->out_len);
+		int rc = isal_deflate(s);
+		j->out_len = j->out_cap - s->avail_out;
+		if (rc != COMP_OK) {
+			j->zr = Z_STREAM_ERROR;
+			return;
+		}
+		bool finished = s->avail_in == 0 &&
+				s->internal_state.state == (j->last ? ZSTATE_END : ZSTATE_NEW_HDR);
+		if (finished)
+			break;
+		if (s->avail_out != 0) {    /* neither done nor out of room */
+			j->zr = Z_STREAM_ERROR;
+			return;
+		}
+		if (!grow_out(j)) {
+			j->zr = Z_MEM_ERROR;
+			return;
+		}
+	}
+	j->zr = Z_OK;
+}
+#endif
+
+/* Compress one job with b. */
+static void compress_job(struct blockz *b, struct job *j)
+{
+#ifdef CBSYNC_ISAL
+	if (b->isal) {
+		compress_job_isal(b, j);
+		return;
+	}
+#endif
+	z_stream *zs = &b->zs;
 	j->crc = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), j->in, j->in_len);
 	if (deflateReset(zs) != Z_OK) {
 		j->zr = Z_STREAM_ERROR;
@@ -90,14 +211,10 @@ static void compress_job(z_stream *zs, struct job *j)
 		if (finished)
 			break;
 		/* deflateBound made room for the block; this is only a safeguard. */
-		size_t ncap = j->out_cap * 2;
-		unsigned char *nb = realloc(j->out, ncap);
-		if (!nb) {
+		if (!grow_out(j)) {
 			j->zr = Z_MEM_ERROR;
 			return;
 		}
-		j->out = nb;
-		j->out_cap = ncap;
 	}
 	j->zr = Z_OK;
 }
@@ -105,9 +222,8 @@ static void compress_job(z_stream *zs, struct job *j)
 static void *worker(void *arg)
 {
 	struct pdeflate *p = arg;
-	z_stream zs;
-	memset(&zs, 0, sizeof(zs));
-	bool ok = deflateInit2(&zs, p->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+	struct blockz bz;
+	bool ok = blockz_init(&bz, p->level);
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		/* The oldest queued job first keeps output flowing in order. */
@@ -126,7 +242,7 @@ static void *worker(void *arg)
 		j->state = JOB_RUNNING;
 		pthread_mutex_unlock(&p->mu);
 		if (ok)
-			compress_job(&zs, j);
+			compress_job(&bz, j);
 		else
 			j->zr = Z_MEM_ERROR;
 		pthread_mutex_lock(&p->mu);
@@ -134,8 +250,7 @@ static void *worker(void *arg)
 		pthread_cond_broadcast(&p->done);
 	}
 	pthread_mutex_unlock(&p->mu);
-	if (ok)
-		deflateEnd(&zs);
+	blockz_end(&bz);
 	return NULL;
 }
 
@@ -172,9 +287,9 @@ enum result pdeflate_new(struct pdeflate **out, int level, int threads, pdeflate
 	p->cur->state = JOB_FILLING;
 	p->cur->seq = p->next_seq++;
 	if (p->threads == 1) {
-		if (deflateInit2(&p->inline_zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-			goto nomem;
 		p->inline_init = true;
+		if (!blockz_init(&p->inline_bz, level))
+			goto nomem;
 	} else {
 		for (int i = 0; i < p->threads; i++) {
 			if (pthread_create(&p->tids[i], NULL, worker, p) != 0)
@@ -247,7 +362,7 @@ static enum result submit(struct pdeflate *p, bool last, struct error *err)
 	memcpy(tail, full->in + full->in_len - keep, keep);
 
 	if (p->threads == 1)
-		compress_job(&p->inline_zs, full);
+		compress_job(&p->inline_bz, full);
 	pthread_mutex_lock(&p->mu);
 	if (p->threads == 1) {
 		full->state = JOB_DONE;
@@ -338,7 +453,7 @@ void pdeflate_free(struct pdeflate *p)
 			pthread_join(p->tids[i], NULL);
 	}
 	if (p->inline_init)
-		deflateEnd(&p->inline_zs);
+		blockz_end(&p->inline_bz);
 	for (size_t i = 0; p->jobs && i < p->n_jobs; i++) {
 		free(p->jobs[i].in);
 		free(p->jobs[i].out);

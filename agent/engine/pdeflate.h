@@ -11,6 +11,12 @@
  * is one valid raw deflate stream; the blocks' CRC-32s are combined as they
  * go.  This is the scheme pigz uses.
  *
+ * Each block goes through zlib at the level asked for, except at levels 1-3
+ * in a build with ISA-L (CMake option CBSYNC_ISAL, on by default): there
+ * ISA-L's deflate (isal_deflate_set_dict primes it the same way) at its
+ * level 1-3, which is both faster and smaller than zlib's 1-3.  The output
+ * is ordinary deflate either way.
+ *
  * Memory is bounded: a fixed number of blocks are in flight (a few per
  * worker); when all are busy, write waits for the oldest.  With threads = 1
  * the blocks are compressed in the caller's thread, the same way.
@@ -20,6 +26,7 @@
 
 #include "common/result.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +51,9 @@ enum result pdeflate_finish(struct pdeflate *p, uint32_t *crc, uint64_t *len,
 
 /* Stop the workers and free (also after an error, or without finish). */
 void pdeflate_free(struct pdeflate *p);
+
+/* Does level go through ISA-L in this build? */
+bool pdeflate_isal_level(int level);
 
 /* How many workers threads <= 0 stands for here. */
 int pdeflate_default_threads(void);

@@ -77,8 +77,11 @@ class FormatTest(CbsyncTest):
         gunzip_to(gz, out)
         by_gunzip = read_bytes(out)
         os.unlink(out)
+        by_igzip = subprocess.run(["igzip", "-d", "-c", gz], capture_output=True,
+                                  check=True).stdout   # ISA-L's own command
         self.assertEqual(by_python, by_gunzip)
         self.assertEqual(by_zlib, by_gunzip)
+        self.assertEqual(by_igzip, by_gunzip)
         if expected_bytes is not None:
             self.assertEqual(by_gunzip, expected_bytes)
         return by_gunzip
@@ -102,8 +105,12 @@ class FormatTest(CbsyncTest):
                     subprocess.run(["sqlite3", db, f".backup {ref}"], check=True)
                     expected = read_bytes(ref)
                     self.assertNotEqual(len(expected) % (128 * 1024), 0)
-                    for threads in ("1", "2", "4"):
-                        gz = self.backup(db, threads=threads)
+                    # Level 6 (zlib) on 1, 2 and 4 threads; the ISA-L
+                    # levels (1-3) and 9 on 1 and 2.
+                    runs = [(t, "6") for t in ("1", "2", "4")] + \
+                        [(t, lvl) for lvl in ("1", "2", "3", "9") for t in ("1", "2")]
+                    for threads, level in runs:
+                        gz = self.backup(db, threads=threads, level=level)
                         self.assert_plain_gzip_of(gz, expected)
                         os.unlink(gz)
                         os.unlink(gz + ".json")
@@ -115,8 +122,12 @@ class FormatTest(CbsyncTest):
         con.close()
         ref = self.w.path("one-ref.db")
         subprocess.run(["sqlite3", one, f".backup {ref}"], check=True)
-        data = self.assert_plain_gzip_of(self.backup(one), read_bytes(ref))
-        self.assertEqual(len(data), 4096)
+        for level in ("1", "2", "3", "6", "9"):
+            gz = self.backup(one, level=level)
+            data = self.assert_plain_gzip_of(gz, read_bytes(ref))
+            self.assertEqual(len(data), 4096)
+            os.unlink(gz)
+            os.unlink(gz + ".json")
         empty = self.w.path("empty.db")
         open(empty, "wb").close()
         data = self.assert_plain_gzip_of(self.backup(empty), None)
@@ -125,9 +136,14 @@ class FormatTest(CbsyncTest):
     def test_levels_trade_size_for_speed(self):
         db = self.w.path("levels.db")
         make(db, 4096, "wal", rows=3000)
-        sizes = {lvl: os.path.getsize(self.backup(db, level=lvl)) for lvl in ("1", "6", "9")}
-        self.assertGreater(sizes["1"], sizes["6"])
+        sizes = {lvl: os.path.getsize(self.backup(db, level=lvl))
+                 for lvl in ("1", "3", "4", "6", "9")}
+        # zlib's levels (4-9): smaller as they go.
+        self.assertGreater(sizes["4"], sizes["6"])
         self.assertGreaterEqual(sizes["6"], sizes["9"])
+        # ISA-L's (1-3): far less CPU, in size near zlib's 6 (here smaller).
+        for lvl in ("1", "3"):
+            self.assertLessEqual(sizes[lvl], sizes["6"] * 1.10, lvl)
         # Level 6 is within 2% of gzip -6 of the same image.
         ref = self.w.path("lref.db")
         subprocess.run(["sqlite3", db, f".backup {ref}"], check=True)

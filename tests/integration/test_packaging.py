@@ -48,8 +48,8 @@ EXAMPLE_CONF = os.path.join(PACKAGING, "cbsync.conf.example")
 BUILD_DIR = os.path.dirname(os.path.abspath(CBSYNC))
 
 # The runtime libraries every build links; the .deb must depend on them.
-RUNTIME_PACKAGES = ("libsqlite3-0", "zlib1g", "libjansson4", "libssl3", "libcurl4",
-                    "libxml2", "libinih1")
+RUNTIME_PACKAGES = ("libsqlite3-0", "zlib1g", "libisal2", "libjansson4", "libssl3",
+                    "libcurl4", "libxml2", "libinih1")
 # In the base image already, or only in sanitizer builds.
 NOT_FOR_THE_IMAGE = re.compile(r"^(libc6|libgcc-s1|libasan\d+|libubsan\d+|libstdc\+\+6)$")
 
