@@ -590,6 +590,15 @@ static void test_reader_truncated(void **state)
 	free(data);
 }
 
+/* ISA-L's inflate checks a member's CRC-32 and length as one. */
+#ifdef CBSYNC_ISAL
+#define CRC_MISMATCH "gzip CRC-32 or length mismatch"
+#define LENGTH_MISMATCH "gzip CRC-32 or length mismatch"
+#else
+#define CRC_MISMATCH "gzip CRC-32 mismatch"
+#define LENGTH_MISMATCH "gzip length mismatch"
+#endif
+
 static void test_reader_flipped_bytes(void **state)
 {
 	(void)state;
@@ -607,7 +616,7 @@ static void test_reader_flipped_bytes(void **state)
 	for (size_t off = head_start; off < head_end; off += 37) {
 		memcpy(bad, file, len);
 		bad[off] ^= 0x01;
-		expect_corrupt(bad, len, "gzip CRC-32 mismatch");
+		expect_corrupt(bad, len, CRC_MISMATCH);
 	}
 	/* In the stored block's length: zlib sees LEN and NLEN disagree. */
 	memcpy(bad, file, len);
@@ -633,10 +642,10 @@ static void test_reader_flipped_bytes(void **state)
 	for (size_t k = 0; k < 4; k++) {
 		memcpy(bad, file, len);
 		bad[len - 8 + k] ^= 0x80;
-		expect_corrupt(bad, len, "gzip CRC-32 mismatch");
+		expect_corrupt(bad, len, CRC_MISMATCH);
 		memcpy(bad, file, len);
 		bad[len - 4 + k] ^= 0x01;
-		expect_corrupt(bad, len, "gzip length mismatch");
+		expect_corrupt(bad, len, LENGTH_MISMATCH);
 	}
 	free(bad);
 	free(file);
