@@ -6,12 +6,14 @@
  * so far (seq pos - 1), the furthest increment there that starts at pos.
  * Where the remote has none, the local tier's is uploaded, packed with its
  * metadata into one object (packed.h), so a remote always holds a chain's
- * whole beginning, never a gap a restore would stop at.  A remote that fell behind by more than BACKLOG_SECONDS (an outage,
- * a slow link) gets the backlog as roll-ups where the local tier has them
- * (each with the increment that ends in its state, which a restore needs to
- * trust it: pitr.h), not one object per second of the backlog.  Roll-ups
- * of stretches the remote holds already follow, so that a restore from the
- * remote reads about what one from the local tier reads.
+ * whole beginning, never a gap a restore would stop at.  A remote that
+ * fell behind by more than BACKLOG_SECONDS (an outage, a slow link) gets
+ * the backlog as roll-ups where the local tier has them (each with the
+ * increment that ends in its state, which a restore needs to trust it:
+ * pitr.h), not one object per second of the backlog.  Roll-ups of ten
+ * minutes and more of stretches the remote holds already follow, so that
+ * a restore from the remote reads little more than one from the local
+ * tier.
  */
 #include "agent/tiers/sync_internal.h"
 #include "agent/tiers/packed.h"
@@ -217,14 +219,19 @@ enum result sync_chain(struct tier *local, struct tier *remote, const char *snap
 	reach->seq = 0;
 	reach->time = 0;
 	reach->gap = 0;
+	/* How far the remote's own objects go from pos, worked out once: pos
+	 * moves along that same walk until the remote's end. */
+	uint64_t remote_end = 0;
 	for (;;) {
 		struct catalog_incr *there = next_remote(rrun, rn, pos);
 		struct catalog_incr *here = next_local(lrun, ln, pos, newest);
+		if (there && here && pos > remote_end)
+			remote_end = remote_reach(rrun, rn, pos);
 		/* The remote's own objects where they go as far: a roll-up is
 		 * for a backlog it does not hold, never a second copy of what it
 		 * holds as increments. */
 		if (there && (!here || there->parsed.seq_last >= here->parsed.seq_last ||
-			      remote_reach(rrun, rn, pos) >= here->parsed.seq_last)) {
+			      remote_end >= here->parsed.seq_last)) {
 			pos = there->parsed.seq_last + 1;
 			reach->seq = there->parsed.seq_last;
 			reach->time = there->parsed.last;
