@@ -5,6 +5,9 @@
  */
 #include "agent/daemon/daemon_internal.h"
 
+/* The longest wait between a replicating remote's retries, in seconds. */
+#define REPLICATE_RETRY_CAP 15.0
+
 /* Start a worker for every configured remote; each begins with a sync (to
  * repair whatever happened while the agent was not running). */
 void daemon_remotes_setup(struct daemon *d)
@@ -185,6 +188,13 @@ void daemon_remotes_on_done(struct daemon *d, struct remote_slot *s)
 	s->backoff = backoff_step(s->backoff, d->conf.sync_retry_min, d->conf.sync_retry_max,
 				  give_up);
 	double wait = backoff_jitter(s->backoff, &d->seed);
+	/* Replicating, a remote that may be back any moment is tried again at
+	 * least every REPLICATE_RETRY_CAP seconds, so that it is in step within
+	 * seconds of its return, not at the end of a backoff grown during an
+	 * hour's outage; a request every few seconds while it is down is the
+	 * price.  What needs a person keeps its long wait. */
+	if (!give_up && d->conf.replicate_enabled && wait > REPLICATE_RETRY_CAP)
+		wait = REPLICATE_RETRY_CAP;
 	s->retry_at = time_mono() + wait;
 	s->pending = true;
 	st->pending = true;

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 from harness import (CBSYNC, HERE, CbsyncTest, Writer, dump, gunzip, main, make_db,
@@ -238,6 +239,33 @@ class ReplicateRemoteTest(CbsyncTest):
                 f.write(good)
         p = self.w.run("verify", "--config", self.conf, "--tier", "mirror")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_a_remote_back_from_a_long_outage_is_in_step_within_seconds(self):
+        """Retries back off (here from 10 minutes, as after a long outage),
+        but a replicating remote is tried again at least every 15 s: once
+        its directory is back, it holds the chain well within a minute."""
+        with open(self.conf, "a") as f:
+            f.write("[sync]\nretry_min = 10min\n")
+        away = self.mirror + ".away"
+        os.rename(self.mirror, away)
+        agent = self.agent()
+        writer = Writer(self.w.db)
+        try:
+            self.wait_for(lambda: self.status()["state"]["remotes"]
+                          and self.remote_state()["failing"], 60)
+            time.sleep(2)
+        finally:
+            writer.stop()
+        self.assertIn("not mounted", self.remote_state()["last_error"])
+        os.rename(away, self.mirror)
+        back = time.time()
+        self.wait_for(self.settled, 40)
+        print(f"\n[outage] in step {time.time() - back:.1f} s after the remote came back",
+              file=sys.stderr)
+        self.stop(agent)
+        snapshot = self.chain()["snapshot"]
+        self.assertEqual(self.increments(self.mirror, snapshot),
+                         self.increments(self.w.backups, snapshot))
 
     def test_objects_deleted_behind_its_back_are_sent_again(self):
         """Another hand deletes increments on the remote: the agent's next
