@@ -391,14 +391,11 @@ struct buffer_sink {
 	size_t len;
 	size_t max;
 	const char *key;
-	bool drop;          /* keep the first max bytes, drop the rest */
 };
 
 static enum result to_buffer(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct buffer_sink *s = ctx;
-	if (s->drop && s->len + len > s->max)
-		len = s->max - s->len;
 	if (s->len + len > s->max)
 		return error_set(err, CB_ERR_CORRUPT, "object '%s' is larger than expected", s->key);
 	char *nd = realloc(s->data, s->len + len + 1);
@@ -441,10 +438,6 @@ enum result backend_get_head(struct backend *b, const char *key, size_t max, cha
 	enum result r;
 	if (!backend_key_valid(key))
 		return bad_key(b, key, err);
-	if (!b->ops->get_head) {
-		s.drop = true;
-		return buffer_done(&s, backend_get(b, key, to_buffer, &s, err), out, len, err);
-	}
 	b->calls.get++;
 	r = prefixed(b, b->ops->get_head(b->ctx, key, max, to_buffer, &s, err), err);
 	if (r == CB_ERR_NOT_FOUND)

@@ -182,15 +182,16 @@ struct backend_ops {
 	enum result (*get)(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 			   struct error *err);
 
+	/* Stream the object's first max bytes (all of it when shorter) to
+	 * sink: one ranged request, for a small header of a large object.
+	 * CB_ERR_NOT_FOUND if missing. */
+	enum result (*get_head)(void *ctx, const char *key, size_t max, stream_write_fn sink,
+				void *sink_ctx, struct error *err);
+
 	/* Remove the object; a missing object is not an error. */
 	enum result (*remove)(void *ctx, const char *key, struct error *err);
 
 	/* Optional (NULL when absent). */
-
-	/* Stream the object's first max bytes (all of it when shorter) to
-	 * sink: one ranged request, for a small header of a large object. */
-	enum result (*get_head)(void *ctx, const char *key, size_t max, stream_write_fn sink,
-				void *sink_ctx, struct error *err);
 
 	/* Remove what unfinished puts left behind that is older than
 	 * older_than (epoch seconds): temp files, incomplete multipart uploads.
@@ -340,9 +341,8 @@ enum result backend_get_buffer(struct backend *b, const char *key, size_t max, c
 			       size_t *len, struct error *err);
 
 /* Fetch the first max bytes of an object (fewer if it is shorter) into a
- * NUL-terminated buffer: ops->get_head, or where a backend has none a
- * whole get of which the rest is dropped.  A server that sends more than
- * max bytes for a ranged request is refused (CB_ERR_CORRUPT). */
+ * NUL-terminated buffer, with ops->get_head.  A server that sends more
+ * than max bytes for a ranged request is refused (CB_ERR_CORRUPT). */
 enum result backend_get_head(struct backend *b, const char *key, size_t max, char **out,
 			     size_t *len, struct error *err);
 

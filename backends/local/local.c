@@ -319,23 +319,33 @@ static void local_put_abort(void *put)
 	free(p);
 }
 
+/* Open the object under key for reading: *fd, and *path for messages
+ * (the caller frees it); "no object" when there is none. */
+static enum result open_object(struct local *l, const char *key, int *fd, char **path,
+			       struct error *err)
+{
+	enum result r = object_request(l, key, path, err);
+	if (r == CB_ERR_NOT_FOUND)
+		return error_set(err, r, "no object '%s'", key);
+	if (r)
+		return r;
+	if ((*fd = open(*path, O_RDONLY | O_CLOEXEC)) >= 0)
+		return CB_OK;
+	r = errno == ENOENT ? error_set(err, CB_ERR_NOT_FOUND, "no object '%s'", key)
+			    : store_error(l, err, errno, *path);
+	free(*path);
+	return r;
+}
+
 static enum result local_get(void *ctx, const char *key, stream_write_fn sink, void *sink_ctx,
 			     struct error *err)
 {
 	struct local *l = ctx;
 	char *path;
-	enum result r = object_request(l, key, &path, err);
-	if (r == CB_ERR_NOT_FOUND)
-		return error_set(err, r, "no object '%s'", key);
+	int fd;
+	enum result r = open_object(l, key, &fd, &path, err);
 	if (r)
 		return r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = errno == ENOENT ? error_set(err, CB_ERR_NOT_FOUND, "no object '%s'", key)
-				    : store_error(l, err, errno, path);
-		free(path);
-		return r;
-	}
 	struct stream s;
 	stream_init(&s, sink, sink_ctx, false, err);
 	r = stream_pump_fd(fd, path, &s, err);
@@ -352,18 +362,13 @@ static enum result local_get_head(void *ctx, const char *key, size_t max, stream
 {
 	struct local *l = ctx;
 	char *path;
-	enum result r = object_request(l, key, &path, err);
-	if (r == CB_ERR_NOT_FOUND)
-		return error_set(err, r, "no object '%s'", key);
+	int fd;
+	enum result r = open_object(l, key, &fd, &path, err);
 	if (r)
 		return r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char *buf = fd < 0 ? NULL : malloc(max ? max : 1);
+	char *buf = malloc(max ? max : 1);
 	size_t got = 0;
-	if (fd < 0)
-		r = errno == ENOENT ? error_set(err, CB_ERR_NOT_FOUND, "no object '%s'", key)
-				    : store_error(l, err, errno, path);
-	else if (!buf)
+	if (!buf)
 		r = error_nomem(err);
 	while (!r && got < max) {
 		ssize_t n = read(fd, buf + got, max - got);
@@ -381,8 +386,7 @@ static enum result local_get_head(void *ctx, const char *key, size_t max, stream
 	l->stats.bytes_down += got;
 	free(buf);
 	free(path);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return r;
 }
 
