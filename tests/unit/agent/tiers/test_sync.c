@@ -576,6 +576,18 @@ static bool mirror_has(uint64_t first, uint64_t last, bool rollup)
 	return found;
 }
 
+/* Sync lt to rt once, successfully; how many increments went up. */
+static size_t sync_uploads(struct tier *lt, struct tier *rt)
+{
+	struct sync_opts so = {.now = now, .db = "cloudbrain"};
+	struct sync_stats st;
+	struct error err = {0};
+	assert_int_equal(sync_tier(lt, rt, &so, &st, &err), CB_OK);
+	size_t n = st.incrs_uploaded;
+	sync_stats_free(&st);
+	return n;
+}
+
 static void a_remote_in_step_gets_each_increment_then_the_roll_ups(void **state)
 {
 	(void)state;
@@ -595,18 +607,12 @@ static void a_remote_in_step_gets_each_increment_then_the_roll_ups(void **state)
 	for (uint64_t i = 1; i <= 10; i++)
 		assert_true(mirror_has(i, i, false));
 	assert_false(mirror_has(1, 5, true));
-	struct backup_name bn;
-	assert_true(backup_name_parse(names[CH_NEW], &bn));
 	assert_int_equal(st.newest, t + 10);
 	sync_stats_free(&st);
-	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
-	assert_int_equal(st.incrs_uploaded, 1);
+	assert_int_equal(sync_uploads(&lt, &rt), 1);
 	assert_true(mirror_has(1, 5, true));
 	assert_false(mirror_has(6, 8, true));
-	sync_stats_free(&st);
-	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
-	assert_int_equal(st.incrs_uploaded, 0);
-	sync_stats_free(&st);
+	assert_int_equal(sync_uploads(&lt, &rt), 0);
 	struct catalog cat;
 	size_t n;
 	assert_int_equal(tier_catalog(&lt, "cloudbrain", NULL, &cat, &err), CB_OK);
@@ -626,24 +632,17 @@ static void a_remote_far_behind_gets_the_backlog_as_roll_ups(void **state)
 	make_chain(0, 30, true);   /* the first increment is 270 s older than the last */
 	struct tier lt, rt;
 	open_tiers(&lt, &rt, "off");
-	struct sync_opts so = {.now = now, .db = "cloudbrain"};
-	struct sync_stats st;
-	struct error err = {0};
-	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
 	/* The roll-up and the increment that vouches for it, then the rest:
 	 * 7 objects where the increments alone were 10. */
-	assert_int_equal(st.incrs_uploaded, 7);
+	assert_int_equal(sync_uploads(&lt, &rt), 7);
 	assert_true(mirror_has(1, 5, true));
 	assert_true(mirror_has(5, 5, false));
 	for (uint64_t i = 1; i <= 4; i++)
 		assert_false(mirror_has(i, i, false));
 	for (uint64_t i = 6; i <= 10; i++)
 		assert_true(mirror_has(i, i, false));
-	sync_stats_free(&st);
 	/* In step: nothing more to send. */
-	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
-	assert_int_equal(st.incrs_uploaded, 0);
-	sync_stats_free(&st);
+	assert_int_equal(sync_uploads(&lt, &rt), 0);
 	tier_close(&lt);
 	tier_close(&rt);
 }
@@ -656,22 +655,13 @@ static void a_remote_holding_the_increments_gets_a_roll_up_once(void **state)
 	int64_t t = make_chain(0, 30, false);
 	struct tier lt, rt;
 	open_tiers(&lt, &rt, "off");
-	struct sync_opts so = {.now = now, .db = "cloudbrain"};
-	struct sync_stats st;
-	struct error err = {0};
-	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
-	assert_int_equal(st.incrs_uploaded, 10);
-	sync_stats_free(&st);
+	assert_int_equal(sync_uploads(&lt, &rt), 10);
 	make_incr(local_dir, names[CH_NEW], 1, 5, true, t + 30, t + 150, 0);
 	/* The roll-up goes up once: not as a backlog's shortcut (the remote
 	 * holds what it covers) and then again as a roll-up of what it holds. */
-	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
-	assert_int_equal(st.incrs_uploaded, 1);
+	assert_int_equal(sync_uploads(&lt, &rt), 1);
 	assert_true(mirror_has(1, 5, true));
-	sync_stats_free(&st);
-	assert_int_equal(sync_tier(&lt, &rt, &so, &st, &err), CB_OK);
-	assert_int_equal(st.incrs_uploaded, 0);
-	sync_stats_free(&st);
+	assert_int_equal(sync_uploads(&lt, &rt), 0);
 	tier_close(&lt);
 	tier_close(&rt);
 }
