@@ -14,6 +14,7 @@ downloaded; only the standard library is used.
 Usage:
     gen_cloudbrain.py --size-mib 256 --out /tmp/cloudbrain.db [--seed 1]
                       [--journal wal|delete] [--page-size 4096]
+                      [--bodies prose|json]
 
 As a module:
     import gen_cloudbrain
@@ -379,9 +380,10 @@ class Prose:
 class _Gen:
     """Row factories sharing one RNG, one prose source and one clock."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, bodies="prose"):
         self.rng = rng
         self.prose = Prose(rng)
+        self.bodies = bodies
         self.clock = float(BASE_TIME)
         self.n_ai = len(AI_NAMES)
         self.next_msg = 1
@@ -416,6 +418,34 @@ class _Gen:
             ])
             lines.append("%s %-5s %s" % (_stamp(t), lvl, what))
         return "```\n" + "\n".join(lines) + "\n```"
+
+    def json_body(self, nchars):
+        """A machine-written message: a tool call and its result as JSON,
+        about nchars long.  Ids are random hex (incompressible), numbers
+        vary, keys repeat: content unlike the prose, to measure the
+        compressor on something else."""
+        rng, prose = self.rng, self.prose
+        doc = {
+            "kind": rng.choice(["tool_call", "tool_result", "event", "sync"]),
+            "id": "%032x" % rng.getrandbits(128),
+            "ts": _stamp(self.clock),
+            "tool": rng.choice(["search", "fetch", "sql", "embed", "summarise"]),
+            "args": {"query": prose.sentence(), "limit": rng.randint(1, 200),
+                     "project": rng.choice(PROJECTS)},
+            "rows": [],
+        }
+        size = len(json.dumps(doc))
+        while size < nchars:
+            row = {"id": rng.randint(1, 10 ** 7),
+                   "ref": "%016x" % rng.getrandbits(64),
+                   "score": round(rng.random(), 4),
+                   "table": rng.choice(TABLES),
+                   "tags": rng.sample(_TECH, rng.randint(0, 3)),
+                   "text": prose.words(rng.randint(3, 20))}
+            doc["rows"].append(row)
+            size += len(json.dumps(row)) + 2
+        doc["elapsed_ms"] = round(rng.lognormvariate(3, 1), 3)
+        return json.dumps(doc, indent=2 if rng.random() < 0.3 else None)
 
     def tick(self, mean):
         self.clock += self.rng.expovariate(1.0 / mean)
@@ -457,6 +487,14 @@ class _Gen:
             self.next_msg += 1
             # Mostly short chat messages, a long tail of long ones.
             n = int(min(rng.lognormvariate(6.1, 0.9), 12000)) + 40
+            if self.bodies == "json":
+                self.recent.append("")
+                rows.append((mid, self.next_conv - 1,
+                             rng.choice(self.conv_members), "tool",
+                             self.json_body(n), None, rng.choice(PROJECTS),
+                             self.tick(45)))
+                size += n
+                continue
             body = prose.text(n, 1, 5)
             u = rng.random()
             if u < 0.25 and self.recent:
@@ -577,7 +615,7 @@ def _remove(path, keep_main=False):
 
 
 def generate(out, size_mib=256, seed=1, journal="wal", page_size=4096,
-             progress=None, force=False):
+             progress=None, force=False, bodies="prose"):
     """Create the database at out.  Returns a dict describing it."""
     if journal not in ("wal", "delete"):
         raise ValueError("journal must be 'wal' or 'delete'")
@@ -594,7 +632,7 @@ def generate(out, size_mib=256, seed=1, journal="wal", page_size=4096,
 
     t0 = time.monotonic()
     rng = random.Random(seed)
-    g = _Gen(rng)
+    g = _Gen(rng, bodies)
     conn = sqlite3.connect(tmp, isolation_level=None)
     try:
         conn.execute("PRAGMA page_size=%d" % page_size)
@@ -693,6 +731,9 @@ def main(argv=None):
     ap.add_argument("--journal", choices=["wal", "delete"], default="wal",
                     help="journal mode the finished database is left in")
     ap.add_argument("--page-size", type=int, default=4096)
+    ap.add_argument("--bodies", choices=["prose", "json"], default="prose",
+                    help="message bodies: English-like prose (default) or "
+                    "JSON tool calls with random ids")
     ap.add_argument("--force", action="store_true",
                     help="replace --out if it exists")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -705,7 +746,8 @@ def main(argv=None):
 
     try:
         info = generate(a.out, a.size_mib, a.seed, a.journal, a.page_size,
-                        progress=None if a.quiet else show, force=a.force)
+                        progress=None if a.quiet else show, force=a.force,
+                        bodies=a.bodies)
     except (ValueError, FileExistsError, sqlite3.Error, OSError) as e:
         if not a.quiet:
             sys.stderr.write("\n")
