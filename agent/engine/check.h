@@ -34,8 +34,11 @@
 #define CHECK_SPACE_RESERVE (16ull << 20)
 
 /* Where decompressed bytes go, with the bound above.  check_sink_write is a
- * stream_write_fn. */
+ * stream_write_fn.  The file is written, and its state checksum computed,
+ * on a second thread (bgwrite.h) while the caller inflates. */
+struct bgwrite;
 struct check_sink {
+	struct bgwrite *bg;
 	int fd;
 	const char *path;
 	const char *label;
@@ -50,6 +53,13 @@ struct check_sink {
 enum result check_sink_init(struct check_sink *s, int fd, const char *path, const char *label,
 			    const struct backup_meta *meta, uint64_t max_size, struct error *err);
 enum result check_sink_write(void *ctx, const void *buf, size_t len, struct error *err);
+/* Every byte given is in the file, or the first error.  The file is then
+ * fsync'd on the writer's thread: check_sink_sync waits for that, so that
+ * the checks of the file can run meanwhile. */
+enum result check_sink_finish(struct check_sink *s, struct error *err);
+enum result check_sink_sync(struct check_sink *s, struct error *err);
+/* After check_decompressed, or on giving up: stops the writer, frees. */
+void check_sink_free(struct check_sink *s);
 
 struct check_result {
 	uint64_t data_size;
@@ -70,10 +80,13 @@ enum result check_backup(int in_fd, const char *label, const struct backup_meta 
 
 /* The checks after decompression, for callers that decompress themselves:
  * compare gz's SHA-256 and sizes with meta (check_compressed), then check
- * the database file (integrity, and the state checksum when meta has one). */
+ * the database file (integrity, and the state checksum when meta has one:
+ * the one sink computed on the way when it could, else read from db_path).
+ * sink may be NULL. */
 enum result check_decompressed(const struct gz_read_result *gz, const char *label,
 			       const struct backup_meta *meta, const char *db_path,
-			       struct check_result *res, struct error *err);
+			       const struct check_sink *sink, struct check_result *res,
+			       struct error *err);
 
 /* The first half of check_decompressed: gz's SHA-256 and sizes against
  * meta (which may be NULL), filling res but for page size and count.  For

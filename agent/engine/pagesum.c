@@ -112,6 +112,117 @@ static enum result reserve(struct pagesum *t, uint32_t count, struct error *err)
 	return CB_OK;
 }
 
+/* ---- a stream of pages -------------------------------------------------- */
+
+struct pagesum_stream {
+	EVP_MD *md;
+	EVP_MD_CTX *ctx;
+	uint32_t page_size;  /* 0 until the header has been seen */
+	uint32_t pages;      /* hashed so far */
+	uint64_t sum;
+	uint8_t *page;       /* the bytes of a page not yet whole */
+	size_t have;
+	bool unusable;
+};
+
+enum result pagesum_stream_new(struct pagesum_stream **out, struct error *err)
+{
+	struct pagesum_stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		return error_nomem(err);
+	s->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	s->ctx = EVP_MD_CTX_new();
+	s->page = malloc(PAGESUM_MAX_PAGE_SIZE);
+	if (!s->md || !s->ctx || !s->page) {
+		pagesum_stream_free(s);
+		return error_set(err, CB_ERR_INTERNAL, "cannot initialise SHA-256");
+	}
+	*out = s;
+	return CB_OK;
+}
+
+void pagesum_stream_free(struct pagesum_stream *s)
+{
+	if (!s)
+		return;
+	EVP_MD_CTX_free(s->ctx);
+	EVP_MD_free(s->md);
+	free(s->page);
+	free(s);
+}
+
+/* Learn the page size from the header gathered in s->page. */
+static void stream_header(struct pagesum_stream *s)
+{
+	static const char magic[16] = "SQLite format 3";
+	uint32_t v = (uint32_t)s->page[16] << 8 | s->page[17];
+	if (v == 1)
+		v = 65536;
+	if (memcmp(s->page, magic, sizeof(magic)) != 0 || !pagesum_page_size_valid(v))
+		s->unusable = true;
+	else
+		s->page_size = v;
+}
+
+static bool stream_page(struct pagesum_stream *s, const uint8_t *page)
+{
+	uint64_t h = 0;
+	if (s->pages == UINT32_MAX - 1) {
+		s->unusable = true;
+		return true;
+	}
+	uint32_t pgno = ++s->pages;
+	if (pgno != pagesum_lock_page(s->page_size) &&
+	    !hash_page(s->ctx, s->md, pgno, page, s->page_size, &h)) {
+		s->unusable = true;
+		return false;
+	}
+	s->sum ^= h;
+	return true;
+}
+
+bool pagesum_stream_feed(struct pagesum_stream *s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0 && !s->unusable) {
+		/* Until the header is whole, gather it; then whole pages straight
+		 * from buf, and the rest through s->page. */
+		size_t want = s->page_size ? s->page_size : 18;
+		if (s->have == 0 && s->page_size && len >= want) {
+			if (!stream_page(s, p))
+				return false;
+			p += want;
+			len -= want;
+			continue;
+		}
+		size_t n = want - s->have < len ? want - s->have : len;
+		memcpy(s->page + s->have, p, n);
+		s->have += n;
+		p += n;
+		len -= n;
+		if (s->have < want)
+			break;
+		if (!s->page_size) {
+			stream_header(s);
+		} else {
+			s->have = 0;
+			if (!stream_page(s, s->page))
+				return false;
+		}
+	}
+	return true;
+}
+
+bool pagesum_stream_result(const struct pagesum_stream *s, uint32_t *page_size,
+			   uint64_t *checksum)
+{
+	if (s->unusable || !s->page_size || s->have != 0)
+		return false;
+	*page_size = s->page_size;
+	*checksum = s->sum;
+	return true;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 enum result pagesum_new(uint32_t page_size, struct pagesum **out, struct error *err)

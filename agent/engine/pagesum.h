@@ -155,6 +155,23 @@ uint32_t pagesum_page_count(const struct pagesum *t);
 /* The state checksum: the XOR of every page's hash. */
 uint64_t pagesum_checksum(const struct pagesum *t);
 
+/* The state checksum of an image as it streams past, in order from its
+ * first byte, for a check that would otherwise read the file back.  The
+ * page size is taken from the SQLite header in the first bytes; a stream
+ * without one, with an impossible page size, or ending inside a page has no
+ * checksum (pagesum_stream_result says so), and the caller falls back to
+ * reading the file.  The same checksum as pagesum_build's of the same bytes. */
+struct pagesum_stream;
+enum result pagesum_stream_new(struct pagesum_stream **out, struct error *err);
+/* Hash whole pages of the next len bytes, keeping a partial page for the
+ * next call.  False only if libcrypto failed (the stream is then unusable). */
+bool pagesum_stream_feed(struct pagesum_stream *s, const void *buf, size_t len);
+/* True, with the page size and checksum, if the stream was whole pages of
+ * a SQLite image. */
+bool pagesum_stream_result(const struct pagesum_stream *s, uint32_t *page_size,
+			   uint64_t *checksum);
+void pagesum_stream_free(struct pagesum_stream *s);
+
 /* The hash recorded for page pgno (1..count); 0 outside that range, for the
  * lock page, and for a page added by pagesum_resize and not yet supplied. */
 uint64_t pagesum_get(const struct pagesum *t, uint32_t pgno);

@@ -419,8 +419,10 @@ static enum result fetch(struct tier_set *set, const struct candidate *cand, int
 	if ((r = check_sink_init(&sink, out_fd, out_path, cand->name, *have_meta ? meta : NULL,
 				 set->max_size, err)))
 		return r;
-	if ((r = gz_reader_new(&gzr, check_sink_write, &sink, err)))
+	if ((r = gz_reader_new(&gzr, check_sink_write, &sink, err))) {
+		check_sink_free(&sink);
 		return r;
+	}
 	struct download d = {.sink = to_reader, .sink_ctx = gzr, .bar = bar, .what = "backup",
 			     .name = cand->name, .listed = cand->size,
 			     .from = t->dir ? "file" : "remote"};
@@ -429,17 +431,22 @@ static enum result fetch(struct tier_set *set, const struct candidate *cand, int
 	if (!r)
 		r = gz_reader_finish(gzr, &gz, err);
 	gz_reader_free(gzr);
+	if (!r)
+		r = check_sink_finish(&sink, err);
 	if (r) {
 		if (r == CB_ERR_CORRUPT && strncmp(err->msg, "backup '", 8) != 0)
 			error_prefix(err, "backup '%s' is corrupt", cand->name);
-		return r;
+	} else if (!db_checks) {
+		r = check_compressed(&gz, cand->name, *have_meta ? meta : NULL, res, err);
+	} else {
+		progress_phase(bar, "checking integrity (PRAGMA integrity_check)");
+		r = check_decompressed(&gz, cand->name, *have_meta ? meta : NULL, out_path, &sink,
+				       res, err);
 	}
-	if (fsync(out_fd) != 0)
-		return error_errno(err, errno, out_path);
-	if (!db_checks)
-		return check_compressed(&gz, cand->name, *have_meta ? meta : NULL, res, err);
-	progress_phase(bar, "checking integrity (PRAGMA integrity_check)");
-	return check_decompressed(&gz, cand->name, *have_meta ? meta : NULL, out_path, res, err);
+	if (!r)
+		r = check_sink_sync(&sink, err);
+	check_sink_free(&sink);
+	return r;
 }
 
 enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int out_fd,

@@ -222,6 +222,8 @@ static void test_sink_metadata_bound(void **state)
 	assert_int_equal(err.code, CB_ERR_CORRUPT);
 	assert_int_equal(s.written, 10);
 	assert_int_equal(check_sink_write(&s, "", 0, &err), CB_OK);
+	assert_int_equal(check_sink_finish(&s, &err), CB_OK);
+	check_sink_free(&s);
 	close(fd);
 	size_t len;
 	unsigned char *got = slurp(p, &len);
@@ -241,6 +243,8 @@ static void test_sink_metadata_bound_refuses_whole_chunk(void **state)
 	assert_int_equal(check_sink_write(&s, "0123456", 7, &err), CB_OK);
 	/* A chunk that would cross the bound is refused entirely. */
 	assert_int_equal(check_sink_write(&s, "78", 2, &err), CB_ERR_CORRUPT);
+	assert_int_equal(check_sink_finish(&s, &err), CB_OK);
+	check_sink_free(&s);
 	close(fd);
 	assert_int_equal(file_size(path_in(c, "out")), 7);
 }
@@ -259,6 +263,8 @@ static void test_sink_metadata_zero_or_negative_size(void **state)
 		assert_int_equal(s.limit_by, LIMIT_META);
 		assert_int_equal(check_sink_write(&s, "x", 1, &err), CB_ERR_CORRUPT);
 		assert_int_equal(s.written, 0);
+		assert_int_equal(check_sink_finish(&s, &err), CB_OK);
+		check_sink_free(&s);
 		struct stat st;
 		assert_int_equal(fstat(fd, &st), 0);
 		assert_int_equal(st.st_size, 0);
@@ -282,6 +288,8 @@ static void test_sink_ceiling(void **state)
 	assert_int_equal(check_sink_write(&s, buf, 100, &err), CB_OK);
 	assert_int_equal(check_sink_write(&s, buf, 1, &err), CB_ERR_CORRUPT);
 	assert_int_equal(err.code, CB_ERR_CORRUPT);
+	assert_int_equal(check_sink_finish(&s, &err), CB_OK);
+	check_sink_free(&s);
 	close(fd);
 	assert_int_equal(file_size(path_in(c, "out")), 100);
 }
@@ -317,6 +325,7 @@ static void test_sink_free_space_arithmetic(void **state)
 				continue;
 			assert_int_equal(check_sink_init(&s, fd, "p", "b", NULL, ceilings[i], &err),
 					 CB_OK);
+			check_sink_free(&s);
 			if (!room_now(fd, &after) || after != before)
 				continue;
 			uint64_t ceiling = ceilings[i] ? ceilings[i] : CHECK_DEFAULT_MAX_SIZE;
@@ -358,11 +367,15 @@ static void test_sink_space_bound_is_io(void **state)
 {
 	const struct ctx *c = *state;
 	int fd = open_new(c, "out");
-	struct check_sink s = {.fd = fd, .path = "p", .label = "b", .limit = 3,
-			       .limit_by = LIMIT_SPACE};
+	struct check_sink s;
 	struct error err = {0};
+	assert_int_equal(check_sink_init(&s, fd, "p", "b", NULL, 0, &err), CB_OK);
+	s.limit = 3;
+	s.limit_by = LIMIT_SPACE;
 	assert_int_equal(check_sink_write(&s, "abc", 3, &err), CB_OK);
 	assert_int_equal(check_sink_write(&s, "d", 1, &err), CB_ERR_IO);
+	assert_int_equal(check_sink_finish(&s, &err), CB_OK);
+	check_sink_free(&s);
 	close(fd);
 	assert_int_equal(file_size(path_in(c, "out")), 3);
 }
@@ -424,6 +437,43 @@ static void test_good_backup_other_page_sizes(void **state)
 	check_good(*state, 512, 200, 1);
 	check_good(*state, 65536, 50, 9);
 	check_good(*state, 1024, 1, 0);
+}
+
+/* A backup whose metadata records its state checksum: the checksum
+ * computed as the copy was written must match it, at every page size; one
+ * that does not is refused as corrupt, naming both. */
+static void test_state_checksum(void **state)
+{
+	const struct ctx *c = *state;
+	const int sizes[] = {512, 4096, 65536};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+		unlink(path_in(c, "src.db"));
+		unlink(path_in(c, "b.db.gz"));
+		make_db(path_in(c, "src.db"), sizes[i], 400);
+		struct backup b;
+		backup_of(&b, path_in(c, "src.db"), 1);
+		spit(path_in(c, "b.db.gz"), b.gz, b.gz_len);
+		struct pagesum *t = NULL;
+		int fd = open(path_in(c, "src.db"), O_RDONLY);
+		assert_int_equal(pagesum_build(fd, (uint32_t)sizes[i], &t, NULL), CB_OK);
+		close(fd);
+		b.meta.has_state_checksum = true;
+		b.meta.state_checksum = pagesum_checksum(t);
+		pagesum_free(t);
+		struct check_result res;
+		struct error err;
+		unlink(path_in(c, "out"));
+		assert_int_equal(run_check(path_in(c, "b.db.gz"), &b.meta, 0, path_in(c, "out"),
+					   &res, &err),
+				 CB_OK);
+		b.meta.state_checksum ^= 1;
+		unlink(path_in(c, "out"));
+		assert_int_equal(run_check(path_in(c, "b.db.gz"), &b.meta, 0, path_in(c, "out"),
+					   &res, &err),
+				 CB_ERR_CORRUPT);
+		assert_non_null(strstr(err.msg, "state checksum"));
+		backup_free(&b);
+	}
 }
 
 /* Metadata's SHA-256 may be in capitals. */
@@ -829,6 +879,7 @@ int main(void)
 		T(test_sink_space_bound_is_io),
 		T(test_good_backup),
 		T(test_good_backup_other_page_sizes),
+		T(test_state_checksum),
 		T(test_sha256_case_insensitive),
 		T(test_multi_member),
 		T(test_wal_mode_image),

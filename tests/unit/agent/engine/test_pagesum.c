@@ -215,6 +215,103 @@ static void test_build_matches_pages(void **state)
 	}
 }
 
+/* The checksum of an image streamed past in pieces of any size is the one
+ * pagesum_build gives, with the page size from the header. */
+static void test_stream_matches_build(void **state)
+{
+	struct ctx *c = *state;
+	for (size_t k = 0; k < N_PAGE_SIZES; k++) {
+		uint32_t ps = page_sizes[k];
+		unlink(c->db);
+		sqlite3 *db = open_db(c->db, ps);
+		insert_rows(db, 0, 300, 200);
+		sqlite3_close(db);
+		size_t len;
+		uint8_t *img = slurp(c->db, &len);
+		const size_t pieces[] = {1, 7, 17, ps - 1, ps, ps + 1, 100000, len};
+		for (size_t p = 0; p < sizeof(pieces) / sizeof(*pieces); p++) {
+			struct pagesum_stream *s = NULL;
+			assert_int_equal(pagesum_stream_new(&s, NULL), CB_OK);
+			for (size_t off = 0; off < len; off += pieces[p]) {
+				size_t n = len - off < pieces[p] ? len - off : pieces[p];
+				assert_true(pagesum_stream_feed(s, img + off, n));
+			}
+			uint32_t got_ps = 0;
+			uint64_t sum = 0;
+			assert_true(pagesum_stream_result(s, &got_ps, &sum));
+			assert_int_equal(got_ps, ps);
+			assert_true(sum == checksum_of(c->db, ps));
+			pagesum_stream_free(s);
+		}
+		free(img);
+	}
+}
+
+/* No checksum for what is not whole pages of a SQLite image: the caller
+ * reads the file instead. */
+static void test_stream_without_a_checksum(void **state)
+{
+	struct ctx *c = *state;
+	unlink(c->db);
+	sqlite3 *db = open_db(c->db, 4096);
+	insert_rows(db, 0, 50, 200);
+	sqlite3_close(db);
+	size_t len;
+	uint8_t *img = slurp(c->db, &len);
+	uint32_t ps;
+	uint64_t sum;
+	struct {
+		size_t cut;    /* bytes fed */
+		int damage;    /* byte changed first, -1 none */
+	} cases[] = {{0, -1}, {10, -1}, {len - 1, -1}, {len, 0}, {len, 16}, {len, 17}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct pagesum_stream *s = NULL;
+		assert_int_equal(pagesum_stream_new(&s, NULL), CB_OK);
+		if (cases[i].damage >= 0)
+			img[cases[i].damage] ^= 0x5a;
+		assert_true(pagesum_stream_feed(s, img, cases[i].cut));
+		if (cases[i].damage >= 0)
+			img[cases[i].damage] ^= 0x5a;
+		assert_false(pagesum_stream_result(s, &ps, &sum));
+		pagesum_stream_free(s);
+	}
+	free(img);
+}
+
+/* The lock page counts as 0 in a stream too (an image just past 1 GiB of
+ * 64 KiB pages, each page the same bytes but the first). */
+static void test_stream_lock_page(void **state)
+{
+	(void)state;
+	const uint32_t ps = 65536;
+	uint32_t lock = pagesum_lock_page(ps);
+	uint8_t *first = calloc(1, ps), *page = malloc(ps);
+	assert_non_null(first);
+	assert_non_null(page);
+	memcpy(first, "SQLite format 3", 16);
+	first[16] = 0;
+	first[17] = 1; /* 65536 */
+	for (uint32_t i = 0; i < ps; i++)
+		page[i] = (uint8_t)(i * 7);
+	struct pagesum_stream *s = NULL;
+	assert_int_equal(pagesum_stream_new(&s, NULL), CB_OK);
+	uint64_t want = 0, h;
+	for (uint32_t p = 1; p <= lock + 1; p++) {
+		const uint8_t *b = p == 1 ? first : page;
+		assert_true(pagesum_stream_feed(s, b, ps));
+		assert_int_equal(pagesum_page(p, b, ps, &h, NULL), CB_OK);
+		want ^= h;
+	}
+	uint32_t got_ps;
+	uint64_t sum;
+	assert_true(pagesum_stream_result(s, &got_ps, &sum));
+	assert_int_equal(got_ps, ps);
+	assert_true(sum == want);
+	pagesum_stream_free(s);
+	free(first);
+	free(page);
+}
+
 /* Bring a table from the image before to the image after as a capture
  * would: resize to the new count, then update the pages that changed.
  * Two ways of finding them, both checked against a build from scratch:
@@ -1188,6 +1285,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_build_matches_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_matches_build, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_without_a_checksum, setup, teardown),
+		cmocka_unit_test(test_stream_lock_page),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trusted_table_follows_the_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize_xors_out_and_requires_new_pages, setup,
