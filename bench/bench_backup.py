@@ -526,13 +526,16 @@ class Bench:
         return s
 
     # -- backups --------------------------------------------------------------
-    def backup_cbsync(self, dest_dir, sync=True):
+    def backup_cbsync(self, dest_dir, sync=True, level=None):
         argv = [self.a.cbsync, "backup", "--db", self.db, "--dir", dest_dir,
                 "--type", "manual"] + self.a.backup_args
+        env = dict(self.cb_env)
+        if level is not None:
+            env["CBSYNC_LOCAL_COMPRESSION"] = str(level)
         holder = {}
 
         def step():
-            r = measure(argv, cwd=self.scratch, env=self.cb_env)
+            r = measure(argv, cwd=self.scratch, env=env)
             holder["run"] = r
             return r
 
@@ -567,6 +570,17 @@ class Bench:
             ["pigz", "-%d" % self.a.level, "-p", str(self.a.pigz_threads), "-c",
              self.db], stdout=out)], out)
 
+    def backup_igzip(self):
+        out = os.path.join(self.out, "d.db.gz")
+        return self._run([lambda: measure(
+            ["igzip", "-%d" % self.a.igzip_level, "-T", str(self.a.pigz_threads), "-c",
+             self.db], stdout=out)], out)
+
+    def backup_gzip_raw(self):
+        out = os.path.join(self.out, "e.db.gz")
+        return self._run([lambda: measure(
+            ["gzip", "-%d" % self.a.level, "-c", self.db], stdout=out)], out)
+
     # -- restores -------------------------------------------------------------
     def restore_cbsync(self, backup, target):
         argv = [self.a.cbsync, "restore", "--path", backup, "--to", target,
@@ -582,8 +596,14 @@ class Bench:
         return self._run([lambda: measure(argv, cwd=self.scratch, env=self.cb_env)],
                          live_db)
 
-    def restore_gunzip(self, backup, target, check=False):
-        steps = [lambda: measure(["gunzip", "-c", backup], stdout=target)]
+    def restore_gunzip(self, backup, target, check=False, tool="gunzip", durable=False):
+        argv = ["igzip", "-d", "-c", backup] if tool == "igzip" else ["gunzip", "-c", backup]
+        steps = [lambda: measure(argv, stdout=target)]
+        if durable:
+            # What cbsync does before it reports a restore done: the file
+            # on disk, not only in the page cache (coreutils' sync FILE is
+            # an fsync of it).
+            steps.append(lambda: measure(["sync", target]))
         holder = {}
         if check:
             def chk():
@@ -719,6 +739,41 @@ def ratio(a, b):
     return a / b
 
 
+def ratio_notes(rows):
+    """cbsync's backups and restore against the baselines beside them:
+    wall time against pigz and igzip, CPU time and size against gzip of the
+    raw file, as issue 14 sets its targets."""
+    by = {(r["op"], r.get("key")): r for r in rows if r.get("ok", True)}
+    out = []
+    gz = by.get(("backup", "gzipraw"))
+    pz = by.get(("backup", "pigz"))
+    ig = by.get(("backup", "igzip"))
+    for (op, key), r in sorted(by.items(), key=lambda kv: kv[0][1] or ""):
+        if op != "backup" or not key.startswith("cbsync"):
+            continue
+        parts = []
+        if pz:
+            parts.append("wall %.2fx pigz" % (r["wall"] / pz["wall"]))
+        if ig:
+            parts.append("wall %.2fx igzip" % (r["wall"] / ig["wall"]))
+        if gz:
+            parts.append("CPU %.3fx gzip" % (r["cpu"] / gz["cpu"]))
+            if r["out"] and gz["out"]:
+                parts.append("size %.3fx gzip" % (r["out"] / gz["out"]))
+        parts.append("RSS %.1f MiB" % (r["rss"] / MIB))
+        out.append("ratios: %-40s %s" % (r["method"], ", ".join(parts)))
+    cr = by.get(("restore", "cbsync"))
+    if cr:
+        parts = []
+        for key, name in (("gunzip", "gunzip -c"), ("igzip", "igzip -d -c"),
+                          ("igzip+sync", "igzip -d -c + fsync")):
+            b = by.get(("restore", key))
+            if b:
+                parts.append("wall %.2fx %s" % (cr["wall"] / b["wall"], name))
+        out.append("ratios: %-40s %s" % (cr["method"], ", ".join(parts)))
+    return out
+
+
 def print_table(header_lines, rows, writer_rows, notes):
     cols = ["op", "method", "wall s", "spread", "CPU s", "RSS MiB", "+disk MiB",
             "out MiB", "saved", "time x", "RSS x", "bg CPU s"]
@@ -821,6 +876,17 @@ def parse_args(argv):
     ap.add_argument("--pigz-threads", type=int, default=2,
                     help="pigz -p for baseline (c)")
     ap.add_argument("--no-pigz", action="store_true", help="skip baseline (c)")
+    ap.add_argument("--igzip-level", type=int, default=3, choices=range(0, 4),
+                    help="level of ISA-L's igzip baseline (d), if igzip is installed")
+    ap.add_argument("--no-igzip", action="store_true", help="skip the igzip baselines")
+    ap.add_argument("--no-seed-baselines", action="store_true",
+                    help="skip backup baselines (a) and (b), the seed tool's ways")
+    ap.add_argument("--gzip-raw", action="store_true",
+                    help="add baseline (e): gzip of the raw file, one step, the "
+                    "reference for CPU and size")
+    ap.add_argument("--levels", default="", metavar="LIST",
+                    help="also run cbsync backup at each of these [local] "
+                    "compression levels, e.g. 1,2,3,6,9")
     ap.add_argument("--writer", action="store_true",
                     help="also run the concurrent-writer latency test")
     ap.add_argument("--writer-only", action="store_true",
@@ -848,6 +914,12 @@ def parse_args(argv):
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     a = ap.parse_args(argv)
     a.backup_args = shlex.split(a.cbsync_backup_args)
+    try:
+        a.levels = [int(x) for x in a.levels.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--levels wants numbers like 1,3,6")
+    if any(x < 1 or x > 9 for x in a.levels):
+        ap.error("--levels: each level is 1 to 9")
     a.restore_args = shlex.split(a.cbsync_restore_args)
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
@@ -868,6 +940,7 @@ def main(argv=None):
         if not shutil.which(tool):
             die("%s is needed" % tool)
     have_pigz = bool(shutil.which("pigz")) and not a.no_pigz
+    a.have_igzip = bool(shutil.which("igzip")) and not a.no_igzip
     if not become_subreaper():
         note("warning: cannot become a child subreaper; peak RSS figures include "
              "this script's own peak as a floor")
@@ -934,16 +1007,27 @@ def run(a, scratch, have_pigz):
     cb_dir = os.path.join(scratch, "cbsync-backups")
     os.makedirs(cb_dir)
 
-    methods_b = [("cbsync", "cbsync backup"),
-                 ("sqlite3", "(a) sqlite3 .backup + gzip -%d" % a.level),
-                 ("python", "(b) Python backup API + gzip module -%d" % a.level)]
+    methods_b = [("cbsync", "cbsync backup")]
+    if not a.no_seed_baselines:
+        methods_b += [("sqlite3", "(a) sqlite3 .backup + gzip -%d" % a.level),
+                      ("python", "(b) Python backup API + gzip module -%d" % a.level)]
     if have_pigz:
         methods_b.append(("pigz", "(c) pigz -%d -p %d of the raw file*"
                           % (a.level, a.pigz_threads)))
+    if a.have_igzip:
+        methods_b.append(("igzip", "(d) igzip -%d -T %d of the raw file*"
+                          % (a.igzip_level, a.pigz_threads)))
+    if a.gzip_raw:
+        methods_b.append(("gzipraw", "(e) gzip -%d of the raw file*" % a.level))
+    for lvl in a.levels:
+        methods_b.append(("cbsync@%d" % lvl, "cbsync backup, [local] compression = %d" % lvl))
     methods_r = [("cbsync", "cbsync restore --to"),
                  ("gunzip", "(a) gunzip -c > file"),
-                 ("gunzip+check", "(b) gunzip -c > file + integrity_check"),
-                 ("live", "cbsync restore over the live DB†")]
+                 ("gunzip+check", "(b) gunzip -c > file + integrity_check")]
+    if a.have_igzip:
+        methods_r.append(("igzip", "(c) igzip -d -c > file"))
+        methods_r.append(("igzip+sync", "(d) igzip -d -c > file + fsync"))
+    methods_r.append(("live", "cbsync restore over the live DB†"))
     results = {("backup", k): [] for k, _ in methods_b}
     results.update({("restore", k): [] for k, _ in methods_r})
     sanity = []
@@ -970,6 +1054,12 @@ def run(a, scratch, have_pigz):
                     s = bench.backup_sqlite3()
                 elif key == "python":
                     s = bench.backup_python()
+                elif key == "igzip":
+                    s = bench.backup_igzip()
+                elif key == "gzipraw":
+                    s = bench.backup_gzip_raw()
+                elif key.startswith("cbsync@"):
+                    s = bench.backup_cbsync(cb_dir, level=int(key[7:]))
                 else:
                     s = bench.backup_pigz()
                 results[("backup", key)].append(s)
@@ -1008,7 +1098,9 @@ def run(a, scratch, have_pigz):
                         s = bench.restore_cbsync(cb_backup, target)
                     else:
                         s = bench.restore_gunzip(cb_backup, target,
-                                                 check=(key == "gunzip+check"))
+                                                 check=(key == "gunzip+check"),
+                                                 tool=key.split("+")[0],
+                                                 durable=(key == "igzip+sync"))
                     results[("restore", key)].append(s)
                     note("  %-45s %s" % (label, "%.2fs" % s.wall if s.ok
                                          else "FAILED " + s.error))
@@ -1121,7 +1213,7 @@ def run(a, scratch, have_pigz):
                 rows.append({"op": op, "method": label, "ok": False,
                              "error": samples[0].error[:100]})
                 continue
-            row = dict(g, op=op, method=label, ok=True,
+            row = dict(g, op=op, key=key, method=label, ok=True,
                        saved=(1 - g["out"] / db_bytes) if op == "backup" and g["out"] else None,
                        t_ratio=ratio(ref["wall"], g["wall"]) if ref else None,
                        m_ratio=ratio(ref["rss"], g["rss"]) if ref else None)
@@ -1177,6 +1269,7 @@ def run(a, scratch, have_pigz):
                      "(a fresh copy of the source each run): it first makes a "
                      "restore_point backup of LIVE, then installs B through SQLite.")
     notes.extend(writer_notes)
+    notes.extend(ratio_notes(rows))
     for text, ok, digest, size in sanity:
         notes.append("sanity: %s%s" % (text, "" if ok else "   <-- PROBLEM"))
     digests = {d for _, _, d, _ in sanity if d}

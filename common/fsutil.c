@@ -18,6 +18,8 @@ void fs_writeback_hint(int fd, off_t *mark, off_t end)
 {
 	if (end - *mark < FS_WRITEBACK_STEP)
 		return;
+	if (*mark > 0)
+		(void)sync_file_range(fd, 0, *mark, SYNC_FILE_RANGE_WAIT_BEFORE);
 	(void)sync_file_range(fd, *mark, end - *mark, SYNC_FILE_RANGE_WRITE);
 	*mark = end;
 }

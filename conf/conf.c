@@ -27,7 +27,7 @@ enum result conf_defaults(struct conf *c, struct error *err)
 	retention_policy_default(&c->local_keep);
 	c->db_mode = 0600;
 	c->restore_max_size = UINT64_C(64) << 30;
-	c->compression = 6;
+	c->compression = 2;
 	c->lock_timeout = 10.0;
 	c->busy_timeout = 30.0;
 	c->sync_retry_min = 10.0;

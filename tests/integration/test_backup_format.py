@@ -1,14 +1,18 @@
 """The parallel gzip pipeline's output: an ordinary gzip of a consistent
 snapshot, whatever the page size, size, journal mode and thread count."""
+import glob
 import gzip
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import zlib
 
-from harness import CBSYNC, CbsyncTest, gunzip_to, integrity, main, read_bytes
+from harness import (CBSYNC, CbsyncTest, gunzip_to, integrity, main, read_bytes,
+                     start_cbsync, write_agent_config)
 
 WRITER = r"""
 import sqlite3, sys, os
@@ -114,6 +118,40 @@ class FormatTest(CbsyncTest):
                         self.assert_plain_gzip_of(gz, expected)
                         os.unlink(gz)
                         os.unlink(gz + ".json")
+
+    def test_increments_at_every_level_are_plain_gzip(self):
+        """An increment (a WAL file, gzip'd) at an ISA-L level and a zlib
+        one reads back the same with every decoder, and holds a WAL."""
+        for level in ("1", "3", "6", "9"):
+            with self.subTest(level=level):
+                shutil.rmtree(os.path.dirname(self.w.db), ignore_errors=True)
+                os.makedirs(os.path.dirname(self.w.db))
+                make(self.w.db, 4096, "wal", rows=300)
+                conf = write_agent_config(self.w.path(f"agent-{level}.conf"), self.w.db,
+                                          self.w.backups)
+                agent = start_cbsync(self.w.root, "agent", "--config", conf,
+                                     env={"CBSYNC_LOCAL_COMPRESSION": level})
+                self.addCleanup(lambda a=agent: a.poll() is None and a.kill())
+                con = sqlite3.connect(self.w.db, isolation_level=None)
+                found = []
+                deadline = time.time() + 60
+                i = 0
+                while len(found) < 3 and time.time() < deadline:
+                    with con:
+                        con.execute("INSERT INTO t(k, v) VALUES (?, ?)",
+                                    (i, os.urandom(600).hex() + "text " * (200 + i)))
+                    i += 1
+                    time.sleep(0.4)
+                    found = glob.glob(os.path.join(self.w.backups, "increments", "*",
+                                                   "*.wal.gz"))
+                con.close()
+                agent.send_signal(signal.SIGTERM)
+                _, err = agent.communicate(timeout=60)
+                self.assertEqual(agent.returncode, 0, err)
+                self.assertGreaterEqual(len(found), 3, "no increments were made")
+                for inc in found:
+                    wal = self.assert_plain_gzip_of(inc, None)
+                    self.assertIn(wal[:4], (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83"), inc)
 
     def test_one_page_and_empty_databases(self):
         one = self.w.path("one.db")

@@ -574,7 +574,7 @@ static void test_writeback_hint(void **state)
 	char *path = fs_join(*state, "big");
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
-	size_t chunk = 1 << 20;
+	size_t chunk = FS_WRITEBACK_STEP / 8;
 	char *buf = malloc(chunk);
 	assert_non_null(buf);
 	memset(buf, 'q', chunk);

@@ -25,7 +25,7 @@ static void check_defaults(const struct conf *c)
 	assert_int_equal(c->local_keep.keep[BT_CHANGE].amount, 86400);
 	assert_int_equal(c->local_keep.keep[BT_MANUAL].kind, KEEP_FOREVER);
 	assert_int_equal(c->local_keep.keep[BT_RESTORE_POINT].kind, KEEP_FOREVER);
-	assert_int_equal(c->compression, 6);
+	assert_int_equal(c->compression, 2);
 	assert_true(c->lock_timeout == 10.0);
 	assert_true(c->daily.enabled);
 	assert_int_equal(c->daily.hour, 2);

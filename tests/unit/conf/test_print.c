@@ -115,7 +115,7 @@ static void test_print_defaults(void **state)
 	assert_contains(text, "keep_weekly = 4w  # default\n");
 	assert_contains(text, "keep_monthly = 12months  # default\n");
 	assert_contains(text, "keep_change = 24h  # default\n");
-	assert_contains(text, "compression = 6  # default\n");
+	assert_contains(text, "compression = 2  # default\n");
 	assert_contains(text, "lock_timeout = 10s  # default\n");
 	assert_contains(text, "\n[schedule]\ndaily = 02:00  # default\n");
 	assert_contains(text, "weekly = sun 03:00  # default\n");
