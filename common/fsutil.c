@@ -24,6 +24,14 @@ void fs_writeback_hint(int fd, off_t *mark, off_t end)
 	*mark = end;
 }
 
+void fs_writeback_start(int fd, off_t *mark, off_t end)
+{
+	if (end - *mark < FS_WRITEBACK_BURST)
+		return;
+	(void)sync_file_range(fd, *mark, end - *mark, SYNC_FILE_RANGE_WRITE);
+	*mark = end;
+}
+
 int fs_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -612,6 +612,38 @@ static void test_writeback_hint(void **state)
 	free(path);
 }
 
+/* The unpaced variant moves its mark in bursts, the same way. */
+static void test_writeback_start(void **state)
+{
+	char *path = fs_join(*state, "burst");
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	size_t chunk = FS_WRITEBACK_BURST / 4;
+	char *buf = malloc(chunk);
+	assert_non_null(buf);
+	memset(buf, 'r', chunk);
+	off_t mark = 0, end = 0;
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(fs_write_all(fd, buf, chunk), 0);
+		end += (off_t)chunk;
+		fs_writeback_start(fd, &mark, end);
+		assert_int_equal(mark, i < 3 ? 0 : (off_t)FS_WRITEBACK_BURST);
+	}
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, (off_t)(6 * chunk));
+	close(fd);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	mark = 0;
+	fs_writeback_start(p[1], &mark, (off_t)FS_WRITEBACK_BURST);
+	assert_int_equal(mark, (off_t)FS_WRITEBACK_BURST);
+	close(p[0]);
+	close(p[1]);
+	free(buf);
+	free(path);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
@@ -632,6 +664,7 @@ int main(void)
 		T(test_rename_noreplace),
 		T(test_write_all_and_pwrite),
 		T(test_writeback_hint),
+		T(test_writeback_start),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
