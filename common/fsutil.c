@@ -14,14 +14,25 @@
 #include <time.h>
 #include <unistd.h>
 
-void fs_writeback_hint(int fd, off_t *mark, off_t end)
+/* Errors that mean "no such hint here", not a failed write. */
+static bool unsupported(int e)
+{
+	return e == ESPIPE || e == EINVAL || e == ENOSYS || e == EOPNOTSUPP;
+}
+
+int fs_writeback_hint(int fd, off_t *mark, off_t end)
 {
 	if (end - *mark < FS_WRITEBACK_STEP)
-		return;
-	if (*mark > 0)
-		(void)sync_file_range(fd, 0, *mark, SYNC_FILE_RANGE_WAIT_BEFORE);
+		return 0;
+	/* The wait reports a failed writeback of [0, *mark) and, doing so,
+	 * uses the error up: the final fsync would not see it again.  So it
+	 * is the caller's to report. */
+	if (*mark > 0 && sync_file_range(fd, 0, *mark, SYNC_FILE_RANGE_WAIT_BEFORE) != 0 &&
+	    !unsupported(errno))
+		return errno;
 	(void)sync_file_range(fd, *mark, end - *mark, SYNC_FILE_RANGE_WRITE);
 	*mark = end;
+	return 0;
 }
 
 void fs_writeback_start(int fd, off_t *mark, off_t end)

@@ -104,7 +104,10 @@ int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
  * 1.1x when the backup was written to tmpfs.  A hint only: errors (a pipe,
  * a file system without support) are ignored. */
 #define FS_WRITEBACK_STEP (2 << 20)
-void fs_writeback_hint(int fd, off_t *mark, off_t end);
+/* Returns 0, or the errno of a failed writeback of the bytes before *mark:
+ * that wait consumes the error (the file's next fsync would return 0), so
+ * the caller must fail the file with it. */
+int fs_writeback_hint(int fd, off_t *mark, off_t end);
 
 /* The same without the pacing, for a file that is the whole job (the copy
  * a restore decompresses): every FS_WRITEBACK_BURST bytes writeback of them

@@ -23,6 +23,7 @@ struct bgwrite {
 	uint8_t *slot[BGWRITE_SLOTS];
 	size_t len[BGWRITE_SLOTS];
 	unsigned prod;      /* the caller's slot */
+	bool finish_called; /* the caller's: no more writes */
 	size_t fill;        /* bytes in it */
 	struct pagesum_stream *sum;  /* NULL without pagesum */
 	bool hash_ok;
@@ -74,11 +75,13 @@ static void *run(void *arg)
 		if (!w->queued)
 			break;
 		unsigned i = w->first;
+		/* After bgwrite_free's ECANCELED, what is queued is dropped. */
 		int werr = w->werr;
 		pthread_mutex_unlock(&w->mu);
 		consume(w, w->slot[i], w->len[i], &werr);
 		pthread_mutex_lock(&w->mu);
-		w->werr = werr;
+		if (werr && !w->werr)
+			w->werr = werr;
 		w->first = (w->first + 1) % BGWRITE_SLOTS;
 		w->queued--;
 		pthread_cond_broadcast(&w->cv);
@@ -155,6 +158,8 @@ static enum result hand_over(struct bgwrite *w, struct error *err)
 enum result bgwrite_write(struct bgwrite *w, const void *buf, size_t len, struct error *err)
 {
 	const uint8_t *p = buf;
+	if (w->finish_called)
+		return error_set(err, CB_ERR_INTERNAL, "bgwrite_write after bgwrite_finish");
 	while (len > 0) {
 		size_t n = BGWRITE_SLOT_SIZE - w->fill;
 		if (n > len)
@@ -183,6 +188,7 @@ static void join(struct bgwrite *w)
 
 enum result bgwrite_finish(struct bgwrite *w, struct error *err)
 {
+	w->finish_called = true;
 	enum result r = w->fill ? hand_over(w, err) : CB_OK;
 	if (r)
 		return r;

@@ -52,7 +52,8 @@ static enum result write_body(void *ctx, const void *buf, size_t len, struct err
 	if (e)
 		return io_error(err, e, "writing the backup");
 	w->pos += (off_t)len;
-	fs_writeback_hint(w->fd, &w->flushed, w->pos);
+	if ((e = fs_writeback_hint(w->fd, &w->flushed, w->pos)))
+		return io_error(err, e, "writing the backup");
 	return CB_OK;
 }
 

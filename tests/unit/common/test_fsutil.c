@@ -583,17 +583,17 @@ static void test_writeback_hint(void **state)
 	for (int i = 0; i < 5; i++) {
 		assert_int_equal(fs_write_all(fd, buf, chunk), 0);
 		end += (off_t)chunk;
-		fs_writeback_hint(fd, &mark, end);
+		assert_int_equal(fs_writeback_hint(fd, &mark, end), 0);
 	}
 	assert_int_equal(mark, 0);
 	/* Past it, writeback starts from the mark to the end written so far. */
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(fs_write_all(fd, buf, chunk), 0);
 		end += (off_t)chunk;
-		fs_writeback_hint(fd, &mark, end);
+		assert_int_equal(fs_writeback_hint(fd, &mark, end), 0);
 	}
 	assert_int_equal(mark, (off_t)FS_WRITEBACK_STEP);
-	fs_writeback_hint(fd, &mark, end);
+	assert_int_equal(fs_writeback_hint(fd, &mark, end), 0);
 	assert_int_equal(mark, (off_t)FS_WRITEBACK_STEP);
 	/* The hint never changes the content. */
 	struct stat st;
@@ -604,7 +604,7 @@ static void test_writeback_hint(void **state)
 	int p[2];
 	assert_int_equal(pipe(p), 0);
 	mark = 0;
-	fs_writeback_hint(p[1], &mark, (off_t)FS_WRITEBACK_STEP * 2);
+	assert_int_equal(fs_writeback_hint(p[1], &mark, (off_t)FS_WRITEBACK_STEP * 2), 0);
 	assert_int_equal(mark, (off_t)FS_WRITEBACK_STEP * 2);
 	close(p[0]);
 	close(p[1]);

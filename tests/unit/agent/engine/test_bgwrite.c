@@ -111,12 +111,14 @@ static void test_checksum_of_what_was_written(void **state)
 	snprintf(db_path, sizeof(db_path), "%s/src.db", c->dir);
 	sqlite3 *db = NULL;
 	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	/* About 3 MiB: pages cross the 1 MiB buffers' boundaries. */
 	exec_ok(db, "PRAGMA page_size=1024; CREATE TABLE t(x);"
 		    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-		    "WHERE i < 5000) INSERT INTO t SELECT printf('%08d row', i) FROM n;");
+		    "WHERE i < 30000) INSERT INTO t SELECT printf('%08d row %0100d', i, i) FROM n;");
 	sqlite3_close(db);
 	size_t len;
 	uint8_t *img = slurp(db_path, &len);
+	assert_true(len > 2 * BGWRITE_SLOT_SIZE);
 	int fd = open(c->path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
 	struct bgwrite *w = NULL;
@@ -127,6 +129,8 @@ static void test_checksum_of_what_was_written(void **state)
 					       &err),
 				 CB_OK);
 	assert_int_equal(bgwrite_finish(w, &err), CB_OK);
+	/* Nothing may follow finish. */
+	assert_int_equal(bgwrite_write(w, img, 1, &err), CB_ERR_INTERNAL);
 	uint32_t ps = 0;
 	uint64_t sum = 0;
 	assert_true(bgwrite_checksum(w, &ps, &sum));

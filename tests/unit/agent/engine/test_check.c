@@ -9,6 +9,7 @@
  * database that opens but fails PRAGMA integrity_check.
  * Each test works in a fresh directory under /tmp.
  */
+#include "agent/engine/bgwrite.h"
 #include "agent/engine/check.h"
 #include "common/fsutil.h"
 
@@ -460,6 +461,24 @@ static void test_state_checksum(void **state)
 		b.meta.has_state_checksum = true;
 		b.meta.state_checksum = pagesum_checksum(t);
 		pagesum_free(t);
+		/* The sink computes it on the way: no read-back needed. */
+		unlink(path_in(c, "direct"));
+		int dfd = open_new(c, "direct");
+		struct check_sink sink;
+		struct error derr = {0};
+		assert_int_equal(check_sink_init(&sink, dfd, path_in(c, "direct"), "b", &b.meta, 0,
+						 &derr),
+				 CB_OK);
+		assert_int_equal(check_sink_write(&sink, b.db, b.db_len, &derr), CB_OK);
+		assert_int_equal(check_sink_finish(&sink, &derr), CB_OK);
+		uint32_t streamed_ps = 0;
+		uint64_t streamed = 0;
+		assert_true(bgwrite_checksum(sink.bg, &streamed_ps, &streamed));
+		assert_int_equal(streamed_ps, sizes[i]);
+		assert_true(streamed == b.meta.state_checksum);
+		assert_int_equal(check_sink_sync(&sink, &derr), CB_OK);
+		check_sink_free(&sink);
+		close(dfd);
 		struct check_result res;
 		struct error err;
 		unlink(path_in(c, "out"));
