@@ -14,6 +14,7 @@ enum opt_id {
 	OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN,
 	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER, OPT_FROM, OPT_LATEST, OPT_NAME, OPT_BEFORE, OPT_AT,
 	OPT_IF_DB_NOT_EXISTS, OPT_IF_BACKUP_EXISTS, OPT_FALLBACK, OPT_ALL, OPT_NOW, OPT_REMOTES,
+	OPT_OUT,
 };
 
 enum arg_kind {
@@ -58,6 +59,7 @@ static const struct opt_spec options[] = {
 	{"all", ARG_NONE, OPT_ALL, V(VERB_VERIFY)},
 	{"now", ARG_VALUE, OPT_NOW, V(VERB_PRUNE)},
 	{"remotes", ARG_NONE, OPT_REMOTES, V(VERB_CONFIG)},
+	{"out", ARG_VALUE, OPT_OUT, V(VERB_KEYGEN)},
 };
 
 struct verb_info {
@@ -149,6 +151,16 @@ static const struct verb_info verbs[VERB_COUNT] = {
 			 "               back and delete a small probe object (no backup is\n"
 			 "               uploaded), one line per remote; the exit status is the\n"
 			 "               worst failure's (3 settings, 9 unreachable, 10 refused)\n"},
+	[VERB_KEYGEN] = {"keygen", "make an age identity (X25519) for encrypted backups",
+			 "cbsync keygen [--out FILE]",
+			 "  --out FILE   write the identity to FILE (mode 0600; it must not exist\n"
+			 "               yet) instead of standard output\n"
+			 "\n"
+			 "Writes what age-keygen writes: a '# created:' line, a '# public key:'\n"
+			 "line and the secret key (AGE-SECRET-KEY-1...), and prints 'Public key:\n"
+			 "age1...' on standard error.  The public key is the recipient to encrypt\n"
+			 "to; the file is the identity that decrypts, for cbsync or for\n"
+			 "'age -d -i FILE'.  Keep it off the machine whose backups it protects.\n"},
 	[VERB_VERSION] = {"version", "print the version", "cbsync version", ""},
 	[VERB_HELP] = {"help", "show help for cbsync, for one verb, or for the backends",
 		       "cbsync help [VERB | backends]", ""},
@@ -183,7 +195,7 @@ void cli_print_help(enum verb verb)
 		printf("usage: %s\n\n%s.\n", verbs[verb].usage, verbs[verb].summary);
 		if (verbs[verb].details[0])
 			printf("\n%s", verbs[verb].details);
-		if (verb != VERB_VERSION && verb != VERB_HELP)
+		if (verb != VERB_VERSION && verb != VERB_HELP && verb != VERB_KEYGEN)
 			printf("\n%s", common_help);
 		return;
 	}
@@ -244,6 +256,7 @@ static void apply(struct cli *cli, enum opt_id id, const char *value)
 	case OPT_ALL: cli->all = true; break;
 	case OPT_NOW: cli->now = value; break;
 	case OPT_REMOTES: cli->check_remotes = true; break;
+	case OPT_OUT: cli->out = value; break;
 	}
 }
 

@@ -24,6 +24,7 @@ enum verb {
 	VERB_AGENT,
 	VERB_STATUS,
 	VERB_CONFIG,
+	VERB_KEYGEN,
 	VERB_VERSION,
 	VERB_HELP,
 	VERB_COUNT
@@ -55,6 +56,7 @@ struct cli {
 	bool fallback;        /* restore --fallback */
 	bool all;             /* verify --all */
 	const char *now;      /* prune --now */
+	const char *out;      /* keygen --out */
 	int nargs;            /* positional arguments after the verb */
 	char **args;
 	struct conf conf;     /* effective configuration */

@@ -27,6 +27,7 @@ static const verb_fn verb_table[VERB_COUNT] = {
 	[VERB_AGENT] = cmd_agent,
 	[VERB_STATUS] = cmd_status,
 	[VERB_CONFIG] = cmd_config,
+	[VERB_KEYGEN] = cmd_keygen,
 	[VERB_VERSION] = cmd_version,
 };
 

@@ -3,7 +3,7 @@ import re
 
 from harness import CbsyncTest, main
 
-VERBS = ["backup", "list", "stats", "restore", "prune", "verify", "version", "help"]
+VERBS = ["backup", "list", "stats", "restore", "prune", "verify", "keygen", "version", "help"]
 
 
 class CliTest(CbsyncTest):
