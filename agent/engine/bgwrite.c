@@ -23,8 +23,8 @@ struct bgwrite {
 	uint8_t *slot[BGWRITE_SLOTS];
 	size_t len[BGWRITE_SLOTS];
 	unsigned prod;      /* the caller's slot */
-	bool finish_called; /* the caller's: no more writes */
 	size_t fill;        /* bytes in it */
+	bool finish_called; /* the caller's: no more writes */
 	struct pagesum_stream *sum;  /* NULL without pagesum */
 	bool hash_ok;
 	off_t written;      /* by consume */

@@ -45,7 +45,7 @@ enum result check_sink_init(struct check_sink *s, int fd, const char *path, cons
 			    const struct backup_meta *meta, uint64_t max_size, struct error *err)
 {
 	struct statvfs vfs;
-	*s = (struct check_sink){.fd = fd, .path = path, .label = label};
+	*s = (struct check_sink){.path = path, .label = label};
 	if (meta) {
 		s->limit = meta->original_size > 0 ? (uint64_t)meta->original_size : 0;
 		s->limit_by = LIMIT_META;

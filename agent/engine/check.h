@@ -39,7 +39,6 @@
 struct bgwrite;
 struct check_sink {
 	struct bgwrite *bg;
-	int fd;
 	const char *path;
 	const char *label;
 	uint64_t written;
