@@ -324,8 +324,10 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	s.progress = opts->progress;
 	s.progress_ctx = opts->progress_ctx;
 	s.total = (uint64_t)size;
-	uint64_t whole = (uint64_t)size + opts->head_len;
-	struct backend_put_info info = {.size = whole, .sha256_hex = opts->head_len ? NULL : sha256_hex,
+	const struct put_filter *f = opts->filter;
+	uint64_t whole = (f ? f->size(f->ctx, (uint64_t)size) : (uint64_t)size) + opts->head_len;
+	struct backend_put_info info = {.size = whole,
+					.sha256_hex = opts->head_len || f ? NULL : sha256_hex,
 					.started = put_started, .started_ctx = &track};
 	b->calls.put++;
 	if ((r = b->ops->put_begin(b->ctx, key, &info, &sink.put, err))) {
@@ -333,8 +335,15 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 		r = prefixed(b, r, err);
 		goto done;
 	}
+	if (f) {
+		/* The file's bytes go through the filter, which writes the put. */
+		s.write = f->write;
+		s.ctx = f->ctx;
+		if ((r = f->open(f->ctx, to_put, &sink, err)))
+			goto done;
+	}
 	if ((opts->head_len && (r = to_put(&sink, opts->head, opts->head_len, err))) ||
-	    (r = stream_pump_fd(fd, path, &s, err)))
+	    (r = stream_pump_fd(fd, path, &s, err)) || (f && (r = f->close(f->ctx, err))))
 		goto done;
 	char hex[SHA256_HEX_LEN + 1];
 	stream_sha256_hex(&s, hex);

@@ -317,10 +317,24 @@ enum result backend_get(struct backend *b, const char *key, stream_write_fn sink
 enum result backend_remove(struct backend *b, const char *key, struct error *err);
 
 
+/* A transformation of a file on its way up (encryption): the object is
+ * what the filter makes of the file's bytes, not the bytes themselves. */
+struct put_filter {
+	/* The object's exact size for a file of file_size bytes. */
+	uint64_t (*size)(void *ctx, uint64_t file_size);
+	/* Start: what the filter writes goes to out (the put). */
+	enum result (*open)(void *ctx, stream_write_fn out, void *out_ctx, struct error *err);
+	/* The file's bytes, in order; then close, which writes the rest. */
+	stream_write_fn write;
+	enum result (*close)(void *ctx, struct error *err);
+	void *ctx;
+};
+
 struct put_file_opts {
 	const char *sha256_hex;       /* what the file must hash to, or NULL */
 	const void *head;             /* head_len bytes sent before the file's, */
 	size_t head_len;              /* outside sha256_hex's check (agent/tiers/packed.h) */
+	const struct put_filter *filter;  /* NULL: the file's bytes as they are */
 	stream_progress_fn progress;
 	void *progress_ctx;
 };

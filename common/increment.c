@@ -234,7 +234,7 @@ enum result incr_meta_from_json(const char *text, size_t len, struct incr_meta *
 		r = jsondoc_bad(err, WHAT, "sha256", "is not a SHA-256 digest");
 	else if (!incr_checksum_parse(sum, &m.state_checksum))
 		r = jsondoc_bad(err, WHAT, "state_checksum", "is not 16 lower-case hex digits");
-	else
+	else if (!(r = metacrypt_read(o, WHAT, &m.crypt, err)))
 		r = check(&m, err);
 	if (!r)
 		*out = m;

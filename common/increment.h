@@ -48,6 +48,7 @@
 
 #include "common/backup_name.h"
 #include "common/hash.h"
+#include "common/metacrypt.h"
 #include "common/result.h"
 
 #include <stdbool.h>
@@ -94,6 +95,7 @@ struct incr_meta {
 	char sha256[SHA256_HEX_LEN + 1];  /* of the object */
 	uint64_t state_checksum;        /* of the database after applying it */
 	char version[32];
+	struct meta_crypt crypt;        /* on an encrypted tier: its object (metacrypt.h) */
 };
 
 /* Do a and b end in the same state of their chain: the same seq last, state

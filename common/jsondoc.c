@@ -45,7 +45,7 @@ char *jsondoc_text(json_t *o)
 {
 	if (!o)
 		return NULL;
-	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	json_decref(o);
 	if (!s)
 		return NULL;

@@ -133,6 +133,8 @@ enum result meta_from_json(const char *text, size_t len, struct backup_meta *out
 		}
 		m.has_state_time = true;
 	}
+	if ((r = metacrypt_read(o, WHAT, &m.crypt, err)))
+		goto out;
 	if (!backup_name_parse(m.name, &parsed)) {
 		r = jsondoc_bad(err, WHAT, "name", "is not a backup name");
 		goto out;

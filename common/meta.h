@@ -28,6 +28,7 @@
 
 #include "common/backup_name.h"
 #include "common/hash.h"
+#include "common/metacrypt.h"
 #include "common/result.h"
 
 #include <stdbool.h>
@@ -52,6 +53,7 @@ struct backup_meta {
 	bool has_state_time;      /* older backups (and the seed's) have none */
 	int64_t state_ms;         /* when the state it holds is at, ms since the epoch */
 	char version[32];
+	struct meta_crypt crypt;  /* on an encrypted tier: its object (metacrypt.h) */
 };
 
 /* When m's state is at, in milliseconds: state_time, or for a backup

@@ -6,6 +6,7 @@
 #include "conf/conf_internal.h"
 
 #include <stdarg.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -130,6 +131,7 @@ const char *conf_origin(const struct conf *c, const char *section, const char *k
 static void remote_free(struct conf_remote *r)
 {
 	conf_remote_settings_free(r);
+	free(r->encrypt_origin);
 	free(r->name);
 	free(r->type_origin);
 	for (size_t t = 0; t <= CONF_KEEP_INCREMENTS; t++)
@@ -152,6 +154,14 @@ void conf_free(struct conf *c)
 	free(c->local_dir);
 	free(c->timezone);
 	free(c->metrics_listen);
+	free(c->enc_recipients);
+	free(c->sign_verify_key);
+	char *secrets[] = {c->enc_identity, c->enc_passphrase, c->sign_key};
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		if (secrets[i])
+			OPENSSL_cleanse(secrets[i], strlen(secrets[i]));
+		free(secrets[i]);
+	}
 	if (c->origins)
 		for (size_t i = 0; i < conf_n_fixed_keys; i++)
 			free(c->origins[i]);

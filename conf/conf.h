@@ -154,6 +154,10 @@ struct conf_remote {
 	char *name;                 /* lower case: [a-z0-9_]+ */
 	const struct conf_remote_type *type;
 	struct retention_policy keep;   /* defaults to the local tier's */
+	/* encrypt: its new objects are age files for [encryption] recipients.
+	 * Defaults to true when recipients are set, else false. */
+	bool encrypt;
+	char *encrypt_origin;       /* where encrypt came from, NULL: the default */
 	struct conf_kv *kv;         /* every key of the type's map that has a value */
 	size_t n_kv;
 	/* The type's settings struct (type->settings_size bytes, NULL if 0):
@@ -201,6 +205,18 @@ struct conf {
 	double sync_retry_max;      /* [sync] retry_max: the longest wait between retries */
 	double sync_reconcile_interval; /* [sync] reconcile_interval: list each remote at least
 					 * this often (between, the agent's own record) */
+	/* [encryption]: the age recipients every encrypted tier's new objects are
+	 * for ("age1..., age1..."), and what restores decrypt with: identities
+	 * (AGE-SECRET-KEY-1... lines) and a passphrase.  NULL when unset.  The
+	 * secrets come from identity_file / passphrase_file or the environment,
+	 * never the config file itself. */
+	char *enc_recipients;
+	char *enc_identity;
+	char *enc_passphrase;
+	/* [signing]: the Ed25519 key that signs new metadata (PEM, secret, from
+	 * key_file), and the public key restores insist on (one base64 line). */
+	char *sign_key;
+	char *sign_verify_key;
 	char *metrics_listen;       /* [metrics] listen: "127.0.0.1:9464", NULL when off */
 	enum log_level log_level;   /* [log] level */
 	enum log_format log_format; /* [log] format */

@@ -30,6 +30,11 @@ enum conf_vtype {
 	VT_SIZE,        /* uint64_t bytes, > 0 */
 	VT_MODE,        /* unsigned, file permission bits in octal, 0400..0666 */
 	VT_PERCENT,     /* int, 1..1000, "50%" or "50"; 0 for "off" */
+	VT_RECIPIENTS,  /* char *, age1... keys ", "-separated, or NULL */
+	VT_IDENTITY,    /* char *, AGE-SECRET-KEY-1... lines, or NULL; secret */
+	VT_SECRET,      /* char *, any text, or NULL; secret */
+	VT_SIGN_KEY,    /* char *, an Ed25519 private key in PEM, or NULL; secret */
+	VT_VERIFY_KEY,  /* char *, an Ed25519 public key as one base64 line, or NULL */
 };
 
 /* One key of the fixed sections ([database] .. [log]). */
@@ -40,6 +45,14 @@ struct conf_fixed_key {
 	size_t offset;          /* of the field in struct conf */
 	enum backup_type keep;  /* VT_KEEP: the backup type the rule is for; else BT_COUNT */
 };
+
+/* How a secret is printed. */
+#define CONF_SECRET_MASK "********"
+
+/* Is a value of this type a secret: masked when printed, never repeated in
+ * an error, and never written in the config file itself (KEY_file or the
+ * environment)? */
+bool conf_vtype_secret(enum conf_vtype t);
 
 extern const struct conf_fixed_key conf_fixed_keys[];
 extern const size_t conf_n_fixed_keys;

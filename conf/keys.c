@@ -5,6 +5,10 @@
  * here plus its field in conf.h.
  */
 #include "conf/conf_internal.h"
+#include "crypto/agekey.h"
+#include "crypto/sign.h"
+
+#include <openssl/crypto.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -47,6 +51,11 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"sync", "retry_min", VT_DURATION, FIELD(sync_retry_min), BT_COUNT},
 	{"sync", "retry_max", VT_DURATION, FIELD(sync_retry_max), BT_COUNT},
 	{"sync", "reconcile_interval", VT_DURATION, FIELD(sync_reconcile_interval), BT_COUNT},
+	{"encryption", "recipients", VT_RECIPIENTS, FIELD(enc_recipients), BT_COUNT},
+	{"encryption", "identity", VT_IDENTITY, FIELD(enc_identity), BT_COUNT},
+	{"encryption", "passphrase", VT_SECRET, FIELD(enc_passphrase), BT_COUNT},
+	{"signing", "key", VT_SIGN_KEY, FIELD(sign_key), BT_COUNT},
+	{"signing", "verify_key", VT_VERIFY_KEY, FIELD(sign_verify_key), BT_COUNT},
 	{"metrics", "listen", VT_LISTEN, FIELD(metrics_listen), BT_COUNT},
 	{"log", "format", VT_LOG_FORMAT, FIELD(log_format), BT_COUNT},
 	{"log", "level", VT_LOG_LEVEL, FIELD(log_level), BT_COUNT},
@@ -111,6 +120,80 @@ static bool listen_valid(const char *s)
 		return inet_pton(AF_INET6, host + 1, addr) == 1;
 	}
 	return inet_pton(AF_INET, host, addr) == 1;
+}
+
+bool conf_vtype_secret(enum conf_vtype t)
+{
+	return t == VT_IDENTITY || t == VT_SECRET || t == VT_SIGN_KEY;
+}
+
+/* Replace a secret string field, wiping the old value. */
+static void drop_secret(char **f)
+{
+	if (*f)
+		OPENSSL_cleanse(*f, strlen(*f));
+	free(*f);
+	*f = NULL;
+}
+
+/* The optional key types of [encryption] and [signing]: an empty value
+ * unsets them. */
+static bool apply_key(char **f, enum conf_vtype type, const char *value, char *why,
+		      size_t why_size, bool *nomem)
+{
+	char *norm = NULL;
+	if (!*value) {
+		drop_secret(f);
+		return true;
+	}
+	switch (type) {
+	case VT_RECIPIENTS: {
+		uint8_t(*keys)[AGE_KEY_LEN] = NULL;
+		size_t n = 0;
+		if (!age_recipients_parse(value, &keys, &n, &norm, why, why_size))
+			return false;
+		free(keys);
+		if (n > 64) {
+			free(norm);
+			snprintf(why, why_size, "has %zu recipients (at most 64)", n);
+			return false;
+		}
+		break;
+	}
+	case VT_IDENTITY: {
+		uint8_t(*keys)[AGE_KEY_LEN] = NULL;
+		size_t n = 0;
+		if (!age_identities_parse(value, &keys, &n, why, why_size))
+			return false;
+		OPENSSL_cleanse(keys, n * AGE_KEY_LEN);
+		free(keys);
+		break;
+	}
+	case VT_SIGN_KEY: {
+		struct sign_key *k = NULL;
+		if (!sign_key_private(value, &k, why, why_size))
+			return false;
+		sign_key_free(k);
+		break;
+	}
+	case VT_VERIFY_KEY: {
+		struct sign_key *k = NULL;
+		if (!sign_key_public(value, &k, why, why_size))
+			return false;
+		norm = strdup(sign_key_public_line(k));
+		sign_key_free(k);
+		if (!norm)
+			return !(*nomem = true);
+		break;
+	}
+	default:
+		break;
+	}
+	if (!norm && !(norm = strdup(value)))
+		return !(*nomem = true);
+	drop_secret(f);
+	*f = norm;
+	return true;
 }
 
 /* Replace a string field; false if memory ran out. */
@@ -255,6 +338,12 @@ bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char
 			return false;
 		}
 		return true;
+	case VT_RECIPIENTS:
+	case VT_IDENTITY:
+	case VT_SECRET:
+	case VT_SIGN_KEY:
+	case VT_VERIFY_KEY:
+		return apply_key(f, k->type, value, why, why_size, nomem);
 	case VT_LOG_LEVEL:
 		for (int l = LOG_DEBUG; l <= LOG_ERROR; l++) {
 			if (strcasecmp(value, level_names[l]) == 0) {
@@ -292,6 +381,19 @@ void conf_fixed_format(const struct conf *c, const struct conf_fixed_key *k, cha
 	case VT_LISTEN: {
 		const char *s = *(char *const *)f;
 		snprintf(buf, size, "%s", s ? s : "off");
+		return;
+	}
+	case VT_RECIPIENTS:
+	case VT_VERIFY_KEY: {
+		const char *s = *(char *const *)f;
+		snprintf(buf, size, "%s", s ? s : "");
+		return;
+	}
+	case VT_IDENTITY:
+	case VT_SECRET:
+	case VT_SIGN_KEY: {
+		const char *s = *(char *const *)f;
+		snprintf(buf, size, "%s", s ? CONF_SECRET_MASK : "");
 		return;
 	}
 	case VT_THREADS: {

@@ -67,6 +67,15 @@ static enum result cross_check(struct loader *ld)
 		return ld_bad(ld, "%s: must be more than 0 and at most retry_max",
 			      ld->where[i] ? ld->where[i] : "[sync] retry_min");
 	}
+	for (size_t i = 0; i < c->n_remotes; i++) {
+		struct conf_remote *r = &c->remotes[i];
+		if (!r->encrypt_origin)
+			r->encrypt = c->enc_recipients != NULL;
+		else if (r->encrypt && !c->enc_recipients)
+			return ld_bad(ld, "%s: [remote \"%s\"] encrypt = true, but [encryption] has no "
+				      "recipients; HINT: set [encryption] recipients = age1... (cbsync "
+				      "keygen prints one)", r->encrypt_origin, r->name);
+	}
 	if (c->sync_reconcile_interval < 1) {
 		size_t i = ld_fixed_index("sync", "reconcile_interval");
 		return ld_bad(ld, "%s: must be at least 1s",

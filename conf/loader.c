@@ -17,9 +17,10 @@
 
 const char *const ld_common_keys[LD_N_COMMON] = {
 	"type", "keep_daily", "keep_weekly", "keep_monthly", "keep_change", "keep_increments",
+	"encrypt",
 };
 const unsigned ld_common_keep_type[LD_N_COMMON] = {
-	0, BT_DAILY, BT_WEEKLY, BT_MONTHLY, BT_CHANGE, CONF_KEEP_INCREMENTS,
+	0, BT_DAILY, BT_WEEKLY, BT_MONTHLY, BT_CHANGE, CONF_KEEP_INCREMENTS, LD_NOT_KEEP,
 };
 
 enum result ld_fail(struct loader *ld, enum result code, const char *fmt, ...)
@@ -114,8 +115,16 @@ enum result ld_apply_fixed(struct loader *ld, size_t i, const char *value,
 {
 	char why[512];
 	bool oom;
+	bool secret = conf_vtype_secret(conf_fixed_keys[i].type);
+	if (secret && ld->in_file && !file && *value) {
+		char env[96];
+		conf_fixed_env_name(&conf_fixed_keys[i], env, sizeof(env));
+		return ld_bad(ld, "%s: a secret is never written in the config file itself; HINT: "
+			      "put it in a file (mode 0600) and set %s_file = PATH, or set %s",
+			      where, conf_fixed_keys[i].key, env);
+	}
 	if (!conf_fixed_apply(ld->c, &conf_fixed_keys[i], value, ld->tzdir, why, sizeof(why), &oom))
-		return oom ? ld_nomem(ld) : ld_value_error(ld, where, value, file, false, why);
+		return oom ? ld_nomem(ld) : ld_value_error(ld, where, value, file, secret, why);
 	char *o = strdup(origin), *w = strdup(where);
 	if (!o || !w) {
 		free(o);

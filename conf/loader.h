@@ -101,7 +101,9 @@ struct loader {
  * first, has none). */
 extern const char *const ld_common_keys[];
 extern const unsigned ld_common_keep_type[];
-#define LD_N_COMMON 6
+#define LD_N_COMMON 7
+/* ld_common_keep_type of a common key that is not a keep_* rule. */
+#define LD_NOT_KEEP 0xffffu
 
 /* Record the first failure (later ones are dropped); returns its code. */
 enum result ld_fail(struct loader *ld, enum result code, const char *fmt, ...)

@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-#define SECRET_MASK "********"
+#define SECRET_MASK CONF_SECRET_MASK
 /* Beyond this, the origin comment goes on a line of its own, so no line
  * comes near libinih's limit because of the comment. */
 #define INLINE_COMMENT_WIDTH 150
@@ -79,6 +79,8 @@ static void print_remote(FILE *out, const struct conf_remote *r)
 					 sizeof(buf));
 		print_value(out, keeps[i].key, buf, o ? o : "default");
 	}
+	print_value(out, "encrypt", r->encrypt ? "true" : "false",
+		    r->encrypt_origin ? r->encrypt_origin : "default");
 	for (size_t i = 0; i < r->n_kv; i++) {
 		const struct conf_kv *kv = &r->kv[i];
 		if (!kv->key || !kv->value)

@@ -350,7 +350,14 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 			free(file);
 			break;
 		}
-		if (!spec) {
+		if (!spec && ld_common_keep_type[idx] == LD_NOT_KEEP) {
+			/* encrypt */
+			if (!conf_parse_bool(value, &r->encrypt))
+				ld_value_error(ld, where, value, file, false,
+					       "is not a boolean (true/false, yes/no, on/off, 1/0)");
+			else if (free(r->encrypt_origin), !(r->encrypt_origin = strdup(e->origin)))
+				ld_nomem(ld);
+		} else if (!spec) {
 			unsigned bt = ld_common_keep_type[idx];
 			struct keep_rule *rule = bt == CONF_KEEP_INCREMENTS ? &r->keep.increments
 									    : &r->keep.keep[bt];
@@ -394,7 +401,7 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 	/* keep_* not given: the local tier's policy. */
 	for (size_t i = 1; i < LD_N_COMMON; i++) {
 		unsigned bt = ld_common_keep_type[i];
-		if (keep_set[bt])
+		if (bt == LD_NOT_KEEP || keep_set[bt])
 			continue;
 		if (!(r->keep_origin[bt] = ld_fmt("[local] %s", ld_common_keys[i]))) {
 			ld_nomem(ld);

@@ -23,8 +23,7 @@ void daemon_remotes_setup(struct daemon *d)
 		struct remote_worker *w = NULL;
 		char stem[BACKUP_STEM_MAX + 1];
 		backup_db_stem(d->conf.db_path, stem, sizeof(stem));
-		if (remote_worker_start(&w, rc, d->conf.local_dir, stem,
-					d->conf.sync_reconcile_interval, &err)) {
+		if (remote_worker_start(&w, &d->conf, rc, stem, &err)) {
 			/* Checked at start and reload, so rare (out of memory,
 			 * threads); still never silent: it shows as failing. */
 			log_error("agent", "remote '%s' cannot run: %s", rc->name, err.msg);

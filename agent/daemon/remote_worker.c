@@ -18,6 +18,7 @@ struct remote_worker {
 	struct retention_policy local_keep; /* unused by a sync; the local tier needs one */
 	struct tier local;
 	struct tier remote;
+	struct keyring *keys;
 	struct worker *worker;
 };
 
@@ -53,15 +54,17 @@ static void worker_free(struct remote_worker *w)
 {
 	tier_close(&w->local);
 	tier_close(&w->remote);
+	keyring_free(w->keys);
 	free(w->name);
 	free(w->local_dir);
 	free(w);
 }
 
-enum result remote_worker_start(struct remote_worker **out, const struct conf_remote *rc,
-				const char *local_dir, const char *db, double reconcile,
-				struct error *err)
+enum result remote_worker_start(struct remote_worker **out, const struct conf *c,
+				const struct conf_remote *rc, const char *db, struct error *err)
 {
+	const char *local_dir = c->local_dir;
+	double reconcile = c->sync_reconcile_interval;
 	struct remote_worker *w = calloc(1, sizeof(*w));
 	if (!w)
 		return error_nomem(err);
@@ -75,9 +78,10 @@ enum result remote_worker_start(struct remote_worker **out, const struct conf_re
 		r = error_nomem(err);
 		goto fail;
 	}
-	if ((r = tier_open_remote(&w->remote, rc, err)) ||
+	if ((r = keyring_load(c, &w->keys, err)) || (r = tier_open_remote(&w->remote, rc, err)) ||
 	    (r = tier_open_local(&w->local, w->local_dir, &w->local_keep, err)))
 		goto fail;
+	w->remote.keys = w->keys;
 	/* The tier must not point into the configuration, which a reload frees. */
 	w->remote.name = w->name;
 	w->remote.remote = NULL;

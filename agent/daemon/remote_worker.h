@@ -30,9 +30,10 @@ struct remote_result {
  * that database's backups only. */
 /* reconcile: [sync] reconcile_interval, how long its record of what the
  * remote holds stands in for a listing (backend_cache_enable). */
-enum result remote_worker_start(struct remote_worker **out, const struct conf_remote *rc,
-				const char *local_dir, const char *db, double reconcile,
-				struct error *err);
+/* The worker reads its keys (keyring.h) from c and keeps its own copy of
+ * what it needs of c and rc, which a reload frees. */
+enum result remote_worker_start(struct remote_worker **out, const struct conf *c,
+				const struct conf_remote *rc, const char *db, struct error *err);
 const char *remote_worker_name(const struct remote_worker *w);
 int remote_worker_fd(const struct remote_worker *w);
 bool remote_worker_busy(const struct remote_worker *w);

@@ -42,7 +42,7 @@ static int incr_order(const void *a, const void *b)
 /* Is key (nlen bytes of it, without ".json" for metadata) an increment's?
  * Then add it to out's increments (merged below). */
 static bool add_incr(struct catalog *out, const struct backend_object *o, size_t nlen,
-		     bool meta)
+		     bool meta, bool age)
 {
 	char key[INCR_NAME_MAX];
 	struct incr_name parsed;
@@ -59,6 +59,7 @@ static bool add_incr(struct catalog *out, const struct backend_object *o, size_t
 		e->has_meta = true;
 	} else {
 		e->has_data = true;
+		e->encrypted = age;
 		e->size = o->size;
 		e->mtime = o->mtime;
 	}
@@ -74,8 +75,10 @@ static void merge_incrs(struct catalog *out)
 		struct catalog_incr *b = &out->incrs[i];
 		if (w > 0 && strcmp(out->incrs[w - 1].key, b->key) == 0) {
 			struct catalog_incr *a = &out->incrs[w - 1];
-			if (b->has_data) {
+			/* The object itself over its .age, when both are there. */
+			if (b->has_data && (!a->has_data || a->encrypted)) {
 				a->has_data = true;
+				a->encrypted = b->encrypted;
 				a->size = b->size;
 				a->mtime = b->mtime;
 			}
@@ -107,13 +110,17 @@ enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 		size_t len = strlen(key);
 		bool meta = len > strlen(META_SUFFIX) &&
 			    strcmp(key + len - strlen(META_SUFFIX), META_SUFFIX) == 0;
+		bool age = !meta && len > strlen(METACRYPT_SUFFIX) &&
+			   strcmp(key + len - strlen(METACRYPT_SUFFIX), METACRYPT_SUFFIX) == 0;
 		char name[BACKUP_NAME_MAX];
-		size_t nlen = meta ? len - strlen(META_SUFFIX) : len;
+		size_t nlen = meta ? len - strlen(META_SUFFIX)
+			    : age  ? len - strlen(METACRYPT_SUFFIX)
+				   : len;
 		if (strncmp(fs_basename(key), FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0) {
 			out->temp++;
 			continue;
 		}
-		if (add_incr(out, &l->items[i], nlen, meta))
+		if (add_incr(out, &l->items[i], nlen, meta, age))
 			continue;
 		if (strchr(key, '/') || nlen >= sizeof(name)) {
 			out->foreign++;
@@ -139,6 +146,7 @@ enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 			b->has_meta = true;
 		} else {
 			b->has_data = true;
+			b->encrypted = age;
 			b->size = l->items[i].size;
 			b->mtime = l->items[i].mtime;
 		}
@@ -150,8 +158,10 @@ enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 		if (w > 0 && strcmp(out->items[w - 1].name, out->items[i].name) == 0) {
 			struct catalog_entry *a = &out->items[w - 1];
 			const struct catalog_entry *b = &out->items[i];
-			if (b->has_data) {
+			/* The backup itself over its .age, when both are there. */
+			if (b->has_data && (!a->has_data || a->encrypted)) {
 				a->has_data = true;
+				a->encrypted = b->encrypted;
 				a->size = b->size;
 				a->mtime = b->mtime;
 			}
@@ -164,6 +174,18 @@ enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 	qsort(out->items, out->n, sizeof(*out->items), newest_first);
 	merge_incrs(out);
 	return CB_OK;
+}
+
+const char *catalog_data_key(const struct catalog_entry *e, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s", e->name, e->encrypted ? METACRYPT_SUFFIX : "");
+	return buf;
+}
+
+const char *catalog_incr_data_key(const struct catalog_incr *e, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s", e->key, e->encrypted ? METACRYPT_SUFFIX : "");
+	return buf;
 }
 
 void catalog_keep_db(struct catalog *c, const char *db)

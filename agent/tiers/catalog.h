@@ -31,7 +31,8 @@
 struct catalog_entry {
 	char name[BACKUP_NAME_MAX];
 	struct backup_name parsed;
-	bool has_data;      /* <name>.db.gz is there */
+	bool has_data;      /* <name>.db.gz is there, or <name>.db.gz.age */
+	bool encrypted;     /* ... the .age (common/metacrypt.h), and no .db.gz */
 	uint64_t size;      /* its size */
 	int64_t mtime;
 	bool has_meta;      /* <name>.db.gz.json is there -- and, once read
@@ -44,7 +45,8 @@ struct catalog_entry {
 struct catalog_incr {
 	char key[INCR_NAME_MAX];  /* increments/<snapshot stem>/<...>.wal.gz */
 	struct incr_name parsed;
-	bool has_data;      /* the object is there */
+	bool has_data;      /* the object is there (or its .age) */
+	bool encrypted;     /* ... its .age, and not the object itself */
 	bool has_meta;      /* <key>.json is there -- and, once read (meta
 			     * set), usable and naming this increment */
 	uint64_t size;      /* the object's size */
@@ -88,6 +90,11 @@ void catalog_keep_db(struct catalog *c, const char *db);
  * ignored, never fatal, and never deleted. */
 void catalog_warn_unsafe(const struct catalog *c, const char *comp,
 			 const char *remote_name);
+
+/* The key of an entry's data: its name, or its name plus ".age" when it
+ * is encrypted (buf of at least BACKUP_NAME_MAX + 8 bytes). */
+const char *catalog_data_key(const struct catalog_entry *e, char *buf, size_t size);
+const char *catalog_incr_data_key(const struct catalog_incr *e, char *buf, size_t size);
 
 /* The entry for name, or NULL. */
 struct catalog_entry *catalog_find(const struct catalog *c, const char *name);

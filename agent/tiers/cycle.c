@@ -307,7 +307,11 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc, 
 	struct sync_stats st;
 	struct push_progress pp = {.remote = rc->name};
 	double start = time_mono();
-	enum result r = tier_open_remote(&remote, rc, err);
+	struct keyring *keys = NULL;
+	enum result r = keyring_load(c, &keys, err);
+	if (!r)
+		r = tier_open_remote(&remote, rc, err);
+	remote.keys = keys;
 	if (!r)
 		r = tier_open_local(&local, c->local_dir, &c->local_keep, err);
 	if (!r) {
@@ -327,6 +331,7 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc, 
 	}
 	tier_close(&local);
 	tier_close(&remote);
+	keyring_free(keys);
 	char detail[200] = "";
 	if (!r) {
 		char size[32], expired[160] = "";

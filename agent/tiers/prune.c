@@ -200,8 +200,11 @@ static enum result apply_chains(struct tier *t, const struct chain_verdict *v, s
 			char meta_key[INCR_NAME_MAX + 8];
 			enum result r = CB_OK;
 			snprintf(meta_key, sizeof(meta_key), "%s%s", e->key, META_SUFFIX);
+			char data_key[INCR_NAME_MAX + 8];
 			if (e->has_data)
-				r = backend_remove(t->backend, e->key, err);
+				r = backend_remove(t->backend,
+						   catalog_incr_data_key(e, data_key, sizeof(data_key)),
+						   err);
 			if ((!r || r == CB_ERR_NOT_FOUND) && e->has_meta && !e->packed)
 				r = backend_remove(t->backend, meta_key, err);
 			if (r && r != CB_ERR_NOT_FOUND)   /* gone already is what we want */
@@ -264,7 +267,7 @@ enum result prune_apply(struct tier *t, const struct prune_item *items, size_t n
 				fprintf(report, "delete  %s  (%s)\n", e->name, why);
 			continue;
 		}
-		if ((r = tier_delete(t, e->name, err))) {
+		if ((r = tier_delete(t, e, err))) {
 			res->deleted--;
 			res->freed -= e->size;
 			goto fail;

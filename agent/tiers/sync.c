@@ -2,6 +2,7 @@
  * One reconcile pass for one remote.
  */
 #include "agent/tiers/sync.h"
+#include "agent/tiers/seal.h"
 #include "agent/tiers/sync_internal.h"
 #include "agent/tiers/uploads.h"
 #include "common/fsutil.h"
@@ -34,7 +35,10 @@ static bool complete(const struct entry *e)
 		return false;
 	if (!e->local)
 		return true;
-	if (e->remote->size != e->local->size)
+	/* An age file of the local backup is longer than it by its header
+	 * and a tag a chunk; its metadata says by how much exactly. */
+	if (e->remote->encrypted ? e->remote->size <= age_payload_size(e->local->size)
+				 : e->remote->size != e->local->size)
 		return false;
 	return e->remote->has_meta || !e->local->has_meta;
 }
@@ -56,8 +60,56 @@ static int items_newest_first(const void *a, const void *b)
 	return -strcmp(x->e->name, y->e->name);
 }
 
-/* Upload one local backup: metadata first, so that on every tier the data's
- * arrival completes the pair. */
+enum result sync_put(struct tier *remote, const char *key, const char *path, const char *json,
+		     size_t json_len, struct put_file_opts *po, uint64_t *sent, struct error *err)
+{
+	char meta_key[BACKUP_NAME_MAX + INCR_NAME_MAX + 16], age_key[sizeof(meta_key)];
+	char *text = NULL, *with_crypt = NULL;
+	size_t text_len = 0;
+	struct seal seal;
+	enum result r = CB_OK;
+	int64_t size = fs_file_size(path);
+
+	snprintf(meta_key, sizeof(meta_key), "%s%s", key, META_SUFFIX);
+	snprintf(age_key, sizeof(age_key), "%s%s", key, METACRYPT_SUFFIX);
+	*sent = 0;
+	if (!remote->encrypt) {
+		if (json && ((r = keyring_sign_meta(remote->keys, json, json_len, &text, &text_len,
+						    err)) ||
+			     (r = backend_put_buffer(remote->backend, meta_key, text, text_len, err))))
+			goto done;
+		if ((r = backend_put_file(remote->backend, key, path, po, err)))
+			goto done;
+		*sent = (uint64_t)(size > 0 ? size : 0) + text_len;
+		goto done;
+	}
+	if ((r = seal_init(&seal, remote->keys, err)))
+		goto done;
+	po->filter = &seal.filter;
+	r = backend_put_file(remote->backend, age_key, path, po, err);
+	po->filter = NULL;
+	if (!r && json) {
+		struct meta_crypt mc;
+		seal_result(&seal, &mc);
+		*sent = (uint64_t)mc.object_size;
+		if (!(with_crypt = metacrypt_add(json, json_len, &mc)))
+			r = error_set(err, CB_ERR_CORRUPT, "local metadata of '%s' is not a JSON object",
+				      key);
+		else if (!(r = keyring_sign_meta(remote->keys, with_crypt, strlen(with_crypt), &text,
+						 &text_len, err)))
+			r = backend_put_buffer(remote->backend, meta_key, text, text_len, err);
+		*sent += text_len;
+	} else if (!r) {
+		*sent = seal.bytes;
+	}
+	seal_free(&seal);
+done:
+	free(text);
+	free(with_crypt);
+	return r;
+}
+
+/* Upload one local backup (sync_put). */
 static enum result upload(struct tier *local, struct tier *remote,
 			  const struct catalog_entry *lb, const struct sync_opts *opts,
 			  struct sync_stats *st, struct error *err)
@@ -66,6 +118,7 @@ static enum result upload(struct tier *local, struct tier *remote,
 	char *data_path = fs_join(local->dir, lb->name);
 	char *json = NULL;
 	size_t json_len = 0;
+	uint64_t sent = 0;
 	enum result r = CB_OK;
 
 	if (!data_path)
@@ -73,22 +126,18 @@ static enum result upload(struct tier *local, struct tier *remote,
 	snprintf(meta_key, sizeof(meta_key), "%s%s", lb->name, META_SUFFIX);
 	if (opts->on_upload)
 		opts->on_upload(opts->progress_ctx, lb->name, lb->size);
-	if (lb->has_meta) {
-		if ((r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json,
-					    &json_len, err)))
-			goto done;
-		if ((r = backend_put_buffer(remote->backend, meta_key, json, json_len, err)))
-			goto done;
-	}
+	if (lb->has_meta && (r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json,
+						    &json_len, err)))
+		goto done;
 	struct put_file_opts po = {
 		.sha256_hex = lb->has_meta ? lb->meta->sha256 : NULL,
 		.progress = opts->progress,
 		.progress_ctx = opts->progress_ctx,
 	};
-	if ((r = backend_put_file(remote->backend, lb->name, data_path, &po, err)))
+	if ((r = sync_put(remote, lb->name, data_path, json, json_len, &po, &sent, err)))
 		goto done;
 	st->uploaded++;
-	st->bytes += lb->size + json_len;
+	st->bytes += sent;
 done:
 	free(data_path);
 	free(json);

@@ -19,6 +19,7 @@
 #include "agent/tiers/packed.h"
 #include "common/fsutil.h"
 #include "common/meta.h"
+#include "crypto/age.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,10 +67,13 @@ static bool held(struct tier *local, struct catalog_incr *rrun, size_t rn,
 	struct error ignored = {0};
 	if (!r || !r->has_data || !r->has_meta)
 		return false;
+	if (r->encrypted)
+		return r->size > age_payload_size(li->size);
 	if (!r->packed)
 		return r->size == li->size;
+	/* At least: a signature makes the remote's metadata longer. */
 	return tier_read_incr_meta(local, li, &ignored) == CB_OK &&
-	       r->size == li->size + li->meta_len + PACKED_OVERHEAD;
+	       r->size >= li->size + li->meta_len + PACKED_OVERHEAD;
 }
 
 /* The fine increment of run starting at seq that ends at last, or NULL. */
@@ -122,15 +126,36 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 	snprintf(meta_key, sizeof(meta_key), "%s%s", li->key, META_SUFFIX);
 	if (!(path = fs_join(local->dir, li->key)))
 		return error_nomem(err);
+	if (remote->encrypt) {
+		/* An age file is not packed: its metadata goes beside it, where
+		 * it can be read without the key. */
+		uint64_t sent = 0;
+		struct put_file_opts po = {.sha256_hex = li->meta->sha256};
+		if (!(r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json,
+					     &json_len, err)) &&
+		    !(r = sync_put(remote, li->key, path, json, json_len, &po, &sent, err))) {
+			li->shipped = true;
+			st->incrs_uploaded++;
+			st->bytes += sent;
+		}
+		free(path);
+		free(json);
+		return r;
+	}
+	/* The metadata inside, signed when there is a signing key. */
+	char *text = NULL;
+	size_t text_len = 0;
 	if (!(r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json, &json_len,
 				     err)) &&
-	    !(r = packed_head(json, json_len, &head, &head_len, err)) &&
+	    !(r = keyring_sign_meta(remote->keys, json, json_len, &text, &text_len, err)) &&
+	    !(r = packed_head(text, text_len, &head, &head_len, err)) &&
 	    !(r = there && there->has_meta && !there->packed
 			  ? backend_remove(remote->backend, meta_key, err) : CB_OK)) {
 		struct put_file_opts po = {.sha256_hex = li->meta->sha256, .head = head,
 					   .head_len = head_len};
 		r = backend_put_file(remote->backend, li->key, path, &po, err);
 	}
+	free(text);
 	if (r == CB_OK) {
 		li->shipped = true;
 		st->incrs_uploaded++;

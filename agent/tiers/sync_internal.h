@@ -13,6 +13,16 @@ struct sync_reach {
 	uint64_t gap;      /* the seq the remote needs next that no tier has; 0: none */
 };
 
+/* Upload the local file at path under key, and its metadata (json, the
+ * local tier's text, or NULL when it has none) under key + ".json".  On a
+ * remote that encrypts, the object is sealed (seal.h) under key + ".age"
+ * and goes first, its metadata after, with the "encryption" member only
+ * then known; elsewhere the metadata goes first, so that the data's
+ * arrival completes the pair.  The metadata is signed when the keyring
+ * has a signing key.  *sent: the bytes that went up. */
+enum result sync_put(struct tier *remote, const char *key, const char *path, const char *json,
+		     size_t json_len, struct put_file_opts *po, uint64_t *sent, struct error *err);
+
 /* Upload what the remote lacks of snapshot's chain (the remote holds the
  * snapshot): mine and cat are the local tier's and the remote's catalogs
  * (cat as listed before this sync's uploads). */

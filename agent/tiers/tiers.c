@@ -6,6 +6,7 @@
 #include "agent/tiers/packed.h"
 #include "backends/local/local.h"
 #include "common/meta.h"
+#include "crypto/age.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,7 +23,8 @@ enum result tier_open_local(struct tier *t, const char *dir, const struct retent
 
 enum result tier_open_remote(struct tier *t, const struct conf_remote *rc, struct error *err)
 {
-	*t = (struct tier){.name = rc->name, .remote = rc, .keep = &rc->keep};
+	*t = (struct tier){.name = rc->name, .remote = rc, .keep = &rc->keep,
+			   .encrypt = rc->encrypt};
 	return backend_open(rc, &t->backend, err);
 }
 
@@ -50,7 +52,10 @@ static enum result read_meta(struct tier *t, const char *name, struct backup_met
 	enum result r = backend_get_buffer(t->backend, key, META_MAX_BYTES, &text, &len, err);
 	if (r)
 		return r;
-	r = meta_from_json(text, len, meta, err);
+	if (!t->dir)
+		r = keyring_check_meta(t->keys, text, len, err);
+	if (!r)
+		r = meta_from_json(text, len, meta, err);
 	free(text);
 	if (r)
 		return r;
@@ -122,12 +127,21 @@ enum result tier_read_incr_meta(struct tier *t, struct catalog_incr *e, struct e
 		free(text);
 		return error_nomem(err);
 	}
-	r = incr_meta_from_json(text, len, m, err);
+	r = t->dir ? CB_OK : keyring_check_meta(t->keys, text, len, err);
+	if (!r)
+		r = incr_meta_from_json(text, len, m, err);
 	free(text);
 	e->meta_len = len;
 	if (!r && strcmp(m->name, e->key) != 0)
 		r = error_set(err, CB_ERR_CORRUPT,
 			      "its metadata describes another increment (%s)", m->name);
+	else if (!r && m->crypt.encrypted != e->encrypted)
+		r = error_set(err, CB_ERR_CORRUPT, "its metadata says it is %s, its object is %s",
+			      m->crypt.encrypted ? "encrypted" : "not encrypted",
+			      e->encrypted ? "an .age file" : "not");
+	else if (!r && e->encrypted && e->size != (uint64_t)m->crypt.object_size)
+		r = error_set(err, CB_ERR_CORRUPT, "its object is %llu bytes, its metadata says %lld",
+			      (unsigned long long)e->size, (long long)m->crypt.object_size);
 	else if (!r && e->packed && e->size != e->head_len + (uint64_t)m->compressed_size)
 		r = error_set(err, CB_ERR_CORRUPT, "its object is %llu bytes, its metadata "
 			      "says %zu + %lld", (unsigned long long)e->size, e->head_len,
@@ -160,7 +174,7 @@ enum result tier_catalog(struct tier *t, const char *db, const char *comp, struc
 	 * its metadata itself (packed.h); read, it must. */
 	for (size_t i = 0; !t->dir && i < out->n_incrs; i++) {
 		struct catalog_incr *e = &out->incrs[i];
-		if (e->has_data && !e->has_meta)
+		if (e->has_data && !e->has_meta && !e->encrypted)
 			e->packed = e->has_meta = true;
 	}
 	/* Only whole backups: a lone metadata file in the local directory is
@@ -199,11 +213,16 @@ enum result tier_catalog_local(const struct conf *c, const char *comp, struct ca
 	return r;
 }
 
-enum result tier_delete(struct tier *t, const char *name, struct error *err)
+enum result tier_delete(struct tier *t, const struct catalog_entry *e, struct error *err)
 {
-	char meta_key[BACKUP_NAME_MAX + 8];
-	snprintf(meta_key, sizeof(meta_key), "%s%s", name, META_SUFFIX);
-	enum result r = backend_remove(t->backend, name, err);
+	char meta_key[BACKUP_NAME_MAX + 8], age_key[BACKUP_NAME_MAX + 8];
+	snprintf(meta_key, sizeof(meta_key), "%s%s", e->name, META_SUFFIX);
+	snprintf(age_key, sizeof(age_key), "%s%s", e->name, METACRYPT_SUFFIX);
+	enum result r = CB_OK;
+	if (e->encrypted || t->encrypt)
+		r = backend_remove(t->backend, age_key, err);
+	if (!r && !e->encrypted)
+		r = backend_remove(t->backend, e->name, err);
 	if (!r)
 		r = backend_remove(t->backend, meta_key, err);
 	return r;
@@ -216,9 +235,14 @@ enum result tiers_open(struct tier_set *set, const struct conf *c, const char *w
 	enum result r;
 	set->n = 0;
 	set->max_size = c->restore_max_size;
+	set->keys = NULL;
 	set->tiers = calloc(c->n_remotes + 1, sizeof(*set->tiers));
 	if (!set->tiers)
 		return error_nomem(err);
+	if ((r = keyring_load(c, &set->keys, err))) {
+		tiers_close(set);
+		return r;
+	}
 	if (all || strcmp(which, "local") == 0) {
 		if ((r = tier_open_local(&set->tiers[0], c->local_dir, &c->local_keep, err))) {
 			tiers_close(set);
@@ -234,8 +258,11 @@ enum result tiers_open(struct tier_set *set, const struct conf *c, const char *w
 			tiers_close(set);
 			return r;
 		}
+		set->tiers[set->n].keys = set->keys;
 		set->n++;
 	}
+	if (set->n && set->tiers[0].dir)
+		set->tiers[0].keys = set->keys;
 	if (set->n == 0) {
 		char src[512];
 		tiers_close(set);
@@ -252,6 +279,8 @@ void tiers_close(struct tier_set *set)
 	for (size_t i = 0; i < set->n; i++)
 		tier_close(&set->tiers[i]);
 	free(set->tiers);
+	keyring_free(set->keys);
+	set->keys = NULL;
 	set->tiers = NULL;
 	set->n = 0;
 }
@@ -313,7 +342,7 @@ enum result tiers_candidates(struct tier_set *set, struct candidate_list *out,
 			}
 			struct candidate *cand = &out->items[out->n++];
 			*cand = (struct candidate){.parsed = e->parsed, .tier = i, .size = e->size,
-						   .has_meta = e->has_meta};
+						   .has_meta = e->has_meta, .encrypted = e->encrypted};
 			memcpy(cand->name, e->name, sizeof(cand->name));
 		}
 		catalog_free(&cat);
@@ -344,6 +373,8 @@ struct download {
 	uint64_t listed;  /* the size the listing gave */
 	uint64_t skip;    /* bytes not passed on */
 	uint64_t done;
+	struct age_dec *dec;     /* an encrypted object's: sink gets its plaintext */
+	struct sha256 object;    /* ... and the object's own SHA-256 */
 };
 
 /* Pass what a tier sends on, no more than its listing said it holds, less
@@ -361,7 +392,82 @@ static enum result bounded(void *ctx, const void *buf, size_t len, struct error 
 	progress_update(d->bar, d->done);
 	if (skip >= len)
 		return CB_OK;
+	if (d->dec) {
+		sha256_update(&d->object, (const char *)buf + skip, len - skip);
+		return age_dec_write(d->dec, (const char *)buf + skip, len - skip, err);
+	}
 	return d->sink(d->sink_ctx, (const char *)buf + skip, len - skip, err);
+}
+
+/* Get an object from t through d, decrypting it first when encrypted:
+ * then with t's identities, its SHA-256 and size checked against mc (its
+ * metadata's, when there is one).  A missing or wrong key is one line that
+ * names the object and the recipients it is for. */
+static enum result get_object(struct tier *t, const char *key, bool encrypted,
+			      const struct meta_crypt *mc, struct download *d, struct error *err)
+{
+	char fprs[METACRYPT_MAX_RECIPIENTS * 18 + 32], mine[512];
+	if (mc && mc->encrypted != encrypted)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "%s '%s' is refused: its metadata says it is %s, the object is %s",
+				 d->what, d->name, mc->encrypted ? "encrypted" : "not encrypted",
+				 encrypted ? "an age file (.age)" : "not");
+	if (!encrypted)
+		return backend_get(t->backend, key, bounded, d, err);
+	if (mc)
+		metacrypt_recipients_text(mc, fprs, sizeof(fprs));
+	else
+		snprintf(fprs, sizeof(fprs), "unknown: it has no metadata");
+	const struct keyring *k = t->keys;
+	if (!k || (!k->n_identities && !k->passphrase))
+		return error_set(err, CB_ERR_CONFIG,
+				 "%s '%s' is encrypted (to recipients %s), and [encryption] has no "
+				 "key to decrypt it; HINT: set [encryption] identity_file to the "
+				 "identity of one of those recipients (cbsync keygen wrote it), or "
+				 "passphrase_file",
+				 d->what, d->name, fprs);
+	struct age_identities ids = {
+		.x25519 = (const uint8_t(*)[AGE_KEY_LEN])k->identities,
+		.n_x25519 = k->n_identities,
+		.passphrase = k->passphrase,
+		.passphrase_len = k->passphrase ? strlen(k->passphrase) : 0,
+	};
+	enum result r = age_dec_new(&ids, d->sink, d->sink_ctx, &d->dec, err);
+	if (r)
+		return r;
+	if ((r = sha256_init(&d->object, err))) {
+		age_dec_free(d->dec);
+		d->dec = NULL;
+		return r;
+	}
+	r = backend_get(t->backend, key, bounded, d, err);
+	if (!r)
+		r = age_dec_finish(d->dec, err);
+	uint8_t digest[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_final(&d->object, digest);
+	hex_encode(digest, sizeof(digest), hex);
+	if (r == CB_ERR_CONFIG && age_dec_failure(d->dec) == AGE_FAIL_NO_MATCH) {
+		keyring_identities_text(k, mine, sizeof(mine));
+		r = error_set(err, CB_ERR_CONFIG,
+			      "%s '%s' cannot be decrypted: it is for recipients %s, and "
+			      "[encryption] holds %s%s%s; HINT: use the identity of one of those "
+			      "recipients",
+			      d->what, d->name, fprs,
+			      k->n_identities ? "identities " : "no identity",
+			      k->n_identities ? mine : "", k->passphrase ? " and a passphrase" : "");
+	} else if (r == CB_ERR_CORRUPT && strncmp(err->msg, d->what, strlen(d->what)) != 0) {
+		error_prefix(err, "%s '%s' is corrupt", d->what, d->name);
+	} else if (!r && mc &&
+		   (strcmp(hex, mc->object_sha256) != 0 || d->done != (uint64_t)mc->object_size)) {
+		r = error_set(err, CB_ERR_CORRUPT,
+			      "%s '%s' is corrupt: its object's SHA-256 or size is not what its "
+			      "metadata says",
+			      d->what, d->name);
+	}
+	age_dec_free(d->dec);
+	d->dec = NULL;
+	return r;
 }
 
 static enum result to_reader(void *ctx, const void *buf, size_t len, struct error *err)
@@ -389,7 +495,9 @@ enum result tier_fetch_incr(struct tier *t, const struct catalog_incr *e, stream
 	struct download d = {.sink = sink, .sink_ctx = sink_ctx, .what = "increment",
 			     .name = e->key, .listed = e->size, .skip = e->packed ? e->head_len : 0,
 			     .from = t->dir ? "file" : "remote"};
-	return backend_get(t->backend, e->key, bounded, &d, err);
+	char key[INCR_NAME_MAX + 8];
+	return get_object(t, catalog_incr_data_key(e, key, sizeof(key)), e->encrypted,
+			  e->meta ? &e->meta->crypt : NULL, &d, err);
 }
 
 enum result tiers_fetch_incr(struct tier_set *set, const struct incr_candidate *ic,
@@ -406,6 +514,11 @@ static enum result fetch(struct tier_set *set, const struct candidate *cand, int
 	struct tier *t = &set->tiers[cand->tier];
 	enum result r;
 	*have_meta = false;
+	if (!cand->has_meta && !t->dir && t->keys && t->keys->verifier)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "backup '%s' on remote '%s' is refused: it has no metadata, so no "
+				 "signature, and [signing] verify_key (%s) requires one",
+				 cand->name, t->name, sign_key_fingerprint(t->keys->verifier));
 	if (cand->has_meta) {
 		if ((r = read_meta(t, cand->name, meta, err))) {
 			if (r == CB_ERR_CORRUPT)
@@ -426,7 +539,9 @@ static enum result fetch(struct tier_set *set, const struct candidate *cand, int
 	struct download d = {.sink = to_reader, .sink_ctx = gzr, .bar = bar, .what = "backup",
 			     .name = cand->name, .listed = cand->size,
 			     .from = t->dir ? "file" : "remote"};
-	r = backend_get(t->backend, cand->name, bounded, &d, err);
+	char key[BACKUP_NAME_MAX + 8];
+	snprintf(key, sizeof(key), "%s%s", cand->name, cand->encrypted ? METACRYPT_SUFFIX : "");
+	r = get_object(t, key, cand->encrypted, *have_meta ? &meta->crypt : NULL, &d, err);
 	struct gz_read_result gz;
 	if (!r)
 		r = gz_reader_finish(gzr, &gz, err);

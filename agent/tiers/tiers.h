@@ -9,6 +9,7 @@
 #define CBSYNC_TIERS_H
 
 #include "agent/tiers/catalog.h"
+#include "agent/tiers/keyring.h"
 #include "agent/engine/check.h"
 #include "agent/engine/progress.h"
 #include "backends/backend.h"
@@ -26,6 +27,8 @@ struct tier {
 	const char *dir;                    /* the local tier's directory; NULL: a remote */
 	const struct retention_policy *keep; /* the tier's retention policy */
 	struct backend *backend;            /* open while the tier is */
+	bool encrypt;                       /* new objects go up as age files (conf.h) */
+	const struct keyring *keys;         /* the process's keys, or NULL for none */
 	bool listed;                        /* tiers_candidates could list it */
 	struct error list_error;            /* why not, if it could not */
 };
@@ -71,9 +74,9 @@ enum result tier_read_incr_meta(struct tier *t, struct catalog_incr *e, struct e
 enum result tier_fetch_incr(struct tier *t, const struct catalog_incr *e, stream_write_fn sink,
 			    void *sink_ctx, struct error *err);
 
-/* Remove a backup from the tier: its data first (so that it vanishes at
- * once), then its metadata. */
-enum result tier_delete(struct tier *t, const char *name, struct error *err);
+/* Remove backup e from the tier: its data first (so that it vanishes at
+ * once; the .age of it too on a tier that encrypts), then its metadata. */
+enum result tier_delete(struct tier *t, const struct catalog_entry *e, struct error *err);
 
 /* "local" or "remote 'NAME'", for messages. */
 void tier_label(const struct tier *t, char *buf, size_t size);
@@ -81,6 +84,7 @@ void tier_label(const struct tier *t, char *buf, size_t size);
 struct tier_set {
 	struct tier *tiers;
 	size_t n;
+	struct keyring *keys;    /* the configuration's, each tier's keys */
 	uint64_t max_size;   /* bound for a backup without metadata (check_sink_init) */
 };
 
@@ -96,6 +100,7 @@ struct candidate {
 	size_t tier;      /* index into the set */
 	uint64_t size;
 	bool has_meta;
+	bool encrypted;   /* its object is the .age (catalog.h) */
 };
 
 /* An increment one tier holds, as its catalog listed it: its metadata is

@@ -1,0 +1,34 @@
+/*
+ * Sealing an upload: the put filter (backends/backend.h) that makes an
+ * object the age file of a local file's bytes, for the keyring's
+ * recipients, and reports what a remote's metadata records of it (its
+ * SHA-256 and size, and whom it is for: common/metacrypt.h).  The object's
+ * size is known before the first byte, as a put needs it.
+ */
+#ifndef CBSYNC_SEAL_H
+#define CBSYNC_SEAL_H
+
+#include "agent/tiers/keyring.h"
+#include "backends/backend.h"
+#include "common/hash.h"
+#include "common/metacrypt.h"
+#include "crypto/age.h"
+
+struct seal {
+	struct put_filter filter;
+	struct age_enc *enc;
+	const struct keyring *keys;
+	stream_write_fn out;
+	void *out_ctx;
+	struct sha256 sha;
+	bool hashing;
+	uint64_t bytes;
+};
+
+/* Ready a seal for one upload; CB_ERR_CONFIG when k has no recipients. */
+enum result seal_init(struct seal *s, const struct keyring *k, struct error *err);
+/* After the put: the object as its metadata records it. */
+void seal_result(struct seal *s, struct meta_crypt *out);
+void seal_free(struct seal *s);
+
+#endif
