@@ -14,7 +14,7 @@ enum opt_id {
 	OPT_CONFIG, OPT_DB, OPT_DIR, OPT_HELP, OPT_TYPE, OPT_JSON, OPT_PATH, OPT_TO, OPT_DRY_RUN,
 	OPT_NO_SYNC, OPT_REMOTE, OPT_TIER, OPT_FROM, OPT_LATEST, OPT_NAME, OPT_BEFORE, OPT_AT,
 	OPT_IF_DB_NOT_EXISTS, OPT_IF_BACKUP_EXISTS, OPT_FALLBACK, OPT_ALL, OPT_NOW, OPT_REMOTES,
-	OPT_OUT,
+	OPT_OUT, OPT_SIGNING,
 };
 
 enum arg_kind {
@@ -60,6 +60,7 @@ static const struct opt_spec options[] = {
 	{"now", ARG_VALUE, OPT_NOW, V(VERB_PRUNE)},
 	{"remotes", ARG_NONE, OPT_REMOTES, V(VERB_CONFIG)},
 	{"out", ARG_VALUE, OPT_OUT, V(VERB_KEYGEN)},
+	{"signing", ARG_NONE, OPT_SIGNING, V(VERB_KEYGEN)},
 };
 
 struct verb_info {
@@ -151,10 +152,15 @@ static const struct verb_info verbs[VERB_COUNT] = {
 			 "               back and delete a small probe object (no backup is\n"
 			 "               uploaded), one line per remote; the exit status is the\n"
 			 "               worst failure's (3 settings, 9 unreachable, 10 refused)\n"},
-	[VERB_KEYGEN] = {"keygen", "make an age identity (X25519) for encrypted backups",
-			 "cbsync keygen [--out FILE]",
+	[VERB_KEYGEN] = {"keygen", "make an age identity (X25519) for encrypted backups, or a "
+			 "signing key",
+			 "cbsync keygen [--signing] [--out FILE]",
 			 "  --out FILE   write the identity to FILE (mode 0600; it must not exist\n"
 			 "               yet) instead of standard output\n"
+			 "  --signing    instead, an Ed25519 key for [signing] key_file: the\n"
+			 "               private key as PEM (to FILE, and its public half to\n"
+			 "               FILE.pub), and 'Verify key: ...' on standard error, the\n"
+			 "               value for [signing] verify_key\n"
 			 "\n"
 			 "Writes what age-keygen writes: a '# created:' line, a '# public key:'\n"
 			 "line and the secret key (AGE-SECRET-KEY-1...), and prints 'Public key:\n"
@@ -257,6 +263,7 @@ static void apply(struct cli *cli, enum opt_id id, const char *value)
 	case OPT_NOW: cli->now = value; break;
 	case OPT_REMOTES: cli->check_remotes = true; break;
 	case OPT_OUT: cli->out = value; break;
+	case OPT_SIGNING: cli->signing = true; break;
 	}
 }
 

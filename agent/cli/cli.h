@@ -57,6 +57,7 @@ struct cli {
 	bool all;             /* verify --all */
 	const char *now;      /* prune --now */
 	const char *out;      /* keygen --out */
+	bool signing;         /* keygen --signing */
 	int nargs;            /* positional arguments after the verb */
 	char **args;
 	struct conf conf;     /* effective configuration */

@@ -43,6 +43,14 @@
 #define OTHER "cloud_daily_20270105_020000.db.gz"
 
 static char root[64];
+
+/* tier_delete of a plain backup, by name. */
+static enum result delete_name(struct tier *t, const char *name, struct error *err)
+{
+	struct catalog_entry e = {0};
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	return tier_delete(t, &e, err);
+}
 static char local_dir[128];
 static char mirror[128];
 static char gone[128];
@@ -259,7 +267,7 @@ static void local_tier_on_a_missing_directory(void **state)
 	assert_int_equal(cat.n, 0);
 	catalog_free(&cat);
 	/* Deleting from it is fine too, and makes nothing. */
-	assert_int_equal(tier_delete(&t, A, &err), CB_OK);
+	assert_int_equal(delete_name(&t, A, &err), CB_OK);
 	assert_false(fs_exists(dir));
 	tier_close(&t);
 	assert_null(t.backend);
@@ -607,14 +615,14 @@ static void delete_removes_data_then_metadata(void **state)
 	fake_backup(mirror, A, true);
 	fake_backup(mirror, B, false);
 	fake_backup(mirror, C, true);
-	assert_int_equal(tier_delete(&t, A, &err), CB_OK);
+	assert_int_equal(delete_name(&t, A, &err), CB_OK);
 	assert_false(exists(mirror, A));
 	assert_false(exists(mirror, A META_SUFFIX));
 	assert_true(exists(mirror, C));
 	assert_true(exists(mirror, C META_SUFFIX));
 	/* Missing (entirely, or its metadata) is fine. */
-	assert_int_equal(tier_delete(&t, A, &err), CB_OK);
-	assert_int_equal(tier_delete(&t, B, &err), CB_OK);
+	assert_int_equal(delete_name(&t, A, &err), CB_OK);
+	assert_int_equal(delete_name(&t, B, &err), CB_OK);
 	assert_false(exists(mirror, B));
 
 	/* Data first: when the data cannot go, the metadata stays. */
@@ -622,7 +630,7 @@ static void delete_removes_data_then_metadata(void **state)
 	unlink(p);
 	assert_int_equal(mkdir(p, 0700), 0);
 	write_text(p, "inside", "x");
-	assert_int_not_equal(tier_delete(&t, C, &err), CB_OK);
+	assert_int_not_equal(delete_name(&t, C, &err), CB_OK);
 	assert_true(exists(mirror, C META_SUFFIX));
 	char *q = path_in(p, "inside");
 	unlink(q);
@@ -634,10 +642,10 @@ static void delete_removes_data_then_metadata(void **state)
 	/* The local tier the same way. */
 	assert_int_equal(tier_open_local(&t, local_dir, &conf.local_keep, &err), CB_OK);
 	fake_backup(local_dir, D, true);
-	assert_int_equal(tier_delete(&t, D, &err), CB_OK);
+	assert_int_equal(delete_name(&t, D, &err), CB_OK);
 	assert_false(exists(local_dir, D));
 	assert_false(exists(local_dir, D META_SUFFIX));
-	assert_int_equal(tier_delete(&t, D, &err), CB_OK);
+	assert_int_equal(delete_name(&t, D, &err), CB_OK);
 	tier_close(&t);
 }
 
