@@ -564,6 +564,60 @@ static enum result fetch(struct tier_set *set, const struct candidate *cand, int
 	return r;
 }
 
+static enum result hash_only(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	(void)err;
+	sha256_update(ctx, buf, len);
+	return CB_OK;
+}
+
+bool tiers_can_decrypt(const struct tier_set *set)
+{
+	return set->keys && (set->keys->n_identities || set->keys->passphrase);
+}
+
+enum result tiers_check_sealed(struct tier_set *set, const struct candidate *cand,
+			       struct backup_meta *meta, struct error *err)
+{
+	struct tier *t = &set->tiers[cand->tier];
+	enum result r;
+	if (!cand->has_meta)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "backup '%s' is encrypted and has no metadata: nothing to check it "
+				 "against without its key",
+				 cand->name);
+	if ((r = read_meta(t, cand->name, meta, err))) {
+		if (r == CB_ERR_CORRUPT)
+			error_prefix(err, "backup '%s' is refused", cand->name);
+		return r;
+	}
+	if (!meta->crypt.encrypted)
+		return error_set(err, CB_ERR_CORRUPT,
+				 "backup '%s' is refused: its metadata says it is not encrypted, the "
+				 "object is an .age file",
+				 cand->name);
+	struct sha256 h;
+	if ((r = sha256_init(&h, err)))
+		return r;
+	struct download d = {.sink = hash_only, .sink_ctx = &h, .what = "backup",
+			     .name = cand->name, .listed = cand->size,
+			     .from = t->dir ? "file" : "remote"};
+	char key[BACKUP_NAME_MAX + 8];
+	snprintf(key, sizeof(key), "%s%s", cand->name, METACRYPT_SUFFIX);
+	r = backend_get(t->backend, key, bounded, &d, err);
+	uint8_t digest[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_final(&h, digest);
+	hex_encode(digest, sizeof(digest), hex);
+	if (!r && (strcmp(hex, meta->crypt.object_sha256) != 0 ||
+		   d.done != (uint64_t)meta->crypt.object_size))
+		r = error_set(err, CB_ERR_CORRUPT,
+			      "backup '%s' is corrupt: its object's SHA-256 or size is not what its "
+			      "metadata says",
+			      cand->name);
+	return r;
+}
+
 enum result tiers_fetch(struct tier_set *set, const struct candidate *cand, int out_fd,
 			const char *out_path, struct progress *bar, struct check_result *res,
 			struct backup_meta *meta, bool *have_meta, struct error *err)

@@ -142,6 +142,15 @@ enum result tiers_fetch_image(struct tier_set *set, const struct candidate *cand
 			      struct check_result *res, struct backup_meta *meta, bool *have_meta,
 			      struct error *err);
 
+/* An encrypted candidate checked without its key: its metadata (signature
+ * included) must be there and say it is encrypted, and the object must
+ * have the SHA-256 and size it records.  Nothing is decrypted. */
+enum result tiers_check_sealed(struct tier_set *set, const struct candidate *cand,
+			       struct backup_meta *meta, struct error *err);
+
+/* Can the keys decrypt anything: an identity or a passphrase? */
+bool tiers_can_decrypt(const struct tier_set *set);
+
 /* The metadata of a candidate, read from its tier and naming it:
  * CB_ERR_NOT_FOUND when it has none. */
 enum result tiers_candidate_meta(struct tier_set *set, const struct candidate *cand,

@@ -211,8 +211,21 @@ class EncryptedMirrorTest(CbsyncTest):
             ["age", "-d", "-i", identity_b, os.path.join(self.mirror, old[0])],
             capture_output=True).returncode, 0)
 
-        # No identity at all: one line, exit 3, nothing installed.
+        # No identity at all: verify checks each object against its
+        # metadata without decrypting; a restore is one line, exit 3.
         root, fconf = self.fresh()
+        p = self.w.ok("verify", "--config", fconf, "--tier", "mirror", "--all")
+        self.assertEqual(p.stdout.count("not decrypted: no identity here"), 2, p.stdout)
+        victim = os.path.join(self.mirror, old[0])
+        saved = read(victim)
+        with open(victim, "r+b") as f:
+            f.seek(len(saved) - 100)
+            f.write(b"\0" * 8)
+        p = self.w.run("verify", "--config", fconf, "--tier", "mirror", "--all")
+        self.assertEqual(p.returncode, 5, p.stdout + p.stderr)
+        self.assertIn("SHA-256 or size is not what its metadata says", p.stdout)
+        with open(victim, "wb") as f:
+            f.write(saved)
         out = os.path.join(root, "none.db")
         p = self.w.run("restore", "--config", fconf, "--from", "mirror", "--name",
                        os.path.basename(old[0])[:-4], "--to", out)
