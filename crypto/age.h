@@ -40,9 +40,10 @@
  * a recipient), and the most recipients one file is encrypted to. */
 #define AGE_HEADER_MAX 65536
 #define AGE_MAX_RECIPIENTS 64
-/* The highest scrypt work factor (log2 N) decryption accepts: age's own
- * limit.  N = 2^22 with r = 8 takes 4 GiB of memory. */
-#define AGE_SCRYPT_MAX_LOG 22
+/* The highest scrypt work factor (log2 N) decryption accepts: N = 2^20
+ * with r = 8 takes 1 GiB of memory, which an object on a hostile remote
+ * may ask for and no more.  `age -p` writes 18 (age's own limit is 22). */
+#define AGE_SCRYPT_MAX_LOG 20
 
 /* The payload's size for plain_size bytes of plaintext: the nonce, the
  * plaintext and a tag per chunk (at least one chunk, for an empty file). */

@@ -297,7 +297,7 @@ static enum result stanza(struct age_dec *d, const char *line, size_t n, size_t 
 		else if (d->scrypt_log > d->max_scrypt_log)
 			r = header_fail(d, err,
 					"age header: the passphrase's scrypt work factor is above "
-					"the limit (2^22)");
+					"the limit (2^20: 1 GiB of memory)");
 		else
 			memcpy(d->scrypt_body, body, sizeof(d->scrypt_body));
 		d->scrypt = true;

@@ -147,6 +147,10 @@ enum result keyring_check_meta(const struct keyring *k, const char *text, size_t
 	json_t *s = o ? json_object_get(o, "signature") : NULL;
 	enum result r = CB_OK;
 	const char *fpr = sign_key_fingerprint(k->verifier);
+	if (!o || !json_is_object(o)) {
+		r = error_set(err, CB_ERR_CORRUPT, "its metadata is not a JSON object");
+		goto out;
+	}
 	if (!s) {
 		r = error_set(err, CB_ERR_CORRUPT,
 			      "its metadata has no signature, and [signing] verify_key (%s) requires "
