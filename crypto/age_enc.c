@@ -161,16 +161,23 @@ static enum result send_header(struct age_enc *e, struct error *err)
 	return r;
 }
 
-static enum result seal(struct age_enc *e, bool last, struct error *err)
+/* Seal n bytes at src as the next chunk and send it. */
+static enum result seal_from(struct age_enc *e, const uint8_t *src, size_t n, bool last,
+			     struct error *err)
 {
 	uint8_t nonce[12];
 	age_chunk_nonce(e->counter, last, nonce);
-	if (!age_aead_seal(e->aead, nonce, e->chunk, e->fill, e->sealed))
+	if (!age_aead_seal(e->aead, nonce, src, n, e->sealed))
 		return error_set(err, CB_ERR_INTERNAL, "age: ChaCha20-Poly1305 failed (libcrypto)");
-	enum result r = e->sink(e->sink_ctx, e->sealed, e->fill + AGE_TAG_LEN, err);
 	e->counter++;
+	return e->sink(e->sink_ctx, e->sealed, n + AGE_TAG_LEN, err);
+}
+
+static enum result seal(struct age_enc *e, bool last, struct error *err)
+{
+	size_t n = e->fill;
 	e->fill = 0;
-	return r;
+	return seal_from(e, e->chunk, n, last, err);
 }
 
 enum result age_enc_write(struct age_enc *e, const void *buf, size_t len, struct error *err)
@@ -189,6 +196,14 @@ enum result age_enc_write(struct age_enc *e, const void *buf, size_t len, struct
 		 * may be a full one, and is marked as the last. */
 		if (e->fill == AGE_CHUNK && (r = seal(e, false, err)))
 			return fail(e, r, err);
+		/* Whole chunks with more after them, straight from the caller. */
+		if (e->fill == 0 && len > AGE_CHUNK) {
+			if ((r = seal_from(e, p, AGE_CHUNK, false, err)))
+				return fail(e, r, err);
+			p += AGE_CHUNK;
+			len -= AGE_CHUNK;
+			continue;
+		}
 		size_t n = AGE_CHUNK - e->fill < len ? AGE_CHUNK - e->fill : len;
 		memcpy(e->chunk + e->fill, p, n);
 		e->fill += n;

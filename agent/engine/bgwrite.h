@@ -18,14 +18,16 @@
 #ifndef CBSYNC_BGWRITE_H
 #define CBSYNC_BGWRITE_H
 
+#include "common/bgpipe.h"
 #include "common/result.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define BGWRITE_SLOTS 4
-#define BGWRITE_SLOT_SIZE (1u << 20)
+/* Its buffers are a bgpipe's (common/bgpipe.h). */
+#define BGWRITE_SLOTS BGPIPE_SLOTS
+#define BGWRITE_SLOT_SIZE BGPIPE_SLOT_SIZE
 
 struct bgwrite;
 

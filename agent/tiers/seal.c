@@ -5,13 +5,22 @@
 
 #include <string.h>
 
-/* What age writes: counted, hashed, and passed on to the put. */
-static enum result sealed(void *ctx, const void *buf, size_t len, struct error *err)
+/* On the pipe's thread: what age wrote, hashed and sent to the put. */
+static enum result consume(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct seal *s = ctx;
 	sha256_update(&s->sha, buf, len);
 	s->bytes += len;
 	return s->out(s->out_ctx, buf, len, err);
+}
+
+static const struct bgpipe_ops pipe_ops = {.consume = consume};
+
+/* What age writes goes to the pipe. */
+static enum result sealed(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	struct seal *s = ctx;
+	return bgpipe_write(s->pipe, buf, len, err);
 }
 
 static uint64_t object_size(void *ctx, uint64_t file_size)
@@ -29,16 +38,19 @@ static enum result open_put(void *ctx, stream_write_fn out, void *out_ctx, struc
 	return CB_OK;
 }
 
+/* On the caller's thread: the file's bytes, encrypted. */
 static enum result plain(void *ctx, const void *buf, size_t len, struct error *err)
 {
 	struct seal *s = ctx;
 	return age_enc_write(s->enc, buf, len, err);
 }
 
+/* The last chunk, then wait until everything is sent. */
 static enum result close_put(void *ctx, struct error *err)
 {
 	struct seal *s = ctx;
-	return age_enc_finish(s->enc, err);
+	enum result r = age_enc_finish(s->enc, err);
+	return r ? r : bgpipe_finish(s->pipe, err);
 }
 
 enum result seal_init(struct seal *s, const struct keyring *k, struct error *err)
@@ -53,7 +65,8 @@ enum result seal_init(struct seal *s, const struct keyring *k, struct error *err
 	s->hashing = true;
 	s->keys = k;
 	if ((r = age_enc_new((const uint8_t(*)[AGE_KEY_LEN])k->recipients, k->n_recipients,
-			     sealed, s, &s->enc, err))) {
+			     sealed, s, &s->enc, err)) ||
+	    (r = bgpipe_start(&s->pipe, &pipe_ops, s, err))) {
 		seal_free(s);
 		return r;
 	}
@@ -78,6 +91,8 @@ void seal_result(struct seal *s, struct meta_crypt *out)
 
 void seal_free(struct seal *s)
 {
+	bgpipe_free(s->pipe);
+	s->pipe = NULL;
 	age_enc_free(s->enc);
 	s->enc = NULL;
 	if (s->hashing)

@@ -3,13 +3,16 @@
  * object the age file of a local file's bytes, for the keyring's
  * recipients, and reports what a remote's metadata records of it (its
  * SHA-256 and size, and whom it is for: common/metacrypt.h).  The object's
- * size is known before the first byte, as a put needs it.
+ * size is known before the first byte, as a put needs it.  The caller's
+ * thread reads, hashes and encrypts the file; the object's hashing and the
+ * put's writes run on a second one (common/bgpipe.h), beside it.
  */
 #ifndef CBSYNC_SEAL_H
 #define CBSYNC_SEAL_H
 
 #include "agent/tiers/keyring.h"
 #include "backends/backend.h"
+#include "common/bgpipe.h"
 #include "common/hash.h"
 #include "common/metacrypt.h"
 #include "crypto/age.h"
@@ -17,6 +20,7 @@
 struct seal {
 	struct put_filter filter;
 	struct age_enc *enc;
+	struct bgpipe *pipe;
 	const struct keyring *keys;
 	stream_write_fn out;
 	void *out_ctx;
