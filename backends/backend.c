@@ -325,6 +325,7 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	s.progress_ctx = opts->progress_ctx;
 	s.total = (uint64_t)size;
 	const struct put_filter *f = opts->filter;
+	bool filtering = false;
 	uint64_t whole = (f ? f->size(f->ctx, (uint64_t)size) : (uint64_t)size) + opts->head_len;
 	struct backend_put_info info = {.size = whole,
 					.sha256_hex = opts->head_len || f ? NULL : sha256_hex,
@@ -341,6 +342,7 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 		s.ctx = f->ctx;
 		if ((r = f->open(f->ctx, to_put, &sink, err)))
 			goto done;
+		filtering = true;
 	}
 	if ((opts->head_len && (r = to_put(&sink, opts->head, opts->head_len, err))) ||
 	    (r = stream_pump_fd(fd, path, &s, err)) || (f && (r = f->close(f->ctx, err))))
@@ -361,6 +363,8 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	if (r == CB_OK)
 		cache_put(b, key, whole);
 done:
+	if (filtering && r)
+		f->abort(f->ctx);
 	if (sink.put)
 		b->ops->put_abort(sink.put);
 	put_ended(&track, r == CB_OK);

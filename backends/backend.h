@@ -327,6 +327,9 @@ struct put_filter {
 	/* The file's bytes, in order; then close, which writes the rest. */
 	stream_write_fn write;
 	enum result (*close)(void *ctx, struct error *err);
+	/* The put is given up after open: stop writing to out, at once and for
+	 * good (a filter that writes from another thread waits for it). */
+	void (*abort)(void *ctx);
 	void *ctx;
 };
 

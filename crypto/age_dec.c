@@ -140,6 +140,8 @@ void age_dec_free(struct age_dec *d)
 		return;
 	if (d->ids)
 		OPENSSL_cleanse(d->ids, d->n_ids * AGE_KEY_LEN);
+	if (d->hdr)  /* it holds the file key between the header and the nonce */
+		OPENSSL_cleanse(d->hdr, AGE_FILE_KEY_LEN);
 	if (d->passphrase)
 		OPENSSL_cleanse(d->passphrase, d->passphrase_len);
 	if (d->plain)
@@ -408,12 +410,14 @@ static enum result parse_header(struct age_dec *d, struct error *err)
 		return fail(d, AGE_FAIL_HMAC, CB_ERR_CORRUPT, err,
 			    "age header: its MAC is wrong (the header was changed)");
 	}
+	if (!ok) {
+		OPENSSL_cleanse(file_key, sizeof(file_key));
+		return error_set(err, CB_ERR_INTERNAL, "age: HMAC failed (libcrypto)");
+	}
 	/* The payload key needs the nonce: keep the file key until then, in
 	 * the space of the (now parsed) header. */
 	memcpy(d->hdr, file_key, sizeof(file_key));
 	OPENSSL_cleanse(file_key, sizeof(file_key));
-	if (!ok)
-		return error_set(err, CB_ERR_INTERNAL, "age: HMAC failed (libcrypto)");
 	d->phase = PH_NONCE;
 	return CB_OK;
 }

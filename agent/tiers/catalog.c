@@ -76,6 +76,8 @@ static void merge_incrs(struct catalog *out)
 		if (w > 0 && strcmp(out->incrs[w - 1].key, b->key) == 0) {
 			struct catalog_incr *a = &out->incrs[w - 1];
 			/* The object itself over its .age, when both are there. */
+			if (b->has_data && a->has_data && a->encrypted != b->encrypted)
+				a->twin = true;
 			if (b->has_data && (!a->has_data || a->encrypted)) {
 				a->has_data = true;
 				a->encrypted = b->encrypted;
@@ -159,6 +161,8 @@ enum result catalog_build(const struct backend_listing *l, struct catalog *out,
 			struct catalog_entry *a = &out->items[w - 1];
 			const struct catalog_entry *b = &out->items[i];
 			/* The backup itself over its .age, when both are there. */
+			if (b->has_data && a->has_data && a->encrypted != b->encrypted)
+				a->twin = true;
 			if (b->has_data && (!a->has_data || a->encrypted)) {
 				a->has_data = true;
 				a->encrypted = b->encrypted;

@@ -33,6 +33,7 @@ struct catalog_entry {
 	struct backup_name parsed;
 	bool has_data;      /* <name>.db.gz is there, or <name>.db.gz.age */
 	bool encrypted;     /* ... the .age (common/metacrypt.h), and no .db.gz */
+	bool twin;          /* both <name>.db.gz and its .age are there */
 	uint64_t size;      /* its size */
 	int64_t mtime;
 	bool has_meta;      /* <name>.db.gz.json is there -- and, once read
@@ -47,6 +48,7 @@ struct catalog_incr {
 	struct incr_name parsed;
 	bool has_data;      /* the object is there (or its .age) */
 	bool encrypted;     /* ... its .age, and not the object itself */
+	bool twin;          /* both the object and its .age are there */
 	bool has_meta;      /* <key>.json is there -- and, once read (meta
 			     * set), usable and naming this increment */
 	uint64_t size;      /* the object's size */

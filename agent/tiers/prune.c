@@ -205,6 +205,11 @@ static enum result apply_chains(struct tier *t, const struct chain_verdict *v, s
 				r = backend_remove(t->backend,
 						   catalog_incr_data_key(e, data_key, sizeof(data_key)),
 						   err);
+			if (!r && e->twin) {   /* the other of the two as well */
+				snprintf(data_key, sizeof(data_key), "%s%s", e->key,
+					 e->encrypted ? "" : METACRYPT_SUFFIX);
+				r = backend_remove(t->backend, data_key, err);
+			}
 			if ((!r || r == CB_ERR_NOT_FOUND) && e->has_meta && !e->packed)
 				r = backend_remove(t->backend, meta_key, err);
 			if (r && r != CB_ERR_NOT_FOUND)   /* gone already is what we want */

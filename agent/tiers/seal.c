@@ -45,6 +45,15 @@ static enum result plain(void *ctx, const void *buf, size_t len, struct error *e
 	return age_enc_write(s->enc, buf, len, err);
 }
 
+/* Given up: the thread stops (what is queued is dropped) before the put
+ * it writes to goes away. */
+static void abort_put(void *ctx)
+{
+	struct seal *s = ctx;
+	bgpipe_free(s->pipe);
+	s->pipe = NULL;
+}
+
 /* The last chunk, then wait until everything is sent. */
 static enum result close_put(void *ctx, struct error *err)
 {
@@ -71,7 +80,7 @@ enum result seal_init(struct seal *s, const struct keyring *k, struct error *err
 		return r;
 	}
 	s->filter = (struct put_filter){.size = object_size, .open = open_put, .write = plain,
-					.close = close_put, .ctx = s};
+					.close = close_put, .abort = abort_put, .ctx = s};
 	return CB_OK;
 }
 

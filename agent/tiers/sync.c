@@ -31,7 +31,8 @@ struct entry {
  * metadata when there is any to hold. */
 static bool complete(const struct entry *e)
 {
-	if (!e->remote || !e->remote->has_data)
+	/* Both the object and its .age: an upload cut short, finished anew. */
+	if (!e->remote || !e->remote->has_data || e->remote->twin)
 		return false;
 	if (!e->local)
 		return true;
@@ -61,7 +62,8 @@ static int items_newest_first(const void *a, const void *b)
 }
 
 enum result sync_put(struct tier *remote, const char *key, const char *path, const char *json,
-		     size_t json_len, struct put_file_opts *po, uint64_t *sent, struct error *err)
+		     size_t json_len, struct put_file_opts *po, bool plain_there, bool age_there,
+		     uint64_t *sent, struct error *err)
 {
 	char meta_key[BACKUP_NAME_MAX + INCR_NAME_MAX + 16], age_key[sizeof(meta_key)];
 	char *text = NULL, *with_crypt = NULL;
@@ -78,7 +80,8 @@ enum result sync_put(struct tier *remote, const char *key, const char *path, con
 						    err)) ||
 			     (r = backend_put_buffer(remote->backend, meta_key, text, text_len, err))))
 			goto done;
-		if ((r = backend_put_file(remote->backend, key, path, po, err)))
+		if ((r = backend_put_file(remote->backend, key, path, po, err)) ||
+		    (age_there && (r = backend_remove(remote->backend, age_key, err))))
 			goto done;
 		*sent = (uint64_t)(size > 0 ? size : 0) + text_len;
 		goto done;
@@ -102,6 +105,8 @@ enum result sync_put(struct tier *remote, const char *key, const char *path, con
 	} else if (!r) {
 		*sent = seal.bytes;
 	}
+	if (!r && plain_there)
+		r = backend_remove(remote->backend, key, err);
 	seal_free(&seal);
 done:
 	free(text);
@@ -109,10 +114,11 @@ done:
 	return r;
 }
 
-/* Upload one local backup (sync_put). */
+/* Upload one local backup (sync_put); there: the remote's entry of it, if
+ * it holds some of it. */
 static enum result upload(struct tier *local, struct tier *remote,
-			  const struct catalog_entry *lb, const struct sync_opts *opts,
-			  struct sync_stats *st, struct error *err)
+			  const struct catalog_entry *lb, const struct catalog_entry *there,
+			  const struct sync_opts *opts, struct sync_stats *st, struct error *err)
 {
 	char meta_key[BACKUP_NAME_MAX + 8];
 	char *data_path = fs_join(local->dir, lb->name);
@@ -134,7 +140,10 @@ static enum result upload(struct tier *local, struct tier *remote,
 		.progress = opts->progress,
 		.progress_ctx = opts->progress_ctx,
 	};
-	if ((r = sync_put(remote, lb->name, data_path, json, json_len, &po, &sent, err)))
+	bool data = there && there->has_data;
+	if ((r = sync_put(remote, lb->name, data_path, json, json_len, &po,
+			  data && (!there->encrypted || there->twin),
+			  data && (there->encrypted || there->twin), &sent, err)))
 		goto done;
 	st->uploaded++;
 	st->bytes += sent;
@@ -324,7 +333,7 @@ enum result sync_tier(struct tier *local, struct tier *remote, const struct sync
 
 	qsort(todo, ntodo, sizeof(*todo), oldest_first);
 	for (size_t i = 0; i < ntodo; i++) {
-		if ((r = upload(local, remote, todo[i]->local, opts, st, err)))
+		if ((r = upload(local, remote, todo[i]->local, todo[i]->remote, opts, st, err)))
 			goto done;
 		todo[i]->held = true;
 		if (todo[i]->remote) {  /* it was there in part: whole now */

@@ -65,7 +65,7 @@ static bool held(struct tier *local, struct catalog_incr *rrun, size_t rn,
 {
 	const struct catalog_incr *r = find(rrun, rn, li);
 	struct error ignored = {0};
-	if (!r || !r->has_data || !r->has_meta)
+	if (!r || !r->has_data || !r->has_meta || r->twin)
 		return false;
 	if (r->encrypted)
 		return r->size > age_payload_size(li->size);
@@ -133,7 +133,10 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 		struct put_file_opts po = {.sha256_hex = li->meta->sha256};
 		if (!(r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json,
 					     &json_len, err)) &&
-		    !(r = sync_put(remote, li->key, path, json, json_len, &po, &sent, err))) {
+		    !(r = sync_put(remote, li->key, path, json, json_len, &po,
+				   there && there->has_data && (!there->encrypted || there->twin),
+				   there && there->has_data && (there->encrypted || there->twin),
+				   &sent, err))) {
 			li->shipped = true;
 			st->incrs_uploaded++;
 			st->bytes += sent;
@@ -153,7 +156,12 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 			  ? backend_remove(remote->backend, meta_key, err) : CB_OK)) {
 		struct put_file_opts po = {.sha256_hex = li->meta->sha256, .head = head,
 					   .head_len = head_len};
+		char age_key[INCR_NAME_MAX + 8];
+		snprintf(age_key, sizeof(age_key), "%s%s", li->key, METACRYPT_SUFFIX);
 		r = backend_put_file(remote->backend, li->key, path, &po, err);
+		/* An .age of it from when the remote encrypted goes. */
+		if (!r && there && there->has_data && (there->encrypted || there->twin))
+			r = backend_remove(remote->backend, age_key, err);
 	}
 	free(text);
 	if (r == CB_OK) {

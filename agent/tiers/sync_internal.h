@@ -20,8 +20,12 @@ struct sync_reach {
  * then known; elsewhere the metadata goes first, so that the data's
  * arrival completes the pair.  The metadata is signed when the keyring
  * has a signing key.  *sent: the bytes that went up. */
+/* plain_there / age_there: the remote holds the object / its .age already
+ * (from before encrypt changed): the one this upload does not replace is
+ * removed once it is done, so that one name never has both. */
 enum result sync_put(struct tier *remote, const char *key, const char *path, const char *json,
-		     size_t json_len, struct put_file_opts *po, uint64_t *sent, struct error *err);
+		     size_t json_len, struct put_file_opts *po, bool plain_there, bool age_there,
+		     uint64_t *sent, struct error *err);
 
 /* Upload what the remote lacks of snapshot's chain (the remote holds the
  * snapshot): mine and cat are the local tier's and the remote's catalogs

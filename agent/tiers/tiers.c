@@ -219,9 +219,9 @@ enum result tier_delete(struct tier *t, const struct catalog_entry *e, struct er
 	snprintf(meta_key, sizeof(meta_key), "%s%s", e->name, META_SUFFIX);
 	snprintf(age_key, sizeof(age_key), "%s%s", e->name, METACRYPT_SUFFIX);
 	enum result r = CB_OK;
-	if (e->encrypted || t->encrypt)
+	if (e->encrypted || e->twin || t->encrypt)
 		r = backend_remove(t->backend, age_key, err);
-	if (!r && !e->encrypted)
+	if (!r && (!e->encrypted || e->twin))
 		r = backend_remove(t->backend, e->name, err);
 	if (!r)
 		r = backend_remove(t->backend, meta_key, err);

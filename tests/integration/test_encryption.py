@@ -248,6 +248,32 @@ class EncryptedMirrorTest(CbsyncTest):
         self.w.ok("restore", "--config", fconf, "--from", "mirror", "--name",
                   os.path.basename(old[0])[:-4], "--to", os.path.join(root, "a.db"))
 
+    def test_turning_encryption_on_leaves_one_object_per_name(self):
+        """A remote that held a plain copy only in part gets the age file and
+        loses the plain one; a plain copy left beside an age file (a push
+        cut short between the two) is finished by the next push."""
+        conf = self.conf(self.recipient, extra="")
+        with open(conf) as f:
+            text = f.read()
+        write_conf(conf, text.replace("type = local\n", "type = local\nencrypt = false\n"))
+        src = self.w.backup("--config", conf)
+        name = os.path.basename(src)
+        self.w.ok("push", "--config", conf)
+        self.assertEqual(objects(self.mirror), [name, name + ".json"])
+        os.unlink(os.path.join(self.mirror, name + ".json"))
+        conf = self.conf(self.recipient)
+        self.w.ok("push", "--config", conf)
+        self.assertEqual(objects(self.mirror), [name + ".age", name + ".json"])
+        self.assertOnlyAge()
+        # Both at once, as a crash between the two would leave them.
+        shutil.copy(src, os.path.join(self.mirror, name))
+        self.w.ok("push", "--config", conf)
+        self.assertEqual(objects(self.mirror), [name + ".age", name + ".json"])
+        root, fconf = self.fresh(self.identity)
+        out = os.path.join(root, "r.db")
+        self.w.ok("restore", "--config", fconf, "--from", "mirror", "--latest", "--to", out)
+        self.assertEqual(dump(out), dump(self.w.db))
+
     def test_files_age_wrote_restore(self):
         """A gzip backup encrypted by age -r, and by age -p, put on the remote
         by hand under a backup's name: cbsync restores both."""

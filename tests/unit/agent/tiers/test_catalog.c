@@ -106,6 +106,46 @@ static void pairs_are_merged_and_lone_metadata_kept(void **state)
 	assert_null(cat.items);
 }
 
+/* An .age object is its backup's (or increment's) data, encrypted; where
+ * both it and the plain object are there, the plain one is the data and
+ * the entry says there are two. */
+static void encrypted_objects_and_twins(void **state)
+{
+	(void)state;
+#define INCR "increments/cloudbrain_daily_20270103_020000/" \
+	     "0000000001-0000000001_20270103_020001_20270103_020002.wal.gz"
+	struct backend_object objs[] = {
+		{(char *)A ".age", 5000, 1000},
+		{(char *)A META_SUFFIX, 300, 1001},
+		{(char *)C, 512, 3000},
+		{(char *)C ".age", 700, 3001},
+		{(char *)INCR ".age", 900, 4000},
+		{(char *)INCR META_SUFFIX, 200, 4001},
+	};
+	struct catalog cat;
+	build(objs, 6, &cat);
+	assert_int_equal(cat.n, 2);
+	assert_int_equal(cat.foreign, 0);
+	char key[BACKUP_NAME_MAX + 8];
+	struct catalog_entry *a = catalog_find(&cat, A);
+	assert_non_null(a);
+	assert_true(a->has_data && a->has_meta && a->encrypted && !a->twin);
+	assert_int_equal(a->size, 5000);
+	assert_string_equal(catalog_data_key(a, key, sizeof(key)), A ".age");
+	struct catalog_entry *c = catalog_find(&cat, C);
+	assert_non_null(c);
+	assert_true(c->has_data && !c->encrypted && c->twin);
+	assert_int_equal(c->size, 512);
+	assert_string_equal(catalog_data_key(c, key, sizeof(key)), C);
+	assert_int_equal(cat.n_incrs, 1);
+	assert_true(cat.incrs[0].has_data && cat.incrs[0].has_meta && cat.incrs[0].encrypted);
+	char ikey[INCR_NAME_MAX + 8];
+	assert_string_equal(catalog_incr_data_key(&cat.incrs[0], ikey, sizeof(ikey)),
+			    INCR ".age");
+	catalog_free(&cat);
+#undef INCR
+}
+
 static void what_is_not_a_backup_is_counted_not_listed(void **state)
 {
 	(void)state;
@@ -364,6 +404,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pairs_are_merged_and_lone_metadata_kept),
+		cmocka_unit_test(encrypted_objects_and_twins),
 		cmocka_unit_test(what_is_not_a_backup_is_counted_not_listed),
 		cmocka_unit_test(overlong_and_unsafe_names),
 		cmocka_unit_test(newest_first_with_ties),
