@@ -18,8 +18,10 @@ package's dependencies, so dpkg checks Depends for real; the machine's own
 package database is never touched.  Note that cpack first brings the build
 up to date, as `cmake --build DIR --target package` does.
 """
+import calendar
 import glob
 import gzip
+import json
 import os
 import re
 import shutil
@@ -677,6 +679,42 @@ class EntrypointTest(CbsyncTest):
         e.wait_for("change backup made")
         e.wait_for("remote 'mirror': uploaded 1 backup")
         self.assertEqual(e.stop(), 0, e.output())
+
+    def test_unsigned_backup_stops_before_the_agent(self):
+        """With [signing] verify_key, a backup planted on the remote (newer,
+        self-consistent, unsigned) is refused and the agent not started."""
+        key = self.w.path("signing.pem")
+        p = self.w.run("keygen", "--signing", "--out", key)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        verify_key = p.stderr.strip().splitlines()[-1].split(": ", 1)[1]
+        self.env["CBSYNC_SIGNING_KEY_FILE"] = key
+        name = self.backed_up_to_the_mirror(rows=300)
+        meta = json.loads(read_bytes(os.path.join(self.mirror, name + ".json")))
+        self.assertIn("signature", meta)
+        # Planted: a copy under a newer name, its metadata made to match, unsigned.
+        stamp = calendar.timegm(time.strptime(name[-len("20261130_065512.db.gz"):-6],
+                                              "%Y%m%d_%H%M%S")) + 1
+        planted = "cloudbrain_manual_" + time.strftime("%Y%m%d_%H%M%S", time.gmtime(stamp)) \
+            + ".db.gz"
+        time.sleep(2)
+        shutil.copy(os.path.join(self.mirror, name), os.path.join(self.mirror, planted))
+        for k in ("signature", "state_time"):
+            meta.pop(k, None)
+        meta.update(name=planted, created=time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                        time.gmtime(stamp)))
+        with open(os.path.join(self.mirror, planted + ".json"), "w") as f:
+            json.dump(meta, f)
+        self.remove_database()
+        shutil.rmtree(self.w.backups)
+        del self.env["CBSYNC_SIGNING_KEY_FILE"]
+        e = self.start("restore-then-agent", CBSYNC_SIGNING_VERIFY_KEY=verify_key)
+        code = e.wait()
+        out = e.output()
+        self.assertEqual(code, 5, out)
+        self.assertIn(planted, out)
+        self.assertIn("no signature", out)
+        self.assertEqual(e.index("started:"), -1, out)
+        self.assertFalse(os.path.exists(self.w.db))
 
     def test_corrupt_backup_stops_before_the_agent(self):
         name = self.backed_up_to_the_mirror(rows=300)
