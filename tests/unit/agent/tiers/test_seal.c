@@ -64,6 +64,16 @@ static const char *make_file(const char *name, size_t n)
 	return path;
 }
 
+/* A local-directory remote under root (name) for one test. */
+static struct backend *open_remote(const char *name, char *dir, size_t size)
+{
+	struct backend *b = NULL;
+	snprintf(dir, size, "%s/%s", root, name);
+	assert_int_equal(fs_mkdirs(dir, 0700, NULL), CB_OK);
+	assert_int_equal(local_tier_open(dir, &b, NULL), CB_OK);
+	return b;
+}
+
 struct buf {
 	uint8_t *data;
 	size_t len;
@@ -85,10 +95,7 @@ static void test_sealed_upload(void **state)
 	size_t n = 3 * (1u << 20) + 12345;
 	const char *src = make_file("plain.bin", n);
 	char dir[128];
-	snprintf(dir, sizeof(dir), "%s/remote", root);
-	assert_int_equal(fs_mkdirs(dir, 0700, NULL), CB_OK);
-	struct backend *b = NULL;
-	assert_int_equal(local_tier_open(dir, &b, NULL), CB_OK);
+	struct backend *b = open_remote("remote", dir, sizeof(dir));
 	struct seal s;
 	assert_int_equal(seal_init(&s, &keys, NULL), CB_OK);
 	struct put_file_opts po = {.filter = &s.filter};
@@ -148,10 +155,7 @@ static void test_given_up_half_way(void **state)
 	(void)state;
 	const char *src = make_file("big.bin", 24u << 20);
 	char dir[128];
-	snprintf(dir, sizeof(dir), "%s/remote2", root);
-	assert_int_equal(fs_mkdirs(dir, 0700, NULL), CB_OK);
-	struct backend *b = NULL;
-	assert_int_equal(local_tier_open(dir, &b, NULL), CB_OK);
+	struct backend *b = open_remote("remote2", dir, sizeof(dir));
 	struct seal s;
 	assert_int_equal(seal_init(&s, &keys, NULL), CB_OK);
 	struct put_file_opts po = {.filter = &s.filter, .progress = cancel_after_first};
