@@ -251,7 +251,8 @@ class ReplicateRemoteTest(CbsyncTest):
         agent = self.agent()
         writer = Writer(self.w.db)
         try:
-            self.wait_for(lambda: self.status()["state"]["remotes"]
+            # The state is null until the agent has written its first.
+            self.wait_for(lambda: (self.status()["state"] or {}).get("remotes")
                           and self.remote_state()["failing"], 60)
             time.sleep(2)
         finally:
