@@ -302,6 +302,8 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	if (!opts)
 		opts = &none;
 	const char *sha256_hex = opts->sha256_hex;
+	const struct put_filter *f = opts->filter;
+	bool filtering = false;   /* f was opened: it must be told of a failure */
 	struct put_track track = {.b = b, .key = key};
 	struct put_sink sink = {.b = b};
 	struct stream s;
@@ -324,8 +326,6 @@ enum result backend_put_file(struct backend *b, const char *key, const char *pat
 	s.progress = opts->progress;
 	s.progress_ctx = opts->progress_ctx;
 	s.total = (uint64_t)size;
-	const struct put_filter *f = opts->filter;
-	bool filtering = false;
 	uint64_t whole = (f ? f->size(f->ctx, (uint64_t)size) : (uint64_t)size) + opts->head_len;
 	struct backend_put_info info = {.size = whole,
 					.sha256_hex = opts->head_len || f ? NULL : sha256_hex,

@@ -341,8 +341,8 @@ static enum result local_get(void *ctx, const char *key, stream_write_fn sink, v
 			     struct error *err)
 {
 	struct local *l = ctx;
-	char *path;
-	int fd;
+	char *path = NULL;
+	int fd = -1;  /* set by open_object; GCC -O3 cannot tell */
 	enum result r = open_object(l, key, &fd, &path, err);
 	if (r)
 		return r;
@@ -361,8 +361,8 @@ static enum result local_get_head(void *ctx, const char *key, size_t max, stream
 				  void *sink_ctx, struct error *err)
 {
 	struct local *l = ctx;
-	char *path;
-	int fd;
+	char *path = NULL;
+	int fd = -1;  /* set by open_object; GCC -O3 cannot tell */
 	enum result r = open_object(l, key, &fd, &path, err);
 	if (r)
 		return r;
