@@ -158,7 +158,7 @@ static struct capture_result capture_round(struct ctx *c, struct pagesum *table,
 	char state[160];
 	snprintf(state, sizeof(state), "%s/state.db", c->dir);
 	copy_state(c->db, state);
-	unsigned char *a, *b;
+	unsigned char *a = NULL, *b = NULL;
 	size_t alen, blen;
 	assert_int_equal(read_all(c->image, &a, &alen), 0);
 	assert_int_equal(read_all(state, &b, &blen), 0);
