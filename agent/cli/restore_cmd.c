@@ -127,8 +127,15 @@ static enum result restore_path(struct cli *cli, struct error *err)
 	}
 	if ((r = local_lock(c->local_dir, c->lock_timeout, "restore", &lock, err)))
 		goto done;
+	/* The file may be an age file: the keys to read it. */
+	struct keyring *keys = NULL;
+	if ((r = keyring_load(c, &keys, err)))
+		goto done;
+	struct age_identities ids = keyring_identities(keys);
 	struct restore_opts ro = restore_opts_of(cli);
+	ro.ids = &ids;
 	r = restore_from_file(&ro, path, have_meta ? &meta : NULL, &check, &out, err);
+	keyring_free(keys);
 	if (out.made_restore_point)
 		oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
 			     out.restore_point_seconds, NULL);

@@ -144,8 +144,9 @@ static bool report_chain(const char *name, const char *where, const struct chain
 /* Check one backup into a throwaway file beside it (or in TMPDIR when its
  * directory is read-only), then its chain (chain may be NULL). */
 static enum result verify_one(const char *path, const char *label, uint64_t max_size,
-			      const struct chain_src *chain, struct chain_outcome *co,
-			      struct check_result *res, struct error *err)
+			      const struct age_identities *ids, const struct chain_src *chain,
+			      struct chain_outcome *co, struct check_result *res,
+			      struct error *err)
 {
 	struct backup_meta meta;
 	bool have_meta = false;
@@ -169,8 +170,8 @@ static enum result verify_one(const char *path, const char *label, uint64_t max_
 		return r;
 	}
 	progress_start(&bar, "verify", (uint64_t)fs_file_size(path));
-	r = check_backup(in, label, have_meta ? &meta : NULL, max_size, tmp.fd, tmp.tmp_path, &bar,
-			 res, err);
+	r = check_backup(in, label, have_meta ? &meta : NULL, max_size, tmp.fd, tmp.tmp_path, ids,
+			 &bar, res, err);
 	progress_end(&bar);
 	close(in);
 	if (!r && chain && chain->n)
@@ -375,6 +376,14 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		}
 		n = (int)list.n;
 	}
+	/* Named files may be age files: the keys to read them. */
+	struct keyring *keys = NULL;
+	if ((r = keyring_load(c, &keys, err))) {
+		catalog_free(&list);
+		tier_close(&local);
+		return r;
+	}
+	struct age_identities ids = keyring_identities(keys);
 	for (int i = 0; i < n; i++) {
 		bool named = cli->nargs > 0;
 		char *path = !named ? fs_join(c->local_dir, list.items[i].name)
@@ -393,9 +402,10 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 			free(path);
 			catalog_free(&list);
 			tier_close(&local);
+			keyring_free(keys);
 			return error_nomem(err);
 		}
-		r = verify_one(path, label, c->restore_max_size, &src, &co, &res, &verr);
+		r = verify_one(path, label, c->restore_max_size, &ids, &src, &co, &res, &verr);
 		free(src.incrs);
 		char *log_dir = fs_dirname(path);
 		if (r == CB_OK) {
@@ -426,6 +436,7 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		free(log_dir);
 		free(path);
 	}
+	keyring_free(keys);
 	catalog_free(&list);
 	tier_close(&local);
 	printf("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,

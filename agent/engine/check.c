@@ -297,17 +297,81 @@ enum result check_decompressed(const struct gz_read_result *gz, const char *labe
 	return r;
 }
 
+/* Is the file at fd an age file: its first bytes the binary header's, or
+ * (after blank space) the armor's? */
+static bool is_age(int fd)
+{
+	char head[64];
+	ssize_t n = pread(fd, head, sizeof(head) - 1, 0);
+	if (n <= 0)
+		return false;
+	head[n] = '\0';
+	size_t lead = strspn(head, " \t\r\n");
+	return strncmp(head, "age-encryption.org/", 19) == 0 ||
+	       strncmp(head + lead, "-----BEGIN AGE ENCRYPTED FILE", 29) == 0;
+}
+
+static enum result to_gz(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return gz_reader_feed(ctx, buf, len, err);
+}
+
+static enum result to_age(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	return age_dec_write(ctx, buf, len, err);
+}
+
+/* gz_read_fd of an age file: decrypted with ids, then inflated. */
+static enum result read_age(int fd, const char *label, const struct age_identities *ids,
+			    stream_write_fn sink, void *sink_ctx, struct progress *progress,
+			    struct gz_read_result *gz, struct error *err)
+{
+	if (!ids || (!ids->n_x25519 && !ids->passphrase))
+		return error_set(err, CB_ERR_CONFIG,
+				 "backup '%s' is an age file, and [encryption] has no key to "
+				 "decrypt it; HINT: set identity_file (or passphrase_file)",
+				 label);
+	struct gz_reader *g = NULL;
+	struct age_dec *d = NULL;
+	struct stream in;
+	enum result r = gz_reader_new(&g, sink, sink_ctx, err);
+	if (!r)
+		r = age_dec_new(ids, to_gz, g, &d, err);
+	if (!r) {
+		stream_init(&in, to_age, d, false, err);
+		in.progress = progress ? on_progress : NULL;
+		in.progress_ctx = progress;
+		r = stream_pump_fd(fd, label, &in, err);
+		if (!r)
+			r = age_dec_finish(d, err);
+		if (r == CB_ERR_CONFIG && age_dec_failure(d) == AGE_FAIL_NO_MATCH)
+			error_prefix(err, "backup '%s' cannot be decrypted with [encryption]'s keys",
+				     label);
+		else if (r == CB_ERR_CORRUPT && strncmp(err->msg, "backup '", 8) != 0)
+			error_prefix(err, "backup '%s' is corrupt", label);
+	}
+	if (!r)
+		r = gz_reader_finish(g, gz, err);
+	age_dec_free(d);
+	gz_reader_free(g);
+	return r;
+}
+
 enum result check_backup(int in_fd, const char *label, const struct backup_meta *meta,
 			 uint64_t max_size, int out_fd, const char *out_path,
-			 struct progress *progress, struct check_result *res, struct error *err)
+			 const struct age_identities *ids, struct progress *progress,
+			 struct check_result *res, struct error *err)
 {
 	struct check_sink sink;
 	struct gz_read_result gz;
 	enum result r = check_sink_init(&sink, out_fd, out_path, label, meta, max_size, err);
 	if (r)
 		return r;
-	r = gz_read_fd(in_fd, check_sink_write, &sink, progress ? on_progress : NULL, progress,
-		       &gz, err);
+	if (is_age(in_fd))
+		r = read_age(in_fd, label, ids, check_sink_write, &sink, progress, &gz, err);
+	else
+		r = gz_read_fd(in_fd, check_sink_write, &sink, progress ? on_progress : NULL,
+			       progress, &gz, err);
 	if (!r)
 		r = check_sink_finish(&sink, err);
 	if (r) {

@@ -23,6 +23,7 @@
 #include "agent/engine/progress.h"
 #include "common/meta.h"
 #include "common/result.h"
+#include "crypto/age.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -71,11 +72,14 @@ struct check_result {
 
 /* Decompress from in_fd into out_fd (an empty file at out_path), checking as
  * above and bounded as above (max_size as for check_sink_init).  meta may be
- * NULL.  label names the backup in error messages.
- * On success out_fd has been fsync'd. */
+ * NULL.  label names the backup in error messages.  An age file (binary or
+ * armored, as `age -r` or `age -p` write them) is decrypted on the way with
+ * ids (NULL or empty: it is refused, CB_ERR_CONFIG, as it is when none of
+ * them opens it).  On success out_fd has been fsync'd. */
 enum result check_backup(int in_fd, const char *label, const struct backup_meta *meta,
 			 uint64_t max_size, int out_fd, const char *out_path,
-			 struct progress *progress, struct check_result *res, struct error *err);
+			 const struct age_identities *ids, struct progress *progress,
+			 struct check_result *res, struct error *err);
 
 /* The checks after decompression, for callers that decompress themselves:
  * compare gz's SHA-256 and sizes with meta (check_compressed), then check

@@ -314,7 +314,7 @@ enum result restore_from_file(const struct restore_opts *opts, const char *backu
 	progress_start(&bar, "restore", (uint64_t)fs_file_size(backup_path));
 	bar.enabled = bar.enabled && opts->progress;
 	r = check_backup(in, fs_basename(backup_path), meta, opts->max_size, job.tmp.fd,
-			 job.tmp.tmp_path, &bar, check, err);
+			 job.tmp.tmp_path, opts->ids, &bar, check, err);
 	progress_end(&bar);
 	close(in);
 	if (!r)

@@ -46,6 +46,7 @@ struct restore_opts {
 	double busy_timeout;   /* seconds to wait for the live database */
 	uint64_t max_size;     /* bound for a backup without metadata (check.h) */
 	mode_t new_mode;       /* a new database's mode (0: 0600) */
+	const struct age_identities *ids;  /* decrypt an age file with (check.h) */
 	bool progress;
 };
 

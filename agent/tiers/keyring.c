@@ -77,6 +77,18 @@ enum result keyring_load(const struct conf *c, struct keyring **out, struct erro
 	return CB_OK;
 }
 
+struct age_identities keyring_identities(const struct keyring *k)
+{
+	if (!k)
+		return (struct age_identities){0};
+	return (struct age_identities){
+		.x25519 = (const uint8_t(*)[AGE_KEY_LEN])k->identities,
+		.n_x25519 = k->n_identities,
+		.passphrase = k->passphrase,
+		.passphrase_len = k->passphrase ? strlen(k->passphrase) : 0,
+	};
+}
+
 void keyring_identities_text(const struct keyring *k, char *buf, size_t size)
 {
 	size_t len = 0;

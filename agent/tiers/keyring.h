@@ -25,6 +25,7 @@
 #include "common/metacrypt.h"
 #include "common/result.h"
 #include "conf/conf.h"
+#include "crypto/age.h"
 #include "crypto/agekey.h"
 #include "crypto/sign.h"
 
@@ -47,6 +48,9 @@ struct keyring {
 /* The keys configuration c names (an empty keyring when it names none). */
 enum result keyring_load(const struct conf *c, struct keyring **out, struct error *err);
 void keyring_free(struct keyring *k);
+
+/* What age decryption may use of k (k NULL: nothing). */
+struct age_identities keyring_identities(const struct keyring *k);
 
 /* "3f1c9a0e5b7d2c44, ..." of the identities held, or "none" */
 void keyring_identities_text(const struct keyring *k, char *buf, size_t size);

@@ -426,12 +426,7 @@ static enum result get_object(struct tier *t, const char *key, bool encrypted,
 				 "identity of one of those recipients (cbsync keygen wrote it), or "
 				 "passphrase_file",
 				 d->what, d->name, fprs);
-	struct age_identities ids = {
-		.x25519 = (const uint8_t(*)[AGE_KEY_LEN])k->identities,
-		.n_x25519 = k->n_identities,
-		.passphrase = k->passphrase,
-		.passphrase_len = k->passphrase ? strlen(k->passphrase) : 0,
-	};
+	struct age_identities ids = keyring_identities(k);
 	enum result r = age_dec_new(&ids, d->sink, d->sink_ctx, &d->dec, err);
 	if (r)
 		return r;

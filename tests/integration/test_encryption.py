@@ -309,6 +309,37 @@ class EncryptedMirrorTest(CbsyncTest):
         self.assertFails(p, 3, "cannot be decrypted")
         self.assertFalse(os.path.exists(out + "2"))
 
+    def test_age_files_restore_and_verify_by_path(self):
+        """restore --path and verify FILE read age files (binary and armored)
+        with the configured identity; without one, one line and exit 3."""
+        src = self.w.backup()
+        _, with_id = self.fresh(self.identity)
+        os.rename(with_id, self.w.path("with-id.conf"))
+        with_id = self.w.path("with-id.conf")
+        _, plain_conf = self.fresh()
+        for armor in ([], ["-a"]):
+            sealed = self.w.path("by-hand" + ("-armored" if armor else "") + ".db.gz.age")
+            subprocess.run(["age", "-r", self.recipient] + armor + ["-o", sealed, src],
+                           check=True)
+            out = self.w.path("from-path%d.db" % len(armor))
+            self.w.ok("restore", "--config", with_id, "--path", sealed, "--to", out)
+            self.assertEqual(dump(out), dump(self.w.db))
+            p = self.w.ok("verify", "--config", with_id, sealed)
+            self.assertIn("ok ", p.stdout)
+            p = self.w.run("restore", "--config", plain_conf, "--path", sealed, "--to",
+                           out + "-none")
+            self.assertFails(p, 3, "age file")
+            self.assertFalse(os.path.exists(out + "-none"))
+        # Damaged: refused as corrupt, nothing installed.
+        data = bytearray(read(sealed))
+        data[-40] ^= 1
+        with open(sealed, "wb") as f:
+            f.write(data)
+        p = self.w.run("restore", "--config", with_id, "--path", sealed, "--to",
+                       self.w.path("bad.db"))
+        self.assertFails(p, 5)
+        self.assertFalse(os.path.exists(self.w.path("bad.db")))
+
     def test_secrets_stay_out_of_the_config_file(self):
         with open(self.identity) as f:
             secret = f.read().splitlines()[-1]

@@ -183,8 +183,8 @@ static enum result run_check(const char *gz_path, const struct backup_meta *meta
 	int out = open(out_path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	assert_true(out >= 0);
 	memset(err, 0, sizeof(*err));
-	enum result r = check_backup(in, "the-label", meta, max_size, out, out_path, NULL, res,
-				     err);
+	enum result r = check_backup(in, "the-label", meta, max_size, out, out_path, NULL, NULL,
+				     res, err);
 	close(in);
 	close(out);
 	if (r != CB_OK) {

@@ -685,8 +685,8 @@ static void appears_during_restore(struct ctx *c, const char *target)
 	int in = open(gz, O_RDONLY);
 	assert_true(in >= 0);
 	struct check_result check;
-	assert_int_equal(check_backup(in, "v2.db.gz", &meta, 0, job.tmp.fd, job.tmp.tmp_path, NULL,
-				      &check, &err),
+	assert_int_equal(check_backup(in, "v2.db.gz", &meta, 0, job.tmp.fd, job.tmp.tmp_path,
+				      NULL, NULL, &check, &err),
 			 CB_OK);
 	close(in);
 	assert_int_equal(count_prefixed(c->db_dir, FS_TMP_PREFIX), 1);
@@ -738,8 +738,8 @@ static void test_wal_database_appears_during_restore(void **state)
 	int in = open(gz, O_RDONLY);
 	assert_true(in >= 0);
 	struct check_result check;
-	assert_int_equal(check_backup(in, "v2.db.gz", &meta, 0, job.tmp.fd, job.tmp.tmp_path, NULL,
-				      &check, &err),
+	assert_int_equal(check_backup(in, "v2.db.gz", &meta, 0, job.tmp.fd, job.tmp.tmp_path,
+				      NULL, NULL, &check, &err),
 			 CB_OK);
 	close(in);
 
