@@ -374,7 +374,6 @@ struct download {
 	uint64_t skip;    /* bytes not passed on */
 	uint64_t done;
 	struct age_dec *dec;     /* an encrypted object's: sink gets its plaintext */
-	struct sha256 object;    /* ... and the object's own SHA-256 */
 };
 
 /* Pass what a tier sends on, no more than its listing said it holds, less
@@ -392,17 +391,18 @@ static enum result bounded(void *ctx, const void *buf, size_t len, struct error 
 	progress_update(d->bar, d->done);
 	if (skip >= len)
 		return CB_OK;
-	if (d->dec) {
-		sha256_update(&d->object, (const char *)buf + skip, len - skip);
+	if (d->dec)
 		return age_dec_write(d->dec, (const char *)buf + skip, len - skip, err);
-	}
 	return d->sink(d->sink_ctx, (const char *)buf + skip, len - skip, err);
 }
 
 /* Get an object from t through d, decrypting it first when encrypted:
- * then with t's identities, its SHA-256 and size checked against mc (its
- * metadata's, when there is one).  A missing or wrong key is one line that
- * names the object and the recipients it is for. */
+ * then with t's identities, its size checked against mc (its metadata's,
+ * when there is one).  Its SHA-256 is not: every chunk's tag and the
+ * header's MAC authenticate what is decrypted, and the caller checks the
+ * plaintext's SHA-256 against the metadata (the object's is for checks
+ * without the key, tiers_check_sealed).  A missing or wrong key is one
+ * line that names the object and the recipients it is for. */
 static enum result get_object(struct tier *t, const char *key, bool encrypted,
 			      const struct meta_crypt *mc, struct download *d, struct error *err)
 {
@@ -430,18 +430,9 @@ static enum result get_object(struct tier *t, const char *key, bool encrypted,
 	enum result r = age_dec_new(&ids, d->sink, d->sink_ctx, &d->dec, err);
 	if (r)
 		return r;
-	if ((r = sha256_init(&d->object, err))) {
-		age_dec_free(d->dec);
-		d->dec = NULL;
-		return r;
-	}
 	r = backend_get(t->backend, key, bounded, d, err);
 	if (!r)
 		r = age_dec_finish(d->dec, err);
-	uint8_t digest[SHA256_LEN];
-	char hex[SHA256_HEX_LEN + 1];
-	sha256_final(&d->object, digest);
-	hex_encode(digest, sizeof(digest), hex);
 	if (r == CB_ERR_CONFIG && age_dec_failure(d->dec) == AGE_FAIL_NO_MATCH) {
 		keyring_identities_text(k, mine, sizeof(mine));
 		r = error_set(err, CB_ERR_CONFIG,
@@ -453,11 +444,10 @@ static enum result get_object(struct tier *t, const char *key, bool encrypted,
 			      k->n_identities ? mine : "", k->passphrase ? " and a passphrase" : "");
 	} else if (r == CB_ERR_CORRUPT && strncmp(err->msg, d->what, strlen(d->what)) != 0) {
 		error_prefix(err, "%s '%s' is corrupt", d->what, d->name);
-	} else if (!r && mc &&
-		   (strcmp(hex, mc->object_sha256) != 0 || d->done != (uint64_t)mc->object_size)) {
+	} else if (!r && mc && d->done != (uint64_t)mc->object_size) {
 		r = error_set(err, CB_ERR_CORRUPT,
-			      "%s '%s' is corrupt: its object's SHA-256 or size is not what its "
-			      "metadata says",
+			      "%s '%s' is corrupt: its object's size is not what its metadata "
+			      "says",
 			      d->what, d->name);
 	}
 	age_dec_free(d->dec);
