@@ -46,7 +46,8 @@ void restore_print(const char *what, const char *target, const struct restore_ou
 	}
 	if (out->made_restore_point)
 		printf("  Restore point:   %s\n", out->restore_point);
-	printf("  Checked:         gzip CRC-32, %s%sPRAGMA integrity_check\n",
+	printf("  Checked:         %sgzip CRC-32, %s%sPRAGMA integrity_check\n",
+	       check->decrypted ? "age decryption (each chunk authenticated), " : "",
 	       check->sha_checked ? "SHA-256 against metadata, " : "",
 	       increments ? "state checksum after each increment, " : "");
 	char size[32];

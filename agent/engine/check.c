@@ -367,7 +367,8 @@ enum result check_backup(int in_fd, const char *label, const struct backup_meta 
 	enum result r = check_sink_init(&sink, out_fd, out_path, label, meta, max_size, err);
 	if (r)
 		return r;
-	if (is_age(in_fd))
+	bool age = is_age(in_fd);
+	if (age)
 		r = read_age(in_fd, label, ids, check_sink_write, &sink, progress, &gz, err);
 	else
 		r = gz_read_fd(in_fd, check_sink_write, &sink, progress ? on_progress : NULL,
@@ -382,6 +383,7 @@ enum result check_backup(int in_fd, const char *label, const struct backup_meta 
 		r = check_decompressed(&gz, label, meta, out_path, &sink, res, err);
 		if (!r)
 			r = check_sink_sync(&sink, err);
+		res->decrypted = age;
 	}
 	check_sink_free(&sink);
 	return r;

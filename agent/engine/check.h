@@ -66,6 +66,7 @@ struct check_result {
 	uint64_t compressed_size;
 	char sha256[SHA256_HEX_LEN + 1];
 	bool sha_checked;  /* metadata existed and matched */
+	bool decrypted;    /* it was an age file, every chunk authenticated */
 	int64_t page_size;
 	int64_t page_count;
 };

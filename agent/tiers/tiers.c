@@ -545,6 +545,7 @@ static enum result fetch(struct tier_set *set, const struct candidate *cand, int
 	}
 	if (!r)
 		r = check_sink_sync(&sink, err);
+	res->decrypted = cand->encrypted;
 	check_sink_free(&sink);
 	return r;
 }

@@ -167,9 +167,10 @@ class EncryptedMirrorTest(CbsyncTest):
         # A fresh machine with the identity: the newest state, from the remote alone.
         root, fconf = self.fresh(self.identity)
         out = os.path.join(root, "latest.db")
-        self.w.ok("restore", "--config", fconf, "--from", "mirror", "--latest", "--to", out)
+        p = self.w.ok("restore", "--config", fconf, "--from", "mirror", "--latest", "--to", out)
         self.assertEqual(dump(out), dump(self.w.db))
         self.assertEqual(integrity(out), "ok")
+        self.assertIn("age decryption", p.stdout)
         self.w.ok("verify", "--config", fconf, "--tier", "mirror")
 
         # Someone else's identity: one line naming the object and for whom it is.
@@ -322,14 +323,18 @@ class EncryptedMirrorTest(CbsyncTest):
             subprocess.run(["age", "-r", self.recipient] + armor + ["-o", sealed, src],
                            check=True)
             out = self.w.path("from-path%d.db" % len(armor))
-            self.w.ok("restore", "--config", with_id, "--path", sealed, "--to", out)
+            p = self.w.ok("restore", "--config", with_id, "--path", sealed, "--to", out)
             self.assertEqual(dump(out), dump(self.w.db))
+            self.assertIn("Checked:         age decryption", p.stdout)
             p = self.w.ok("verify", "--config", with_id, sealed)
             self.assertIn("ok ", p.stdout)
             p = self.w.run("restore", "--config", plain_conf, "--path", sealed, "--to",
                            out + "-none")
             self.assertFails(p, 3, "age file")
             self.assertFalse(os.path.exists(out + "-none"))
+        p = self.w.ok("restore", "--config", with_id, "--path", src, "--to",
+                      self.w.path("plain.db"))
+        self.assertNotIn("age decryption", p.stdout)
         # Damaged: refused as corrupt, nothing installed.
         data = bytearray(read(sealed))
         data[-40] ^= 1
