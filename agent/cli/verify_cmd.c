@@ -255,7 +255,7 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 				if (cands.incrs[k].tier == t &&
 				    strcmp(cands.incrs[k].e.parsed.snapshot, cand->name) == 0)
 					src.incrs[src.n++] = &cands.incrs[k].e;
-			if (cand->encrypted && !tiers_can_decrypt(&set)) {
+			if (cand->encrypted && !keyring_can_decrypt(set.keys)) {
 				/* No key here: the object against its metadata. */
 				free(src.incrs);
 				r = tiers_check_sealed(&set, cand, &meta, &verr);

@@ -77,6 +77,11 @@ enum result keyring_load(const struct conf *c, struct keyring **out, struct erro
 	return CB_OK;
 }
 
+bool keyring_can_decrypt(const struct keyring *k)
+{
+	return k && (k->n_identities || k->passphrase);
+}
+
 struct age_identities keyring_identities(const struct keyring *k)
 {
 	if (!k)

@@ -49,6 +49,9 @@ struct keyring {
 enum result keyring_load(const struct conf *c, struct keyring **out, struct error *err);
 void keyring_free(struct keyring *k);
 
+/* Can k decrypt anything: an identity or a passphrase?  (k may be NULL.) */
+bool keyring_can_decrypt(const struct keyring *k);
+
 /* What age decryption may use of k (k NULL: nothing). */
 struct age_identities keyring_identities(const struct keyring *k);
 

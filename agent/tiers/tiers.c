@@ -419,7 +419,7 @@ static enum result get_object(struct tier *t, const char *key, bool encrypted,
 	else
 		snprintf(fprs, sizeof(fprs), "unknown: it has no metadata");
 	const struct keyring *k = t->keys;
-	if (!k || (!k->n_identities && !k->passphrase))
+	if (!keyring_can_decrypt(k))
 		return error_set(err, CB_ERR_CONFIG,
 				 "%s '%s' is encrypted (to recipients %s), and [encryption] has no "
 				 "key to decrypt it; HINT: set [encryption] identity_file to the "
@@ -555,11 +555,6 @@ static enum result hash_only(void *ctx, const void *buf, size_t len, struct erro
 	(void)err;
 	sha256_update(ctx, buf, len);
 	return CB_OK;
-}
-
-bool tiers_can_decrypt(const struct tier_set *set)
-{
-	return set->keys && (set->keys->n_identities || set->keys->passphrase);
 }
 
 enum result tiers_check_sealed(struct tier_set *set, const struct candidate *cand,

@@ -148,9 +148,6 @@ enum result tiers_fetch_image(struct tier_set *set, const struct candidate *cand
 enum result tiers_check_sealed(struct tier_set *set, const struct candidate *cand,
 			       struct backup_meta *meta, struct error *err);
 
-/* Can the keys decrypt anything: an identity or a passphrase? */
-bool tiers_can_decrypt(const struct tier_set *set);
-
 /* The metadata of a candidate, read from its tier and naming it:
  * CB_ERR_NOT_FOUND when it has none. */
 enum result tiers_candidate_meta(struct tier_set *set, const struct candidate *cand,
