@@ -283,6 +283,29 @@ void atomic_file_abort(struct atomic_file *af)
 	af->final_path = NULL;
 }
 
+int fs_scratch_open(const char *dir, struct error *err)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+		error_errno(err, errno, dir);
+		return -1;
+	}
+	char *tmpl = NULL;
+	if (asprintf(&tmpl, "%s/%sscratch.XXXXXX", dir, FS_TMP_PREFIX) < 0) {
+		error_nomem(err);
+		return -1;
+	}
+	fd = fs_temp_create(tmpl, 0600);
+	if (fd < 0)
+		error_errno(err, errno, dir);
+	else
+		unlink(tmpl);
+	free(tmpl);
+	return fd;
+}
+
 int fs_temp_create(char *tmpl, mode_t mode)
 {
 	static const char chars[] =

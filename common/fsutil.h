@@ -65,6 +65,12 @@ void atomic_file_abort(struct atomic_file *af);
  * claimed as above and given mode; returns its fd, or -1 with errno set. */
 int fs_temp_create(char *tmpl, mode_t mode);
 
+/* An unnamed scratch file in dir, mode 0600, open for reading and writing:
+ * nothing of it is left behind however the process ends (O_TMPFILE; where
+ * the file system has none, a temp file unlinked at once).  Returns its
+ * fd, or -1 with err set. */
+int fs_scratch_open(const char *dir, struct error *err);
+
 /* Remove dir's temp files (FS_TMP_PREFIX) whose writer is gone: no process
  * holds their lock and they are at least a few seconds old.  Returns how
  * many it removed. */

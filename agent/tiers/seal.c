@@ -3,7 +3,12 @@
  */
 #include "agent/tiers/seal.h"
 
+#include "common/fsutil.h"
+
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* On the pipe's thread: what age wrote, hashed and sent to the put. */
 static enum result consume(void *ctx, const void *buf, size_t len, struct error *err)
@@ -107,4 +112,65 @@ void seal_free(struct seal *s)
 	if (s->hashing)
 		sha256_free(&s->sha);
 	s->hashing = false;
+}
+
+/* On the pipe's thread: the sealed bytes into a file. */
+static enum result to_fd(void *ctx, const void *buf, size_t len, struct error *err)
+{
+	int fd = *(const int *)ctx;
+	return fs_write_all(fd, buf, len) != 0 ? error_errno(err, errno, NULL) : CB_OK;
+}
+
+enum result seal_fd(const struct keyring *k, int in, int out, const char *plain_sha256,
+		    struct meta_crypt *mc, struct error *err)
+{
+	enum { BUF = 1 << 20 };
+	struct seal s;
+	struct sha256 plain;
+	uint8_t digest[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	unsigned char *buf = malloc(BUF);
+	enum result r;
+	if (!buf)
+		return error_nomem(err);
+	if ((r = sha256_init(&plain, err))) {
+		free(buf);
+		return r;
+	}
+	if ((r = seal_init(&s, k, err)))
+		goto done;
+	if ((r = s.filter.open(&s, to_fd, &out, err)))
+		goto sealed;
+	for (off_t off = 0;;) {
+		ssize_t n = pread(in, buf, BUF, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = error_errno(err, errno, NULL);
+			break;
+		}
+		if (n == 0)
+			break;
+		sha256_update(&plain, buf, (size_t)n);
+		if ((r = s.filter.write(&s, buf, (size_t)n, err)))
+			break;
+		off += n;
+	}
+	if (!r)
+		r = s.filter.close(&s, err);
+	else
+		s.filter.abort(&s);
+	sha256_final(&plain, digest);
+	hex_encode(digest, sizeof(digest), hex);
+	if (!r && plain_sha256 && strcmp(hex, plain_sha256) != 0)
+		r = error_set(err, CB_ERR_CORRUPT, "the file to seal changed since it was written "
+			      "(SHA-256 %s, expected %s); nothing was sealed", hex, plain_sha256);
+	if (!r)
+		seal_result(&s, mc);
+sealed:
+	seal_free(&s);
+done:
+	sha256_free(&plain);
+	free(buf);
+	return r;
 }

@@ -35,4 +35,11 @@ enum result seal_init(struct seal *s, const struct keyring *k, struct error *err
 void seal_result(struct seal *s, struct meta_crypt *out);
 void seal_free(struct seal *s);
 
+/* Seal the whole of in (from its start) into out, a new file, for k's
+ * recipients, filling *mc with what its metadata records.  With
+ * plain_sha256 (hex, or NULL), the bytes read must hash to it: a file that
+ * changed since it was hashed is never sealed (CB_ERR_CORRUPT). */
+enum result seal_fd(const struct keyring *k, int in, int out, const char *plain_sha256,
+		    struct meta_crypt *mc, struct error *err);
+
 #endif

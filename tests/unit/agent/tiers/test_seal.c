@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,63 @@ static void test_sealed_upload(void **state)
 	backend_close(b);
 }
 
+/* seal_fd, as the local tier seals a scratch file: the age file of the
+ * file's bytes, which must hash to what the caller recorded; a file that
+ * changed since is refused, having sealed nothing a caller would keep. */
+static void test_seal_fd(void **state)
+{
+	(void)state;
+	size_t n = (1u << 20) + 777;
+	const char *src = make_file("scratch.bin", n);
+	int in = open(src, O_RDONLY);
+	assert_true(in >= 0);
+	uint8_t *bytes = malloc(n), digest[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1], out_path[160];
+	assert_int_equal(pread(in, bytes, n, 0), (ssize_t)n);
+	sha256_buf(bytes, n, digest);
+	hex_encode(digest, sizeof(digest), hex);
+	snprintf(out_path, sizeof(out_path), "%s/sealed.age", root);
+	int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct meta_crypt mc;
+	struct error err = {0};
+	assert_int_equal(seal_fd(&keys, in, out, hex, &mc, &err), CB_OK);
+	close(out);
+	assert_int_equal(fs_file_size(out_path), mc.object_size);
+
+	struct buf plain = {0};
+	struct age_identities ids = {.x25519 = (const uint8_t(*)[AGE_KEY_LEN])secret,
+				     .n_x25519 = 1};
+	struct age_dec *d = NULL;
+	size_t len;
+	char *sealed = NULL;
+	assert_int_equal(fs_read_file(out_path, 4u << 20, &sealed, &len, &err), CB_OK);
+	sha256_buf(sealed, len, digest);
+	hex_encode(digest, sizeof(digest), hex);
+	assert_string_equal(hex, mc.object_sha256);
+	assert_int_equal(age_dec_new(&ids, to_buf, &plain, &d, NULL), CB_OK);
+	assert_int_equal(age_dec_write(d, sealed, len, NULL), CB_OK);
+	assert_int_equal(age_dec_finish(d, NULL), CB_OK);
+	age_dec_free(d);
+	free(sealed);
+	assert_int_equal(plain.len, n);
+	assert_memory_equal(plain.data, bytes, n);
+	free(plain.data);
+
+	/* One byte changed after it was hashed. */
+	sha256_buf(bytes, n, digest);
+	hex_encode(digest, sizeof(digest), hex);
+	assert_int_equal(pwrite(in, "x", 1, 4096), -1);   /* read-only: reopen to change */
+	close(in);
+	in = open(src, O_RDWR);
+	assert_int_equal(pwrite(in, bytes[4096] == 'x' ? "y" : "x", 1, 4096), 1);
+	out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(seal_fd(&keys, in, out, hex, &mc, &err), CB_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, "changed since it was written"));
+	close(out);
+	close(in);
+	free(bytes);
+}
+
 static void cancel_after_first(void *ctx, uint64_t done, uint64_t total)
 {
 	(void)ctx;
@@ -252,6 +310,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sealed_upload),
+		cmocka_unit_test(test_seal_fd),
 		cmocka_unit_test(test_given_up_half_way),
 		cmocka_unit_test(test_given_up_while_the_remote_is_slow),
 		cmocka_unit_test(test_no_recipients),
