@@ -82,3 +82,11 @@ void metacrypt_recipients_text(const struct meta_crypt *c, char *buf, size_t siz
 	if (c->n_recipients == 0)
 		snprintf(buf, size, "(none recorded)");
 }
+
+void metacrypt_plain_name(const char *name, char *out, size_t size)
+{
+	size_t len = strlen(name), slen = strlen(METACRYPT_SUFFIX);
+	if (len > slen && strcmp(name + len - slen, METACRYPT_SUFFIX) == 0)
+		len -= slen;
+	snprintf(out, size, "%.*s", (int)len, name);
+}

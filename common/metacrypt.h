@@ -46,6 +46,9 @@ char *metacrypt_add(const char *text, size_t len, const struct meta_crypt *c);
 enum result metacrypt_read(json_t *o, const char *what, struct meta_crypt *out,
 			   struct error *err);
 
+/* name without its ".age" (name itself when it has none) into out. */
+void metacrypt_plain_name(const char *name, char *out, size_t size);
+
 /* "3f1c9a0e5b7d2c44, 0a1b2c3d4e5f6789" into buf. */
 void metacrypt_recipients_text(const struct meta_crypt *c, char *buf, size_t size);
 

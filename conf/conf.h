@@ -188,6 +188,8 @@ struct conf {
 	double lock_timeout;        /* [local] lock_timeout, seconds */
 	double busy_timeout;        /* [local] busy_timeout: how long a backup waits
 				     * for a locked database, seconds */
+	bool local_encrypt;         /* [local] encrypt: its new backups and increments
+				     * are age files for [encryption] recipients */
 	struct conf_schedule daily, weekly, monthly; /* [schedule] */
 	char *timezone;             /* [schedule] timezone: "UTC" or an IANA name */
 	bool catch_up;              /* [schedule] catch_up */

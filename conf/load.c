@@ -67,6 +67,12 @@ static enum result cross_check(struct loader *ld)
 		return ld_bad(ld, "%s: must be more than 0 and at most retry_max",
 			      ld->where[i] ? ld->where[i] : "[sync] retry_min");
 	}
+	if (c->local_encrypt && !c->enc_recipients) {
+		size_t i = ld_fixed_index("local", "encrypt");
+		return ld_bad(ld, "%s: [local] encrypt = true, but [encryption] has no recipients; "
+			      "HINT: set [encryption] recipients = age1... (cbsync keygen prints one)",
+			      ld->where[i] ? ld->where[i] : "[local] encrypt");
+	}
 	for (size_t i = 0; i < c->n_remotes; i++) {
 		struct conf_remote *r = &c->remotes[i];
 		if (!r->encrypt_origin)

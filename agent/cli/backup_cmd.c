@@ -5,6 +5,7 @@
  */
 #include "agent/cli/commands.h"
 #include "agent/tiers/cycle.h"
+#include "agent/tiers/keyring.h"
 #include "agent/cli/format.h"
 #include "agent/tiers/oplog.h"
 #include "common/fsutil.h"
@@ -66,7 +67,14 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 		return r;
 	}
 	cycle_settings_of(&s, c);
-	if ((r = cycle_backup(&s, type, "backup", true, &out, err)))
+	struct keyring *seal = NULL;
+	if (c->local_encrypt && (r = keyring_load(c, &seal, err)))
+		return r;
+	s.seal = seal;
+	r = cycle_backup(&s, type, "backup", true, &out, err);
+	keyring_free(seal);
+	s.seal = NULL;
+	if (r)
 		return r;
 	printf("Backup created: %s\n", out.path);
 	print_sizes(&out.meta, out.seconds);

@@ -24,7 +24,8 @@ static json_t *backup_json(const struct catalog_entry *b, const char *dir)
 {
 	char created[32];
 	time_format_iso(b->parsed.created, created, sizeof(created));
-	char *path = fs_join(dir, b->name);
+	char key[BACKUP_NAME_MAX + 8];
+	char *path = fs_join(dir, catalog_data_key(b, key, sizeof(key)));
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "name", b->name,
 			      "database", b->parsed.db, "type",
 			      backup_type_name(b->parsed.type), "created", created, "path",
@@ -33,6 +34,7 @@ static json_t *backup_json(const struct catalog_entry *b, const char *dir)
 	free(path);
 	if (!o)
 		return NULL;
+	json_object_set_new(o, "encrypted", json_boolean(b->encrypted));
 	if (b->has_meta) {
 		json_object_set_new(o, "original_size", json_integer(b->meta->original_size));
 		double ratio = meta_ratio(b->meta->original_size, b->meta->compressed_size);

@@ -135,6 +135,7 @@ static enum result restore_path(struct cli *cli, struct error *err)
 	struct age_identities ids = keyring_identities(keys);
 	struct restore_opts ro = restore_opts_of(cli);
 	ro.ids = &ids;
+	ro.seal = c->local_encrypt ? keys : NULL;
 	r = restore_from_file(&ro, path, have_meta ? &meta : NULL, &check, &out, err);
 	keyring_free(keys);
 	if (out.made_restore_point)
@@ -224,6 +225,7 @@ static enum result restore_by_name(struct restore_ctx *x, size_t first, struct e
 	if ((r = local_lock(c->local_dir, c->lock_timeout, "restore", x->lock, err)))
 		return r;
 	struct restore_opts ro = restore_opts_of(cli);
+	ro.seal = c->local_encrypt ? set->keys : NULL;
 	for (size_t i = first; i < x->cands->n; i++) {
 		const struct candidate *cand = &x->cands->items[i];
 		if (!restore_choosable(x, i))

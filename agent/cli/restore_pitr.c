@@ -263,6 +263,7 @@ static enum result apply(struct by_time *b, const struct pitr_plan *p, size_t *f
 	const struct conf *c = &x->cli->conf;
 	const struct candidate *cand = snap_cand(b, p->snap);
 	struct restore_opts ro = restore_opts_of(x->cli);
+	ro.seal = c->local_encrypt ? x->set->keys : NULL;
 	const struct incr_meta **steps = calloc(p->n_steps + 1, sizeof(*steps));
 	struct restore_job job;
 	struct restore_outcome out;

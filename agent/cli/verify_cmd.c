@@ -180,6 +180,57 @@ static enum result verify_one(const char *path, const char *label, uint64_t max_
 	return r;
 }
 
+/* A sealed local backup checked without its key: its metadata must record
+ * the age file, whose SHA-256 and size must be what it records. */
+static enum result verify_sealed(const char *path, const char *label, struct error *err)
+{
+	struct backup_meta meta;
+	bool have_meta = false;
+	uint8_t digest[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	struct sha256 h;
+	unsigned char buf[65536];
+	int64_t size = 0;
+	enum result r;
+
+	if ((r = load_meta(path, &meta, &have_meta, err)))
+		return r;
+	if (!have_meta || !meta.crypt.encrypted)
+		return error_set(err, CB_ERR_CORRUPT, "'%s' is an age file without metadata that "
+				 "records it: nothing to check it against without the key", label);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_errno(err, errno, path);
+	if ((r = sha256_init(&h, err))) {
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = error_errno(err, errno, path);
+			break;
+		}
+		if (n == 0)
+			break;
+		sha256_update(&h, buf, (size_t)n);
+		size += n;
+	}
+	close(fd);
+	sha256_final(&h, digest);
+	if (r)
+		return r;
+	hex_encode(digest, sizeof(digest), hex);
+	if (size != meta.crypt.object_size || strcmp(hex, meta.crypt.object_sha256) != 0)
+		return error_set(err, CB_ERR_CORRUPT, "'%s' does not match its metadata (%s bytes, "
+				 "SHA-256 %s; recorded: %lld bytes, %s)", label,
+				 size == meta.crypt.object_size ? "same" : "other", hex,
+				 (long long)meta.crypt.object_size, meta.crypt.object_sha256);
+	return CB_OK;
+}
+
 /* The failure verify reports when several checks fail: the first, unless a
  * backup failed a check (CB_ERR_CORRUPT, exit 5), which is what verify looks
  * for and wins over any other failure, even those result_worse puts above it
@@ -384,10 +435,15 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		return r;
 	}
 	struct age_identities ids = keyring_identities(keys);
+	local.keys = keys;   /* a sealed chain's increments decrypt with them */
 	for (int i = 0; i < n; i++) {
 		bool named = cli->nargs > 0;
-		char *path = !named ? fs_join(c->local_dir, list.items[i].name)
-				    : resolve_backup_path(cli->args[i], c->local_dir);
+		char *path = NULL;
+		if (!named && asprintf(&path, "%s/%s%s", c->local_dir, list.items[i].name,
+				       list.items[i].encrypted ? METACRYPT_SUFFIX : "") < 0)
+			path = NULL;
+		if (named)
+			path = resolve_backup_path(cli->args[i], c->local_dir);
 		const char *label = !named ? list.items[i].name : cli->args[i];
 		struct check_result res;
 		struct error verr = {0};
@@ -396,8 +452,11 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		double start = time_mono();
 		/* A file named outside the backup directory has no chain there. */
 		bool chained = path && (!named || in_local_dir(path, c->local_dir));
+		char snap[BACKUP_NAME_MAX];
+		if (path)
+			metacrypt_plain_name(fs_basename(path), snap, sizeof(snap));
 		if (chained)
-			src.incrs = chain_of(list.incrs, list.n_incrs, fs_basename(path), &src.n);
+			src.incrs = chain_of(list.incrs, list.n_incrs, snap, &src.n);
 		if (!path || (chained && !src.incrs)) {
 			free(path);
 			catalog_free(&list);
@@ -405,10 +464,18 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 			keyring_free(keys);
 			return error_nomem(err);
 		}
-		r = verify_one(path, label, c->restore_max_size, &ids, &src, &co, &res, &verr);
+		bool sealed = !named && list.items[i].encrypted && !keyring_can_decrypt(keys);
+		if (sealed)
+			r = verify_sealed(path, label, &verr);
+		else
+			r = verify_one(path, label, c->restore_max_size, &ids, &src, &co, &res, &verr);
 		free(src.incrs);
 		char *log_dir = fs_dirname(path);
-		if (r == CB_OK) {
+		if (r == CB_OK && sealed) {
+			printf("ok      %s  (encrypted, not decrypted: no identity here; object "
+			       "SHA-256 matches metadata)\n", label);
+			ok++;
+		} else if (r == CB_OK) {
 			char size[32];
 			format_size(res.data_size, size, sizeof(size));
 			printf("ok      %s  (%s integrity ok, %s)\n", label,
@@ -422,10 +489,10 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 			*err = verr;
 		}
 		oplog_record(r == CB_ERR_NOT_FOUND ? NULL : log_dir, "verify",
-			     fs_basename(path), r, time_mono() - start, r ? verr.msg : NULL);
+			     snap, r, time_mono() - start, r ? verr.msg : NULL);
 		if (co.ran) {
 			struct error cerr = {0};
-			if (report_chain(fs_basename(path), "", &co, log_dir, &cerr)) {
+			if (report_chain(snap, "", &co, log_dir, &cerr)) {
 				chains_ok++;
 			} else {
 				chains_failed++;

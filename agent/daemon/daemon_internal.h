@@ -88,6 +88,8 @@ struct job {
 	bool capture;              /* an increment, not a change backup */
 	char *rebase_why;          /* why its capture must start a new chain, or NULL */
 	int64_t first_ms;          /* ... covering changes seen since (wall clock) */
+	struct keyring *seal;      /* [local] encrypt: the keys settings.seal uses */
+	bool failed_early;         /* result and err are set already: run nothing */
 	/* results */
 	enum result result;
 	struct error err;

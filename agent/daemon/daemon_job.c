@@ -17,6 +17,7 @@ static void job_free(struct job *j)
 	free(j->db_path);
 	free(j->dir);
 	free(j->rebase_why);
+	keyring_free(j->seal);
 	free(j);
 }
 
@@ -27,6 +28,8 @@ static void run_job(void *arg, void *ctx)
 {
 	struct job *j = arg;
 	(void)ctx;
+	if (j->failed_early)
+		return;
 	if (j->capture) {
 		j->result = cycle_capture(&j->settings, j->first_ms, &j->inc, &j->made_backup,
 					  &j->out, &j->err);
@@ -104,6 +107,13 @@ static void start_job(struct daemon *d, enum backup_type type)
 	if (!j->db_path || !j->dir || !copy_holdings(d, j)) {
 		job_free(j);
 		return;
+	}
+	/* The keys are read here, while the configuration is sure to be there
+	 * (a reload frees it); a failure is the job's. */
+	if (d->conf.local_encrypt) {
+		if ((j->result = keyring_load(&d->conf, &j->seal, &j->err)))
+			j->failed_early = true;
+		j->settings.seal = j->seal;
 	}
 	/* With replication on, changes become increments; the first one
 	 * covered was seen at deb.first_change (monotonic). */

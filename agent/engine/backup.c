@@ -4,6 +4,8 @@
 #include "agent/engine/backup.h"
 #include "agent/engine/progress.h"
 #include "agent/engine/snapshot.h"
+#include "agent/tiers/seal.h"
+#include "common/metacrypt.h"
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -52,7 +54,9 @@ static enum result choose_name(const char *dir, const char *db_path,
 		*path = fs_join(dir, name);
 		if (!*path)
 			return error_nomem(err);
-		if (!fs_exists(*path))
+		char age[PATH_MAX];
+		snprintf(age, sizeof(age), "%s%s", *path, METACRYPT_SUFFIX);
+		if (!fs_exists(*path) && !fs_exists(age))
 			return CB_OK;
 		free(*path);
 		*path = NULL;
@@ -73,6 +77,9 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 	char *path = NULL;
 	char *meta_path = NULL;
 	char *json = NULL;
+	char *data_path = NULL;
+	char *db_dir = NULL;
+	int scratch = -1;
 	enum result r;
 	double start = time_mono();
 
@@ -82,7 +89,23 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 		return r;
 	if ((r = choose_name(o->dir, o->db_path, o->type, &bn, &path, err)))
 		return r;
-	if ((r = atomic_file_open(&data, path, 0600, err)))
+	if (asprintf(&data_path, "%s%s", path, o->seal ? METACRYPT_SUFFIX : "") < 0) {
+		data_path = NULL;
+		r = error_nomem(err);
+		goto done;
+	}
+	if (o->seal) {
+		if (!(db_dir = fs_dirname(o->db_path))) {
+			r = error_nomem(err);
+			goto done;
+		}
+		if ((scratch = fs_scratch_open(db_dir, err)) < 0) {
+			r = err->code;
+			error_prefix(err, "cannot make a scratch file to encrypt the backup from");
+			goto done;
+		}
+	}
+	if ((r = atomic_file_open(&data, data_path, 0600, err)))
 		goto done;
 
 	progress_start(&bar, "backup", 0);
@@ -91,14 +114,14 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 		.level = o->level,
 		.threads = o->threads,
 		.busy_timeout = o->busy_timeout,
-		.tmp_dir = o->dir,
+		.tmp_dir = o->seal ? db_dir : o->dir,
 		.force_fallback = o->force_fallback,
 		.progress = on_snapshot_progress,
 		.progress_ctx = &bar,
 		.sum_out = o->sum_out,
 		.pos_out = o->pos_out,
 	};
-	r = snapshot_to_gzip(o->db_path, data.fd, &so, &snap, err);
+	r = snapshot_to_gzip(o->db_path, o->seal ? scratch : data.fd, &so, &snap, err);
 	progress_end(&bar);
 	if (r)
 		goto done;
@@ -128,6 +151,18 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 		r = error_nomem(err);
 		goto done;
 	}
+	if (o->seal) {
+		struct meta_crypt mc;
+		char *sealed = NULL;
+		if ((r = seal_fd(o->seal, scratch, data.fd, m->sha256, &mc, err)))
+			goto done;
+		if (!(sealed = metacrypt_add(json, strlen(json), &mc))) {
+			r = error_nomem(err);
+			goto done;
+		}
+		free(json);
+		json = sealed;
+	}
 	/* Metadata first: the data file's rename is what makes the backup. */
 	if ((r = fs_write_file_atomic(meta_path, json, strlen(json), 0600, err)))
 		goto done;
@@ -139,16 +174,20 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 		if (!data.renamed)
 			unlink(meta_path);
 		else
-			error_prefix(err, "backup %s was written, but not made durable", path);
+			error_prefix(err, "backup %s was written, but not made durable", data_path);
 		goto done;
 	}
-	snprintf(out->path, sizeof(out->path), "%s", path);
+	snprintf(out->path, sizeof(out->path), "%s", data_path);
 	out->seconds = time_mono() - start;
 	out->used_fallback = snap.used_fallback;
 	if (snap.used_fallback)
 		log_warn("backup", "SQLite wrote pages out of order; used a temporary copy");
 done:
 	atomic_file_abort(&data);
+	if (scratch >= 0)
+		close(scratch);
+	free(data_path);
+	free(db_dir);
 	free(path);
 	free(meta_path);
 	free(json);

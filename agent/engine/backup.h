@@ -1,7 +1,9 @@
 /*
  * Making a backup into the local tier: choose a name, snapshot the live
  * database through gzip into a temp file, write the metadata, and commit by
- * renaming (never over an existing backup).
+ * renaming (never over an existing backup).  A sealed backup's gzip goes
+ * to an unnamed scratch file beside the database first (the backup
+ * directory never holds its plaintext), then into the age file.
  */
 #ifndef CBSYNC_BACKUP_H
 #define CBSYNC_BACKUP_H
@@ -12,6 +14,7 @@
 #include <limits.h>
 #include <stdbool.h>
 
+struct keyring;
 struct pagesum;
 struct walpos;
 
@@ -26,6 +29,8 @@ struct backup_opts {
 	bool force_fallback;     /* use the temp-file snapshot route */
 	struct pagesum **sum_out; /* if not NULL: the copy's page-hash table */
 	struct walpos *pos_out;   /* if not NULL: the copy's place in the WAL */
+	const struct keyring *seal; /* if not NULL: the backup is X.age, the age
+				     * file for its recipients ([local] encrypt) */
 };
 
 struct backup_outcome {

@@ -214,6 +214,7 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 		.db_path = job->target,
 		.dir = o->dir,
 		.type = BT_RESTORE_POINT,
+		.seal = o->seal,
 		.level = o->level,
 		.threads = o->threads,
 		.busy_timeout = o->busy_timeout,

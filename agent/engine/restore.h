@@ -34,6 +34,8 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct keyring;
 #include <sys/types.h>
 #include <stdbool.h>
 
@@ -47,6 +49,7 @@ struct restore_opts {
 	uint64_t max_size;     /* bound for a backup without metadata (check.h) */
 	mode_t new_mode;       /* a new database's mode (0: 0600) */
 	const struct age_identities *ids;  /* decrypt an age file with (check.h) */
+	const struct keyring *seal;  /* [local] encrypt: the restore point's keys */
 	bool progress;
 };
 

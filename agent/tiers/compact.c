@@ -2,6 +2,7 @@
  * Compaction of the local tier's chains (compact.h).
  */
 #include "agent/tiers/compact.h"
+#include "common/metacrypt.h"
 #include "agent/engine/capture.h"
 #include "agent/engine/gzstream.h"
 #include "agent/engine/walfile.h"
@@ -58,6 +59,7 @@ struct item {
 	struct incr_name n;
 	char file[96];            /* its file name in the folder */
 	bool has_data;
+	bool sealed;              /* its data is the .age ([local] encrypt) */
 	bool has_meta;            /* and usable: m holds it */
 	struct incr_meta m;
 };
@@ -133,11 +135,14 @@ static enum result chain_read(struct chain_dir *c, struct error *err)
 						   strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		char file[96], key[INCR_NAME_MAX];
-		size_t len = strlen(de->d_name);
+		size_t len = strlen(de->d_name), alen = strlen(METACRYPT_SUFFIX);
 		bool meta = len > mlen && strcmp(de->d_name + len - mlen, META_SUFFIX) == 0;
-		if (len - (meta ? mlen : 0) >= sizeof(file))
+		bool sealed = !meta && len > alen &&
+			      strcmp(de->d_name + len - alen, METACRYPT_SUFFIX) == 0;
+		size_t cut = meta ? mlen : sealed ? alen : 0;
+		if (len - cut >= sizeof(file))
 			continue;
-		snprintf(file, sizeof(file), "%.*s", (int)(len - (meta ? mlen : 0)), de->d_name);
+		snprintf(file, sizeof(file), "%.*s", (int)(len - cut), de->d_name);
 		key_of(c, file, key, sizeof(key));
 		struct incr_name n;
 		if (!incr_name_parse(key, &n) || n.rollup != c->rollups)
@@ -163,6 +168,7 @@ static enum result chain_read(struct chain_dir *c, struct error *err)
 			it->has_meta = true;   /* there; read below */
 		else
 			it->has_data = true;
+		it->sealed |= sealed;
 	}
 	closedir(d);
 	for (size_t i = 0; i < c->n; i++) {
@@ -190,7 +196,8 @@ static void chain_clear(struct chain_dir *c)
 static enum result remove_item(const struct chain_dir *c, const struct item *it,
 			       struct error *err)
 {
-	char *data = path_in(c, it->file, NULL), *meta = path_in(c, it->file, META_SUFFIX);
+	char *data = path_in(c, it->file, it->sealed ? METACRYPT_SUFFIX : NULL);
+	char *meta = path_in(c, it->file, META_SUFFIX);
 	enum result r = CB_OK;
 	if (!data || !meta)
 		r = error_nomem(err);
@@ -740,6 +747,13 @@ static enum result compact_chain(struct chain_dir *c, struct chain_dir *ru,
 	chain_clear(c);
 	if ((r = chain_read(c, err)) || (r = chain_read(ru, err)))
 		return r;
+	/* A sealed chain's pages are for an identity the agent does not hold:
+	 * it is neither merged nor rolled up, only measured. */
+	bool sealed = false;
+	for (size_t i = 0; i < c->n; i++)
+		sealed |= c->items[i].sealed;
+	if (sealed)
+		return chain_bytes(c, ru, bytes, err);
 	size_t total = 0;
 	if (c->n >= 3) {
 		struct incr_name *names = malloc(c->n * sizeof(*names));

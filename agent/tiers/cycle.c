@@ -51,6 +51,7 @@ static enum result backup_locked(const struct cycle_settings *s, enum backup_typ
 		.progress = progress,
 		.sum_out = s->replicate ? &sum : NULL,
 		.pos_out = s->replicate ? &pos : NULL,
+		.seal = s->seal,
 	};
 	enum result r = backup_make(&bo, out, err);
 	if (!r && sum) {
@@ -175,7 +176,7 @@ enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
 	double start = time_mono();
 	struct replicate_opts ro = {.dir = s->dir, .db_path = s->db_path, .level = s->level,
 				    .threads = s->threads, .busy_timeout = s->busy_timeout,
-				    .first_ms = first_ms};
+				    .first_ms = first_ms, .seal = s->seal};
 	*made_backup = false;
 	enum result r = local_lock(s->dir, s->lock_timeout, "agent", &lock, err);
 	if (!r)

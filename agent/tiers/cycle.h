@@ -36,6 +36,9 @@ struct cycle_settings {
 	int rebase_share;                    /* [replicate] rebase_share, percent */
 	const char *rebase_why;              /* non-NULL: start a new chain after the next
 					      * increment, for this reason */
+	const struct keyring *seal;          /* [local] encrypt: the recipients its new
+					      * backups and increments are sealed for;
+					      * NULL: a plain local tier */
 };
 
 void cycle_settings_of(struct cycle_settings *s, const struct conf *c);

@@ -8,13 +8,16 @@
 #include "agent/engine/gzstream.h"
 #include "agent/engine/walcapture.h"
 #include "agent/tiers/replicate_internal.h"
+#include "agent/tiers/seal.h"
 #include "common/fsutil.h"
 #include "common/meta.h"
+#include "common/metacrypt.h"
 #include "common/timeutil.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +77,12 @@ static size_t beyond(const char *cdir, const struct chain_state *s, char *name, 
 	while (d && (de = readdir(d)) != NULL) {
 		char key[INCR_NAME_MAX + 64];
 		struct incr_name in;
-		snprintf(key, sizeof(key), "%s/%.*s/%s", INCR_DIR, (int)stem, s->snapshot,
-			 de->d_name);
+		size_t len = strlen(de->d_name), slen = strlen(METACRYPT_SUFFIX);
+		/* A sealed increment counts as its name without ".age". */
+		if (len > slen && strcmp(de->d_name + len - slen, METACRYPT_SUFFIX) == 0)
+			len -= slen;
+		snprintf(key, sizeof(key), "%s/%.*s/%.*s", INCR_DIR, (int)stem, s->snapshot,
+			 (int)len, de->d_name);
 		if (incr_name_parse(key, &in) && in.seq_last > s->seq) {
 			if (n++ == 0) {
 				snprintf(name, size, "%s", key);
@@ -164,6 +171,13 @@ static bool adopt(const struct replicate_opts *o, struct chain_state *s, struct 
 	}
 	/* The table was saved after it, or not yet. */
 	if (pagesum_checksum(table) != m.state_checksum) {
+		char sealed[PATH_MAX];
+		snprintf(sealed, sizeof(sealed), "%s/%s%s", o->dir, name, METACRYPT_SUFFIX);
+		if (fs_exists(sealed)) {
+			/* Its pages are for an identity the agent does not hold. */
+			snprintf(why, size, "cannot take in %s: it is encrypted", name);
+			goto done;
+		}
 		if (pagesum_checksum(table) != s->checksum ||
 		    apply_to_table(o->dir, &m, table, &err)) {
 			snprintf(why, size, "cannot take in %s: %s", name,
@@ -186,12 +200,14 @@ done:
 	return ok;
 }
 
-/* Commit the captured increment: metadata, then data. */
+/* Commit the captured increment: metadata, then data (data, or sealed
+ * from scratch into its .age). */
 static enum result commit(const struct replicate_opts *o, const struct chain_state *s,
-			  struct atomic_file *data, const struct incr_name *n,
+			  struct atomic_file *data, int scratch, const struct incr_name *n,
 			  const struct capture_result *cap, int64_t first_ms,
 			  struct replicate_result *res, struct error *err)
 {
+	struct atomic_file sealed = {.fd = -1};
 	struct incr_meta m = {0};
 	char stem[BACKUP_STEM_MAX + 1];
 	backup_db_stem(o->db_path, stem, sizeof(stem));
@@ -220,13 +236,38 @@ static enum result commit(const struct replicate_opts *o, const struct chain_sta
 		free(mpath);
 		return error_nomem(err);
 	}
-	/* The name holds the state's time, known only now. */
-	free(data->final_path);
-	data->final_path = path;
+	res->bytes = (uint64_t)m.compressed_size;
+	if (o->seal) {
+		struct meta_crypt mc;
+		char *spath = NULL, *with = NULL;
+		if (asprintf(&spath, "%s%s", path, METACRYPT_SUFFIX) < 0)
+			spath = NULL;
+		r = !spath ? error_nomem(err) : atomic_file_open(&sealed, spath, 0600, err);
+		if (!r && !(r = seal_fd(o->seal, scratch, sealed.fd, m.sha256, &mc, err)) &&
+		    !(with = metacrypt_add(json, strlen(json), &mc)))
+			r = error_nomem(err);
+		free(spath);
+		free(path);
+		if (r) {
+			free(json);
+			free(mpath);
+			atomic_file_abort(&sealed);
+			return r;
+		}
+		free(json);
+		json = with;
+		res->bytes = (uint64_t)mc.object_size;
+		data = &sealed;
+	} else {
+		/* The name holds the state's time, known only now. */
+		free(data->final_path);
+		data->final_path = path;
+	}
 	struct commit_opts co = {.no_replace = true};
 	if (!(r = fs_write_file_atomic(mpath, json, strlen(json), 0600, err)) &&
-	    (r = atomic_file_commit(data, &co, err)))
+	    (r = atomic_file_commit(data, &co, err)) && !data->renamed)
 		unlink(mpath);
+	atomic_file_abort(&sealed);
 	free(json);
 	free(mpath);
 	if (!r)
@@ -272,7 +313,8 @@ enum result replicate_capture(const struct replicate_opts *o, struct replicate_r
 	struct atomic_file data = {.fd = -1};
 	struct capture_result cap;
 	char *tpath = replicate_state_path(o->dir, o->db_path, ".pagesum"), *cdir = NULL;
-	char *path = NULL, *snap = NULL;
+	char *path = NULL, *snap = NULL, *db_dir = NULL;
+	int scratch = -1;
 	enum result r = CB_OK;
 
 	memset(res, 0, sizeof(*res));
@@ -291,8 +333,17 @@ enum result replicate_capture(const struct replicate_opts *o, struct replicate_r
 		r = error_nomem(err);
 		goto done;
 	}
-	if (!fs_exists(snap)) {
+	char sealed_snap[PATH_MAX];
+	snprintf(sealed_snap, sizeof(sealed_snap), "%s%s", snap, METACRYPT_SUFFIX);
+	bool plain_there = fs_exists(snap), sealed_there = fs_exists(sealed_snap);
+	if (!plain_there && !sealed_there) {
 		snprintf(res->why, sizeof(res->why), "its snapshot %s is gone", s.snapshot);
+		goto new_base;
+	}
+	/* A chain is sealed throughout or not at all. */
+	if (o->seal ? !sealed_there : !plain_there) {
+		snprintf(res->why, sizeof(res->why), "[local] encrypt was turned %s",
+			 o->seal ? "on" : "off");
 		goto new_base;
 	}
 	char name[INCR_NAME_MAX];
@@ -315,12 +366,25 @@ enum result replicate_capture(const struct replicate_opts *o, struct replicate_r
 	if ((r = fs_mkdirs(cdir, 0700, err)))
 		goto done;
 	fs_remove_dead_temps(cdir);
-	if ((r = atomic_file_open(&data, path, 0600, err)))
+	if (o->seal) {
+		/* The plaintext never enters the tier: it is captured beside the
+		 * database, then sealed into it. */
+		if (!(db_dir = fs_dirname(o->db_path))) {
+			r = error_nomem(err);
+			goto done;
+		}
+		if ((scratch = fs_scratch_open(db_dir, err)) < 0) {
+			r = err->code;
+			error_prefix(err, "cannot make a scratch file to encrypt the increment from");
+			goto done;
+		}
+	} else if ((r = atomic_file_open(&data, path, 0600, err))) {
 		goto done;
+	}
 	struct capture_opts co = {.db_path = o->db_path, .busy_timeout = o->busy_timeout,
 				  .level = o->level, .threads = o->threads,
 				  .checkpoint_seq = (uint32_t)n.seq_first};
-	if ((r = capture(&s, &table, tpath, data.fd, &co, &cap, res, err)))
+	if ((r = capture(&s, &table, tpath, o->seal ? scratch : data.fd, &co, &cap, res, err)))
 		goto done;
 	res->pending = cap.pending;
 	if (cap.new_base) {
@@ -343,11 +407,10 @@ enum result replicate_capture(const struct replicate_opts *o, struct replicate_r
 		first_ms = cap.state_ms;
 	n.first = first_ms / 1000;
 	n.last = cap.state_ms / 1000;
-	if ((r = commit(o, &s, &data, &n, &cap, first_ms, res, err)))
+	if ((r = commit(o, &s, &data, scratch, &n, &cap, first_ms, res, err)))
 		goto done;
 	res->made = true;
 	res->pages = cap.pages;
-	res->bytes = cap.compressed_size;
 	/* Then where the chain is: the table, then the chain file. */
 	s.seq = n.seq_first;
 	snprintf(s.last, sizeof(s.last), "%s", res->name);
@@ -361,6 +424,9 @@ new_base:
 	res->new_base = true;
 done:
 	atomic_file_abort(&data);
+	if (scratch >= 0)
+		close(scratch);
+	free(db_dir);
 	pagesum_free(table);
 	free(tpath);
 	free(cdir);

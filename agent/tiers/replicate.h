@@ -38,6 +38,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct keyring;
+
 #define REPLICATE_STATE_DIR ".cbsync-chain"
 
 /* A chain starts from the snapshot just made in dir (its name) with the
@@ -54,6 +56,9 @@ struct replicate_opts {
 	int threads;
 	double busy_timeout;
 	int64_t first_ms;         /* when the first change it covers was seen */
+	const struct keyring *seal; /* [local] encrypt: increments are sealed for
+				     * its recipients (<name>.age), captured into a
+				     * scratch file beside the database first */
 };
 
 /* How a capture read the changes. */

@@ -11,6 +11,7 @@
 #include "common/timeutil.h"
 #include "retention/retention.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,12 @@ static bool complete(const struct entry *e)
 		return false;
 	if (!e->local)
 		return true;
-	/* An age file of the local backup is longer than it by its header
-	 * and a tag a chunk; its metadata says by how much exactly. */
-	if (e->remote->encrypted ? e->remote->size <= age_payload_size(e->local->size)
-				 : e->remote->size != e->local->size)
+	/* A local age file goes up as it is.  An age file made of a plain
+	 * local backup is longer than it by its header and a tag a chunk; its
+	 * metadata says by how much exactly. */
+	if (e->local->encrypted ? !e->remote->encrypted || e->remote->size != e->local->size
+	    : e->remote->encrypted ? e->remote->size <= age_payload_size(e->local->size)
+				   : e->remote->size != e->local->size)
 		return false;
 	return e->remote->has_meta || !e->local->has_meta;
 }
@@ -114,6 +117,31 @@ done:
 	return r;
 }
 
+enum result sync_put_sealed(struct tier *remote, const char *key, const char *path,
+			    const char *json, size_t json_len, struct put_file_opts *po,
+			    bool plain_there, uint64_t *sent, struct error *err)
+{
+	char meta_key[BACKUP_NAME_MAX + INCR_NAME_MAX + 16], age_key[sizeof(meta_key)];
+	char *text = NULL;
+	size_t text_len = 0;
+	int64_t size = fs_file_size(path);
+	enum result r;
+
+	snprintf(meta_key, sizeof(meta_key), "%s%s", key, META_SUFFIX);
+	snprintf(age_key, sizeof(age_key), "%s%s", key, METACRYPT_SUFFIX);
+	*sent = 0;
+	/* The object first: its metadata's arrival completes the pair. */
+	if (!(r = backend_put_file(remote->backend, age_key, path, po, err)) && json &&
+	    !(r = keyring_sign_meta(remote->keys, json, json_len, &text, &text_len, err)))
+		r = backend_put_buffer(remote->backend, meta_key, text, text_len, err);
+	if (!r && plain_there)
+		r = backend_remove(remote->backend, key, err);
+	if (!r)
+		*sent = (uint64_t)(size > 0 ? size : 0) + text_len;
+	free(text);
+	return r;
+}
+
 /* Upload one local backup (sync_put); there: the remote's entry of it, if
  * it holds some of it. */
 static enum result upload(struct tier *local, struct tier *remote,
@@ -121,14 +149,14 @@ static enum result upload(struct tier *local, struct tier *remote,
 			  const struct sync_opts *opts, struct sync_stats *st, struct error *err)
 {
 	char meta_key[BACKUP_NAME_MAX + 8];
-	char *data_path = fs_join(local->dir, lb->name);
+	char data_path[PATH_MAX];
 	char *json = NULL;
 	size_t json_len = 0;
 	uint64_t sent = 0;
 	enum result r = CB_OK;
 
-	if (!data_path)
-		return error_nomem(err);
+	snprintf(data_path, sizeof(data_path), "%s/%s%s", local->dir, lb->name,
+		 lb->encrypted ? METACRYPT_SUFFIX : "");
 	snprintf(meta_key, sizeof(meta_key), "%s%s", lb->name, META_SUFFIX);
 	if (opts->on_upload)
 		opts->on_upload(opts->progress_ctx, lb->name, lb->size);
@@ -141,14 +169,27 @@ static enum result upload(struct tier *local, struct tier *remote,
 		.progress_ctx = opts->progress_ctx,
 	};
 	bool data = there && there->has_data;
-	if ((r = sync_put(remote, lb->name, data_path, json, json_len, &po,
-			  data && (!there->encrypted || there->twin),
-			  data && (there->encrypted || there->twin), &sent, err)))
+	if (lb->encrypted) {
+		/* Sealed here already: the metadata records the age file. */
+		po.sha256_hex = lb->has_meta ? lb->meta->crypt.object_sha256 : NULL;
+		if (!lb->has_meta || !lb->meta->crypt.encrypted) {
+			r = error_set(err, CB_ERR_CORRUPT, "local backup '%s%s' has no metadata that "
+				      "records it; not uploaded; HINT: run 'cbsync verify'",
+				      lb->name, METACRYPT_SUFFIX);
+			goto done;
+		}
+		r = sync_put_sealed(remote, lb->name, data_path, json, json_len, &po,
+				    data && (!there->encrypted || there->twin), &sent, err);
+	} else {
+		r = sync_put(remote, lb->name, data_path, json, json_len, &po,
+			     data && (!there->encrypted || there->twin),
+			     data && (there->encrypted || there->twin), &sent, err);
+	}
+	if (r)
 		goto done;
 	st->uploaded++;
 	st->bytes += sent;
 done:
-	free(data_path);
 	free(json);
 	return r;
 }

@@ -67,6 +67,8 @@ static bool held(struct tier *local, struct catalog_incr *rrun, size_t rn,
 	struct error ignored = {0};
 	if (!r || !r->has_data || !r->has_meta || r->twin)
 		return false;
+	if (li->encrypted)   /* a sealed local one goes up as it is */
+		return r->encrypted && r->size == li->size;
 	if (r->encrypted)
 		return r->size > age_payload_size(li->size);
 	if (!r->packed)
@@ -124,8 +126,30 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 					   li->key)
 			       : r;
 	snprintf(meta_key, sizeof(meta_key), "%s%s", li->key, META_SUFFIX);
-	if (!(path = fs_join(local->dir, li->key)))
+	if (asprintf(&path, "%s/%s%s", local->dir, li->key, li->encrypted ? METACRYPT_SUFFIX : "") < 0)
 		return error_nomem(err);
+	if (li->encrypted) {
+		/* Sealed here already: up as it is, its metadata beside it. */
+		uint64_t sent = 0;
+		struct put_file_opts po = {.sha256_hex = li->meta->crypt.object_sha256};
+		if (!li->meta->crypt.encrypted)
+			r = error_set(err, CB_ERR_CORRUPT, "the metadata of local increment '%s' "
+				      "does not record its age file; not uploaded; HINT: run "
+				      "'cbsync verify'", li->key);
+		else if (!(r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json,
+						  &json_len, err)) &&
+			 !(r = sync_put_sealed(remote, li->key, path, json, json_len, &po,
+					       there && there->has_data &&
+						       (!there->encrypted || there->twin),
+					       &sent, err))) {
+			li->shipped = true;
+			st->incrs_uploaded++;
+			st->bytes += sent;
+		}
+		free(path);
+		free(json);
+		return r;
+	}
 	if (remote->encrypt) {
 		/* An age file is not packed: its metadata goes beside it, where
 		 * it can be read without the key. */

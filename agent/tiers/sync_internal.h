@@ -27,6 +27,15 @@ enum result sync_put(struct tier *remote, const char *key, const char *path, con
 		     size_t json_len, struct put_file_opts *po, bool plain_there, bool age_there,
 		     uint64_t *sent, struct error *err);
 
+/* Upload an object the local tier holds sealed already ([local] encrypt):
+ * path is its age file, which goes up as it is under key plus ".age"
+ * (whether the remote encrypts or not: only an identity could open it),
+ * then its metadata (json, which records it), signed.  plain_there: the
+ * remote holds key itself, removed once the upload is done. */
+enum result sync_put_sealed(struct tier *remote, const char *key, const char *path,
+			    const char *json, size_t json_len, struct put_file_opts *po,
+			    bool plain_there, uint64_t *sent, struct error *err);
+
 /* Upload what the remote lacks of snapshot's chain (the remote holds the
  * snapshot): mine and cat are the local tier's and the remote's catalogs
  * (cat as listed before this sync's uploads). */

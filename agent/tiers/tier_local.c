@@ -6,9 +6,11 @@
 #include "common/backup_name.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/metacrypt.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +59,11 @@ void local_cleanup_stale(const char *dir)
 			data[dlen] = '\0';
 			if (!backup_name_parse(data, NULL))
 				continue;
-			char *dpath = fs_join(dir, data);
-			if (dpath && !fs_exists(dpath))
+			/* Its data is X, or X.age on an encrypted tier. */
+			char *dpath = fs_join(dir, data), sealed[PATH_MAX];
+			if (dpath)
+				snprintf(sealed, sizeof(sealed), "%s%s", dpath, METACRYPT_SUFFIX);
+			if (dpath && !fs_exists(dpath) && !fs_exists(sealed))
 				path = fs_join(dir, n);
 			free(dpath);
 		}
@@ -94,9 +99,17 @@ char *resolve_backup_path(const char *given, const char *dir)
 {
 	if (fs_exists(given) || strchr(given, '/'))
 		return strdup(given);
-	char *in_dir = fs_join(dir, given);
+	char *in_dir = fs_join(dir, given), sealed[PATH_MAX];
 	if (in_dir && fs_exists(in_dir))
 		return in_dir;
+	/* An encrypted local tier's backup is its .age. */
+	if (in_dir) {
+		snprintf(sealed, sizeof(sealed), "%s%s", in_dir, METACRYPT_SUFFIX);
+		if (fs_exists(sealed)) {
+			free(in_dir);
+			return strdup(sealed);
+		}
+	}
 	free(in_dir);
 	return strdup(given);
 }
@@ -107,13 +120,20 @@ enum result load_meta(const char *path, struct backup_meta *meta, bool *have,
 		       struct error *err)
 {
 	struct error merr = {0};
+	char plain[PATH_MAX];
+	size_t len = strlen(path), slen = strlen(METACRYPT_SUFFIX);
 	*have = false;
-	enum result r = local_read_meta(path, meta, &merr);
+	/* X.db.gz.age's metadata is X.db.gz.json, and names X.db.gz. */
+	snprintf(plain, sizeof(plain), "%.*s",
+		 (int)(len > slen && strcmp(path + len - slen, METACRYPT_SUFFIX) == 0 ? len - slen
+										   : len),
+		 path);
+	enum result r = local_read_meta(plain, meta, &merr);
 	if (r == CB_ERR_NOT_FOUND)
 		return CB_OK;
 	if (r)
 		return error_set(err, r, "metadata of '%s' is unusable: %s", path, merr.msg);
-	if (strcmp(meta->name, fs_basename(path)) != 0)
+	if (strcmp(meta->name, fs_basename(plain)) != 0)
 		return error_set(err, CB_ERR_CORRUPT,
 				 "metadata beside '%s' describes another backup (%s)", path,
 				 meta->name);

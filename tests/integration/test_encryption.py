@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -183,6 +184,153 @@ class EncryptedMirrorTest(CbsyncTest):
         self.assertIn(fpr, line)
         self.assertIn(".db.gz", line)
         self.assertFalse(os.path.exists(out2))
+
+    def local_objects(self):
+        """The local tier's backups and increments with their metadata: what
+        is not the agent's own bookkeeping (dot files, the log, its state)."""
+        out = []
+        for rel in objects(self.w.backups):
+            if any(part.startswith(".") for part in rel.split(os.sep)):
+                continue
+            if rel in ("operations.log", "cbsync-agent.json"):
+                continue
+            out.append(rel)
+        return out
+
+    def assertLocalSealed(self):
+        """Every local object is a whole age file or its metadata (which
+        records it); none holds a SQLite header or gzip magic."""
+        names = self.local_objects()
+        for rel in names:
+            data = read(os.path.join(self.w.backups, rel))
+            self.assertNotIn(b"SQLite format 3\0", data, rel)
+            if rel.endswith(".json"):
+                meta = json.loads(data)
+                sealed = os.path.join(self.w.backups, rel[:-5] + ".age")
+                if os.path.exists(sealed):
+                    body = read(sealed)
+                    self.assertEqual(meta["encryption"]["object_sha256"],
+                                     hashlib.sha256(body).hexdigest(), rel)
+                continue
+            self.assertTrue(rel.endswith(".age"), rel)
+            self.assertTrue(data.startswith(AGE_MAGIC), rel)
+            self.assertNotIn(b"\x1f\x8b\x08", data[:64], rel)
+            plain = age_decrypt(self.identity, data)   # whole: every chunk's tag
+            inner = gzip.decompress(plain)
+            if rel.endswith(".wal.gz.age"):
+                self.assertIn(inner[:4], WAL_MAGICS, rel)
+            else:
+                self.assertTrue(inner.startswith(b"SQLite format 3\0"), rel)
+        return names
+
+    def test_encrypted_local_tier_survives_kill_9_and_holds_no_plaintext(self):
+        """[local] encrypt: the agent's snapshots and increments are age files
+        in the backup directory itself, written atomically -- after each of
+        several kill -9s every one there is whole -- and go to the mirror
+        as they are.  With the identity the local tier restores the newest
+        state; without it, verify checks each object against its metadata
+        and a restore is one line, exit 3."""
+        conf = write_agent_config(
+            self.w.path("cbsync.conf"), self.w.db, self.w.backups, rebase_share="off",
+            extra=f"[encryption]\nrecipients = {self.recipient}\n"
+            f'[remote "mirror"]\ntype = local\npath = {self.mirror}\n')
+        with open(conf) as f:
+            text = f.read()
+        write_conf(conf, text.replace("[local]\n", "[local]\nencrypt = true\n"))
+        rng = random.Random(int(os.environ.get("CBSYNC_KILL_SEED", "11")))
+        db_dir = os.path.dirname(self.w.db)
+        before = set(os.listdir(db_dir))
+        writer = Writer(self.w.db)
+        try:
+            for _ in range(6):
+                agent = start_cbsync(self.w.root, "agent", "--config", conf,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(rng.uniform(0.5, 2.5))
+                agent.send_signal(signal.SIGKILL)
+                agent.wait()
+                self.assertLocalSealed()
+            agent = start_cbsync(self.w.root, "agent", "--config", conf)
+            self.addCleanup(lambda: agent.poll() is None and agent.kill())
+            deadline = time.time() + 90
+            while time.time() < deadline and len(glob.glob(os.path.join(
+                    self.w.backups, "increments", "*", "*.wal.gz.age"))) < 6:
+                time.sleep(0.3)
+        finally:
+            writer.stop()
+        # Settled: the mirror holds the local objects byte for byte.
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            here = [n for n in self.local_objects() if n.endswith(".age")]
+            if here and all(os.path.exists(os.path.join(self.mirror, n)) for n in here):
+                time.sleep(1.5)
+                break
+            time.sleep(0.3)
+        agent.send_signal(signal.SIGTERM)
+        _, err = agent.communicate(timeout=60)
+        self.assertEqual(agent.returncode, 0, err)
+
+        names = self.assertLocalSealed()
+        self.assertGreaterEqual(len([n for n in names if n.endswith(".wal.gz.age")]), 6)
+        for rel in names:
+            if rel.endswith(".age"):
+                self.assertEqual(read(os.path.join(self.mirror, rel)),
+                                 read(os.path.join(self.w.backups, rel)), rel)
+        self.assertOnlyAge()
+        # The plaintext went through unnamed scratch files only.
+        left = set(os.listdir(db_dir)) - before - {os.path.basename(self.w.backups)}
+        self.assertEqual(sorted(left - {os.path.basename(self.w.db) + s
+                                        for s in ("-wal", "-shm")}), [])
+
+        # No identity here: verify checks the objects; a restore is one line.
+        p = self.w.ok("verify", "--config", conf)
+        self.assertIn("not decrypted: no identity here", p.stdout)
+        out = self.w.path("none.db")
+        p = self.w.run("restore", "--config", conf, "--latest", "--to", out)
+        self.assertIn(fingerprint(self.recipient), self.assertFails(p, 3, "no key to decrypt"))
+        self.assertFalse(os.path.exists(out))
+        victim = os.path.join(self.w.backups, sorted(
+            n for n in names if n.endswith(".db.gz.age"))[-1])
+        saved = read(victim)
+        with open(victim, "r+b") as f:
+            f.seek(len(saved) // 2)
+            f.write(b"\0" * 8)
+        p = self.w.run("verify", "--config", conf)
+        self.assertEqual(p.returncode, 5, p.stdout + p.stderr)
+        self.assertIn("does not match its metadata", p.stdout)
+        with open(victim, "wb") as f:
+            f.write(saved)
+
+        # With the identity: the newest state from the local tier, and from
+        # the mirror on a fresh machine.
+        with open(conf) as f:
+            text = f.read()
+        write_conf(conf, text.replace("[encryption]\n",
+                                      f"[encryption]\nidentity_file = {self.identity}\n"))
+        out = self.w.path("local.db")
+        p = self.w.ok("restore", "--config", conf, "--from", "local", "--latest", "--to", out)
+        self.assertIn("age decryption", p.stdout)
+        self.assertEqual(dump(out), dump(self.w.db))
+        p = self.w.ok("verify", "--config", conf)
+        self.assertIn("increments", p.stdout)
+        root, fconf = self.fresh(self.identity)
+        out = os.path.join(root, "latest.db")
+        self.w.ok("restore", "--config", fconf, "--from", "mirror", "--latest", "--to", out)
+        self.assertEqual(dump(out), dump(self.w.db))
+
+        # Over the live database: its restore point is sealed too.
+        p = self.w.ok("restore", "--config", conf, "--from", "local", "--latest")
+        point = [ln.split(": ", 1)[1].strip() for ln in p.stdout.splitlines()
+                 if ln.strip().startswith("Restore point:")]
+        self.assertEqual(len(point), 1, p.stdout)
+        self.assertTrue(point[0].endswith(".db.gz.age"), point)
+        self.assertLocalSealed()
+
+        # Turned off: the next backup is plain again, and both kinds list.
+        write_conf(conf, text.replace("encrypt = true\n", ""))
+        plain = self.w.backup("--config", conf)
+        self.assertFalse(plain.endswith(".age"))
+        kinds = {b["encrypted"] for b in self.w.list_json("--config", conf)}
+        self.assertEqual(kinds, {True, False})
 
     def test_missing_identity_and_key_rotation(self):
         conf = self.conf(self.recipient)
@@ -360,6 +508,10 @@ class EncryptedMirrorTest(CbsyncTest):
                           f'[remote "m"]\ntype = local\npath = {self.mirror}\nencrypt = true\n')
         self.assertFails(self.w.run("config", "check", "--config", conf), 3,
                          "no recipients")
+        conf = write_conf(self.w.path("bad4.conf"), "[local]\nencrypt = true\n")
+        line = self.assertFails(self.w.run("config", "check", "--config", conf), 3,
+                                "[local] encrypt = true, but [encryption] has no recipients")
+        self.assertIn("bad4.conf:2", line)
         # The environment is a place for the identity, and it is never printed.
         conf = write_conf(self.w.path("ok.conf"),
                           f"[encryption]\nrecipients = {self.recipient}\n")

@@ -514,6 +514,50 @@ static void test_rollups(void **state)
 	assert_int_equal(res.rolled + res.dropped, 0);
 }
 
+/* A sealed chain ([local] encrypt): its increments are age files, whose
+ * pages the agent cannot read.  Compaction merges and rolls up none of
+ * them and leaves every one with its metadata -- though the chain is old
+ * enough to merge -- only dropping metadata whose data never came (a
+ * crash before a commit), and still measures the chain. */
+static void test_sealed_chain_is_left_alone(void **state)
+{
+	(void)state;
+	char names[64][128], from[512], to[512];
+	size_t n = chain_names(names, 64);
+	uint64_t total = 0;
+	assert_int_equal(n, NINCR);
+	for (size_t i = 0; i < n; i++) {
+		struct incr_meta m;
+		read_meta(names[i], &m);
+		snprintf(from, sizeof(from), "%s/%s", cdir, names[i]);
+		snprintf(to, sizeof(to), "%s/%s.age", cdir, names[i]);
+		assert_int_equal(rename(from, to), 0);
+		if (i + 1 < n)
+			total += (uint64_t)m.compressed_size;
+	}
+	/* The newest one's commit never happened: metadata alone. */
+	snprintf(to, sizeof(to), "%s/%s.age", cdir, names[n - 1]);
+	assert_int_equal(unlink(to), 0);
+
+	struct compact_result res = compact();
+	assert_int_equal(res.merged, 0);
+	assert_int_equal(res.made, 0);
+	assert_int_equal(res.rolled, 0);
+	assert_string_equal(res.newest, SNAP);
+	assert_true(res.newest_bytes == total);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(to, sizeof(to), "%s/%s.age", cdir, names[i]);
+		snprintf(from, sizeof(from), "%s/%s%s", cdir, names[i], META_SUFFIX);
+		assert_int_equal(fs_exists(to), i + 1 < n);
+		assert_int_equal(fs_exists(from), i + 1 < n);
+	}
+	snprintf(to, sizeof(to), "%s/%s", cdir, INCR_ROLLUP_DIR);
+	assert_false(fs_exists(to));
+	/* And so again. */
+	res = compact();
+	assert_int_equal(res.merged + res.made + res.rolled, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -521,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_plan),
 		cmocka_unit_test_setup_teardown(test_merge_and_repair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollups, setup_recent, teardown),
+		cmocka_unit_test_setup_teardown(test_sealed_chain_is_left_alone, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
