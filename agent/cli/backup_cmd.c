@@ -68,8 +68,11 @@ enum result cmd_backup(struct cli *cli, struct error *err)
 	}
 	cycle_settings_of(&s, c);
 	struct keyring *seal = NULL;
-	if (c->local_encrypt && (r = keyring_load(c, &seal, err)))
+	if (c->local_encrypt && (r = keyring_load(c, &seal, err))) {
+		oplog_record(fs_exists(c->local_dir) ? c->local_dir : NULL, "backup", NULL, r,
+			     time_mono() - start, err->msg);
 		return r;
+	}
 	s.seal = seal;
 	r = cycle_backup(&s, type, "backup", true, &out, err);
 	keyring_free(seal);

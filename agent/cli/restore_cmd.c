@@ -139,7 +139,7 @@ static enum result restore_path(struct cli *cli, struct error *err)
 	r = restore_from_file(&ro, path, have_meta ? &meta : NULL, &check, &out, err);
 	keyring_free(keys);
 	if (out.made_restore_point)
-		oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
+		oplog_record(c->local_dir, "backup", out.restore_point_name, CB_OK,
 			     out.restore_point_seconds, NULL);
 	if (!r)
 		restore_print(path, cli->to ? cli->to : c->db_path, &out, &check, -1, 0,
@@ -256,7 +256,7 @@ static enum result restore_by_name(struct restore_ctx *x, size_t first, struct e
 			r = restore_install(&job, &check, &out, err);
 		restore_end(&job);
 		if (out.made_restore_point)
-			oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
+			oplog_record(c->local_dir, "backup", out.restore_point_name, CB_OK,
 				     out.restore_point_seconds, NULL);
 		if (r == CB_OK) {
 			char what[BACKUP_NAME_MAX + 128];

@@ -317,7 +317,7 @@ static enum result apply(struct by_time *b, const struct pitr_plan *p, size_t *f
 	restore_end(&job);
 	free(steps);
 	if (out.made_restore_point)
-		oplog_record(c->local_dir, "backup", fs_basename(out.restore_point), CB_OK,
+		oplog_record(c->local_dir, "backup", out.restore_point_name, CB_OK,
 			     out.restore_point_seconds, NULL);
 	double seconds = time_mono() - x->start;
 	char what[BACKUP_NAME_MAX + 600], at[32];

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,19 @@ static enum result scratch_file(struct atomic_file *tmp, const char *dir, const 
 		free(path);
 	}
 	return r;
+}
+
+/* Where a check's throwaway copy of a database goes: the backup directory,
+ * or, when that is to hold no plaintext ([local] encrypt), the live
+ * database's directory. */
+static const char *scratch_dir_of(const struct conf *c, char *buf, size_t size)
+{
+	char *d = c->local_encrypt ? fs_dirname(c->db_path) : NULL;
+	if (!d)
+		return c->local_dir;
+	snprintf(buf, size, "%s", d);
+	free(d);
+	return buf;
 }
 
 /* Is the file at path in the backup directory dir (where its chain is)? */
@@ -143,10 +157,10 @@ static bool report_chain(const char *name, const char *where, const struct chain
 
 /* Check one backup into a throwaway file beside it (or in TMPDIR when its
  * directory is read-only), then its chain (chain may be NULL). */
-static enum result verify_one(const char *path, const char *label, uint64_t max_size,
-			      const struct age_identities *ids, const struct chain_src *chain,
-			      struct chain_outcome *co, struct check_result *res,
-			      struct error *err)
+static enum result verify_one(const char *path, const char *label, const char *scratch_dir,
+			      uint64_t max_size, const struct age_identities *ids,
+			      const struct chain_src *chain, struct chain_outcome *co,
+			      struct check_result *res, struct error *err)
 {
 	struct backup_meta meta;
 	bool have_meta = false;
@@ -161,9 +175,10 @@ static enum result verify_one(const char *path, const char *label, uint64_t max_
 	int in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return error_errno(err, errno, path);
-	char *dir = fs_dirname(path);
-	r = dir ? scratch_file(&tmp, dir, fs_basename(path), err)
-		: error_nomem(err);
+	char *dir = scratch_dir ? strdup(scratch_dir) : fs_dirname(path);
+	char snap[BACKUP_NAME_MAX];
+	metacrypt_plain_name(fs_basename(path), snap, sizeof(snap));
+	r = dir ? scratch_file(&tmp, dir, snap, err) : error_nomem(err);
 	free(dir);
 	if (r) {
 		close(in);
@@ -175,7 +190,7 @@ static enum result verify_one(const char *path, const char *label, uint64_t max_
 	progress_end(&bar);
 	close(in);
 	if (!r && chain && chain->n)
-		check_chain(chain, fs_basename(path), have_meta ? &meta : NULL, &tmp, co);
+		check_chain(chain, snap, have_meta ? &meta : NULL, &tmp, co);
 	atomic_file_abort(&tmp);
 	return r;
 }
@@ -253,6 +268,8 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
 	const char *which = cli->tier ? cli->tier : "local";
+	char scratch_buf[PATH_MAX];
+	const char *scratch_dir = scratch_dir_of(c, scratch_buf, sizeof(scratch_buf));
 	struct tier_set set = {0};
 	struct candidate_list cands = {0};
 	size_t ok = 0, failed = 0, chains_ok = 0, chains_failed = 0;
@@ -323,7 +340,7 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 				}
 				continue;
 			}
-			r = scratch_file(&tmp, c->local_dir, cand->name, &verr);
+			r = scratch_file(&tmp, scratch_dir, cand->name, &verr);
 			if (!r) {
 				progress_start(&bar, "verify", cand->size);
 				r = tiers_fetch(&set, cand, tmp.fd, tmp.tmp_path, &bar, &res,
@@ -386,6 +403,8 @@ done:
 enum result cmd_verify(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
+	char scratch_buf[PATH_MAX];
+	const char *scratch_dir = scratch_dir_of(c, scratch_buf, sizeof(scratch_buf));
 	struct catalog list = {0};
 	struct tier local;
 	size_t ok = 0, failed = 0, chains_ok = 0, chains_failed = 0;
@@ -464,11 +483,22 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 			keyring_free(keys);
 			return error_nomem(err);
 		}
-		bool sealed = !named && list.items[i].encrypted && !keyring_can_decrypt(keys);
+		/* An age file the tier made, and no key here: the object against
+		 * its metadata.  (One without such metadata needs the key.) */
+		struct backup_meta sm;
+		bool have_sm = false, sealed = false;
+		size_t plen = strlen(path), slen = strlen(METACRYPT_SUFFIX);
+		if (!keyring_can_decrypt(keys) && plen > slen &&
+		    strcmp(path + plen - slen, METACRYPT_SUFFIX) == 0) {
+			struct error ignored = {0};
+			sealed = !load_meta(path, &sm, &have_sm, &ignored) && have_sm &&
+				 sm.crypt.encrypted;
+		}
 		if (sealed)
 			r = verify_sealed(path, label, &verr);
 		else
-			r = verify_one(path, label, c->restore_max_size, &ids, &src, &co, &res, &verr);
+			r = verify_one(path, label, in_local_dir(path, c->local_dir) ? scratch_dir : NULL,
+				       c->restore_max_size, &ids, &src, &co, &res, &verr);
 		free(src.incrs);
 		char *log_dir = fs_dirname(path);
 		if (r == CB_OK && sealed) {

@@ -230,6 +230,7 @@ enum result restore_install(struct restore_job *job, const struct check_result *
 	out->made_restore_point = true;
 	out->restore_point_seconds = bout.seconds;
 	snprintf(out->restore_point, sizeof(out->restore_point), "%s", bout.path);
+	snprintf(out->restore_point_name, sizeof(out->restore_point_name), "%s", bout.meta.name);
 	r = install_live(live, job->target, job->tmp.tmp_path, o->busy_timeout, err);
 	sqlite3_close(live);
 	return r;

@@ -26,6 +26,7 @@
 
 #include "agent/engine/check.h"
 #include "agent/engine/progress.h"
+#include "common/backup_name.h"
 #include "common/fsutil.h"
 #include "common/increment.h"
 #include "common/result.h"
@@ -62,7 +63,8 @@ struct restore_job {
 
 struct restore_outcome {
 	bool made_restore_point;
-	char restore_point[PATH_MAX];
+	char restore_point[PATH_MAX];        /* its path (X.db.gz.age when sealed) */
+	char restore_point_name[BACKUP_NAME_MAX]; /* its backup name (X.db.gz) */
 	double restore_point_seconds;
 	bool by_rename;        /* installed by rename (no database existed) */
 	double seconds;

@@ -333,9 +333,9 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc, 
 	tier_close(&local);
 	tier_close(&remote);
 	keyring_free(keys);
-	char detail[200] = "";
+	char detail[320] = "";
 	if (!r) {
-		char size[32], expired[160] = "";
+		char size[32], expired[256] = "";
 		size_t o = 0;
 		format_size(st.bytes, size, sizeof(size));
 		if (st.pruned.deleted)
@@ -351,8 +351,15 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc, 
 		if (o >= sizeof(expired))
 			o = sizeof(expired) - 1;
 		if (st.halves_removed)
-			snprintf(expired + o, sizeof(expired) - o, "; %zu lone metadata object%s removed",
-				 st.halves_removed, st.halves_removed == 1 ? "" : "s");
+			o += (size_t)snprintf(expired + o, sizeof(expired) - o,
+					      "; %zu lone metadata object%s removed", st.halves_removed,
+					      st.halves_removed == 1 ? "" : "s");
+		if (o >= sizeof(expired))
+			o = sizeof(expired) - 1;
+		if (st.skipped)
+			snprintf(expired + o, sizeof(expired) - o,
+				 "; %zu encrypted local backup%s without metadata not uploaded",
+				 st.skipped, st.skipped == 1 ? "" : "s");
 		if (report)
 			fprintf(report, "remote '%s': uploaded %zu backup%s (%s); %zu already there%s\n",
 				rc->name, st.uploaded, st.uploaded == 1 ? "" : "s", size, st.present,

@@ -173,9 +173,12 @@ static enum result upload(struct tier *local, struct tier *remote,
 		/* Sealed here already: the metadata records the age file. */
 		po.sha256_hex = lb->has_meta ? lb->meta->crypt.object_sha256 : NULL;
 		if (!lb->has_meta || !lb->meta->crypt.encrypted) {
-			r = error_set(err, CB_ERR_CORRUPT, "local backup '%s%s' has no metadata that "
-				      "records it; not uploaded; HINT: run 'cbsync verify'",
-				      lb->name, METACRYPT_SUFFIX);
+			/* Nothing could check it without the key: it stays here, and
+			 * the rest of the pass goes on.  Said at every pass. */
+			log_warn("sync", "remote '%s': local backup '%s%s' has no metadata that "
+				 "records it, so it is not uploaded; HINT: run 'cbsync verify'",
+				 remote->name, lb->name, METACRYPT_SUFFIX);
+			st->skipped++;
 			goto done;
 		}
 		r = sync_put_sealed(remote, lb->name, data_path, json, json_len, &po,

@@ -64,6 +64,7 @@ struct sync_stats {
 	size_t unfinished_aborted;    /* uploads a stopped run of this host left, ended now */
 	size_t halves_removed;        /* lone metadata objects removed (no data to follow) */
 	size_t incrs_uploaded;        /* increments and roll-ups uploaded now */
+	size_t skipped;               /* local backups that cannot go up (logged) */
 	int64_t newest;               /* the newest state the remote can restore (its last
 				       * transaction, seconds), 0 if none */
 	/* Set when the remote cannot follow the newest chain: an increment it

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -281,9 +282,21 @@ class EncryptedMirrorTest(CbsyncTest):
         self.assertEqual(sorted(left - {os.path.basename(self.w.db) + s
                                         for s in ("-wal", "-shm")}), [])
 
-        # No identity here: verify checks the objects; a restore is one line.
+        # No identity here: verify checks the objects (listed or named); a
+        # restore is one line.
         p = self.w.ok("verify", "--config", conf)
         self.assertIn("not decrypted: no identity here", p.stdout)
+        newest = sorted(n for n in names if n.endswith(".db.gz.age"))[-1]
+        p = self.w.ok("verify", "--config", conf, newest[:-4])
+        self.assertIn("not decrypted: no identity here", p.stdout)
+        # A sealed backup without metadata cannot go up; the rest of the push does.
+        stem = newest.split("_change_")[0]
+        stray = os.path.join(self.w.backups, f"{stem}_manual_20250101_000000.db.gz.age")
+        shutil.copy(os.path.join(self.w.backups, newest), stray)
+        p = self.w.ok("push", "--config", conf)
+        self.assertIn("1 encrypted local backup without metadata not uploaded", p.stdout)
+        self.assertFalse(os.path.exists(os.path.join(self.mirror, os.path.basename(stray))))
+        os.unlink(stray)
         out = self.w.path("none.db")
         p = self.w.run("restore", "--config", conf, "--latest", "--to", out)
         self.assertIn(fingerprint(self.recipient), self.assertFails(p, 3, "no key to decrypt"))
@@ -311,7 +324,8 @@ class EncryptedMirrorTest(CbsyncTest):
         self.assertIn("age decryption", p.stdout)
         self.assertEqual(dump(out), dump(self.w.db))
         p = self.w.ok("verify", "--config", conf)
-        self.assertIn("increments", p.stdout)
+        steps = [int(m) for m in re.findall(r"\+ (\d+) increments?", p.stdout)]
+        self.assertTrue(steps and max(steps) >= 1, p.stdout)
         root, fconf = self.fresh(self.identity)
         out = os.path.join(root, "latest.db")
         self.w.ok("restore", "--config", fconf, "--from", "mirror", "--latest", "--to", out)
