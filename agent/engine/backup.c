@@ -116,6 +116,7 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 		.busy_timeout = o->busy_timeout,
 		.tmp_dir = o->seal ? db_dir : o->dir,
 		.force_fallback = o->force_fallback,
+		.scratch = o->seal != NULL,
 		.progress = on_snapshot_progress,
 		.progress_ctx = &bar,
 		.sum_out = o->sum_out,
@@ -144,6 +145,10 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 	m->state_ms = snap.state_ms > bn.created * 1000 ? snap.state_ms : bn.created * 1000;
 	snprintf(m->version, sizeof(m->version), "%s", CBSYNC_VERSION);
 
+	/* A scratch file is hashed as it is sealed (read once, not twice). */
+	struct meta_crypt mc;
+	if (o->seal && (r = seal_fd(o->seal, scratch, data.fd, NULL, &mc, m->sha256, err)))
+		goto done;
 	json = meta_to_json(m);
 	if (asprintf(&meta_path, "%s%s", path, META_SUFFIX) < 0)
 		meta_path = NULL;
@@ -152,11 +157,8 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 		goto done;
 	}
 	if (o->seal) {
-		struct meta_crypt mc;
-		char *sealed = NULL;
-		if ((r = seal_fd(o->seal, scratch, data.fd, m->sha256, &mc, err)))
-			goto done;
-		if (!(sealed = metacrypt_add(json, strlen(json), &mc))) {
+		char *sealed = metacrypt_add(json, strlen(json), &mc);
+		if (!sealed) {
 			r = error_nomem(err);
 			goto done;
 		}

@@ -25,6 +25,7 @@ struct gz_writer {
 	size_t head_size;
 	off_t pos; /* where the next body output byte goes */
 	off_t flushed; /* writeback started up to here */
+	bool scratch;  /* no writeback (gz_writer_opts) */
 	struct pdeflate *body;
 	unsigned char *out;
 };
@@ -52,7 +53,7 @@ static enum result write_body(void *ctx, const void *buf, size_t len, struct err
 	if (e)
 		return io_error(err, e, "writing the backup");
 	w->pos += (off_t)len;
-	if ((e = fs_writeback_hint(w->fd, &w->flushed, w->pos)))
+	if (!w->scratch && (e = fs_writeback_hint(w->fd, &w->flushed, w->pos)))
 		return io_error(err, e, "writing the backup");
 	return CB_OK;
 }
@@ -71,6 +72,7 @@ enum result gz_writer_open(struct gz_writer **out, int fd,
 	w->fd = fd;
 	w->level = opts->level;
 	w->head_size = opts->head_size;
+	w->scratch = opts->scratch;
 	w->pos = (off_t)(GZ_HEADER_LEN + stored_len(opts->head_size));
 	enum result r = pdeflate_new(&w->body, opts->level, opts->threads, write_body, w, err);
 	if (r) {
@@ -162,6 +164,11 @@ enum result gz_writer_finish(struct gz_writer *w, const void *head,
 	if (e)
 		return io_error(err, e, "writing the backup");
 
+	res->data_size = total;
+	res->compressed_size = file_size;
+	memset(res->sha256, 0, sizeof(res->sha256));
+	if (w->scratch)
+		return CB_OK;
 	/* Hash the finished file front to back. */
 	if ((r = sha256_init(&h, err)))
 		return r;
@@ -177,8 +184,6 @@ enum result gz_writer_finish(struct gz_writer *w, const void *head,
 		off += (uint64_t)n;
 	}
 	sha256_final(&h, res->sha256);
-	res->data_size = total;
-	res->compressed_size = file_size;
 	return CB_OK;
 }
 

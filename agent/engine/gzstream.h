@@ -33,6 +33,9 @@ struct gz_writer_opts {
 	int level;        /* zlib level 1..9 */
 	int threads;      /* compression threads; <= 0: one per CPU */
 	size_t head_size; /* bytes reserved at the front; 0 for none */
+	bool scratch;     /* a file its caller reads back whole, then drops: no
+			   * writeback hints, so that it can stay in the page
+			   * cache, and not hashed here (gz_result.sha256 zero) */
 };
 
 /* Start a gzip stream at offset 0 of fd (a new, empty, writable file). */

@@ -128,7 +128,7 @@ static enum result gz_start(void *ctx, int page_size, struct error *err)
 {
 	struct gz_out *g = ctx;
 	struct gz_writer_opts go = {.level = g->opts->level, .threads = g->opts->threads,
-				    .head_size = (size_t)page_size};
+				    .head_size = (size_t)page_size, .scratch = g->opts->scratch};
 	/* The first page of the copy is written once the backup step holds the
 	 * source's read transaction (snapshot_vfs.h): the state is fixed, and
 	 * every commit in it came before now -- before the next millisecond,
@@ -301,7 +301,8 @@ static enum result snapshot_via_file(sqlite3 *src, const char *db_path, int fd,
 		r = error_errno(err, errno, NULL);
 		goto done;
 	}
-	struct gz_writer_opts go = {.level = opts->level, .threads = opts->threads, .head_size = 0};
+	struct gz_writer_opts go = {.level = opts->level, .threads = opts->threads, .head_size = 0,
+				    .scratch = opts->scratch};
 	if ((r = gz_writer_open(&gz, fd, &go, err)))
 		goto done;
 	struct stream copy;

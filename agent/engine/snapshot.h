@@ -37,6 +37,7 @@ struct snapshot_opts {
 	double busy_timeout;      /* seconds to keep retrying a locked database */
 	const char *tmp_dir;      /* for the fallback copy */
 	bool force_fallback;      /* take the temp-file route (for tests) */
+	bool scratch;             /* the output is a scratch file (gz_writer_opts) */
 	stream_progress_fn progress;  /* bytes of the database copied, of its size */
 	void *progress_ctx;
 	/* If not NULL: gets the page-hash table of the copy (pagesum.h), the

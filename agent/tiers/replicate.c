@@ -243,7 +243,7 @@ static enum result commit(const struct replicate_opts *o, const struct chain_sta
 		if (asprintf(&spath, "%s%s", path, METACRYPT_SUFFIX) < 0)
 			spath = NULL;
 		r = !spath ? error_nomem(err) : atomic_file_open(&sealed, spath, 0600, err);
-		if (!r && !(r = seal_fd(o->seal, scratch, sealed.fd, m.sha256, &mc, err)) &&
+		if (!r && !(r = seal_fd(o->seal, scratch, sealed.fd, m.sha256, &mc, NULL, err)) &&
 		    !(with = metacrypt_add(json, strlen(json), &mc)))
 			r = error_nomem(err);
 		free(spath);

@@ -114,15 +114,28 @@ void seal_free(struct seal *s)
 	s->hashing = false;
 }
 
-/* On the pipe's thread: the sealed bytes into a file. */
+struct fd_sink {
+	int fd;
+	off_t written;
+	off_t flushed;   /* writeback started up to here */
+};
+
+/* On the pipe's thread: the sealed bytes into a file, its writeback paced
+ * as a backup's is (fsutil.h), so that the commit's fsync finds little
+ * left to do. */
 static enum result to_fd(void *ctx, const void *buf, size_t len, struct error *err)
 {
-	int fd = *(const int *)ctx;
-	return fs_write_all(fd, buf, len) != 0 ? error_errno(err, errno, NULL) : CB_OK;
+	struct fd_sink *k = ctx;
+	int e = fs_write_all(k->fd, buf, len);
+	if (!e) {
+		k->written += (off_t)len;
+		e = fs_writeback_hint(k->fd, &k->flushed, k->written);
+	}
+	return e ? error_errno(err, e, NULL) : CB_OK;
 }
 
 enum result seal_fd(const struct keyring *k, int in, int out, const char *plain_sha256,
-		    struct meta_crypt *mc, struct error *err)
+		    struct meta_crypt *mc, char plain_hex[SHA256_HEX_LEN + 1], struct error *err)
 {
 	enum { BUF = 1 << 20 };
 	struct seal s;
@@ -139,7 +152,8 @@ enum result seal_fd(const struct keyring *k, int in, int out, const char *plain_
 	}
 	if ((r = seal_init(&s, k, err)))
 		goto done;
-	if ((r = s.filter.open(&s, to_fd, &out, err)))
+	struct fd_sink sink = {.fd = out};
+	if ((r = s.filter.open(&s, to_fd, &sink, err)))
 		goto sealed;
 	for (off_t off = 0;;) {
 		ssize_t n = pread(in, buf, BUF, off);
@@ -165,8 +179,11 @@ enum result seal_fd(const struct keyring *k, int in, int out, const char *plain_
 	if (!r && plain_sha256 && strcmp(hex, plain_sha256) != 0)
 		r = error_set(err, CB_ERR_CORRUPT, "the file to seal changed since it was written "
 			      "(SHA-256 %s, expected %s); nothing was sealed", hex, plain_sha256);
-	if (!r)
+	if (!r) {
 		seal_result(&s, mc);
+		if (plain_hex)
+			memcpy(plain_hex, hex, sizeof(hex));
+	}
 sealed:
 	seal_free(&s);
 done:

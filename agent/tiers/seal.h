@@ -36,10 +36,11 @@ void seal_result(struct seal *s, struct meta_crypt *out);
 void seal_free(struct seal *s);
 
 /* Seal the whole of in (from its start) into out, a new file, for k's
- * recipients, filling *mc with what its metadata records.  With
- * plain_sha256 (hex, or NULL), the bytes read must hash to it: a file that
- * changed since it was hashed is never sealed (CB_ERR_CORRUPT). */
+ * recipients, filling *mc with what its metadata records and plain_hex
+ * (if not NULL) with the SHA-256 of the bytes read.  With plain_sha256
+ * (hex, or NULL), those bytes must hash to it: a file that changed since
+ * it was hashed is never sealed (CB_ERR_CORRUPT). */
 enum result seal_fd(const struct keyring *k, int in, int out, const char *plain_sha256,
-		    struct meta_crypt *mc, struct error *err);
+		    struct meta_crypt *mc, char plain_hex[SHA256_HEX_LEN + 1], struct error *err);
 
 #endif

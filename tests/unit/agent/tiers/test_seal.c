@@ -162,7 +162,9 @@ static void test_seal_fd(void **state)
 	int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	struct meta_crypt mc;
 	struct error err = {0};
-	assert_int_equal(seal_fd(&keys, in, out, hex, &mc, &err), CB_OK);
+	char got_hex[SHA256_HEX_LEN + 1];
+	assert_int_equal(seal_fd(&keys, in, out, hex, &mc, got_hex, &err), CB_OK);
+	assert_string_equal(got_hex, hex);
 	close(out);
 	assert_int_equal(fs_file_size(out_path), mc.object_size);
 
@@ -193,7 +195,7 @@ static void test_seal_fd(void **state)
 	in = open(src, O_RDWR);
 	assert_int_equal(pwrite(in, bytes[4096] == 'x' ? "y" : "x", 1, 4096), 1);
 	out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(seal_fd(&keys, in, out, hex, &mc, &err), CB_ERR_CORRUPT);
+	assert_int_equal(seal_fd(&keys, in, out, hex, &mc, NULL, &err), CB_ERR_CORRUPT);
 	assert_non_null(strstr(err.msg, "changed since it was written"));
 	close(out);
 	close(in);
