@@ -36,6 +36,7 @@ enum result conf_defaults(struct conf *c, struct error *err)
 	c->sync_reconcile_interval = 3600.0;
 	c->daily = (struct conf_schedule){.enabled = true, .hour = 2};
 	c->weekly = (struct conf_schedule){.enabled = true, .hour = 3, .weekday = 0};
+	c->drill_schedule = (struct conf_schedule){.enabled = true, .hour = 5, .weekday = 0};
 	c->monthly = (struct conf_schedule){.enabled = true, .hour = 4, .mday = 1};
 	c->catch_up = true;
 	c->watch_enabled = true;
@@ -156,6 +157,8 @@ void conf_free(struct conf *c)
 	free(c->metrics_listen);
 	free(c->enc_recipients);
 	free(c->sign_verify_key);
+	free(c->drill_check_sql);
+	free(c->drill_dir);
 	char *secrets[] = {c->enc_identity, c->enc_passphrase, c->sign_key};
 	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
 		if (secrets[i])

@@ -191,6 +191,11 @@ struct conf {
 	bool local_encrypt;         /* [local] encrypt: its new backups and increments
 				     * are age files for [encryption] recipients */
 	struct conf_schedule daily, weekly, monthly; /* [schedule] */
+	struct conf_schedule drill_schedule; /* [drill] schedule: when the agent drills */
+	char *drill_check_sql;      /* [drill] check_sql: statements that must each
+				     * return a true value, or NULL */
+	char *drill_dir;            /* [drill] dir: scratch space, NULL: beside the
+				     * database (.cbsync-drill) */
 	char *timezone;             /* [schedule] timezone: "UTC" or an IANA name */
 	bool catch_up;              /* [schedule] catch_up */
 	bool watch_enabled;         /* [watch] enabled */

@@ -35,6 +35,8 @@ enum conf_vtype {
 	VT_SECRET,      /* char *, any text, or NULL; secret */
 	VT_SIGN_KEY,    /* char *, an Ed25519 private key in PEM, or NULL; secret */
 	VT_VERIFY_KEY,  /* char *, an Ed25519 public key as one base64 line, or NULL */
+	VT_SQL,         /* char *, SQL text (one or more statements), or NULL */
+	VT_OPT_PATH,    /* char *, a path, or NULL when empty (a default applies) */
 };
 
 /* One key of the fixed sections ([database] .. [log]). */

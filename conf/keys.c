@@ -57,6 +57,9 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"encryption", "passphrase", VT_SECRET, FIELD(enc_passphrase), BT_COUNT},
 	{"signing", "key", VT_SIGN_KEY, FIELD(sign_key), BT_COUNT},
 	{"signing", "verify_key", VT_VERIFY_KEY, FIELD(sign_verify_key), BT_COUNT},
+	{"drill", "schedule", VT_WEEKLY, FIELD(drill_schedule), BT_COUNT},
+	{"drill", "check_sql", VT_SQL, FIELD(drill_check_sql), BT_COUNT},
+	{"drill", "dir", VT_OPT_PATH, FIELD(drill_dir), BT_COUNT},
 	{"metrics", "listen", VT_LISTEN, FIELD(metrics_listen), BT_COUNT},
 	{"log", "format", VT_LOG_FORMAT, FIELD(log_format), BT_COUNT},
 	{"log", "level", VT_LOG_LEVEL, FIELD(log_level), BT_COUNT},
@@ -344,6 +347,8 @@ bool conf_fixed_apply(struct conf *c, const struct conf_fixed_key *k, const char
 	case VT_SECRET:
 	case VT_SIGN_KEY:
 	case VT_VERIFY_KEY:
+	case VT_SQL:
+	case VT_OPT_PATH:
 		return apply_key(f, k->type, value, why, why_size, nomem);
 	case VT_LOG_LEVEL:
 		for (int l = LOG_DEBUG; l <= LOG_ERROR; l++) {
@@ -385,7 +390,9 @@ void conf_fixed_format(const struct conf *c, const struct conf_fixed_key *k, cha
 		return;
 	}
 	case VT_RECIPIENTS:
-	case VT_VERIFY_KEY: {
+	case VT_VERIFY_KEY:
+	case VT_SQL:
+	case VT_OPT_PATH: {
 		const char *s = *(char *const *)f;
 		snprintf(buf, size, "%s", s ? s : "");
 		return;

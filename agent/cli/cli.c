@@ -33,7 +33,7 @@ struct opt_spec {
 /* Verbs that read the configuration. */
 #define V_CONF (V(VERB_BACKUP) | V(VERB_LIST) | V(VERB_STATS) | V(VERB_RESTORE) | \
 		V(VERB_PRUNE) | V(VERB_VERIFY) | V(VERB_PUSH) | V(VERB_AGENT) | V(VERB_STATUS) | \
-		V(VERB_CONFIG))
+		V(VERB_CONFIG) | V(VERB_DRILL))
 
 static const struct opt_spec options[] = {
 	{"config", ARG_VALUE, OPT_CONFIG, V_CONF},
@@ -41,13 +41,13 @@ static const struct opt_spec options[] = {
 	{"dir", ARG_VALUE, OPT_DIR, V_CONF},
 	{"help", ARG_NONE, OPT_HELP, V_ALL},
 	{"type", ARG_VALUE, OPT_TYPE, V(VERB_BACKUP) | V(VERB_RESTORE)},
-	{"json", ARG_NONE, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS)},
+	{"json", ARG_NONE, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS) | V(VERB_DRILL)},
 	{"path", ARG_VALUE, OPT_PATH, V(VERB_RESTORE)},
 	{"to", ARG_VALUE, OPT_TO, V(VERB_RESTORE)},
 	{"dry-run", ARG_NONE, OPT_DRY_RUN, V(VERB_PRUNE) | V(VERB_RESTORE)},
 	{"no-sync", ARG_NONE, OPT_NO_SYNC, V(VERB_BACKUP)},
 	{"remote", ARG_VALUE, OPT_REMOTE, V(VERB_PUSH)},
-	{"tier", ARG_VALUE, OPT_TIER, V(VERB_LIST) | V(VERB_VERIFY) | V(VERB_PRUNE)},
+	{"tier", ARG_VALUE, OPT_TIER, V(VERB_LIST) | V(VERB_VERIFY) | V(VERB_PRUNE) | V(VERB_DRILL)},
 	{"from", ARG_VALUE, OPT_FROM, V(VERB_RESTORE)},
 	{"latest", ARG_COUNT, OPT_LATEST, V(VERB_RESTORE) | V(VERB_VERIFY)},
 	{"name", ARG_VALUE, OPT_NAME, V(VERB_RESTORE)},
@@ -167,6 +167,21 @@ static const struct verb_info verbs[VERB_COUNT] = {
 			 "age1...' on standard error.  The public key is the recipient to encrypt\n"
 			 "to; the file is the identity that decrypts, for cbsync or for\n"
 			 "'age -d -i FILE'.  Keep it off the machine whose backups it protects.\n"},
+	[VERB_DRILL] = {"drill", "prove each tier restores: restore its newest state aside and "
+			"check it",
+			"cbsync drill [--tier local|REMOTE|all] [--json]",
+			"  --tier T     the local tier, one remote, or every tier (default all)\n"
+			"  --json       one JSON array, an object per tier\n"
+			"\n"
+			"For each tier: restore its newest state (snapshot and increments,\n"
+			"decrypted if need be) with every check restore makes into a scratch\n"
+			"directory ([drill] dir, default .cbsync-drill beside the database), run\n"
+			"PRAGMA foreign_key_check and each statement of [drill] check_sql (each\n"
+			"must return a true value), then remove the copy.  Prints the recovery\n"
+			"time and how old the recovered state was; records both for status,\n"
+			"/metrics and /healthz.  Never touches the database or any tier.  Exit 0\n"
+			"when every drill passed, else the worst failure's status (5: a backup or\n"
+			"a check failed).\n"},
 	[VERB_VERSION] = {"version", "print the version", "cbsync version", ""},
 	[VERB_HELP] = {"help", "show help for cbsync, for one verb, or for the backends",
 		       "cbsync help [VERB | backends]", ""},

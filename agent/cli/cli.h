@@ -25,6 +25,7 @@ enum verb {
 	VERB_STATUS,
 	VERB_CONFIG,
 	VERB_KEYGEN,
+	VERB_DRILL,
 	VERB_VERSION,
 	VERB_HELP,
 	VERB_COUNT
@@ -37,14 +38,14 @@ struct cli {
 	const char *db;       /* --db */
 	const char *dir;      /* --dir */
 	const char *type;     /* backup --type */
-	bool json;            /* list, stats, status --json */
+	bool json;            /* list, stats, status, drill --json */
 	const char *path;     /* restore --path */
 	const char *to;       /* restore --to */
 	bool dry_run;         /* prune, restore --dry-run */
 	bool no_sync;         /* backup --no-sync */
 	const char *remote;   /* push --remote */
 	bool check_remotes;   /* config check --remotes */
-	const char *tier;     /* list, verify, prune --tier */
+	const char *tier;     /* list, verify, prune, drill --tier */
 	const char *from;     /* restore --from */
 	bool latest;          /* restore, verify --latest */
 	long latest_n;        /* verify --latest N (0 when not given) */

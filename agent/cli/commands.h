@@ -21,6 +21,7 @@ enum result cmd_agent(struct cli *cli, struct error *err);
 enum result cmd_status(struct cli *cli, struct error *err);
 enum result cmd_config(struct cli *cli, struct error *err);
 enum result cmd_keygen(struct cli *cli, struct error *err);
+enum result cmd_drill(struct cli *cli, struct error *err);
 
 /* cbsync help backends */
 void print_backends_help(void);

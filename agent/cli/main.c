@@ -28,6 +28,7 @@ static const verb_fn verb_table[VERB_COUNT] = {
 	[VERB_STATUS] = cmd_status,
 	[VERB_CONFIG] = cmd_config,
 	[VERB_KEYGEN] = cmd_keygen,
+	[VERB_DRILL] = cmd_drill,
 	[VERB_VERSION] = cmd_version,
 };
 

@@ -278,7 +278,8 @@ static enum result restore_by_name(struct restore_ctx *x, size_t first, struct e
 	return r;
 }
 
-static enum result restore_tiers(struct cli *cli, struct error *err)
+static enum result restore_tiers(struct cli *cli, struct restore_report *drill,
+				 struct error *err)
 {
 	const struct conf *c = &cli->conf;
 	struct tier_set set = {0};
@@ -287,7 +288,7 @@ static enum result restore_tiers(struct cli *cli, struct error *err)
 	char stem[BACKUP_STEM_MAX + 1];
 	struct restore_ctx x = {.cli = cli, .set = &set, .cands = &cands, .stem = stem,
 				.target = cli->to ? cli->to : c->db_path, .start = time_mono(),
-				.lock = &lock, .at_ms = INT64_MAX};
+				.lock = &lock, .at_ms = INT64_MAX, .drill = drill};
 	enum result r;
 
 	if (cli->type && !backup_type_parse(cli->type, &x.type))
@@ -395,5 +396,11 @@ enum result cmd_restore(struct cli *cli, struct error *err)
 		}
 		return restore_path(cli, err);
 	}
-	return restore_tiers(cli, err);
+	return restore_tiers(cli, NULL, err);
+}
+
+enum result restore_for_drill(struct cli *cli, struct restore_report *rep, struct error *err)
+{
+	memset(rep, 0, sizeof(*rep));
+	return restore_tiers(cli, rep, err);
 }

@@ -19,6 +19,16 @@
  * time (see restore_cmd.c). */
 #define FUTURE_TOLERANCE (10 * 60)
 
+/* What a restore for a drill (drill.h) restored: the restore itself says
+ * nothing on stdout and records nothing; the drill reports it. */
+struct restore_report {
+	char snapshot[BACKUP_NAME_MAX];
+	char source[512];          /* "local", "local + 12 increments" */
+	size_t increments;
+	int64_t state_ms;          /* the state it reached */
+	struct check_result check;
+};
+
 /* What restore_cmd.c found before choosing by time. */
 struct restore_ctx {
 	struct cli *cli;
@@ -33,6 +43,7 @@ struct restore_ctx {
 	const char *target;        /* the database restored into */
 	double start;              /* time_mono() at the start */
 	struct dir_lock *lock;     /* taken when something is about to be restored */
+	struct restore_report *drill;  /* a drill's restore: quiet, no lock, filled in */
 };
 
 /* Is candidate i one to choose?  Warns (once per candidate) about one it
@@ -55,5 +66,10 @@ enum result restore_dry_target(const struct cli *cli, const char *target, struct
 /* Choose by time (--latest, --before, --at) among x's candidates and their
  * chains, and restore (or, with --dry-run, say what would be restored). */
 enum result restore_by_time(struct restore_ctx *x, struct error *err);
+
+/* The newest state cli->from holds, restored into cli->to as a drill does:
+ * every check restore makes, nothing printed or logged, no lock taken (a
+ * new file is all it writes); *rep says what it restored. */
+enum result restore_for_drill(struct cli *cli, struct restore_report *rep, struct error *err);
 
 #endif

@@ -289,6 +289,7 @@ static enum result apply(struct by_time *b, const struct pitr_plan *p, size_t *f
 		return r;
 	}
 	progress_start(&bar, "restore", cand->size);
+	bar.enabled = bar.enabled && !x->drill;
 	if (p->n_steps == 0) {
 		r = tiers_fetch(x->set, cand, job.tmp.fd, job.tmp.tmp_path, &bar, &check, &meta,
 				&have_meta, err);
@@ -296,6 +297,7 @@ static enum result apply(struct by_time *b, const struct pitr_plan *p, size_t *f
 					   &check, &meta, &have_meta, err))) {
 		progress_end(&bar);
 		progress_start(&bar, "increments", step_bytes);
+		bar.enabled = bar.enabled && !x->drill;
 		b->plan = p;
 		struct restore_chain rc = {
 			.snapshot = cand->name,
@@ -324,7 +326,8 @@ static enum result apply(struct by_time *b, const struct pitr_plan *p, size_t *f
 	time_format_iso_ms(p->reach_ms, at, sizeof(at));
 	if (r) {
 		error_prefix(err, "%s", where);
-		oplog_record(c->local_dir, "restore", cand->name, r, seconds, err->msg);
+		if (!x->drill)
+			oplog_record(c->local_dir, "restore", cand->name, r, seconds, err->msg);
 		return r;
 	}
 	/* "local", or "local + 12 increments" (from where they came, if
@@ -338,6 +341,15 @@ static enum result apply(struct by_time *b, const struct pitr_plan *p, size_t *f
 		snprintf(source + o, sizeof(source) - o, " + %zu increment%s%s%s", p->n_steps,
 			 p->n_steps == 1 ? "" : "s", strcmp(tiers, where) ? " from " : "",
 			 strcmp(tiers, where) ? tiers : "");
+	}
+	if (x->drill) {
+		struct restore_report *rep = x->drill;
+		snprintf(rep->snapshot, sizeof(rep->snapshot), "%s", cand->name);
+		snprintf(rep->source, sizeof(rep->source), "%s", source);
+		rep->increments = p->n_steps;
+		rep->state_ms = p->reach_ms;
+		rep->check = check;
+		return CB_OK;
 	}
 	snprintf(what, sizeof(what), "%s from %s", cand->name, source);
 	restore_print(what, x->target, &out, &check, p->reach_ms, p->n_steps, seconds);
@@ -422,7 +434,7 @@ enum result restore_by_time(struct restore_ctx *x, struct error *err)
 			pitr_plan_free(&plan);
 			break;
 		}
-		if (x->lock->fd < 0 &&
+		if (!x->drill && x->lock->fd < 0 &&
 		    (r = local_lock(c->local_dir, c->lock_timeout, "restore", x->lock, err))) {
 			pitr_plan_free(&plan);
 			break;

@@ -34,6 +34,40 @@ static void print_time(const char *label, int64_t t)
 	}
 }
 
+/* The last restore drill of each tier (agent/tiers/drills.h). */
+static void print_drills(const char *dir)
+{
+	struct drill_record d[DRILLS_MAX];
+	size_t n = 0;
+	struct error ignored = {0};
+	if (drills_read(dir, d, DRILLS_MAX, &n, &ignored) || n == 0)
+		return;
+	printf("\nLast restore drill:\n");
+	for (size_t i = 0; i < n; i++) {
+		char when[32], at[32];
+		time_format_iso(d[i].ran_at, when, sizeof(when));
+		if (d[i].ok) {
+			time_format_iso_ms(d[i].state_ms, at, sizeof(at));
+			printf("  %-12s ok %s: recovered in %.2fs a state at %s (%.0fs old)\n",
+			       d[i].tier, when, d[i].seconds, at, d[i].rpo);
+		} else {
+			printf("  %-12s FAILED %s: %s\n", d[i].tier, when, d[i].error);
+		}
+	}
+}
+
+static json_t *drills_json(const char *dir)
+{
+	struct drill_record d[DRILLS_MAX];
+	size_t n = 0;
+	struct error ignored = {0};
+	json_t *arr = json_array();
+	if (arr && !drills_read(dir, d, DRILLS_MAX, &n, &ignored))
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, drill_record_json(&d[i]));
+	return arr ? arr : json_null();
+}
+
 enum result cmd_status(struct cli *cli, struct error *err)
 {
 	struct agent_state s;
@@ -41,9 +75,18 @@ enum result cmd_status(struct cli *cli, struct error *err)
 	enum result r = state_read(dir, &s, err);
 	if (r == CB_ERR_NOT_FOUND) {
 		if (cli->json) {
-			printf("{\n  \"running\": false,\n  \"state\": null\n}\n");
+			json_t *doc = json_pack("{s:b, s:n, s:o}", "running", false, "state",
+						"drills", drills_json(dir));
+			char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+					 : NULL;
+			json_decref(doc);
+			if (!text)
+				return error_nomem(err);
+			printf("%s\n", text);
+			free(text);
 		} else {
 			printf("No agent has run with the backup directory %s\n", dir);
+			print_drills(dir);
 		}
 		return CB_OK;
 	}
@@ -65,8 +108,8 @@ enum result cmd_status(struct cli *cli, struct error *err)
 			json_object_set_new(json_array_get(remotes, i), "lag_seconds",
 					    json_integer(lag > 0 ? lag : 0));
 		}
-		json_t *doc = json_pack("{s:b, s:o}", "running", running, "state",
-					state ? state : json_null());
+		json_t *doc = json_pack("{s:b, s:o, s:o}", "running", running, "state",
+					state ? state : json_null(), "drills", drills_json(dir));
 		char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(doc);
 		if (!text)
@@ -104,6 +147,10 @@ enum result cmd_status(struct cli *cli, struct error *err)
 	print_time("  monthly  ", s.next[BT_MONTHLY]);
 	printf("  change   %s\n", s.change_pending ? "pending (the database changed)"
 						 : "when the database changes");
+	if (s.drilling)
+		printf("  drill    running\n");
+	else
+		print_time("  drill    ", s.next_drill);
 	if (s.captures_wal || s.captures_diff) {
 		printf("\nCaptures:   %llu from the WAL (%llu across a restart), %llu by page diff\n",
 		       (unsigned long long)s.captures_wal, (unsigned long long)s.restarts_followed,
@@ -142,6 +189,7 @@ enum result cmd_status(struct cli *cli, struct error *err)
 		if (rs->failing)
 			printf("               %s\n", rs->error);
 	}
+	print_drills(dir);
 	if (s.have_error) {
 		char when[32];
 		time_format_iso(s.error_time, when, sizeof(when));

@@ -141,6 +141,7 @@ static void on_signal(struct daemon *d)
 			log_info("agent", "stopping (%s)", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 			if (d->busy || daemon_remotes_busy(d))
 				cancel_request();
+			daemon_drill_stop(d);
 		}
 	}
 }
@@ -165,6 +166,16 @@ static int poll_timeout_ms(struct daemon *d)
 				due = fmin(due, s->listed_at + d->conf.sync_reconcile_interval);
 		}
 	}
+	/* The next drill, or a running one's end (polled). */
+	if (!d->stopping) {
+		int64_t next = daemon_drill_next(d);
+		if (next != INT64_MAX)
+			due = fmin(due, now + (double)(next - time_now()));
+	}
+	if (d->drill_pid > 0)
+		due = fmin(due, now + 0.5);
+	/* A drill someone ran by hand: its record is read again this often. */
+	due = fmin(due, now + DRILL_RECORD_POLL);
 	if (isinf(due))
 		return -1;
 	double ms = ceil((due - now) * 1000.0);
@@ -261,6 +272,7 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 	daemon_remotes_setup(&d);
 	d.last_check = time_now();
 	daemon_catch_up(&d);
+	daemon_drill_start(&d);
 	daemon_arm_timer(&d);
 	daemon_set_activity(&d, "%s", "idle");
 	daemon_save_state(&d);
@@ -272,7 +284,8 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 	for (;;) {
 		daemon_maybe_start(&d);
 		daemon_remotes_maybe_start(&d);
-		if (d.stopping && !d.busy && !daemon_remotes_busy(&d))
+		daemon_drill_poll(&d);
+		if (d.stopping && !d.busy && !daemon_remotes_busy(&d) && d.drill_pid <= 0)
 			break;
 		/* signalfd, timerfd, backup worker, watch, then the remotes. */
 		size_t nfds = 4 + d.n_remotes + d.n_retired;

@@ -46,6 +46,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define RETRY_FIRST 5.0
@@ -125,6 +126,11 @@ struct daemon {
 	size_t n_retired;
 	unsigned seed;                   /* for retry jitter */
 	struct metrics *metrics;         /* NULL unless [metrics] listen is set */
+	pid_t drill_pid;                 /* the running drill's, 0: none */
+	int64_t drill_started;           /* when it started (wall clock) */
+	int64_t drill_base;              /* the schedule is due past this */
+	int64_t drills_stamp;            /* the drill record's mtime when read */
+	bool drill_stop_sent;
 };
 
 /* daemon.c: the state file, what the agent is doing */
@@ -140,6 +146,13 @@ void daemon_finish_job(struct daemon *d);
 void daemon_arm_timer(struct daemon *d);
 void daemon_check_schedules(struct daemon *d);
 void daemon_catch_up(struct daemon *d);
+
+/* daemon_drill.c: restore drills on [drill] schedule, as a child process */
+#define DRILL_RECORD_POLL 5.0   /* seconds between looks at the drill record */
+void daemon_drill_start(struct daemon *d);
+void daemon_drill_poll(struct daemon *d);
+int64_t daemon_drill_next(const struct daemon *d);
+void daemon_drill_stop(struct daemon *d);
 
 /* daemon_remotes.c: one sync worker per remote */
 enum result daemon_remotes_check(const struct conf *c, struct error *err);

@@ -77,6 +77,32 @@ static void header(struct buf *t, const char *name, const char *type, const char
 	buf_addf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The last restore drill of each tier (cbsync drill, or the agent's). */
+static void render_drills(struct buf *t, const struct agent_state *s)
+{
+	header(t, "cbsync_drill_ok", "gauge", "1 if the last restore drill of the tier passed.");
+	for (size_t i = 0; i < s->n_drills; i++)
+		buf_addf(t, "cbsync_drill_ok{tier=\"%s\"} %d\n", s->drills[i].tier,
+			 s->drills[i].ok ? 1 : 0);
+	header(t, "cbsync_drill_duration_seconds", "gauge",
+	       "How long the last drill of the tier took to recover the database (its RTO).");
+	for (size_t i = 0; i < s->n_drills; i++)
+		buf_addf(t, "cbsync_drill_duration_seconds{tier=\"%s\"} %.3f\n", s->drills[i].tier,
+			 s->drills[i].seconds);
+	header(t, "cbsync_drill_last_success_timestamp_seconds", "gauge",
+	       "When a restore drill of the tier last passed.");
+	for (size_t i = 0; i < s->n_drills; i++)
+		if (s->drills[i].last_success)
+			buf_addf(t, "cbsync_drill_last_success_timestamp_seconds{tier=\"%s\"} %lld\n",
+				 s->drills[i].tier, (long long)s->drills[i].last_success);
+	header(t, "cbsync_drill_recovered_age_seconds", "gauge",
+	       "How old the state the last passing drill of the tier recovered was (its RPO).");
+	for (size_t i = 0; i < s->n_drills; i++)
+		if (s->drills[i].ok)
+			buf_addf(t, "cbsync_drill_recovered_age_seconds{tier=\"%s\"} %.3f\n",
+				 s->drills[i].tier, s->drills[i].rpo);
+}
+
 char *metrics_render(const struct agent_state *s)
 {
 	struct buf t = {0};
@@ -189,6 +215,7 @@ char *metrics_render(const struct agent_state *s)
 	header(&t, "cbsync_log_up", "gauge",
 	       "1 while the agent's log (stderr) can be written; 0 once a line was lost.");
 	buf_addf(&t, "cbsync_log_up %d\n", s->log_lost ? 0 : 1);
+	render_drills(&t, s);
 	return buf_take(&t);
 }
 
@@ -201,6 +228,15 @@ char *metrics_health(const struct agent_state *s, bool *healthy)
 			continue;
 		*healthy = false;
 		buf_addf(&t, "failing: remote '%s': %s\n", s->remotes[i].name, s->remotes[i].error);
+	}
+	for (size_t i = 0; i < s->n_drills; i++) {
+		const struct drill_record *d = &s->drills[i];
+		char at[32];
+		if (d->ok)
+			continue;
+		*healthy = false;
+		time_format_iso(d->ran_at, at, sizeof(at));
+		buf_addf(&t, "failing: the drill of tier '%s' at %s: %s\n", d->tier, at, d->error);
 	}
 	if (*healthy)
 		buf_addf(&t, "ok\n");

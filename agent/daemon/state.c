@@ -58,6 +58,8 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 			json_object_set_new(next, name, time_or_null(s->next[t]));
 		json_object_set_new(made, name, json_integer((json_int_t)s->made[t]));
 	}
+	json_object_set_new(next, "drill", s->drilling ? json_string("running")
+						      : time_or_null(s->next_drill));
 	json_object_set_new(next, "change", json_string(s->change_pending ? "pending" : "idle"));
 	json_object_set_new(next, "change_since",
 			    time_or_null(s->change_pending ? s->change_since : 0));
@@ -189,6 +191,9 @@ enum result state_read(const char *dir, struct agent_state *s, struct error *err
 	s->change_pending = json_is_string(change) &&
 			    strcmp(json_string_value(change), "pending") == 0;
 	s->change_since = parse_time(json_object_get(next, "change_since"));
+	json_t *drill = json_object_get(next, "drill");
+	s->drilling = json_is_string(drill) && strcmp(json_string_value(drill), "running") == 0;
+	s->next_drill = s->drilling ? 0 : parse_time(drill);
 	json_t *lost = json_object_get(doc, "log_lost");
 	if (json_is_object(lost)) {
 		s->log_lost = true;

@@ -10,6 +10,7 @@
 #define CBSYNC_STATE_H
 
 #include "agent/daemon/watch.h"
+#include "agent/tiers/drills.h"
 #include "common/backup_name.h"
 #include "common/result.h"
 
@@ -82,6 +83,12 @@ struct agent_state {
 	char error[ERROR_MSG_MAX];
 	size_t n_remotes;
 	struct state_remote remotes[STATE_MAX_REMOTES];
+	/* The last drill of each tier (agent/tiers/drills.h), for /metrics and
+	 * /healthz: read from its own file, not written to this one. */
+	size_t n_drills;
+	struct drill_record drills[STATE_MAX_REMOTES + 1];
+	bool drilling;                 /* a scheduled drill is running */
+	int64_t next_drill;            /* 0: not scheduled */
 };
 
 enum result state_write(const char *dir, const struct agent_state *s, struct error *err);
