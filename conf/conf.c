@@ -37,6 +37,8 @@ enum result conf_defaults(struct conf *c, struct error *err)
 	c->daily = (struct conf_schedule){.enabled = true, .hour = 2};
 	c->weekly = (struct conf_schedule){.enabled = true, .hour = 3, .weekday = 0};
 	c->drill_schedule = (struct conf_schedule){.enabled = true, .hour = 5, .weekday = 0};
+	c->alert_max_lag = 300;
+	c->alert_max_age = 26 * 3600;
 	c->monthly = (struct conf_schedule){.enabled = true, .hour = 4, .mday = 1};
 	c->catch_up = true;
 	c->watch_enabled = true;
@@ -159,6 +161,7 @@ void conf_free(struct conf *c)
 	free(c->sign_verify_key);
 	free(c->drill_check_sql);
 	free(c->drill_dir);
+	free(c->alert_exec);
 	char *secrets[] = {c->enc_identity, c->enc_passphrase, c->sign_key};
 	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
 		if (secrets[i])

@@ -196,6 +196,12 @@ struct conf {
 				     * return a true value, or NULL */
 	char *drill_dir;            /* [drill] dir: scratch space, NULL: beside the
 				     * database (.cbsync-drill) */
+	double alert_max_lag;       /* [alert] max_lag: a tier lacking a change this
+				     * long is stale, seconds */
+	double alert_max_age;       /* [alert] max_age: a newest snapshot this old is
+				     * stale while a schedule expects one, seconds */
+	char *alert_exec;           /* [alert] exec: run on each change of a tier's
+				     * health, the event as JSON on stdin; NULL: none */
 	char *timezone;             /* [schedule] timezone: "UTC" or an IANA name */
 	bool catch_up;              /* [schedule] catch_up */
 	bool watch_enabled;         /* [watch] enabled */

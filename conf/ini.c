@@ -24,7 +24,7 @@
 #include <strings.h>
 
 static const char *const fixed_sections[] = {"database", "local", "schedule", "watch", "replicate",
-						 "restore", "sync", "encryption", "signing", "drill", "metrics", "log"};
+						 "restore", "sync", "encryption", "signing", "drill", "alert", "metrics", "log"};
 #define N_SECTIONS (sizeof(fixed_sections) / sizeof(fixed_sections[0]))
 _Static_assert(N_SECTIONS <= LD_MAX_SECTIONS, "struct loader counts too few sections");
 

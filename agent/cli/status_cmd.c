@@ -189,6 +189,13 @@ enum result cmd_status(struct cli *cli, struct error *err)
 		if (rs->failing)
 			printf("               %s\n", rs->error);
 	}
+	if (s.n_health && running) {
+		printf("\nHealth:\n");
+		for (size_t i = 0; i < s.n_health; i++)
+			printf("  %-12s %s%s%s\n", s.health[i].tier,
+			       s.health[i].healthy ? "ok" : s.health[i].stale ? "STALE" : "UNHEALTHY",
+			       s.health[i].why[0] ? ": " : "", s.health[i].why);
+	}
 	print_drills(dir);
 	if (s.have_error) {
 		char when[32];

@@ -273,6 +273,7 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 	d.last_check = time_now();
 	daemon_catch_up(&d);
 	daemon_drill_start(&d);
+	daemon_alert_start(&d);
 	daemon_arm_timer(&d);
 	daemon_set_activity(&d, "%s", "idle");
 	daemon_save_state(&d);
@@ -285,6 +286,7 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 		daemon_maybe_start(&d);
 		daemon_remotes_maybe_start(&d);
 		daemon_drill_poll(&d);
+		daemon_alert_check(&d);
 		if (d.stopping && !d.busy && !daemon_remotes_busy(&d) && d.drill_pid <= 0)
 			break;
 		/* signalfd, timerfd, backup worker, watch, then the remotes. */

@@ -131,6 +131,9 @@ struct daemon {
 	int64_t drill_base;              /* the schedule is due past this */
 	int64_t drills_stamp;            /* the drill record's mtime when read */
 	bool drill_stop_sent;
+	int64_t newest_snapshot;         /* the local tier's newest (seconds), 0: none */
+	int64_t local_stamp;             /* the backup directory's mtime when listed */
+	double local_listed;             /* when (monotonic) */
 };
 
 /* daemon.c: the state file, what the agent is doing */
@@ -153,6 +156,12 @@ void daemon_drill_start(struct daemon *d);
 void daemon_drill_poll(struct daemon *d);
 int64_t daemon_drill_next(const struct daemon *d);
 void daemon_drill_stop(struct daemon *d);
+
+/* daemon_alert.c: freshness, each tier's health, the [alert] exec hook */
+#define ALERT_RELIST 30.0       /* seconds: the local tier listed again at most this often */
+void daemon_alert_start(struct daemon *d);
+void daemon_alert_snapshot(struct daemon *d, int64_t created);
+void daemon_alert_check(struct daemon *d);
 
 /* daemon_remotes.c: one sync worker per remote */
 enum result daemon_remotes_check(const struct conf *c, struct error *err);

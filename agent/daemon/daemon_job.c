@@ -211,6 +211,7 @@ void daemon_finish_job(struct daemon *d)
 		l->time = j->out.meta.created;
 		l->seconds = j->out.seconds;
 		d->state.made[j->type]++;
+		daemon_alert_snapshot(d, j->out.meta.created);
 		d->fp = d->fp_job;
 		/* A new chain: what kept a remote from following the old one is
 		 * for the next sync to judge again. */

@@ -216,6 +216,16 @@ char *metrics_render(const struct agent_state *s)
 	       "1 while the agent's log (stderr) can be written; 0 once a line was lost.");
 	buf_addf(&t, "cbsync_log_up %d\n", s->log_lost ? 0 : 1);
 	render_drills(&t, s);
+	header(&t, "cbsync_tier_healthy", "gauge",
+	       "1 unless the tier is stale, failing, or failed its last restore drill.");
+	for (size_t i = 0; i < s->n_health; i++)
+		buf_addf(&t, "cbsync_tier_healthy{tier=\"%s\"} %d\n", s->health[i].tier,
+			 s->health[i].healthy ? 1 : 0);
+	header(&t, "cbsync_tier_stale", "gauge",
+	       "1 while the tier lacks changes past [alert] max_lag or max_age.");
+	for (size_t i = 0; i < s->n_health; i++)
+		buf_addf(&t, "cbsync_tier_stale{tier=\"%s\"} %d\n", s->health[i].tier,
+			 s->health[i].stale ? 1 : 0);
 	return buf_take(&t);
 }
 
@@ -228,6 +238,14 @@ char *metrics_health(const struct agent_state *s, bool *healthy)
 			continue;
 		*healthy = false;
 		buf_addf(&t, "failing: remote '%s': %s\n", s->remotes[i].name, s->remotes[i].error);
+	}
+	for (size_t i = 0; i < s->n_health; i++) {
+		const struct state_health *h = &s->health[i];
+		if (h->stale || (strcmp(h->tier, "local") == 0 && !h->healthy)) {
+			*healthy = false;
+			buf_addf(&t, "%s: tier '%s': %s\n", h->stale ? "stale" : "failing", h->tier,
+				 h->why);
+		}
 	}
 	for (size_t i = 0; i < s->n_drills; i++) {
 		const struct drill_record *d = &s->drills[i];

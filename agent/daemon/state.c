@@ -108,6 +108,18 @@ enum result state_write(const char *dir, const struct agent_state *s, struct err
 					  "message", text_value(s->error))
 			      : json_null(),
 		"remotes", remotes);
+	json_t *health = json_array();
+	for (size_t i = 0; health && i < s->n_health; i++) {
+		const struct state_health *h = &s->health[i];
+		json_array_append_new(health, json_pack("{s:o, s:b, s:b, s:o}", "tier",
+							text_value(h->tier), "healthy", h->healthy,
+							"stale", h->stale, "reasons",
+							h->why[0] ? text_value(h->why) : json_null()));
+	}
+	if (doc && health)
+		json_object_set_new(doc, "health", health);
+	else
+		json_decref(health);
 	if (doc && captures)
 		json_object_set_new(doc, "captures", captures);
 	else
@@ -191,6 +203,17 @@ enum result state_read(const char *dir, struct agent_state *s, struct error *err
 	s->change_pending = json_is_string(change) &&
 			    strcmp(json_string_value(change), "pending") == 0;
 	s->change_since = parse_time(json_object_get(next, "change_since"));
+	json_t *health = json_object_get(doc, "health"), *h;
+	size_t hi;
+	json_array_foreach(health, hi, h) {
+		if (s->n_health >= sizeof(s->health) / sizeof(*s->health))
+			break;
+		struct state_health *x = &s->health[s->n_health++];
+		copy_str(x->tier, sizeof(x->tier), json_object_get(h, "tier"));
+		x->healthy = json_is_true(json_object_get(h, "healthy"));
+		x->stale = json_is_true(json_object_get(h, "stale"));
+		copy_str(x->why, sizeof(x->why), json_object_get(h, "reasons"));
+	}
 	json_t *drill = json_object_get(next, "drill");
 	s->drilling = json_is_string(drill) && strcmp(json_string_value(drill), "running") == 0;
 	s->next_drill = s->drilling ? 0 : parse_time(drill);

@@ -51,6 +51,14 @@ struct state_last {
 	double seconds;    /* how long it took */
 };
 
+/* A tier's health as the agent judges it (daemon_alert.c). */
+struct state_health {
+	char tier[DRILL_TIER_MAX];
+	bool healthy;
+	bool stale;                    /* lacking changes past max_lag / max_age */
+	char why[384];                 /* the reasons, "; "-separated */
+};
+
 struct agent_state {
 	long pid;
 	int64_t started;
@@ -89,6 +97,8 @@ struct agent_state {
 	struct drill_record drills[STATE_MAX_REMOTES + 1];
 	bool drilling;                 /* a scheduled drill is running */
 	int64_t next_drill;            /* 0: not scheduled */
+	size_t n_health;               /* each tier's health, local first */
+	struct state_health health[STATE_MAX_REMOTES + 1];
 };
 
 enum result state_write(const char *dir, const struct agent_state *s, struct error *err);

@@ -1,0 +1,259 @@
+/*
+ * Freshness and health, tier by tier, and the [alert] exec hook.
+ *
+ * A tier is stale when it lacks a change the database has had for longer
+ * than [alert] max_lag (its replication lag: the local tier's is the age of
+ * the oldest change not captured yet, a remote's that of the oldest
+ * captured change it does not hold), or when the local tier's newest
+ * snapshot is older than max_age while a schedule expects one -- unless the
+ * database has not been written since that snapshot: an idle database
+ * whose tiers hold its current state is healthy however old its backups
+ * are.  A tier is unhealthy when it is stale, when its backups or syncs
+ * are failing, or when its last restore drill failed.  Each change of a
+ * tier's health is logged and, with [alert] exec, runs that program with
+ * the event as one JSON object on its standard input:
+ *
+ *   {"event": "unhealthy" | "recovered", "tier": "offsite",
+ *    "reasons": ["lacks a change captured 7min ago (max_lag 5min)"],
+ *    "time": "2026-11-30T10:00:00Z", "host": "db1"}
+ *
+ * The program runs detached (its parent exits at once, so the agent never
+ * waits for it or leaves a zombie); what it does is its own business.
+ */
+#include "agent/daemon/daemon_internal.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+/* The newest snapshot of this database in the local tier (seconds), 0 if
+ * none or it cannot be listed. */
+static int64_t newest_local(const struct conf *c)
+{
+	struct tier t;
+	struct catalog cat = {0};
+	struct error err = {0};
+	char stem[BACKUP_STEM_MAX + 1];
+	int64_t newest = 0;
+	backup_db_stem(c->db_path, stem, sizeof(stem));
+	if (!tier_open_local(&t, c->local_dir, &c->local_keep, &err) &&
+	    !tier_catalog(&t, stem, NULL, &cat, &err))
+		for (size_t i = 0; i < cat.n; i++)
+			if (cat.items[i].has_data && cat.items[i].parsed.created > newest)
+				newest = cat.items[i].parsed.created;
+	catalog_free(&cat);
+	tier_close(&t);
+	return newest;
+}
+
+/* The backup directory's mtime (ns), 0 if it cannot be read. */
+static int64_t dir_stamp(const char *dir)
+{
+	struct stat st;
+	return stat(dir, &st) == 0 ? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec
+				   : 0;
+}
+
+void daemon_alert_start(struct daemon *d)
+{
+	d->local_stamp = dir_stamp(d->conf.local_dir);
+	d->local_listed = time_mono();
+	d->newest_snapshot = newest_local(&d->conf);
+}
+
+/* A backup someone else made (cbsync backup by hand, a restore point)
+ * counts too: the directory is listed again when it changed, at most every
+ * ALERT_RELIST seconds. */
+static void refresh_newest(struct daemon *d)
+{
+	if (time_mono() - d->local_listed < ALERT_RELIST)
+		return;
+	int64_t stamp = dir_stamp(d->conf.local_dir);
+	if (stamp == d->local_stamp)
+		return;
+	d->local_stamp = stamp;
+	d->local_listed = time_mono();
+	int64_t newest = newest_local(&d->conf);
+	if (newest > d->newest_snapshot)
+		d->newest_snapshot = newest;
+}
+
+void daemon_alert_snapshot(struct daemon *d, int64_t created)
+{
+	if (created > d->newest_snapshot)
+		d->newest_snapshot = created;
+}
+
+/* Has the database been written since t (its file or its WAL)? */
+static bool written_since(const char *db, int64_t t)
+{
+	char wal[PATH_MAX];
+	struct stat st;
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	if (stat(db, &st) == 0 && st.st_mtime > t)
+		return true;
+	return stat(wal, &st) == 0 && st.st_mtime > t;
+}
+
+static void add_reason(struct state_health *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add_reason(struct state_health *h, const char *fmt, ...)
+{
+	size_t o = strlen(h->why);
+	if (o && o + 2 < sizeof(h->why)) {
+		memcpy(h->why + o, "; ", 3);
+		o += 2;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	if (o < sizeof(h->why))
+		vsnprintf(h->why + o, sizeof(h->why) - o, fmt, ap);
+	va_end(ap);
+	h->healthy = false;
+}
+
+static void drill_reason(const struct daemon *d, struct state_health *h)
+{
+	for (size_t i = 0; i < d->state.n_drills; i++)
+		if (strcmp(d->state.drills[i].tier, h->tier) == 0 && !d->state.drills[i].ok)
+			add_reason(h, "its last restore drill failed: %s", d->state.drills[i].error);
+}
+
+static void lag_reason(const struct conf *c, struct state_health *h, double lag,
+		       const char *what)
+{
+	char a[32], m[32];
+	if (lag <= c->alert_max_lag)
+		return;
+	conf_format_duration(lag, a, sizeof(a));
+	conf_format_duration(c->alert_max_lag, m, sizeof(m));
+	h->stale = true;
+	add_reason(h, "stale: it lacks a change %s %s ago (max_lag %s)", what, a, m);
+}
+
+/* Each tier's health now, into h (local first, then the remotes). */
+static size_t assess(struct daemon *d, struct state_health *h, size_t max)
+{
+	const struct conf *c = &d->conf;
+	int64_t now = time_now();
+	size_t n = 0;
+	struct state_health *l = &h[n++];
+	memset(l, 0, sizeof(*l));
+	snprintf(l->tier, sizeof(l->tier), "local");
+	l->healthy = true;
+	if (d->deb.dirty)
+		lag_reason(c, l, floor((time_mono() - d->deb.first_change)), "seen");
+	bool expects = c->daily.enabled || c->weekly.enabled || c->monthly.enabled;
+	if (expects && d->newest_snapshot && now - d->newest_snapshot > c->alert_max_age &&
+	    written_since(c->db_path, d->newest_snapshot)) {
+		char a[32], m[32];
+		conf_format_duration((double)(now - d->newest_snapshot), a, sizeof(a));
+		conf_format_duration(c->alert_max_age, m, sizeof(m));
+		l->stale = true;
+		add_reason(l, "stale: its newest snapshot is %s old and the database has changed "
+			   "since (max_age %s)", a, m);
+	}
+	if (d->backoff > 0 && d->state.have_error)
+		add_reason(l, "backups are failing: %s", d->state.error);
+	drill_reason(d, l);
+	for (size_t i = 0; i < d->state.n_remotes && n < max; i++) {
+		const struct state_remote *r = &d->state.remotes[i];
+		struct state_health *x = &h[n++];
+		memset(x, 0, sizeof(*x));
+		snprintf(x->tier, sizeof(x->tier), "%s", r->name);
+		x->healthy = true;
+		if (r->failing)
+			add_reason(x, "failing: %s", r->error);
+		if (r->unshipped_since)
+			lag_reason(c, x, (double)(now - r->unshipped_since), "captured");
+		drill_reason(d, x);
+	}
+	return n;
+}
+
+/* Run [alert] exec, detached, with the event on its stdin. */
+static void run_hook(const struct daemon *d, const struct state_health *h)
+{
+	const char *prog = d->conf.alert_exec;
+	char host[256] = "", at[32];
+	int fds[2];
+	gethostname(host, sizeof(host) - 1);
+	time_format_iso(time_now(), at, sizeof(at));
+	json_t *reasons = json_array();
+	for (const char *p = h->why; reasons && *p;) {
+		const char *end = strstr(p, "; ");
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		json_array_append_new(reasons, json_stringn(p, len));
+		p += len + (end ? 2 : 0);
+	}
+	json_t *ev = json_pack("{s:s, s:s, s:o, s:s, s:s}", "event",
+			       h->healthy ? "recovered" : "unhealthy", "tier", h->tier, "reasons",
+			       reasons ? reasons : json_array(), "time", at, "host", host);
+	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (!text || pipe2(fds, O_CLOEXEC) != 0) {
+		log_error("alert", "cannot run %s: %s", prog, text ? strerror(errno) : "no memory");
+		free(text);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The middle process: start the program and go, so that the
+		 * program is init's child and never the agent's zombie. */
+		if (fork() == 0) {
+			sigset_t none;
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			dup2(fds[0], STDIN_FILENO);
+			execl(prog, prog, (char *)NULL);
+			_exit(127);
+		}
+		_exit(0);
+	}
+	close(fds[0]);
+	if (pid > 0) {
+		waitpid(pid, NULL, 0);
+		size_t len = strlen(text);
+		/* An event is far smaller than a pipe's buffer: this never blocks. */
+		if (write(fds[1], text, len) != (ssize_t)len || write(fds[1], "\n", 1) != 1)
+			log_warn("alert", "%s did not take the whole event: %s", prog,
+				 strerror(errno));
+	} else {
+		log_error("alert", "cannot run %s: %s", prog, strerror(errno));
+	}
+	close(fds[1]);
+	free(text);
+}
+
+void daemon_alert_check(struct daemon *d)
+{
+	struct state_health now[STATE_MAX_REMOTES + 1];
+	refresh_newest(d);
+	size_t n = assess(d, now, sizeof(now) / sizeof(*now));
+	bool changed = n != d->state.n_health;
+	for (size_t i = 0; i < n; i++) {
+		const struct state_health *was = NULL;
+		for (size_t k = 0; k < d->state.n_health; k++)
+			if (strcmp(d->state.health[k].tier, now[i].tier) == 0)
+				was = &d->state.health[k];
+		/* A tier starts out healthy: one that is not is news at once. */
+		bool was_healthy = !was || was->healthy;
+		changed |= !was || was->stale != now[i].stale || strcmp(was->why, now[i].why) != 0;
+		if (was_healthy == now[i].healthy)
+			continue;
+		if (now[i].healthy)
+			log_info("alert", "tier %s is healthy again", now[i].tier);
+		else
+			log_warn("alert", "tier %s is unhealthy: %s", now[i].tier, now[i].why);
+		if (d->conf.alert_exec)
+			run_hook(d, &now[i]);
+	}
+	if (!changed)
+		return;
+	memcpy(d->state.health, now, n * sizeof(*now));
+	d->state.n_health = n;
+	daemon_save_state(d);
+}
