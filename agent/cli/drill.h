@@ -14,22 +14,36 @@
  * operations log, and removes the copy.
  *
  * It never touches the live database or any tier.  The scratch directory
- * ([drill] dir, default .cbsync-drill beside the database) is locked for
- * the drill and emptied before it starts, so what a killed drill left is
- * removed by the next; the space the copy needs (the live database's size
- * and a margin) is checked first.
+ * (.cbsync-drill in [drill] dir, by default beside the database) is locked
+ * for the drill and emptied of what drills make before it starts (and at
+ * the agent's start), so what a killed drill left does not stay; the space
+ * the copy needs (the live database's size and a margin) is checked first.
  */
 #ifndef CBSYNC_DRILL_H
 #define CBSYNC_DRILL_H
 
 #include "agent/tiers/drills.h"
+#include "agent/tiers/lock.h"
 #include "conf/conf.h"
 
 #define DRILL_DIR_NAME ".cbsync-drill"
 
-/* Drill tier (its name: "local" or a remote's), filling *out; returns its
- * outcome (CB_OK for a drill that passed).  The result is recorded and
- * logged whatever it is. */
-enum result drill_tier(const struct conf *c, const char *tier, struct drill_record *out);
+/* Take the scratch directory for drills (*dir, newly allocated): create
+ * it, lock it (CB_ERR_BUSY while another drill runs) and empty it of what
+ * a killed drill left.  Release with dir_lock_release. */
+enum result drill_scratch_open(const struct conf *c, char **dir, struct dir_lock *lock,
+			       struct error *err);
+
+/* Empty the scratch directory now, unless a drill is running (the agent's
+ * start, and after a drill of its was killed). */
+void drill_scratch_clean(const struct conf *c);
+
+/* Drill tier (its name: "local" or a remote's) in dir, which the caller
+ * holds (drill_scratch_open), filling *out; returns its outcome (CB_OK for
+ * a drill that passed).  A backup that vanished or failed a check is tried
+ * once more from a new listing (a prune may have raced the drill).  The
+ * result is recorded and logged whatever it is, unless interrupted. */
+enum result drill_tier(const struct conf *c, const char *dir, const char *tier,
+		       struct drill_record *out);
 
 #endif

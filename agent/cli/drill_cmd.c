@@ -9,6 +9,7 @@
 #include "agent/cli/restore_internal.h"
 #include "agent/tiers/lock.h"
 #include "agent/tiers/oplog.h"
+#include "common/cancel.h"
 #include "common/fsutil.h"
 #include "common/jsondoc.h"
 #include "common/log.h"
@@ -27,25 +28,34 @@
 /* Room beyond the live database's size that a drill asks for. */
 #define DRILL_MARGIN (16u << 20)
 
-/* The scratch directory (newly allocated). */
+/* The scratch directory (newly allocated): a folder of the drills' own,
+ * in [drill] dir or beside the database, so that emptying it can never
+ * reach anything else. */
 static char *scratch_dir(const struct conf *c)
 {
-	if (c->drill_dir)
-		return strdup(c->drill_dir);
-	char *dbdir = fs_dirname(c->db_path), *p = dbdir ? fs_join(dbdir, DRILL_DIR_NAME) : NULL;
-	free(dbdir);
+	char *base = c->drill_dir ? strdup(c->drill_dir) : fs_dirname(c->db_path);
+	char *p = base ? fs_join(base, DRILL_DIR_NAME) : NULL;
+	free(base);
 	return p;
 }
 
-/* Empty the scratch directory (held locked): whatever is there is what a
- * killed drill left. */
-static void empty_dir(const char *dir)
+/* Is name one of the files a drill of stem makes: its copy (and the
+ * copy's -wal, -shm, -journal) or a temp file? */
+static bool drill_file(const char *name, const char *stem)
+{
+	size_t n = strlen(stem);
+	return strncmp(name, FS_TMP_PREFIX, strlen(FS_TMP_PREFIX)) == 0 ||
+	       (strncmp(name, stem, n) == 0 && strncmp(name + n, ".drill.db", 9) == 0);
+}
+
+/* Empty the scratch directory (held locked) of what drills make: whatever
+ * is there is what a killed drill left. */
+static void empty_dir(const char *dir, const char *stem)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	while (d && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-		    strcmp(de->d_name, LOCK_FILE_NAME) == 0)
+		if (!drill_file(de->d_name, stem))
 			continue;
 		char *p = fs_join(dir, de->d_name);
 		if (p && unlink(p) == 0)
@@ -76,6 +86,13 @@ static enum result check_space(const struct conf *c, const char *dir, struct err
 			 "set [drill] dir to a larger file system", n, dir, h);
 }
 
+/* A check stops when the drill is asked to (SIGTERM, SIGINT). */
+static int stop_requested(void *ctx)
+{
+	(void)ctx;
+	return cancel_requested() ? 1 : 0;
+}
+
 /* SQLite's idea of a true value: non-NULL and not numerically zero. */
 static bool truthy(sqlite3_stmt *st)
 {
@@ -96,6 +113,7 @@ static enum result run_checks(const struct conf *c, const char *path, size_t *n_
 			      db ? sqlite3_errmsg(db) : "out of memory");
 		goto done;
 	}
+	sqlite3_progress_handler(db, 10000, stop_requested, NULL);
 	if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK) {
 		r = error_set(err, CB_ERR_CORRUPT, "PRAGMA foreign_key_check: %s",
 			      sqlite3_errmsg(db));
@@ -114,8 +132,9 @@ static enum result run_checks(const struct conf *c, const char *path, size_t *n_
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc != SQLITE_DONE) {
-		r = error_set(err, CB_ERR_CORRUPT, "PRAGMA foreign_key_check: %s",
-			      sqlite3_errmsg(db));
+		r = rc == SQLITE_INTERRUPT ? error_set(err, CB_ERR_INTERRUPTED, "interrupted")
+					   : error_set(err, CB_ERR_CORRUPT, "PRAGMA foreign_key_check: %s",
+						       sqlite3_errmsg(db));
 		goto done;
 	}
 	if (violations) {
@@ -142,9 +161,13 @@ static enum result run_checks(const struct conf *c, const char *path, size_t *n_
 		} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
 			r = error_set(err, CB_ERR_CORRUPT, "[drill] check_sql '%.*s' %s", (int)len,
 				      text, rc == SQLITE_DONE ? "returned no row" : "returned false");
+		} else if (rc == SQLITE_INTERRUPT) {
+			r = error_set(err, CB_ERR_INTERRUPTED, "interrupted");
 		} else {
-			r = error_set(err, CB_ERR_CONFIG, "[drill] check_sql '%s': %s", text,
-				      sqlite3_errmsg(db));
+			int base = rc & 0xff;
+			bool damaged = base == SQLITE_CORRUPT || base == SQLITE_NOTADB;
+			r = error_set(err, damaged ? CB_ERR_CORRUPT : CB_ERR_CONFIG,
+				      "[drill] check_sql '%s': %s", text, sqlite3_errmsg(db));
 		}
 		sqlite3_finalize(st);
 		st = NULL;
@@ -167,7 +190,7 @@ static void remove_copy(const char *path)
 	}
 }
 
-static void record(const struct conf *c, const struct drill_record *d)
+static void record(const struct conf *c, struct drill_record *d)
 {
 	char detail[ERROR_MSG_MAX + 256], at[32];
 	struct error err = {0};
@@ -186,46 +209,39 @@ static void record(const struct conf *c, const struct drill_record *d)
 		log_warn("drill", "cannot record the drill of %s: %s", d->tier, err.msg);
 }
 
-enum result drill_tier(const struct conf *c, const char *tier, struct drill_record *out)
+/* One drill of tier into dir (locked by the caller), filling *out. */
+static enum result drill_one(const struct conf *c, const char *dir, const char *tier,
+			     struct drill_record *out, struct error *err)
 {
-	struct dir_lock lock = {.fd = -1};
 	struct restore_report rep;
-	struct error err = {0};
-	char stem[BACKUP_STEM_MAX + 1], *dir = scratch_dir(c), *target = NULL;
+	char stem[BACKUP_STEM_MAX + 1], *target = NULL;
 	enum result r;
 	double start = time_mono();
+	int64_t start_ms = time_now_ms();
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->tier, sizeof(out->tier), "%s", tier);
-	out->ran_at = time_now();
+	out->ran_at = start_ms / 1000;
 	backup_db_stem(c->db_path, stem, sizeof(stem));
-	if (!dir || asprintf(&target, "%s/%s.drill.db", dir, stem) < 0) {
-		target = NULL;
-		r = error_nomem(&err);
-		goto done;
-	}
-	if ((r = fs_mkdirs(dir, 0700, &err)) ||
-	    (r = dir_lock_acquire(&lock, dir, "drill", 0, &err)))
-		goto done;
-	empty_dir(dir);
-	if ((r = check_space(c, dir, &err)))
+	if (asprintf(&target, "%s/%s.drill.db", dir, stem) < 0)
+		return error_nomem(err);
+	if ((r = check_space(c, dir, err)))
 		goto done;
 	/* The restore, as restore --from TIER --latest --to TARGET makes it. */
 	struct cli dc = {.verb = VERB_RESTORE, .conf = *c, .from = tier, .latest = true,
 			 .to = target};
-	r = restore_for_drill(&dc, &rep, &err);
+	r = restore_for_drill(&dc, &rep, err);
 	out->seconds = time_mono() - start;
 	if (r)
 		goto done;
 	snprintf(out->snapshot, sizeof(out->snapshot), "%s", rep.snapshot);
 	out->increments = rep.increments;
 	out->state_ms = rep.state_ms;
-	out->rpo = (double)(time_now_ms() - rep.state_ms) / 1000.0;
-	if (out->rpo < 0)
-		out->rpo = 0;
+	/* What a disaster when the drill began would have lost. */
+	out->rpo = start_ms > rep.state_ms ? (double)(start_ms - rep.state_ms) / 1000.0 : 0;
 	out->db_bytes = rep.check.data_size;
 	size_t n_sql = 0;
-	r = run_checks(c, target, &n_sql, &err);
+	r = run_checks(c, target, &n_sql, err);
 	int o = snprintf(out->checks, sizeof(out->checks), "%sgzip CRC-32, %s%sintegrity_check",
 			 rep.check.decrypted ? "age decryption, " : "",
 			 rep.check.sha_checked ? "SHA-256 against metadata, " : "",
@@ -237,21 +253,72 @@ enum result drill_tier(const struct conf *c, const char *tier, struct drill_reco
 				 ", check_sql (%zu)", n_sql);
 	}
 done:
-	if (target)
-		remove_copy(target);
-	dir_lock_release(&lock);
+	remove_copy(target);
+	free(target);
 	if (!out->seconds)
 		out->seconds = time_mono() - start;
 	out->ok = r == CB_OK;
 	out->code = r;
+	out->exit_code = result_exit_code(r);
+	out->last_success = out->ok ? out->ran_at : 0;
 	if (r)
-		snprintf(out->error, sizeof(out->error), "%s", err.msg);
+		snprintf(out->error, sizeof(out->error), "%s", err->msg);
+	return r;
+}
+
+enum result drill_tier(const struct conf *c, const char *dir, const char *tier,
+		       struct drill_record *out)
+{
+	struct error err = {0};
+	enum result r = drill_one(c, dir, tier, out, &err);
+	/* A backup pruned or merged away between the listing and its read
+	 * (the agent's retention, a sync) is not the tier failing: once more,
+	 * from a fresh listing. */
+	if (r == CB_ERR_NOT_FOUND || r == CB_ERR_CORRUPT) {
+		struct drill_record again;
+		struct error err2 = {0};
+		if (drill_one(c, dir, tier, &again, &err2) == CB_OK || err2.code != r ||
+		    strcmp(err2.msg, err.msg) != 0) {
+			*out = again;
+			r = again.code;
+		}
+	}
 	/* Stopped (the agent stopping, a ^C) is no verdict on the tier. */
 	if (r != CB_ERR_INTERRUPTED)
 		record(c, out);
-	free(target);
-	free(dir);
 	return r;
+}
+
+enum result drill_scratch_open(const struct conf *c, char **dir, struct dir_lock *lock,
+			       struct error *err)
+{
+	char stem[BACKUP_STEM_MAX + 1];
+	enum result r;
+	backup_db_stem(c->db_path, stem, sizeof(stem));
+	lock->fd = -1;
+	if (!(*dir = scratch_dir(c)))
+		return error_nomem(err);
+	if ((r = fs_mkdirs(*dir, 0700, err)) ||
+	    (r = dir_lock_acquire(lock, *dir, "drill", 0, err))) {
+		free(*dir);
+		*dir = NULL;
+		if (r == CB_ERR_BUSY)
+			error_set(err, CB_ERR_BUSY, "another drill is running; HINT: try again when "
+				  "it has finished");
+		return r;
+	}
+	empty_dir(*dir, stem);
+	return CB_OK;
+}
+
+void drill_scratch_clean(const struct conf *c)
+{
+	struct dir_lock lock;
+	struct error ignored = {0};
+	char *dir = NULL;
+	if (!drill_scratch_open(c, &dir, &lock, &ignored))
+		dir_lock_release(&lock);
+	free(dir);
 }
 
 /* The tiers --tier names: "all" (or none) is the local tier and every
@@ -297,23 +364,29 @@ enum result cmd_drill(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
 	const char **names = NULL;
-	size_t n = 0, failed = 0;
+	size_t n = 0, failed = 0, done = 0;
 	enum result worst = CB_OK, r;
 	struct error first = {0};
+	struct dir_lock lock = {.fd = -1};
+	char *dir = NULL;
 	json_t *arr = cli->json ? json_array() : NULL;
 
 	if (cli->json && !arr)
 		return error_nomem(err);
-	if ((r = tiers_named(c, cli->tier, &names, &n, err))) {
+	if ((r = tiers_named(c, cli->tier, &names, &n, err)) ||
+	    (r = drill_scratch_open(c, &dir, &lock, err))) {
+		free(names);
 		json_decref(arr);
 		return r;
 	}
-	for (size_t i = 0; i < n; i++) {
+	/* One lock for every tier's drill: their records are written under it. */
+	for (size_t i = 0; i < n && !cancel_requested(); i++) {
 		struct drill_record d;
-		r = drill_tier(c, names[i], &d);
+		r = drill_tier(c, dir, names[i], &d);
+		done++;
 		if (r) {
 			failed++;
-			if (worst == CB_OK || r == CB_ERR_CORRUPT)
+			if (worst == CB_OK || result_worse(r, worst))
 				worst = r;
 			if (!first.code)
 				error_set(&first, r, "drill of %s failed: %s", d.tier, d.error);
@@ -322,8 +395,17 @@ enum result cmd_drill(struct cli *cli, struct error *err)
 			json_array_append_new(arr, drill_record_json(&d));
 		else
 			print_one(&d);
+		if (r == CB_ERR_INTERRUPTED)
+			break;
 	}
+	dir_lock_release(&lock);
+	free(dir);
 	free(names);
+	if (done < n && worst == CB_OK) {
+		worst = CB_ERR_INTERRUPTED;
+		error_set(&first, worst, "interrupted");
+		failed++;
+	}
 	if (arr) {
 		char *text = jsondoc_text(arr);
 		if (!text)
@@ -331,8 +413,8 @@ enum result cmd_drill(struct cli *cli, struct error *err)
 		fputs(text, stdout);
 		free(text);
 	} else {
-		printf("%zu tier%s drilled: %zu ok, %zu failed\n", n, n == 1 ? "" : "s", n - failed,
-		       failed);
+		printf("%zu tier%s drilled: %zu ok, %zu failed\n", done, done == 1 ? "" : "s",
+		       done - (failed > done ? done : failed), failed > done ? done : failed);
 	}
 	if (failed == 1)
 		*err = first;

@@ -125,6 +125,8 @@ static void reload(struct daemon *d)
 		db_fingerprint_take(d->conf.db_path, &d->fp);
 	}
 	daemon_arm_timer(d);
+	/* The drill record again, for the tiers configured now. */
+	d->drills_stamp = UINT64_MAX;
 	log_info("agent", "configuration reloaded%s%s", d->conf.source ? " from " : "",
 		 d->conf.source ? d->conf.source : "");
 	daemon_save_state(d);

@@ -9,6 +9,7 @@
  * is older than the last due time) runs soon after start; an agent that
  * never drilled waits for the schedule.
  */
+#include "agent/cli/drill.h"
 #include "agent/daemon/daemon_internal.h"
 #include "agent/daemon/schedule.h"
 
@@ -38,9 +39,13 @@ static bool reload_record(struct daemon *d)
 {
 	char *path = fs_join(d->conf.local_dir, DRILLS_FILE_NAME);
 	struct stat st;
-	int64_t stamp = path && stat(path, &st) == 0
-				? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec
-				: 0;
+	/* mtime, size and inode: a rename within one clock tick changes the
+	 * inode. */
+	uint64_t stamp = path && stat(path, &st) == 0
+				 ? ((uint64_t)st.st_mtim.tv_sec * 1000000000u +
+				    (uint64_t)st.st_mtim.tv_nsec) ^
+					   ((uint64_t)st.st_size << 20) ^ ((uint64_t)st.st_ino << 40)
+				 : 0;
 	free(path);
 	if (stamp == d->drills_stamp)
 		return false;
@@ -107,6 +112,8 @@ static void spawn(struct daemon *d)
 			dup2(null, STDIN_FILENO);
 			dup2(null, STDOUT_FILENO);
 			dup2(null, STDERR_FILENO);
+			if (null > STDERR_FILENO)
+				close(null);
 		}
 		execv("/proc/self/exe", (char *const *)argv);
 		_exit(127);
@@ -125,12 +132,15 @@ static int64_t last_due(const struct daemon *d, int64_t now)
 
 void daemon_drill_start(struct daemon *d)
 {
+	/* What a killed drill left (the agent's, or anyone's). */
+	drill_scratch_clean(&d->conf);
 	reload_record(d);
-	/* The newest drill recorded is where the schedule counts from; with
+	/* The oldest of the tiers' last drills is where the schedule counts
+	 * from (one tier drilled by hand does not stand for the others); with
 	 * none, from now: the first one waits for its time. */
 	d->drill_base = 0;
 	for (size_t i = 0; i < d->state.n_drills; i++)
-		if (d->state.drills[i].ran_at > d->drill_base)
+		if (!d->drill_base || d->state.drills[i].ran_at < d->drill_base)
 			d->drill_base = d->state.drills[i].ran_at;
 	if (!d->drill_base)
 		d->drill_base = time_now();
@@ -144,19 +154,30 @@ int64_t daemon_drill_next(const struct daemon *d)
 void daemon_drill_poll(struct daemon *d)
 {
 	if (d->drill_pid > 0) {
-		int status;
-		pid_t p = waitpid(d->drill_pid, &status, WNOHANG);
-		if (p == d->drill_pid || (p < 0 && errno == ECHILD)) {
+		int status = 0;
+		pid_t pid = d->drill_pid, p = waitpid(pid, &status, WNOHANG);
+		if (p == pid || (p < 0 && errno == ECHILD)) {
 			d->drill_pid = 0;
+			d->drill_stop_sent = false;
 			d->state.drilling = false;
 			reload_record(d);
 			log_results(d);
-			if (p == d->drill_pid && WIFSIGNALED(status))
+			/* Exit 0 and 5 (a drill failed) are told by the record. */
+			if (p == pid && WIFSIGNALED(status)) {
 				log_error("drill", "the drill was killed by signal %d",
 					  WTERMSIG(status));
+				drill_scratch_clean(&d->conf);
+			} else if (p == pid && WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+				   WEXITSTATUS(status) != 5 && !d->stopping) {
+				log_error("drill", "the drill ended with exit status %d; HINT: run "
+					  "'cbsync drill' by hand to see why", WEXITSTATUS(status));
+			}
 			daemon_save_state(d);
 		}
 	}
+	/* Asked to stop and still going after the grace: it goes. */
+	if (d->drill_pid > 0 && d->drill_stop_sent && time_mono() - d->drill_stop_at > 10)
+		kill(d->drill_pid, SIGKILL);
 	int64_t next = daemon_drill_next(d);
 	bool changed = reload_record(d);
 	if (next != (d->state.next_drill ? d->state.next_drill : INT64_MAX)) {
@@ -180,5 +201,6 @@ void daemon_drill_stop(struct daemon *d)
 	if (d->drill_pid > 0 && !d->drill_stop_sent) {
 		kill(d->drill_pid, SIGTERM);
 		d->drill_stop_sent = true;
+		d->drill_stop_at = time_mono();
 	}
 }

@@ -129,8 +129,9 @@ struct daemon {
 	pid_t drill_pid;                 /* the running drill's, 0: none */
 	int64_t drill_started;           /* when it started (wall clock) */
 	int64_t drill_base;              /* the schedule is due past this */
-	int64_t drills_stamp;            /* the drill record's mtime when read */
+	uint64_t drills_stamp;           /* the drill record's stat when read */
 	bool drill_stop_sent;
+	double drill_stop_at;            /* when SIGTERM went (monotonic) */
 	int64_t newest_snapshot;         /* the local tier's newest (seconds), 0: none */
 	int64_t local_stamp;             /* the backup directory's mtime when listed */
 	double local_listed;             /* when (monotonic) */

@@ -59,7 +59,8 @@ json_t *drill_record_json(const struct drill_record *d)
 	}
 	json_object_set_new(o, "checks", checks ? checks : json_array());
 	json_object_set_new(o, "error", d->ok ? json_null() : json_string(d->error));
-	json_object_set_new(o, "exit_code", json_integer(result_exit_code(d->code)));
+	json_object_set_new(o, "exit_code", json_integer(d->exit_code));
+	json_object_set_new(o, "last_success", iso_or_null(d->last_success));
 	return o;
 }
 
@@ -85,6 +86,7 @@ static bool record_of(const char *tier, json_t *o, struct drill_record *d)
 	snprintf(d->tier, sizeof(d->tier), "%s", tier);
 	d->ok = json_is_true(json_object_get(o, "ok"));
 	d->code = d->ok ? CB_OK : CB_ERR_CORRUPT;
+	d->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
 	str_of(o, "error", d->error, sizeof(d->error));
 	d->ran_at = time_of(o, "ran_at");
 	d->seconds = json_number_value(json_object_get(o, "duration_seconds"));
@@ -150,21 +152,24 @@ enum result drills_read(const char *dir, struct drill_record *out, size_t max, s
 	return CB_OK;
 }
 
-enum result drills_record(const char *dir, const struct drill_record *d, struct error *err)
+enum result drills_record(const char *dir, struct drill_record *d, struct error *err)
 {
-	json_t *tiers = load(dir), *o = drill_record_json(d), *doc = json_object();
+	json_t *tiers = load(dir), *o = NULL, *doc = json_object();
 	char *path = fs_join(dir, DRILLS_FILE_NAME);
 	enum result r = CB_OK;
-	if (!tiers || !o || !doc || !path) {
+	if (!tiers || !doc || !path) {
 		r = error_nomem(err);
 		goto done;
 	}
 	/* The last success: this one, or the one recorded before. */
 	struct drill_record before;
-	int64_t success = d->ok ? d->ran_at : 0;
-	if (!success && record_of(d->tier, json_object_get(tiers, d->tier), &before))
-		success = before.last_success;
-	json_object_set_new(o, "last_success", iso_or_null(success));
+	d->last_success = d->ok ? d->ran_at : 0;
+	if (!d->ok && record_of(d->tier, json_object_get(tiers, d->tier), &before))
+		d->last_success = before.last_success;
+	if (!(o = drill_record_json(d))) {
+		r = error_nomem(err);
+		goto done;
+	}
 	json_object_set(tiers, d->tier, o);
 	json_object_set(doc, "tiers", tiers);
 	char *text = jsondoc_text(json_incref(doc));

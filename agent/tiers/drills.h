@@ -11,7 +11,8 @@
  *   tier, ok, ran_at, duration_seconds (the recovery time: download,
  *   decompress, verify, apply), snapshot, increments, state_time (the
  *   state recovered), rpo_seconds (how old that state was), database_bytes,
- *   checks (what passed), error (null when ok), exit_code.
+ *   checks (what passed), error (null when ok), exit_code, last_success
+ *   (when a drill of the tier last passed, or null).
  *
  * Written whole to a temp file and renamed, by one drill at a time (the
  * drill's scratch lock); read bounded, and a file that does not parse is
@@ -35,7 +36,8 @@
 struct drill_record {
 	char tier[DRILL_TIER_MAX];
 	bool ok;
-	enum result code;          /* CB_OK when ok */
+	enum result code;          /* CB_OK when ok (from the file: approximate) */
+	int exit_code;             /* the exit status it stands for */
 	char error[ERROR_MSG_MAX];
 	int64_t ran_at;            /* seconds */
 	double seconds;            /* recovery time */
@@ -45,7 +47,7 @@ struct drill_record {
 	double rpo;                /* seconds the state was behind when drilled */
 	uint64_t db_bytes;
 	char checks[256];          /* "age decryption, gzip CRC-32, ..." */
-	int64_t last_success;      /* seconds; 0: never (from the file) */
+	int64_t last_success;      /* seconds; 0: never (or not known) */
 };
 
 /* A drill as JSON (new reference), for the file and for --json. */
@@ -56,7 +58,8 @@ json_t *drill_record_json(const struct drill_record *d);
 enum result drills_read(const char *dir, struct drill_record *out, size_t max, size_t *n,
 			struct error *err);
 
-/* Record d as its tier's last drill (keeping the last success's time). */
-enum result drills_record(const char *dir, const struct drill_record *d, struct error *err);
+/* Record d as its tier's last drill, setting d->last_success (this drill's
+ * time, or the last success recorded before). */
+enum result drills_record(const char *dir, struct drill_record *d, struct error *err);
 
 #endif

@@ -28,7 +28,7 @@ from test_metrics import curl, parse
 from test_replicate_servers import TwoRemotesCase
 
 KEYS = {"tier", "ok", "ran_at", "duration_seconds", "snapshot", "increments", "state_time",
-        "rpo_seconds", "database_bytes", "checks", "error", "exit_code"}
+        "rpo_seconds", "database_bytes", "checks", "error", "exit_code", "last_success"}
 
 
 def file_sha(path):
@@ -55,6 +55,7 @@ def check_schema(test, d):
     test.assertIsInstance(d["exit_code"], int)
     time.strptime(d["ran_at"], "%Y-%m-%dT%H:%M:%SZ")
     if d["ok"]:
+        test.assertEqual(d["last_success"], d["ran_at"])
         test.assertIsNone(d["error"])
         test.assertEqual(d["exit_code"], 0)
         test.assertTrue(d["snapshot"].endswith(".db.gz"))
@@ -222,6 +223,29 @@ class DrillTest(CbsyncTest):
         self.assertIn("ok      local", p.stdout)
         self.assertEqual([n for n in os.listdir(scratch) if n != ".cbsync.lock"], [])
 
+        # [drill] dir is where the drills' own folder goes: pointed at the
+        # database's directory or the backups, nothing of theirs is touched.
+        for where in (os.path.dirname(self.w.db), self.w.backups):
+            before = {n: file_sha(os.path.join(where, n)) for n in os.listdir(where)
+                      if os.path.isfile(os.path.join(where, n)) and not n.endswith("-shm")
+                      and n != "operations.log" and not n.startswith(".cbsync")}
+            self.w.ok("drill", "--config", self.conf(f"[drill]\ndir = {where}\n"))
+            for n, sha in before.items():
+                self.assertEqual(file_sha(os.path.join(where, n)), sha, n)
+
+        # A drill already running: the second is refused, and records nothing.
+        conf = self.conf()
+        with open(os.path.join(self.w.backups, ".cbsync-drills.json")) as f:
+            record = f.read()
+        holder = subprocess.Popen(["flock", os.path.join(scratch, ".cbsync.lock"), "sleep",
+                                   "30"])
+        self.addCleanup(holder.kill)
+        time.sleep(0.5)
+        self.assertFails(self.w.run("drill", "--config", conf), 7, "another drill is running")
+        holder.kill()
+        with open(os.path.join(self.w.backups, ".cbsync-drills.json")) as f:
+            self.assertEqual(f.read(), record)
+
         small = self.w.path("small")
         os.makedirs(small)
         if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small],
@@ -231,7 +255,8 @@ class DrillTest(CbsyncTest):
         p = self.w.run("drill", "--config", self.conf(f"[drill]\ndir = {small}\n"))
         line = self.assertFails(p, 6, "free in " + small)
         self.assertIn("HINT", line)
-        self.assertEqual([n for n in os.listdir(small) if n != ".cbsync.lock"], [])
+        self.assertEqual([n for n in os.listdir(os.path.join(small, ".cbsync-drill"))
+                          if n != ".cbsync.lock"], [])
 
     def test_agent_drills_on_schedule_and_catches_up(self):
         make_db(self.w.db, rows=50)
