@@ -29,6 +29,7 @@
 #include "common/fsutil.h"
 #include "common/timeutil.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,9 +145,11 @@ static enum result restore_path(struct cli *cli, struct error *err)
 	if (!r)
 		restore_print(path, cli->to ? cli->to : c->db_path, &out, &check, -1, 0,
 			      time_mono() - start);
-done:
+done:;
+	char into[PATH_MAX + 8];
+	snprintf(into, sizeof(into), "into %s", cli->to ? cli->to : c->db_path);
 	oplog_record(lock.fd >= 0 ? c->local_dir : NULL, "restore", fs_basename(path), r,
-		     time_mono() - start, r ? err->msg : NULL);
+		     time_mono() - start, r ? err->msg : into);
 	dir_lock_release(&lock);
 	free(path);
 	return r;
@@ -262,8 +265,10 @@ static enum result restore_by_name(struct restore_ctx *x, size_t first, struct e
 			char what[BACKUP_NAME_MAX + 128];
 			snprintf(what, sizeof(what), "%s from %s", cand->name, where);
 			restore_print(what, x->target, &out, &check, -1, 0, time_mono() - x->start);
+			char detail[sizeof(where) + PATH_MAX + 8];
+			snprintf(detail, sizeof(detail), "%s, into %s", where, x->target);
 			oplog_record(c->local_dir, "restore", cand->name, CB_OK,
-				     time_mono() - x->start, where);
+				     time_mono() - x->start, detail);
 			return CB_OK;
 		}
 		error_prefix(err, "%s", where);

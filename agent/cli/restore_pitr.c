@@ -27,6 +27,7 @@
 #include "common/fsutil.h"
 #include "common/timeutil.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,8 +354,8 @@ static enum result apply(struct by_time *b, const struct pitr_plan *p, size_t *f
 	}
 	snprintf(what, sizeof(what), "%s from %s", cand->name, source);
 	restore_print(what, x->target, &out, &check, p->reach_ms, p->n_steps, seconds);
-	char detail[sizeof(source) + 64];
-	snprintf(detail, sizeof(detail), "%s, state at %s", source, at);
+	char detail[sizeof(source) + PATH_MAX + 80];
+	snprintf(detail, sizeof(detail), "%s, state at %s, into %s", source, at, x->target);
 	oplog_record(c->local_dir, "restore", cand->name, CB_OK, seconds, detail);
 	return CB_OK;
 }

@@ -1,9 +1,13 @@
 /*
  * The operations log: every backup, restore, prune and verify appends one
- * line to <backup dir>/operations.log and prints the same line on stderr:
+ * line to <backup dir>/operations.log and prints it on stderr:
  *
- *   2026-11-26T02:00:03Z backup cloudbrain_daily_20261126_020000.db.gz ok 2.41s
- *   2026-11-26T09:12:40Z restore cloudbrain_manual_20261125_120000.db.gz failed 0.02s corrupt: gzip CRC-32 mismatch
+ *   2026-11-26T02:00:03Z cbsync:998 backup cloudbrain_daily_20261126_020000.db.gz ok 2.41s
+ *   2026-11-26T09:12:40Z alice:1000 restore cloudbrain_manual_20261125_120000.db.gz failed 0.02s corrupt: gzip CRC-32 mismatch
+ *
+ * after the time, who ran it: the user name and uid of the process (the
+ * agent's, or the person's who ran the command).  The line echoed on
+ * stderr leaves that out.
  *
  * A failed operation's line goes to the file only: on stderr the command's
  * own "Error:" line reports it; on a terminal, a successful one's does too,

@@ -56,6 +56,21 @@ class RestoreTest(CbsyncTest):
         self.assertIn(f"restore {os.path.basename(path)} ok", log)
         self.assertIn("backup cloudbrain_restore_point_", log)
 
+    def test_the_operations_log_names_who_restored_what_into_where(self):
+        import pwd
+        who = f"{pwd.getpwuid(os.geteuid()).pw_name}:{os.geteuid()}"
+        path = self.backup_then_change()
+        self.w.ok("restore", "--path", os.path.basename(path))
+        out = self.w.path("copy.db")
+        self.w.ok("restore", "--latest", "--to", out)
+        with open(os.path.join(self.w.backups, "operations.log")) as f:
+            lines = f.read().splitlines()
+        restores = [ln for ln in lines if f" {who} restore " in ln]
+        self.assertEqual(len(restores), 2, lines)
+        self.assertTrue(restores[0].endswith(" into ai_db/cloudbrain.db"), restores[0])
+        self.assertIn(f"into {out}", restores[1])
+        self.assertTrue(all(f" {who} " in ln for ln in lines), lines)
+
     def test_bare_name_is_found_in_the_backup_directory(self):
         path = self.backup_then_change()
         self.w.ok("restore", "--path", os.path.basename(path))
