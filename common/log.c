@@ -77,6 +77,11 @@ static void emit(const char *line, size_t len)
 	}
 }
 
+enum log_format log_format_get(void)
+{
+	return line_format;
+}
+
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
 {
 	char msg[2048];

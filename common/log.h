@@ -19,6 +19,9 @@ enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 /* Set the minimum level printed and the line format (defaults: info, text). */
 void log_setup(enum log_level min, enum log_format format);
 
+/* The format log_setup chose. */
+enum log_format log_format_get(void);
+
 bool log_enabled(enum log_level level);
 
 void log_write(enum log_level level, const char *component, const char *fmt, ...)

@@ -5,6 +5,7 @@
  */
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
+#include "agent/tiers/oplog.h"
 #include "backends/backend.h"
 #include "common/cancel.h"
 #include "common/log.h"
@@ -35,7 +36,12 @@ static const verb_fn verb_table[VERB_COUNT] = {
 static int fail(enum result r, const struct error *err)
 {
 	fflush(stdout);
-	fprintf(stderr, "Error: %s\n", err->msg);
+	/* With [log] format = json, stderr carries JSON lines only. */
+	if (log_format_get() == LOG_FORMAT_JSON)
+		log_write(LOG_ERROR, "cbsync", "Error: %s (exit %d, %s)", err->msg,
+			  result_exit_code(r), result_name(r));
+	else
+		fprintf(stderr, "Error: %s\n", err->msg);
 	return result_exit_code(r);
 }
 
@@ -104,6 +110,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_setup(cli.conf.log_level, cli.conf.log_format);
+	oplog_set_json(cli.conf.log_format == LOG_FORMAT_JSON);
 	/* Risky but valid set-ups (conf_load): one line each, every command. */
 	for (size_t i = 0; i < cli.conf.n_warnings; i++)
 		log_warn("config", "%s", cli.conf.warnings[i]);

@@ -112,6 +112,7 @@ static void reload(struct daemon *d)
 	d->conf = fresh;
 	daemon_remotes_setup(d);
 	log_setup(d->conf.log_level, d->conf.log_format);
+	oplog_set_json(d->conf.log_format == LOG_FORMAT_JSON);
 	apply_timezone(&d->conf);
 	debounce_of(&d->conf, &d->deb.quiet, &d->deb.min_interval, &d->deb.max_delay);
 	if (db_moved) {

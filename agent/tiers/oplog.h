@@ -32,4 +32,11 @@ void oplog_record(const char *dir, const char *op, const char *file,
 /* Print nothing on stderr (the agent logs its operations itself). */
 void oplog_set_echo(bool echo);
 
+/* Write JSON lines instead ([log] format = json), in the file and on
+ * stderr alike:
+ *   {"time", "user", "uid", "event", "object" (or null), "outcome" ("ok" or
+ *    "failed"), "error" (result_name, or null), "seconds", "detail" (or null)}
+ */
+void oplog_set_json(bool json);
+
 #endif

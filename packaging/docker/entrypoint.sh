@@ -36,8 +36,30 @@ bin=${CBSYNC_BIN:-cbsync}
 restore_on_start=${CBSYNC_RESTORE_ON_START:-false}
 unset CBSYNC_BIN CBSYNC_RESTORE_ON_START
 
+# [log] format = json: every line of the container's log is JSON, this
+# script's and the restore's included (its summary on stdout is left out;
+# its operations-log line on stderr says the same).  Found as cbsync sees
+# its configuration, once, when a restore step may run.
+log_json=false
+find_log_format() {
+	case $("$bin" config check 2>/dev/null | sed -n 's/^format = \([a-z]*\).*/\1/p') in
+	json) log_json=true ;;
+	esac
+}
+
+# A JSON string's body for $1: backslashes and quotes escaped, control
+# characters dropped.
+json_text() {
+	printf '%s' "$1" | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g'
+}
+
 say() {
-	printf '%s: %s\n' "$me" "$*" >&2
+	if [ "$log_json" = true ]; then
+		printf '{"time":"%s","level":"error","component":"%s","msg":"%s"}\n' \
+			"$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$me" "$(json_text "$*")" >&2
+	else
+		printf '%s: %s\n' "$me" "$*" >&2
+	fi
 }
 
 usage() {
@@ -77,7 +99,13 @@ run_forwarding_signals() {
 }
 
 restore_then_agent() {
-	run_forwarding_signals "$bin" restore --latest --if-db-not-exists --if-backup-exists
+	find_log_format
+	if [ "$log_json" = true ]; then
+		run_forwarding_signals sh -c 'exec "$@" >/dev/null' restore "$bin" restore --latest \
+			--if-db-not-exists --if-backup-exists
+	else
+		run_forwarding_signals "$bin" restore --latest --if-db-not-exists --if-backup-exists
+	fi
 	if [ "$stopping" = 1 ]; then
 		[ "$status" -ne 0 ] || status=130
 		say "stopped during the restore (exit $status); the agent was not started"

@@ -626,6 +626,44 @@ class EntrypointTest(CbsyncTest):
 
     # -- restore-then-agent -----------------------------------------------------
 
+    def test_json_logs_are_json_lines_only(self):
+        """[log] format = json: the container's whole log stream -- the
+        entrypoint's lines, the restore's, the agent's -- is JSON lines, and
+        a failure is one of them."""
+        self.backed_up_to_the_mirror(rows=100)
+        self.remove_database()
+        shutil.rmtree(self.w.backups)
+        e = self.start("restore-then-agent", CBSYNC_LOG_FORMAT="json")
+        e.wait_for('"event":"restore"')
+        e.wait_for("started:")
+        self.assertEqual(e.stop(), 0, e.output())
+        for line in e.output().splitlines():
+            json.loads(line)
+        self.assertEqual(db_rows(self.w.db), 100)
+        with open(os.path.join(self.w.backups, "operations.log")) as f:
+            ops = [json.loads(line) for line in f]
+        restore = [o for o in ops if o["event"] == "restore"][0]
+        self.assertEqual(set(restore), {"time", "user", "uid", "event", "object", "outcome",
+                                        "error", "seconds", "detail"})
+        self.assertEqual((restore["outcome"], restore["uid"]), ("ok", os.geteuid()))
+        self.assertIn(f"into {self.w.db}", restore["detail"])
+        # A restore that fails: the entrypoint's own line and cbsync's are JSON.
+        self.remove_database()
+        for f in os.listdir(self.mirror):
+            if f.endswith(".db.gz"):
+                path = os.path.join(self.mirror, f)
+                data = bytearray(read_bytes(path))
+                for i in range(len(data) // 2, len(data) // 2 + 64):
+                    data[i] ^= 0xFF
+                with open(path, "wb") as g:
+                    g.write(data)
+        shutil.rmtree(self.w.backups)
+        p = self.entry("restore-then-agent", CBSYNC_LOG_FORMAT="json")
+        self.assertEqual(p.returncode, 5, p.stderr)
+        lines = [json.loads(line) for line in (p.stdout + p.stderr).splitlines()]
+        self.assertTrue(any(l.get("component") == "cbsync-entrypoint" and
+                            "the agent was not started" in l["msg"] for l in lines), lines)
+
     def test_restore_then_agent_on_a_fresh_machine(self):
         self.backed_up_to_the_mirror(rows=300)
         before = db_rows(self.w.db)
