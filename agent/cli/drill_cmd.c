@@ -315,8 +315,12 @@ void drill_scratch_clean(const struct conf *c)
 {
 	struct dir_lock lock;
 	struct error ignored = {0};
-	char *dir = NULL;
-	if (!drill_scratch_open(c, &dir, &lock, &ignored))
+	char *dir = scratch_dir(c);
+	bool there = dir && fs_exists(dir);
+	free(dir);
+	dir = NULL;
+	/* No drill ever ran here: nothing to clean, and nothing to create. */
+	if (there && !drill_scratch_open(c, &dir, &lock, &ignored))
 		dir_lock_release(&lock);
 	free(dir);
 }

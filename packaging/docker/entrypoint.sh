@@ -38,12 +38,29 @@ unset CBSYNC_BIN CBSYNC_RESTORE_ON_START
 
 # [log] format = json: every line of the container's log is JSON, this
 # script's and the restore's included (its summary on stdout is left out;
-# its operations-log line on stderr says the same).  Found as cbsync sees
-# its configuration, once, when a restore step may run.
+# its operations-log line on stderr says the same).  The format is
+# CBSYNC_LOG_FORMAT's, else the configuration file's ([log] format in the
+# file --config, CBSYNC_CONFIG or /etc/cbsync/cbsync.conf names).
 log_json=false
 find_log_format() {
-	case $("$bin" config check 2>/dev/null | sed -n 's/^format = \([a-z]*\).*/\1/p') in
-	json) log_json=true ;;
+	file=${CBSYNC_CONFIG:-/etc/cbsync/cbsync.conf}
+	prev=
+	for a in "$@"; do
+		[ "$prev" = --config ] && file=$a
+		case $a in --config=*) file=${a#--config=} ;; esac
+		prev=$a
+	done
+	format=${CBSYNC_LOG_FORMAT:-}
+	if [ -z "$format" ] && [ -r "$file" ]; then
+		format=$(awk '
+			/^[ \t]*\[/ { s = $0; gsub(/[][ \t]/, "", s); section = tolower(s); next }
+			section == "log" && /^[ \t]*format[ \t]*=/ {
+				v = $0; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t#;].*$/, "", v)
+				gsub(/"/, "", v); print tolower(v); exit
+			}' "$file")
+	fi
+	case $format in
+	json | JSON) log_json=true ;;
 	esac
 }
 
@@ -99,7 +116,7 @@ run_forwarding_signals() {
 }
 
 restore_then_agent() {
-	find_log_format
+	find_log_format "$@"
 	if [ "$log_json" = true ]; then
 		run_forwarding_signals sh -c 'exec "$@" >/dev/null' restore "$bin" restore --latest \
 			--if-db-not-exists --if-backup-exists

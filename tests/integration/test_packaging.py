@@ -658,7 +658,12 @@ class EntrypointTest(CbsyncTest):
                 with open(path, "wb") as g:
                     g.write(data)
         shutil.rmtree(self.w.backups)
-        p = self.entry("restore-then-agent", CBSYNC_LOG_FORMAT="json")
+        # The format from the configuration file this time.
+        conf = self.w.path("json.conf")
+        with open(conf, "w") as f:
+            f.write("[log]\nformat = json   # one object per line\n")
+        os.chmod(conf, 0o600)
+        p = self.entry("restore-then-agent", CBSYNC_CONFIG=conf)
         self.assertEqual(p.returncode, 5, p.stderr)
         lines = [json.loads(line) for line in (p.stdout + p.stderr).splitlines()]
         self.assertTrue(any(l.get("component") == "cbsync-entrypoint" and
