@@ -118,8 +118,10 @@ static void add_reason(struct state_health *h, const char *fmt, ...)
 static void drill_reason(const struct daemon *d, struct state_health *h)
 {
 	for (size_t i = 0; i < d->state.n_drills; i++)
-		if (strcmp(d->state.drills[i].tier, h->tier) == 0 && !d->state.drills[i].ok)
+		if (strcmp(d->state.drills[i].tier, h->tier) == 0 && !d->state.drills[i].ok) {
+			h->drill_failed = true;
 			add_reason(h, "its last restore drill failed: %s", d->state.drills[i].error);
+		}
 }
 
 static void lag_reason(const struct conf *c, struct state_health *h, double lag,
@@ -156,8 +158,10 @@ static size_t assess(struct daemon *d, struct state_health *h, size_t max)
 		add_reason(l, "stale: its newest snapshot is %s old and the database has changed "
 			   "since (max_age %s)", a, m);
 	}
-	if (d->backoff > 0 && d->state.have_error)
+	if (d->backoff > 0 && d->state.have_error) {
+		l->failing = true;
 		add_reason(l, "backups are failing: %s", d->state.error);
+	}
 	drill_reason(d, l);
 	for (size_t i = 0; i < d->state.n_remotes && n < max; i++) {
 		const struct state_remote *r = &d->state.remotes[i];
@@ -165,8 +169,10 @@ static size_t assess(struct daemon *d, struct state_health *h, size_t max)
 		memset(x, 0, sizeof(*x));
 		snprintf(x->tier, sizeof(x->tier), "%s", r->name);
 		x->healthy = true;
-		if (r->failing)
+		if (r->failing) {
+			x->failing = true;
 			add_reason(x, "failing: %s", r->error);
+		}
 		if (r->unshipped_since)
 			lag_reason(c, x, (double)(now - r->unshipped_since), "captured");
 		drill_reason(d, x);
@@ -244,10 +250,14 @@ void daemon_alert_check(struct daemon *d)
 		changed |= !was || was->stale != now[i].stale || strcmp(was->why, now[i].why) != 0;
 		if (was_healthy == now[i].healthy)
 			continue;
+		/* The failure itself was logged where it happened: named, not
+		 * repeated (the hook and /healthz carry the whole reasons). */
 		if (now[i].healthy)
 			log_info("alert", "tier %s is healthy again", now[i].tier);
 		else
-			log_warn("alert", "tier %s is unhealthy: %s", now[i].tier, now[i].why);
+			log_warn("alert", "tier %s is unhealthy:%s%s%s", now[i].tier,
+				 now[i].stale ? " stale" : "", now[i].failing ? " failing" : "",
+				 now[i].drill_failed ? " (its last restore drill failed)" : "");
 		if (d->conf.alert_exec)
 			run_hook(d, &now[i]);
 	}

@@ -56,6 +56,8 @@ struct state_health {
 	char tier[DRILL_TIER_MAX];
 	bool healthy;
 	bool stale;                    /* lacking changes past max_lag / max_age */
+	bool failing;                  /* its backups or syncs are failing */
+	bool drill_failed;             /* its last restore drill failed */
 	char why[384];                 /* the reasons, "; "-separated */
 };
 
