@@ -306,6 +306,18 @@ int fs_scratch_open(const char *dir, struct error *err)
 	return fd;
 }
 
+int fs_scratch_beside(const char *file, struct error *err)
+{
+	char *dir = fs_dirname(file);
+	if (!dir) {
+		error_nomem(err);
+		return -1;
+	}
+	int fd = fs_scratch_open(dir, err);
+	free(dir);
+	return fd;
+}
+
 int fs_temp_create(char *tmpl, mode_t mode)
 {
 	static const char chars[] =

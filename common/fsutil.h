@@ -71,6 +71,9 @@ int fs_temp_create(char *tmpl, mode_t mode);
  * fd, or -1 with err set. */
 int fs_scratch_open(const char *dir, struct error *err);
 
+/* fs_scratch_open in the directory file is in (beside it). */
+int fs_scratch_beside(const char *file, struct error *err);
+
 /* Remove dir's temp files (FS_TMP_PREFIX) whose writer is gone: no process
  * holds their lock and they are at least a few seconds old.  Returns how
  * many it removed. */

@@ -94,16 +94,11 @@ enum result backup_make(const struct backup_opts *o, struct backup_outcome *out,
 		r = error_nomem(err);
 		goto done;
 	}
-	if (o->seal) {
-		if (!(db_dir = fs_dirname(o->db_path))) {
-			r = error_nomem(err);
-			goto done;
-		}
-		if ((scratch = fs_scratch_open(db_dir, err)) < 0) {
-			r = err->code;
-			error_prefix(err, "cannot make a scratch file to encrypt the backup from");
-			goto done;
-		}
+	if (o->seal && (!(db_dir = fs_dirname(o->db_path)) ||
+			(scratch = fs_scratch_open(db_dir, err)) < 0)) {
+		r = db_dir ? err->code : error_nomem(err);
+		error_prefix(err, "cannot make a scratch file to encrypt the backup from");
+		goto done;
 	}
 	if ((r = atomic_file_open(&data, data_path, 0600, err)))
 		goto done;

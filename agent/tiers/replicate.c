@@ -313,7 +313,7 @@ enum result replicate_capture(const struct replicate_opts *o, struct replicate_r
 	struct atomic_file data = {.fd = -1};
 	struct capture_result cap;
 	char *tpath = replicate_state_path(o->dir, o->db_path, ".pagesum"), *cdir = NULL;
-	char *path = NULL, *snap = NULL, *db_dir = NULL;
+	char *path = NULL, *snap = NULL;
 	int scratch = -1;
 	enum result r = CB_OK;
 
@@ -369,11 +369,7 @@ enum result replicate_capture(const struct replicate_opts *o, struct replicate_r
 	if (o->seal) {
 		/* The plaintext never enters the tier: it is captured beside the
 		 * database, then sealed into it. */
-		if (!(db_dir = fs_dirname(o->db_path))) {
-			r = error_nomem(err);
-			goto done;
-		}
-		if ((scratch = fs_scratch_open(db_dir, err)) < 0) {
+		if ((scratch = fs_scratch_beside(o->db_path, err)) < 0) {
 			r = err->code;
 			error_prefix(err, "cannot make a scratch file to encrypt the increment from");
 			goto done;
@@ -426,7 +422,6 @@ done:
 	atomic_file_abort(&data);
 	if (scratch >= 0)
 		close(scratch);
-	free(db_dir);
 	pagesum_free(table);
 	free(tpath);
 	free(cdir);

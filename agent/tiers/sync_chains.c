@@ -128,39 +128,27 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 	snprintf(meta_key, sizeof(meta_key), "%s%s", li->key, META_SUFFIX);
 	if (asprintf(&path, "%s/%s%s", local->dir, li->key, li->encrypted ? METACRYPT_SUFFIX : "") < 0)
 		return error_nomem(err);
-	if (li->encrypted) {
-		/* Sealed here already: up as it is, its metadata beside it. */
+	if (li->encrypted || remote->encrypt) {
+		/* An age file is not packed: its metadata goes beside it, where
+		 * it can be read without the key.  One sealed here already goes
+		 * up as it is; else it is sealed on the way. */
 		uint64_t sent = 0;
-		struct put_file_opts po = {.sha256_hex = li->meta->crypt.object_sha256};
-		if (!li->meta->crypt.encrypted)
+		bool has = there && there->has_data;
+		bool plain_there = has && (!there->encrypted || there->twin);
+		bool age_there = has && (there->encrypted || there->twin);
+		struct put_file_opts po = {.sha256_hex = li->encrypted ? li->meta->crypt.object_sha256
+								  : li->meta->sha256};
+		if (li->encrypted && !li->meta->crypt.encrypted)
 			r = error_set(err, CB_ERR_CORRUPT, "the metadata of local increment '%s' "
 				      "does not record its age file; not uploaded; HINT: run "
 				      "'cbsync verify'", li->key);
 		else if (!(r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json,
-						  &json_len, err)) &&
-			 !(r = sync_put_sealed(remote, li->key, path, json, json_len, &po,
-					       there && there->has_data &&
-						       (!there->encrypted || there->twin),
-					       &sent, err))) {
-			li->shipped = true;
-			st->incrs_uploaded++;
-			st->bytes += sent;
-		}
-		free(path);
-		free(json);
-		return r;
-	}
-	if (remote->encrypt) {
-		/* An age file is not packed: its metadata goes beside it, where
-		 * it can be read without the key. */
-		uint64_t sent = 0;
-		struct put_file_opts po = {.sha256_hex = li->meta->sha256};
-		if (!(r = backend_get_buffer(local->backend, meta_key, META_MAX_BYTES, &json,
-					     &json_len, err)) &&
-		    !(r = sync_put(remote, li->key, path, json, json_len, &po,
-				   there && there->has_data && (!there->encrypted || there->twin),
-				   there && there->has_data && (there->encrypted || there->twin),
-				   &sent, err))) {
+						  &json_len, err)))
+			r = li->encrypted ? sync_put_sealed(remote, li->key, path, json, json_len, &po,
+							    plain_there, &sent, err)
+					  : sync_put(remote, li->key, path, json, json_len, &po,
+						     plain_there, age_there, &sent, err);
+		if (!r) {
 			li->shipped = true;
 			st->incrs_uploaded++;
 			st->bytes += sent;
