@@ -191,10 +191,16 @@ enum result cmd_status(struct cli *cli, struct error *err)
 	}
 	if (s.n_health && running) {
 		printf("\nHealth:\n");
-		for (size_t i = 0; i < s.n_health; i++)
-			printf("  %-12s %s%s%s\n", s.health[i].tier,
-			       s.health[i].healthy ? "ok" : s.health[i].stale ? "STALE" : "UNHEALTHY",
-			       s.health[i].why[0] ? ": " : "", s.health[i].why);
+		for (size_t i = 0; i < s.n_health; i++) {
+			printf("  %-12s %s\n", s.health[i].tier,
+			       s.health[i].healthy ? "ok" : s.health[i].stale ? "STALE" : "UNHEALTHY");
+			/* Each reason on a line of its own. */
+			for (const char *p = s.health[i].why; *p;) {
+				size_t len = strcspn(p, "\n");
+				printf("               %.*s\n", (int)len, p);
+				p += len + (p[len] == '\n');
+			}
+		}
 	}
 	print_drills(dir);
 	if (s.have_error) {

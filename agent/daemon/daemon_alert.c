@@ -17,10 +17,11 @@
  *    "reasons": ["lacks a change captured 7min ago (max_lag 5min)"],
  *    "time": "2026-11-30T10:00:00Z", "host": "db1"}
  *
- * The program runs detached (its parent exits at once, so the agent never
- * waits for it or leaves a zombie); what it does is its own business.
+ * The event is in the program's stdin before it starts; the agent never
+ * waits for it, reaps it when it ends, and logs an exit other than 0.
  */
 #include "agent/daemon/daemon_internal.h"
+#include "common/text.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -103,15 +104,19 @@ static void add_reason(struct state_health *h, const char *fmt, ...)
 static void add_reason(struct state_health *h, const char *fmt, ...)
 {
 	size_t o = strlen(h->why);
-	if (o && o + 2 < sizeof(h->why)) {
-		memcpy(h->why + o, "; ", 3);
-		o += 2;
+	if (o && o + 1 < sizeof(h->why)) {
+		h->why[o++] = '\n';
+		h->why[o] = '\0';
 	}
 	va_list ap;
+	char reason[sizeof(h->why)];
 	va_start(ap, fmt);
-	if (o < sizeof(h->why))
-		vsnprintf(h->why + o, sizeof(h->why) - o, fmt, ap);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	/* One line each, and valid text for JSON (a cut may split a
+	 * character; a remote's error may hold anything). */
+	if (o < sizeof(h->why))
+		text_escape(reason, h->why + o, sizeof(h->why) - o);
 	h->healthy = false;
 }
 
@@ -146,8 +151,12 @@ static size_t assess(struct daemon *d, struct state_health *h, size_t max)
 	memset(l, 0, sizeof(*l));
 	snprintf(l->tier, sizeof(l->tier), "local");
 	l->healthy = true;
-	if (d->deb.dirty)
-		lag_reason(c, l, floor((time_mono() - d->deb.first_change)), "seen");
+	/* The oldest change not covered yet: while a backup or capture runs,
+	 * the first one it covers. */
+	if (d->busy && d->deb.was_dirty)
+		lag_reason(c, l, floor(time_mono() - d->deb.was_first_change), "seen");
+	else if (d->deb.dirty)
+		lag_reason(c, l, floor(time_mono() - d->deb.first_change), "seen");
 	bool expects = c->daily.enabled || c->weekly.enabled || c->monthly.enabled;
 	if (expects && d->newest_snapshot && now - d->newest_snapshot > c->alert_max_age &&
 	    written_since(c->db_path, d->newest_snapshot)) {
@@ -180,24 +189,29 @@ static size_t assess(struct daemon *d, struct state_health *h, size_t max)
 	return n;
 }
 
-/* Run [alert] exec, detached, with the event on its stdin. */
-static void run_hook(const struct daemon *d, const struct state_health *h)
+/* Run [alert] exec with the event on its stdin: written into a pipe
+ * first (it is far smaller than a pipe's buffer), so the program reads it
+ * whenever it likes and the agent never waits; the child is reaped by
+ * daemon_alert_reap. */
+static void run_hook(struct daemon *d, const struct state_health *h)
 {
 	const char *prog = d->conf.alert_exec;
-	char host[256] = "", at[32];
+	char host[256] = "", host_esc[1024], at[32], esc[sizeof(h->why) * 4];
 	int fds[2];
 	gethostname(host, sizeof(host) - 1);
+	text_escape(host, host_esc, sizeof(host_esc));
 	time_format_iso(time_now(), at, sizeof(at));
 	json_t *reasons = json_array();
 	for (const char *p = h->why; reasons && *p;) {
-		const char *end = strstr(p, "; ");
+		const char *end = strchr(p, '\n');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
-		json_array_append_new(reasons, json_stringn(p, len));
-		p += len + (end ? 2 : 0);
+		snprintf(esc, sizeof(esc), "%.*s", (int)len, p);
+		json_array_append_new(reasons, json_string(esc));
+		p += len + (end ? 1 : 0);
 	}
 	json_t *ev = json_pack("{s:s, s:s, s:o, s:s, s:s}", "event",
 			       h->healthy ? "recovered" : "unhealthy", "tier", h->tier, "reasons",
-			       reasons ? reasons : json_array(), "time", at, "host", host);
+			       reasons ? reasons : json_array(), "time", at, "host", host_esc);
 	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 	json_decref(ev);
 	if (!text || pipe2(fds, O_CLOEXEC) != 0) {
@@ -205,33 +219,58 @@ static void run_hook(const struct daemon *d, const struct state_health *h)
 		free(text);
 		return;
 	}
+	size_t len = strlen(text);
+	bool written = write(fds[1], text, len) == (ssize_t)len && write(fds[1], "\n", 1) == 1;
+	free(text);
+	close(fds[1]);
+	if (!written) {
+		log_error("alert", "cannot pass the event to %s: %s", prog, strerror(errno));
+		close(fds[0]);
+		return;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
-		/* The middle process: start the program and go, so that the
-		 * program is init's child and never the agent's zombie. */
-		if (fork() == 0) {
-			sigset_t none;
-			sigemptyset(&none);
-			sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Only async-signal-safe calls until exec. */
+		sigset_t none;
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		sigaction(SIGPIPE, &dfl, NULL);
+		if (fds[0] == STDIN_FILENO)
+			fcntl(fds[0], F_SETFD, 0);
+		else
 			dup2(fds[0], STDIN_FILENO);
-			execl(prog, prog, (char *)NULL);
-			_exit(127);
-		}
-		_exit(0);
+		execl(prog, prog, (char *)NULL);
+		_exit(127);
 	}
 	close(fds[0]);
-	if (pid > 0) {
-		waitpid(pid, NULL, 0);
-		size_t len = strlen(text);
-		/* An event is far smaller than a pipe's buffer: this never blocks. */
-		if (write(fds[1], text, len) != (ssize_t)len || write(fds[1], "\n", 1) != 1)
-			log_warn("alert", "%s did not take the whole event: %s", prog,
-				 strerror(errno));
-	} else {
+	if (pid < 0) {
 		log_error("alert", "cannot run %s: %s", prog, strerror(errno));
+		return;
 	}
-	close(fds[1]);
-	free(text);
+	for (size_t i = 0; i < sizeof(d->hook_pids) / sizeof(*d->hook_pids); i++)
+		if (!d->hook_pids[i]) {
+			d->hook_pids[i] = pid;
+			break;
+		}
+}
+
+void daemon_alert_reap(struct daemon *d)
+{
+	for (size_t i = 0; i < sizeof(d->hook_pids) / sizeof(*d->hook_pids); i++) {
+		int status = 0;
+		if (!d->hook_pids[i] || waitpid(d->hook_pids[i], &status, WNOHANG) == 0)
+			continue;
+		d->hook_pids[i] = 0;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+			log_error("alert", "cannot run %s; HINT: [alert] exec must name an "
+				  "executable file", d->conf.alert_exec ? d->conf.alert_exec : "the hook");
+		else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			log_warn("alert", "%s ended with %s %d",
+				 d->conf.alert_exec ? d->conf.alert_exec : "the hook",
+				 WIFEXITED(status) ? "exit status" : "signal",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	}
 }
 
 void daemon_alert_check(struct daemon *d)
@@ -239,7 +278,8 @@ void daemon_alert_check(struct daemon *d)
 	struct state_health now[STATE_MAX_REMOTES + 1];
 	refresh_newest(d);
 	size_t n = assess(d, now, sizeof(now) / sizeof(*now));
-	bool changed = n != d->state.n_health;
+	daemon_alert_reap(d);
+	bool changed = n != d->state.n_health, reworded = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct state_health *was = NULL;
 		for (size_t k = 0; k < d->state.n_health; k++)
@@ -247,7 +287,10 @@ void daemon_alert_check(struct daemon *d)
 				was = &d->state.health[k];
 		/* A tier starts out healthy: one that is not is news at once. */
 		bool was_healthy = !was || was->healthy;
-		changed |= !was || was->stale != now[i].stale || strcmp(was->why, now[i].why) != 0;
+		changed |= !was || was->healthy != now[i].healthy || was->stale != now[i].stale ||
+			   was->failing != now[i].failing || was->drill_failed != now[i].drill_failed;
+		/* The reasons hold growing durations: written out now and then. */
+		reworded |= was && strcmp(was->why, now[i].why) != 0;
 		if (was_healthy == now[i].healthy)
 			continue;
 		/* The failure itself was logged where it happened: named, not
@@ -261,8 +304,9 @@ void daemon_alert_check(struct daemon *d)
 		if (d->conf.alert_exec)
 			run_hook(d, &now[i]);
 	}
-	if (!changed)
+	if (!changed && !(reworded && time_mono() - d->health_saved >= 30))
 		return;
+	d->health_saved = time_mono();
 	memcpy(d->state.health, now, n * sizeof(*now));
 	d->state.n_health = n;
 	daemon_save_state(d);

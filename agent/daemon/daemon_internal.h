@@ -135,6 +135,8 @@ struct daemon {
 	int64_t newest_snapshot;         /* the local tier's newest (seconds), 0: none */
 	int64_t local_stamp;             /* the backup directory's mtime when listed */
 	double local_listed;             /* when (monotonic) */
+	double health_saved;             /* when health was last written (monotonic) */
+	pid_t hook_pids[16];             /* [alert] exec runs not reaped yet */
 };
 
 /* daemon.c: the state file, what the agent is doing */
@@ -163,6 +165,7 @@ void daemon_drill_stop(struct daemon *d);
 void daemon_alert_start(struct daemon *d);
 void daemon_alert_snapshot(struct daemon *d, int64_t created);
 void daemon_alert_check(struct daemon *d);
+void daemon_alert_reap(struct daemon *d);
 
 /* daemon_remotes.c: one sync worker per remote */
 enum result daemon_remotes_check(const struct conf *c, struct error *err);

@@ -242,9 +242,21 @@ char *metrics_health(const struct agent_state *s, bool *healthy)
 	for (size_t i = 0; i < s->n_health; i++) {
 		const struct state_health *h = &s->health[i];
 		if (h->stale || (strcmp(h->tier, "local") == 0 && !h->healthy)) {
+			char why[sizeof(h->why) * 2];
+			size_t o = 0;
+			/* One line a tier: its reasons joined with "; ". */
+			for (const char *p = h->why; *p && o + 3 < sizeof(why); p++) {
+				if (*p == '\n') {
+					why[o++] = ';';
+					why[o++] = ' ';
+				} else {
+					why[o++] = *p;
+				}
+			}
+			why[o] = '\0';
 			*healthy = false;
 			buf_addf(&t, "%s: tier '%s': %s\n", h->stale ? "stale" : "failing", h->tier,
-				 h->why);
+				 why);
 		}
 	}
 	for (size_t i = 0; i < s->n_drills; i++) {

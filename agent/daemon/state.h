@@ -58,7 +58,7 @@ struct state_health {
 	bool stale;                    /* lacking changes past max_lag / max_age */
 	bool failing;                  /* its backups or syncs are failing */
 	bool drill_failed;             /* its last restore drill failed */
-	char why[384];                 /* the reasons, "; "-separated */
+	char why[1024];                /* the reasons, one a line ("\n"-separated) */
 };
 
 struct agent_state {

@@ -52,15 +52,21 @@ find_log_format() {
 	done
 	format=${CBSYNC_LOG_FORMAT:-}
 	if [ -z "$format" ] && [ -r "$file" ]; then
+		# As cbsync reads it: CRLF, a BOM, comments after # or ;, any case,
+		# "=" or ":".
 		format=$(awk '
-			/^[ \t]*\[/ { s = $0; gsub(/[][ \t]/, "", s); section = tolower(s); next }
-			section == "log" && /^[ \t]*format[ \t]*=/ {
-				v = $0; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t#;].*$/, "", v)
-				gsub(/"/, "", v); print tolower(v); exit
+			{ sub(/\r$/, ""); if (NR == 1) sub(/^\357\273\277/, "") }
+			/^[ \t]*\[/ {
+				s = $0; sub(/\].*$/, "", s); gsub(/[[ \t"]/, "", s)
+				section = tolower(s); next
+			}
+			section == "log" && tolower($0) ~ /^[ \t]*format[ \t]*[=:]/ {
+				v = $0; sub(/^[^=:]*[=:][ \t]*/, "", v); sub(/[ \t]*[#;].*$/, "", v)
+				gsub(/["\047 \t]/, "", v); print tolower(v); exit
 			}' "$file")
 	fi
-	case $format in
-	json | JSON) log_json=true ;;
+	case $(printf '%s' "$format" | tr '[:upper:]' '[:lower:]') in
+	json) log_json=true ;;
 	esac
 }
 
@@ -134,6 +140,8 @@ restore_then_agent() {
 	fi
 	exec "$bin" agent "$@"
 }
+
+find_log_format "$@"
 
 case $restore_on_start in
 true | yes | on | 1) restore_on_start=true ;;
