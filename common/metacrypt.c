@@ -83,10 +83,16 @@ void metacrypt_recipients_text(const struct meta_crypt *c, char *buf, size_t siz
 		snprintf(buf, size, "(none recorded)");
 }
 
-void metacrypt_plain_name(const char *name, char *out, size_t size)
+bool metacrypt_is_sealed(const char *name)
 {
 	size_t len = strlen(name), slen = strlen(METACRYPT_SUFFIX);
-	if (len > slen && strcmp(name + len - slen, METACRYPT_SUFFIX) == 0)
-		len -= slen;
+	return len > slen && strcmp(name + len - slen, METACRYPT_SUFFIX) == 0;
+}
+
+void metacrypt_plain_name(const char *name, char *out, size_t size)
+{
+	size_t len = strlen(name);
+	if (metacrypt_is_sealed(name))
+		len -= strlen(METACRYPT_SUFFIX);
 	snprintf(out, size, "%.*s", (int)len, name);
 }

@@ -46,6 +46,9 @@ char *metacrypt_add(const char *text, size_t len, const struct meta_crypt *c);
 enum result metacrypt_read(json_t *o, const char *what, struct meta_crypt *out,
 			   struct error *err);
 
+/* Does name end in ".age" (after something)? */
+bool metacrypt_is_sealed(const char *name);
+
 /* name without its ".age" (name itself when it has none) into out. */
 void metacrypt_plain_name(const char *name, char *out, size_t size);
 

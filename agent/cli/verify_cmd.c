@@ -487,9 +487,7 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		 * its metadata.  (One without such metadata needs the key.) */
 		struct backup_meta sm;
 		bool have_sm = false, sealed = false;
-		size_t plen = strlen(path), slen = strlen(METACRYPT_SUFFIX);
-		if (!keyring_can_decrypt(keys) && plen > slen &&
-		    strcmp(path + plen - slen, METACRYPT_SUFFIX) == 0) {
+		if (!keyring_can_decrypt(keys) && metacrypt_is_sealed(path)) {
 			struct error ignored = {0};
 			sealed = !load_meta(path, &sm, &have_sm, &ignored) && have_sm &&
 				 sm.crypt.encrypted;

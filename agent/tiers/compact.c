@@ -135,11 +135,10 @@ static enum result chain_read(struct chain_dir *c, struct error *err)
 						   strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		char file[96], key[INCR_NAME_MAX];
-		size_t len = strlen(de->d_name), alen = strlen(METACRYPT_SUFFIX);
+		size_t len = strlen(de->d_name);
 		bool meta = len > mlen && strcmp(de->d_name + len - mlen, META_SUFFIX) == 0;
-		bool sealed = !meta && len > alen &&
-			      strcmp(de->d_name + len - alen, METACRYPT_SUFFIX) == 0;
-		size_t cut = meta ? mlen : sealed ? alen : 0;
+		bool sealed = !meta && metacrypt_is_sealed(de->d_name);
+		size_t cut = meta ? mlen : sealed ? strlen(METACRYPT_SUFFIX) : 0;
 		if (len - cut >= sizeof(file))
 			continue;
 		snprintf(file, sizeof(file), "%.*s", (int)(len - cut), de->d_name);

@@ -75,14 +75,13 @@ static size_t beyond(const char *cdir, const struct chain_state *s, char *name, 
 	size_t n = 0;
 	size_t stem = strlen(s->snapshot) - strlen(BACKUP_SUFFIX);
 	while (d && (de = readdir(d)) != NULL) {
-		char key[INCR_NAME_MAX + 64];
+		char key[INCR_NAME_MAX + 64], file[INCR_NAME_MAX];
 		struct incr_name in;
-		size_t len = strlen(de->d_name), slen = strlen(METACRYPT_SUFFIX);
+		if (strlen(de->d_name) >= sizeof(file))
+			continue;   /* no increment's name is that long */
 		/* A sealed increment counts as its name without ".age". */
-		if (len > slen && strcmp(de->d_name + len - slen, METACRYPT_SUFFIX) == 0)
-			len -= slen;
-		snprintf(key, sizeof(key), "%s/%.*s/%.*s", INCR_DIR, (int)stem, s->snapshot,
-			 (int)len, de->d_name);
+		metacrypt_plain_name(de->d_name, file, sizeof(file));
+		snprintf(key, sizeof(key), "%s/%.*s/%s", INCR_DIR, (int)stem, s->snapshot, file);
 		if (incr_name_parse(key, &in) && in.seq_last > s->seq) {
 			if (n++ == 0) {
 				snprintf(name, size, "%s", key);

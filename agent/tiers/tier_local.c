@@ -121,13 +121,9 @@ enum result load_meta(const char *path, struct backup_meta *meta, bool *have,
 {
 	struct error merr = {0};
 	char plain[PATH_MAX];
-	size_t len = strlen(path), slen = strlen(METACRYPT_SUFFIX);
 	*have = false;
 	/* X.db.gz.age's metadata is X.db.gz.json, and names X.db.gz. */
-	snprintf(plain, sizeof(plain), "%.*s",
-		 (int)(len > slen && strcmp(path + len - slen, METACRYPT_SUFFIX) == 0 ? len - slen
-										   : len),
-		 path);
+	metacrypt_plain_name(path, plain, sizeof(plain));
 	enum result r = local_read_meta(plain, meta, &merr);
 	if (r == CB_ERR_NOT_FOUND)
 		return CB_OK;
