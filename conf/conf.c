@@ -135,6 +135,8 @@ static void remote_free(struct conf_remote *r)
 {
 	conf_remote_settings_free(r);
 	free(r->encrypt_origin);
+	free(r->max_lag_origin);
+	free(r->max_age_origin);
 	free(r->name);
 	free(r->type_origin);
 	for (size_t t = 0; t <= CONF_KEEP_INCREMENTS; t++)

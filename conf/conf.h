@@ -158,6 +158,10 @@ struct conf_remote {
 	 * Defaults to true when recipients are set, else false. */
 	bool encrypt;
 	char *encrypt_origin;       /* where encrypt came from, NULL: the default */
+	/* max_lag, max_age: when it is stale (seconds); [alert]'s when not
+	 * given (their origin NULL). */
+	double max_lag, max_age;
+	char *max_lag_origin, *max_age_origin;
 	struct conf_kv *kv;         /* every key of the type's map that has a value */
 	size_t n_kv;
 	/* The type's settings struct (type->settings_size bytes, NULL if 0):
@@ -200,6 +204,9 @@ struct conf {
 				     * long is stale, seconds */
 	double alert_max_age;       /* [alert] max_age: a newest snapshot this old is
 				     * stale while a schedule expects one, seconds */
+	double local_max_lag;       /* [local] max_lag, max_age: the local tier's own,
+				     * [alert]'s when not given */
+	double local_max_age;
 	char *alert_exec;           /* [alert] exec: run on each change of a tier's
 				     * health, the event as JSON on stdin; NULL: none */
 	char *timezone;             /* [schedule] timezone: "UTC" or an IANA name */

@@ -36,6 +36,8 @@ const struct conf_fixed_key conf_fixed_keys[] = {
 	{"local", "lock_timeout", VT_DURATION, FIELD(lock_timeout), BT_COUNT},
 	{"local", "busy_timeout", VT_DURATION, FIELD(busy_timeout), BT_COUNT},
 	{"local", "encrypt", VT_BOOL, FIELD(local_encrypt), BT_COUNT},
+	{"local", "max_lag", VT_DURATION, FIELD(local_max_lag), BT_COUNT},
+	{"local", "max_age", VT_DURATION, FIELD(local_max_age), BT_COUNT},
 	{"schedule", "daily", VT_DAILY, FIELD(daily), BT_COUNT},
 	{"schedule", "weekly", VT_WEEKLY, FIELD(weekly), BT_COUNT},
 	{"schedule", "monthly", VT_MONTHLY, FIELD(monthly), BT_COUNT},

@@ -73,6 +73,18 @@ static enum result cross_check(struct loader *ld)
 			      "HINT: set [encryption] recipients = age1... (cbsync keygen prints one)",
 			      ld->where[i] ? ld->where[i] : "[local] encrypt");
 	}
+	/* Each tier's max_lag and max_age: its own, else [alert]'s. */
+	if (!ld->where[ld_fixed_index("local", "max_lag")])
+		ld->c->local_max_lag = c->alert_max_lag;
+	if (!ld->where[ld_fixed_index("local", "max_age")])
+		ld->c->local_max_age = c->alert_max_age;
+	for (size_t i = 0; i < c->n_remotes; i++) {
+		struct conf_remote *r = &c->remotes[i];
+		if (!r->max_lag_origin)
+			r->max_lag = c->alert_max_lag;
+		if (!r->max_age_origin)
+			r->max_age = c->alert_max_age;
+	}
 	for (size_t i = 0; i < c->n_remotes; i++) {
 		struct conf_remote *r = &c->remotes[i];
 		if (!r->encrypt_origin)

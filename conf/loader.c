@@ -17,10 +17,11 @@
 
 const char *const ld_common_keys[LD_N_COMMON] = {
 	"type", "keep_daily", "keep_weekly", "keep_monthly", "keep_change", "keep_increments",
-	"encrypt",
+	"encrypt", "max_lag", "max_age",
 };
 const unsigned ld_common_keep_type[LD_N_COMMON] = {
 	0, BT_DAILY, BT_WEEKLY, BT_MONTHLY, BT_CHANGE, CONF_KEEP_INCREMENTS, LD_NOT_KEEP,
+	LD_NOT_KEEP, LD_NOT_KEEP,
 };
 
 enum result ld_fail(struct loader *ld, enum result code, const char *fmt, ...)

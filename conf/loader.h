@@ -101,7 +101,7 @@ struct loader {
  * first, has none). */
 extern const char *const ld_common_keys[];
 extern const unsigned ld_common_keep_type[];
-#define LD_N_COMMON 7
+#define LD_N_COMMON 9
 /* ld_common_keep_type of a common key that is not a keep_* rule. */
 #define LD_NOT_KEEP 0xffffu
 

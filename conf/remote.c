@@ -350,7 +350,17 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 			free(file);
 			break;
 		}
-		if (!spec && ld_common_keep_type[idx] == LD_NOT_KEEP) {
+		if (!spec && ld_common_keep_type[idx] == LD_NOT_KEEP &&
+		    strncmp(ld_common_keys[idx], "max_", 4) == 0) {
+			bool lag = strcmp(ld_common_keys[idx], "max_lag") == 0;
+			char **o = lag ? &r->max_lag_origin : &r->max_age_origin;
+			if (!conf_parse_duration(value, lag ? &r->max_lag : &r->max_age) ||
+			    (lag ? r->max_lag : r->max_age) <= 0)
+				ld_value_error(ld, where, value, file, false,
+					       "is not a duration more than 0 (e.g. 90s, 5min, 26h)");
+			else if (free(*o), !(*o = strdup(e->origin)))
+				ld_nomem(ld);
+		} else if (!spec && ld_common_keep_type[idx] == LD_NOT_KEEP) {
 			/* encrypt */
 			if (!conf_parse_bool(value, &r->encrypt))
 				ld_value_error(ld, where, value, file, false,

@@ -31,7 +31,7 @@ static enum result push_new(const struct conf *c, const char *path, struct remot
 			    struct error *err)
 {
 	char failed[256];
-	enum result r = cycle_push(c, NULL, stdout, held, failed, sizeof(failed), err);
+	enum result r = cycle_push(c, NULL, stdout, held, failed, sizeof(failed), NULL, err);
 	if (!r)
 		return CB_OK;
 	/* Name the remotes that lack it: with several, "not offsite yet" alone

@@ -41,13 +41,15 @@ static const struct opt_spec options[] = {
 	{"dir", ARG_VALUE, OPT_DIR, V_CONF},
 	{"help", ARG_NONE, OPT_HELP, V_ALL},
 	{"type", ARG_VALUE, OPT_TYPE, V(VERB_BACKUP) | V(VERB_RESTORE)},
-	{"json", ARG_NONE, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS) | V(VERB_DRILL)},
+	{"json", ARG_NONE, OPT_JSON, V(VERB_LIST) | V(VERB_STATS) | V(VERB_STATUS) | V(VERB_DRILL) |
+					     V(VERB_VERIFY) | V(VERB_PUSH) | V(VERB_RESTORE)},
 	{"path", ARG_VALUE, OPT_PATH, V(VERB_RESTORE)},
 	{"to", ARG_VALUE, OPT_TO, V(VERB_RESTORE)},
 	{"dry-run", ARG_NONE, OPT_DRY_RUN, V(VERB_PRUNE) | V(VERB_RESTORE)},
 	{"no-sync", ARG_NONE, OPT_NO_SYNC, V(VERB_BACKUP)},
 	{"remote", ARG_VALUE, OPT_REMOTE, V(VERB_PUSH)},
-	{"tier", ARG_VALUE, OPT_TIER, V(VERB_LIST) | V(VERB_VERIFY) | V(VERB_PRUNE) | V(VERB_DRILL)},
+	{"tier", ARG_VALUE, OPT_TIER, V(VERB_LIST) | V(VERB_VERIFY) | V(VERB_PRUNE) | V(VERB_DRILL) |
+					     V(VERB_STATS)},
 	{"from", ARG_VALUE, OPT_FROM, V(VERB_RESTORE)},
 	{"latest", ARG_COUNT, OPT_LATEST, V(VERB_RESTORE) | V(VERB_VERIFY)},
 	{"name", ARG_VALUE, OPT_NAME, V(VERB_RESTORE)},
@@ -80,16 +82,21 @@ static const struct verb_info verbs[VERB_COUNT] = {
 		       "cbsync list [--tier local|REMOTE|all] [--json] [--dir PATH]",
 		       "  --tier T     the local tier (default), one remote, or all tiers\n"
 		       "               together with a column saying where each backup is\n"
-		       "  --json       one JSON array instead of a table\n"
+		       "  --json       one JSON array instead of a table, an object per backup\n"
+		       "               with the same fields whatever --tier is\n"
 		       "Chains of increments follow the table, one line each (count, time span,\n"
-		       "size); with --json, an \"increments\" field of each backup that has one.\n"},
+		       "size); with --json, each backup's \"increments\" object, by tier.\n"},
 	[VERB_STATS] = {"stats", "count and size per type, disk used, oldest and newest",
-			"cbsync stats [--json] [--db PATH] [--dir PATH]",
-			"  --json       one JSON object instead of text\n"},
+			"cbsync stats [--tier local|REMOTE|all] [--json] [--db PATH] [--dir PATH]",
+			"  --tier T     a remote, or every tier, instead of the local tier\n"
+			"               (a remote's metadata is read: a request per backup)\n"
+			"  --json       one JSON object instead of text; with --tier, an\n"
+			"               object per tier under \"tiers\"\n"},
 	[VERB_RESTORE] = {"restore", "check a backup, make a restore point, and restore it",
 			  "cbsync restore (--path FILE | [--from TIER] (--latest | --at TIME | --before TIME\n"
 			  "                      | --name BACKUP) [--type T] [--fallback]) [--to PATH]\n"
-			  "                      [--if-db-not-exists] [--if-backup-exists] [--dry-run]",
+			  "                      [--if-db-not-exists] [--if-backup-exists] [--dry-run]\n"
+			  "                      [--json]",
 			  "  --path FILE  the .db.gz to restore (a bare name is looked up in the\n"
 			  "               backup directory)\n"
 			  "  --latest     the newest state of the database in any tier: the newest\n"
@@ -114,6 +121,9 @@ static const struct verb_info verbs[VERB_COUNT] = {
 			  "  --dry-run    print the backup and increments it would use, the time of\n"
 			  "               the state it reaches and the bytes it would read; change\n"
 			  "               nothing\n"
+			  "  --json       one JSON object on standard output instead of the\n"
+			  "               summary: what was restored (or would be), from where,\n"
+			  "               into what, the state's time and the checks made\n"
 			  "\n"
 			  "Each increment is checked as it is applied (size, SHA-256, gzip, WAL and\n"
 			  "the state checksum after it); one that fails, or is missing before the\n"
@@ -125,16 +135,21 @@ static const struct verb_info verbs[VERB_COUNT] = {
 			"               decided; delete nothing\n"
 			"  --now TIME   apply the policy as of TIME (UTC), e.g. to plan ahead\n"},
 	[VERB_VERIFY] = {"verify", "check stored backups as restore would, without restoring",
-			 "cbsync verify [FILE...] | [--tier local|REMOTE|all] [--all | --latest [N]]",
+			 "cbsync verify [FILE...] | [--tier local|REMOTE|all] [--all | --latest [N]]\n"
+			 "                     [--json]",
 			 "  FILE...      backups to check (default: every backup in the directory);\n"
 			 "               a snapshot's chain of increments on the same tier is\n"
 			 "               checked too, as restore would apply it\n"
 			 "  --tier T     check the backups a tier holds, downloading a remote's\n"
 			 "  --all        every backup of the tier (default for the local tier)\n"
-			 "  --latest N   the N newest (default 1 for a remote)\n"},
+			 "  --latest N   the N newest (default 1 for a remote)\n"
+			 "  --json       one JSON object: the counts and a result per backup and\n"
+			 "               per chain checked\n"},
 	[VERB_PUSH] = {"push", "sync now: upload to each remote what its policy wants and lacks",
-		       "cbsync push [--remote NAME]",
-		       "  --remote NAME  only this remote (default: every configured remote)\n"},
+		       "cbsync push [--remote NAME] [--json]",
+		       "  --remote NAME  only this remote (default: every configured remote)\n"
+		       "  --json         one JSON array, an object per remote: what went up,\n"
+		       "                 what was there, what its retention deleted\n"},
 	[VERB_AGENT] = {"agent", "run the daemon: scheduled and change backups, retention",
 			"cbsync agent [--config PATH]",
 			"  Runs in the foreground until SIGTERM or SIGINT (exit 0); SIGHUP reloads\n"

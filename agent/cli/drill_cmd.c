@@ -203,8 +203,10 @@ static void record(const struct conf *c, struct drill_record *d)
 		snprintf(detail, sizeof(detail), "tier %s: %s", d->tier, d->error);
 	}
 	if (fs_mkdirs(c->local_dir, 0700, &err) == CB_OK)
-		oplog_record(c->local_dir, "drill", d->snapshot[0] ? d->snapshot : NULL, d->code,
-			     d->seconds, detail);
+		oplog_write(c->local_dir, &(struct oplog_event){
+			.op = "drill", .object = d->snapshot[0] ? d->snapshot : NULL,
+			.tier = d->tier, .bytes = -1, .outcome = d->code, .seconds = d->seconds,
+			.detail = detail});
 	if (fs_exists(c->local_dir) && drills_record(c->local_dir, d, &err))
 		log_warn("drill", "cannot record the drill of %s: %s", d->tier, err.msg);
 }
@@ -411,11 +413,9 @@ enum result cmd_drill(struct cli *cli, struct error *err)
 		failed++;
 	}
 	if (arr) {
-		char *text = jsondoc_text(arr);
-		if (!text)
-			return error_nomem(err);
-		fputs(text, stdout);
-		free(text);
+		enum result pr = format_print_json(arr, err);
+		if (pr)
+			return pr;
 	} else {
 		printf("%zu tier%s drilled: %zu ok, %zu failed\n", done, done == 1 ? "" : "s",
 		       done - (failed > done ? done : failed), failed > done ? done : failed);

@@ -2,6 +2,7 @@
  * The backup table of `list`, and --json output.
  */
 #include "agent/cli/format.h"
+#include "common/jsondoc.h"
 
 #include "common/timeutil.h"
 
@@ -97,15 +98,28 @@ json_t *format_chain_json(const struct chain_summary *c)
 			 (json_int_t)c->size, "incomplete", (json_int_t)c->incomplete);
 }
 
+static bool json_printed;
+
 enum result format_print_json(json_t *doc, struct error *err)
 {
-	if (!doc)
+	char *text = jsondoc_text(doc);
+	if (!text)
 		return error_nomem(err);
-	char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(doc);
-	if (!s)
-		return error_nomem(err);
-	printf("%s\n", s);
-	free(s);
+	fputs(text, stdout);
+	free(text);
+	json_printed = true;
 	return CB_OK;
+}
+
+void format_print_json_error(enum result r, const struct error *err)
+{
+	if (json_printed)
+		return;
+	json_t *doc = json_pack("{s:{s:s, s:s, s:i}}", "error", "message", err->msg, "kind",
+				result_name(r), "exit_code", result_exit_code(r));
+	char *text = jsondoc_text(doc);
+	if (text)
+		fputs(text, stdout);
+	free(text);
+	json_printed = true;
 }

@@ -53,7 +53,13 @@ void format_chain_line(FILE *out, const struct chain_summary *c, const char *tie
 /* {"count":, "first":, "last":, "compressed_size":, "incomplete":} */
 json_t *format_chain_json(const struct chain_summary *c);
 
-/* Print doc (taking it) indented on stdout: the --json output. */
+/* Print doc (taking it) indented on stdout: the --json output.  Reals
+ * print with 15 significant digits, so a rounded 0.57 is 0.57. */
 enum result format_print_json(json_t *doc, struct error *err);
+
+/* When a --json command failed before it printed its document: print
+ * {"error": {"message", "kind" (result_name), "exit_code"}} instead, so
+ * that standard output always parses. */
+void format_print_json_error(enum result r, const struct error *err);
 
 #endif

@@ -16,41 +16,10 @@
 #include "common/timeutil.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static json_t *backup_json(const struct catalog_entry *b, const char *dir)
-{
-	char created[32];
-	time_format_iso(b->parsed.created, created, sizeof(created));
-	char key[BACKUP_NAME_MAX + 8];
-	char *path = fs_join(dir, catalog_data_key(b, key, sizeof(key)));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "name", b->name,
-			      "database", b->parsed.db, "type",
-			      backup_type_name(b->parsed.type), "created", created, "path",
-			      path ? path : b->name, "compressed_size",
-			      (json_int_t)b->size, "has_metadata", b->has_meta);
-	free(path);
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "encrypted", json_boolean(b->encrypted));
-	if (b->has_meta) {
-		json_object_set_new(o, "original_size", json_integer(b->meta->original_size));
-		double ratio = meta_ratio(b->meta->original_size, b->meta->compressed_size);
-		json_object_set_new(o, "compression_ratio",
-				    json_real((double)(int64_t)(ratio * 100 + 0.5) / 100));
-		json_object_set_new(o, "sha256", json_string(b->meta->sha256));
-		json_object_set_new(o, "page_size", json_integer(b->meta->page_size));
-		json_object_set_new(o, "page_count", json_integer(b->meta->page_count));
-	} else {
-		json_object_set_new(o, "original_size", json_null());
-		json_object_set_new(o, "compression_ratio", json_null());
-	}
-	if (b->meta_error)
-		json_object_set_new(o, "metadata_error", json_string(b->meta_error));
-	return o;
-}
 
 /* One row of a tier listing. */
 struct row {
@@ -58,7 +27,10 @@ struct row {
 	struct backup_name parsed;
 	int64_t compressed;
 	bool has_meta;
+	bool encrypted;           /* the first tier's copy is an age file */
 	struct backup_meta meta;
+	char meta_error[256];     /* why the first tier's metadata was unusable */
+	char path[PATH_MAX];      /* the local tier's file, or "" */
 	char tiers[256];
 };
 
@@ -155,6 +127,16 @@ static enum result add_rows(struct tier *t, bool first, struct row **rows, size_
 			memcpy(row->name, e->name, sizeof(row->name));
 			row->parsed = e->parsed;
 			row->compressed = (int64_t)e->size;
+			row->encrypted = e->encrypted;
+			if (e->meta_error)
+				snprintf(row->meta_error, sizeof(row->meta_error), "%s",
+					 e->meta_error);
+		}
+		if (t->dir && !row->path[0]) {
+			char key[BACKUP_NAME_MAX + 8];
+			char *path = fs_join(t->dir, catalog_data_key(e, key, sizeof(key)));
+			snprintf(row->path, sizeof(row->path), "%s", path ? path : "");
+			free(path);
 		}
 		add_tier(row, t->name);
 		struct error merr = {0};
@@ -167,29 +149,84 @@ static enum result add_rows(struct tier *t, bool first, struct row **rows, size_
 	return r;
 }
 
+/* The rows as --json prints them, whatever tiers were listed: one object a
+ * backup, with the tiers that hold it and, by tier, its chains. */
+static json_t *rows_json(const struct row *rows, size_t n, const struct tier_chains *chains)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < n; i++) {
+		const struct row *row = &rows[i];
+		const struct backup_meta *m = row->has_meta ? &row->meta : NULL;
+		char created[32];
+		time_format_iso(row->parsed.created, created, sizeof(created));
+		json_t *tiers = json_array();
+		char copy[sizeof(row->tiers)];
+		memcpy(copy, row->tiers, sizeof(copy));
+		for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
+		     t = strtok_r(NULL, ",", &save))
+			json_array_append_new(tiers, json_string(t));
+		json_t *inc = json_object();
+		for (size_t k = 0; inc && k < chains->n; k++)
+			if (strcmp(chains->items[k].c.snapshot, row->name) == 0)
+				json_object_set_new(inc, chains->items[k].tier,
+						    format_chain_json(&chains->items[k].c));
+		double ratio = m ? meta_ratio(m->original_size, m->compressed_size) : 0;
+		json_t *o = json_object();
+		if (!o) {
+			json_decref(tiers);
+			json_decref(inc);
+			json_decref(arr);
+			return NULL;
+		}
+		json_object_set_new(o, "name", json_string(row->name));
+		json_object_set_new(o, "database", json_string(row->parsed.db));
+		json_object_set_new(o, "type", json_string(backup_type_name(row->parsed.type)));
+		json_object_set_new(o, "created", json_string(created));
+		json_object_set_new(o, "tiers", tiers);
+		json_object_set_new(o, "path", row->path[0] ? json_string(row->path) : json_null());
+		json_object_set_new(o, "compressed_size", json_integer(row->compressed));
+		json_object_set_new(o, "original_size",
+				    m ? json_integer(m->original_size) : json_null());
+		json_object_set_new(o, "compression_ratio",
+				    m ? json_real((double)(int64_t)(ratio * 100 + 0.5) / 100)
+				      : json_null());
+		json_object_set_new(o, "sha256", m ? json_string(m->sha256) : json_null());
+		json_object_set_new(o, "page_size", m ? json_integer(m->page_size) : json_null());
+		json_object_set_new(o, "page_count", m ? json_integer(m->page_count) : json_null());
+		json_object_set_new(o, "encrypted", json_boolean(row->encrypted));
+		json_object_set_new(o, "has_metadata", json_boolean(m != NULL));
+		json_object_set_new(o, "metadata_error",
+				    row->meta_error[0] ? json_string(row->meta_error) : json_null());
+		json_object_set_new(o, "increments", inc);
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 static enum result list_tiers(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
-	bool all = strcmp(cli->tier, "all") == 0;
-	const struct conf_remote *only = all ? NULL : conf_remote_find(c, cli->tier);
+	const char *which = cli->tier ? cli->tier : "local";
+	bool all = strcmp(which, "all") == 0, local = all || strcmp(which, "local") == 0;
+	const struct conf_remote *only = all ? NULL : conf_remote_find(c, which);
 	struct row *rows = NULL;
 	struct tier_chains chains = {0};
 	size_t n = 0, cap = 0;
 	enum result r = CB_OK, failed = CB_OK;
 	struct error first = {0};
 
-	if (!all && !only) {
+	if (!local && !only) {
 		char src[512];
 		conf_describe_sources(c, src, sizeof(src));
 		return error_set(err, CB_ERR_USAGE,
 				 "there is no tier named '%s' (local, all, or a configured remote); %s",
-				 cli->tier, src);
+				 which, src);
 	}
-	if (all) {
-		struct tier local;
-		if (!(r = tier_open_local(&local, c->local_dir, &c->local_keep, err)))
-			r = add_rows(&local, true, &rows, &n, &cap, &chains, err);
-		tier_close(&local);
+	if (local) {
+		struct tier lt;
+		if (!(r = tier_open_local(&lt, c->local_dir, &c->local_keep, err)))
+			r = add_rows(&lt, true, &rows, &n, &cap, &chains, err);
+		tier_close(&lt);
 		if (r) {
 			free(rows);
 			free(chains.items);
@@ -199,7 +236,7 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 	/* A remote that cannot be read is reported after the others are shown. */
 	for (size_t i = 0; i < c->n_remotes; i++) {
 		const struct conf_remote *rc = &c->remotes[i];
-		if (only && rc != only)
+		if (!all && rc != only)
 			continue;
 		struct tier t = {0};
 		struct error rerr = {0};
@@ -216,47 +253,14 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 		qsort(rows, n, sizeof(*rows), rows_newest_first);
 
 	if (cli->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < n; i++) {
-			const struct row *row = &rows[i];
-			char created[32];
-			time_format_iso(row->parsed.created, created, sizeof(created));
-			json_t *tiers = json_array();
-			char copy[sizeof(row->tiers)];
-			memcpy(copy, row->tiers, sizeof(copy));
-			for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
-			     t = strtok_r(NULL, ",", &save))
-				json_array_append_new(tiers, json_string(t));
-			json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "name",
-					      row->name, "database", row->parsed.db, "type",
-					      backup_type_name(row->parsed.type), "created", created,
-					      "compressed_size", (json_int_t)row->compressed,
-					      "original_size",
-					      row->has_meta ? json_integer(row->meta.original_size)
-							    : json_null(),
-					      "sha256",
-					      row->has_meta ? json_string(row->meta.sha256) : json_null(),
-					      "tiers", tiers);
-			json_t *inc = NULL;
-			for (size_t k = 0; o && k < chains.n; k++) {
-				if (strcmp(chains.items[k].c.snapshot, row->name) != 0)
-					continue;
-				if (!inc)
-					inc = json_object();
-				json_object_set_new(inc, chains.items[k].tier,
-						    format_chain_json(&chains.items[k].c));
-			}
-			if (inc)
-				json_object_set_new(o, "increments", inc);
-			json_array_append_new(arr, o);
+		enum result pr = format_print_json(rows_json(rows, n, &chains), err);
+		if (pr) {
+			free(chains.items);
+			free(rows);
+			return pr;
 		}
-		char *text = arr ? json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(arr);
-		if (text)
-			printf("%s\n", text);
-		free(text);
 	} else if (n == 0) {
-		printf("No backups found in %s\n", all ? "any tier" : cli->tier);
+		printf("No backups found in %s\n", all ? "any tier" : which);
 	} else {
 		size_t w = 4;
 		for (size_t i = 0; i < n; i++)
@@ -269,7 +273,7 @@ static enum result list_tiers(struct cli *cli, struct error *err)
 					  row->has_meta ? &row->meta : NULL, row->tiers);
 		}
 		printf("%zu backup%s in %s\n", n, n == 1 ? "" : "s",
-		       all ? "all tiers" : cli->tier);
+		       all ? "all tiers" : which);
 	}
 	if (!cli->json && chains.n) {
 		printf("Chains of increments (restore --at reaches their states):\n");
@@ -290,7 +294,7 @@ enum result cmd_list(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
 	struct catalog list = {0};
-	if (cli->tier && strcmp(cli->tier, "local") != 0)
+	if (cli->json || (cli->tier && strcmp(cli->tier, "local") != 0))
 		return list_tiers(cli, err);
 	struct chain_summary *chains = NULL;
 	enum result r = tier_catalog_local(c, "list", &list, err);
@@ -300,20 +304,6 @@ enum result cmd_list(struct cli *cli, struct error *err)
 	if (nc < 0) {
 		catalog_free(&list);
 		return error_nomem(err);
-	}
-	if (cli->json) {
-		json_t *arr = json_array();
-		for (size_t i = 0; arr && i < list.n; i++) {
-			json_t *o = backup_json(&list.items[i], c->local_dir);
-			const struct chain_summary *ch =
-				format_chain_find(chains, (size_t)nc, list.items[i].name);
-			if (o && ch)
-				json_object_set_new(o, "increments", format_chain_json(ch));
-			json_array_append_new(arr, o);
-		}
-		catalog_free(&list);
-		free(chains);
-		return format_print_json(arr, err);
 	}
 	if (list.n == 0)
 		printf("No backups found in %s\n", c->local_dir);

@@ -5,6 +5,7 @@
  */
 #include "agent/cli/cli.h"
 #include "agent/cli/commands.h"
+#include "agent/cli/format.h"
 #include "agent/tiers/oplog.h"
 #include "backends/backend.h"
 #include "common/cancel.h"
@@ -106,6 +107,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((r = build_conf(&cli, &err))) {
+		if (cli.json)
+			format_print_json_error(r, &err);
 		status = fail(r, &err);
 		goto out;
 	}
@@ -118,6 +121,8 @@ int main(int argc, char **argv)
 	r = verb_table[cli.verb](&cli, &err);
 	if (r == CB_OK && fflush(stdout) != 0)
 		r = error_set(&err, CB_ERR_IO, "cannot write output");
+	if (r && cli.json)
+		format_print_json_error(r, &err);
 	status = r ? fail(r, &err) : 0;
 out:
 	conf_free(&cli.conf);

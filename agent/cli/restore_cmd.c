@@ -30,19 +30,60 @@
 #include "common/timeutil.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-void restore_print(const char *what, const char *target, const struct restore_outcome *out,
-		   const struct check_result *check, int64_t state_ms, size_t increments,
-		   double seconds)
+static json_t *summary_json(const struct restore_summary *s)
 {
-	printf("Restored %s into %s\n", what, target);
-	if (state_ms >= 0) {
+	char at[32];
+	if (s->state_ms >= 0)
+		time_format_iso_ms(s->state_ms, at, sizeof(at));
+	const struct check_result *ck = s->check;
+	json_t *checks = json_array();
+	if (ck) {
+		if (ck->decrypted)
+			json_array_append_new(checks, json_string("age"));
+		json_array_append_new(checks, json_string("gzip_crc32"));
+		if (ck->sha_checked)
+			json_array_append_new(checks, json_string("sha256"));
+		if (s->increments)
+			json_array_append_new(checks, json_string("state_checksum"));
+		json_array_append_new(checks, json_string("integrity_check"));
+	}
+	bool point = s->out && s->out->made_restore_point;
+	return json_pack("{s:s, s:o, s:o, s:o, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f}",
+			 "outcome", s->outcome,
+			 "reason", s->reason ? json_string(s->reason) : json_null(),
+			 "backup", s->backup ? json_string(s->backup) : json_null(),
+			 "tier", s->tier ? json_string(s->tier) : json_null(),
+			 "target", s->target,
+			 "increments", (json_int_t)s->increments,
+			 "state_time", s->state_ms >= 0 ? json_string(at) : json_null(),
+			 "restore_point", point ? json_string(s->out->restore_point) : json_null(),
+			 "read_bytes", s->read_bytes >= 0 ? json_integer(s->read_bytes) : json_null(),
+			 "database_size", ck ? json_integer((json_int_t)ck->data_size) : json_null(),
+			 "page_count", ck ? json_integer(ck->page_count) : json_null(),
+			 "page_size", ck ? json_integer(ck->page_size) : json_null(),
+			 "checks", checks,
+			 "seconds", round(s->seconds * 1000) / 1000);
+}
+
+enum result restore_print(const struct cli *cli, const struct restore_summary *s,
+			  struct error *err)
+{
+	if (cli->json)
+		return format_print_json(summary_json(s), err);
+	if (strcmp(s->outcome, "restored") != 0)
+		return CB_OK;
+	const struct restore_outcome *out = s->out;
+	const struct check_result *check = s->check;
+	printf("Restored %s into %s\n", s->what, s->target);
+	if (s->state_ms >= 0) {
 		char at[32];
-		time_format_iso_ms(state_ms, at, sizeof(at));
+		time_format_iso_ms(s->state_ms, at, sizeof(at));
 		printf("  State at:        %s\n", at);
 	}
 	if (out->made_restore_point)
@@ -50,12 +91,26 @@ void restore_print(const char *what, const char *target, const struct restore_ou
 	printf("  Checked:         %sgzip CRC-32, %s%sPRAGMA integrity_check\n",
 	       check->decrypted ? "age decryption (each chunk authenticated), " : "",
 	       check->sha_checked ? "SHA-256 against metadata, " : "",
-	       increments ? "state checksum after each increment, " : "");
+	       s->increments ? "state checksum after each increment, " : "");
 	char size[32];
 	format_size(check->data_size, size, sizeof(size));
 	printf("  Database size:   %s (%lld pages of %lld bytes)\n", size,
 	       (long long)check->page_count, (long long)check->page_size);
-	printf("  Time taken:      %.2fs\n", seconds);
+	printf("  Time taken:      %.2fs\n", s->seconds);
+	return CB_OK;
+}
+
+/* Nothing restored, by request: the line says why (--json: the object). */
+static enum result skipped(const struct cli *cli, const char *target, const char *why,
+			   struct error *err)
+{
+	if (strncmp(why, "database exists", 15) == 0 && !cli->json)
+		printf("Database %s exists; nothing restored (--if-db-not-exists)\n", target);
+	struct restore_summary sum = {
+		.outcome = "skipped", .reason = why, .target = target, .state_ms = -1,
+		.read_bytes = -1,
+	};
+	return restore_print(cli, &sum, err);
 }
 
 enum result restore_dry_target(const struct cli *cli, const char *target, struct error *err)
@@ -121,9 +176,17 @@ static enum result restore_path(struct cli *cli, struct error *err)
 	if (cli->dry_run) {
 		char size[32];
 		format_size((uint64_t)fs_file_size(path), size, sizeof(size));
-		if (!(r = restore_dry_target(cli, cli->to ? cli->to : c->db_path, err)))
-			printf("Would restore %s (%s) into %s\nNothing was restored (--dry-run)\n",
-			       path, size, cli->to ? cli->to : c->db_path);
+		if (!(r = restore_dry_target(cli, cli->to ? cli->to : c->db_path, err))) {
+			if (!cli->json)
+				printf("Would restore %s (%s) into %s\nNothing was restored "
+				       "(--dry-run)\n", path, size, cli->to ? cli->to : c->db_path);
+			struct restore_summary sum = {
+				.outcome = "dry_run", .what = path, .backup = path,
+				.target = cli->to ? cli->to : c->db_path, .state_ms = -1,
+				.read_bytes = fs_file_size(path), .seconds = time_mono() - start,
+			};
+			r = restore_print(cli, &sum, err);
+		}
 		free(path);
 		return r;
 	}
@@ -142,9 +205,15 @@ static enum result restore_path(struct cli *cli, struct error *err)
 	if (out.made_restore_point)
 		oplog_record(c->local_dir, "backup", out.restore_point_name, CB_OK,
 			     out.restore_point_seconds, NULL);
-	if (!r)
-		restore_print(path, cli->to ? cli->to : c->db_path, &out, &check, -1, 0,
-			      time_mono() - start);
+	if (!r) {
+		struct restore_summary sum = {
+			.outcome = "restored", .what = path, .backup = path,
+			.target = cli->to ? cli->to : c->db_path, .out = &out, .check = &check,
+			.state_ms = -1, .read_bytes = -1, .seconds = time_mono() - start,
+		};
+		struct error perr = {0};
+		restore_print(cli, &sum, &perr);
+	}
 done:;
 	char into[PATH_MAX + 8];
 	snprintf(into, sizeof(into), "into %s", cli->to ? cli->to : c->db_path);
@@ -221,9 +290,15 @@ static enum result restore_by_name(struct restore_ctx *x, size_t first, struct e
 		format_size(cand->size, size, sizeof(size));
 		if ((r = restore_dry_target(cli, x->target, err)))
 			return r;
-		printf("Would restore %s from %s (%s) into %s\nNothing was restored (--dry-run)\n",
-		       cand->name, where, size, x->target);
-		return CB_OK;
+		if (!cli->json)
+			printf("Would restore %s from %s (%s) into %s\nNothing was restored "
+			       "(--dry-run)\n", cand->name, where, size, x->target);
+		struct restore_summary sum = {
+			.outcome = "dry_run", .what = cand->name, .backup = cand->name,
+			.tier = set->tiers[cand->tier].name, .target = x->target, .state_ms = -1,
+			.read_bytes = (int64_t)cand->size, .seconds = time_mono() - x->start,
+		};
+		return restore_print(cli, &sum, err);
 	}
 	if ((r = local_lock(c->local_dir, c->lock_timeout, "restore", x->lock, err)))
 		return r;
@@ -264,11 +339,21 @@ static enum result restore_by_name(struct restore_ctx *x, size_t first, struct e
 		if (r == CB_OK) {
 			char what[BACKUP_NAME_MAX + 128];
 			snprintf(what, sizeof(what), "%s from %s", cand->name, where);
-			restore_print(what, x->target, &out, &check, -1, 0, time_mono() - x->start);
+			struct restore_summary sum = {
+				.outcome = "restored", .what = what, .backup = cand->name,
+				.tier = set->tiers[cand->tier].name, .target = x->target, .out = &out,
+				.check = &check, .state_ms = -1, .read_bytes = -1,
+				.seconds = time_mono() - x->start,
+			};
+			struct error perr = {0};
+			restore_print(cli, &sum, &perr);
 			char detail[sizeof(where) + PATH_MAX + 8];
 			snprintf(detail, sizeof(detail), "%s, into %s", where, x->target);
-			oplog_record(c->local_dir, "restore", cand->name, CB_OK,
-				     time_mono() - x->start, detail);
+			oplog_write(c->local_dir, &(struct oplog_event){
+				.op = "restore", .object = cand->name,
+				.tier = set->tiers[cand->tier].name,
+				.bytes = (int64_t)check.data_size,
+				.seconds = time_mono() - x->start, .detail = detail});
 			return CB_OK;
 		}
 		error_prefix(err, "%s", where);
@@ -311,10 +396,8 @@ static enum result restore_tiers(struct cli *cli, struct restore_report *drill,
 				 cli->at);
 	if (cli->before)
 		x.at_ms = x.before * 1000;
-	if (cli->if_db_not_exists && fs_exists(x.target)) {
-		printf("Database %s exists; nothing restored (--if-db-not-exists)\n", x.target);
-		return CB_OK;
-	}
+	if (cli->if_db_not_exists && fs_exists(x.target))
+		return skipped(cli, x.target, "database exists (--if-db-not-exists)", err);
 	backup_db_stem(c->db_path, stem, sizeof(stem));
 	if ((r = tiers_open(&set, c, cli->from, err)))
 		return r;
@@ -349,9 +432,11 @@ static enum result restore_tiers(struct cli *cli, struct restore_report *drill,
 			error_prefix(err, "cannot tell whether a backup exists");
 			r = unreachable.code;
 		} else if (cli->if_backup_exists && !cli->name) {
-			printf("No backup of %s in any tier (%s): a first deployment; nothing "
-			       "restored (--if-backup-exists)\n", stem, names);
-			r = CB_OK;
+			if (!cli->json)
+				printf("No backup of %s in any tier (%s): a first deployment; "
+				       "nothing restored (--if-backup-exists)\n", stem, names);
+			r = skipped(cli, x.target, "no backup in any tier (--if-backup-exists)",
+				    err);
 		} else if (cli->name) {
 			r = error_set(err, CB_ERR_NOT_FOUND, "Backup not found: %s (in %s)", cli->name,
 				      names);
@@ -394,11 +479,9 @@ enum result cmd_restore(struct cli *cli, struct error *err)
 				 "restore needs --path FILE, or --latest, --at, --before or --name; "
 				 "HINT: 'cbsync list --tier all' shows the backups");
 	if (cli->path) {
-		if (cli->if_db_not_exists && fs_exists(cli->to ? cli->to : cli->conf.db_path)) {
-			printf("Database %s exists; nothing restored (--if-db-not-exists)\n",
-			       cli->to ? cli->to : cli->conf.db_path);
-			return CB_OK;
-		}
+		if (cli->if_db_not_exists && fs_exists(cli->to ? cli->to : cli->conf.db_path))
+			return skipped(cli, cli->to ? cli->to : cli->conf.db_path,
+				       "database exists (--if-db-not-exists)", err);
 		return restore_path(cli, err);
 	}
 	return restore_tiers(cli, NULL, err);

@@ -53,11 +53,28 @@ bool restore_choosable(const struct restore_ctx *x, size_t i);
 /* How the configuration and flags say to restore. */
 struct restore_opts restore_opts_of(const struct cli *cli);
 
-/* The lines of a restore that succeeded.  what says what was restored
- * from where; state_ms (or -1) when its state is at. */
-void restore_print(const char *what, const char *target, const struct restore_outcome *out,
-		   const struct check_result *check, int64_t state_ms, size_t increments,
-		   double seconds);
+/* How a restore ended, for its summary: outcome "restored", "dry_run" or
+ * "skipped" (reason says why).  what is the text's "NAME from SOURCE". */
+struct restore_summary {
+	const char *outcome;
+	const char *reason;              /* skipped: why; else NULL */
+	const char *what;
+	const char *backup;              /* the backup's name or file, or NULL */
+	const char *tier;                /* the tier it came from; NULL for --path */
+	const char *target;              /* the database restored into */
+	const struct restore_outcome *out;   /* restored: the restore point */
+	const struct check_result *check;    /* restored: the checks made */
+	size_t increments;
+	int64_t state_ms;                /* the state reached, or -1 */
+	int64_t read_bytes;              /* dry_run: the bytes it would read, or -1 */
+	double seconds;
+};
+
+/* A restore's summary: with --json one JSON object, whatever the outcome;
+ * else, for a restore that succeeded, its lines (the other outcomes print
+ * their own line). */
+enum result restore_print(const struct cli *cli, const struct restore_summary *s,
+			  struct error *err);
 
 /* --dry-run: refuse now what restore_begin would refuse (a --to that
  * exists), touching nothing. */

@@ -209,11 +209,21 @@ static void step_tiers(const struct by_time *b, const struct pitr_plan *p, char 
 	}
 }
 
-static void print_plan(const struct by_time *b, const struct pitr_plan *p)
+static enum result print_plan(const struct by_time *b, const struct pitr_plan *p,
+			      struct error *err)
 {
 	const struct restore_ctx *x = b->x;
 	const struct candidate *cand = snap_cand(b, p->snap);
 	char where[96], size[32], at[32];
+	if (x->cli->json) {
+		struct restore_summary sum = {
+			.outcome = "dry_run", .what = cand->name, .backup = cand->name,
+			.tier = x->set->tiers[cand->tier].name, .target = x->target,
+			.increments = p->n_steps, .state_ms = p->reach_ms,
+			.read_bytes = (int64_t)p->bytes, .seconds = time_mono() - x->start,
+		};
+		return restore_print(x->cli, &sum, err);
+	}
 	tier_label(&x->set->tiers[cand->tier], where, sizeof(where));
 	format_size(cand->size, size, sizeof(size));
 	printf("Would restore %s from %s (%s)\n", cand->name, where, size);
@@ -245,6 +255,7 @@ static void print_plan(const struct by_time *b, const struct pitr_plan *p)
 	printf("  Into:            %s%s\n", x->target,
 	       !x->cli->to && fs_exists(x->target) ? " (after a restore point of it)" : "");
 	printf("Nothing was restored (--dry-run)\n");
+	return CB_OK;
 }
 
 /* restore_chain.fetch: the plan's step k from its tier. */
@@ -353,10 +364,19 @@ static enum result apply(struct by_time *b, const struct pitr_plan *p, size_t *f
 		return CB_OK;
 	}
 	snprintf(what, sizeof(what), "%s from %s", cand->name, source);
-	restore_print(what, x->target, &out, &check, p->reach_ms, p->n_steps, seconds);
+	struct restore_summary sum = {
+		.outcome = "restored", .what = what, .backup = cand->name,
+		.tier = x->set->tiers[cand->tier].name, .target = x->target, .out = &out,
+		.check = &check, .increments = p->n_steps, .state_ms = p->reach_ms,
+		.read_bytes = -1, .seconds = seconds,
+	};
+	struct error perr = {0};
+	restore_print(x->cli, &sum, &perr);
 	char detail[sizeof(source) + PATH_MAX + 80];
 	snprintf(detail, sizeof(detail), "%s, state at %s, into %s", source, at, x->target);
-	oplog_record(c->local_dir, "restore", cand->name, CB_OK, seconds, detail);
+	oplog_write(c->local_dir, &(struct oplog_event){
+		.op = "restore", .object = cand->name, .tier = x->set->tiers[cand->tier].name,
+		.bytes = (int64_t)check.data_size, .seconds = seconds, .detail = detail});
 	return CB_OK;
 }
 
@@ -431,7 +451,7 @@ enum result restore_by_time(struct restore_ctx *x, struct error *err)
 		}
 		if (x->cli->dry_run) {
 			if (!(r = restore_dry_target(x->cli, x->target, err)))
-				print_plan(&b, &plan);
+				r = print_plan(&b, &plan, err);
 			pitr_plan_free(&plan);
 			break;
 		}

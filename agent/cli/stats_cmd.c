@@ -1,5 +1,6 @@
 /*
- * cbsync stats: what the local tier holds, by type, and the database's size.
+ * cbsync stats: what a tier holds, by type, and the database's size -- the
+ * local tier (the seed's command), or with --tier one remote or every tier.
  */
 #include "agent/cli/commands.h"
 #include "agent/cli/format.h"
@@ -18,112 +19,245 @@ struct type_stats {
 	uint64_t bytes;
 };
 
-enum result cmd_stats(struct cli *cli, struct error *err)
+/* What one tier holds. */
+struct tier_stats {
+	char label[96];
+	const char *dir;              /* the local tier's directory, else NULL */
+	size_t count;
+	struct type_stats per[BT_COUNT];
+	uint64_t data_bytes;
+	int64_t disk;                 /* with metadata (the local tier), else -1 */
+	size_t incrs;                 /* increments and roll-ups */
+	uint64_t incr_bytes;
+	double ratio_sum;
+	size_t ratio_n;
+	char oldest[BACKUP_NAME_MAX], newest[BACKUP_NAME_MAX];
+	int64_t oldest_at, newest_at;
+};
+
+/* Count what t holds.  A remote's metadata costs a request a backup, as in
+ * `list --tier`; one that cannot be read leaves that backup out of the
+ * average compression ratio only. */
+static enum result tier_stats_of(struct tier *t, struct tier_stats *s, struct error *err)
 {
-	const struct conf *c = &cli->conf;
 	struct catalog list = {0};
-	struct type_stats per[BT_COUNT] = {{0}};
-	uint64_t data_bytes = 0, disk = 0;
-	double ratio_sum = 0;
-	size_t ratio_n = 0;
-	enum result r = tier_catalog_local(c, "stats", &list, err);
+	memset(s, 0, sizeof(*s));
+	tier_label(t, s->label, sizeof(s->label));
+	s->dir = t->dir;
+	s->disk = t->dir ? 0 : -1;
+	enum result r = tier_catalog(t, NULL, "stats", &list, err);
 	if (r)
 		return r;
 	for (size_t i = 0; i < list.n; i++) {
-		const struct catalog_entry *b = &list.items[i];
-		per[b->parsed.type].count++;
-		per[b->parsed.type].bytes += b->size;
-		data_bytes += b->size;
-		char *mpath = NULL;
-		if (asprintf(&mpath, "%s/%s%s", c->local_dir, b->name, META_SUFFIX) >= 0) {
-			int64_t ms = fs_file_size(mpath);
-			if (ms > 0)
-				disk += (uint64_t)ms;
-			free(mpath);
+		struct catalog_entry *b = &list.items[i];
+		if (!b->has_data)
+			continue;
+		s->count++;
+		s->per[b->parsed.type].count++;
+		s->per[b->parsed.type].bytes += b->size;
+		s->data_bytes += b->size;
+		if (t->dir) {
+			char *mpath = NULL;
+			if (asprintf(&mpath, "%s/%s%s", t->dir, b->name, META_SUFFIX) >= 0) {
+				int64_t ms = fs_file_size(mpath);
+				if (ms > 0)
+					s->disk += ms;
+				free(mpath);
+			}
 		}
-		if (b->has_meta && b->meta->original_size > 0) {
-			ratio_sum += meta_ratio(b->meta->original_size, b->meta->compressed_size);
-			ratio_n++;
+		struct error ignored = {0};
+		if (b->has_meta && tier_read_meta(t, b, &ignored) == CB_OK &&
+		    b->meta->original_size > 0) {
+			s->ratio_sum += meta_ratio(b->meta->original_size, b->meta->compressed_size);
+			s->ratio_n++;
 		}
-	}
-	disk += data_bytes;
-	int64_t db_size = fs_file_size(c->db_path);
-	char *wal_path = NULL;
-	int64_t wal_size = -1;
-	if (asprintf(&wal_path, "%s-wal", c->db_path) >= 0) {
-		wal_size = fs_file_size(wal_path);
-		free(wal_path);
-	}
-	const struct catalog_entry *newest = list.n ? &list.items[0] : NULL;
-	const struct catalog_entry *oldest = list.n ? &list.items[list.n - 1] : NULL;
-
-	if (cli->json) {
-		json_t *types = json_object();
-		for (int t = 0; types && t < BT_COUNT; t++)
-			json_object_set_new(types, backup_type_name((enum backup_type)t),
-					    json_pack("{s:I, s:I}", "count",
-						      (json_int_t)per[t].count, "total_size",
-						      (json_int_t)per[t].bytes));
-		char o_created[32] = "", n_created[32] = "";
-		if (oldest) {
-			time_format_iso(oldest->parsed.created, o_created, sizeof(o_created));
-			time_format_iso(newest->parsed.created, n_created, sizeof(n_created));
+		if (!s->newest[0]) {
+			snprintf(s->newest, sizeof(s->newest), "%s", b->name);
+			s->newest_at = b->parsed.created;
 		}
-		json_t *doc = json_pack(
-			"{s:s, s:I, s:o, s:I, s:I, s:o, s:o, s:o, s:{s:s, s:o, s:o}}",
-			"directory", c->local_dir, "count", (json_int_t)list.n, "types",
-			types, "total_size", (json_int_t)data_bytes, "disk_used",
-			(json_int_t)disk, "oldest",
-			oldest ? json_pack("{s:s, s:s}", "name", oldest->name, "created",
-					   o_created)
-			       : json_null(),
-			"newest",
-			newest ? json_pack("{s:s, s:s}", "name", newest->name, "created",
-					   n_created)
-			       : json_null(),
-			"average_compression_ratio",
-			ratio_n ? json_real((double)(int64_t)(ratio_sum / (double)ratio_n * 100 + 0.5) / 100)
-				: json_null(),
-			"database", "path", c->db_path, "size",
-			db_size >= 0 ? json_integer(db_size) : json_null(), "wal_size",
-			wal_size >= 0 ? json_integer(wal_size) : json_null());
-		catalog_free(&list);
-		return format_print_json(doc, err);
+		snprintf(s->oldest, sizeof(s->oldest), "%s", b->name);
+		s->oldest_at = b->parsed.created;
 	}
-
-	char buf[32];
-	printf("Backups in %s\n\n", c->local_dir);
-	printf("  %-14s %6s  %10s\n", "TYPE", "COUNT", "SIZE");
-	for (int t = 0; t < BT_COUNT; t++) {
-		format_size(per[t].bytes, buf, sizeof(buf));
-		printf("  %-14s %6zu  %10s\n", backup_type_name((enum backup_type)t),
-		       per[t].count, buf);
+	for (size_t i = 0; i < list.n_incrs; i++) {
+		if (!list.incrs[i].has_data)
+			continue;
+		s->incrs++;
+		s->incr_bytes += list.incrs[i].size;
 	}
-	format_size(data_bytes, buf, sizeof(buf));
-	printf("\n  Total backups:       %zu (%s)\n", list.n, buf);
-	format_size(disk, buf, sizeof(buf));
-	printf("  Disk used:           %s (with metadata)\n", buf);
-	if (oldest) {
-		char t[32];
-		time_format_iso(oldest->parsed.created, t, sizeof(t));
-		printf("  Oldest backup:       %s (%s)\n", oldest->name, t);
-		time_format_iso(newest->parsed.created, t, sizeof(t));
-		printf("  Newest backup:       %s (%s)\n", newest->name, t);
-	}
-	if (ratio_n)
-		printf("  Average compression: %.1f%%\n", ratio_sum / (double)ratio_n);
-	if (db_size >= 0) {
-		format_size((uint64_t)db_size, buf, sizeof(buf));
-		printf("  Database:            %s, %s", c->db_path, buf);
-		if (wal_size > 0) {
-			format_size((uint64_t)wal_size, buf, sizeof(buf));
-			printf(" (+ %s WAL)", buf);
-		}
-		printf("\n");
-	} else {
-		printf("  Database:            %s (not found)\n", c->db_path);
-	}
+	if (s->disk >= 0)
+		s->disk += (int64_t)(s->data_bytes + s->incr_bytes);
 	catalog_free(&list);
 	return CB_OK;
 }
 
+static json_t *named_time(const char *name, int64_t at)
+{
+	char created[32];
+	if (!name[0])
+		return json_null();
+	time_format_iso(at, created, sizeof(created));
+	return json_pack("{s:s, s:s}", "name", name, "created", created);
+}
+
+static json_t *tier_stats_json(const char *tier, const struct tier_stats *s)
+{
+	json_t *types = json_object();
+	for (int t = 0; types && t < BT_COUNT; t++)
+		json_object_set_new(types, backup_type_name((enum backup_type)t),
+				    json_pack("{s:I, s:I}", "count", (json_int_t)s->per[t].count,
+					      "total_size", (json_int_t)s->per[t].bytes));
+	return json_pack(
+		"{s:s, s:o, s:I, s:o, s:I, s:o, s:{s:I, s:I}, s:o, s:o, s:o}", "tier", tier,
+		"directory", s->dir ? json_string(s->dir) : json_null(), "count",
+		(json_int_t)s->count, "types", types, "total_size", (json_int_t)s->data_bytes,
+		"disk_used", s->disk >= 0 ? json_integer(s->disk) : json_null(), "increments",
+		"count", (json_int_t)s->incrs, "compressed_size", (json_int_t)s->incr_bytes,
+		"oldest", named_time(s->oldest, s->oldest_at), "newest",
+		named_time(s->newest, s->newest_at), "average_compression_ratio",
+		s->ratio_n ? json_real((double)(int64_t)(s->ratio_sum / (double)s->ratio_n * 100 +
+							 0.5) / 100)
+			   : json_null());
+}
+
+static void tier_stats_print(const struct tier_stats *s)
+{
+	char buf[32];
+	printf("Backups in %s\n\n", s->dir ? s->dir : s->label);
+	printf("  %-14s %6s  %10s\n", "TYPE", "COUNT", "SIZE");
+	for (int t = 0; t < BT_COUNT; t++) {
+		format_size(s->per[t].bytes, buf, sizeof(buf));
+		printf("  %-14s %6zu  %10s\n", backup_type_name((enum backup_type)t),
+		       s->per[t].count, buf);
+	}
+	format_size(s->data_bytes, buf, sizeof(buf));
+	printf("\n  Total backups:       %zu (%s)\n", s->count, buf);
+	if (s->incrs) {
+		format_size(s->incr_bytes, buf, sizeof(buf));
+		printf("  Increments:          %zu (%s)\n", s->incrs, buf);
+	}
+	if (s->disk >= 0) {
+		format_size((uint64_t)s->disk, buf, sizeof(buf));
+		printf("  Disk used:           %s (with metadata)\n", buf);
+	}
+	if (s->oldest[0]) {
+		char t[32];
+		time_format_iso(s->oldest_at, t, sizeof(t));
+		printf("  Oldest backup:       %s (%s)\n", s->oldest, t);
+		time_format_iso(s->newest_at, t, sizeof(t));
+		printf("  Newest backup:       %s (%s)\n", s->newest, t);
+	}
+	if (s->ratio_n)
+		printf("  Average compression: %.1f%%\n", s->ratio_sum / (double)s->ratio_n);
+}
+
+/* The live database and its WAL, as stats reports them. */
+struct db_sizes {
+	int64_t db, wal;
+};
+
+static struct db_sizes db_sizes_of(const char *db_path)
+{
+	struct db_sizes d = {fs_file_size(db_path), -1};
+	char *wal_path = NULL;
+	if (asprintf(&wal_path, "%s-wal", db_path) >= 0) {
+		d.wal = fs_file_size(wal_path);
+		free(wal_path);
+	}
+	return d;
+}
+
+static json_t *db_json(const char *db_path, struct db_sizes d)
+{
+	return json_pack("{s:s, s:o, s:o}", "path", db_path, "size",
+			 d.db >= 0 ? json_integer(d.db) : json_null(), "wal_size",
+			 d.wal >= 0 ? json_integer(d.wal) : json_null());
+}
+
+static void db_print(const char *db_path, struct db_sizes d)
+{
+	char buf[32];
+	if (d.db >= 0) {
+		format_size((uint64_t)d.db, buf, sizeof(buf));
+		printf("  Database:            %s, %s", db_path, buf);
+		if (d.wal > 0) {
+			format_size((uint64_t)d.wal, buf, sizeof(buf));
+			printf(" (+ %s WAL)", buf);
+		}
+		printf("\n");
+	} else {
+		printf("  Database:            %s (not found)\n", db_path);
+	}
+}
+
+/* stats --tier: each tier's block (or object), a tier that cannot be
+ * listed named and counted as failed while the others are shown. */
+static enum result stats_tiers(struct cli *cli, struct error *err)
+{
+	const struct conf *c = &cli->conf;
+	struct tier_set set = {0};
+	enum result r, worst = CB_OK;
+	if ((r = tiers_open(&set, c, cli->tier, err)))
+		return r;
+	json_t *arr = cli->json ? json_array() : NULL;
+	for (size_t i = 0; i < set.n; i++) {
+		struct tier_stats s;
+		struct error terr = {0};
+		r = tier_stats_of(&set.tiers[i], &s, &terr);
+		if (cli->json) {
+			json_t *o = r ? json_pack("{s:s, s:{s:s, s:s, s:i}}", "tier",
+						  set.tiers[i].name, "error", "message", terr.msg,
+						  "kind", result_name(r), "exit_code",
+						  result_exit_code(r))
+				      : tier_stats_json(set.tiers[i].name, &s);
+			json_array_append_new(arr, o);
+		} else if (r) {
+			printf("%s%s: FAILED: %s\n", i ? "\n" : "", s.label, terr.msg);
+		} else {
+			if (i)
+				printf("\n");
+			tier_stats_print(&s);
+		}
+		if (r && (!worst || result_worse(r, worst))) {
+			worst = r;
+			*err = terr;
+		}
+	}
+	struct db_sizes d = db_sizes_of(c->db_path);
+	tiers_close(&set);
+	if (cli->json) {
+		enum result pr = format_print_json(json_pack("{s:o, s:o}", "tiers", arr, "database",
+							     db_json(c->db_path, d)),
+						   err);
+		if (pr)
+			return pr;
+	} else {
+		printf("\n");
+		db_print(c->db_path, d);
+	}
+	return worst;
+}
+
+enum result cmd_stats(struct cli *cli, struct error *err)
+{
+	const struct conf *c = &cli->conf;
+	struct tier local;
+	struct tier_stats s;
+	if (cli->tier)
+		return stats_tiers(cli, err);
+	enum result r = tier_open_local(&local, c->local_dir, &c->local_keep, err);
+	if (!r)
+		r = tier_stats_of(&local, &s, err);
+	tier_close(&local);
+	if (r)
+		return r;
+	struct db_sizes d = db_sizes_of(c->db_path);
+	if (cli->json) {
+		json_t *doc = tier_stats_json("local", &s);
+		if (doc)
+			json_object_set_new(doc, "database", db_json(c->db_path, d));
+		return format_print_json(doc, err);
+	}
+	tier_stats_print(&s);
+	db_print(c->db_path, d);
+	return CB_OK;
+}

@@ -3,6 +3,7 @@
  * (agent/state.h), as text or --json.
  */
 #include "agent/cli/commands.h"
+#include "agent/cli/format.h"
 #include "agent/daemon/state.h"
 #include "common/fsutil.h"
 #include "common/timeutil.h"
@@ -77,13 +78,7 @@ enum result cmd_status(struct cli *cli, struct error *err)
 		if (cli->json) {
 			json_t *doc = json_pack("{s:b, s:n, s:o}", "running", false, "state",
 						"drills", drills_json(dir));
-			char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
-					 : NULL;
-			json_decref(doc);
-			if (!text)
-				return error_nomem(err);
-			printf("%s\n", text);
-			free(text);
+			return format_print_json(doc, err);
 		} else {
 			printf("No agent has run with the backup directory %s\n", dir);
 			print_drills(dir);
@@ -110,13 +105,7 @@ enum result cmd_status(struct cli *cli, struct error *err)
 		}
 		json_t *doc = json_pack("{s:b, s:o, s:o}", "running", running, "state",
 					state ? state : json_null(), "drills", drills_json(dir));
-		char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(doc);
-		if (!text)
-			return error_nomem(err);
-		printf("%s\n", text);
-		free(text);
-		return CB_OK;
+		return format_print_json(doc, err);
 	}
 	char since[32], updated[32];
 	time_format_iso(s.started, since, sizeof(since));

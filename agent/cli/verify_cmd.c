@@ -30,6 +30,71 @@
 #include <string.h>
 #include <unistd.h>
 
+/* verify --json: the result of each check, printed as one document at the
+ * end; NULL for text. */
+static json_t *vjson;
+
+/* A line of the text output (nothing with --json). */
+#define say(...)                        \
+	do {                            \
+		if (!vjson)             \
+			printf(__VA_ARGS__); \
+	} while (0)
+
+/* One check's result for --json: kind "backup" or "chain"; bytes the
+ * checked database's size (-1: not known); increments and reach_ms a
+ * chain's (reach_ms < 0: none); sealed: an age file checked against its
+ * metadata only (no identity here). */
+struct vresult {
+	const char *name, *tier, *kind;
+	enum result r;
+	const char *error;
+	int64_t bytes;
+	bool sha_checked, sealed;
+	long increments;
+	int64_t reach_ms;
+};
+
+static void record(const struct vresult *v)
+{
+	if (!vjson)
+		return;
+	char at[32];
+	if (v->reach_ms >= 0)
+		time_format_iso_ms(v->reach_ms, at, sizeof(at));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "name", v->name, "tier", v->tier, "kind",
+			      v->kind, "ok", v->r == CB_OK);
+	if (!o)
+		return;
+	json_object_set_new(o, "bytes", v->bytes >= 0 ? json_integer(v->bytes) : json_null());
+	json_object_set_new(o, "sha256_checked", json_boolean(v->sha_checked));
+	json_object_set_new(o, "encrypted_not_decrypted", json_boolean(v->sealed));
+	json_object_set_new(o, "increments",
+			    v->increments >= 0 ? json_integer(v->increments) : json_null());
+	json_object_set_new(o, "state_time", v->reach_ms >= 0 ? json_string(at) : json_null());
+	json_object_set_new(o, "error",
+			    v->r ? json_pack("{s:s, s:s, s:i}", "message", v->error, "kind",
+					     result_name(v->r), "exit_code", result_exit_code(v->r))
+				 : json_null());
+	json_array_append_new(vjson, o);
+}
+
+/* verify --json's document, printed whatever the outcome. */
+static enum result print_doc(size_t ok, size_t failed, size_t chains_ok, size_t chains_failed,
+			     struct error *err)
+{
+	json_t *items = vjson;
+	vjson = NULL;
+	if (!items)
+		return CB_OK;
+	return format_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "checked",
+					   (json_int_t)(ok + failed), "ok", (json_int_t)ok,
+					   "failed", (json_int_t)failed, "chains_ok",
+					   (json_int_t)chains_ok, "chains_failed",
+					   (json_int_t)chains_failed, "results", items),
+				 err);
+}
+
 /* A throwaway file for a check: in dir, or in TMPDIR when dir is read-only. */
 static enum result scratch_file(struct atomic_file *tmp, const char *dir, const char *name,
 				struct error *err)
@@ -122,9 +187,12 @@ static void check_chain(const struct chain_src *src, const char *name,
 
 /* Report how the check of name's chain went (where: "" or "local; "), and
  * record it; true if it passed. */
-static bool report_chain(const char *name, const char *where, const struct chain_outcome *co,
-			 const char *log_dir, struct error *err)
+static bool report_chain(const char *name, const char *tier, const char *where,
+			 const struct chain_outcome *co, const char *log_dir, struct error *err)
 {
+	struct vresult v = {.name = name, .tier = tier, .kind = "chain", .bytes = -1,
+			    .increments = (long)co->report.steps, .reach_ms = co->report.reach_ms,
+			    .sha_checked = true};
 	const struct chain_report *rep = &co->report;
 	char at[32], size[32], what[BACKUP_NAME_MAX + 32];
 	time_format_iso_ms(rep->reach_ms, at, sizeof(at));
@@ -135,9 +203,11 @@ static bool report_chain(const char *name, const char *where, const struct chain
 			snprintf(rollups, sizeof(rollups), " and %zu roll-up%s", rep->rollups,
 				 rep->rollups == 1 ? "" : "s");
 		format_size(rep->bytes, size, sizeof(size));
-		printf("ok      %s + %zu increment%s%s  (%seach one's SHA-256 and state checksum, "
-		       "integrity ok, %s; to %s)\n",
-		       name, rep->steps, rep->steps == 1 ? "" : "s", rollups, where, size, at);
+		say("ok      %s + %zu increment%s%s  (%seach one's SHA-256 and state checksum, "
+		    "integrity ok, %s; to %s)\n",
+		    name, rep->steps, rep->steps == 1 ? "" : "s", rollups, where, size, at);
+		v.bytes = (int64_t)rep->bytes;
+		record(&v);
 		oplog_record(log_dir, "verify", what, CB_OK, co->seconds, NULL);
 		return true;
 	}
@@ -149,8 +219,11 @@ static bool report_chain(const char *name, const char *where, const struct chain
 			  "%zu increment%s after it cannot be restored",
 			  name, rep->steps, rep->steps == 1 ? "" : "s", at, rep->why, rep->lost,
 			  rep->lost == 1 ? "" : "s");
-	printf("FAILED  %s + increments%s%.*s: %s\n", name, where[0] ? " (" : "",
-	       where[0] ? (int)strlen(where) - 2 : 0, where, err->msg);
+	say("FAILED  %s + increments%s%.*s: %s\n", name, where[0] ? " (" : "",
+	    where[0] ? (int)strlen(where) - 2 : 0, where, err->msg);
+	v.r = err->code;
+	v.error = err->msg;
+	record(&v);
 	oplog_record(log_dir, "verify", what, err->code, co->seconds, err->msg);
 	return false;
 }
@@ -258,7 +331,7 @@ static enum result verify_worst(enum result worst, enum result r)
 static void print_chain_count(size_t ok, size_t failed)
 {
 	if (ok + failed)
-		printf("%zu chain%s of increments checked: %zu ok, %zu failed\n", ok + failed,
+		say("%zu chain%s of increments checked: %zu ok, %zu failed\n", ok + failed,
 		       ok + failed == 1 ? "" : "s", ok, failed);
 }
 
@@ -290,7 +363,10 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 			/* The listing's error already names the remote. */
 			const char *msg = tier->list_error.msg;
 			bool named = strncmp(msg, label, strlen(label)) == 0;
-			printf("FAILED  %s%s%s\n", named ? "" : label, named ? "" : ": ", msg);
+			say("FAILED  %s%s%s\n", named ? "" : label, named ? "" : ": ", msg);
+			record(&(struct vresult){.name = "", .tier = tier->name, .kind = "listing",
+						 .r = tier->list_error.code, .error = msg,
+						 .bytes = -1, .increments = -1, .reach_ms = -1});
 			failed++;
 			worst = verify_worst(worst, tier->list_error.code);
 			*err = tier->list_error;
@@ -327,13 +403,17 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 				/* No key here: the object against its metadata. */
 				free(src.incrs);
 				r = tiers_check_sealed(&set, cand, &meta, &verr);
+				record(&(struct vresult){.name = cand->name, .tier = tier->name,
+							 .kind = "backup", .r = r, .error = verr.msg,
+							 .bytes = -1, .sealed = true, .sha_checked = true,
+							 .increments = -1, .reach_ms = -1});
 				if (r == CB_OK) {
-					printf("ok      %s  (%s; encrypted, not decrypted: no identity "
-					       "here; object SHA-256 matches metadata)\n",
-					       cand->name, label);
+					say("ok      %s  (%s; encrypted, not decrypted: no identity "
+					    "here; object SHA-256 matches metadata)\n",
+					    cand->name, label);
 					ok++;
 				} else {
-					printf("FAILED  %s (%s): %s\n", cand->name, label, verr.msg);
+					say("FAILED  %s (%s): %s\n", cand->name, label, verr.msg);
 					failed++;
 					worst = verify_worst(worst, r);
 					*err = verr;
@@ -354,16 +434,21 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 			if (r == CB_OK) {
 				char size[32];
 				format_size(res.data_size, size, sizeof(size));
-				printf("ok      %s  (%s; %s integrity ok, %s)\n", cand->name, label,
-				       res.sha_checked ? "SHA-256 matches metadata," : "no metadata,",
-				       size);
+				say("ok      %s  (%s; %s integrity ok, %s)\n", cand->name, label,
+				    res.sha_checked ? "SHA-256 matches metadata," : "no metadata,",
+				    size);
 				ok++;
 			} else {
-				printf("FAILED  %s (%s): %s\n", cand->name, label, verr.msg);
+				say("FAILED  %s (%s): %s\n", cand->name, label, verr.msg);
 				failed++;
 				worst = verify_worst(worst, r);
 				*err = verr;
 			}
+			record(&(struct vresult){.name = cand->name, .tier = tier->name,
+						 .kind = "backup", .r = r, .error = verr.msg,
+						 .bytes = r ? -1 : (int64_t)res.data_size,
+						 .sha_checked = !r && res.sha_checked, .increments = -1,
+						 .reach_ms = -1});
 			const char *log_dir = fs_exists(c->local_dir) ? c->local_dir : NULL;
 			oplog_record(log_dir, "verify", cand->name, r, time_mono() - start,
 				     r ? verr.msg : label);
@@ -371,7 +456,7 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 				char where[128];
 				snprintf(where, sizeof(where), "%s; ", label);
 				struct error cerr = {0};
-				if (report_chain(cand->name, where, &co, log_dir, &cerr)) {
+				if (report_chain(cand->name, tier->name, where, &co, log_dir, &cerr)) {
 					chains_ok++;
 				} else {
 					chains_failed++;
@@ -381,11 +466,16 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 			}
 		}
 		if (done_here == 0)
-			printf("No backups found in %s\n", label);
+			say("No backups found in %s\n", label);
 	}
-	printf("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,
-	       ok + failed == 1 ? "" : "s", ok, failed);
+	say("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,
+	    ok + failed == 1 ? "" : "s", ok, failed);
 	print_chain_count(chains_ok, chains_failed);
+	struct error perr = {0};
+	if ((r = print_doc(ok, failed, chains_ok, chains_failed, &perr))) {
+		*err = perr;
+		goto done;
+	}
 	if (failed || chains_failed)
 		r = error_set(err, worst, "%zu of %zu checks failed", failed + chains_failed,
 			      ok + failed + chains_ok + chains_failed);
@@ -400,7 +490,7 @@ done:
 	return r;
 }
 
-enum result cmd_verify(struct cli *cli, struct error *err)
+static enum result verify_local(struct cli *cli, struct error *err)
 {
 	const struct conf *c = &cli->conf;
 	char scratch_buf[PATH_MAX];
@@ -438,7 +528,8 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		if (list.n == 0) {
 			catalog_free(&list);
 			tier_close(&local);
-			printf("No backups found in %s\n", c->local_dir);
+			say("No backups found in %s\n", c->local_dir);
+			print_doc(0, 0, 0, 0, err);
 			/* Nothing checked is not "all checks passed". */
 			return error_set(err, CB_ERR_NOT_FOUND,
 					 "No backups found in %s: nothing was verified",
@@ -500,27 +591,32 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		free(src.incrs);
 		char *log_dir = fs_dirname(path);
 		if (r == CB_OK && sealed) {
-			printf("ok      %s  (encrypted, not decrypted: no identity here; object "
-			       "SHA-256 matches metadata)\n", label);
+			say("ok      %s  (encrypted, not decrypted: no identity here; object "
+			    "SHA-256 matches metadata)\n", label);
 			ok++;
 		} else if (r == CB_OK) {
 			char size[32];
 			format_size(res.data_size, size, sizeof(size));
-			printf("ok      %s  (%s integrity ok, %s)\n", label,
-			       res.sha_checked ? "SHA-256 matches metadata," : "no metadata,",
-			       size);
+			say("ok      %s  (%s integrity ok, %s)\n", label,
+			    res.sha_checked ? "SHA-256 matches metadata," : "no metadata,",
+			    size);
 			ok++;
 		} else {
-			printf("FAILED  %s: %s\n", label, verr.msg);
+			say("FAILED  %s: %s\n", label, verr.msg);
 			failed++;
 			worst = verify_worst(worst, r);
 			*err = verr;
 		}
+		record(&(struct vresult){.name = label, .tier = "local", .kind = "backup", .r = r,
+					 .error = verr.msg,
+					 .bytes = r || sealed ? -1 : (int64_t)res.data_size,
+					 .sha_checked = !r && (sealed || res.sha_checked),
+					 .sealed = sealed, .increments = -1, .reach_ms = -1});
 		oplog_record(r == CB_ERR_NOT_FOUND ? NULL : log_dir, "verify",
 			     snap, r, time_mono() - start, r ? verr.msg : NULL);
 		if (co.ran) {
 			struct error cerr = {0};
-			if (report_chain(snap, "", &co, log_dir, &cerr)) {
+			if (report_chain(snap, "local", "", &co, log_dir, &cerr)) {
 				chains_ok++;
 			} else {
 				chains_failed++;
@@ -534,9 +630,11 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 	keyring_free(keys);
 	catalog_free(&list);
 	tier_close(&local);
-	printf("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,
-	       ok + failed == 1 ? "" : "s", ok, failed);
+	say("%zu backup%s checked: %zu ok, %zu failed\n", ok + failed,
+	    ok + failed == 1 ? "" : "s", ok, failed);
 	print_chain_count(chains_ok, chains_failed);
+	if ((r = print_doc(ok, failed, chains_ok, chains_failed, err)))
+		return r;
 	if (chains_failed)
 		return error_set(err, worst, "%zu of %zu backups and %zu of %zu chains of "
 				 "increments failed verification", failed, ok + failed,
@@ -545,4 +643,15 @@ enum result cmd_verify(struct cli *cli, struct error *err)
 		return error_set(err, worst, "%zu of %zu backups failed verification", failed,
 				 ok + failed);
 	return CB_OK;
+}
+
+enum result cmd_verify(struct cli *cli, struct error *err)
+{
+	if (cli->json && !(vjson = json_array()))
+		return error_nomem(err);
+	enum result r = verify_local(cli, err);
+	/* Left when it failed before printing (main then prints the error). */
+	json_decref(vjson);
+	vjson = NULL;
+	return r;
 }

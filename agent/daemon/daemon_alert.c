@@ -129,16 +129,31 @@ static void drill_reason(const struct daemon *d, struct state_health *h)
 		}
 }
 
-static void lag_reason(const struct conf *c, struct state_health *h, double lag,
-		       const char *what)
+static void lag_reason(double max_lag, struct state_health *h, double lag, const char *what)
 {
 	char a[32], m[32];
-	if (lag <= c->alert_max_lag)
+	if (lag <= max_lag)
 		return;
 	conf_format_duration(lag, a, sizeof(a));
-	conf_format_duration(c->alert_max_lag, m, sizeof(m));
+	conf_format_duration(max_lag, m, sizeof(m));
 	h->stale = true;
 	add_reason(h, "stale: it lacks a change %s %s ago (max_lag %s)", what, a, m);
+}
+
+/* Stale by max_age: the tier's newest snapshot (what "snapshot"; a
+ * remote's newest restorable "state") is older than max_age, and the
+ * database has been written since: an idle database is not stale. */
+static void age_reason(const struct conf *c, struct state_health *h, int64_t newest,
+		       double max_age, const char *what, int64_t now)
+{
+	if (!newest || (double)(now - newest) <= max_age || !written_since(c->db_path, newest))
+		return;
+	char a[32], m[32];
+	conf_format_duration((double)(now - newest), a, sizeof(a));
+	conf_format_duration(max_age, m, sizeof(m));
+	h->stale = true;
+	add_reason(h, "stale: its newest %s is %s old and the database has changed since "
+		   "(max_age %s)", what, a, m);
 }
 
 /* Each tier's health now, into h (local first, then the remotes). */
@@ -154,19 +169,12 @@ static size_t assess(struct daemon *d, struct state_health *h, size_t max)
 	/* The oldest change not covered yet: while a backup or capture runs,
 	 * the first one it covers. */
 	if (d->busy && d->deb.was_dirty)
-		lag_reason(c, l, floor(time_mono() - d->deb.was_first_change), "seen");
+		lag_reason(c->local_max_lag, l, floor(time_mono() - d->deb.was_first_change), "seen");
 	else if (d->deb.dirty)
-		lag_reason(c, l, floor(time_mono() - d->deb.first_change), "seen");
+		lag_reason(c->local_max_lag, l, floor(time_mono() - d->deb.first_change), "seen");
 	bool expects = c->daily.enabled || c->weekly.enabled || c->monthly.enabled;
-	if (expects && d->newest_snapshot && now - d->newest_snapshot > c->alert_max_age &&
-	    written_since(c->db_path, d->newest_snapshot)) {
-		char a[32], m[32];
-		conf_format_duration((double)(now - d->newest_snapshot), a, sizeof(a));
-		conf_format_duration(c->alert_max_age, m, sizeof(m));
-		l->stale = true;
-		add_reason(l, "stale: its newest snapshot is %s old and the database has changed "
-			   "since (max_age %s)", a, m);
-	}
+	if (expects)
+		age_reason(c, l, d->newest_snapshot, c->local_max_age, "snapshot", now);
 	if (d->backoff > 0 && d->state.have_error) {
 		l->failing = true;
 		add_reason(l, "backups are failing: %s", d->state.error);
@@ -182,8 +190,13 @@ static size_t assess(struct daemon *d, struct state_health *h, size_t max)
 			x->failing = true;
 			add_reason(x, "failing: %s", r->error);
 		}
+		const struct conf_remote *rc = conf_remote_find(c, r->name);
 		if (r->unshipped_since)
-			lag_reason(c, x, (double)(now - r->unshipped_since), "captured");
+			lag_reason(rc ? rc->max_lag : c->alert_max_lag, x,
+				   (double)(now - r->unshipped_since), "captured");
+		/* A remote's newest restorable state, as its last sync found it. */
+		if (expects && rc && !r->failing)
+			age_reason(c, x, r->newest, rc->max_age, "state", now);
 		drill_reason(d, x);
 	}
 	return n;

@@ -14,6 +14,7 @@
 #include "common/timeutil.h"
 
 #include <stdatomic.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,9 @@ static void record_backup(const struct cycle_settings *s, enum result r,
 			  const struct backup_outcome *out, double start, const struct error *err)
 {
 	if (!r)
-		oplog_record(s->dir, "backup", out->meta.name, CB_OK, out->seconds, NULL);
+		oplog_write(s->dir, &(struct oplog_event){
+			.op = "backup", .object = out->meta.name, .tier = "local",
+			.bytes = out->meta.compressed_size, .seconds = out->seconds});
 	else if (r != CB_ERR_INTERRUPTED)
 		oplog_record(fs_exists(s->dir) ? s->dir : NULL, "backup", NULL, r,
 			     time_mono() - start, err->msg);
@@ -193,7 +196,10 @@ enum result cycle_capture(const struct cycle_settings *s, int64_t first_ms,
 	} else if (!r && inc->made) {
 		char route[200];
 		cycle_capture_route(inc, route, sizeof(route));
-		oplog_record(s->dir, "increment", inc->name, CB_OK, time_mono() - start, route);
+		oplog_write(s->dir, &(struct oplog_event){
+			.op = "increment", .object = inc->name, .tier = "local",
+			.bytes = (int64_t)inc->bytes, .seconds = time_mono() - start,
+			.detail = route});
 		char why[sizeof(inc->why) + 200];
 		bool due = compact_now(s, why, sizeof(why));
 		if (!due && s->rebase_why) {
@@ -301,8 +307,33 @@ static enum result push_kind(enum result r)
 	return r == CB_OK || r == CB_ERR_RETRY || r == CB_ERR_REMOTE ? r : CB_ERR_INTERNAL;
 }
 
+/* push --json's object for one remote (cycle.h); st is read only when r
+ * is CB_OK. */
+static json_t *push_json(const char *remote, enum result r, const struct sync_stats *st,
+			 double seconds, const struct error *err)
+{
+	json_t *o = json_pack("{s:s, s:b}", "remote", remote, "ok", r == CB_OK);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "uploaded", r ? json_null() : json_integer((json_int_t)st->uploaded));
+	json_object_set_new(o, "increments_uploaded",
+			    r ? json_null() : json_integer((json_int_t)st->incrs_uploaded));
+	json_object_set_new(o, "bytes", r ? json_null() : json_integer((json_int_t)st->bytes));
+	json_object_set_new(o, "already_there",
+			    r ? json_null() : json_integer((json_int_t)st->present));
+	json_object_set_new(o, "expired_deleted",
+			    r ? json_null() : json_integer((json_int_t)st->pruned.deleted));
+	json_object_set_new(o, "skipped", r ? json_null() : json_integer((json_int_t)st->skipped));
+	json_object_set_new(o, "seconds", json_real(round(seconds * 1000) / 1000));
+	json_object_set_new(o, "error",
+			    r ? json_pack("{s:s, s:s, s:i}", "message", err->msg, "kind",
+					  result_name(r), "exit_code", result_exit_code(r))
+			      : json_null());
+	return o;
+}
+
 static enum result push_one(const struct conf *c, const struct conf_remote *rc, FILE *report,
-			    struct remote_holdings *held, struct error *err)
+			    struct remote_holdings *held, json_t *results, struct error *err)
 {
 	struct tier local = {0}, remote = {0};
 	struct sync_stats st;
@@ -334,8 +365,10 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc, 
 	tier_close(&remote);
 	keyring_free(keys);
 	char detail[320] = "";
+	uint64_t sent = 0;
 	if (!r) {
 		char size[32], expired[256] = "";
+		sent = st.bytes;
 		size_t o = 0;
 		format_size(st.bytes, size, sizeof(size));
 		if (st.pruned.deleted)
@@ -366,6 +399,9 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc, 
 				expired);
 		snprintf(detail, sizeof(detail), "uploaded %zu (%s), %zu already there%s",
 			 st.uploaded, size, st.present, expired);
+		if (results)
+			json_array_append_new(results, push_json(rc->name, r, &st,
+								 time_mono() - start, err));
 		if (held) {
 			holdings_free(held);
 			*held = st.held;
@@ -375,14 +411,18 @@ static enum result push_one(const struct conf *c, const struct conf_remote *rc, 
 		}
 		sync_stats_free(&st);
 	}
-	oplog_record(c->local_dir, "push", rc->name, r, time_mono() - start,
-		     r ? err->msg : detail);
+	if (r && results)
+		json_array_append_new(results, push_json(rc->name, r, NULL, time_mono() - start,
+							 err));
+	oplog_write(c->local_dir, &(struct oplog_event){
+		.op = "push", .object = rc->name, .tier = rc->name, .bytes = r ? -1 : (int64_t)sent,
+		.outcome = r, .seconds = time_mono() - start, .detail = r ? err->msg : detail});
 	return r;
 }
 
 enum result cycle_push(const struct conf *c, const char *only, FILE *report,
 		       struct remote_holdings *held, char *failed, size_t failed_size,
-		       struct error *err)
+		       json_t *results, struct error *err)
 {
 	enum result worst = CB_OK;
 	size_t flen = 0;
@@ -405,7 +445,7 @@ enum result cycle_push(const struct conf *c, const char *only, FILE *report,
 			continue;
 		any = true;
 		struct error one = {0};
-		enum result r = push_one(c, rc, report, held ? &held[i] : NULL, &one);
+		enum result r = push_one(c, rc, report, held ? &held[i] : NULL, results, &one);
 		if (result_worse(push_kind(r), push_kind(worst))) {
 			worst = r;
 			*err = one;

@@ -19,6 +19,7 @@
 #include "conf/conf.h"
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdio.h>
 
 /* What a backup and the local tier's retention need; the agent's worker
@@ -65,11 +66,16 @@ void cycle_capture_route(const struct replicate_result *inc, char *buf, size_t s
  * turn, printing a line per remote on report (NULL: none).  held, when not
  * NULL, has a slot per configured remote: each synced one is filled with
  * what it holds.  failed (if not NULL) gets the failing remotes' names,
- * quoted and comma-separated.  Returns the worst failure (a refusal, then an
- * outage, then anything else; the first of a kind). */
+ * quoted and comma-separated.  results, when not NULL, is a JSON array that
+ * gets an object per remote (push --json):
+ *   {"remote", "ok", "uploaded", "increments_uploaded", "bytes",
+ *    "already_there", "expired_deleted", "skipped", "seconds", "error"}
+ * with "error" null or {"message", "kind", "exit_code"}.  Returns the worst
+ * failure (a refusal, then an outage, then anything else; the first of a
+ * kind). */
 enum result cycle_push(const struct conf *c, const char *only, FILE *report,
 		       struct remote_holdings *held, char *failed, size_t failed_size,
-		       struct error *err);
+		       json_t *results, struct error *err);
 
 /* Apply the local tier's retention under the lock (taken as op), keeping
  * what the remotes in pins still want.  With dry_run nothing is deleted and

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static bool echo_to_stderr = true;
@@ -43,8 +45,8 @@ static void actor(char *name, size_t size, unsigned long *uid_out)
 }
 
 /* The line as JSON (newly allocated, ending in a newline), or NULL. */
-static char *json_line(const char *stamp, const char *user, unsigned long uid, const char *op,
-		       const char *file, enum result outcome, double seconds, const char *detail)
+static char *json_line(const char *stamp, const char *user, unsigned long uid,
+		       const struct oplog_event *ev)
 {
 	json_t *o = json_object();
 	if (!o)
@@ -52,24 +54,32 @@ static char *json_line(const char *stamp, const char *user, unsigned long uid, c
 	json_object_set_new(o, "time", json_string(stamp));
 	json_object_set_new(o, "user", json_string(user));
 	json_object_set_new(o, "uid", json_integer((json_int_t)uid));
-	json_object_set_new(o, "event", json_string(op));
+	json_object_set_new(o, "event", json_string(ev->op));
 	/* Names may hold bytes that are not UTF-8: escaped, as in text. */
 	char esc[BACKUP_NAME_MAX * 4 + 1];
-	if (file && *file) {
-		text_escape(file, esc, sizeof(esc));
+	if (ev->object && *ev->object) {
+		text_escape(ev->object, esc, sizeof(esc));
 		json_object_set_new(o, "object", json_string(esc));
 	} else {
 		json_object_set_new(o, "object", json_null());
 	}
-	json_object_set_new(o, "outcome", json_string(outcome ? "failed" : "ok"));
-	json_object_set_new(o, "error", outcome ? json_string(result_name(outcome)) : json_null());
-	json_object_set_new(o, "seconds", json_real(round(seconds * 1000) / 1000));
+	if (ev->tier) {
+		text_escape(ev->tier, esc, sizeof(esc));
+		json_object_set_new(o, "tier", json_string(esc));
+	} else {
+		json_object_set_new(o, "tier", json_null());
+	}
+	json_object_set_new(o, "bytes", ev->bytes >= 0 ? json_integer(ev->bytes) : json_null());
+	json_object_set_new(o, "outcome", json_string(ev->outcome ? "failed" : "ok"));
+	json_object_set_new(o, "error",
+			    ev->outcome ? json_string(result_name(ev->outcome)) : json_null());
+	json_object_set_new(o, "seconds", json_real(round(ev->seconds * 1000) / 1000));
 	char text[1200];
-	if (detail) {
-		snprintf(text, sizeof(text), "%s", detail);
+	if (ev->detail) {
+		snprintf(text, sizeof(text), "%s", ev->detail);
 		text_escape_inplace(text, sizeof(text));
 	}
-	json_object_set_new(o, "detail", detail ? json_string(text) : json_null());
+	json_object_set_new(o, "detail", ev->detail ? json_string(text) : json_null());
 	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	json_decref(o);
 	char *line = NULL;
@@ -79,8 +89,33 @@ static char *json_line(const char *stamp, const char *user, unsigned long uid, c
 	return line;
 }
 
-void oplog_record(const char *dir, const char *op, const char *file,
-		  enum result outcome, double seconds, const char *detail)
+/* Append line to the log at path, and rotate it once it has grown past
+ * OPLOG_ROTATE_BYTES.  Writers take the log's flock to rotate, and only
+ * the one whose file is still the log renames it: two that both saw it
+ * full do not push the fresh log over the one just rotated. */
+static void append(const char *dir, const char *path, const char *line, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	fs_write_all(fd, line, len);
+	struct stat mine, now;
+	if (fstat(fd, &mine) == 0 && mine.st_size > OPLOG_ROTATE_BYTES &&
+	    flock(fd, LOCK_EX) == 0) {
+		if (stat(path, &now) == 0 && now.st_ino == mine.st_ino &&
+		    now.st_dev == mine.st_dev) {
+			char *old = NULL;
+			struct error ignored = {0};
+			if (asprintf(&old, "%s.1", path) >= 0 && rename(path, old) == 0)
+				fs_fsync_dir(dir, &ignored);
+			free(old);
+		}
+		flock(fd, LOCK_UN);
+	}
+	close(fd);
+}
+
+void oplog_write(const char *dir, const struct oplog_event *ev)
 {
 	char stamp[32];
 	char user[64];
@@ -90,9 +125,11 @@ void oplog_record(const char *dir, const char *op, const char *file,
 	const char *line = text, *shown = echo;
 	size_t len, shown_len;
 	char *json = NULL;
+	const char *file = ev->object, *detail = ev->detail;
+	enum result outcome = ev->outcome;
 
-	snprintf(body, sizeof(body), "%s %s %s %.2fs%s%s%s%s", op,
-		 file && *file ? file : "-", outcome ? "failed" : "ok", seconds,
+	snprintf(body, sizeof(body), "%s %s %s %.2fs%s%s%s%s", ev->op,
+		 file && *file ? file : "-", outcome ? "failed" : "ok", ev->seconds,
 		 outcome ? " " : "", outcome ? result_name(outcome) : "",
 		 detail ? (outcome ? ": " : " ") : "", detail ? detail : "");
 	/* One operation, one line: a file name or an error quoting a remote's
@@ -115,8 +152,7 @@ void oplog_record(const char *dir, const char *op, const char *file,
 	len = (size_t)m < sizeof(text) ? (size_t)m : sizeof(text) - 1;
 	echo[shown_len - 1] = '\n';
 	text[len - 1] = '\n';
-	if (json_format && (json = json_line(stamp, user, uid, op, file, outcome, seconds,
-					     detail))) {
+	if (json_format && (json = json_line(stamp, user, uid, ev))) {
 		line = shown = json;
 		len = shown_len = strlen(json);
 	}
@@ -124,15 +160,23 @@ void oplog_record(const char *dir, const char *op, const char *file,
 	 * and the agent logs its operations itself.  On a terminal the
 	 * command's own summary says the same, so the line goes to the file
 	 * only; a cron log (not a terminal) gets it. */
-	if (echo_to_stderr && outcome == CB_OK && isatty(STDERR_FILENO) != 1)
+	if (echo_to_stderr && !ev->file_only && outcome == CB_OK &&
+	    isatty(STDERR_FILENO) != 1)
 		fs_write_all(STDERR_FILENO, shown, shown_len);
 
 	char *path = dir ? fs_join(dir, OPLOG_FILE_NAME) : NULL;
-	int fd = path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
+	if (path)
+		append(dir, path, line, len);
 	free(path);
-	if (fd >= 0) {
-		fs_write_all(fd, line, len);
-		close(fd);
-	}
 	free(json);
+}
+
+void oplog_record(const char *dir, const char *op, const char *file,
+		  enum result outcome, double seconds, const char *detail)
+{
+	struct oplog_event ev = {
+		.op = op, .object = file, .bytes = -1, .outcome = outcome,
+		.seconds = seconds, .detail = detail,
+	};
+	oplog_write(dir, &ev);
 }

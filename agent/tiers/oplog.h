@@ -21,11 +21,30 @@
 #include "common/result.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define OPLOG_FILE_NAME "operations.log"
 
-/* Record an operation.  detail (may be NULL) follows the outcome; for a
- * failure pass the error text. */
+/* The log is rotated when it passes this size: operations.log becomes
+ * operations.log.1 (replacing the one before) and a new one starts. */
+#define OPLOG_ROTATE_BYTES ((int64_t)64 << 20)
+
+/* One operation, as oplog_write records it. */
+struct oplog_event {
+	const char *op;         /* what: backup, restore, upload, delete, ... */
+	const char *object;     /* the backup or object it was about, or NULL */
+	const char *tier;       /* the tier it read or changed, or NULL */
+	int64_t bytes;          /* the bytes it moved, or -1 when that says nothing */
+	enum result outcome;
+	double seconds;
+	const char *detail;     /* follows the outcome; a failure's error text */
+	bool file_only;         /* never echoed: the command prints its own line */
+};
+
+/* Record an operation in <dir>/operations.log (dir NULL: echo only). */
+void oplog_write(const char *dir, const struct oplog_event *ev);
+
+/* oplog_write without a tier or a byte count. */
 void oplog_record(const char *dir, const char *op, const char *file,
 		  enum result outcome, double seconds, const char *detail);
 
@@ -34,8 +53,9 @@ void oplog_set_echo(bool echo);
 
 /* Write JSON lines instead ([log] format = json), in the file and on
  * stderr alike:
- *   {"time", "user", "uid", "event", "object" (or null), "outcome" ("ok" or
- *    "failed"), "error" (result_name, or null), "seconds", "detail" (or null)}
+ *   {"time", "user", "uid", "event", "object" (or null), "tier" (or null),
+ *    "bytes" (or null), "outcome" ("ok" or "failed"), "error" (result_name,
+ *    or null), "seconds", "detail" (or null)}
  */
 void oplog_set_json(bool json);
 

@@ -2,6 +2,7 @@
  * Retention applied to tiers: plan with the pure policy, then delete.
  */
 #include "agent/tiers/prune.h"
+#include "agent/tiers/oplog.h"
 #include "common/meta.h"
 #include "common/text.h"
 #include "common/timeutil.h"
@@ -164,6 +165,19 @@ static void describe_chain(const struct chain_verdict *c, char *buf, size_t size
 		 n == 1 ? "" : "s", first, last, bytes);
 }
 
+/* Record a deletion in the operations log, file only: a command prints its
+ * own "Deleted" lines, and the agent logs a pruning's summary. */
+static void audit_delete(const struct tier *t, const char *object, uint64_t bytes,
+			 const char *why)
+{
+	struct oplog_event ev = {
+		.op = "delete", .object = object, .tier = t->name, .bytes = (int64_t)bytes,
+		.detail = why, .file_only = true,
+	};
+	if (t->log_dir)
+		oplog_write(t->log_dir, &ev);
+}
+
 /* Delete the increments of chains no longer needed (or say which, with
  * dry_run), oldest chain first and each chain from its end back, so that
  * what an interruption leaves is always a chain's whole beginning. */
@@ -279,6 +293,7 @@ enum result prune_apply(struct tier *t, const struct prune_item *items, size_t n
 		}
 		if (report)
 			fprintf(report, "Deleted %s (%s)\n", e->name, why);
+		audit_delete(t, e->name, e->size, why);
 	}
 	if (held)
 		held->known = true;

@@ -2,6 +2,7 @@
  * One reconcile pass for one remote.
  */
 #include "agent/tiers/sync.h"
+#include "agent/tiers/oplog.h"
 #include "agent/tiers/seal.h"
 #include "agent/tiers/sync_internal.h"
 #include "agent/tiers/uploads.h"
@@ -142,6 +143,26 @@ enum result sync_put_sealed(struct tier *remote, const char *key, const char *pa
 	return r;
 }
 
+void sync_audit_upload(const struct tier *local, const struct tier *remote, const char *object,
+		       uint64_t bytes, double start, enum result r, const struct error *err)
+{
+	char detail[128];
+	snprintf(detail, sizeof(detail), "to '%s', %llu bytes", remote->name,
+		 (unsigned long long)bytes);
+	struct oplog_event ev = {
+		.op = "upload",
+		.object = object,
+		.tier = remote->name,
+		.bytes = r ? -1 : (int64_t)bytes,
+		.outcome = r,
+		.seconds = time_mono() - start,
+		.detail = r ? err->msg : detail,
+		.file_only = true,
+	};
+	if (local->dir)
+		oplog_write(local->dir, &ev);
+}
+
 /* Upload one local backup (sync_put); there: the remote's entry of it, if
  * it holds some of it. */
 static enum result upload(struct tier *local, struct tier *remote,
@@ -154,6 +175,7 @@ static enum result upload(struct tier *local, struct tier *remote,
 	size_t json_len = 0;
 	uint64_t sent = 0;
 	enum result r = CB_OK;
+	double start = time_mono();
 
 	snprintf(data_path, sizeof(data_path), "%s/%s%s", local->dir, lb->name,
 		 lb->encrypted ? METACRYPT_SUFFIX : "");
@@ -188,6 +210,7 @@ static enum result upload(struct tier *local, struct tier *remote,
 			     data && (!there->encrypted || there->twin),
 			     data && (there->encrypted || there->twin), &sent, err);
 	}
+	sync_audit_upload(local, remote, lb->name, sent, start, r, err);
 	if (r)
 		goto done;
 	st->uploaded++;
@@ -308,6 +331,8 @@ enum result sync_tier(struct tier *local, struct tier *remote, const struct sync
 	enum result r;
 
 	memset(st, 0, sizeof(*st));
+	if (!remote->log_dir)
+		remote->log_dir = local->dir;   /* its retention's deletions, recorded */
 	/* One listing for the whole pass, kept in step with its own uploads
 	 * and deletions (the agent's workers keep theirs between passes;
 	 * anyone else lists afresh next time). */

@@ -19,6 +19,7 @@
 #include "agent/tiers/packed.h"
 #include "common/fsutil.h"
 #include "common/meta.h"
+#include "common/timeutil.h"
 #include "crypto/age.h"
 
 #include <stdio.h>
@@ -117,6 +118,7 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 	unsigned char *head = NULL;
 	size_t json_len = 0, head_len = 0;
 	const struct catalog_incr *there = find(rrun, rn, li);
+	double start = time_mono();
 	enum result r;
 
 	if ((r = tier_read_incr_meta(local, li, err)))
@@ -148,6 +150,7 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 							    plain_there, &sent, err)
 					  : sync_put(remote, li->key, path, json, json_len, &po,
 						     plain_there, age_there, &sent, err);
+		sync_audit_upload(local, remote, li->key, sent, start, r, err);
 		if (!r) {
 			li->shipped = true;
 			st->incrs_uploaded++;
@@ -176,6 +179,7 @@ static enum result upload_incr(struct tier *local, struct tier *remote, struct c
 			r = backend_remove(remote->backend, age_key, err);
 	}
 	free(text);
+	sync_audit_upload(local, remote, li->key, li->size + head_len, start, r, err);
 	if (r == CB_OK) {
 		li->shipped = true;
 		st->incrs_uploaded++;

@@ -36,6 +36,12 @@ enum result sync_put_sealed(struct tier *remote, const char *key, const char *pa
 			    const char *json, size_t json_len, struct put_file_opts *po,
 			    bool plain_there, uint64_t *sent, struct error *err);
 
+/* Record in the local tier's operations log (file only) one upload of
+ * object to remote that began at start (time_mono): its bytes, or the
+ * error it failed with (r, err). */
+void sync_audit_upload(const struct tier *local, const struct tier *remote, const char *object,
+		       uint64_t bytes, double start, enum result r, const struct error *err);
+
 /* Upload what the remote lacks of snapshot's chain (the remote holds the
  * snapshot): mine and cat are the local tier's and the remote's catalogs
  * (cat as listed before this sync's uploads). */

@@ -17,7 +17,7 @@
 enum result tier_open_local(struct tier *t, const char *dir, const struct retention_policy *keep,
 			    struct error *err)
 {
-	*t = (struct tier){.name = "local", .dir = dir, .keep = keep};
+	*t = (struct tier){.name = "local", .dir = dir, .keep = keep, .log_dir = dir};
 	return local_tier_open(dir, &t->backend, err);
 }
 
@@ -259,6 +259,7 @@ enum result tiers_open(struct tier_set *set, const struct conf *c, const char *w
 			return r;
 		}
 		set->tiers[set->n].keys = set->keys;
+		set->tiers[set->n].log_dir = c->local_dir;
 		set->n++;
 	}
 	if (set->n && set->tiers[0].dir)

@@ -29,6 +29,8 @@ struct tier {
 	struct backend *backend;            /* open while the tier is */
 	bool encrypt;                       /* new objects go up as age files (conf.h) */
 	const struct keyring *keys;         /* the process's keys, or NULL for none */
+	const char *log_dir;                /* where its deletions are recorded (oplog.h):
+					     * the local tier's directory, or NULL */
 	bool listed;                        /* tiers_candidates could list it */
 	struct error list_error;            /* why not, if it could not */
 };

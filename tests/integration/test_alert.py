@@ -48,10 +48,10 @@ class AlertTest(CbsyncTest):
             time.sleep(0.3)
         self.fail(f"never: {what}")
 
-    def conf(self, port, hook, daily="02:00", alert="", extra=""):
+    def conf(self, port, hook, daily="02:00", alert="", extra="", local=""):
         path = self.w.path("cbsync.conf")
         with open(path, "w") as f:
-            f.write(f"[database]\npath = {self.w.db}\n[local]\ndir = {self.w.backups}\n"
+            f.write(f"[database]\npath = {self.w.db}\n[local]\ndir = {self.w.backups}\n{local}"
                     f"[schedule]\ndaily = {daily}\nweekly = off\nmonthly = off\n"
                     "catch_up = false\n"
                     f"[metrics]\nlisten = 127.0.0.1:{port}\n"
@@ -64,10 +64,11 @@ class AlertTest(CbsyncTest):
         mirror, away = self.w.path("mirror"), self.w.path("mirror-away")
         os.makedirs(mirror)
         port, hook = free_port(), self.hook()
-        conf = self.conf(port, hook, daily="off", alert="max_lag = 6s\n",
+        # The remote's own max_lag, under [alert]'s far larger one.
+        conf = self.conf(port, hook, daily="off", alert="max_lag = 1h\n",
                          extra="[replicate]\nenabled = true\ninterval = 1s\n"
                          "[sync]\nretry_min = 1s\nretry_max = 2s\n"
-                         f'[remote "usb"]\ntype = local\npath = {mirror}\n')
+                         f'[remote "usb"]\ntype = local\npath = {mirror}\nmax_lag = 6s\n')
         agent = Agent(self, conf)
         healthz = f"http://127.0.0.1:{port}/healthz"
         writer = Writer(self.w.db)
@@ -110,7 +111,9 @@ class AlertTest(CbsyncTest):
             self.w.backups, 0, kind="daily",
             created=dt.datetime.fromtimestamp(three_days, dt.timezone.utc)))
         port, hook = free_port(), self.hook()
-        conf = self.conf(port, hook, extra="[watch]\nenabled = false\n")
+        # The local tier's own max_age, under [alert]'s far larger one.
+        conf = self.conf(port, hook, alert="max_age = 30d\n", local="max_age = 26h\n",
+                         extra="[watch]\nenabled = false\n")
         agent = Agent(self, conf)
         healthz = f"http://127.0.0.1:{port}/healthz"
         code, body = self.wait("stale by age", lambda: (

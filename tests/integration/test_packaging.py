@@ -643,8 +643,10 @@ class EntrypointTest(CbsyncTest):
         with open(os.path.join(self.w.backups, "operations.log")) as f:
             ops = [json.loads(line) for line in f]
         restore = [o for o in ops if o["event"] == "restore"][0]
-        self.assertEqual(set(restore), {"time", "user", "uid", "event", "object", "outcome",
-                                        "error", "seconds", "detail"})
+        self.assertEqual(set(restore), {"time", "user", "uid", "event", "object", "tier",
+                                        "bytes", "outcome", "error", "seconds", "detail"})
+        self.assertEqual(restore["tier"], "local")
+        self.assertGreater(restore["bytes"], 0)
         self.assertEqual((restore["outcome"], restore["uid"]), ("ok", os.geteuid()))
         self.assertIn(f"into {self.w.db}", restore["detail"])
         # A restore that fails: the entrypoint's own line and cbsync's are JSON.

@@ -387,11 +387,11 @@ class PitrTest(CbsyncTest):
         for b in self.w.list_json():
             incs = self.h.chains[b["name"]]
             if incs:
-                self.assertEqual(b["increments"]["count"], len(incs))
-                self.assertEqual(b["increments"]["compressed_size"],
+                self.assertEqual(b["increments"]["local"]["count"], len(incs))
+                self.assertEqual(b["increments"]["local"]["compressed_size"],
                                  sum(os.path.getsize(i[1]) for i in incs))
             else:
-                self.assertNotIn("increments", b)
+                self.assertEqual(b["increments"], {})
         p = self.w.ok("verify")
         chains = [c for c in self.h.chains.values() if c]
         for name, incs in self.h.chains.items():
