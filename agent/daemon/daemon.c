@@ -113,6 +113,7 @@ static void reload(struct daemon *d)
 	daemon_remotes_setup(d);
 	log_setup(d->conf.log_level, d->conf.log_format);
 	oplog_set_json(d->conf.log_format == LOG_FORMAT_JSON);
+	oplog_set_echo_events(d->conf.log_format == LOG_FORMAT_JSON);
 	apply_timezone(&d->conf);
 	debounce_of(&d->conf, &d->deb.quiet, &d->deb.min_interval, &d->deb.max_delay);
 	if (db_moved) {
@@ -221,6 +222,7 @@ enum result daemon_run(struct conf *c, const struct conf_load_opts *opts, struct
 
 	apply_timezone(&d.conf);
 	oplog_set_echo(false);
+	oplog_set_echo_events(d.conf.log_format == LOG_FORMAT_JSON);
 	enum result r = setup(&d, err);
 	if (r)
 		goto out_early;

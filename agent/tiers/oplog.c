@@ -20,10 +20,16 @@
 
 static bool echo_to_stderr = true;
 static bool json_format;
+static bool echo_events;
 
 void oplog_set_echo(bool echo)
 {
 	echo_to_stderr = echo;
+}
+
+void oplog_set_echo_events(bool all)
+{
+	echo_events = all;
 }
 
 void oplog_set_json(bool json)
@@ -160,8 +166,8 @@ void oplog_write(const char *dir, const struct oplog_event *ev)
 	 * and the agent logs its operations itself.  On a terminal the
 	 * command's own summary says the same, so the line goes to the file
 	 * only; a cron log (not a terminal) gets it. */
-	if (echo_to_stderr && !ev->file_only && outcome == CB_OK &&
-	    isatty(STDERR_FILENO) != 1)
+	if (echo_events || (echo_to_stderr && !ev->file_only && outcome == CB_OK &&
+			    isatty(STDERR_FILENO) != 1))
 		fs_write_all(STDERR_FILENO, shown, shown_len);
 
 	char *path = dir ? fs_join(dir, OPLOG_FILE_NAME) : NULL;

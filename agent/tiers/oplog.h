@@ -51,6 +51,11 @@ void oplog_record(const char *dir, const char *op, const char *file,
 /* Print nothing on stderr (the agent logs its operations itself). */
 void oplog_set_echo(bool echo);
 
+/* Echo every event on stderr, failures and file-only ones too, whatever
+ * stderr is: the agent's stream with [log] format = json, where each
+ * operation is a line of fields beside the agent's own messages. */
+void oplog_set_echo_events(bool all);
+
 /* Write JSON lines instead ([log] format = json), in the file and on
  * stderr alike:
  *   {"time", "user", "uid", "event", "object" (or null), "tier" (or null),

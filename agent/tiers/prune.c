@@ -234,6 +234,15 @@ static enum result apply_chains(struct tier *t, const struct chain_verdict *v, s
 		res->chains_deleted++;
 		if (report)
 			fprintf(report, "Deleted %s (older than keep_increments %s)\n", what, window);
+		char objects[INCR_NAME_MAX + 8], why[sizeof(what) + 64];
+		uint64_t bytes = 0;
+		for (size_t k = 0; k < c->n_incrs; k++)
+			bytes += c->incrs[k].size;
+		/* The chain's folder: its increments' keys up to the last '/'. */
+		const char *key = c->incrs[0].key, *slash = strrchr(key, '/');
+		snprintf(objects, sizeof(objects), "%.*s", slash ? (int)(slash - key + 1) : 0, key);
+		snprintf(why, sizeof(why), "%s (older than keep_increments %s)", what, window);
+		audit_delete(t, objects, bytes, why);
 	}
 	return CB_OK;
 }

@@ -276,6 +276,10 @@ class ChainsTest(CbsyncTest):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("Deleted chain %s" % snap2, out.stdout)
         self.assertEqual(self.increments(snap2), [])
+        # The audit trail names the chain that went, with its tier.
+        with open(os.path.join(self.w.backups, "operations.log")) as f:
+            self.assertRegex(f.read(), r" delete increments/%s/ ok [0-9.]+s chain %s: "
+                             % (re.escape(snap2[:-len(".db.gz")]), re.escape(snap2)))
         self.assertFalse(os.path.exists(
             os.path.join(self.w.backups, "increments", snap2[:-len(".db.gz")])))
         self.assertTrue(os.path.exists(os.path.join(self.w.backups, snap2)))

@@ -12,7 +12,8 @@ import re
 import shutil
 import sqlite3
 
-from harness import CbsyncTest, fake_backup, main, make_db
+from harness import CbsyncTest, Writer, fake_backup, main, make_db, write_agent_config
+from test_agent import Agent
 
 # A schema: key -> the types its value may have (None: null allowed).
 NUM = (int, float)
@@ -238,6 +239,32 @@ class JsonOutputTest(CbsyncTest):
         self.assertEqual(ups[0]["bytes"], os.path.getsize(
             os.path.join(self.mirror, ups[0]["object"])) + os.path.getsize(
             os.path.join(self.mirror, ups[0]["object"] + ".json")))
+
+    def test_the_agents_json_stream_carries_each_operation_as_fields(self):
+        conf = write_agent_config(
+            self.w.path("agent.conf"), self.w.db, self.w.backups,
+            extra=f'[log]\nformat = json\n[remote "usb"]\ntype = local\npath = {self.mirror}\n')
+        agent = Agent(self, conf)
+        writer = Writer(self.w.db)
+        try:
+            agent.wait_for('"event":"upload"', timeout=60)
+            agent.wait_for('"event":"increment"', timeout=60)
+        finally:
+            writer.stop()
+        self.assertEqual(agent.stop(), 0)
+        events = []
+        for line in agent.lines:
+            doc = json.loads(line)   # every line is JSON
+            if "event" in doc:
+                self.assertSchema(doc, OPLOG, "agent event")
+                events.append(doc)
+        ups = [e for e in events if e["event"] == "upload"]
+        self.assertTrue(ups)
+        for e in ups:
+            self.assertEqual((e["tier"], e["outcome"]), ("usb", "ok"))
+            self.assertGreater(e["bytes"], 0)
+        incs = [e for e in events if e["event"] == "increment"]
+        self.assertTrue(all(e["tier"] == "local" and e["bytes"] > 0 for e in incs), incs)
 
     def test_per_tier_alert_limits_are_settings(self):
         conf = self.w.path("c.conf")

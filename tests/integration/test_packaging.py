@@ -645,7 +645,7 @@ class EntrypointTest(CbsyncTest):
         restore = [o for o in ops if o["event"] == "restore"][0]
         self.assertEqual(set(restore), {"time", "user", "uid", "event", "object", "tier",
                                         "bytes", "outcome", "error", "seconds", "detail"})
-        self.assertEqual(restore["tier"], "local")
+        self.assertEqual(restore["tier"], "mirror")
         self.assertGreater(restore["bytes"], 0)
         self.assertEqual((restore["outcome"], restore["uid"]), ("ok", os.geteuid()))
         self.assertIn(f"into {self.w.db}", restore["detail"])

@@ -274,9 +274,9 @@ static void test_option_not_for_verb(void **state)
 	usage_error(ARGC(f), f,
 		    "option '--to' does not apply to 'stats'; HINT: see 'cbsync help stats'");
 	/* The first offending option is named. */
-	char *g[] = {"cbsync", "--json", "--dry-run", "restore", "--path", "p", NULL};
+	char *g[] = {"cbsync", "--all", "--dry-run", "restore", "--path", "p", NULL};
 	usage_error(ARGC(g), g,
-		    "option '--json' does not apply to 'restore'; HINT: see 'cbsync help restore'");
+		    "option '--all' does not apply to 'restore'; HINT: see 'cbsync help restore'");
 }
 
 static void test_missing_value(void **state)
