@@ -78,6 +78,23 @@ static enum result cross_check(struct loader *ld)
 		ld->c->local_max_lag = c->alert_max_lag;
 	if (!ld->where[ld_fixed_index("local", "max_age")])
 		ld->c->local_max_age = c->alert_max_age;
+	/* Without replication a change waits up to [watch] max_delay for its
+	 * backup: a max_lag no longer than that turns the tier stale (and
+	 * back) on a busy database's every cycle. */
+	if (c->watch_enabled && !c->replicate_enabled && c->local_max_lag <= c->watch_max_delay) {
+		char lag[32], delay[32];
+		conf_format_duration(c->local_max_lag, lag, sizeof(lag));
+		conf_format_duration(c->watch_max_delay, delay, sizeof(delay));
+		size_t i = ld_fixed_index("local", "max_lag");
+		size_t j = ld_fixed_index("alert", "max_lag");
+		const char *where = ld->where[i] ? ld->where[i] : ld->where[j];
+		if (ld_warn(ld, "%s: %s is not longer than [watch] max_delay %s, which a "
+			    "change may wait for its backup when [replicate] is off: the local tier "
+			    "would be reported stale on a busy database; HINT: set [local] max_lag "
+			    "above %s", where ? where : "[alert] max_lag (default)", lag, delay,
+			    delay))
+			return ld->rc;
+	}
 	for (size_t i = 0; i < c->n_remotes; i++) {
 		struct conf_remote *r = &c->remotes[i];
 		if (!r->max_lag_origin)

@@ -276,6 +276,18 @@ class JsonOutputTest(CbsyncTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertRegex(p.stdout, r"max_age = 3d")
         self.assertRegex(p.stdout, r"max_lag = 30s")
+        self.assertNotIn("max_delay", p.stderr)
+        # Without replication a change may wait [watch] max_delay: a max_lag
+        # no longer than that is a warning naming where it was set.
+        quiet = self.w.path("q.conf")
+        with open(quiet, "w") as f:
+            f.write("[replicate]\nenabled = false\n[watch]\nmax_delay = 10min\n"
+                    "[local]\nmax_lag = 2min\n")
+        os.chmod(quiet, 0o600)
+        p = self.w.run("config", "check", "--config", quiet)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, r"q\.conf:6: \[local\] max_lag: 2min is not longer than \[watch\] "
+                                   r"max_delay 10min.*HINT: set \[local\] max_lag above 10min")
         with open(conf, "a") as f:
             f.write("max_age = soon\n")
         p = self.w.run("config", "check", "--config", conf)
