@@ -206,7 +206,7 @@ static size_t assess(struct daemon *d, struct state_health *h, size_t max)
  * first (it is far smaller than a pipe's buffer), so the program reads it
  * whenever it likes and the agent never waits; the child is reaped by
  * daemon_alert_reap. */
-static void run_hook(struct daemon *d, const struct state_health *h)
+static void run_hook(struct daemon *d, const struct state_health *h, const char *event)
 {
 	const char *prog = d->conf.alert_exec;
 	char host[256] = "", host_esc[1024], at[32], esc[sizeof(h->why) * 4];
@@ -223,7 +223,7 @@ static void run_hook(struct daemon *d, const struct state_health *h)
 		p += len + (end ? 1 : 0);
 	}
 	json_t *ev = json_pack("{s:s, s:s, s:o, s:s, s:s}", "event",
-			       h->healthy ? "recovered" : "unhealthy", "tier", h->tier, "reasons",
+			       event, "tier", h->tier, "reasons",
 			       reasons ? reasons : json_array(), "time", at, "host", host_esc);
 	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 	json_decref(ev);
@@ -315,7 +315,25 @@ void daemon_alert_check(struct daemon *d)
 				 now[i].stale ? " stale" : "", now[i].failing ? " failing" : "",
 				 now[i].drill_failed ? " (its last restore drill failed)" : "");
 		if (d->conf.alert_exec)
-			run_hook(d, &now[i]);
+			run_hook(d, &now[i], now[i].healthy ? "recovered" : "unhealthy");
+	}
+	/* A tier the configuration no longer has: one that was unhealthy is
+	 * not left so in the hook's view. */
+	for (size_t k = 0; k < d->state.n_health; k++) {
+		const struct state_health *was = &d->state.health[k];
+		bool kept = false;
+		for (size_t i = 0; i < n && !kept; i++)
+			kept = strcmp(was->tier, now[i].tier) == 0;
+		if (kept || was->healthy)
+			continue;
+		changed = true;
+		log_info("alert", "tier %s is no longer configured", was->tier);
+		if (d->conf.alert_exec) {
+			struct state_health gone = {.healthy = true};
+			snprintf(gone.tier, sizeof(gone.tier), "%s", was->tier);
+			snprintf(gone.why, sizeof(gone.why), "no longer configured");
+			run_hook(d, &gone, "removed");
+		}
 	}
 	if (!changed && !(reworded && time_mono() - d->health_saved >= 30))
 		return;

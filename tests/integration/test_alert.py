@@ -103,6 +103,26 @@ class AlertTest(CbsyncTest):
         self.assertIn("tier usb is unhealthy", "\n".join(agent.lines))
         self.assertEqual(agent.stop(), 0)
 
+    def test_a_remote_removed_while_unhealthy_ends_with_a_removed_event(self):
+        import signal
+        make_db(self.w.db, rows=50)
+        port, hook = free_port(), self.hook()
+        remote = (f'[remote "usb"]\ntype = local\npath = {self.w.path("no", "such")}\n'
+                  "[sync]\nretry_min = 1s\nretry_max = 2s\n")
+        conf = self.conf(port, hook, daily="off", extra=remote)
+        agent = Agent(self, conf)
+        self.wait("the unhealthy event", lambda: self.events(hook, "usb"), timeout=60)
+        # The remote is taken out of the configuration and the agent reloads.
+        self.conf(port, hook, daily="off", extra="[sync]\nretry_min = 1s\nretry_max = 2s\n")
+        agent.send(signal.SIGHUP)
+        self.wait("the removed event", lambda: len(self.events(hook, "usb")) >= 2, timeout=30)
+        time.sleep(1)
+        events = self.events(hook, "usb")
+        self.assertEqual([e["event"] for e in events], ["unhealthy", "removed"], events)
+        self.assertEqual(events[1]["reasons"], ["no longer configured"])
+        agent.wait_for("tier usb is no longer configured")
+        self.assertEqual(agent.stop(), 0)
+
     def test_an_old_snapshot_is_stale_only_while_the_database_changed_since(self):
         make_db(self.w.db, rows=100)
         import datetime as dt
