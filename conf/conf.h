@@ -158,8 +158,8 @@ struct conf_remote {
 	 * Defaults to true when recipients are set, else false. */
 	bool encrypt;
 	char *encrypt_origin;       /* where encrypt came from, NULL: the default */
-	/* max_lag, max_age: when it is stale (seconds); [alert]'s when not
-	 * given (their origin NULL). */
+	/* max_lag, max_age: when it is stale (seconds).  max_lag is [alert]'s
+	 * when not given (origin NULL); max_age 0 is off, the default. */
 	double max_lag, max_age;
 	char *max_lag_origin, *max_age_origin;
 	struct conf_kv *kv;         /* every key of the type's map that has a value */

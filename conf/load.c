@@ -81,7 +81,12 @@ static enum result cross_check(struct loader *ld)
 	/* Without replication a change waits up to [watch] max_delay for its
 	 * backup: a max_lag no longer than that turns the tier stale (and
 	 * back) on a busy database's every cycle. */
-	if (c->watch_enabled && !c->replicate_enabled && c->local_max_lag <= c->watch_max_delay) {
+	bool lag_given = ld->where[ld_fixed_index("local", "max_lag")] ||
+			 ld->where[ld_fixed_index("alert", "max_lag")];
+	bool waits = c->watch_enabled && !c->replicate_enabled;
+	if (waits && !lag_given && c->local_max_lag <= c->watch_max_delay)
+		ld->c->local_max_lag = 2 * c->watch_max_delay;   /* the default, made to fit */
+	if (waits && c->local_max_lag <= c->watch_max_delay) {
 		char lag[32], delay[32];
 		conf_format_duration(c->local_max_lag, lag, sizeof(lag));
 		conf_format_duration(c->watch_max_delay, delay, sizeof(delay));
@@ -91,16 +96,17 @@ static enum result cross_check(struct loader *ld)
 		if (ld_warn(ld, "%s: %s is not longer than [watch] max_delay %s, which a "
 			    "change may wait for its backup when [replicate] is off: the local tier "
 			    "would be reported stale on a busy database; HINT: set [local] max_lag "
-			    "above %s", where ? where : "[alert] max_lag (default)", lag, delay,
-			    delay))
+			    "above %s", where ? where : "max_lag", lag, delay, delay))
 			return ld->rc;
 	}
 	for (size_t i = 0; i < c->n_remotes; i++) {
 		struct conf_remote *r = &c->remotes[i];
 		if (!r->max_lag_origin)
 			r->max_lag = c->alert_max_lag;
+		/* A remote is kept by its own rules (weekly only, say): it is
+		 * judged by age only when its section asks. */
 		if (!r->max_age_origin)
-			r->max_age = c->alert_max_age;
+			r->max_age = 0;
 	}
 	for (size_t i = 0; i < c->n_remotes; i++) {
 		struct conf_remote *r = &c->remotes[i];

@@ -83,8 +83,11 @@ static void print_remote(FILE *out, const struct conf_remote *r)
 		    r->encrypt_origin ? r->encrypt_origin : "default");
 	conf_format_duration(r->max_lag, buf, sizeof(buf));
 	print_value(out, "max_lag", buf, r->max_lag_origin ? r->max_lag_origin : "[alert] max_lag");
-	conf_format_duration(r->max_age, buf, sizeof(buf));
-	print_value(out, "max_age", buf, r->max_age_origin ? r->max_age_origin : "[alert] max_age");
+	if (r->max_age > 0)
+		conf_format_duration(r->max_age, buf, sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "off");
+	print_value(out, "max_age", buf, r->max_age_origin ? r->max_age_origin : "default");
 	for (size_t i = 0; i < r->n_kv; i++) {
 		const struct conf_kv *kv = &r->kv[i];
 		if (!kv->key || !kv->value)

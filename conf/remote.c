@@ -354,10 +354,14 @@ static enum result build_remote(struct loader *ld, struct rdecl *d, struct conf_
 		    strncmp(ld_common_keys[idx], "max_", 4) == 0) {
 			bool lag = strcmp(ld_common_keys[idx], "max_lag") == 0;
 			char **o = lag ? &r->max_lag_origin : &r->max_age_origin;
-			if (!conf_parse_duration(value, lag ? &r->max_lag : &r->max_age) ||
-			    (lag ? r->max_lag : r->max_age) <= 0)
+			bool off = !lag && strcmp(value, "off") == 0;
+			if (off)
+				r->max_age = 0;
+			if (!off && (!conf_parse_duration(value, lag ? &r->max_lag : &r->max_age) ||
+				     (lag ? r->max_lag : r->max_age) <= 0))
 				ld_value_error(ld, where, value, file, false,
-					       "is not a duration more than 0 (e.g. 90s, 5min, 26h)");
+					       lag ? "is not a duration more than 0 (e.g. 90s, 5min)"
+						   : "is not a duration more than 0 (e.g. 26h, 8d) or off");
 			else if (free(*o), !(*o = strdup(e->origin)))
 				ld_nomem(ld);
 		} else if (!spec && ld_common_keep_type[idx] == LD_NOT_KEEP) {

@@ -183,7 +183,10 @@ static json_t *rows_json(const struct row *rows, size_t n, const struct tier_cha
 		json_object_set_new(o, "type", json_string(backup_type_name(row->parsed.type)));
 		json_object_set_new(o, "created", json_string(created));
 		json_object_set_new(o, "tiers", tiers);
-		json_object_set_new(o, "path", row->path[0] ? json_string(row->path) : json_null());
+		char path[sizeof(row->path) * 4];
+		if (row->path[0])
+			text_escape(row->path, path, sizeof(path));
+		json_object_set_new(o, "path", row->path[0] ? json_string(path) : json_null());
 		json_object_set_new(o, "compressed_size", json_integer(row->compressed));
 		json_object_set_new(o, "original_size",
 				    m ? json_integer(m->original_size) : json_null());

@@ -44,7 +44,8 @@ static json_t *vjson;
 /* One check's result for --json: kind "backup" or "chain"; bytes the
  * checked database's size (-1: not known); increments and reach_ms a
  * chain's (reach_ms < 0: none); sealed: an age file checked against its
- * metadata only (no identity here). */
+ * metadata only (no identity here).  kind "listing" (name ""): a tier
+ * that could not be listed. */
 struct vresult {
 	const char *name, *tier, *kind;
 	enum result r;
@@ -62,7 +63,10 @@ static void record(const struct vresult *v)
 	char at[32];
 	if (v->reach_ms >= 0)
 		time_format_iso_ms(v->reach_ms, at, sizeof(at));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "name", v->name, "tier", v->tier, "kind",
+	/* A name given on the command line may be any bytes: escaped. */
+	char name[BACKUP_NAME_MAX * 4 + 1];
+	text_escape(v->name, name, sizeof(name));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "name", name, "tier", v->tier, "kind",
 			      v->kind, "ok", v->r == CB_OK);
 	if (!o)
 		return;
@@ -405,7 +409,7 @@ static enum result verify_tiers(struct cli *cli, struct error *err)
 				r = tiers_check_sealed(&set, cand, &meta, &verr);
 				record(&(struct vresult){.name = cand->name, .tier = tier->name,
 							 .kind = "backup", .r = r, .error = verr.msg,
-							 .bytes = -1, .sealed = true, .sha_checked = true,
+							 .bytes = -1, .sealed = true, .sha_checked = !r,
 							 .increments = -1, .reach_ms = -1});
 				if (r == CB_OK) {
 					say("ok      %s  (%s; encrypted, not decrypted: no identity "

@@ -195,7 +195,7 @@ static size_t assess(struct daemon *d, struct state_health *h, size_t max)
 			lag_reason(rc ? rc->max_lag : c->alert_max_lag, x,
 				   (double)(now - r->unshipped_since), "captured");
 		/* A remote's newest restorable state, as its last sync found it. */
-		if (expects && rc && !r->failing)
+		if (expects && rc && rc->max_age > 0 && !r->failing)
 			age_reason(c, x, r->newest, rc->max_age, "state", now);
 		drill_reason(d, x);
 	}

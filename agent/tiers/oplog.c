@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -18,9 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool echo_to_stderr = true;
-static bool json_format;
-static bool echo_events;
+/* Set by the main thread, read by the agent's workers too. */
+static _Atomic bool echo_to_stderr = true;
+static _Atomic bool json_format;
+static _Atomic bool echo_events;
 
 void oplog_set_echo(bool echo)
 {
@@ -104,11 +106,20 @@ static void append(const char *dir, const char *path, const char *line, size_t l
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
+	struct stat mine, now, d;
+	/* A log root starts (a person's command after a rotation) belongs
+	 * to the directory's owner, who is the agent: else its lines would
+	 * be refused from then on. */
+	if (geteuid() == 0 && fstat(fd, &mine) == 0 && mine.st_size == 0 &&
+	    stat(dir, &d) == 0 && (mine.st_uid != d.st_uid || mine.st_gid != d.st_gid) &&
+	    fchown(fd, d.st_uid, d.st_gid) != 0) {
+		/* Left as it is: root can still write it. */
+	}
 	fs_write_all(fd, line, len);
-	struct stat mine, now;
 	if (fstat(fd, &mine) == 0 && mine.st_size > OPLOG_ROTATE_BYTES &&
 	    flock(fd, LOCK_EX) == 0) {
-		if (stat(path, &now) == 0 && now.st_ino == mine.st_ino &&
+		/* The log itself, not a link someone put in its place. */
+		if (lstat(path, &now) == 0 && S_ISREG(now.st_mode) && now.st_ino == mine.st_ino &&
 		    now.st_dev == mine.st_dev) {
 			char *old = NULL;
 			struct error ignored = {0};

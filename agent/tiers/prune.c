@@ -238,9 +238,12 @@ static enum result apply_chains(struct tier *t, const struct chain_verdict *v, s
 		uint64_t bytes = 0;
 		for (size_t k = 0; k < c->n_incrs; k++)
 			bytes += c->incrs[k].size;
-		/* The chain's folder: its increments' keys up to the last '/'. */
-		const char *key = c->incrs[0].key, *slash = strrchr(key, '/');
-		snprintf(objects, sizeof(objects), "%.*s", slash ? (int)(slash - key + 1) : 0, key);
+		/* The chain's folder: increments/<the snapshot's stem>/. */
+		size_t stem = strlen(c->snapshot);
+		if (stem > strlen(BACKUP_SUFFIX) &&
+		    strcmp(c->snapshot + stem - strlen(BACKUP_SUFFIX), BACKUP_SUFFIX) == 0)
+			stem -= strlen(BACKUP_SUFFIX);
+		snprintf(objects, sizeof(objects), "increments/%.*s/", (int)stem, c->snapshot);
 		snprintf(why, sizeof(why), "%s (older than keep_increments %s)", what, window);
 		audit_delete(t, objects, bytes, why);
 	}

@@ -277,6 +277,17 @@ class JsonOutputTest(CbsyncTest):
         self.assertRegex(p.stdout, r"max_age = 3d")
         self.assertRegex(p.stdout, r"max_lag = 30s")
         self.assertNotIn("max_delay", p.stderr)
+        # A remote is judged by age only when its section says so.
+        self.assertIn("max_age = off  # default", p.stdout)
+        # Without replication the default max_lag fits [watch] max_delay.
+        plain = self.w.path("p.conf")
+        with open(plain, "w") as f:
+            f.write("[replicate]\nenabled = false\n[watch]\nmax_delay = 10min\n")
+        os.chmod(plain, 0o600)
+        p = self.w.run("config", "check", "--config", plain)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("warn", p.stderr)
+        self.assertIn("max_lag = 20min  # default", p.stdout)
         # Without replication a change may wait [watch] max_delay: a max_lag
         # no longer than that is a warning naming where it was set.
         quiet = self.w.path("q.conf")
