@@ -364,9 +364,19 @@ class AgentTest(CbsyncTest):
         self.write_rows(1)
         agent.wait_for("change backup made")
         self.assertEqual(agent.stop(), 0)
+        events = []
         for line in agent.lines:
             doc = json.loads(line)
-            self.assertEqual(set(doc), {"time", "level", "component", "msg"})
+            # A log line, or an operation's event with its fields.
+            if "event" in doc:
+                self.assertEqual(set(doc), {"time", "user", "uid", "event", "object", "tier",
+                                            "bytes", "outcome", "error", "seconds", "detail"})
+                events.append(doc)
+            else:
+                self.assertEqual(set(doc), {"time", "level", "component", "msg"})
+        backups = [e for e in events if e["event"] == "backup"]
+        self.assertTrue(backups, agent.lines)
+        self.assertTrue(all(e["tier"] == "local" and e["bytes"] > 0 for e in backups))
 
     def test_retention_runs_after_each_agent_backup(self):
         make_db(self.w.db, rows=10)
