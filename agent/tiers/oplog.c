@@ -97,6 +97,35 @@ static char *json_line(const char *stamp, const char *user, unsigned long uid,
 	return line;
 }
 
+static int64_t rotate_bytes(void)
+{
+	const char *v = getenv("CBSYNC_TEST_OPLOG_ROTATE_BYTES");
+	char *end = NULL;
+	long long n = v && *v ? strtoll(v, &end, 10) : 0;
+	return n > 0 && end && !*end ? (int64_t)n : OPLOG_ROTATE_BYTES;
+}
+
+/* path.K becomes path.K+1 (the oldest, path.OPLOG_KEEP, is replaced), then
+ * path becomes path.1.  Called by the one writer holding the log's lock. */
+static void rotate(const char *dir, const char *path)
+{
+	size_t n = strlen(path) + 8;
+	char *from = malloc(n), *to = malloc(n);
+	struct error ignored = {0};
+	for (int k = OPLOG_KEEP - 1; from && to && k >= 0; k--) {
+		if (k)
+			snprintf(from, n, "%s.%d", path, k);
+		else
+			snprintf(from, n, "%s", path);
+		snprintf(to, n, "%s.%d", path, k + 1);
+		if (rename(from, to) != 0 && k == 0)
+			break;
+	}
+	fs_fsync_dir(dir, &ignored);
+	free(from);
+	free(to);
+}
+
 /* Append line to the log at path, and rotate it once it has grown past
  * OPLOG_ROTATE_BYTES.  Writers take the log's flock to rotate, and only
  * the one whose file is still the log renames it: two that both saw it
@@ -116,17 +145,12 @@ static void append(const char *dir, const char *path, const char *line, size_t l
 		/* Left as it is: root can still write it. */
 	}
 	fs_write_all(fd, line, len);
-	if (fstat(fd, &mine) == 0 && mine.st_size > OPLOG_ROTATE_BYTES &&
+	if (fstat(fd, &mine) == 0 && mine.st_size > rotate_bytes() &&
 	    flock(fd, LOCK_EX) == 0) {
 		/* The log itself, not a link someone put in its place. */
 		if (lstat(path, &now) == 0 && S_ISREG(now.st_mode) && now.st_ino == mine.st_ino &&
-		    now.st_dev == mine.st_dev) {
-			char *old = NULL;
-			struct error ignored = {0};
-			if (asprintf(&old, "%s.1", path) >= 0 && rename(path, old) == 0)
-				fs_fsync_dir(dir, &ignored);
-			free(old);
-		}
+		    now.st_dev == mine.st_dev)
+			rotate(dir, path);
 		flock(fd, LOCK_UN);
 	}
 	close(fd);

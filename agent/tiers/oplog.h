@@ -26,8 +26,11 @@
 #define OPLOG_FILE_NAME "operations.log"
 
 /* The log is rotated when it passes this size: operations.log becomes
- * operations.log.1 (replacing the one before) and a new one starts. */
+ * operations.log.1, the one before .2, and so on; OPLOG_KEEP of them are
+ * kept (at a line an increment and one an upload each second, about 20
+ * days).  CBSYNC_TEST_OPLOG_ROTATE_BYTES sets the size, for tests. */
 #define OPLOG_ROTATE_BYTES ((int64_t)64 << 20)
+#define OPLOG_KEEP 8
 
 /* One operation, as oplog_write records it. */
 struct oplog_event {

@@ -266,6 +266,27 @@ class JsonOutputTest(CbsyncTest):
         incs = [e for e in events if e["event"] == "increment"]
         self.assertTrue(all(e["tier"] == "local" and e["bytes"] > 0 for e in incs), incs)
 
+    def test_the_operations_log_rotates_and_keeps_eight_generations(self):
+        # Every line passes this size: each one is rotated after it is written.
+        env = {"CBSYNC_TEST_OPLOG_ROTATE_BYTES": "10"}
+        self.w.ok("backup", "--no-sync", env=env)
+        for _ in range(12):
+            self.w.ok("verify", env=env)
+        logs = sorted(f for f in os.listdir(self.w.backups) if f.startswith("operations.log"))
+        self.assertEqual(logs, [f"operations.log.{k}" for k in range(1, 9)])
+        lines = []
+        for k in range(8, 0, -1):
+            with open(os.path.join(self.w.backups, f"operations.log.{k}")) as f:
+                lines.append(f.read().splitlines())
+        # One line each, the newest in .1, in order: the eight newest of 13.
+        self.assertEqual([len(l) for l in lines], [1] * 8)
+        self.assertTrue(all(l[0].split()[2] == "verify" for l in lines), lines)
+        stamps = [l[0].split()[0] for l in lines]
+        self.assertEqual(stamps, sorted(stamps))
+        # The next line starts a new log beside them.
+        self.w.ok("verify")
+        self.assertTrue(os.path.exists(os.path.join(self.w.backups, "operations.log")))
+
     def test_per_tier_alert_limits_are_settings(self):
         conf = self.w.path("c.conf")
         with open(conf, "w") as f:
