@@ -603,6 +603,10 @@ class Scenario:
                              ("swapped", swapped)):
             d = os.path.join(self.root, f"damaged-{what}")
             shutil.copytree(self.backups, d)
+            # A roll-up that spans the victim is a sound way around it (a
+            # history that crossed a minute has one): without them the
+            # increments themselves must carry the restore.
+            shutil.rmtree(os.path.join(d, folder, "rollups"), ignore_errors=True)
             damage(d)
             conf = os.path.join(self.root, f"damaged-{what}.conf")
             self.write_conf(conf, d)
