@@ -59,3 +59,9 @@ char *jsondoc_text(json_t *o)
 	out[n + 1] = '\0';
 	return out;
 }
+
+json_t *jsondoc_error(enum result r, const char *message)
+{
+	return json_pack("{s:s, s:s, s:i}", "message", message, "kind", result_name(r),
+			 "exit_code", result_exit_code(r));
+}

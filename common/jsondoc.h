@@ -24,6 +24,10 @@ enum result jsondoc_int(json_t *o, const char *what, const char *key, int64_t mi
 enum result jsondoc_str(json_t *o, const char *what, const char *key, char *out, size_t size,
 			struct error *err);
 
+/* A failure as the --json outputs give it: {"message", "kind"
+ * (result_name), "exit_code"}; NULL if out of memory. */
+json_t *jsondoc_error(enum result r, const char *message);
+
 /* o (taken) as indented JSON text ending in a newline; NULL if out of memory. */
 char *jsondoc_text(json_t *o);
 

@@ -115,8 +115,7 @@ void format_print_json_error(enum result r, const struct error *err)
 {
 	if (json_printed)
 		return;
-	json_t *doc = json_pack("{s:{s:s, s:s, s:i}}", "error", "message", err->msg, "kind",
-				result_name(r), "exit_code", result_exit_code(r));
+	json_t *doc = json_pack("{s:o}", "error", jsondoc_error(r, err->msg));
 	char *text = jsondoc_text(doc);
 	if (text)
 		fputs(text, stdout);

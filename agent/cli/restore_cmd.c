@@ -100,12 +100,11 @@ enum result restore_print(const struct cli *cli, const struct restore_summary *s
 	return CB_OK;
 }
 
-/* Nothing restored, by request: the line says why (--json: the object). */
+/* Nothing restored, by request: with --json the object saying why (the
+ * text's line is the caller's). */
 static enum result skipped(const struct cli *cli, const char *target, const char *why,
 			   struct error *err)
 {
-	if (strncmp(why, "database exists", 15) == 0 && !cli->json)
-		printf("Database %s exists; nothing restored (--if-db-not-exists)\n", target);
 	struct restore_summary sum = {
 		.outcome = "skipped", .reason = why, .target = target, .state_ms = -1,
 		.read_bytes = -1,
@@ -396,8 +395,12 @@ static enum result restore_tiers(struct cli *cli, struct restore_report *drill,
 				 cli->at);
 	if (cli->before)
 		x.at_ms = x.before * 1000;
-	if (cli->if_db_not_exists && fs_exists(x.target))
+	if (cli->if_db_not_exists && fs_exists(x.target)) {
+		if (!cli->json)
+			printf("Database %s exists; nothing restored (--if-db-not-exists)\n",
+			       x.target);
 		return skipped(cli, x.target, "database exists (--if-db-not-exists)", err);
+	}
 	backup_db_stem(c->db_path, stem, sizeof(stem));
 	if ((r = tiers_open(&set, c, cli->from, err)))
 		return r;
@@ -479,9 +482,13 @@ enum result cmd_restore(struct cli *cli, struct error *err)
 				 "restore needs --path FILE, or --latest, --at, --before or --name; "
 				 "HINT: 'cbsync list --tier all' shows the backups");
 	if (cli->path) {
-		if (cli->if_db_not_exists && fs_exists(cli->to ? cli->to : cli->conf.db_path))
-			return skipped(cli, cli->to ? cli->to : cli->conf.db_path,
-				       "database exists (--if-db-not-exists)", err);
+		const char *target = cli->to ? cli->to : cli->conf.db_path;
+		if (cli->if_db_not_exists && fs_exists(target)) {
+			if (!cli->json)
+				printf("Database %s exists; nothing restored (--if-db-not-exists)\n",
+				       target);
+			return skipped(cli, target, "database exists (--if-db-not-exists)", err);
+		}
 		return restore_path(cli, err);
 	}
 	return restore_tiers(cli, NULL, err);

@@ -6,6 +6,7 @@
 #include "agent/cli/format.h"
 #include "agent/tiers/tiers.h"
 #include "common/fsutil.h"
+#include "common/jsondoc.h"
 #include "common/meta.h"
 #include "common/timeutil.h"
 
@@ -204,10 +205,8 @@ static enum result stats_tiers(struct cli *cli, struct error *err)
 		struct error terr = {0};
 		r = tier_stats_of(&set.tiers[i], &s, &terr);
 		if (cli->json) {
-			json_t *o = r ? json_pack("{s:s, s:{s:s, s:s, s:i}}", "tier",
-						  set.tiers[i].name, "error", "message", terr.msg,
-						  "kind", result_name(r), "exit_code",
-						  result_exit_code(r))
+			json_t *o = r ? json_pack("{s:s, s:o}", "tier", set.tiers[i].name, "error",
+						  jsondoc_error(r, terr.msg))
 				      : tier_stats_json(set.tiers[i].name, &s);
 			json_array_append_new(arr, o);
 		} else if (r) {

@@ -20,6 +20,7 @@
 #include "agent/tiers/tier_local.h"
 #include "agent/tiers/tiers.h"
 #include "common/fsutil.h"
+#include "common/jsondoc.h"
 #include "common/timeutil.h"
 
 #include <errno.h>
@@ -77,9 +78,7 @@ static void record(const struct vresult *v)
 			    v->increments >= 0 ? json_integer(v->increments) : json_null());
 	json_object_set_new(o, "state_time", v->reach_ms >= 0 ? json_string(at) : json_null());
 	json_object_set_new(o, "error",
-			    v->r ? json_pack("{s:s, s:s, s:i}", "message", v->error, "kind",
-					     result_name(v->r), "exit_code", result_exit_code(v->r))
-				 : json_null());
+			    v->r ? jsondoc_error(v->r, v->error) : json_null());
 	json_array_append_new(vjson, o);
 }
 

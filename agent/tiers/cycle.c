@@ -10,6 +10,7 @@
 #include "agent/tiers/tier_local.h"
 #include "agent/tiers/tiers.h"
 #include "common/fsutil.h"
+#include "common/jsondoc.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -326,9 +327,7 @@ static json_t *push_json(const char *remote, enum result r, const struct sync_st
 	json_object_set_new(o, "skipped", r ? json_null() : json_integer((json_int_t)st->skipped));
 	json_object_set_new(o, "seconds", json_real(round(seconds * 1000) / 1000));
 	json_object_set_new(o, "error",
-			    r ? json_pack("{s:s, s:s, s:i}", "message", err->msg, "kind",
-					  result_name(r), "exit_code", result_exit_code(r))
-			      : json_null());
+			    r ? jsondoc_error(r, err->msg) : json_null());
 	return o;
 }
 
